@@ -1,0 +1,33 @@
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test test-slow demo bench check clean
+
+install: $(STAMP)
+
+# Reinstall only when the project's dependencies change; otherwise this is a no-op.
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
+
+demo: install
+	$(VENV)/bin/fashionkit demo
+
+bench: install
+	for b in benchmarks/*.py; do $(PY) $$b --quick || exit 1; done
+
+check: install
+	$(VENV)/bin/ruff check fashionkit tests benchmarks
+	$(VENV)/bin/mypy fashionkit
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,6 @@
+"""Datasets: readers, converters, validation, the synthetic world, torch Dataset + transforms."""
+
+from fashionkit.data.annotations import Annotation, AnnotationSet, ImageInfo
+from fashionkit.data.errors import InvalidDataError, Problem, SkipReport
+
+__all__ = ["Annotation", "AnnotationSet", "ImageInfo", "InvalidDataError", "Problem", "SkipReport"]
