@@ -20,6 +20,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Detect fashion items (Fashionpedia ontology), build a wardrobe, coordinate outfits."""
+
+
 def _register_all() -> None:
     from fashionkit.cli import convert, evaluate, ontology, synth
 
