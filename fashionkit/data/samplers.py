@@ -1,0 +1,131 @@
+"""Batch sampling that keeps landscape and portrait images in separate batches.
+
+A batch of images with similar aspect ratios wastes less padding when the model pads them to a
+common size (the ``"keep-ratio"`` pipeline); with square ``"paper"``/``"jitter"`` inputs it
+is harmless. Like the ``GroupedBatchSampler`` of torchvision's detection references, but seeded
+(the order is a function of ``(seed, epoch)``), with ``set_epoch``, and covering every index
+exactly once per epoch on one process: the at most one partial batch per group is yielded as is
+(or dropped with ``drop_last``) instead of being topped up with repeated samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+__all__ = ["AspectRatioGroupedSampler", "aspect_ratio_groups"]
+
+
+def aspect_ratio_groups(aspect_ratios: Sequence[float]) -> list[int]:
+    """Group id per image: ``0`` landscape or square (width ≥ height), ``1`` portrait."""
+    groups = []
+    for i, ratio in enumerate(aspect_ratios):
+        if not ratio > 0:
+            raise ValueError(f"aspect ratio of image index {i} must be positive, got {ratio}")
+        groups.append(0 if ratio >= 1.0 else 1)
+    return groups
+
+
+class AspectRatioGroupedSampler(Sampler[list[int]]):
+    """Yields batches (lists of dataset indices) whose images share an aspect-ratio group.
+
+    ``aspect_ratios``: width / height per dataset index (``FashionDataset.aspect_ratios()``).
+    Each epoch the indices are permuted with a generator seeded by ``(seed, epoch)`` (or kept in
+    order with ``shuffle=False``) and streamed into per-group buffers; a buffer that reaches
+    ``batch_size`` becomes a batch. Leftovers become final partial batches unless
+    ``drop_last``.
+
+    Distributed training: with ``num_replicas > 1`` every process builds the same global batch
+    list and takes every ``num_replicas``-th batch starting at ``rank``. To give every process
+    the same number of steps (DDP needs that), the list is first topped up by repeating its
+    first batches, unless ``drop_last``, which trims it instead; so exactly-once coverage holds
+    across processes only when the batch count divides evenly. ``num_replicas``/``rank``
+    default to the initialised ``torch.distributed`` process group, else 1 and 0.
+
+    Call :meth:`set_epoch` at each epoch start (Lightning does this for batch samplers).
+    """
+
+    def __init__(
+        self,
+        aspect_ratios: Sequence[float],
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if num_replicas is None or rank is None:
+            dist = torch.distributed
+            initialised = dist.is_available() and dist.is_initialized()
+            if num_replicas is None:
+                num_replicas = dist.get_world_size() if initialised else 1
+            if rank is None:
+                rank = dist.get_rank() if initialised else 0
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(f"need 0 <= rank < num_replicas, got rank={rank}, {num_replicas=}")
+        self.group_ids = aspect_ratio_groups(aspect_ratios)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = int(seed)
+        self.drop_last = drop_last
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _global_batches(self) -> list[list[int]]:
+        n = len(self.group_ids)
+        if self.shuffle:
+            # SeedSequence mixes (seed, epoch) so consecutive epochs get unrelated orders.
+            state = np.random.SeedSequence([self.seed, self.epoch]).generate_state(1, np.uint64)
+            generator = torch.Generator().manual_seed(int(state[0]) & ((1 << 63) - 1))
+            order = torch.randperm(n, generator=generator).tolist()
+        else:
+            order = list(range(n))
+        buffers: dict[int, list[int]] = {}
+        batches: list[list[int]] = []
+        for index in order:
+            buffer = buffers.setdefault(self.group_ids[index], [])
+            buffer.append(index)
+            if len(buffer) == self.batch_size:
+                batches.append(buffer.copy())
+                buffer.clear()
+        if not self.drop_last:
+            batches.extend(buffer for _, buffer in sorted(buffers.items()) if buffer)
+        return batches
+
+    def _global_count(self) -> int:
+        counts: dict[int, int] = {}
+        for g in self.group_ids:
+            counts[g] = counts.get(g, 0) + 1
+        full = sum(c // self.batch_size for c in counts.values())
+        partial = 0 if self.drop_last else sum(1 for c in counts.values() if c % self.batch_size)
+        return full + partial
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._global_batches()
+        if self.num_replicas > 1:
+            if self.drop_last:
+                batches = batches[: len(batches) - len(batches) % self.num_replicas]
+            elif batches:
+                short = -len(batches) % self.num_replicas
+                batches = batches + [batches[i % len(batches)] for i in range(short)]
+            batches = batches[self.rank :: self.num_replicas]
+        return iter(batches)
+
+    def __len__(self) -> int:
+        total = self._global_count()
+        if self.num_replicas == 1:
+            return total
+        if self.drop_last:
+            return total // self.num_replicas
+        return -(-total // self.num_replicas)

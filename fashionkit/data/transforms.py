@@ -1,0 +1,339 @@
+"""Joint image + target transforms for training Mask R-CNN on Fashionpedia.
+
+Every transform is a callable ``(image, target, generator) -> (image, target)``:
+
+- ``image``: ``3×H×W`` tensor, ``uint8`` (0..255) or ``float32`` (0..1), RGB. The kernels are
+  torchvision's (``transforms.v2.functional``) and keep the dtype; :class:`~fashionkit.data.
+  dataset.FashionDataset` runs the pipeline on ``uint8`` (cheaper to resize) and converts to
+  ``float32`` at the end.
+- ``target``: the dict described in :mod:`fashionkit.data.dataset` (``boxes`` ``N×4`` float32
+  XYXY, ``masks`` ``N×H×W`` uint8, per-instance ``labels``/``attributes``/``iscrowd``/``area``,
+  and per-image ``scale``). Transforms return a new dict; they do not modify their input.
+- ``generator``: the ``torch.Generator`` all randomness is drawn from, so that a sample's
+  augmentation is a function of the generator's seed only (the dataset seeds one per
+  ``(seed, epoch, index)``, which also makes DataLoader workers reproducible). Deterministic
+  transforms ignore it; random ones given ``None`` use torch's global generator.
+
+Boxes are always *recomputed from the transformed masks* rather than scaled or shifted: that is
+exact (the box is the mask's tight bounding box, in pixel-edge coordinates: a mask covering
+columns ``a..b`` has ``x1 = a``, ``x2 = b + 1``, as pycocotools' ``toBbox``), stays exact after
+crops that cut an object, and finds instances that vanish. An instance whose mask becomes empty
+(a part smaller than one output pixel after downscaling, or cropped away by
+:class:`ScaleJitter`) is dropped from every per-instance field, because torchvision's Mask R-CNN
+rejects boxes with zero width or height and such a target cannot be learnt anyway.
+
+Masks are resized with ``nearest-exact`` (pixel-centre sampling), which is geometrically
+consistent with the image's bilinear ``align_corners=False`` resize: both map pixel centres
+``(i + 0.5) / scale``. The image is resized with antialiasing, which matters when shrinking
+large photos and does not move content.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+import torch
+from torchvision.transforms.v2 import InterpolationMode
+from torchvision.transforms.v2 import functional as F
+
+__all__ = [
+    "Transform",
+    "Compose",
+    "ResizeLongestAndPad",
+    "ResizeShortestKeepRatio",
+    "RandomHorizontalFlip",
+    "ScaleJitter",
+    "build_transforms",
+    "masks_to_boxes",
+    "replace_masks",
+    "INSTANCE_KEYS",
+]
+
+Target = dict[str, torch.Tensor]
+
+# Target fields with one row per instance; filtering an instance out touches exactly these.
+INSTANCE_KEYS: tuple[str, ...] = ("boxes", "labels", "masks", "attributes", "iscrowd", "area")
+
+
+class Transform(Protocol):
+    def __call__(
+        self, image: torch.Tensor, target: Target, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, Target]: ...
+
+
+def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
+    """``N×H×W`` masks → ``N×4`` float32 XYXY tight boxes in pixel-edge coordinates.
+
+    Unlike ``torchvision.ops.masks_to_boxes`` (whose ``x2`` is the last column's index), ``x2``
+    and ``y2`` here are exclusive, matching COCO's ``bbox`` width = number of columns. Empty
+    masks give ``[0, 0, 0, 0]``.
+    """
+    n = masks.shape[0]
+    if n == 0:
+        return torch.zeros((0, 4), dtype=torch.float32)
+    # any() of a uint8 tensor is uint8; where() and indexing need bool.
+    cols = masks.any(dim=1).bool()  # N×W
+    rows = masks.any(dim=2).bool()  # N×H
+    w, h = cols.shape[1], rows.shape[1]
+    x_idx = torch.arange(w, device=masks.device)
+    y_idx = torch.arange(h, device=masks.device)
+    # min over a masked index: replace off positions by a value beyond the range.
+    x1 = torch.where(cols, x_idx, w).amin(dim=1)
+    x2 = torch.where(cols, x_idx, -1).amax(dim=1) + 1
+    y1 = torch.where(rows, y_idx, h).amin(dim=1)
+    y2 = torch.where(rows, y_idx, -1).amax(dim=1) + 1
+    boxes = torch.stack([x1, y1, x2, y2], dim=1).to(torch.float32)
+    empty = ~cols.any(dim=1)
+    boxes[empty] = 0.0
+    return boxes
+
+
+def replace_masks(target: Target, masks: torch.Tensor) -> Target:
+    """A copy of ``target`` with ``masks`` (``N×H×W``, same N as before), its ``boxes``
+    recomputed from them, and instances whose mask is empty dropped from every
+    :data:`INSTANCE_KEYS` field."""
+    out = dict(target)
+    out["masks"] = masks
+    out["boxes"] = masks_to_boxes(masks)
+    n = masks.shape[0]
+    keep = masks.reshape(n, -1).any(dim=1).bool() if n else torch.zeros(0, dtype=torch.bool)
+    if not bool(keep.all()):
+        for key in INSTANCE_KEYS:
+            if key in out:
+                out[key] = out[key][keep]
+    return out
+
+
+def _scaled(target: Target, factor: float) -> Target:
+    out = dict(target)
+    out["scale"] = target["scale"] * factor
+    return out
+
+
+def _uniform(generator: torch.Generator | None, low: float, high: float) -> float:
+    u = torch.rand((), generator=generator).item()
+    return low + (high - low) * u
+
+
+def _resize(
+    image: torch.Tensor, target: Target, height: int, width: int
+) -> tuple[torch.Tensor, Target]:
+    image = F.resize_image(image, [height, width], InterpolationMode.BILINEAR, antialias=True)
+    masks = F.resize_mask(target["masks"], [height, width], InterpolationMode.NEAREST_EXACT)
+    return image, replace_masks(target, masks)
+
+
+def _check_image(image: torch.Tensor, target: Target) -> None:
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"image must be 3×H×W, got shape {tuple(image.shape)}")
+    masks = target["masks"]
+    if masks.shape[-2:] != image.shape[-2:]:
+        raise ValueError(
+            f"masks are {tuple(masks.shape[-2:])} but the image is {tuple(image.shape[-2:])}"
+        )
+
+
+class Compose:
+    """Apply transforms in order, all drawing from the same generator."""
+
+    def __init__(self, transforms: Sequence[Transform]):
+        self.transforms = list(transforms)
+
+    def __call__(
+        self, image: torch.Tensor, target: Target, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, Target]:
+        for t in self.transforms:
+            image, target = t(image, target, generator)
+        return image, target
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(t) for t in self.transforms)
+        return f"Compose([{inner}])"
+
+
+class ResizeLongestAndPad:
+    """The seed paper's input: resize so the longest side is ``size`` (keeping the aspect
+    ratio), then zero-pad right and bottom to ``size×size``.
+
+    Output image ``3×size×size``; masks ``N×size×size``; ``scale`` multiplied by
+    ``size / max(H, W)``. Padding only at the right/bottom keeps the original image's origin,
+    so predictions map back to the original by dividing by ``scale``.
+    """
+
+    def __init__(self, size: int = 1024):
+        if size < 1:
+            raise ValueError(f"size must be positive, got {size}")
+        self.size = size
+
+    def __call__(
+        self, image: torch.Tensor, target: Target, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, Target]:
+        _check_image(image, target)
+        h, w = image.shape[-2:]
+        factor = self.size / max(h, w)
+        new_h = min(self.size, max(1, round(h * factor)))
+        new_w = min(self.size, max(1, round(w * factor)))
+        image, target = _resize(image, target, new_h, new_w)
+        pad = [0, 0, self.size - new_w, self.size - new_h]  # left, top, right, bottom
+        image = F.pad_image(image, pad, fill=0)
+        target = dict(target)
+        target["masks"] = F.pad_mask(target["masks"], pad, fill=0)
+        return image, _scaled(target, factor)
+
+    def __repr__(self) -> str:
+        return f"ResizeLongestAndPad(size={self.size})"
+
+
+class ResizeShortestKeepRatio:
+    """torchvision/detectron2-style resize: shortest side to ``min_size`` unless the longest
+    side would exceed ``max_size``; no padding (the model batches by padding).
+
+    ``min_size`` may be a sequence: one is drawn per sample from ``generator`` (multi-scale
+    training), or the last one is used when ``generator`` is ``None`` and ``train`` is false.
+    Output ``3×H'×W'`` with ``H' = round(H·s)``, ``W' = round(W·s)``,
+    ``s = min(min_size / min(H, W), max_size / max(H, W))``.
+    """
+
+    def __init__(
+        self, min_size: int | Sequence[int] = 800, max_size: int = 1333, train: bool = False
+    ):
+        sizes = (min_size,) if isinstance(min_size, int) else tuple(min_size)
+        if not sizes or min(sizes) < 1 or max_size < 1:
+            raise ValueError(f"sizes must be positive, got min_size={min_size} max_size={max_size}")
+        self.min_sizes = sizes
+        self.max_size = max_size
+        self.train = train
+
+    def __call__(
+        self, image: torch.Tensor, target: Target, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, Target]:
+        _check_image(image, target)
+        if self.train and len(self.min_sizes) > 1:
+            i = int(torch.randint(len(self.min_sizes), (), generator=generator))
+            min_size = self.min_sizes[i]
+        else:
+            min_size = self.min_sizes[-1]
+        h, w = image.shape[-2:]
+        factor = min(min_size / min(h, w), self.max_size / max(h, w))
+        new_h = max(1, round(h * factor))
+        new_w = max(1, round(w * factor))
+        image, target = _resize(image, target, new_h, new_w)
+        return image, _scaled(target, factor)
+
+    def __repr__(self) -> str:
+        return (
+            f"ResizeShortestKeepRatio(min_size={self.min_sizes}, max_size={self.max_size}, "
+            f"train={self.train})"
+        )
+
+
+class RandomHorizontalFlip:
+    """Mirror image and masks left–right with probability ``p``.
+
+    No label swap is needed: Fashionpedia has no left/right-specific categories or attributes
+    (a sleeve is a sleeve on either side). Apply it before padding transforms, or the padding
+    would move to the left edge.
+    """
+
+    def __init__(self, p: float = 0.5):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be in [0, 1], got {p}")
+        self.p = p
+
+    def __call__(
+        self, image: torch.Tensor, target: Target, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, Target]:
+        _check_image(image, target)
+        # Always draw, so the random stream (and later transforms) does not depend on p's outcome.
+        u = torch.rand((), generator=generator).item()
+        if u >= self.p:
+            return image, target
+        image = F.horizontal_flip_image(image)
+        return image, replace_masks(target, F.horizontal_flip_mask(target["masks"]))
+
+    def __repr__(self) -> str:
+        return f"RandomHorizontalFlip(p={self.p})"
+
+
+class ScaleJitter:
+    """Large-scale jitter as in the official Attribute-Mask R-CNN (TPU detection) config:
+    draw ``r ~ U(min_scale, max_scale)``, resize so the longest side is ``round(r·size)``,
+    take a random ``size×size`` window (when the resized image is larger), zero-pad right and
+    bottom to ``size×size``.
+
+    This follows ``resize_and_crop_image`` of tensorflow/tpu's ``input_utils``: the crop offset
+    is ``floor(u · max(0, resized − size))`` per axis with ``u ~ U(0, 1)``. Instances whose
+    mask is cropped away are dropped; boxes of cut instances are the visible part's box.
+    """
+
+    def __init__(self, min_scale: float = 0.5, max_scale: float = 2.0, size: int = 1024):
+        if not 0 < min_scale <= max_scale:
+            raise ValueError(f"need 0 < min_scale <= max_scale, got {min_scale}, {max_scale}")
+        if size < 1:
+            raise ValueError(f"size must be positive, got {size}")
+        self.min_scale = min_scale
+        self.max_scale = max_scale
+        self.size = size
+
+    def __call__(
+        self, image: torch.Tensor, target: Target, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, Target]:
+        _check_image(image, target)
+        r = _uniform(generator, self.min_scale, self.max_scale)
+        u_y = torch.rand((), generator=generator).item()
+        u_x = torch.rand((), generator=generator).item()
+        h, w = image.shape[-2:]
+        longest = max(1, round(r * self.size))
+        factor = longest / max(h, w)
+        new_h = max(1, round(h * factor))
+        new_w = max(1, round(w * factor))
+        image, target = _resize(image, target, new_h, new_w)
+        top = math.floor(u_y * max(0, new_h - self.size))
+        left = math.floor(u_x * max(0, new_w - self.size))
+        # crop_* pads with zeros where the window runs past the right/bottom edge.
+        image = F.crop_image(image, top, left, self.size, self.size)
+        masks = F.crop_mask(target["masks"], top, left, self.size, self.size)
+        return image, _scaled(replace_masks(target, masks), factor)
+
+    def __repr__(self) -> str:
+        return (
+            f"ScaleJitter(min_scale={self.min_scale}, max_scale={self.max_scale}, size={self.size})"
+        )
+
+
+TransformKind = Literal["paper", "keep-ratio", "jitter"]
+
+
+def build_transforms(
+    kind: TransformKind = "paper",
+    size: int = 1024,
+    train: bool = True,
+    *,
+    flip_p: float = 0.5,
+    min_size: int | Sequence[int] = 800,
+    max_size: int = 1333,
+    min_scale: float = 0.5,
+    max_scale: float = 2.0,
+) -> Compose:
+    """The pipeline for one input recipe.
+
+    - ``"paper"``: :class:`ResizeLongestAndPad` to ``size`` (the seed paper, S=1024);
+      training adds a horizontal flip first.
+    - ``"keep-ratio"``: :class:`ResizeShortestKeepRatio` (``min_size``, ``max_size``; ``size``
+      is unused); training adds the flip and, if ``min_size`` is a sequence, multi-scale.
+    - ``"jitter"``: training is flip + :class:`ScaleJitter` (``min_scale``..``max_scale``, crop
+      to ``size×size``); evaluation is :class:`ResizeLongestAndPad` to ``size`` (the jitter
+      with scale 1 and no crop).
+    """
+    flip: list[Transform] = [RandomHorizontalFlip(flip_p)] if train and flip_p > 0 else []
+    if kind == "paper":
+        return Compose([*flip, ResizeLongestAndPad(size)])
+    if kind == "keep-ratio":
+        return Compose([*flip, ResizeShortestKeepRatio(min_size, max_size, train=train)])
+    if kind == "jitter":
+        if train:
+            return Compose([*flip, ScaleJitter(min_scale, max_scale, size)])
+        return Compose([ResizeLongestAndPad(size)])
+    raise ValueError(f"unknown transform kind {kind!r} (choose 'paper', 'keep-ratio' or 'jitter')")
