@@ -2,5 +2,15 @@
 
 from fashionkit.data.annotations import Annotation, AnnotationSet, ImageInfo
 from fashionkit.data.errors import InvalidDataError, Problem, SkipReport
+from fashionkit.data.readers import FORMATS, read_annotations
 
-__all__ = ["Annotation", "AnnotationSet", "ImageInfo", "InvalidDataError", "Problem", "SkipReport"]
+__all__ = [
+    "Annotation",
+    "AnnotationSet",
+    "ImageInfo",
+    "InvalidDataError",
+    "Problem",
+    "SkipReport",
+    "FORMATS",
+    "read_annotations",
+]

@@ -53,9 +53,14 @@ class InvalidDataError(Exception):
 
 @dataclass
 class SkipReport:
-    """What a reader dropped under ``on_invalid="skip"``, record by record."""
+    """What a reader dropped under ``on_invalid="skip"``, record by record.
+
+    ``notices`` are findings that drop nothing (e.g. an image file whose real size disagrees
+    with the annotation file); readers return them under either ``on_invalid`` mode.
+    """
 
     problems: list[Problem] = field(default_factory=list)
+    notices: list[Problem] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.problems)
@@ -67,7 +72,11 @@ class SkipReport:
         self.problems.extend(problems)
 
     def to_json(self) -> dict:
-        return {"skipped": len(self.problems), "problems": [asdict(p) for p in self.problems]}
+        return {
+            "skipped": len(self.problems),
+            "problems": [asdict(p) for p in self.problems],
+            "notices": [asdict(p) for p in self.notices],
+        }
 
     def write(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")

@@ -8,7 +8,16 @@ from __future__ import annotations
 import numpy as np
 from pycocotools import mask as mask_utils
 
-__all__ = ["segmentation_to_rle", "encode_mask", "decode_rle", "rle_to_json"]
+__all__ = [
+    "segmentation_to_rle",
+    "encode_mask",
+    "decode_rle",
+    "rle_to_json",
+    "kaggle_runs",
+    "kaggle_to_rle",
+    "rle_to_kaggle",
+    "kaggle_decode",
+]
 
 
 def segmentation_to_rle(segmentation, height: int, width: int) -> dict:
@@ -44,3 +53,89 @@ def rle_to_json(rle: dict) -> dict:
     if isinstance(counts, bytes):
         counts = counts.decode("ascii")
     return {"size": [int(v) for v in rle["size"]], "counts": counts}
+
+
+# -- Kaggle iMaterialist "EncodedPixels" -----------------------------------------------------
+# Kaggle numbers pixels 1..H*W top-to-bottom, then left-to-right (column-major, like COCO RLE)
+# and writes "start length" pairs of foreground runs. Converting run lists directly keeps masks
+# pixel-exact without ever materialising an H×W array.
+
+
+def kaggle_runs(encoded: str, height: int, width: int) -> np.ndarray:
+    """Parse ``"start length start length ..."`` into a sorted ``(K, 2) int64`` array of
+    0-based ``[start, end)`` column-major pixel ranges, adjacent runs merged.
+
+    Raises ``ValueError`` naming the problem for odd token counts, non-integers, starts < 1,
+    lengths < 1, runs past ``height*width`` and overlapping runs.
+    """
+    tokens = encoded.split()
+    if len(tokens) % 2:
+        raise ValueError(f"EncodedPixels has an odd number of values ({len(tokens)})")
+    try:
+        values = np.array([int(t) for t in tokens], np.int64).reshape(-1, 2)
+    except ValueError:
+        raise ValueError("EncodedPixels must be integers 'start length ...'") from None
+    if len(values) == 0:
+        return np.zeros((0, 2), np.int64)
+    starts, lengths = values[:, 0] - 1, values[:, 1]
+    if (starts < 0).any():
+        raise ValueError("EncodedPixels start below 1 (starts are 1-based)")
+    if (lengths < 1).any():
+        raise ValueError("EncodedPixels run length below 1")
+    order = np.argsort(starts, kind="stable")
+    starts, ends = starts[order], starts[order] + lengths[order]
+    if ends[-1] > height * width:
+        raise ValueError(
+            f"EncodedPixels run ends at pixel {int(ends[-1])} beyond {height}x{width}="
+            f"{height * width} pixels"
+        )
+    if (starts[1:] < ends[:-1]).any():
+        raise ValueError("EncodedPixels runs overlap")
+    # Merge touching runs so that the COCO counts never hold a zero-length gap.
+    keep = np.ones(len(starts), bool)
+    keep[1:] = starts[1:] != ends[:-1]
+    group = np.cumsum(keep) - 1
+    merged_ends = np.zeros(int(keep.sum()), np.int64)
+    np.maximum.at(merged_ends, group, ends)
+    return np.stack([starts[keep], merged_ends], axis=1)
+
+
+def kaggle_to_rle(encoded: str, height: int, width: int) -> dict:
+    """Kaggle ``EncodedPixels`` → compressed COCO RLE (counts bytes) of size ``[height, width]``."""
+    runs = kaggle_runs(encoded, height, width)
+    counts = _runs_to_counts(runs, height * width)
+    return mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
+
+
+def _runs_to_counts(runs: np.ndarray, total: int) -> list[int]:
+    if len(runs) == 0:
+        return [total]
+    bounds = np.concatenate([[0], runs.ravel(), [total]])
+    return np.diff(bounds).tolist()
+
+
+def rle_to_kaggle(rle: dict) -> str:
+    """COCO RLE (compressed or uncompressed) → Kaggle ``EncodedPixels`` (``""`` when empty)."""
+    h, w = (int(v) for v in rle["size"])
+    counts = rle["counts"]
+    if isinstance(counts, list):
+        bounds = np.cumsum(np.asarray(counts, np.int64))
+    else:
+        flat = decode_rle(rle).ravel(order="F").astype(np.int8)
+        # Changes in the zero-padded column-major pixels alternate run start, run end.
+        bounds = np.flatnonzero(np.diff(np.concatenate([[0], flat, [0]])))
+    starts = bounds[0::2]
+    ends = bounds[1::2]
+    n = min(len(starts), len(ends))
+    starts, ends = starts[:n], ends[:n]
+    nonempty = ends > starts
+    starts, ends = starts[nonempty], ends[nonempty]
+    return " ".join(f"{s + 1} {e - s}" for s, e in zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def kaggle_decode(encoded: str, height: int, width: int) -> np.ndarray:
+    """Kaggle ``EncodedPixels`` → ``H×W bool`` mask (reference decoder, used by tests)."""
+    flat = np.zeros(height * width, bool)
+    for start, end in kaggle_runs(encoded, height, width).tolist():
+        flat[start:end] = True
+    return flat.reshape((height, width), order="F")

@@ -1,0 +1,498 @@
+"""Readers (and a writer) for the Kaggle iMaterialist (Fashion) CSV files.
+
+**2020 (FGVC7)**: ``train.csv`` with ``ImageId, EncodedPixels, Height, Width, ClassId,
+AttributesIds``. ``EncodedPixels`` are ``start length`` pairs, 1-based, pixels numbered
+top-to-bottom then left-to-right (column-major, as COCO RLE). ``ClassId`` and ``AttributesIds``
+(comma-separated) are Fashionpedia ids. ``label_descriptions.json`` beside the CSV, when present,
+supplies the names; entries that agree with the built-in ontology (same id, same name) use it, so
+the usual file yields exactly the built-in ontology.
+
+**2019 (FGVC6)**: ``ImageId, EncodedPixels, Height, Width, ClassId`` with ``ClassId`` like
+``"6_28_50"``: a category id followed by attribute ids of the 2019 label set (46 categories,
+92 attributes). Both are mapped to Fashionpedia by name through the ontology's name lookup, from
+``label_descriptions.json`` beside the CSV when present, else from the published 2019 names in
+:data:`IMATERIALIST2019_ATTRIBUTES`. With the published names all 46 categories and all 92
+attributes map (the 2019 attributes are Fashionpedia's "nickname" group, ids 0..91, whose ids
+Fashionpedia kept). Attributes that do not map (possible with another label file) are removed
+from their annotation and each removal is listed as a notice in the report; the 2019 set has no
+silhouette, opening, length, textile, decoration or neckline attributes, so converted 2019 data
+carries only nickname attributes. :func:`imaterialist2019_mapping` returns the mapping and the
+unmapped names.
+
+Both: images are ``ImageId`` (2019 ids carry their ``.jpg``; 2020 ids get ``.jpg`` appended) in
+``train/`` beside the CSV or in ``images_dir``; the files are checked only if that folder exists.
+Image ids are 1..N in sorted ``ImageId`` order (stable for the same CSV whatever its row order);
+the Kaggle id is kept as ``kaggle_id``. Annotation ids are 1..M in CSV row order. Masks become
+compressed COCO RLE, pixel-exact; ``bbox`` and ``area`` are computed from them.
+Records are named by CSV line (line 1 is the header).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from fashionkit.data.annotations import AnnotationColumns, AnnotationSet, ImageInfo
+from fashionkit.data.errors import InvalidDataError, OnInvalid, Problem, SkipReport
+from fashionkit.data.fashionpedia import finish
+from fashionkit.data.masks import kaggle_to_rle, rle_to_kaggle
+from fashionkit.ontology import Attribute, Category, Ontology, load_ontology
+
+__all__ = [
+    "read_imaterialist2020",
+    "read_imaterialist2019",
+    "write_imaterialist2020",
+    "imaterialist2019_mapping",
+    "IMATERIALIST2019_ATTRIBUTES",
+]
+
+# The 92 attribute names of the iMaterialist 2019 (FGVC6) label_descriptions.json, by 2019 id.
+IMATERIALIST2019_ATTRIBUTES: tuple[str, ...] = (
+    "classic (t-shirt)",
+    "polo (shirt)",
+    "undershirt",
+    "henley (shirt)",
+    "ringer (t-shirt)",
+    "raglan (t-shirt)",
+    "rugby (shirt)",
+    "sailor (shirt)",
+    "crop (top)",
+    "halter (top)",
+    "camisole",
+    "tank (top)",
+    "peasant (top)",
+    "tube (top)",
+    "tunic (top)",
+    "smock (top)",
+    "hoodie",
+    "blazer",
+    "pea (jacket)",
+    "puffer (jacket)",
+    "biker (jacket)",
+    "trucker (jacket)",
+    "bomber (jacket)",
+    "anorak",
+    "safari (jacket)",
+    "mao (jacket)",
+    "nehru (jacket)",
+    "norfolk (jacket)",
+    "classic military (jacket)",
+    "track (jacket)",
+    "windbreaker",
+    "chanel (jacket)",
+    "bolero",
+    "tuxedo (jacket)",
+    "varsity (jacket)",
+    "crop (jacket)",
+    "jeans",
+    "sweatpants",
+    "leggings",
+    "hip-huggers (pants)",
+    "cargo (pants)",
+    "culottes",
+    "capri (pants)",
+    "harem (pants)",
+    "sailor (pants)",
+    "jodhpur",
+    "peg (pants)",
+    "camo (pants)",
+    "track (pants)",
+    "crop (pants)",
+    "short (shorts)",
+    "booty (shorts)",
+    "bermuda (shorts)",
+    "cargo (shorts)",
+    "trunks",
+    "boardshorts",
+    "skort",
+    "roll-up (shorts)",
+    "tie-up (shorts)",
+    "culotte (shorts)",
+    "lounge (shorts)",
+    "bloomers",
+    "tutu (skirt)",
+    "kilt",
+    "wrap (skirt)",
+    "skater (skirt)",
+    "cargo (skirt)",
+    "hobble (skirt)",
+    "sheath (skirt)",
+    "ball gown (skirt)",
+    "gypsy (skirt)",
+    "rah-rah (skirt)",
+    "prairie (skirt)",
+    "flamenco (skirt)",
+    "accordion (skirt)",
+    "sarong (skirt)",
+    "tulip (skirt)",
+    "dirndl (skirt)",
+    "godet (skirt)",
+    "blanket (coat)",
+    "parka",
+    "trench (coat)",
+    "pea (coat)",
+    "shearling (coat)",
+    "teddy bear (coat)",
+    "puffer (coat)",
+    "duster (coat)",
+    "raincoat",
+    "kimono",
+    "robe",
+    "dress (coat )",
+    "duffle (coat)",
+)
+
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+_COLUMNS_2020 = ("ImageId", "EncodedPixels", "Height", "Width", "ClassId", "AttributesIds")
+_COLUMNS_2019 = ("ImageId", "EncodedPixels", "Height", "Width", "ClassId")
+
+
+def _label_file(csv_path: Path) -> dict[str, Any] | None:
+    path = csv_path.parent / "label_descriptions.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise InvalidDataError([Problem(str(path), "file", f"cannot be read ({err})")]) from None
+
+
+def _ontology_2020(labels: dict[str, Any] | None, label_source: str) -> Ontology:
+    """The ontology named by a 2020 label file: built-in entries where they agree."""
+    base = load_ontology()
+    if labels is None:
+        return base
+    try:
+        cats = [
+            (int(c["id"]), str(c["name"]), c.get("supercategory", ""), c.get("level", 2))
+            for c in labels["categories"]
+        ]
+        atts = [
+            (int(a["id"]), str(a["name"]), a.get("supercategory", ""), a.get("level", 1))
+            for a in labels.get("attributes", [])
+        ]
+    except (KeyError, TypeError, ValueError) as err:
+        raise InvalidDataError(
+            [Problem(label_source, "file", f"not a label_descriptions file ({err!r})")]
+        ) from None
+
+    def same(name: str, known: Category | Attribute) -> bool:
+        return name.strip().lower() == known.name.strip().lower()
+
+    if (
+        all(base.has_category(i) and same(n, base.category(i)) for i, n, _, _ in cats)
+        and all(base.has_attribute(i) and same(n, base.attribute(i)) for i, n, _, _ in atts)
+        and len(cats) == base.num_categories
+        and len(atts) == base.num_attributes
+    ):
+        return base
+    categories = [
+        base.category(i)
+        if base.has_category(i) and same(n, base.category(i))
+        else Category(i, n, str(s), int(lv), "")
+        for i, n, s, lv in cats
+    ]
+    attributes = [
+        base.attribute(i)
+        if base.has_attribute(i) and same(n, base.attribute(i))
+        else Attribute(i, n, str(s), int(lv), "")
+        for i, n, s, lv in atts
+    ]
+    return Ontology(categories, attributes, version=f"{base.version}+label_descriptions")
+
+
+def imaterialist2019_mapping(
+    attribute_names: Iterable[str] = IMATERIALIST2019_ATTRIBUTES,
+    category_names: Iterable[str] | None = None,
+    ontology: Ontology | None = None,
+) -> tuple[dict[int, int], dict[int, int], dict[str, list[str]]]:
+    """2019 ids → Fashionpedia ids by name.
+
+    Returns ``(category_map, attribute_map, unmapped)``; ``unmapped`` has keys
+    ``"categories"`` and ``"attributes"`` listing ``"<2019 id> <name>: <why>"``. Without
+    ``category_names`` the 2019 categories are taken to be Fashionpedia's 46 in id order.
+    """
+    ontology = ontology or load_ontology()
+    if category_names is None:
+        category_names = [c.name for c in ontology.categories]
+    unmapped: dict[str, list[str]] = {"categories": [], "attributes": []}
+    cat_map: dict[int, int] = {}
+    for i, name in enumerate(category_names):
+        try:
+            cat_map[i] = ontology.find_category(name).id
+        except KeyError as err:
+            unmapped["categories"].append(f"{i} {name}: {err.args[0]}")
+    att_map: dict[int, int] = {}
+    for i, name in enumerate(attribute_names):
+        try:
+            att_map[i] = ontology.find_attribute(name).id
+        except KeyError as err:
+            unmapped["attributes"].append(f"{i} {name}: {err.args[0]}")
+    return cat_map, att_map, unmapped
+
+
+def _names_by_id(entries: list[dict]) -> list[str]:
+    by_id = {int(e["id"]): str(e["name"]) for e in entries}
+    return [by_id.get(i, f"<missing 2019 id {i}>") for i in range(max(by_id, default=-1) + 1)]
+
+
+class _Rows:
+    """Parsed CSV rows, built up column by column."""
+
+    def __init__(self) -> None:
+        self.lines: list[int] = []
+        self.kaggle_ids: list[str] = []
+        self.sizes: list[tuple[int, int]] = []
+        self.category_ids: list[int] = []
+        self.attribute_ids: list[list[int]] = []
+        self.rles: list[dict] = []
+
+
+def _parse_int(text: str, what: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"{what} {text!r} is not an integer") from None
+
+
+def _read_csv(
+    path: Path,
+    version: Literal[2019, 2020],
+    att_map: dict[int, int] | None,
+    cat_map: dict[int, int] | None,
+) -> tuple[_Rows, list[Problem], list[Problem]]:
+    source = str(path)
+    rows = _Rows()
+    problems: list[Problem] = []
+    notices: list[Problem] = []
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as err:
+        raise InvalidDataError([Problem(source, "file", f"cannot be read ({err})")]) from None
+    with handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        expected = _COLUMNS_2020 if version == 2020 else _COLUMNS_2019
+        if header is None or tuple(h.strip() for h in header[: len(expected)]) != expected:
+            raise InvalidDataError(
+                [
+                    Problem(
+                        source,
+                        "line 1",
+                        f"header must start with {', '.join(expected)}; found {header!r}",
+                    )
+                ]
+            )
+        for record in reader:
+            line = reader.line_num
+            if not record:
+                continue
+            try:
+                if len(record) < len(expected):
+                    raise ValueError(f"has {len(record)} fields, expected {len(expected)}")
+                image_id, encoded = record[0].strip(), record[1]
+                if not image_id:
+                    raise ValueError("ImageId is empty")
+                height = _parse_int(record[2], "Height")
+                width = _parse_int(record[3], "Width")
+                if height <= 0 or width <= 0:
+                    raise ValueError(f"image size {width}x{height} is not positive")
+                if version == 2020:
+                    category = _parse_int(record[4], "ClassId")
+                    attrs_text = record[5].strip()
+                    attrs = [
+                        _parse_int(t, "AttributesIds entry")
+                        for t in attrs_text.split(",")
+                        if attrs_text and attrs_text.lower() != "nan" and t.strip()
+                    ]
+                else:
+                    parts = record[4].strip().split("_")
+                    raw_cat = _parse_int(parts[0], "ClassId category")
+                    raw_attrs = [_parse_int(t, "ClassId attribute") for t in parts[1:]]
+                    assert cat_map is not None and att_map is not None
+                    if raw_cat not in cat_map:
+                        raise ValueError(f"ClassId category {raw_cat} has no Fashionpedia category")
+                    category = cat_map[raw_cat]
+                    attrs = []
+                    for a in raw_attrs:
+                        if a in att_map:
+                            attrs.append(att_map[a])
+                        else:
+                            notices.append(
+                                Problem(
+                                    source,
+                                    f"line {line}",
+                                    f"2019 attribute {a} has no Fashionpedia attribute; "
+                                    "removed from this annotation",
+                                )
+                            )
+                rle = kaggle_to_rle(encoded, height, width)
+            except ValueError as err:
+                problems.append(Problem(source, f"line {line}", str(err)))
+                continue
+            rows.lines.append(line)
+            rows.kaggle_ids.append(image_id)
+            rows.sizes.append((height, width))
+            rows.category_ids.append(category)
+            rows.attribute_ids.append(attrs)
+            rows.rles.append(rle)
+    return rows, problems, notices
+
+
+def _build(
+    path: Path,
+    rows: _Rows,
+    problems: list[Problem],
+    notices: list[Problem],
+    ontology: Ontology,
+    images_dir: str | Path | None,
+    on_invalid: OnInvalid,
+    version: int,
+) -> tuple[AnnotationSet, SkipReport]:
+    from pycocotools import mask as mask_utils
+
+    source = str(path)
+    first_size: dict[str, tuple[int, int, int]] = {}
+    extra: dict[int, list[str]] = {}
+    for row, (kid, size, line) in enumerate(
+        zip(rows.kaggle_ids, rows.sizes, rows.lines, strict=True)
+    ):
+        seen = first_size.setdefault(kid, (*size, line))
+        if seen[:2] != size:
+            extra[row] = [
+                f"Height/Width {size[0]}/{size[1]} disagree with line {seen[2]} "
+                f"({seen[0]}/{seen[1]}) for image {kid}"
+            ]
+    images = []
+    image_id_of: dict[str, int] = {}
+    for new_id, kid in enumerate(sorted(first_size), start=1):
+        h, w, _ = first_size[kid]
+        has_suffix = kid.lower().endswith(_IMAGE_SUFFIXES)
+        file_name = kid if has_suffix else f"{kid}.jpg"
+        kaggle_id = kid.rsplit(".", 1)[0] if has_suffix else kid
+        images.append(ImageInfo(new_id, file_name, w, h, extra={"kaggle_id": kaggle_id}))
+        image_id_of[kid] = new_id
+
+    n = len(rows.lines)
+    lengths = np.fromiter((len(a) for a in rows.attribute_ids), np.int64, n)
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    bboxes = (
+        np.array(mask_utils.toBbox(rows.rles), np.float64).reshape(n, 4)
+        if n
+        else (np.zeros((0, 4)))
+    )
+    areas = np.array(mask_utils.area(rows.rles), np.float64).reshape(n) if n else np.zeros(0)
+    columns = AnnotationColumns(
+        ids=np.arange(1, n + 1, dtype=np.int64),
+        image_ids=np.array([image_id_of[k] for k in rows.kaggle_ids], np.int64),
+        category_ids=np.array(rows.category_ids, np.int32),
+        bboxes=bboxes,
+        areas=areas,
+        iscrowd=np.zeros(n, np.uint8),
+        attribute_offsets=offsets,
+        attribute_values=np.fromiter(
+            (v for a in rows.attribute_ids for v in a), np.int32, int(offsets[-1])
+        ),
+        segmentations=[
+            {"size": r["size"], "counts": r["counts"].decode("ascii")} for r in rows.rles
+        ],
+    )
+    lines = rows.lines
+    kids = [im.extra["kaggle_id"] for im in images]
+
+    if images_dir is None and (path.parent / "train").is_dir():
+        images_dir = path.parent / "train"
+    ann_set, report = finish(
+        images,
+        columns,
+        ontology,
+        source,
+        problems,
+        on_invalid,
+        images_dir,
+        row_where=lambda r: f"line {lines[r]}",
+        image_where=lambda i: f"image {kids[i]}",
+        extra_row_problems=extra,
+        info={
+            "description": f"converted from Kaggle iMaterialist (Fashion) {version}: {path.name}"
+        },
+    )
+    report.notices[:0] = notices
+    return ann_set, report
+
+
+def read_imaterialist2020(
+    path: str | Path,
+    images_dir: str | Path | None = None,
+    on_invalid: OnInvalid = "raise",
+) -> tuple[AnnotationSet, SkipReport]:
+    """Read and validate a Kaggle iMaterialist 2020 ``train.csv`` (see module docstring)."""
+    path = Path(path)
+    labels = _label_file(path)
+    ontology = _ontology_2020(labels, str(path.parent / "label_descriptions.json"))
+    rows, problems, notices = _read_csv(path, 2020, None, None)
+    return _build(path, rows, problems, notices, ontology, images_dir, on_invalid, 2020)
+
+
+def read_imaterialist2019(
+    path: str | Path,
+    images_dir: str | Path | None = None,
+    on_invalid: OnInvalid = "raise",
+) -> tuple[AnnotationSet, SkipReport]:
+    """Read a Kaggle iMaterialist 2019 ``train.csv``, mapping its ids to Fashionpedia by name."""
+    path = Path(path)
+    labels = _label_file(path)
+    ontology = load_ontology()
+    if labels is not None:
+        try:
+            cat_names = _names_by_id(labels["categories"])
+            att_names = _names_by_id(labels.get("attributes", []))
+        except (KeyError, TypeError, ValueError) as err:
+            raise InvalidDataError(
+                [
+                    Problem(
+                        str(path.parent / "label_descriptions.json"),
+                        "file",
+                        f"not a label file ({err!r})",
+                    )
+                ]
+            ) from None
+        cat_map, att_map, unmapped = imaterialist2019_mapping(att_names, cat_names, ontology)
+    else:
+        cat_map, att_map, unmapped = imaterialist2019_mapping(ontology=ontology)
+    rows, problems, notices = _read_csv(path, 2019, att_map, cat_map)
+    ann_set, report = _build(path, rows, problems, notices, ontology, images_dir, on_invalid, 2019)
+    label_source = "label_descriptions.json" if labels is not None else "built-in 2019 names"
+    for kind in ("categories", "attributes"):
+        for entry in unmapped[kind]:
+            report.notices.append(
+                Problem(label_source, f"2019 {kind[:-1]}", f"not mapped to Fashionpedia: {entry}")
+            )
+    return ann_set, report
+
+
+def write_imaterialist2020(ann_set: AnnotationSet, path: str | Path) -> None:
+    """Write the set as a Kaggle 2020 ``train.csv`` (``ImageId`` is ``kaggle_id`` when the image
+    has one, else the file name without its suffix)."""
+    with Path(path).open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(_COLUMNS_2020)
+        for im in ann_set.images:
+            kid = im.extra.get("kaggle_id") or Path(im.file_name).stem
+            for ann in ann_set.annotations(im.id):
+                writer.writerow(
+                    [
+                        kid,
+                        rle_to_kaggle(ann_set.rle(ann)),
+                        im.height,
+                        im.width,
+                        ann.category_id,
+                        ",".join(str(a) for a in ann.attribute_ids),
+                    ]
+                )

@@ -1,0 +1,313 @@
+"""Validation shared by every reader: find what is wrong with which record, then raise or skip.
+
+Checks, each reported with the file and the record (``image id 3``, ``annotation id 17`` or, for
+CSV input, ``line 42``):
+
+- images: duplicate ids (later records), non-positive width/height; with an images folder:
+  missing files. An image file whose real size (read from its header with PIL) disagrees with the
+  file's width/height is a *notice*, not an error: masks and boxes are defined in the annotation
+  file's size, so the record stays usable and the caller decides whether to resize.
+- annotations: duplicate ids (later records), image id not among the images (or its image was
+  skipped), unknown category or attribute ids, boxes that are not finite, have non-positive size or
+  lie outside the image by more than :data:`BOX_TOLERANCE` pixels, segmentations that are
+  malformed, polygons with fewer than 3 points, RLE whose size disagrees with the image or whose
+  counts do not cover it, and empty masks.
+
+Empty polygons are found without rasterising all of them: a polygon whose shoelace area reaches
+:data:`RASTERIZE_BELOW` px² is taken as non-empty, smaller ones are rasterised with pycocotools
+and count as empty when they cover no pixel centre.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from fashionkit.data.annotations import AnnotationColumns, ImageInfo
+from fashionkit.data.errors import InvalidDataError, OnInvalid, Problem, SkipReport
+from fashionkit.ontology import Ontology
+
+__all__ = ["BOX_TOLERANCE", "RASTERIZE_BELOW", "check_segmentation", "validate_records"]
+
+# Boxes are floats computed from polygons; allow them to poke out of the image by a pixel.
+BOX_TOLERANCE = 1.0
+RASTERIZE_BELOW = 64.0
+
+
+def check_segmentation(seg: Any, height: int, width: int) -> str | None:
+    """What is wrong with one segmentation in an image of ``height × width``, or ``None``.
+
+    ``seg`` is a polygon list, an RLE dict (``counts`` str/bytes or list of ints) or the
+    ``msgspec.Raw`` JSON text of either.
+    """
+    if isinstance(seg, msgspec.Raw):
+        try:
+            seg = msgspec.json.decode(seg)
+        except msgspec.DecodeError as err:
+            return f"segmentation is not valid JSON ({err})"
+    if isinstance(seg, list):
+        return _check_polygons(seg, height, width)
+    if isinstance(seg, dict):
+        return _check_rle(seg, height, width)
+    if seg is None:
+        return "segmentation is missing"
+    return f"segmentation must be a polygon list or an RLE object, not {type(seg).__name__}"
+
+
+def _check_polygons(polys: list, height: int, width: int) -> str | None:
+    if not polys:
+        return "segmentation is an empty polygon list (empty mask)"
+    total = 0.0
+    for k, ring in enumerate(polys):
+        if not isinstance(ring, list) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in ring
+        ):
+            return f"polygon {k} is not a list of numbers"
+        if len(ring) % 2:
+            return f"polygon {k} has an odd number of coordinates ({len(ring)})"
+        if len(ring) < 6:
+            return f"polygon {k} has {len(ring) // 2} point(s); a polygon needs at least 3"
+        xy = np.asarray(ring, np.float64).reshape(-1, 2)
+        if not np.isfinite(xy).all():
+            return f"polygon {k} has non-finite coordinates"
+        x, y = xy[:, 0], xy[:, 1]
+        total += 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    if total < RASTERIZE_BELOW:
+        from pycocotools import mask as mask_utils
+
+        rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
+        if int(mask_utils.area(rle)) == 0:
+            return "polygon covers no pixel (empty mask)"
+    return None
+
+
+def _check_rle(rle: dict, height: int, width: int) -> str | None:
+    size, counts = rle.get("size"), rle.get("counts")
+    if (
+        not isinstance(size, list | tuple)
+        or len(size) != 2
+        or not all(isinstance(v, int) for v in size)
+    ):
+        return f"RLE size must be [height, width], not {size!r}"
+    if [int(size[0]), int(size[1])] != [height, width]:
+        return f"RLE size {list(size)} disagrees with the image size [{height}, {width}]"
+    if isinstance(counts, list):
+        if not all(isinstance(v, int) and v >= 0 for v in counts):
+            return "uncompressed RLE counts must be non-negative integers"
+        covered = sum(counts)
+        if covered != height * width:
+            return f"RLE counts cover {covered} pixels; the image has {height}x{width}={height * width}"
+        if sum(counts[1::2]) == 0:
+            return "RLE has no foreground pixel (empty mask)"
+        return None
+    if isinstance(counts, str | bytes):
+        from pycocotools import mask as mask_utils
+
+        data = counts.encode("ascii") if isinstance(counts, str) else counts
+        if not data:
+            return "compressed RLE counts are empty"
+        if int(mask_utils.area({"size": [height, width], "counts": data})) == 0:
+            return "RLE has no foreground pixel (empty mask)"
+        return None
+    return f"RLE counts must be a string or a list of integers, not {type(counts).__name__}"
+
+
+def _duplicates(ids: np.ndarray) -> np.ndarray:
+    """Boolean mask of entries whose id already occurred earlier."""
+    order = np.argsort(ids, kind="stable")
+    dup_sorted = np.zeros(len(ids), bool)
+    dup_sorted[1:] = ids[order][1:] == ids[order][:-1]
+    dup = np.zeros(len(ids), bool)
+    dup[order] = dup_sorted
+    return dup
+
+
+def _check_image_files(
+    images: Sequence[ImageInfo], images_dir: Path, source: str, where: Callable[[int], str]
+) -> tuple[dict[int, list[str]], list[Problem]]:
+    from PIL import Image, UnidentifiedImageError
+
+    bad: dict[int, list[str]] = {}
+    notices: list[Problem] = []
+    for i, im in enumerate(images):
+        path = images_dir / im.file_name
+        if not path.is_file():
+            bad.setdefault(i, []).append(f"image file {path} is missing")
+            continue
+        try:
+            with Image.open(path) as f:  # reads the header only
+                real_w, real_h = f.size
+        except (UnidentifiedImageError, OSError) as err:
+            bad.setdefault(i, []).append(f"image file {path} cannot be read ({err})")
+            continue
+        if (real_w, real_h) != (im.width, im.height):
+            notices.append(
+                Problem(
+                    source,
+                    where(i),
+                    f"image file {path} is {real_w}x{real_h} but the annotations say "
+                    f"{im.width}x{im.height}; masks and boxes are in the annotation size",
+                )
+            )
+    return bad, notices
+
+
+def validate_records(
+    images: Sequence[ImageInfo],
+    columns: AnnotationColumns,
+    ontology: Ontology,
+    source: str,
+    *,
+    images_dir: str | Path | None = None,
+    on_invalid: OnInvalid = "raise",
+    row_where: Callable[[int], str] | None = None,
+    image_where: Callable[[int], str] | None = None,
+    extra_row_problems: dict[int, list[str]] | None = None,
+) -> tuple[list[ImageInfo], AnnotationColumns, SkipReport]:
+    """Check all records; return the valid images and annotation rows and what was dropped.
+
+    ``row_where(row)`` / ``image_where(index)`` name a record in messages (default
+    ``"annotation id N"`` / ``"image id N"``). ``extra_row_problems`` are problems a reader
+    already found per row (e.g. a CSV field that did not parse). With ``on_invalid="raise"``
+    any problem raises :class:`InvalidDataError` listing them all.
+    """
+    if on_invalid not in ("raise", "skip"):
+        raise ValueError(f"on_invalid must be 'raise' or 'skip', not {on_invalid!r}")
+    if row_where is None:
+        ids = columns.ids
+
+        def row_where(row: int) -> str:
+            return f"annotation id {int(ids[row])}"
+
+    if image_where is None:
+
+        def image_where(index: int) -> str:
+            return f"image id {images[index].id}"
+
+    report = SkipReport()
+    bad_images: dict[int, list[str]] = {}
+    image_ids = np.fromiter((im.id for im in images), np.int64, len(images))
+    for i in np.flatnonzero(_duplicates(image_ids)).tolist():
+        bad_images.setdefault(i, []).append(f"duplicate image id {images[i].id}")
+    for i, im in enumerate(images):
+        if im.width <= 0 or im.height <= 0:
+            bad_images.setdefault(i, []).append(
+                f"image size {im.width}x{im.height} is not positive"
+            )
+    if images_dir is not None:
+        files_bad, notices = _check_image_files(images, Path(images_dir), source, image_where)
+        for i, msgs in files_bad.items():
+            bad_images.setdefault(i, []).extend(msgs)
+        report.notices.extend(notices)
+
+    # First record of each id wins; its size is what annotations are checked against.
+    first_index: dict[int, int] = {}
+    for i, im in enumerate(images):
+        first_index.setdefault(im.id, i)
+    skipped_image_ids = {images[i].id for i in bad_images if first_index[images[i].id] == i}
+
+    n = len(columns)
+    bad_rows: dict[int, list[str]] = {r: list(m) for r, m in (extra_row_problems or {}).items()}
+
+    def flag(rows: np.ndarray, message: Callable[[int], str]) -> None:
+        for r in rows.tolist():
+            bad_rows.setdefault(r, []).append(message(r))
+
+    c = columns
+    flag(np.flatnonzero(_duplicates(c.ids)), lambda r: f"duplicate annotation id {int(c.ids[r])}")
+
+    known = np.fromiter(first_index.keys(), np.int64, len(first_index))
+    has_image = np.isin(c.image_ids, known)
+    flag(
+        np.flatnonzero(~has_image),
+        lambda r: f"image id {int(c.image_ids[r])} is not among the file's images",
+    )
+    if skipped_image_ids:
+        skipped = np.fromiter(skipped_image_ids, np.int64, len(skipped_image_ids))
+        flag(
+            np.flatnonzero(np.isin(c.image_ids, skipped)),
+            lambda r: f"its image (id {int(c.image_ids[r])}) is invalid",
+        )
+
+    valid_cats = np.asarray(ontology.category_ids, np.int64)
+    flag(
+        np.flatnonzero(~np.isin(c.category_ids, valid_cats)),
+        lambda r: f"unknown category id {int(c.category_ids[r])}",
+    )
+    valid_atts = np.asarray(ontology.attribute_ids, np.int64)
+    bad_att = ~np.isin(c.attribute_values, valid_atts)
+    if bad_att.any():
+        att_rows = np.repeat(np.arange(n), np.diff(c.attribute_offsets))
+        for r in np.unique(att_rows[bad_att]).tolist():
+            lo, hi = c.attribute_offsets[r], c.attribute_offsets[r + 1]
+            vals = c.attribute_values[lo:hi]
+            unknown = sorted({int(v) for v in vals[~np.isin(vals, valid_atts)]})
+            bad_rows.setdefault(r, []).append(f"unknown attribute id(s) {unknown}")
+
+    # Image size per annotation row (0 where the image is unknown; those rows are already bad).
+    w_of = {im.id: im.width for im in images}
+    h_of = {im.id: im.height for im in images}
+    img_ids = c.image_ids.tolist()
+    widths = np.array([w_of.get(i, 0) for i in img_ids], np.float64)
+    heights = np.array([h_of.get(i, 0) for i in img_ids], np.float64)
+    b = c.bboxes
+    finite = np.isfinite(b).all(axis=1)
+    flag(np.flatnonzero(~finite), lambda r: f"box {b[r].tolist()} is not finite")
+    nonpos = finite & ((b[:, 2] <= 0) | (b[:, 3] <= 0))
+    flag(np.flatnonzero(nonpos), lambda r: f"box {b[r].tolist()} has non-positive width or height")
+    outside = (
+        finite
+        & has_image
+        & (
+            (b[:, 0] < -BOX_TOLERANCE)
+            | (b[:, 1] < -BOX_TOLERANCE)
+            | (b[:, 0] + b[:, 2] > widths + BOX_TOLERANCE)
+            | (b[:, 1] + b[:, 3] > heights + BOX_TOLERANCE)
+        )
+    )
+    flag(
+        np.flatnonzero(outside),
+        lambda r: (
+            f"box {b[r].tolist()} (XYWH) lies outside the image {int(widths[r])}x{int(heights[r])}"
+        ),
+    )
+    areas_ok = np.isfinite(c.areas) & (c.areas >= 0)
+    flag(np.flatnonzero(~areas_ok), lambda r: f"area {float(c.areas[r])} is not a valid area")
+
+    hs, ws = heights.astype(np.int64).tolist(), widths.astype(np.int64).tolist()
+    has_image_l = has_image.tolist()
+    for r, seg in enumerate(c.segmentations):
+        if not has_image_l[r]:
+            continue
+        msg = check_segmentation(seg, hs[r], ws[r])
+        if msg is not None:
+            bad_rows.setdefault(r, []).append(msg)
+
+    problems = [
+        Problem(source, image_where(i), "; ".join(msgs)) for i, msgs in sorted(bad_images.items())
+    ]
+    problems += [Problem(source, row_where(r), "; ".join(m)) for r, m in sorted(bad_rows.items())]
+    if problems and on_invalid == "raise":
+        raise InvalidDataError(problems)
+    report.problems.extend(problems)
+    if bad_images:
+        images = [im for i, im in enumerate(images) if i not in bad_images]
+    if bad_rows:
+        keep = np.ones(n, bool)
+        keep[list(bad_rows)] = False
+        columns = columns.take(np.flatnonzero(keep))
+    return list(images), columns, report
+
+
+def finite_or_nan(value: Any) -> float:
+    """``float(value)``, or NaN for ``None``/non-numbers (so the box/area checks report it)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
