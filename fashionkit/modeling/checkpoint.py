@@ -1,0 +1,124 @@
+"""fashionkit's checkpoint format, and the one safe way to read weight files.
+
+A checkpoint is a dict saved with ``torch.save``::
+
+    {"format": "fashionkit-checkpoint", "format_version": 1,
+     "config": ModelConfig.to_dict(), "ontology_version": str, "model": state_dict, ...extra}
+
+Only builtins and tensors, so it loads with ``torch.load(path, map_location="cpu",
+weights_only=True)``: a file that would need arbitrary unpickling is refused, never executed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fashionkit.data.errors import InvalidDataError, Problem
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "save_checkpoint",
+    "read_checkpoint",
+    "load_checkpoint",
+    "safe_torch_load",
+]
+
+CHECKPOINT_FORMAT = "fashionkit-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def _error(path: str | Path, message: str) -> InvalidDataError:
+    return InvalidDataError([Problem(str(path), "file", message)])
+
+
+def safe_torch_load(path: str | Path) -> Any:
+    """``torch.load(path, map_location="cpu", weights_only=True)`` with errors that name the file.
+
+    Raises :class:`InvalidDataError` when the file is missing, is not a torch file, or holds
+    objects that weights-only loading refuses (a crafted or foreign pickle)."""
+    path = Path(path)
+    if not path.is_file():
+        raise _error(path, "weights file not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except __import__("pickle").UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise _error(
+            path,
+            "refused: the file holds Python objects that weights-only loading does not allow "
+            f"(it may run code when unpickled; only tensors and builtins are accepted): {first}",
+        ) from None
+    except (RuntimeError, EOFError, ValueError, OSError) as err:
+        raise _error(path, f"not a readable torch weights file ({type(err).__name__}: "
+                           f"{str(err).strip().splitlines()[0] if str(err).strip() else ''})"
+                     ) from None
+
+
+def save_checkpoint(model, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` (an :class:`~fashionkit.modeling.AttributeMaskRCNN`) with its config and
+    the ontology version. ``extra``: more builtin-only entries (recipe, epochs, metrics)."""
+    from fashionkit.ontology import load_ontology
+
+    reserved = {"format", "format_version", "config", "ontology_version", "model"}
+    clash = reserved & set(extra or {})
+    if clash:
+        raise ValueError(f"extra must not set {sorted(clash)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "config": model.config.to_dict(),
+        "ontology_version": load_ontology().version,
+        "model": state,
+        **(extra or {}),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)  # a crash mid-write never leaves a truncated checkpoint under the name
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict, checked for format, config and ontology version."""
+    from fashionkit.modeling.config import ModelConfig
+    from fashionkit.ontology import load_ontology
+
+    data = safe_torch_load(path)
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise _error(path, "not a fashionkit checkpoint (no 'format': "
+                           f"{CHECKPOINT_FORMAT!r}); for torchvision or ImageNet weights use "
+                           "load_weights")
+    if data.get("format_version", 0) > CHECKPOINT_VERSION:
+        raise _error(path, f"checkpoint format version {data['format_version']} is newer than "
+                           f"this fashionkit reads ({CHECKPOINT_VERSION})")
+    for key in ("config", "ontology_version", "model"):
+        if key not in data:
+            raise _error(path, f"checkpoint has no {key!r}")
+    try:
+        ModelConfig.from_dict(data["config"])
+    except ValueError as err:
+        raise _error(path, f"checkpoint config is invalid: {err}") from None
+    ours = load_ontology().version
+    if data["ontology_version"] != ours:
+        raise _error(path, f"checkpoint was trained with ontology {data['ontology_version']!r}, "
+                           f"this fashionkit has {ours!r}: class and attribute indices differ")
+    return data
+
+
+def load_checkpoint(path: str | Path):
+    """Build the model from the checkpoint's config and load its weights (eval mode)."""
+    from fashionkit.modeling.config import ModelConfig
+    from fashionkit.modeling.model import build_model
+
+    data = read_checkpoint(path)
+    model = build_model(ModelConfig.from_dict(data["config"]))
+    try:
+        model.load_state_dict(data["model"], strict=True)
+    except RuntimeError as err:
+        raise _error(path, f"weights do not fit the checkpoint's own config: {err}") from None
+    return model.eval()

@@ -1,0 +1,275 @@
+"""``ModelConfig``: every architectural choice of the Attribute-Mask R-CNN, as one frozen dataclass.
+
+A config is plain data: :meth:`ModelConfig.to_dict` gives YAML/JSON-ready builtins (lists, not
+tuples) and :meth:`ModelConfig.from_dict` reads them back, rejecting unknown keys. ``PRESETS``
+holds the named designs; :func:`model_config_from_preset` applies overrides to one of them.
+
+Presets:
+
+- ``paper``: the seed paper — ResNet-101-FPN (P2–P6), v1 heads, 1024×1024 inputs that the
+  dataset already resized (longest side, bilinear) and zero-padded, so the model does not resize.
+- ``fashionpedia-r50`` / ``fashionpedia-r101``: Fashionpedia's Attribute-Mask R-CNN — FPN
+  P2–P6, a 4-conv + 1-fc box head and a 4-conv mask head with normalisation (torchvision's v2
+  heads), 294-way sigmoid attribute head; 1024×1024 inputs.
+- ``cpu-tiny``: the design that learns fastest on 2 CPU cores (profiled; see
+  ``benchmarks/model_step.py`` and the report in the commit history): ResNet-18 with plain
+  BatchNorm trained from scratch, a 128-channel FPN on P3–P6 with small anchors, few proposals
+  and sampled RoIs, a narrow box head and a 2-conv mask head; images of ~160 px.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+__all__ = ["ModelConfig", "PRESETS", "model_config_from_preset"]
+
+Backbone = Literal["resnet18", "resnet34", "resnet50", "resnet101"]
+Heads = Literal["v1", "v2"]
+Norm = Literal["frozen_bn", "bn", "gn"]
+AttributeLoss = Literal["bce", "focal"]
+AttributeNormalization = Literal["elements", "rois"]
+
+_RESNET_CHANNELS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of an Attribute-Mask R-CNN (torchvision ``MaskRCNN`` + attribute head).
+
+    Backbone and FPN
+        ``backbone``: a torchvision ResNet. ``norm``: ``frozen_bn`` for pretrained backbones
+        (torchvision's default), ``bn`` or ``gn`` (GroupNorm, 32 groups) for training from
+        scratch. ``trainable_backbone_layers``: 0..5 ResNet stages trained, counted from the
+        top (5 = all, including the stem). ``fpn_levels``: which ResNet outputs C2..C5 feed the
+        FPN; the FPN adds one max-pooled level above the highest, so ``(2, 3, 4, 5)`` gives
+        P2–P6. ``fpn_channels``: FPN width (256 in the paper).
+    Heads
+        ``heads``: ``v1`` (torchvision ``maskrcnn_resnet50_fpn``: two-fc box head, plain conv
+        mask head) or ``v2`` (``maskrcnn_resnet50_fpn_v2``: conv+fc box head with BatchNorm,
+        BatchNorm in the mask head and FPN, 2-conv RPN head). ``box_head_convs`` only applies
+        to v2. ``representation_size``: box head fc width, which is also the input of the
+        attribute head. ``mask_head_convs`` × ``mask_head_channels``: the mask head's convs.
+    Input
+        ``resize``: whether the model's own transform resizes (shorter side ``min_size``,
+        longer side at most ``max_size``, bilinear). False when the dataset already resized
+        (and padded) the images, as in the paper pipeline. Images are always normalised with
+        ``image_mean`` / ``image_std`` (inputs are RGB in [0, 1]) and batched with padding to a
+        multiple of ``size_divisible``.
+    RPN and RoI sampling
+        torchvision's names, split into ``_train`` (used by ``losses``) and ``_test`` (used by
+        ``predict``). ``anchor_sizes``: one size per FPN level (len(fpn_levels) + 1).
+    Attributes
+        ``num_attributes`` sigmoid outputs (class-agnostic) on the box head's RoI
+        representation; ``attribute_hidden``: widths of hidden fc layers before the output
+        (empty: one linear layer, as in Fashionpedia). ``attribute_loss``: ``bce`` or ``focal``
+        (``focal_alpha``, ``focal_gamma``); ``attribute_loss_normalization``: ``elements``
+        (mean over RoIs × attributes) or ``rois`` (sum over attributes, mean over RoIs).
+        ``attribute_score_threshold``: attributes scored at least this are listed in
+        predictions (0.05 as in Fashionpedia).
+    """
+
+    # backbone and FPN
+    backbone: Backbone = "resnet50"
+    norm: Norm = "frozen_bn"
+    trainable_backbone_layers: int = 3
+    fpn_levels: tuple[int, ...] = (2, 3, 4, 5)
+    fpn_channels: int = 256
+    # heads
+    heads: Heads = "v1"
+    num_classes: int = 47
+    num_attributes: int = 294
+    representation_size: int = 1024
+    box_head_convs: int = 4
+    mask_head_convs: int = 4
+    mask_head_channels: int = 256
+    mask_threshold: float = 0.5
+    # input
+    resize: bool = False
+    min_size: int = 800
+    max_size: int = 1333
+    size_divisible: int = 32
+    image_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    image_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    # RPN
+    anchor_sizes: tuple[int, ...] = (32, 64, 128, 256, 512)
+    anchor_aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
+    rpn_pre_nms_top_n_train: int = 2000
+    rpn_pre_nms_top_n_test: int = 1000
+    rpn_post_nms_top_n_train: int = 2000
+    rpn_post_nms_top_n_test: int = 1000
+    rpn_nms_thresh: float = 0.7
+    rpn_fg_iou_thresh: float = 0.7
+    rpn_bg_iou_thresh: float = 0.3
+    rpn_batch_size_per_image: int = 256
+    rpn_positive_fraction: float = 0.5
+    # RoI heads
+    box_batch_size_per_image: int = 512
+    box_positive_fraction: float = 0.25
+    box_fg_iou_thresh: float = 0.5
+    box_bg_iou_thresh: float = 0.5
+    box_score_thresh: float = 0.05
+    box_nms_thresh: float = 0.5
+    box_detections_per_img: int = 100
+    # attributes
+    attribute_hidden: tuple[int, ...] = ()
+    attribute_loss: AttributeLoss = "bce"
+    attribute_loss_normalization: AttributeNormalization = "elements"
+    attribute_loss_weight: float = 1.0
+    attribute_score_threshold: float = 0.05
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    # free text, kept in checkpoints
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("backbone", "norm", "heads", "attribute_loss", "attribute_loss_normalization"):
+            allowed = typing.get_args(typing.get_type_hints(ModelConfig)[name])
+            if getattr(self, name) not in allowed:
+                problems.append(f"{name}={getattr(self, name)!r} (allowed: {', '.join(allowed)})")
+        if not 0 <= self.trainable_backbone_layers <= 5:
+            problems.append(f"trainable_backbone_layers={self.trainable_backbone_layers} (0..5)")
+        levels = tuple(self.fpn_levels)
+        if not levels or sorted(set(levels)) != list(levels) or not set(levels) <= {2, 3, 4, 5}:
+            problems.append(f"fpn_levels={levels} (increasing, from 2..5)")
+        if len(self.anchor_sizes) != len(levels) + 1:
+            problems.append(
+                f"anchor_sizes has {len(self.anchor_sizes)} sizes for {len(levels) + 1} FPN "
+                f"levels (fpn_levels={levels} plus the pooled level)"
+            )
+        if self.norm == "gn" and (self.fpn_channels % 32 or self.mask_head_channels % 32):
+            problems.append("norm='gn' needs fpn_channels and mask_head_channels divisible by 32")
+        if self.num_classes < 2 or self.num_attributes < 1:
+            problems.append("num_classes must be ≥ 2 (with background), num_attributes ≥ 1")
+        for name in ("attribute_score_threshold", "mask_threshold", "box_score_thresh"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                problems.append(f"{name}={getattr(self, name)} (0..1)")
+        if self.attribute_loss_weight < 0:
+            problems.append(f"attribute_loss_weight={self.attribute_loss_weight} (≥ 0)")
+        if problems:
+            raise ValueError("invalid ModelConfig: " + "; ".join(problems))
+
+    @property
+    def backbone_out_channels(self) -> int:
+        """Channels of the backbone's last stage (C5)."""
+        return _RESNET_CHANNELS[self.backbone]
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        """A copy with ``changes`` applied (values coerced as in :meth:`from_dict`)."""
+        data = self.to_dict()
+        data.update(changes)
+        return ModelConfig.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Builtins only (tuples become lists), for YAML, JSON and ``weights_only`` checkpoints."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else (
+                dict(value) if isinstance(value, dict) else value
+            )
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Inverse of :meth:`to_dict`; unknown keys and wrongly typed values are errors."""
+        if not isinstance(data, dict):
+            raise ValueError(f"model config must be a mapping, got {type(data).__name__}")
+        hints = typing.get_type_hints(cls)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"model config: unknown key(s) {unknown}; known: {sorted(known)}")
+        kwargs = {name: _coerce(hints[name], value, name) for name, value in data.items()}
+        return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, name: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"model config: {name} must be a list, got {value!r}")
+        args = typing.get_args(tp)
+        item = args[0]
+        return tuple(_coerce(item, v, name) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"model config: {name} must be a mapping, got {value!r}")
+        return {str(k): str(v) for k, v in value.items()}
+    if origin is Literal:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"model config: {name} must be true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"model config: {name} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"model config: {name} must be a number, got {value!r}")
+        return float(value)
+    return value
+
+
+_PAPER = ModelConfig(
+    backbone="resnet101",
+    norm="frozen_bn",
+    heads="v1",
+    resize=False,
+    min_size=1024,
+    max_size=1024,
+)
+
+_FASHIONPEDIA_R50 = ModelConfig(
+    backbone="resnet50",
+    norm="frozen_bn",
+    heads="v2",
+    resize=False,
+    min_size=1024,
+    max_size=1024,
+    rpn_post_nms_top_n_train=2000,
+    rpn_post_nms_top_n_test=1000,
+)
+
+PRESETS: dict[str, ModelConfig] = {
+    "paper": _PAPER,
+    "fashionpedia-r50": _FASHIONPEDIA_R50,
+    "fashionpedia-r101": dataclasses.replace(_FASHIONPEDIA_R50, backbone="resnet101"),
+    # Chosen by profiling on the project's 2-core CPU (see the module docstring).
+    "cpu-tiny": ModelConfig(
+        backbone="resnet18",
+        norm="bn",
+        trainable_backbone_layers=5,
+        fpn_levels=(3, 4, 5),
+        fpn_channels=128,
+        heads="v1",
+        representation_size=256,
+        mask_head_convs=2,
+        mask_head_channels=128,
+        resize=False,
+        min_size=160,
+        max_size=160,
+        anchor_sizes=(16, 32, 64, 128),
+        rpn_pre_nms_top_n_train=600,
+        rpn_pre_nms_top_n_test=600,
+        rpn_post_nms_top_n_train=200,
+        rpn_post_nms_top_n_test=200,
+        rpn_batch_size_per_image=128,
+        box_batch_size_per_image=64,
+        box_detections_per_img=50,
+    ),
+}
+
+
+def model_config_from_preset(name: str, **overrides: Any) -> ModelConfig:
+    """``PRESETS[name]`` with ``overrides`` (config field names) applied and checked."""
+    try:
+        base = PRESETS[name]
+    except KeyError:
+        raise KeyError(f"unknown model preset {name!r}; known: {sorted(PRESETS)}") from None
+    return base.replace(**overrides) if overrides else base
