@@ -229,7 +229,7 @@ class FashionDataset(Dataset):
             "orig_size": torch.tensor([h, w], dtype=torch.int64),
             "scale": torch.tensor(1.0, dtype=torch.float32),
         }
-        nonempty = masks.reshape(n, -1).any(dim=1).bool().tolist()
+        nonempty = masks.flatten(1).any(dim=1).bool().tolist()
         empty = [ann.id for ann, ok in zip(anns, nonempty, strict=True) if not ok]
         if empty:
             path, where = self._where(info)

@@ -97,8 +97,7 @@ def replace_masks(target: Target, masks: torch.Tensor) -> Target:
     out = dict(target)
     out["masks"] = masks
     out["boxes"] = masks_to_boxes(masks)
-    n = masks.shape[0]
-    keep = masks.reshape(n, -1).any(dim=1).bool() if n else torch.zeros(0, dtype=torch.bool)
+    keep = masks.flatten(1).any(dim=1).bool()
     if not bool(keep.all()):
         for key in INSTANCE_KEYS:
             if key in out:

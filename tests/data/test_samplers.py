@@ -1,0 +1,107 @@
+"""The aspect-ratio grouped batch sampler: pure groups, exact coverage, seeded, DDP shards."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fashionkit.data.samplers import AspectRatioGroupedSampler, aspect_ratio_groups
+
+RATIOS = [1.5, 0.75, 1.0, 0.5, 2.0, 0.8, 1.33, 0.66, 0.7, 1.2, 0.9, 1.01, 0.6]
+
+
+def _flat(batches):
+    return sorted(itertools.chain.from_iterable(batches))
+
+
+def test_groups_landscape_square_portrait():
+    assert aspect_ratio_groups([1.5, 1.0, 0.99, 0.5]) == [0, 0, 1, 1]
+    with pytest.raises(ValueError, match="index 1"):
+        aspect_ratio_groups([1.0, 0.0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ratios=st.lists(st.floats(0.2, 5.0), min_size=0, max_size=40),
+    batch_size=st.integers(1, 6),
+    seed=st.integers(0, 1000),
+    epoch=st.integers(0, 5),
+)
+def test_every_index_once_and_batches_pure(ratios, batch_size, seed, epoch):
+    sampler = AspectRatioGroupedSampler(ratios, batch_size, seed=seed)
+    sampler.set_epoch(epoch)
+    batches = list(sampler)
+    assert _flat(batches) == list(range(len(ratios)))
+    assert len(batches) == len(sampler)
+    groups = aspect_ratio_groups(ratios)
+    partial = 0
+    for batch in batches:
+        assert 1 <= len(batch) <= batch_size
+        assert len({groups[i] for i in batch}) == 1, "a batch mixes landscape and portrait"
+        partial += len(batch) < batch_size
+    assert partial <= 2  # at most one leftover per group
+
+
+def test_drop_last_yields_only_full_batches():
+    sampler = AspectRatioGroupedSampler(RATIOS, 3, drop_last=True)
+    batches = list(sampler)
+    assert batches and all(len(b) == 3 for b in batches)
+    assert len(batches) == len(sampler)
+    # 6 landscape/square and 7 portrait images: 2 + 2 full batches, 1 portrait image dropped.
+    assert len(batches) == 4
+
+
+def test_seeded_and_epoch_dependent():
+    a = AspectRatioGroupedSampler(RATIOS, 2, seed=5)
+    b = AspectRatioGroupedSampler(RATIOS, 2, seed=5)
+    assert list(a) == list(b)
+    first = list(a)
+    a.set_epoch(1)
+    assert list(a) != first
+    a.set_epoch(0)
+    assert list(a) == first
+    assert list(AspectRatioGroupedSampler(RATIOS, 2, seed=6)) != first
+
+
+def test_without_shuffle_keeps_order_within_groups():
+    batches = list(AspectRatioGroupedSampler(RATIOS, 2, shuffle=False))
+    groups = aspect_ratio_groups(RATIOS)
+    for group in (0, 1):
+        in_group = [i for b in batches for i in b if groups[i] == group]
+        assert in_group == [i for i in range(len(RATIOS)) if groups[i] == group]
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+@pytest.mark.parametrize("replicas", [2, 3])
+def test_distributed_shards_have_equal_length_and_cover_the_set(replicas, drop_last):
+    samplers = [
+        AspectRatioGroupedSampler(
+            RATIOS, 2, seed=1, drop_last=drop_last, num_replicas=replicas, rank=r
+        )
+        for r in range(replicas)
+    ]
+    shards = [list(s) for s in samplers]
+    lengths = {len(shard) for shard in shards}
+    assert len(lengths) == 1, "every rank must run the same number of steps"
+    assert lengths == {len(samplers[0])}
+    single = list(AspectRatioGroupedSampler(RATIOS, 2, seed=1, drop_last=drop_last))
+    seen = set(_flat(itertools.chain.from_iterable(shards)))
+    if drop_last:
+        assert seen <= set(range(len(RATIOS)))
+        assert len(seen) == sum(len(b) for b in single[: len(single) - len(single) % replicas])
+    else:
+        assert seen == set(range(len(RATIOS)))
+    # Shards are disjoint unless batches had to be repeated to even the ranks out.
+    if len(single) % replicas == 0:
+        flat = list(itertools.chain.from_iterable(itertools.chain.from_iterable(shards)))
+        assert len(flat) == len(set(flat))
+
+
+def test_invalid_arguments():
+    with pytest.raises(ValueError, match="batch_size"):
+        AspectRatioGroupedSampler(RATIOS, 0)
+    with pytest.raises(ValueError, match="rank"):
+        AspectRatioGroupedSampler(RATIOS, 2, num_replicas=2, rank=2)
