@@ -20,7 +20,6 @@ and count as empty when they cover no pixel centre.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -414,12 +413,3 @@ def validate_records(
         keep[list(bad_rows)] = False
         columns = columns.take(np.flatnonzero(keep))
     return list(images), columns, report
-
-
-def finite_or_nan(value: Any) -> float:
-    """``float(value)``, or NaN for ``None``/non-numbers (so the box/area checks report it)."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return v
