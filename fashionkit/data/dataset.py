@@ -54,7 +54,7 @@ from torch.utils.data import Dataset
 
 from fashionkit.data.annotations import Annotation, AnnotationSet, ImageInfo
 from fashionkit.data.errors import InvalidDataError, Problem
-from fashionkit.data.transforms import Target, Transform, replace_masks
+from fashionkit.data.transforms import Target, Transform, mask_areas, replace_masks
 
 __all__ = [
     "FashionDataset",
@@ -161,7 +161,7 @@ class FashionDataset(Dataset):
         if self.transforms is not None:
             generator = torch.Generator().manual_seed(sample_seed(self.seed, self.epoch, index))
             image, target = self.transforms(image, target, generator)
-        target["area"] = target["masks"].sum(dim=(1, 2), dtype=torch.float32)
+        target["area"] = mask_areas(target["masks"])
         return image.to(torch.float32).div_(255.0), target
 
     def _where(self, info: ImageInfo) -> tuple[str, str]:
@@ -229,18 +229,18 @@ class FashionDataset(Dataset):
             "orig_size": torch.tensor([h, w], dtype=torch.int64),
             "scale": torch.tensor(1.0, dtype=torch.float32),
         }
-        nonempty = masks.flatten(1).any(dim=1).bool().tolist()
-        empty = [ann.id for ann, ok in zip(anns, nonempty, strict=True) if not ok]
-        if empty:
-            path, where = self._where(info)
+        target = replace_masks(target, masks)  # boxes from masks, empty masks dropped
+        if len(target["labels"]) < n:
+            nonempty = masks.flatten(1).any(dim=1).bool().tolist()
+            empty = [ann.id for ann, ok in zip(anns, nonempty, strict=True) if not ok]
+            _, where = self._where(info)
             warnings.warn(
                 f"{self.annotations.source or 'annotations'}: {where}: annotation id(s) "
                 f"{empty} have an empty mask and are left out of the training target",
                 EmptyMaskWarning,
                 stacklevel=3,
             )
-        # The same path as after every transform: boxes from masks, empty masks dropped.
-        return replace_masks(target, masks)
+        return target
 
     def _problem(self, ann: Annotation, message: str) -> InvalidDataError:
         source = self.annotations.source or "annotations"
