@@ -1,0 +1,156 @@
+"""A whole synthetic world on disk: ``OUT/images/``, ``OUT/train.json``, ``OUT/val.json``.
+
+The files are in the Fashionpedia format (``info``, ``images``, ``annotations``, ``categories``,
+``attributes``) and load with pycocotools. Every annotation carries a ``"synth"`` record with the
+item's ground truth (colour, pattern, the garment a part belongs to as ``part_of``), every image
+a ``"synth"`` record with its scene. The same arguments give byte-identical files, whatever the
+number of workers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fashionkit.data.synth.scene import render_image
+from fashionkit.ontology import load_ontology
+
+__all__ = ["WorldSummary", "generate_world", "split_indices"]
+
+
+@dataclass
+class WorldSummary:
+    """What :func:`generate_world` wrote. ``categories`` counts annotations per category id
+    over both splits; ``seconds`` is the wall time."""
+
+    out_dir: Path
+    train_images: int
+    val_images: int
+    train_annotations: int
+    val_annotations: int
+    categories: Counter = field(default_factory=Counter)
+    polygon_annotations: int = 0
+    rle_annotations: int = 0
+    seconds: float = 0.0
+
+    @property
+    def images_per_second(self) -> float:
+        return (self.train_images + self.val_images) / self.seconds if self.seconds else 0.0
+
+
+def split_indices(images: int, val_fraction: float) -> tuple[range, range]:
+    """Image indices of the train and val splits: the last ``round(images * val_fraction)``
+    indices are validation (the images are independent draws, so no shuffle is needed)."""
+    if not 0.0 <= val_fraction <= 1.0:
+        raise ValueError(f"val_fraction must be within 0..1, not {val_fraction}")
+    n_val = int(round(images * val_fraction))
+    return range(0, images - n_val), range(images - n_val, images)
+
+
+def _render_job(args: tuple) -> tuple[int, list[dict], dict]:
+    seed, index, size, min_area, image_path, fmt = args
+    out = render_image(seed, index, size, min_area=min_area)
+    if fmt == "jpg":
+        # 4:4:4 keeps the colours of thin parts (zippers, necklines) true.
+        out.image.save(image_path, format="JPEG", quality=92, subsampling=0)
+    else:
+        out.image.save(image_path, format="PNG", compress_level=1)
+    return index, out.annotations, out.meta
+
+
+def generate_world(
+    out_dir: str | Path,
+    images: int,
+    size: int = 256,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    workers: int = 1,
+    min_area: int | None = None,
+    image_format: str = "jpg",
+) -> WorldSummary:
+    """Render ``images`` pictures of ``size × size`` pixels and write the world to ``out_dir``.
+
+    Image ``i`` (0-based) is ``images/{i:06d}.jpg`` with image id ``i + 1``; annotation ids are
+    unique across both splits. ``min_area`` (pixels) is the smallest visible area annotated
+    (default :func:`~.scene.default_min_area`). ``workers > 1`` renders in that many processes.
+    """
+    if images < 1:
+        raise ValueError("images must be at least 1")
+    if size < 32:
+        raise ValueError("size must be at least 32 pixels")
+    if image_format not in ("jpg", "png"):
+        raise ValueError("image_format must be 'jpg' or 'png'")
+    start = time.perf_counter()
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    train_idx, val_idx = split_indices(images, val_fraction)
+    jobs = [
+        (seed, i, size, min_area, out / "images" / f"{i:06d}.{image_format}", image_format)
+        for i in range(images)
+    ]
+    if workers > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(workers) as pool:
+            results = list(pool.imap(_render_job, jobs, chunksize=max(1, min(16, images // (4 * workers)))))
+    else:
+        results = [_render_job(j) for j in jobs]
+    results.sort(key=lambda r: r[0])
+
+    ontology = load_ontology()
+    summary = WorldSummary(out, len(train_idx), len(val_idx), 0, 0)
+    next_id = 1
+    split_data: dict[str, tuple[list, list]] = {"train": ([], []), "val": ([], [])}
+    for index, anns, meta in results:
+        split = "train" if index in train_idx else "val"
+        imgs, annotations = split_data[split]
+        image_id = index + 1
+        imgs.append(
+            {
+                "id": image_id,
+                "file_name": f"{index:06d}.{image_format}",
+                "width": size,
+                "height": size,
+                "synth": meta,
+            }
+        )
+        local_to_global = {}
+        for a in anns:
+            local_to_global[a["id"]] = next_id
+            a = dict(a, id=next_id, image_id=image_id)
+            synth = dict(a["synth"])
+            if synth.get("part_of") is not None:
+                synth["part_of"] = local_to_global[synth["part_of"]]
+            a["synth"] = synth
+            annotations.append(a)
+            summary.categories[a["category_id"]] += 1
+            if isinstance(a["segmentation"], list):
+                summary.polygon_annotations += 1
+            else:
+                summary.rle_annotations += 1
+            next_id += 1
+    for split, (imgs, annotations) in split_data.items():
+        data = {
+            "info": {
+                "description": "fashionkit synthetic fashion world",
+                "seed": seed,
+                "size": size,
+                "split": split,
+                "ontology": ontology.version,
+            },
+            "licenses": [],
+            "images": imgs,
+            "annotations": annotations,
+            "categories": ontology.categories_json(),
+            "attributes": ontology.attributes_json(),
+        }
+        (out / f"{split}.json").write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+        if split == "train":
+            summary.train_annotations = len(annotations)
+        else:
+            summary.val_annotations = len(annotations)
+    summary.seconds = time.perf_counter() - start
+    return summary

@@ -1,0 +1,219 @@
+"""The synthetic world: exact annotations, real attribute ids, occlusion, determinism, files
+that pycocotools and the official Fashionpedia API load."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+
+from fashionkit.data.masks import segmentation_to_rle
+from fashionkit.data.synth import generate_world, render_image
+from fashionkit.data.synth.canvas import Canvas, Item, Op
+from fashionkit.data.synth.geometry import rect
+from fashionkit.data.synth.scene import attribute_id, default_min_area
+from fashionkit.data.synth.textures import PATTERN_ATTRIBUTES, Paint
+from fashionkit.ontology import ATTRIBUTE_CATEGORY_IDS, load_ontology
+
+# pycocotools' Cython decode predates numpy 2's copy keyword; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+ONT = load_ontology()
+SIZE = 96
+CASES = [(0, i) for i in range(6)] + [(7, 3)]
+GARMENTS = set(range(13))
+PATTERN_GROUPS = {"textile pattern", "animal"}
+
+
+@pytest.fixture(scope="module")
+def rendered():
+    return {case: render_image(*case, SIZE) for case in CASES}
+
+
+def _mask(ann: dict, h: int, w: int) -> np.ndarray:
+    return mask_utils.decode(segmentation_to_rle(ann["segmentation"], h, w)).astype(bool)
+
+
+def _bbox(mask: np.ndarray) -> list[float]:
+    ys, xs = np.nonzero(mask)
+    return [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)]
+
+
+def test_annotations_are_exact(rendered):
+    kinds = set()
+    for (seed, index), out in rendered.items():
+        assert out.image.size == (SIZE, SIZE) and out.image.mode == "RGB"
+        assert out.annotations, f"image {seed}/{index} has no annotations"
+        for a in out.annotations:
+            m = _mask(a, SIZE, SIZE)
+            kinds.add(type(a["segmentation"]).__name__)
+            assert a["area"] == float(m.sum()) >= default_min_area(SIZE, SIZE)
+            assert a["bbox"] == _bbox(m)
+            rle = segmentation_to_rle(a["segmentation"], SIZE, SIZE)
+            assert float(mask_utils.area(rle)) == a["area"]
+            assert np.allclose(mask_utils.toBbox(rle), a["bbox"])
+            assert a["iscrowd"] == 0 and ONT.has_category(a["category_id"])
+    assert kinds == {"list", "dict"}, "expected a mix of polygons and RLE"
+
+
+def test_parts_lie_inside_their_garment(rendered):
+    n_parts = 0
+    for out in rendered.values():
+        by_id = {a["id"]: a for a in out.annotations}
+        for a in out.annotations:
+            parent = a["synth"]["part_of"]
+            if ONT.category(a["category_id"]).group == "part":
+                assert parent in by_id, f"part {a['id']} without its garment"
+                owner = by_id[parent]
+                assert owner["category_id"] in GARMENTS | {19}  # a buckle belongs to a belt
+                pm, gm = _mask(a, SIZE, SIZE), _mask(owner, SIZE, SIZE)
+                assert not (pm & ~gm).any()
+                n_parts += 1
+            else:
+                assert parent is None
+    assert n_parts > 10
+
+
+def test_attributes_are_valid_and_placed_where_fashionpedia_has_them(rendered):
+    for out in rendered.values():
+        for a in out.annotations:
+            cat = a["category_id"]
+            if cat not in ATTRIBUTE_CATEGORY_IDS:
+                assert a["attribute_ids"] == []
+                continue
+            groups = [ONT.attribute(i).supercategory for i in a["attribute_ids"]]
+            assert all(ONT.has_attribute(i) for i in a["attribute_ids"])
+            if cat in GARMENTS:
+                # Exactly one pattern, and it is the one painted.
+                assert sum(g in PATTERN_GROUPS for g in groups) == 1
+                assert attribute_id(PATTERN_ATTRIBUTES[a["synth"]["pattern"]]) in a["attribute_ids"]
+            if cat == 31:  # sleeve: one length, one sleeve type
+                assert groups.count("length") == 1 and groups.count("nickname") == 1
+            if cat == 33:
+                assert groups == ["neckline type"]
+
+
+def test_attribute_names_resolve_exactly():
+    assert attribute_id("plain (pattern)") == 317
+    assert attribute_id("oversized") == 138  # not the collar's or the lapel's "oversized"
+    assert attribute_id("wrist-length") == 160
+    for name in PATTERN_ATTRIBUTES.values():
+        assert ONT.attribute(attribute_id(name)).supercategory in PATTERN_GROUPS
+
+
+def test_plain_garment_colour_is_the_recorded_colour(rendered):
+    checked = 0
+    for out in rendered.values():
+        pixels = np.asarray(out.image, dtype=np.float32)
+        for a in out.annotations:
+            if a["category_id"] not in GARMENTS or a["synth"]["pattern"] != "plain" or a["area"] < 150:
+                continue
+            m = _mask(a, SIZE, SIZE)
+            median = np.median(pixels[m], axis=0)
+            want = np.array([int(a["synth"]["color"][k:k + 2], 16) for k in (1, 3, 5)])
+            # Shading and outlines darken some pixels; the bulk stays at the fabric colour.
+            assert np.abs(median - want).max() < 40, (a["synth"], median)
+            checked += 1
+    assert checked >= 3
+
+
+def test_canvas_occlusion_is_exact():
+    paint = Paint("plain", ((200, 0, 0),))
+    canvas = Canvas(np.zeros((20, 30, 3), np.float32))
+    top = Item(1, paint)
+    sleeve = Item(31, paint, parent=top)
+    jacket = Item(4, Paint("plain", ((0, 0, 200),)))
+    canvas.draw(Op(top, 0, [rect(2, 2, 12, 12)]))
+    canvas.draw(Op(sleeve, 0, [rect(10, 4, 16, 8)]))  # sticks out of the body: still the top's
+    canvas.draw(Op(jacket, 1, [rect(8, 0, 30, 20)]))  # covers the sleeve and part of the body
+    anns = {a["category_id"]: a for a in canvas.annotations(lambda n: 0, min_area=1)}
+    top_mask = _mask(anns[1], 20, 30)
+    expected = np.zeros((20, 30), bool)
+    expected[2:12, 2:8] = True
+    assert np.array_equal(top_mask, expected)
+    assert 31 not in anns  # fully hidden under the jacket
+    assert anns[4]["segmentation"] == [[8.0, 0.0, 30.0, 0.0, 30.0, 20.0, 8.0, 20.0]]
+    assert isinstance(anns[1]["segmentation"], dict)  # occluded → RLE
+    # The pixels agree with the masks.
+    rgb = canvas.image()
+    assert (rgb[top_mask][:, 0] > 100).all() and (rgb[_mask(anns[4], 20, 30)][:, 2] > 100).all()
+
+
+def test_render_is_deterministic(rendered):
+    again = render_image(0, 3, SIZE)
+    first = rendered[(0, 3)]
+    assert again.annotations == first.annotations
+    assert np.array_equal(np.asarray(again.image), np.asarray(first.image))
+    other = render_image(1, 3, SIZE)
+    assert not np.array_equal(np.asarray(other.image), np.asarray(first.image))
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def test_world_files_load_and_are_byte_identical(tmp_path):
+    a = generate_world(tmp_path / "a", images=5, size=64, seed=11, val_fraction=0.4)
+    generate_world(tmp_path / "b", images=5, size=64, seed=11, val_fraction=0.4, workers=2)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    assert (a.train_images, a.val_images) == (3, 2)
+    ids = []
+    for split, n in (("train", 3), ("val", 2)):
+        path = tmp_path / "a" / f"{split}.json"
+        coco = COCO(str(path))
+        assert len(coco.getImgIds()) == n
+        data = json.loads(path.read_text())
+        assert {"info", "images", "annotations", "categories", "attributes"} <= data.keys()
+        assert len(data["categories"]) == 46 and len(data["attributes"]) == 294
+        for img in data["images"]:
+            assert (tmp_path / "a" / "images" / img["file_name"]).is_file()
+        for ann in data["annotations"]:
+            m = coco.annToMask(ann).astype(bool)
+            assert m.sum() == ann["area"]
+            part_of = ann["synth"]["part_of"]
+            if part_of is not None:
+                assert coco.anns[part_of]["image_id"] == ann["image_id"]
+            ids.append(ann["id"])
+    assert len(ids) == len(set(ids)) == a.train_annotations + a.val_annotations
+
+
+def test_official_fashionpedia_api_reads_the_world(tmp_path):
+    fp = pytest.importorskip("fashionpedia.fp")
+    generate_world(tmp_path, images=2, size=64, seed=2, val_fraction=0.0)
+    api = fp.Fashionpedia(str(tmp_path / "train.json"))
+    assert len(api.getImgIds()) == 2
+    att = attribute_id("plain (pattern)")
+    assert set(api.getAnnIds(attIds=[att])) <= set(api.getAnnIds())
+
+
+def test_world_covers_the_ontology_it_promises(tmp_path):
+    s = generate_world(tmp_path, images=30, size=128, seed=5)
+    wanted = set(range(12)) | {13, 14, 16, 18, 19, 21, 22, 23, 24, 25, 27, 28, 29, 31, 32, 33, 34, 35}
+    missing = wanted - set(s.categories)
+    assert not missing, f"categories never drawn in 30 images: {sorted(missing)}"
+
+
+def test_cli_writes_a_world(tmp_path):
+    from typer.testing import CliRunner
+
+    from fashionkit.cli import app
+
+    result = CliRunner().invoke(app, ["synth", str(tmp_path / "w"), "--images", "3", "--size", "64", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    assert "2 train + 1 val" in result.output
+    assert COCO(str(tmp_path / "w" / "train.json")).getImgIds() == [1, 2]
+
+
+def test_bad_arguments_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="val_fraction"):
+        generate_world(tmp_path, images=2, size=64, val_fraction=1.5)
+    with pytest.raises(ValueError, match="size"):
+        generate_world(tmp_path, images=2, size=8)
