@@ -1,0 +1,319 @@
+"""Per (image, category) IoU and attribute-F1 matrices, and greedy matching for every threshold
+at once.
+
+Definitions follow the official Fashionpedia evaluator (``fashionpedia`` 1.1, ``FPEval``) and,
+for categories without attributes, pycocotools' ``COCOeval.evaluateImg``:
+
+* detections of an (image, category) are sorted by score (stable: ties keep result-file order)
+  and cut to the top 100; ground truth keeps file order, then moves ignored ones (crowd or
+  outside the area range) last, stably;
+* each detection in turn scans the ground truth and keeps the candidate that is not yet matched
+  and passes both thresholds, replacing it with a later one only if that one's IoU *and* F1 are
+  both at least as high (for categories without attributes only IoU counts); a scan that holds a
+  regular match stops at the first ignored ground truth;
+* the official attribute matching lets a crowd region absorb one detection per threshold, COCO's
+  matching lets it absorb any number;
+* a threshold of ``-1`` ignores that constraint.
+
+Matching is sequential in detections, so it runs in lock step: all (image, category, area range)
+problems with the same padded size and all threshold pairs advance together as numpy arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fashionkit.evaluation.records import Detections, GroundTruth
+
+__all__ = [
+    "IOU_THRESHOLDS",
+    "F1_THRESHOLDS",
+    "RECALL_THRESHOLDS",
+    "AREA_RANGES",
+    "AREA_LABELS",
+    "MAX_DETECTIONS",
+    "Units",
+    "build_units",
+    "attribute_f1",
+    "match_all",
+]
+
+# Built exactly as pycocotools/fashionpedia build them: the float values decide ties at edges.
+IOU_THRESHOLDS = np.append(np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True), -1.0)
+F1_THRESHOLDS = np.append(np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True), -1.0)
+RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
+AREA_RANGES = np.array([[0**2, 1e5**2], [0**2, 32**2], [32**2, 96**2], [96**2, 1e5**2]], dtype=np.float64)
+AREA_LABELS = ("all", "small", "medium", "large")
+MAX_DETECTIONS = (1, 10, 100)
+
+_NT_IOU = len(IOU_THRESHOLDS)
+_NT_F1 = len(F1_THRESHOLDS)
+_NO_MATCH = -3.0  # below every threshold (the lowest is -1): marks padding
+
+
+def attribute_f1(dt_bits: np.ndarray, gt_bits: np.ndarray, num_attributes: int) -> np.ndarray:
+    """Official "binary_macro" F1 between attribute sets, element-wise over broadcast rows.
+
+    ``dt_bits``/``gt_bits``: ``(..., W) uint64`` bit sets over ``num_attributes`` attributes.
+    sklearn's ``f1_score(true, pred, average="macro")`` on the two multi-hot vectors averages the
+    F1 of the classes present: "1" (attribute on) when either side has one, "0" (off) unless
+    both sides hold every attribute. Empty vs 3 true attributes: (582/585 + 0) / 2 ≈ 0.497.
+    """
+    tp = np.bitwise_count(dt_bits & gt_bits).sum(-1, dtype=np.int64)
+    n_pred = np.bitwise_count(dt_bits).sum(-1, dtype=np.int64)
+    n_true = np.bitwise_count(gt_bits).sum(-1, dtype=np.int64)
+    fp = n_pred - tp
+    fn = n_true - tp
+    tn = num_attributes - tp - fp - fn
+    wrong = fp + fn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1_on = np.where(tp + wrong > 0, 2.0 * tp / (2.0 * tp + wrong), 0.0)
+        f1_off = np.where(tn + wrong > 0, 2.0 * tn / (2.0 * tn + wrong), 0.0)
+    has_on = tp + wrong > 0
+    has_off = tn + wrong > 0
+    return (f1_on * has_on + f1_off * has_off) / (has_on.astype(np.int64) + has_off)
+
+
+@dataclass
+class Units:
+    """Detections and ground truth grouped by (category, image), the evaluation's unit.
+
+    Detections are ordered by (category, image, score descending, file order) and cut to the
+    top ``max_det`` per unit; ``dt_keep (K,)`` are their indices into the input, ``dt_rank (K,)``
+    the rank inside the unit. Ground truth is ordered by (category, image, file order):
+    ``gt_sel (G,)``. Per unit ``u``: ``category[u]``, ``image[u]``, ``dt_start/dt_count``,
+    ``gt_start/gt_count`` into those orders, and ``pair_offset[u]``: where its
+    ``dt_count × gt_count`` IoU/F1 matrix (row-major) starts in ``ious``/``f1s``.
+    """
+
+    dt_keep: np.ndarray
+    dt_rank: np.ndarray
+    gt_sel: np.ndarray
+    category: np.ndarray
+    image: np.ndarray
+    dt_start: np.ndarray
+    dt_count: np.ndarray
+    gt_start: np.ndarray
+    gt_count: np.ndarray
+    pair_offset: np.ndarray
+    ious: np.ndarray
+    f1s: np.ndarray
+
+
+def build_units(gt: GroundTruth, dt: Detections, iou_type: str, max_det: int = MAX_DETECTIONS[-1]) -> Units:
+    """Group, sort, truncate, and compute every unit's IoU (pycocotools ``maskUtils.iou``, crowd
+    aware) and attribute F1 matrix."""
+    from pycocotools import mask as mask_utils
+
+    n_img = max(gt.num_images, 1)
+    # Sort detections by (category, image, -score, file order) in one lexsort.
+    order = np.lexsort((dt.order, -dt.scores, dt.image_index, dt.category_ids))
+    dkey = dt.category_ids[order] * n_img + dt.image_index[order]
+    first = np.concatenate([[True], dkey[1:] != dkey[:-1]]) if len(dkey) else np.zeros(0, bool)
+    start_of = np.maximum.accumulate(np.where(first, np.arange(len(dkey)), 0)) if len(dkey) else dkey
+    rank = np.arange(len(dkey)) - start_of
+    keep = rank < max_det
+    dt_keep, dt_rank, dkey = order[keep], rank[keep], dkey[keep]
+
+    gorder = np.lexsort((np.arange(len(gt)), gt.image_index, gt.category_ids))
+    gkey = gt.category_ids[gorder] * n_img + gt.image_index[gorder]
+
+    keys = np.union1d(np.unique(dkey), np.unique(gkey)).astype(np.int64)
+    dt_start = np.searchsorted(dkey, keys, "left")
+    dt_count = np.searchsorted(dkey, keys, "right") - dt_start
+    gt_start = np.searchsorted(gkey, keys, "left")
+    gt_count = np.searchsorted(gkey, keys, "right") - gt_start
+    sizes = dt_count * gt_count
+    pair_offset = np.concatenate([[0], np.cumsum(sizes)])[:-1]
+    total = int(sizes.sum())
+
+    # Attribute F1 for every (detection, ground truth) pair of every unit, in one pass.
+    unit_of_pair = np.repeat(np.arange(len(keys)), sizes)
+    local = np.arange(total) - pair_offset[unit_of_pair]
+    g_of_unit = np.maximum(gt_count, 1)[unit_of_pair]
+    pair_dt = dt_keep[dt_start[unit_of_pair] + local // g_of_unit]
+    pair_gt = gorder[gt_start[unit_of_pair] + local % g_of_unit]
+    f1s = np.empty(total)
+    chunk = 1 << 18
+    for s in range(0, total, chunk):
+        f1s[s : s + chunk] = attribute_f1(
+            dt.attributes[pair_dt[s : s + chunk]], gt.attributes[pair_gt[s : s + chunk]], gt.ontology.num_attributes
+        )
+
+    ious = np.empty(total)
+    both = np.flatnonzero(sizes > 0)
+    if iou_type == "segm":
+        if dt.segmentations is None:
+            raise ValueError("segm evaluation needs detections with segmentations")
+        g_regions = gt.rles()
+        d_regions = dt.segmentations
+    else:
+        if dt.boxes is None:
+            raise ValueError("bbox evaluation needs detections with boxes")
+        g_regions = gt.boxes
+        d_regions = dt.boxes
+    crowd = gt.iscrowd.astype(np.uint8)
+    for u in both:
+        ds, dc, gs, gc = dt_start[u], dt_count[u], gt_start[u], gt_count[u]
+        di = dt_keep[ds : ds + dc]
+        gi = gorder[gs : gs + gc]
+        if iou_type == "segm":
+            d = [d_regions[i] for i in di]
+            g = [g_regions[i] for i in gi]
+        else:
+            d = d_regions[di]
+            g = g_regions[gi]
+        m = mask_utils.iou(d, g, crowd[gi].tolist())
+        ious[pair_offset[u] : pair_offset[u] + dc * gc] = np.asarray(m, dtype=np.float64).ravel()
+
+    return Units(
+        dt_keep=dt_keep,
+        dt_rank=dt_rank,
+        gt_sel=gorder,
+        category=keys // n_img,
+        image=keys % n_img,
+        dt_start=dt_start,
+        dt_count=dt_count,
+        gt_start=gt_start,
+        gt_count=gt_count,
+        pair_offset=pair_offset,
+        ious=ious,
+        f1s=f1s,
+    )
+
+
+def _pow2(x: np.ndarray) -> np.ndarray:
+    return (1 << np.ceil(np.log2(np.maximum(x, 1))).astype(np.int64)).astype(np.int64)
+
+
+def match_all(
+    units: Units,
+    gt: GroundTruth,
+    dt: Detections,
+    attribute_categories: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Match every unit for all area ranges and threshold pairs.
+
+    Returns ``(tp, ignored)``, both ``(A, L, K) bool`` with ``A = 4`` area ranges,
+    ``L = 11 × 11`` lanes (IoU threshold index × F1 threshold index, in
+    ``IOU_THRESHOLDS``/``F1_THRESHOLDS`` order) and ``K`` kept detections (``units.dt_keep``
+    order). A detection counts as a true positive when matched to a ground truth with a non-zero
+    id (the official evaluator stores matches by id, so a match to id 0 reads as none) that is
+    not ignored; ``ignored`` detections count neither way. For categories without attributes
+    only the lanes with F1 index 10 ("F1 ignored") are filled: COCO matching has no F1.
+    """
+    n_keep = len(units.dt_keep)
+    n_area = len(AREA_RANGES)
+    lanes = _NT_IOU * _NT_F1
+    tp = np.zeros((n_area, lanes, n_keep), dtype=bool)
+    ign = np.zeros((n_area, lanes, n_keep), dtype=bool)
+
+    gt_area = gt.areas[units.gt_sel]
+    gt_crowd = gt.iscrowd[units.gt_sel]
+    gt_nonzero = gt.ann_ids[units.gt_sel] != 0
+    dt_area = dt.areas[units.dt_keep]
+    lo, hi = AREA_RANGES[:, 0], AREA_RANGES[:, 1]
+    # (A, G) and (A, K): outside the area range
+    gt_ignore = gt_crowd[None, :] | (gt_area[None, :] < lo[:, None]) | (gt_area[None, :] > hi[:, None])
+    dt_out = (dt_area[None, :] < lo[:, None]) | (dt_area[None, :] > hi[:, None])
+
+    # Detections with no ground truth in their unit: unmatched, ignored only if out of range.
+    has_gt = np.repeat(units.gt_count > 0, units.dt_count)
+    alone = ~has_gt
+    ign[:, :, alone] = dt_out[:, None, alone]
+
+    is_attr = np.isin(units.category, attribute_categories)
+    problems = np.flatnonzero((units.dt_count > 0) & (units.gt_count > 0))
+    if len(problems) == 0:
+        return tp, ign
+    dcap = _pow2(units.dt_count[problems])
+    gcap = _pow2(units.gt_count[problems])
+    keys = np.stack([is_attr[problems].astype(np.int64), gcap, dcap], 1)
+    for key in np.unique(keys, axis=0):
+        sel = problems[(keys == key).all(1)]
+        _match_bucket(units, sel, bool(key[0]), int(key[1]), int(key[2]), gt_ignore, gt_crowd, gt_nonzero, dt_out, tp, ign)
+    return tp, ign
+
+
+def _match_bucket(units, sel, attr_rule, gcap, dcap, gt_ignore, gt_crowd, gt_nonzero, dt_out, tp, ign) -> None:
+    n_area = gt_ignore.shape[0]
+    nu = len(sel)
+    dc = units.dt_count[sel]
+    gc = units.gt_count[sel]
+    d_idx = np.arange(dcap)
+    g_idx = np.arange(gcap)
+    dvalid = d_idx[None, :] < dc[:, None]  # (U, D)
+    gvalid = g_idx[None, :] < gc[:, None]  # (U, G)
+    # Unit-local ground truth positions → global (units order) positions, padding at -1.
+    gpos = np.where(gvalid, units.gt_start[sel][:, None] + g_idx[None, :], -1)
+    dpos = np.where(dvalid, units.dt_start[sel][:, None] + d_idx[None, :], -1)
+    pair = units.pair_offset[sel][:, None, None] + d_idx[None, :, None] * gc[:, None, None] + g_idx[None, None, :]
+    pvalid = dvalid[:, :, None] & gvalid[:, None, :]
+    iou_u = np.where(pvalid, units.ious[np.where(pvalid, pair, 0)], _NO_MATCH)
+    if attr_rule:
+        f1_u = np.where(pvalid, units.f1s[np.where(pvalid, pair, 0)], _NO_MATCH)
+        thr_iou = np.repeat(IOU_THRESHOLDS, _NT_F1)
+        thr_f1 = np.tile(F1_THRESHOLDS, _NT_IOU)
+        lane_ids = np.arange(_NT_IOU * _NT_F1)
+    else:
+        f1_u = np.where(pvalid, 0.0, _NO_MATCH)
+        thr_iou = IOU_THRESHOLDS.copy()
+        thr_f1 = np.full(_NT_IOU, -1.0)
+        lane_ids = np.arange(_NT_IOU) * _NT_F1 + (_NT_F1 - 1)
+    start_iou = np.minimum(thr_iou, 1 - 1e-10)
+    start_f1 = np.minimum(thr_f1, 1 - 1e-10)
+    nl = len(lane_ids)
+
+    # Problems are (unit, area range); per area range the ground truth is reordered: ignored last.
+    ig = np.where(gvalid[None], gt_ignore[:, np.where(gvalid, gpos, 0)], True)  # (A, U, G)
+    perm = np.argsort(ig + (~gvalid[None]).astype(np.int8), axis=2, kind="stable")  # padding last
+    ig = np.take_along_axis(ig, perm, 2).reshape(n_area * nu, gcap)
+    gpos_p = np.take_along_axis(np.broadcast_to(gpos, (n_area, nu, gcap)), perm, 2).reshape(n_area * nu, gcap)
+    iou_p = np.take_along_axis(np.broadcast_to(iou_u[None], (n_area, nu, dcap, gcap)), perm[:, :, None, :], 3).reshape(n_area * nu, dcap, gcap)
+    f1_p = np.take_along_axis(np.broadcast_to(f1_u[None], (n_area, nu, dcap, gcap)), perm[:, :, None, :], 3).reshape(n_area * nu, dcap, gcap)
+    if attr_rule:
+        reusable = np.zeros((n_area * nu, gcap), dtype=bool)
+    else:
+        reusable = np.where(gpos_p >= 0, gt_crowd[np.maximum(gpos_p, 0)], False)
+
+    npb = n_area * nu
+    matched = np.zeros((npb, nl, gcap), dtype=bool)
+    result = np.full((npb, nl, dcap), -1, dtype=np.int64)
+    flat_base = (np.arange(npb * nl) * gcap).reshape(npb, nl)
+    for d in range(dcap):
+        cur_iou = np.broadcast_to(start_iou, (npb, nl)).copy()
+        cur_f1 = np.broadcast_to(start_f1, (npb, nl)).copy()
+        m = np.full((npb, nl), -1, dtype=np.int64)
+        m_ign = np.zeros((npb, nl), dtype=bool)
+        for g in range(gcap):
+            iou_g = iou_p[:, d, g][:, None]
+            f1_g = f1_p[:, d, g][:, None]
+            ign_g = ig[:, g][:, None]
+            ok = (iou_g >= cur_iou) & (f1_g >= cur_f1)
+            ok &= ~matched[:, :, g] | reusable[:, g][:, None]
+            ok &= ~(ign_g & (m >= 0) & ~m_ign)
+            cur_iou = np.where(ok, iou_g, cur_iou)
+            cur_f1 = np.where(ok, f1_g, cur_f1)
+            m[ok] = g
+            m_ign = np.where(ok, ign_g, m_ign)
+        result[:, :, d] = m
+        hit = m >= 0
+        matched.reshape(-1)[(flat_base + m)[hit]] = True
+
+    # Per detection and lane: matched ground truth (global position) → tp / ignored flags.
+    result = result.reshape(n_area, nu, nl, dcap)
+    hit = result >= 0
+    gp = gpos_p.reshape(n_area, nu, 1, gcap)
+    gsel = np.take_along_axis(np.broadcast_to(gp, (n_area, nu, nl, gcap)), np.maximum(result, 0), 3)
+    g_ign = np.take_along_axis(np.broadcast_to(ig.reshape(n_area, nu, 1, gcap), (n_area, nu, nl, gcap)), np.maximum(result, 0), 3)
+    counted = hit & gt_nonzero[np.maximum(gsel, 0)]
+    d_ign = (hit & g_ign) | (~counted & dt_out[:, np.maximum(dpos, 0)][:, :, None, :])
+    is_tp = counted & ~d_ign
+    # scatter: (A, U, L, D) → (A, L, K) at valid detections
+    uu, dd = np.nonzero(dvalid)
+    cols = dpos[uu, dd]
+    for a in range(n_area):
+        tp[a][np.ix_(lane_ids, cols)] = is_tp[a][uu, :, dd].T
+        ign[a][np.ix_(lane_ids, cols)] = d_ign[a][uu, :, dd].T
