@@ -16,7 +16,8 @@ attributes map (the 2019 attributes are Fashionpedia's "nickname" group, ids 0..
 Fashionpedia kept). Attributes that do not map (possible with another label file) are removed
 from their annotation and each removal is listed as a notice in the report; the 2019 set has no
 silhouette, opening, length, textile, decoration or neckline attributes, so converted 2019 data
-carries only nickname attributes. :func:`imaterialist2019_mapping` returns the mapping and the
+carries only nickname attributes. A name Fashionpedia uses in several groups (``kimono``) maps
+to its nickname. :func:`imaterialist2019_mapping` returns the mapping and the
 unmapped names.
 
 Both: images are ``ImageId`` (2019 ids carry their ``.jpg``; 2020 ids get ``.jpg`` appended) in
@@ -227,8 +228,18 @@ def imaterialist2019_mapping(
             cat_map[i] = ontology.find_category(name).id
         except KeyError as err:
             unmapped["categories"].append(f"{i} {name}: {err.args[0]}")
+    # Every 2019 attribute is a garment nickname; a name that Fashionpedia uses in several
+    # groups ("kimono": nickname 88 and sleeve type 216) means its nickname.
+    exact: dict[str, list[Attribute]] = {}
+    for att in ontology.attributes:
+        exact.setdefault(att.name.strip().lower(), []).append(att)
     att_map: dict[int, int] = {}
     for i, name in enumerate(attribute_names):
+        same = exact.get(name.strip().lower(), [])
+        nicknames = [a for a in same if a.supercategory == "nickname"]
+        if len(same) == 1 or len(nicknames) == 1:
+            att_map[i] = (same if len(same) == 1 else nicknames)[0].id
+            continue
         try:
             att_map[i] = ontology.find_attribute(name).id
         except KeyError as err:
