@@ -252,13 +252,16 @@ def render(p: Paint, x0: int, y0: int, w: int, h: int) -> np.ndarray:
     X = (np.arange(x0, x0 + w, dtype=np.float32) + 0.5)[None, :]
     Y = (np.arange(y0, y0 + h, dtype=np.float32) + 0.5)[:, None]
     palette = np.asarray(p.colors, dtype=np.float32)
-    idx = _index(p, X, Y)
-    idx = np.minimum(idx, len(palette) - 1)
-    out = palette[np.broadcast_to(idx, (h, w))]
+    if p.pattern == "plain":
+        out = np.empty((h, w, 3), dtype=np.float32)
+        out[...] = palette[0]
+    else:
+        idx = np.minimum(_index(p, X, Y), len(palette) - 1)
+        out = palette[np.broadcast_to(idx, (h, w))]
     if p.shade:
         t = (np.arange(w, dtype=np.float32) + 0.5) / max(w, 1) * 2.0 - 1.0
-        out = out * (1.04 - p.shade * t * t)[None, :, None]
+        out *= (1.04 - p.shade * t * t).astype(np.float32)[None, :, None]
     if p.rib:
         rib = np.where((np.arange(x0, x0 + w) // 2) % 2 == 0, 1.0, 0.86).astype(np.float32)
-        out = out * rib[None, :, None]
+        out *= rib[None, :, None]
     return out
