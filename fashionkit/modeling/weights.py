@@ -133,7 +133,7 @@ def _load_full(model, state: dict[str, torch.Tensor], path: Path, kind: str) -> 
         raise _error(path, f"{kind} weights do not fit the model config "
                            f"(backbone={model.config.backbone}, heads={model.config.heads}, "
                            f"norm={model.config.norm}): {shown}")
-    model.load_state_dict(new_state, strict=True)
+    model.load_state_dict(new_state, strict=False)
     report.loaded = len(new_state)
     return report
 
@@ -162,6 +162,6 @@ def _load_backbone(model, state: dict[str, torch.Tensor], path: Path) -> Weights
         shown = "; ".join(problems[:8]) + (f"; ... {len(problems) - 8} more" if len(problems) > 8
                                            else "")
         raise _error(path, f"ImageNet weights do not fit backbone {model.config.backbone}: {shown}")
-    body.load_state_dict(new_state, strict=True)
+    body.load_state_dict(new_state, strict=False)
     report.loaded = len(new_state)
     return report
