@@ -117,6 +117,8 @@ class FashionDataset(Dataset):
         self.ontology = annotations.ontology
         self.images_dir = Path(images_dir)
         self.transforms = transforms
+        if seed < 0:
+            raise ValueError(f"seed must be ≥ 0, got {seed}")
         self.seed = int(seed)
         if image_ids is None:
             self._images: list[ImageInfo] = list(annotations.images)
@@ -148,6 +150,8 @@ class FashionDataset(Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation stream for an epoch; call before creating its iterator."""
+        if epoch < 0:
+            raise ValueError(f"epoch must be ≥ 0, got {epoch}")
         self._epoch.fill_(int(epoch))
 
     # -- loading ---------------------------------------------------------------------------

@@ -29,6 +29,13 @@ def aspect_ratio_groups(aspect_ratios: Sequence[float]) -> list[int]:
     return groups
 
 
+def _dist_value(getter: str, default: int) -> int:
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return int(getattr(dist, getter)())
+    return default
+
+
 class AspectRatioGroupedSampler(Sampler[list[int]]):
     """Yields batches (lists of dataset indices) whose images share an aspect-ratio group.
 
@@ -43,7 +50,9 @@ class AspectRatioGroupedSampler(Sampler[list[int]]):
     the same number of steps (DDP needs that), the list is first topped up by repeating its
     first batches, unless ``drop_last``, which trims it instead; so exactly-once coverage holds
     across processes only when the batch count divides evenly. ``num_replicas``/``rank``
-    default to the initialised ``torch.distributed`` process group, else 1 and 0.
+    default to the ``torch.distributed`` process group running when the sampler is iterated,
+    else 1 and 0. (With Lightning, pass ``use_distributed_sampler=False`` to the Trainer: this
+    sampler shards itself, and Lightning cannot re-instantiate it around a DistributedSampler.)
 
     Call :meth:`set_epoch` at each epoch start (Lightning does this for batch samplers).
     """
@@ -61,25 +70,39 @@ class AspectRatioGroupedSampler(Sampler[list[int]]):
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if num_replicas is None or rank is None:
-            dist = torch.distributed
-            initialised = dist.is_available() and dist.is_initialized()
-            if num_replicas is None:
-                num_replicas = dist.get_world_size() if initialised else 1
-            if rank is None:
-                rank = dist.get_rank() if initialised else 0
-        if num_replicas < 1 or not 0 <= rank < num_replicas:
+        if num_replicas is not None and num_replicas < 1:
+            raise ValueError(f"num_replicas must be positive, got {num_replicas}")
+        if num_replicas is not None and rank is not None and not 0 <= rank < num_replicas:
             raise ValueError(f"need 0 <= rank < num_replicas, got rank={rank}, {num_replicas=}")
+        if seed < 0:
+            raise ValueError(f"seed must be ≥ 0, got {seed}")
         self.group_ids = aspect_ratio_groups(aspect_ratios)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = int(seed)
         self.drop_last = drop_last
-        self.num_replicas = num_replicas
-        self.rank = rank
+        self._num_replicas = num_replicas
+        self._rank = rank
         self.epoch = 0
 
+    # Resolved when iterating, not at construction: a sampler built before the process group
+    # starts (e.g. before Lightning launches DDP) still shards once it is running.
+    @property
+    def num_replicas(self) -> int:
+        if self._num_replicas is not None:
+            return self._num_replicas
+        return _dist_value("get_world_size", 1)
+
+    @property
+    def rank(self) -> int:
+        rank = self._rank if self._rank is not None else _dist_value("get_rank", 0)
+        if not 0 <= rank < self.num_replicas:
+            raise ValueError(f"need 0 <= rank < num_replicas, got {rank=}, {self.num_replicas=}")
+        return rank
+
     def set_epoch(self, epoch: int) -> None:
+        if epoch < 0:
+            raise ValueError(f"epoch must be ≥ 0, got {epoch}")
         self.epoch = int(epoch)
 
     def _global_batches(self) -> list[list[int]]:
@@ -113,19 +136,21 @@ class AspectRatioGroupedSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         batches = self._global_batches()
-        if self.num_replicas > 1:
+        replicas, rank = self.num_replicas, self.rank
+        if replicas > 1:
             if self.drop_last:
-                batches = batches[: len(batches) - len(batches) % self.num_replicas]
+                batches = batches[: len(batches) - len(batches) % replicas]
             elif batches:
-                short = -len(batches) % self.num_replicas
+                short = -len(batches) % replicas
                 batches = batches + [batches[i % len(batches)] for i in range(short)]
-            batches = batches[self.rank :: self.num_replicas]
+            batches = batches[rank::replicas]
         return iter(batches)
 
     def __len__(self) -> int:
         total = self._global_count()
-        if self.num_replicas == 1:
+        replicas = self.num_replicas
+        if replicas == 1:
             return total
         if self.drop_last:
-            return total // self.num_replicas
-        return -(-total // self.num_replicas)
+            return total // replicas
+        return -(-total // replicas)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -105,3 +106,16 @@ def test_invalid_arguments():
         AspectRatioGroupedSampler(RATIOS, 0)
     with pytest.raises(ValueError, match="rank"):
         AspectRatioGroupedSampler(RATIOS, 2, num_replicas=2, rank=2)
+
+
+def test_process_group_is_read_when_iterating_not_when_constructing(monkeypatch):
+    sampler = AspectRatioGroupedSampler(RATIOS, 2, seed=4)  # built before "DDP" starts
+    assert len(list(sampler)) == len(sampler) == 7
+    dist = torch.distributed
+    monkeypatch.setattr(dist, "is_available", lambda: True)
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(dist, "get_rank", lambda: 1)
+    explicit = AspectRatioGroupedSampler(RATIOS, 2, seed=4, num_replicas=2, rank=1)
+    assert list(sampler) == list(explicit)
+    assert len(sampler) == len(explicit) == 4
