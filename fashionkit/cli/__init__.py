@@ -26,9 +26,9 @@ def _root() -> None:
 
 
 def _register_all() -> None:
-    from fashionkit.cli import convert, evaluate, ontology, synth
+    from fashionkit.cli import convert, evaluate, ontology, synth, train
 
-    for module in (ontology, convert, synth, evaluate):
+    for module in (ontology, convert, synth, train, evaluate):
         module.register(app)
 
 
@@ -43,6 +43,11 @@ def main() -> None:
         app()
     except InvalidDataError as err:
         from rich.console import Console
+        from rich.markup import escape
 
-        Console(stderr=True).print(f"[bold red]invalid input:[/]\n{err}", highlight=False)
+        # soft_wrap keeps each "file: record: message" on one line whatever the terminal width;
+        # escape: messages quote data ("[341, 93000]", paths) that rich would read as markup.
+        Console(stderr=True, soft_wrap=True).print(
+            f"[bold red]invalid input:[/]\n{escape(str(err))}", highlight=False
+        )
         sys.exit(2)
