@@ -36,7 +36,7 @@ def _noise(rng, w: int, h: int) -> np.ndarray:
     # Blend toward one hue so the noise reads as a textured wall, not confetti.
     base = np.array(_rgb(rng), dtype=np.float32)
     img = Image.fromarray(small).resize((w, h), Image.Resampling.BICUBIC)
-    return np.asarray(img, dtype=np.float32) * 0.45 + base * 0.55
+    return np.asarray(img, dtype=np.float32) * 0.3 + base * 0.7
 
 
 def _room(rng, w: int, h: int) -> np.ndarray:

@@ -247,10 +247,12 @@ def body_ops(fig: Figure, rng: np.random.Generator, *, hair_visible: bool = True
     for s in (-1, 1):
         fig.add(skin, Z.BODY, g.ellipse(hx + s * 0.16, hy + 0.02, 0.055, 0.07, n=8), dark, decor=True)
     fig.add(skin, Z.BODY, g.ellipse(hx, hy + 0.3, 0.12, 0.035, n=10), lip, decor=True)
-    if style in ("short", "long", "bob"):
-        fig.add(hair, Z.HAIR, g.ellipse(hx, hy - 0.12, rx * 1.06, ry * 0.62, n=20, a0=math.pi, a1=2 * math.pi))
-        fig.add(hair, Z.HAIR, g.quad((hx - rx * 1.05, hy - 0.2), (hx - rx * 0.2, hy - 0.25), (hx - rx * 0.95, hy + 0.1)))
-    elif style == "bun":
-        fig.add(hair, Z.HAIR, g.ellipse(hx, hy - 0.12, rx * 1.04, ry * 0.6, n=20, a0=math.pi, a1=2 * math.pi))
-        fig.add(hair, Z.HAIR, g.ellipse(hx, hy - ry - 0.05, 0.22, 0.18))
+    if style != "none":
+        # A cap over the skull down to the brow line, with a side-swept fringe.
+        fig.add(hair, Z.HAIR, g.ellipse(hx, hy - 0.1, rx * 1.07, ry * 0.97, n=20, a0=math.pi, a1=2 * math.pi))
+        s = 1 if rng.random() < 0.5 else -1
+        fig.add(hair, Z.HAIR, g.quad((hx - s * rx * 1.05, hy - 0.12), (hx + s * rx * 0.3, hy - 0.12),
+                                     (hx - s * rx * 0.9, hy + 0.12)))
+    if style == "bun":
+        fig.add(hair, Z.HAIR, g.ellipse(hx, hy - ry - 0.08, 0.22, 0.18))
     return skin

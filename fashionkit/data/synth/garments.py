@@ -115,8 +115,7 @@ class GarmentBuilder:
         frac = SLEEVE_LENGTHS[length]
         for side in (-1, 1):
             arm = p.arm_line(side)
-            top = np.array([side * (p.shoulder_half - 0.12), p.SHOULDER_Y + 0.05])
-            line = g.cut_polyline(np.vstack([top, arm[1:]]), min(frac, 1.0), n=7)
+            line = g.cut_polyline(arm, min(frac, 1.0), n=7)
             if frac > 1.0:  # cover the wrist bone
                 line[-1] = line[-1] + (line[-1] - line[-2]) * 0.4
             t = np.linspace(0.0, min(frac, 1.0), len(line))
@@ -125,7 +124,8 @@ class GarmentBuilder:
                 radii = radii + np.linspace(0.0, 0.28, len(line)) ** 1.5 * 2.0
             elif kind == "puff (sleeve)":
                 radii = radii + 0.16 * np.sin(np.linspace(0.2, math.pi - 0.2, len(line)))
-            polys = [g.tube(line, radii), g.ellipse(*line[0], radii[0], radii[0], n=10)]
+            # A flattened cap rounds the shoulder without rising above the shoulder line.
+            polys = [g.tube(line, radii), g.ellipse(*line[0], radii[0], radii[0] * 0.65, n=12)]
             self.part(garment, SLEEVE, (length, kind), z, polys)
             if cuff is not None:
                 end = g.tube(line[-2:] + (line[-1] - line[-2]) * np.array([[0.6], [0.0]]), radii[-2:] + 0.01)
@@ -285,18 +285,17 @@ class GarmentBuilder:
         return out
 
     def _lapels(self, kind: str, gap: float, break_y: float) -> list[np.ndarray]:
-        out = []
-        for s in (-1, 1):
-            if kind == "notched (lapel)":
-                pts = [(0.24, 1.24), (0.44, 1.3), (0.5, 1.55), (0.62, 1.5), (0.72, 1.85)]
-            elif kind == "peak (lapel)":
-                pts = [(0.24, 1.24), (0.42, 1.32), (0.47, 1.6), (0.82, 1.42), (0.74, 1.9)]
-            else:  # shawl: one smooth curve
-                t = np.linspace(0.0, 1.0, 8)
-                pts = list(zip(0.24 + 0.5 * np.sin(t * math.pi) * (1 - 0.4 * t) + 0.0 * t, 1.24 + 1.4 * t * 0.5, strict=True))
-            poly = [(s * x, y) for x, y in pts] + [(s * gap, break_y), (s * (gap + 0.02), break_y - 0.2)]
-            out.append(np.array(poly))
-        return out
+        """Both lapels: the outer edge from the neck down to the break point; the inner edge is
+        the garment's opening edge (break point back up to the neck)."""
+        if kind == "notched (lapel)":
+            outer = [(0.24, 1.24), (0.46, 1.3), (0.52, 1.52), (0.44, 1.57), (0.68, 1.8)]
+        elif kind == "peak (lapel)":
+            outer = [(0.24, 1.24), (0.44, 1.3), (0.48, 1.56), (0.8, 1.4), (0.7, 1.82)]
+        else:  # shawl: one smooth curve (a quadratic Bézier)
+            t = np.linspace(0.0, 1.0, 9)[:-1, None]
+            a, c, b = np.array([0.24, 1.24]), np.array([0.85, 1.55]), np.array([gap, break_y])
+            outer = list(map(tuple, (1 - t) ** 2 * a + 2 * (1 - t) * t * c + t * t * b))
+        return [np.array([(s * x, y) for x, y in outer] + [(s * gap, break_y)]) for s in (-1, 1)]
 
     def cardigan(self, z: float = Z.OUTER) -> Item:
         rng = self.rng
