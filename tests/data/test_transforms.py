@@ -374,3 +374,48 @@ def test_mismatched_masks_are_rejected():
     image, target, _ = make_scene(45, 70)
     with pytest.raises(ValueError, match="masks are"):
         ResizeLongestAndPad(32)(image[:, :40], target)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    h=st.integers(8, 80),
+    w=st.integers(8, 80),
+    rect=st.tuples(*[st.floats(0, 1)] * 4),
+    kind=st.sampled_from(["paper", "keep-ratio", "jitter"]),
+    size=st.sampled_from([24, 64, 150]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_mask_box_matches_the_painted_pixels_under_any_pipeline(h, w, rect, kind, size, seed):
+    """An independent alignment check: the box of the image pixels that show the object
+    (red channel above half, i.e. where interpolation crosses the true edge) equals the mask's
+    box within 1 px, for random image sizes, rectangles and train pipelines."""
+    y0, y1 = sorted(int(v * h) for v in rect[:2])
+    x0, x1 = sorted(int(v * w) for v in rect[2:])
+    y1, x1 = max(y1, y0 + 1), max(x1, x0 + 1)
+    mask = torch.zeros((1, h, w), dtype=torch.uint8)
+    mask[0, y0:y1, x0:x1] = 1
+    image = torch.zeros((3, h, w), dtype=torch.uint8)
+    image[0] = mask[0] * 255
+    target = {
+        "boxes": masks_to_boxes(mask),
+        "labels": torch.tensor([1]),
+        "masks": mask,
+        "attributes": torch.zeros((1, NUM_ATTRIBUTES)),
+        "iscrowd": torch.tensor([0]),
+        "area": mask.sum((1, 2)).float(),
+        "scale": torch.tensor(1.0),
+    }
+    pipeline = build_transforms(kind, size, train=True, min_size=size, max_size=2 * size)
+    out_image, out = pipeline(image, target, torch.Generator().manual_seed(seed))
+    assert_consistent(out_image, out)
+    if len(out["labels"]) == 0:
+        return
+    box = out["boxes"][0]
+    if float((box[2:] - box[:2]).min()) < 3:
+        return  # too small for the image edge to reach half intensity
+    painted = out_image[0] > 127
+    ys, xs = painted.nonzero(as_tuple=True)
+    painted_box = torch.tensor(
+        [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=torch.float32
+    )
+    assert (painted_box - box).abs().max() <= 1.0, (painted_box, box)
