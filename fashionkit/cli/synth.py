@@ -18,6 +18,7 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, "--workers", "-j", min=1, help="Rendering processes."),
         min_area: int | None = typer.Option(None, "--min-area", min=1, help="Smallest visible area (pixels) annotated; default scales with size."),
         image_format: str = typer.Option("jpg", "--format", help="jpg or png."),
+        max_figures: int = typer.Option(3, "--max-figures", min=1, max=3, help="People per image at most (fewer: larger items)."),
     ) -> None:
         """Render people-like figures wearing Fashionpedia garments, parts and accessories."""
         from rich.console import Console
@@ -28,7 +29,8 @@ def register(app: typer.Typer) -> None:
         if image_format not in ("jpg", "png"):
             raise typer.BadParameter("--format must be jpg or png")
         s = generate_world(out, images=images, size=size, seed=seed, val_fraction=val_fraction,
-                           workers=workers, min_area=min_area, image_format=image_format)
+                           workers=workers, min_area=min_area, image_format=image_format,
+                           max_figures=max_figures)
         ont = load_ontology()
         console = Console()
         console.print(

@@ -221,22 +221,24 @@ def body_ops(fig: Figure, rng: np.random.Generator, *, hair_visible: bool = True
             (hx + rx * 1.35, 2.3), (hx - rx * 1.35, 2.3)))
     elif style == "bob":
         fig.add(hair, Z.HAIR_BACK, g.ellipse(hx, hy + 0.15, rx * 1.3, ry * 1.1))
-    # Neck, torso, limbs.
-    fig.add(skin, Z.BODY, g.rect(hx - 0.17, hy + 0.3, hx + 0.17, p.NECK_Y + 0.3))
+    # Neck, torso and limbs in one step, so that only the body's outline is drawn, not the
+    # joints between its pieces.
     t = [p.SHOULDER_Y, p.ARMPIT_Y, p.WAIST_Y, p.HIP_Y, p.CROTCH_Y]
     right = [(p.torso_half(y), y) for y in t]
     left = [(-x, y) for x, y in reversed(right)]
-    fig.add(skin, Z.BODY, np.array([(-0.25, p.NECK_Y), (0.25, p.NECK_Y), *right, *left]))
+    body = [g.rect(hx - 0.17, hy + 0.3, hx + 0.17, p.NECK_Y + 0.3),
+            np.array([(-0.25, p.NECK_Y), (0.25, p.NECK_Y), *right, *left])]
     for side in (-1, 1):
         arm = p.arm_line(side)
-        fig.add(skin, Z.BODY, g.capsule(arm[0], arm[1], p.ARM_R[0], p.ARM_R[1]))
-        fig.add(skin, Z.BODY, g.capsule(arm[1], arm[2], p.ARM_R[1], p.ARM_R[2]))
+        body += g.capsule(arm[0], arm[1], p.ARM_R[0], p.ARM_R[1])
+        body += g.capsule(arm[1], arm[2], p.ARM_R[1], p.ARM_R[2])
         leg = p.leg_line(side)
-        fig.add(skin, Z.BODY, g.capsule(leg[0], leg[1], p.LEG_R[0], p.LEG_R[1]))
-        fig.add(skin, Z.BODY, g.capsule(leg[1], leg[2], p.LEG_R[1], p.LEG_R[2]))
+        body += g.capsule(leg[0], leg[1], p.LEG_R[0], p.LEG_R[1])
+        body += g.capsule(leg[1], leg[2], p.LEG_R[1], p.LEG_R[2])
         i = 0 if side < 0 else 1
-        foot = g.capsule(p.ankles[i], p.toes[i], 0.13, 0.11)
-        fig.add(skin, Z.BODY, foot)
+        body += g.capsule(p.ankles[i], p.toes[i], 0.13, 0.11)
+    fig.add(skin, Z.BODY, body)
+    for i in range(2):
         # Hands are drawn late so that they stay in front of the clothes they rest on.
         d = p.hands[i] - p.wrists[i]
         fig.add(skin, Z.HANDS, g.ellipse(*p.hands[i], 0.17, 0.24, n=12, rot=math.atan2(d[1], d[0]) - math.pi / 2))

@@ -220,7 +220,9 @@ class GarmentBuilder:
                   g.quad((-0.5, 3.0), (0.5, 3.0), (0.68, 3.75), (-0.68, 3.75)))
         return item
 
-    def shirt(self, z: float = Z.TOP, tucked: bool = False) -> Item:
+    def shirt(self, z: float = Z.TOP, collar_z: float | None = None) -> Item:
+        """A button-down shirt or blouse. ``collar_z`` draws the collar at another depth: a
+        shirt worn under a sweater shows its collar over the sweater's neckline."""
         rng = self.rng
         paint = self.fabric(_choice(rng, ["plain", "plain", "stripe", "check", "check", "dot", "floral"]))
         sleeve = _choice(rng, ["wrist-length", "wrist-length", "short (length)", "elbow-length", "three quarter (length)"])
@@ -238,7 +240,7 @@ class GarmentBuilder:
             self.pocket(item, z, side * 0.45, 2.2, 0.38, 0.42, _choice(rng, ["patch (pocket)", "flap (pocket)"]))
         kind = _choice(rng, ["shirt (collar)", "shirt (collar)", "peter pan (collar)", "mandarin (collar)"])
         collar_paint = paint if rng.random() < 0.75 else Paint("plain", ((240, 240, 236),), names=("white",))
-        self.part(item, COLLAR, (kind,), z, self._collar(kind), collar_paint)
+        self.part(item, COLLAR, (kind,), z if collar_z is None else collar_z, self._collar(kind), collar_paint)
         return item
 
     def _collar(self, kind: str) -> list[np.ndarray]:
@@ -509,13 +511,27 @@ class GarmentBuilder:
         waist_name, wy = self._waist()
         nick = {"pencil": "sheath (skirt)", "flare": "skater (skirt)"}.get(sil, "")
         attrs = [sil, length, waist_name] + ([nick] if nick else [])
+        pleated = sil in ("a-line", "flare") and rng.random() < 0.35
+        if pleated:
+            attrs.append("pleat")
         item = self.garment(SKIRT, paint, attrs, kind="skirt")
-        self.fig.add(item, z, self._skirt_poly(wy, hem, sil, 0.04))
+        poly = self._skirt_poly(wy, hem, sil, 0.04)
+        self.fig.add(item, z, poly)
+        if pleated:
+            self._pleats(item, z, poly, wy, hem)
         self.decor(item, z, g.rect(-self.p.torso_half(wy) - 0.08, wy, self.p.torso_half(wy) + 0.08, wy + 0.16),
                    paint.with_colors(*(shade(c, 0.8) for c in paint.colors)))
         if rng.random() < 0.3:
             self.zipper(item, z, 0.0, wy + 0.15, wy + 0.95)
         return item
+
+    def _pleats(self, item: Item, z: float, poly: np.ndarray, top_y: float, hem: float) -> None:
+        """Fold lines fanning from the waist to the hem."""
+        top_half = self.p.torso_half(top_y)
+        hem_half = float(np.abs(poly[:, 0]).max())
+        fold = item.paint.with_colors(*(shade(c, 0.62) for c in item.paint.colors))
+        for t in np.linspace(-0.8, 0.8, 7):
+            self.decor(item, z, g.segment((t * top_half, top_y + 0.15), (t * hem_half, hem + 0.1), 0.05), fold)
 
     # -- one-piece -------------------------------------------------------------------------
     def _bodice(self, item: Item, z: float, waist_y: float, sleeve: str, neck_kind: str) -> None:

@@ -75,6 +75,9 @@ def _dress(fig: Figure, rng: np.random.Generator) -> dict:
         tucked = top_kind in ("tee", "shirt") and rng.random() < 0.3
         z = Z.TOP_TUCKED if tucked else Z.TOP
         top = getattr(gb, top_kind)(z)
+        if top_kind == "sweater" and rng.random() < 0.3:
+            gb.shirt(z=Z.TOP - 0.2, collar_z=Z.TOP + 0.1)
+            worn.append("shirt")
         bottom_kind = str(rng.choice(["pants", "shorts", "skirt"], p=[0.47, 0.2, 0.33]))
         bottom = getattr(gb, bottom_kind)()
         legs_bare = bottom_kind != "pants"
@@ -131,12 +134,21 @@ def _place(rng: np.random.Generator, size: int, count: int) -> list[tuple[float,
     return out
 
 
-def render_image(seed: int, index: int, size: int = 256, *, min_area: int | None = None) -> SynthImage:
-    """Image ``index`` of the world ``seed``, ``size × size`` pixels."""
+_FIGURE_COUNT_WEIGHTS = (0.5, 0.35, 0.15)
+
+
+def render_image(
+    seed: int, index: int, size: int = 256, *, min_area: int | None = None, max_figures: int = 3
+) -> SynthImage:
+    """Image ``index`` of the world ``seed``, ``size × size`` pixels, with 1..``max_figures``
+    (at most 3) figures."""
+    if not 1 <= max_figures <= len(_FIGURE_COUNT_WEIGHTS):
+        raise ValueError(f"max_figures must be within 1..{len(_FIGURE_COUNT_WEIGHTS)}, not {max_figures}")
     rng = np.random.default_rng([int(seed), int(index)])
     bg, bg_kind = background(rng, size, size)
     canvas = Canvas(bg)
-    count = int(rng.choice([1, 2, 3], p=[0.5, 0.35, 0.15]))
+    weights = np.array(_FIGURE_COUNT_WEIGHTS[:max_figures])
+    count = int(rng.choice(np.arange(1, max_figures + 1), p=weights / weights.sum()))
     figures = []
     for k, (scale, x, y, angle) in enumerate(_place(rng, size, count)):
         fig = Figure(sample_pose(rng), scale=scale, angle=angle, feet=(x, y), index=k)

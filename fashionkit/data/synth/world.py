@@ -51,8 +51,8 @@ def split_indices(images: int, val_fraction: float) -> tuple[range, range]:
 
 
 def _render_job(args: tuple) -> tuple[int, list[dict], dict]:
-    seed, index, size, min_area, image_path, fmt = args
-    out = render_image(seed, index, size, min_area=min_area)
+    seed, index, size, min_area, max_figures, image_path, fmt = args
+    out = render_image(seed, index, size, min_area=min_area, max_figures=max_figures)
     if fmt == "jpg":
         # 4:4:4 keeps the colours of thin parts (zippers, necklines) true.
         out.image.save(image_path, format="JPEG", quality=92, subsampling=0)
@@ -70,12 +70,14 @@ def generate_world(
     workers: int = 1,
     min_area: int | None = None,
     image_format: str = "jpg",
+    max_figures: int = 3,
 ) -> WorldSummary:
     """Render ``images`` pictures of ``size × size`` pixels and write the world to ``out_dir``.
 
     Image ``i`` (0-based) is ``images/{i:06d}.jpg`` with image id ``i + 1``; annotation ids are
     unique across both splits. ``min_area`` (pixels) is the smallest visible area annotated
-    (default :func:`~.scene.default_min_area`). ``workers > 1`` renders in that many processes.
+    (default :func:`~.scene.default_min_area`). ``max_figures`` (1..3) caps the people per image
+    (fewer means larger items). ``workers > 1`` renders in that many processes.
     """
     if images < 1:
         raise ValueError("images must be at least 1")
@@ -83,12 +85,14 @@ def generate_world(
         raise ValueError("size must be at least 32 pixels")
     if image_format not in ("jpg", "png"):
         raise ValueError("image_format must be 'jpg' or 'png'")
+    if not 1 <= max_figures <= 3:
+        raise ValueError("max_figures must be within 1..3")
     start = time.perf_counter()
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     train_idx, val_idx = split_indices(images, val_fraction)
     jobs = [
-        (seed, i, size, min_area, out / "images" / f"{i:06d}.{image_format}", image_format)
+        (seed, i, size, min_area, max_figures, out / "images" / f"{i:06d}.{image_format}", image_format)
         for i in range(images)
     ]
     if workers > 1:
@@ -138,6 +142,7 @@ def generate_world(
                 "description": "fashionkit synthetic fashion world",
                 "seed": seed,
                 "size": size,
+                "max_figures": max_figures,
                 "split": split,
                 "ontology": ontology.version,
             },
