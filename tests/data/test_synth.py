@@ -217,3 +217,22 @@ def test_bad_arguments_are_refused(tmp_path):
         generate_world(tmp_path, images=2, size=64, val_fraction=1.5)
     with pytest.raises(ValueError, match="size"):
         generate_world(tmp_path, images=2, size=8)
+
+
+def test_min_area_drops_items_and_their_parts_together():
+    full = render_image(3, 1, 128, min_area=1)
+    pruned = render_image(3, 1, 128, min_area=300)
+    assert np.array_equal(np.asarray(full.image), np.asarray(pruned.image))  # same picture
+    assert all(a["area"] >= 300 for a in pruned.annotations)
+    assert len(pruned.annotations) < len(full.annotations)
+    ids = {a["id"] for a in pruned.annotations}
+    assert all(a["synth"]["part_of"] in ids for a in pruned.annotations if a["synth"]["part_of"])
+    kept = sorted((a["category_id"], a["area"]) for a in pruned.annotations)
+    assert kept == sorted((a["category_id"], a["area"]) for a in full.annotations if a["area"] >= 300)
+
+
+def test_max_figures_caps_people_per_image():
+    counts = {len(render_image(9, i, 64, max_figures=1).meta["figures"]) for i in range(6)}
+    assert counts == {1}
+    with pytest.raises(ValueError, match="max_figures"):
+        render_image(9, 0, 64, max_figures=4)
