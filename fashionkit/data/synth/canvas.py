@@ -44,8 +44,8 @@ class Item:
 @dataclass(eq=False)
 class Op:
     """One drawing step: the union of ``polygons`` (image pixels) filled with ``paint`` (the
-    item's by default). ``decor`` steps (buttons, seams, teeth) only recolour pixels the item
-    already shows and change no label."""
+    item's by default). ``decor`` steps (buttons, seams, cuffs) only recolour pixels the item
+    already shows (for a garment: outside its parts) and change no label."""
 
     item: Item
     z: float
@@ -105,7 +105,8 @@ class Canvas:
         lab = self.label[y0:y1, x0:x1]
         prt = self.part[y0:y1, x0:x1]
         if op.decor:
-            m &= (prt == item.slot) if item.parent is not None else (lab == item.slot)
+            # A garment's decor stays off its parts (a hem band does not run over a sleeve).
+            m &= (prt == item.slot) if item.parent is not None else ((lab == item.slot) & (prt == 0))
         else:
             item.polygons.extend(polys)
             if item.parent is not None:

@@ -126,17 +126,18 @@ class GarmentBuilder:
                 radii = radii + 0.16 * np.sin(np.linspace(0.2, math.pi - 0.2, len(line)))
             # A flattened cap rounds the shoulder without rising above the shoulder line.
             polys = [g.tube(line, radii), g.ellipse(*line[0], radii[0], radii[0] * 0.65, n=12)]
-            self.part(garment, SLEEVE, (length, kind), z, polys)
+            sleeve = self.part(garment, SLEEVE, (length, kind), z, polys)
             if cuff is not None:
                 end = g.tube(line[-2:] + (line[-1] - line[-2]) * np.array([[0.6], [0.0]]), radii[-2:] + 0.01)
-                self.decor(garment, z, end, cuff)
+                self.decor(sleeve, z, end, cuff)
 
     def neckline(self, garment: Item, z: float, kind: str, curve: np.ndarray, paint: Paint):
         if kind == "v-neck" or kind == "square (neckline)":
             pts = curve
         else:
             pts = g.polyline(curve, 9)
-        return self.part(garment, NECKLINE, (kind,), z, g.tube(pts, np.full(len(pts), 0.08)), paint)
+        # Wider than a real rib so that it stays a region, not a hairline, at 128 px.
+        return self.part(garment, NECKLINE, (kind,), z, g.tube(pts, np.full(len(pts), 0.1)), paint)
 
     def hem_band(self, garment: Item, z: float, hem: float, ease: float, paint: Paint) -> None:
         half = self.p.torso_half(hem) + ease + 0.05
@@ -160,7 +161,7 @@ class GarmentBuilder:
         return item
 
     def zipper(self, garment: Item, z: float, x: float, y0: float, y1: float) -> Item:
-        return self.part(garment, ZIPPER, (), z, g.rect(x - 0.07, y0, x + 0.07, y1), _METAL)
+        return self.part(garment, ZIPPER, (), z, g.rect(x - 0.09, y0, x + 0.09, y1), _METAL)
 
     def hood(self, garment: Item, up: bool) -> Item:
         p = self.p
