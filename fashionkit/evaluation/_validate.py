@@ -69,56 +69,74 @@ def convert_results(records: Sequence[Any], source: str) -> list[_Result]:
 def rle_string_totals(counts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Decode COCO compressed RLE strings (pycocotools' ``rleFrString``) far enough to check them.
 
-    Returns ``(ok (N,) bool, total (N,) int64)``: ``ok`` is false for characters outside the
-    alphabet, an unterminated last run, runs of more than 6 characters or negative runs; ``total``
-    is the sum of the runs (the pixel count the mask covers, which must be ``h * w``).
+    Returns ``(ok (N,) bool, total (N,) int64)``: ``ok`` is false for an empty string, characters
+    outside the alphabet, an unterminated last run, runs of more than 6 characters or negative
+    runs; ``total`` is the sum of the runs (the pixel count, which must be ``h * w``).
     """
     n = len(counts)
-    ok = np.fromiter((s.isascii() for s in counts), dtype=bool, count=n)
-    strings = [s if a else "" for s, a in zip(counts, ok, strict=True)]
-    lengths = np.fromiter(map(len, strings), dtype=np.int64, count=n)
+    ok = np.ones(n, dtype=bool)
     total = np.zeros(n, dtype=np.int64)
-    if lengths.sum() == 0:
-        return ok & (lengths > 0), total
-    c = np.frombuffer("".join(strings).encode("ascii"), dtype=np.uint8).astype(np.int64) - 48
-    string_of_char = np.repeat(np.arange(n), lengths)
-    bad = (c < 0) | (c > 63)
-    ok &= np.bincount(string_of_char, weights=bad, minlength=n) == 0
-    c = np.where(bad, 0, c)
+    chunk = 8192  # strings per pass: keeps the per-character arrays cache-sized
+    for s in range(0, n, chunk):
+        ok[s : s + chunk], total[s : s + chunk] = _rle_chunk(counts[s : s + chunk])
+    return ok, total
+
+
+def _rle_chunk(counts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    n = len(counts)
+    ascii_ok = np.fromiter((s.isascii() for s in counts), dtype=bool, count=n)
+    strings = [s if a else "" for s, a in zip(counts, ascii_ok, strict=True)]
+    lengths = np.fromiter(map(len, strings), dtype=np.int64, count=n)
+    ok = ascii_ok & (lengths > 0)
+    total = np.zeros(n, dtype=np.int64)
+    if not ok.any():
+        return ok, total
+    ends_at = np.cumsum(lengths)
+    c = np.frombuffer("".join(strings).encode("ascii"), dtype=np.uint8) - np.uint8(48)
+    bad = np.flatnonzero(c > 63)  # wraps below 48 too
+    if len(bad):
+        ok[np.searchsorted(ends_at, bad, side="right")] = False
+        c = np.where(c > 63, np.uint8(0), c)
     ends = (c & 0x20) == 0
-    last = np.cumsum(lengths)[lengths > 0] - 1
-    ok[string_of_char[last]] &= ends[last]
+    nonempty = np.flatnonzero(lengths > 0)
+    last = ends_at[nonempty] - 1
+    ok[nonempty] &= ends[last]
     ends[last] = True  # a broken string must not run into the next one
-    tok_starts = np.flatnonzero(np.concatenate([[True], ends[:-1]]))
-    tok_of_char = np.cumsum(np.concatenate([[0], ends[:-1].astype(np.int64)]))
-    k = np.arange(len(c)) - tok_starts[tok_of_char]
-    too_long = k > 5
-    ok &= np.bincount(string_of_char, weights=too_long, minlength=n) == 0
-    k = np.minimum(k, 5)
-    val = np.add.reduceat((c & 0x1F) << (5 * k), tok_starts)
-    ends_idx = np.flatnonzero(ends)
-    nchars = k[ends_idx] + 1
-    neg = (c[ends_idx] & 0x10) != 0
-    val = np.where(neg, val - (np.int64(1) << (5 * nchars)), val)
-    tok_string = string_of_char[tok_starts]
-    first_tok = np.searchsorted(tok_string, np.arange(n))
-    j = np.arange(len(val)) - first_tok[tok_string]
+    tok_end = np.flatnonzero(ends)
+    tok_start = np.concatenate([[0], tok_end[:-1] + 1])
+    tok_len = tok_end - tok_start + 1
+    if (tok_len > 6).any():
+        ok[np.searchsorted(ends_at, tok_start[tok_len > 6], side="right")] = False
+    val = (c[tok_start] & 0x1F).astype(np.int64)
+    for k in range(1, 6):
+        more = np.flatnonzero(tok_len > k)
+        if len(more) == 0:
+            break
+        val[more] |= (c[tok_start[more] + k] & 0x1F).astype(np.int64) << (5 * k)
+    neg = (c[tok_end] & 0x10) != 0
+    val[neg] -= np.int64(1) << (5 * np.minimum(tok_len[neg], 6))
+    toks_per_string = np.zeros(n, dtype=np.int64)
+    toks_per_string[nonempty] = np.diff(
+        np.concatenate([[0], np.searchsorted(tok_end, last, side="right")])
+    )
+    first_tok = np.concatenate([[0], np.cumsum(toks_per_string)[:-1]])
+    string_of_tok = np.repeat(np.arange(n), toks_per_string)
+    j = np.arange(len(val)) - first_tok[string_of_tok]
     runs = val.copy()
     # rleFrString: from the fourth run on, each run is stored as a delta to the run two back.
     for parity, start in ((1, 1), (0, 2)):
-        sel = np.flatnonzero((j % 2 == parity) & (j >= start))
+        sel = np.flatnonzero((j >= start) & ((j & 1) == parity))
         if len(sel) == 0:
             continue
-        v = val[sel]
-        s = tok_string[sel]
-        cs = np.cumsum(v)
-        group_start = np.flatnonzero(np.concatenate([[True], s[1:] != s[:-1]]))
-        before = np.concatenate([[0], cs[:-1]])[group_start]
-        runs[sel] = cs - np.repeat(before, np.diff(np.append(group_start, len(sel))))
-    ok &= np.bincount(tok_string, weights=runs < 0, minlength=n) == 0
-    nonempty = np.flatnonzero(lengths > 0)
+        cs = np.cumsum(val[sel])
+        owner = string_of_tok[sel]
+        group_start = np.flatnonzero(np.concatenate([[True], owner[1:] != owner[:-1]]))
+        base = np.concatenate([[0], cs[:-1]])[group_start]
+        runs[sel] = cs - np.repeat(base, np.diff(np.append(group_start, len(sel))))
+    negative = np.flatnonzero(runs < 0)
+    if len(negative):
+        ok[string_of_tok[negative]] = False
     total[nonempty] = np.add.reduceat(runs, first_tok[nonempty])
-    ok &= lengths > 0
     return ok, total
 
 
@@ -136,7 +154,9 @@ def _polygon_problem(seg: Any) -> str | None:
 def _rle_problem(counts: Any, size: Any, h: int, w: int) -> str | None:
     """Problem with one RLE (``counts`` str or list), or None. Strings are checked in bulk
     by the caller; here only the list form and the size."""
-    if not (isinstance(size, list | tuple) and len(size) == 2 and [int(size[0]), int(size[1])] == [h, w]):
+    if not (
+        isinstance(size, list | tuple) and len(size) == 2 and [int(size[0]), int(size[1])] == [h, w]
+    ):
         return f"RLE size {size} is not the image's [height, width] = [{h}, {w}]"
     if isinstance(counts, list):
         if not all(isinstance(v, int) and v >= 0 for v in counts):
@@ -156,9 +176,21 @@ def _check_rle_strings(items: list[tuple[int, str, int]], source: str, kind: str
     problems = []
     for (where, _, expected), good, tot in zip(items, ok, total, strict=True):
         if not good:
-            problems.append(Problem(source, f"{kind} {where}", "segmentation RLE counts are not a valid compressed RLE string"))
+            problems.append(
+                Problem(
+                    source,
+                    f"{kind} {where}",
+                    "segmentation RLE counts are not a valid compressed RLE string",
+                )
+            )
         elif tot != expected:
-            problems.append(Problem(source, f"{kind} {where}", f"RLE counts cover {tot} pixels, the image has {expected}"))
+            problems.append(
+                Problem(
+                    source,
+                    f"{kind} {where}",
+                    f"RLE counts cover {tot} pixels, the image has {expected}",
+                )
+            )
     return problems
 
 
@@ -201,14 +233,18 @@ def build_detections(
 
     def bad(indices: np.ndarray, message) -> None:
         for i in np.flatnonzero(indices)[:50]:
-            problems.append(Problem(source, f"result {i}", message(int(i)) if callable(message) else message))
+            problems.append(
+                Problem(source, f"result {i}", message(int(i)) if callable(message) else message)
+            )
 
     img = np.fromiter((r.image_id for r in records), dtype=np.int64, count=n)
     cat = np.fromiter((r.category_id for r in records), dtype=np.int64, count=n)
     score = np.fromiter((r.score for r in records), dtype=np.float64, count=n)
     pos = np.searchsorted(image_ids, img)
     pos_c = np.minimum(pos, len(image_ids) - 1) if len(image_ids) else np.zeros(n, np.int64)
-    known_img = (len(image_ids) > 0) & (image_ids[pos_c] == img) if len(image_ids) else np.zeros(n, bool)
+    known_img = (
+        (len(image_ids) > 0) & (image_ids[pos_c] == img) if len(image_ids) else np.zeros(n, bool)
+    )
     bad(~known_img, lambda i: f"image id {img[i]} is not in the ground truth")
     known_cat = np.isin(cat, np.asarray(ontology.category_ids))
     bad(~known_cat, lambda i: f"unknown category id {cat[i]} (Fashionpedia ids are 0..45)")
@@ -222,33 +258,62 @@ def build_detections(
         bad(~has_seg, "missing 'segmentation' (needed for segm evaluation)")
     if has_box.any() and not has_box.all():
         first = int(np.flatnonzero(has_box != has_box[0])[0])
-        problems.append(Problem(source, f"result {first}", "some results carry 'bbox' and others do not; give it for all or none"))
+        problems.append(
+            Problem(
+                source,
+                f"result {first}",
+                "some results carry 'bbox' and others do not; give it for all or none",
+            )
+        )
     boxes = None
     if has_box.all():
         lens = np.fromiter((len(r.bbox) for r in records), dtype=np.int64, count=n)  # type: ignore[arg-type]
         bad(lens != 4, "bbox must be [x, y, width, height]")
-        boxes = np.array([r.bbox if len(r.bbox) == 4 else [0.0] * 4 for r in records], dtype=np.float64)  # type: ignore[arg-type]
-        bad(~np.isfinite(boxes).all(1) | (boxes[:, 2] < 0) | (boxes[:, 3] < 0), "bbox values must be finite with width, height >= 0")
+        boxes = np.array(
+            [r.bbox if len(r.bbox) == 4 else [0.0] * 4 for r in records], dtype=np.float64
+        )  # type: ignore[arg-type]
+        bad(
+            ~np.isfinite(boxes).all(1) | (boxes[:, 2] < 0) | (boxes[:, 3] < 0),
+            "bbox values must be finite with width, height >= 0",
+        )
 
     # attributes: ragged ids → contiguous indices
     lut = attribute_index_lookup(ontology)
     n_att = np.fromiter((len(r.attribute_ids) for r in records), dtype=np.int64, count=n)
     offsets = np.concatenate([[0], np.cumsum(n_att)])
-    att_ids = np.fromiter((a for r in records for a in r.attribute_ids), dtype=np.int64, count=int(offsets[-1]))
+    att_ids = np.fromiter(
+        (a for r in records for a in r.attribute_ids), dtype=np.int64, count=int(offsets[-1])
+    )
     in_range = (att_ids >= 0) & (att_ids < len(lut))
     att_index = np.where(in_range, lut[np.where(in_range, att_ids, 0)], -1)
     att_owner = np.repeat(np.arange(n), n_att)
     bad_att = np.bincount(att_owner, weights=att_index < 0, minlength=n) > 0
-    bad(bad_att, lambda i: f"unknown attribute id(s) {[a for a in records[i].attribute_ids if not (0 <= a < len(lut) and lut[a] >= 0)]}")
-    has_ascores = np.fromiter((r.attribute_scores is not None for r in records), dtype=bool, count=n)
+    bad(
+        bad_att,
+        lambda i: (
+            f"unknown attribute id(s) {[a for a in records[i].attribute_ids if not (0 <= a < len(lut) and lut[a] >= 0)]}"
+        ),
+    )
+    has_ascores = np.fromiter(
+        (r.attribute_scores is not None for r in records), dtype=bool, count=n
+    )
     attr_scores = None
     if has_ascores.any():
-        lens = np.fromiter((len(r.attribute_scores or ()) for r in records), dtype=np.int64, count=n)
+        lens = np.fromiter(
+            (len(r.attribute_scores or ()) for r in records), dtype=np.int64, count=n
+        )
         bad(has_ascores & (lens != n_att), "attribute_scores must have one score per attribute id")
         bad(~has_ascores, "attribute_scores given for some results only; give them for all or none")
         if has_ascores.all() and (lens == n_att).all():
-            attr_scores = np.fromiter((s for r in records for s in r.attribute_scores), dtype=np.float64, count=int(offsets[-1]))  # type: ignore[union-attr]
-            bad(np.bincount(att_owner, weights=~np.isfinite(attr_scores), minlength=n) > 0, "attribute scores must be finite")
+            attr_scores = np.fromiter(
+                (s for r in records for s in r.attribute_scores),
+                dtype=np.float64,
+                count=int(offsets[-1]),
+            )  # type: ignore[union-attr]
+            bad(
+                np.bincount(att_owner, weights=~np.isfinite(attr_scores), minlength=n) > 0,
+                "attribute scores must be finite",
+            )
 
     # segmentations
     segs = None
@@ -278,7 +343,11 @@ def build_detections(
         problems.extend(_check_rle_strings(strings, source, "result"))
     elif has_seg.any() and iou_type != "bbox":
         first = int(np.flatnonzero(~has_seg)[0])
-        problems.append(Problem(source, f"result {first}", "some results carry 'segmentation' and others do not"))
+        problems.append(
+            Problem(
+                source, f"result {first}", "some results carry 'segmentation' and others do not"
+            )
+        )
     if problems:
         raise InvalidDataError(problems)
 
@@ -314,7 +383,9 @@ def build_detections(
     )
 
 
-def validate_gt_records(images: Sequence[dict], annotations: Sequence[dict], ontology: Ontology, source: str) -> dict:
+def validate_gt_records(
+    images: Sequence[dict], annotations: Sequence[dict], ontology: Ontology, source: str
+) -> dict:
     """Check ground-truth records and return :class:`GroundTruth` columns (see there)."""
     problems: list[Problem] = []
     by_id: dict[int, tuple[int, int]] = {}
@@ -322,10 +393,20 @@ def validate_gt_records(images: Sequence[dict], annotations: Sequence[dict], ont
         try:
             iid, hh, ww = int(im["id"]), int(im["height"]), int(im["width"])
         except (KeyError, TypeError, ValueError) as err:
-            problems.append(Problem(source, f"image {im.get('id', f'#{k}') if isinstance(im, dict) else f'#{k}'}", f"needs integer id, height, width ({err!r})"))
+            problems.append(
+                Problem(
+                    source,
+                    f"image {im.get('id', f'#{k}') if isinstance(im, dict) else f'#{k}'}",
+                    f"needs integer id, height, width ({err!r})",
+                )
+            )
             continue
         if hh <= 0 or ww <= 0:
-            problems.append(Problem(source, f"image id {iid}", f"height and width must be positive, got {hh}x{ww}"))
+            problems.append(
+                Problem(
+                    source, f"image id {iid}", f"height and width must be positive, got {hh}x{ww}"
+                )
+            )
         if iid in by_id:
             problems.append(Problem(source, f"image id {iid}", "duplicate image id"))
         by_id[iid] = (hh, ww)

@@ -50,7 +50,9 @@ _NUM_CATEGORIES = 46
 _ATTR_CATS = np.asarray(ATTRIBUTE_CATEGORY_IDS)
 
 
-def _precision_recall(tp: np.ndarray, ign: np.ndarray, num_gt: int) -> tuple[np.ndarray, np.ndarray]:
+def _precision_recall(
+    tp: np.ndarray, ign: np.ndarray, num_gt: int
+) -> tuple[np.ndarray, np.ndarray]:
     """COCO accumulation for ``L`` lanes of score-sorted detections.
 
     ``tp``/``ign``: ``(L, n) bool``. Returns ``precision (L, 101)`` at the recall thresholds
@@ -78,6 +80,17 @@ def _precision_recall(tp: np.ndarray, ign: np.ndarray, num_gt: int) -> tuple[np.
     return precision, recall
 
 
+def _unique_lanes(fn, tp: np.ndarray, ign: np.ndarray, num_gt: int):
+    """``fn`` on the distinct (tp, ign) rows only: many threshold pairs give identical rows."""
+    if tp.shape[0] <= 1 or tp.shape[1] == 0:
+        return fn(tp, ign, num_gt)
+    key = np.packbits(np.concatenate([tp, ign], axis=1), axis=1)
+    key = np.ascontiguousarray(key).view(np.dtype((np.void, key.shape[1]))).ravel()
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    pr, rc = fn(tp[first], ign[first], num_gt)
+    return pr[inverse], rc[inverse]
+
+
 @dataclass
 class FashionpediaAP:
     """Accumulated Fashionpedia evaluation.
@@ -94,13 +107,25 @@ class FashionpediaAP:
     category_names: dict[int, str] = field(default_factory=dict)
 
     # -- the official _summarize ---------------------------------------------------------------
-    def _summarize(self, kind, iou_thr=None, f1_thr=None, f1=True, iou=True, area="all", max_dets=100, super_idx=None, cat_id=None) -> float:
+    def _summarize(
+        self,
+        kind,
+        iou_thr=None,
+        f1_thr=None,
+        f1=True,
+        iou=True,
+        area="all",
+        max_dets=100,
+        super_idx=None,
+        cat_id=None,
+    ) -> float:
         aidx = [i for i, lbl in enumerate(AREA_LABELS) if lbl == area]
         midx = [i for i, m in enumerate(MAX_DETECTIONS) if m == max_dets]
         cats = [
             c
             for c in range(_NUM_CATEGORIES)
-            if (cat_id is None or c == cat_id) and (super_idx is None or c in SUPER_CLASSES[super_idx][2])
+            if (cat_id is None or c == cat_id)
+            and (super_idx is None or c in SUPER_CLASSES[super_idx][2])
         ]
         if kind == "ap":
             s = self.precision
@@ -116,7 +141,11 @@ class FashionpediaAP:
             s = s[[-1]]
         parts = []
         if f1:
-            f1_idx = list(np.where(f1_thr == F1_THRESHOLDS)[0]) if f1_thr is not None else list(range(len(F1_THRESHOLDS) - 1))
+            f1_idx = (
+                list(np.where(f1_thr == F1_THRESHOLDS)[0])
+                if f1_thr is not None
+                else list(range(len(F1_THRESHOLDS) - 1))
+            )
             for c in cats:
                 sub = np.take(s, [c], axis=cat_axis)
                 if c in ATTRIBUTE_CATEGORY_IDS:
@@ -130,7 +159,13 @@ class FashionpediaAP:
         flat = flat[flat > -1]
         return float(np.mean(flat)) if flat.size else -1.0
 
-    def summary(self, f1: bool = True, iou: bool = True, cat_id: int | None = None, super_idx: int | None = None) -> dict[str, float]:
+    def summary(
+        self,
+        f1: bool = True,
+        iou: bool = True,
+        cat_id: int | None = None,
+        super_idx: int | None = None,
+    ) -> dict[str, float]:
         """One result group with the official keys and key order (``_summarize_with_cat``)."""
         if not f1 and not iou:
             raise ValueError("at least one of the IoU and F1 constraints must be on")
@@ -152,7 +187,9 @@ class FashionpediaAP:
         if f1 and iou:
             for ti in (0.5, 0.75):
                 for tf in (0.5, 0.75):
-                    out[f"AP_IOU{int(ti * 100):d}_F1{int(tf * 100):d}"] = self._summarize("ap", iou_thr=ti, f1_thr=tf, **kw)
+                    out[f"AP_IOU{int(ti * 100):d}_F1{int(tf * 100):d}"] = self._summarize(
+                        "ap", iou_thr=ti, f1_thr=tf, **kw
+                    )
         out["APs"] = self._summarize("ap", area="small", **kw)
         out["APm"] = self._summarize("ap", area="medium", **kw)
         out["APl"] = self._summarize("ap", area="large", **kw)
@@ -164,7 +201,11 @@ class FashionpediaAP:
 
     def results(self) -> dict[str, dict[str, float]]:
         """``{"iou_f1": results, "iou": resultDet, "f1": resultF1}`` as the official names them."""
-        return {"iou_f1": self.summary(), "iou": self.summary(f1=False), "f1": self.summary(iou=False)}
+        return {
+            "iou_f1": self.summary(),
+            "iou": self.summary(f1=False),
+            "f1": self.summary(iou=False),
+        }
 
     def per_super_class(self) -> dict[str, dict[str, dict[str, float]]]:
         """``{"supercls-outerwear": {"iou", "f1", "iou + f1"}, ...}`` (accessory: ``"iou"``
@@ -186,13 +227,19 @@ class FashionpediaAP:
             name = self.category_names.get(c, str(c))
             det = self.summary(f1=False, cat_id=c)
             if c in ATTRIBUTE_CATEGORY_IDS:
-                out[name] = {"iou_f1": self.summary(cat_id=c), "f1": self.summary(iou=False, cat_id=c), "iou": det}
+                out[name] = {
+                    "iou_f1": self.summary(cat_id=c),
+                    "f1": self.summary(iou=False, cat_id=c),
+                    "iou": det,
+                }
             else:
                 out[name] = {"iou": det}
         return out
 
 
-def evaluate_fashionpedia(gt: GroundTruth, dt: Detections, iou_type: IouType = "segm") -> FashionpediaAP:
+def evaluate_fashionpedia(
+    gt: GroundTruth, dt: Detections, iou_type: IouType = "segm"
+) -> FashionpediaAP:
     """Evaluate detections against ground truth (all of ``gt``'s images) the official way."""
     if iou_type not in ("segm", "bbox"):
         raise ValueError(f"iou_type must be 'segm' or 'bbox', not {iou_type!r}")
@@ -207,7 +254,9 @@ def evaluate_fashionpedia(gt: GroundTruth, dt: Detections, iou_type: IouType = "
     dt_score = dt.scores[units.dt_keep]
     gt_cat = gt.category_ids
     lo, hi = AREA_RANGES[:, 0], AREA_RANGES[:, 1]
-    gt_counted = ~(gt.iscrowd[None, :] | (gt.areas[None, :] < lo[:, None]) | (gt.areas[None, :] > hi[:, None]))
+    gt_counted = ~(
+        gt.iscrowd[None, :] | (gt.areas[None, :] < lo[:, None]) | (gt.areas[None, :] > hi[:, None])
+    )
     all_lanes = np.arange(n_iou * n_f1)
     coco_lanes = np.arange(n_iou) * n_f1 + (n_f1 - 1)
     for c in range(_NUM_CATEGORIES):
@@ -228,9 +277,9 @@ def evaluate_fashionpedia(gt: GroundTruth, dt: Detections, iou_type: IouType = "
                 if prev is not None and len(prev[0]) == len(cols):
                     pr, rc = prev[1], prev[2]  # no unit had more detections: same curve
                 else:
-                    tp_rows = tp[a][lanes][:, cols]
-                    ign_rows = ign[a][lanes][:, cols]
-                    pr, rc = _precision_recall(tp_rows, ign_rows, num_gt)
+                    tp_rows = tp[a, :, cs:ce][lanes][:, cols - cs]
+                    ign_rows = ign[a, :, cs:ce][lanes][:, cols - cs]
+                    pr, rc = _unique_lanes(_precision_recall, tp_rows, ign_rows, num_gt)
                 prev = (cols, pr, rc)
                 if attr:
                     precision[:, :, :, c, a, mi] = pr.reshape(n_iou, n_f1, n_rec)
@@ -239,4 +288,6 @@ def evaluate_fashionpedia(gt: GroundTruth, dt: Detections, iou_type: IouType = "
                     precision[:, -1, :, c, a, mi] = pr
                     recall[:, -1, c, a, mi] = rc
     names = {c: gt.category_name(c) for c in range(_NUM_CATEGORIES)}
-    return FashionpediaAP(precision=precision, recall=recall, iou_type=iou_type, category_names=names)
+    return FashionpediaAP(
+        precision=precision, recall=recall, iou_type=iou_type, category_names=names
+    )

@@ -41,10 +41,16 @@ __all__ = [
 ]
 
 # Built exactly as pycocotools/fashionpedia build them: the float values decide ties at edges.
-IOU_THRESHOLDS = np.append(np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True), -1.0)
-F1_THRESHOLDS = np.append(np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True), -1.0)
+IOU_THRESHOLDS = np.append(
+    np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True), -1.0
+)
+F1_THRESHOLDS = np.append(
+    np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True), -1.0
+)
 RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
-AREA_RANGES = np.array([[0**2, 1e5**2], [0**2, 32**2], [32**2, 96**2], [96**2, 1e5**2]], dtype=np.float64)
+AREA_RANGES = np.array(
+    [[0**2, 1e5**2], [0**2, 32**2], [32**2, 96**2], [96**2, 1e5**2]], dtype=np.float64
+)
 AREA_LABELS = ("all", "small", "medium", "large")
 MAX_DETECTIONS = (1, 10, 100)
 
@@ -102,7 +108,9 @@ class Units:
     f1s: np.ndarray
 
 
-def build_units(gt: GroundTruth, dt: Detections, iou_type: str, max_det: int = MAX_DETECTIONS[-1]) -> Units:
+def build_units(
+    gt: GroundTruth, dt: Detections, iou_type: str, max_det: int = MAX_DETECTIONS[-1]
+) -> Units:
     """Group, sort, truncate, and compute every unit's IoU (pycocotools ``maskUtils.iou``, crowd
     aware) and attribute F1 matrix."""
     from pycocotools import mask as mask_utils
@@ -112,7 +120,9 @@ def build_units(gt: GroundTruth, dt: Detections, iou_type: str, max_det: int = M
     order = np.lexsort((dt.order, -dt.scores, dt.image_index, dt.category_ids))
     dkey = dt.category_ids[order] * n_img + dt.image_index[order]
     first = np.concatenate([[True], dkey[1:] != dkey[:-1]]) if len(dkey) else np.zeros(0, bool)
-    start_of = np.maximum.accumulate(np.where(first, np.arange(len(dkey)), 0)) if len(dkey) else dkey
+    start_of = (
+        np.maximum.accumulate(np.where(first, np.arange(len(dkey)), 0)) if len(dkey) else dkey
+    )
     rank = np.arange(len(dkey)) - start_of
     keep = rank < max_det
     dt_keep, dt_rank, dkey = order[keep], rank[keep], dkey[keep]
@@ -139,7 +149,9 @@ def build_units(gt: GroundTruth, dt: Detections, iou_type: str, max_det: int = M
     chunk = 1 << 18
     for s in range(0, total, chunk):
         f1s[s : s + chunk] = attribute_f1(
-            dt.attributes[pair_dt[s : s + chunk]], gt.attributes[pair_gt[s : s + chunk]], gt.ontology.num_attributes
+            dt.attributes[pair_dt[s : s + chunk]],
+            gt.attributes[pair_gt[s : s + chunk]],
+            gt.ontology.num_attributes,
         )
 
     ious = np.empty(total)
@@ -216,7 +228,9 @@ def match_all(
     dt_area = dt.areas[units.dt_keep]
     lo, hi = AREA_RANGES[:, 0], AREA_RANGES[:, 1]
     # (A, G) and (A, K): outside the area range
-    gt_ignore = gt_crowd[None, :] | (gt_area[None, :] < lo[:, None]) | (gt_area[None, :] > hi[:, None])
+    gt_ignore = (
+        gt_crowd[None, :] | (gt_area[None, :] < lo[:, None]) | (gt_area[None, :] > hi[:, None])
+    )
     dt_out = (dt_area[None, :] < lo[:, None]) | (dt_area[None, :] > hi[:, None])
 
     # Detections with no ground truth in their unit: unmatched, ignored only if out of range.
@@ -233,11 +247,25 @@ def match_all(
     keys = np.stack([is_attr[problems].astype(np.int64), gcap, dcap], 1)
     for key in np.unique(keys, axis=0):
         sel = problems[(keys == key).all(1)]
-        _match_bucket(units, sel, bool(key[0]), int(key[1]), int(key[2]), gt_ignore, gt_crowd, gt_nonzero, dt_out, tp, ign)
+        _match_bucket(
+            units,
+            sel,
+            bool(key[0]),
+            int(key[1]),
+            int(key[2]),
+            gt_ignore,
+            gt_crowd,
+            gt_nonzero,
+            dt_out,
+            tp,
+            ign,
+        )
     return tp, ign
 
 
-def _match_bucket(units, sel, attr_rule, gcap, dcap, gt_ignore, gt_crowd, gt_nonzero, dt_out, tp, ign) -> None:
+def _match_bucket(
+    units, sel, attr_rule, gcap, dcap, gt_ignore, gt_crowd, gt_nonzero, dt_out, tp, ign
+) -> None:
     n_area = gt_ignore.shape[0]
     nu = len(sel)
     dc = units.dt_count[sel]
@@ -249,7 +277,11 @@ def _match_bucket(units, sel, attr_rule, gcap, dcap, gt_ignore, gt_crowd, gt_non
     # Unit-local ground truth positions → global (units order) positions, padding at -1.
     gpos = np.where(gvalid, units.gt_start[sel][:, None] + g_idx[None, :], -1)
     dpos = np.where(dvalid, units.dt_start[sel][:, None] + d_idx[None, :], -1)
-    pair = units.pair_offset[sel][:, None, None] + d_idx[None, :, None] * gc[:, None, None] + g_idx[None, None, :]
+    pair = (
+        units.pair_offset[sel][:, None, None]
+        + d_idx[None, :, None] * gc[:, None, None]
+        + g_idx[None, None, :]
+    )
     pvalid = dvalid[:, :, None] & gvalid[:, None, :]
     iou_u = np.where(pvalid, units.ious[np.where(pvalid, pair, 0)], _NO_MATCH)
     if attr_rule:
@@ -270,9 +302,15 @@ def _match_bucket(units, sel, attr_rule, gcap, dcap, gt_ignore, gt_crowd, gt_non
     ig = np.where(gvalid[None], gt_ignore[:, np.where(gvalid, gpos, 0)], True)  # (A, U, G)
     perm = np.argsort(ig + (~gvalid[None]).astype(np.int8), axis=2, kind="stable")  # padding last
     ig = np.take_along_axis(ig, perm, 2).reshape(n_area * nu, gcap)
-    gpos_p = np.take_along_axis(np.broadcast_to(gpos, (n_area, nu, gcap)), perm, 2).reshape(n_area * nu, gcap)
-    iou_p = np.take_along_axis(np.broadcast_to(iou_u[None], (n_area, nu, dcap, gcap)), perm[:, :, None, :], 3).reshape(n_area * nu, dcap, gcap)
-    f1_p = np.take_along_axis(np.broadcast_to(f1_u[None], (n_area, nu, dcap, gcap)), perm[:, :, None, :], 3).reshape(n_area * nu, dcap, gcap)
+    gpos_p = np.take_along_axis(np.broadcast_to(gpos, (n_area, nu, gcap)), perm, 2).reshape(
+        n_area * nu, gcap
+    )
+    iou_p = np.take_along_axis(
+        np.broadcast_to(iou_u[None], (n_area, nu, dcap, gcap)), perm[:, :, None, :], 3
+    ).reshape(n_area * nu, dcap, gcap)
+    f1_p = np.take_along_axis(
+        np.broadcast_to(f1_u[None], (n_area, nu, dcap, gcap)), perm[:, :, None, :], 3
+    ).reshape(n_area * nu, dcap, gcap)
     if attr_rule:
         reusable = np.zeros((n_area * nu, gcap), dtype=bool)
     else:
@@ -307,7 +345,11 @@ def _match_bucket(units, sel, attr_rule, gcap, dcap, gt_ignore, gt_crowd, gt_non
     hit = result >= 0
     gp = gpos_p.reshape(n_area, nu, 1, gcap)
     gsel = np.take_along_axis(np.broadcast_to(gp, (n_area, nu, nl, gcap)), np.maximum(result, 0), 3)
-    g_ign = np.take_along_axis(np.broadcast_to(ig.reshape(n_area, nu, 1, gcap), (n_area, nu, nl, gcap)), np.maximum(result, 0), 3)
+    g_ign = np.take_along_axis(
+        np.broadcast_to(ig.reshape(n_area, nu, 1, gcap), (n_area, nu, nl, gcap)),
+        np.maximum(result, 0),
+        3,
+    )
     counted = hit & gt_nonzero[np.maximum(gsel, 0)]
     d_ign = (hit & g_ign) | (~counted & dt_out[:, np.maximum(dpos, 0)][:, :, None, :])
     is_tp = counted & ~d_ign

@@ -28,7 +28,9 @@ def attribute_index_lookup(ontology: Ontology) -> np.ndarray:
     return lut
 
 
-def pack_attributes(offsets: np.ndarray, indices: np.ndarray, num_rows: int, num_attributes: int) -> np.ndarray:
+def pack_attributes(
+    offsets: np.ndarray, indices: np.ndarray, num_rows: int, num_attributes: int
+) -> np.ndarray:
     """Ragged attribute indices (row ``i`` is ``indices[offsets[i]:offsets[i+1]]``, contiguous
     0-based) → ``(num_rows, W)`` uint64 bit sets. Duplicates collapse, as in a multi-hot vector."""
     words = (num_attributes + 63) // 64
@@ -136,7 +138,9 @@ class GroundTruth:
     @classmethod
     def from_annotation_set(cls, annotations: Any) -> GroundTruth:
         """From a :class:`fashionkit.data.AnnotationSet` (already validated by its reader)."""
-        images = [{"id": im.id, "height": im.height, "width": im.width} for im in annotations.images]
+        images = [
+            {"id": im.id, "height": im.height, "width": im.width} for im in annotations.images
+        ]
         anns = [
             {
                 "id": a.id,

@@ -56,7 +56,9 @@ def _polygon(rng: np.random.Generator, w: int, h: int, scale: float) -> list[flo
     return [float(round(v, 2)) for xy in zip(xs, ys, strict=True) for v in xy]
 
 
-def _jitter(poly: list[float], rng: np.random.Generator, w: int, h: int, amount: float) -> list[float]:
+def _jitter(
+    poly: list[float], rng: np.random.Generator, w: int, h: int, amount: float
+) -> list[float]:
     pts = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
     c = pts.mean(0)
     size = max(np.ptp(pts[:, 0]), np.ptp(pts[:, 1]), 1.0)
@@ -129,7 +131,11 @@ def make_case(seed: int, spec: CaseSpec | None = None) -> tuple[dict, list[dict]
                 seg = {"size": [h, w], "counts": rle["counts"].decode("ascii")}
             else:
                 seg = [poly]
-            atts = _attributes(rng, spec, attr_ids) if cat in ATTRIBUTE_CATEGORY_IDS or rng.random() < 0.2 else []
+            atts = (
+                _attributes(rng, spec, attr_ids)
+                if cat in ATTRIBUTE_CATEGORY_IDS or rng.random() < 0.2
+                else []
+            )
             x, y, bw, bh = (float(v) for v in mask_utils.toBbox(rle))
             anns.append(
                 {
@@ -148,17 +154,42 @@ def make_case(seed: int, spec: CaseSpec | None = None) -> tuple[dict, list[dict]
 
         dets = []
         for cat, poly, atts in gts:
-            for _ in range(int(rng.integers(spec.detections_per_gt[0], spec.detections_per_gt[1] + 1))):
+            for _ in range(
+                int(rng.integers(spec.detections_per_gt[0], spec.detections_per_gt[1] + 1))
+            ):
                 dcat = cat if rng.random() > 0.1 else int(rng.choice(cats, p=cat_p))
-                dets.append((dcat, _jitter(poly, rng, w, h, spec.jitter), _perturb_attributes(rng, spec, atts, attr_ids), rng.uniform(0.3, 1.0)))
-        n_fp = int(rng.integers(spec.false_positives_per_image[0], spec.false_positives_per_image[1] + 1))
+                dets.append(
+                    (
+                        dcat,
+                        _jitter(poly, rng, w, h, spec.jitter),
+                        _perturb_attributes(rng, spec, atts, attr_ids),
+                        rng.uniform(0.3, 1.0),
+                    )
+                )
+        n_fp = int(
+            rng.integers(spec.false_positives_per_image[0], spec.false_positives_per_image[1] + 1)
+        )
         for _ in range(n_fp):
             cat = int(rng.choice(cats, p=cat_p))
-            dets.append((cat, _polygon(rng, w, h, float(rng.choice([0.08, 0.2, 0.45]))), _attributes(rng, spec, attr_ids), rng.uniform(0.0, 0.7)))
+            dets.append(
+                (
+                    cat,
+                    _polygon(rng, w, h, float(rng.choice([0.08, 0.2, 0.45]))),
+                    _attributes(rng, spec, attr_ids),
+                    rng.uniform(0.0, 0.7),
+                )
+            )
         if spec.max_detections_per_image is not None:
             while len(dets) < spec.max_detections_per_image:
                 cat = int(rng.choice(cats, p=cat_p))
-                dets.append((cat, _polygon(rng, w, h, 0.1), _attributes(rng, spec, attr_ids), rng.uniform(0.0, 0.3)))
+                dets.append(
+                    (
+                        cat,
+                        _polygon(rng, w, h, 0.1),
+                        _attributes(rng, spec, attr_ids),
+                        rng.uniform(0.0, 0.3),
+                    )
+                )
             dets = sorted(dets, key=lambda d: -d[3])[: spec.max_detections_per_image]
         for cat, poly, atts, score in dets:
             rle = _rle(poly, h, w)
