@@ -1,0 +1,3 @@
+from fashionkit.cli import main
+
+main()

@@ -1,0 +1,135 @@
+"""The LightningModule: one training step, one validation step, the optimiser. Kept small;
+files, tables and plots are callbacks (:mod:`fashionkit.engine.callbacks`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+
+from fashionkit.engine.recipes import Recipe
+
+__all__ = ["DetectionModule", "lr_factor"]
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, warmup_factor: float,
+              decay_at: tuple[float, ...], gamma: float) -> float:
+    """Multiplier of the base LR at optimiser step ``step``: linear warmup from
+    ``warmup_factor`` to 1 over ``warmup_steps``, then ×``gamma`` at each fraction in
+    ``decay_at`` of ``total_steps``."""
+    factor = 1.0
+    if warmup_steps > 0 and step < warmup_steps:
+        alpha = step / warmup_steps
+        factor = warmup_factor * (1 - alpha) + alpha
+    for frac in decay_at:
+        if step >= math.floor(frac * total_steps):
+            factor *= gamma
+    return factor
+
+
+class DetectionModule(L.LightningModule):
+    """Trains an Attribute-Mask R-CNN through its explicit ``losses`` call.
+
+    ``evaluator`` (optional) follows the evaluator protocol (``reset / process / evaluate``); its
+    results are logged as ``val_<key>`` each validation epoch."""
+
+    def __init__(self, model: torch.nn.Module, recipe: Recipe, effective_lr: float,
+                 evaluator: Any | None = None):
+        super().__init__()
+        self.model = model
+        self.recipe = recipe
+        self.effective_lr = effective_lr
+        self.evaluator = evaluator
+
+    def on_train_epoch_start(self) -> None:
+        # Augmentation draws are a function of (seed, epoch, index): resumed runs and DDP
+        # workers see the same stream as an uninterrupted single run.
+        dataset = getattr(self.trainer.train_dataloader, "dataset", None)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(self.current_epoch)
+
+    # -- steps -----------------------------------------------------------------------------
+    def _log_losses(self, split: str, losses: dict[str, torch.Tensor], batch_size: int) -> torch.Tensor:
+        total = torch.stack([v for v in losses.values()]).sum()
+        for name, value in losses.items():
+            self.log(f"{split}_{name}", value.detach(), on_step=False, on_epoch=True,
+                     batch_size=batch_size, sync_dist=True)
+        self.log(f"{split}_loss", total.detach(), on_step=split == "train", on_epoch=True,
+                 prog_bar=True, batch_size=batch_size, sync_dist=True)
+        return total
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        images, targets = batch
+        losses = self.model.losses(images, targets)
+        total = self._log_losses("train", losses, len(images))
+        if not torch.isfinite(total):
+            raise FloatingPointError(
+                f"non-finite training loss at step {self.global_step}: "
+                + ", ".join(f"{k}={float(v):.4g}" for k, v in losses.items())
+                + " (lower optim.lr or enable optim.grad_clip)"
+            )
+        self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True,
+                 batch_size=len(images))
+        return total
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        images, targets = batch
+        # The RoI sampling inside the loss is random; drawing from a forked, seeded generator
+        # keeps validation deterministic and leaves the training RNG stream untouched, so
+        # that runs with and without validation (or resumed runs) train identically.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.recipe.seed * 100003 + batch_idx)
+            losses = self.model.losses(images, targets)
+        self._log_losses("val", losses, len(images))
+        if self.evaluator is not None:
+            detections = self.model.predict(images)
+            self.evaluator.process(targets, detections)
+
+    def on_validation_epoch_start(self) -> None:
+        if self.evaluator is not None:
+            self.evaluator.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        if self.evaluator is None or self.trainer.sanity_checking:
+            return
+        if self.trainer.world_size > 1:
+            self.evaluator.gather()
+        metrics = self.evaluator.evaluate() if self.trainer.is_global_zero else {}
+        metrics = self.trainer.strategy.broadcast(metrics, src=0)
+        for key, value in metrics.items():
+            self.log(f"val_{key}", float(value), sync_dist=False, rank_zero_only=False)
+
+    # -- optimiser -------------------------------------------------------------------------
+    def configure_optimizers(self):
+        cfg = self.recipe.optim
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            if not p.requires_grad:
+                continue
+            (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+        groups = [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        if cfg.optimizer == "sgd":
+            opt = torch.optim.SGD(groups, lr=self.effective_lr, momentum=cfg.momentum)
+        else:
+            opt = torch.optim.AdamW(groups, lr=self.effective_lr)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+
+        def schedule(step: int) -> float:
+            return lr_factor(step, total, cfg.warmup_steps, cfg.warmup_factor, cfg.decay_at,
+                             cfg.decay_gamma)
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        from fashionkit.ontology import load_ontology
+
+        checkpoint["recipe"] = self.recipe.to_dict()
+        checkpoint["config"] = self.model.config.to_dict()
+        checkpoint["ontology_version"] = load_ontology().version

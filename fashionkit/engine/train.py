@@ -1,0 +1,206 @@
+"""``train()``: read the data, build the model, run Lightning, write the run folder.
+
+The run folder holds ``config.yaml`` (the recipe as run), ``metrics.csv`` (one row per epoch,
+Table 4 columns first), ``loss_curves.png`` (Fig. 10), ``checkpoints/`` (``last.ckpt`` each
+epoch for ``--resume``, ``best.ckpt`` by the monitored metric), ``logs/`` (CSV and TensorBoard),
+and ``model.pt``: the final model in fashionkit's checkpoint format (config, ontology version,
+weights; loads with ``weights_only=True``).
+
+Multi-GPU / multi-node: ``devices`` and ``num_nodes`` go to Lightning's DDP; started under
+``torchrun`` Lightning picks up the rendezvous from the environment.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from fashionkit.engine.recipes import Recipe, load_recipe, save_recipe
+
+__all__ = ["train", "TrainResult", "RunFolderError"]
+
+
+class RunFolderError(RuntimeError):
+    """The run folder is in a state that the requested action would damage or cannot use."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    model_path: Path
+    epochs_completed: int
+    metrics: list[dict[str, float]]
+    seconds: float
+
+
+def effective_lr(recipe: Recipe, devices: int, num_nodes: int) -> float:
+    """The recipe's LR scaled linearly by the total batch per optimiser step."""
+    cfg = recipe.optim
+    if not cfg.scale_lr:
+        return cfg.lr
+    total_batch = recipe.data.batch_size * devices * num_nodes * recipe.accumulate_grad_batches
+    return cfg.lr * total_batch / cfg.reference_batch
+
+
+def _model_config(recipe: Recipe):
+    from fashionkit.modeling import model_config_from_preset
+
+    return model_config_from_preset(recipe.model_preset, **recipe.model)
+
+
+def train(
+    recipe: Recipe | None,
+    train_json: str | Path,
+    val_json: str | Path | None,
+    images_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    val_images_dir: str | Path | None = None,
+    epochs: int | None = None,
+    max_minutes: float | None = None,
+    weights: str | Path | None = None,
+    resume: bool = False,
+    devices: int | str = 1,
+    num_nodes: int = 1,
+    accelerator: str = "auto",
+    strategy: str = "auto",
+    evaluate: bool = True,
+    progress: bool = True,
+    max_train_images: int | None = None,
+    callbacks: list[Any] | None = None,
+) -> TrainResult:
+    """Train ``recipe`` and write the run folder ``out_dir`` (see the module docstring).
+
+    ``resume`` continues the run in ``out_dir`` from ``checkpoints/last.ckpt`` with the
+    recipe saved there (``epochs``/``max_minutes`` may extend it): model, optimiser,
+    scheduler, epoch and RNG states are restored, so the result equals an uninterrupted run
+    on CPU. ``callbacks`` are extra Lightning callbacks."""
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from fashionkit.data import read_annotations
+    from fashionkit.engine.callbacks import EpochTable, RNGState
+    from fashionkit.engine.data import FashionDataModule
+    from fashionkit.engine.module import DetectionModule
+    from fashionkit.modeling import build_model, load_weights, save_checkpoint
+
+    started = time.monotonic()
+    run = Path(out_dir)
+    ckpt_dir = run / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    if resume:
+        if not last.is_file():
+            raise RunFolderError(f"{run}: nothing to resume (no {last.relative_to(run)})")
+        # A resumed run continues the recipe it started with; only --epochs/--max-minutes apply.
+        recipe = load_recipe(run / "config.yaml")
+    elif last.exists():
+        raise RunFolderError(
+            f"{run} already holds a run ({last.relative_to(run)}); pass --resume to continue it "
+            "or choose another --out"
+        )
+    if recipe is None:
+        raise ValueError("a recipe is needed to start a run")
+    if epochs is not None:
+        recipe = replace(recipe, epochs=epochs)
+    if max_minutes is not None:
+        recipe = replace(recipe, max_minutes=max_minutes)
+    run.mkdir(parents=True, exist_ok=True)
+    save_recipe(recipe, run / "config.yaml")
+
+    L.seed_everything(recipe.seed, workers=True, verbose=False)
+    torch.set_float32_matmul_precision("high")
+
+    train_set, _ = read_annotations(train_json)
+    val_set = read_annotations(val_json)[0] if val_json else None
+    n_devices = devices if isinstance(devices, int) else 1
+    datamodule = FashionDataModule(
+        recipe,
+        train_set,
+        val_set,
+        images_dir=Path(images_dir),
+        val_images_dir=Path(val_images_dir or images_dir),
+        max_train_images=max_train_images,
+    )
+
+    model = build_model(_model_config(recipe))
+    if weights is not None and not resume:
+        load_weights(model, weights)
+
+    evaluator = None
+    if evaluate and val_set is not None:
+        from fashionkit.engine.data import TrainingEvaluator
+
+        evaluator = TrainingEvaluator(recipe.attribute_threshold)
+    module = DetectionModule(
+        model,
+        recipe,
+        effective_lr=effective_lr(recipe, n_devices, num_nodes),
+        evaluator=evaluator,
+    )
+
+    table = EpochTable(run)
+    monitor = recipe.monitor if evaluator is not None else "val_loss"
+    mode = "min" if monitor.endswith("loss") else "max"
+    # Checkpoints are written at the end of the training epoch, after validation and after
+    # the epoch's row is in the table, so that a resumed run has every earlier row. (Lightning
+    # runs checkpoint callbacks last.)
+    all_callbacks: list[Any] = [
+        *(callbacks or []),
+        table,
+        RNGState(),
+        ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
+                        save_last=True, save_top_k=-1, every_n_epochs=1,
+                        save_on_train_epoch_end=True),
+    ]
+    if val_set is not None:
+        all_callbacks.append(
+            ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode,
+                            save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False,
+                            save_on_train_epoch_end=True)
+        )
+        if recipe.early_stop_patience:
+            all_callbacks.append(EarlyStopping(monitor=monitor, mode=mode,
+                                           patience=recipe.early_stop_patience))
+    # Each launch (first or resumed) logs into a new version folder; nothing is overwritten.
+    loggers = [CSVLogger(run / "logs", name="csv")]
+    try:
+        loggers.append(TensorBoardLogger(run / "logs", name="tensorboard"))
+    except ModuleNotFoundError:
+        pass
+    trainer = L.Trainer(
+        max_epochs=recipe.epochs,
+        max_time={"minutes": recipe.max_minutes} if recipe.max_minutes else None,
+        accelerator=accelerator,
+        devices=devices,
+        num_nodes=num_nodes,
+        strategy=strategy,
+        precision=recipe.precision,
+        gradient_clip_val=recipe.optim.grad_clip,
+        accumulate_grad_batches=recipe.accumulate_grad_batches,
+        check_val_every_n_epoch=recipe.eval_every,
+        num_sanity_val_steps=0,
+        callbacks=all_callbacks,
+        logger=loggers,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        log_every_n_steps=1,
+        default_root_dir=run,
+    )
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+
+    model_path = run / "model.pt"
+    if trainer.is_global_zero:
+        save_checkpoint(model, model_path, extra={"recipe": recipe.to_dict(),
+                                                  "epochs_completed": trainer.current_epoch})
+    return TrainResult(
+        run_dir=run,
+        model_path=model_path,
+        epochs_completed=trainer.current_epoch,
+        metrics=list(table.rows),
+        seconds=time.monotonic() - started,
+    )

@@ -1,0 +1,69 @@
+import math
+
+import pytest
+
+from fashionkit.engine import RECIPES, apply_overrides, get_recipe, load_recipe, save_recipe
+from fashionkit.engine.module import lr_factor
+from fashionkit.engine.train import effective_lr
+from fashionkit.modeling import model_config_from_preset
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_recipe_round_trips_through_yaml_and_builds_its_model_config(tmp_path, name):
+    recipe = get_recipe(name)
+    path = tmp_path / "r.yaml"
+    save_recipe(recipe, path)
+    assert load_recipe(path) == recipe
+    model_config_from_preset(recipe.model_preset, **recipe.model)
+
+
+def test_paper_and_official_recipes_follow_their_sources():
+    paper = get_recipe("paper")
+    assert paper.data.transform == "paper" and paper.data.image_size == 1024 and paper.epochs == 8
+    assert model_config_from_preset(paper.model_preset).backbone == "resnet101"
+    official = get_recipe("fashionpedia-r101-3x")
+    assert official.data.transform == "jitter"
+    assert (official.data.jitter_min, official.data.jitter_max) == (0.5, 2.0)
+    assert official.optim.weight_decay == 4e-5
+
+
+def test_overrides_parse_yaml_scalars_and_reject_unknown_keys():
+    r = apply_overrides(get_recipe("cpu-tiny"), ["optim.lr=0.5", "data.image_size=96",
+                                                 "model.box_batch_size_per_image=32"])
+    assert r.optim.lr == 0.5 and r.data.image_size == 96
+    assert r.model == {"box_batch_size_per_image": 32}
+    with pytest.raises(ValueError, match="unknown key 'lrr'"):
+        apply_overrides(r, ["optim.lrr=1"])
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        apply_overrides(r, ["epochs"])
+    with pytest.raises(ValueError, match="expected an integer"):
+        apply_overrides(r, ["epochs=many"])
+    with pytest.raises(ValueError, match="not one of"):
+        apply_overrides(r, ["data.transform=zoom"])
+
+
+def test_bad_yaml_names_the_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\nmodel_preset: paper\nepochs: [\n")
+    with pytest.raises(ValueError, match="bad.yaml"):
+        load_recipe(path)
+    path.write_text("name: x\nmodel_preset: paper\nepoch: 3\n")
+    with pytest.raises(ValueError, match=r"bad.yaml: recipe: unknown key\(s\) \['epoch'\]"):
+        load_recipe(path)
+
+
+def test_lr_schedule_warmup_then_step_decay():
+    f = lambda s: lr_factor(s, 100, warmup_steps=10, warmup_factor=0.1, decay_at=(0.5, 0.8), gamma=0.1)  # noqa: E731
+    assert f(0) == pytest.approx(0.1)
+    assert f(5) == pytest.approx(0.55)
+    assert f(10) == 1.0 and f(49) == 1.0
+    assert f(50) == pytest.approx(0.1) and f(79) == pytest.approx(0.1)
+    assert f(80) == pytest.approx(0.01)
+
+
+def test_lr_scales_with_the_total_batch():
+    r = get_recipe("fashionpedia-r50-3x")  # 0.02 at 64 images per step
+    r = apply_overrides(r, ["data.batch_size=4"])
+    assert effective_lr(r, devices=8, num_nodes=2) == pytest.approx(0.02)
+    assert effective_lr(r, devices=1, num_nodes=1) == pytest.approx(0.02 / 16)
+    assert not math.isnan(effective_lr(get_recipe("cpu-tiny"), 1, 1))

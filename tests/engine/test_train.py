@@ -1,0 +1,101 @@
+"""End-to-end training on a tiny shapes set: run folder contents, resume equality, DDP."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from fashionkit.engine import RunFolderError, apply_overrides, get_recipe, train
+from fashionkit.engine.callbacks import TABLE4_COLUMNS
+from fashionkit.modeling import load_checkpoint, model_config_from_preset, read_checkpoint
+
+TINY = ["data.image_size=64", "data.batch_size=4", "data.num_workers=0", "epochs=2",
+        "model.rpn_post_nms_top_n_train=50", "model.box_batch_size_per_image=32"]
+
+
+def tiny_recipe(*extra: str):
+    return apply_overrides(get_recipe("cpu-tiny"), [*TINY, *extra])
+
+
+class StopAfterFirstEpoch(L.Callback):
+    """Simulates an interruption right after epoch 1's checkpoint."""
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        trainer.should_stop = True
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return read_checkpoint(path)["model"]
+
+
+def test_run_folder_has_table4_metrics_curves_config_and_a_safe_checkpoint(shapes, tmp_path):
+    train_json, val_json, images = shapes
+    run = tmp_path / "run"
+    result = train(tiny_recipe(), train_json, val_json, images, run, evaluate=False, progress=False)
+    assert result.epochs_completed == 2
+    with (run / "metrics.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    header = list(rows[0])
+    assert header[1:7] == list(TABLE4_COLUMNS)
+    for col in (*TABLE4_COLUMNS, "train_rpn_class_loss", "val_mrcnn_attribute_loss"):
+        values = [float(r[col]) for r in rows]
+        assert all(v == v and v >= 0 for v in values), col  # finite, not NaN
+    assert (run / "loss_curves.png").stat().st_size > 10_000
+    assert (run / "config.yaml").is_file()
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    # Both the Lightning checkpoint and model.pt load with weights_only=True.
+    torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    model = load_checkpoint(run / "model.pt")
+    recipe = tiny_recipe()
+    assert model.config == model_config_from_preset(recipe.model_preset, **recipe.model)
+    with pytest.raises(RunFolderError, match="--resume"):
+        train(tiny_recipe(), train_json, val_json, images, run, evaluate=False, progress=False)
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(shapes, tmp_path):
+    train_json, val_json, images = shapes
+    straight = train(tiny_recipe(), train_json, val_json, images, tmp_path / "a",
+                     evaluate=False, progress=False)
+    part = train(tiny_recipe(), train_json, val_json, images, tmp_path / "b", evaluate=False,
+                 progress=False, callbacks=[StopAfterFirstEpoch()])
+    assert part.epochs_completed == 1
+    resumed = train(None, train_json, val_json, images, tmp_path / "b", resume=True,
+                    evaluate=False, progress=False)
+    assert resumed.epochs_completed == 2
+    a, b = _weights(straight.model_path), _weights(resumed.model_path)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    # The resumed table keeps epoch 1 and adds epoch 2, identical to the straight run.
+    assert [r["epoch"] for r in resumed.metrics] == [1.0, 2.0]
+    for col in TABLE4_COLUMNS:
+        assert resumed.metrics[1][col] == pytest.approx(straight.metrics[1][col], rel=1e-6)
+
+
+@pytest.mark.timeout(600)
+def test_ddp_two_cpu_processes_train_and_write_one_checkpoint(shapes, tmp_path):
+    train_json, val_json, images = shapes
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "fashionkit.cli", "train", "--train", str(train_json),
+           "--val", str(val_json), "--images", str(images), "--out", str(run),
+           "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--no-eval",
+           "--no-progress", *[a for kv in TINY for a in ("--set", kv)], "--set", "epochs=1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=540)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "distributed_backend=gloo" in proc.stderr + proc.stdout
+    assert "All distributed processes registered. Starting with 2 processes" in proc.stderr + proc.stdout
+    # One process writes: one checkpoint per epoch, plus last and best (by val_loss).
+    assert sorted(p.name for p in (run / "checkpoints").glob("*.ckpt")) == [
+        "best.ckpt", "epoch000.ckpt", "last.ckpt"]
+    assert (run / "model.pt").is_file()
+    with (run / "metrics.csv").open() as fh:
+        assert len(list(csv.DictReader(fh))) == 1
