@@ -54,7 +54,7 @@ from torch.utils.data import Dataset
 
 from fashionkit.data.annotations import Annotation, AnnotationSet, ImageInfo
 from fashionkit.data.errors import InvalidDataError, Problem
-from fashionkit.data.transforms import Target, Transform, mask_areas, replace_masks
+from fashionkit.data.transforms import Target, Transform, replace_masks
 
 __all__ = [
     "FashionDataset",
@@ -165,7 +165,6 @@ class FashionDataset(Dataset):
         if self.transforms is not None:
             generator = torch.Generator().manual_seed(sample_seed(self.seed, self.epoch, index))
             image, target = self.transforms(image, target, generator)
-        target["area"] = mask_areas(target["masks"])
         return image.to(torch.float32).div_(255.0), target
 
     def _where(self, info: ImageInfo) -> tuple[str, str]:

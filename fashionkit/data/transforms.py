@@ -99,13 +99,14 @@ def mask_areas(masks: torch.Tensor) -> torch.Tensor:
 
 
 def replace_masks(target: Target, masks: torch.Tensor) -> Target:
-    """A copy of ``target`` with ``masks`` (``N×H×W``, same N as before), its ``boxes``
-    recomputed from them, and instances whose mask is empty dropped from every
+    """A copy of ``target`` with ``masks`` (``N×H×W``, same N as before), its ``boxes`` and
+    ``area`` recomputed from them, and instances whose mask is empty dropped from every
     :data:`INSTANCE_KEYS` field."""
     out = dict(target)
     out["masks"] = masks
     boxes = masks_to_boxes(masks)
     out["boxes"] = boxes
+    out["area"] = mask_areas(masks)
     keep = boxes[:, 2] > boxes[:, 0]
     if not bool(keep.all()):
         for key in INSTANCE_KEYS:

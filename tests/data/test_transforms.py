@@ -93,6 +93,7 @@ def assert_consistent(image: torch.Tensor, target: dict) -> None:
     assert target["attributes"].shape == (n, NUM_ATTRIBUTES)
     assert bool(target["masks"].flatten(1).any(1).bool().all()), "empty masks must be dropped"
     np.testing.assert_array_equal(target["boxes"].numpy(), reference_boxes(target["masks"]))
+    assert torch.equal(target["area"], target["masks"].sum((1, 2)).float())
 
 
 def _interior(mask: torch.Tensor) -> torch.Tensor:
