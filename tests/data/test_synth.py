@@ -122,6 +122,18 @@ def test_plain_garment_colour_is_the_recorded_colour(rendered):
     assert checked >= 3
 
 
+def test_colour_ground_truth_is_consistent(rendered):
+    for out in rendered.values():
+        for a in out.annotations:
+            syn = a["synth"]
+            shares = syn["color_shares"]
+            assert len(shares) == len(syn["colors"])
+            if sum(shares) == 0:  # only buttons or other fabrics visible
+                continue
+            assert abs(sum(shares) - 1.0) < 0.01
+            assert syn["color"] == syn["colors"][int(np.argmax(shares))]
+
+
 def test_canvas_occlusion_is_exact():
     paint = Paint("plain", ((200, 0, 0),))
     canvas = Canvas(np.zeros((20, 30, 3), np.float32))

@@ -73,6 +73,12 @@ class Canvas:
         self.rgb = background.astype(np.float32, copy=True)
         self.label = np.zeros((self.height, self.width), dtype=np.int32)
         self.part = np.zeros((self.height, self.width), dtype=np.int32)
+        # Which paint (its number in ``self.paints``, 0 = none) and which of its colours each
+        # pixel shows: the ground truth for an item's colour shares.
+        self.paint_no = np.zeros((self.height, self.width), dtype=np.int32)
+        self.color_no = np.zeros((self.height, self.width), dtype=np.int8)
+        self.paints: dict[int, int] = {}
+        self._paint_refs: list[Paint] = []
         self.items: list[Item] = []
 
     def _register(self, item: Item) -> None:
@@ -118,11 +124,26 @@ class Canvas:
         if not m.any():
             return
         paint = op.paint or item.paint
-        tex = render(paint, x0, y0, w, h)
+        tex, color_no = render(paint, x0, y0, w, h)
         if paint.outline < 1.0 and not op.decor:
             edges = _edges(m)
             np.multiply(tex, np.float32(paint.outline), out=tex, where=edges[..., None])
         np.copyto(self.rgb[y0:y1, x0:x1], tex, where=m[..., None])
+        if id(paint) not in self.paints:
+            self.paints[id(paint)] = len(self.paints) + 1
+            self._paint_refs.append(paint)  # keeps ids unique while the canvas lives
+        paint_no = self.paints[id(paint)]
+        np.copyto(self.paint_no[y0:y1, x0:x1], paint_no, where=m)
+        np.copyto(self.color_no[y0:y1, x0:x1], color_no, where=m)
+
+    def color_shares(self, item: Item, mask: np.ndarray) -> list[float]:
+        """Share of each of ``item.paint.colors`` among the item's visible pixels painted with
+        its own paint (parts in another fabric, buttons and the like are left out)."""
+        n = len(item.paint.colors)
+        own = mask & (self.paint_no == self.paints.get(id(item.paint), -1))
+        counts = np.bincount(self.color_no[own], minlength=n)[:n]
+        total = counts.sum()
+        return [round(float(c) / total, 3) if total else 0.0 for c in counts]
 
     # -- reading the result ----------------------------------------------------------------
     def visible(self, item: Item) -> np.ndarray:
@@ -176,10 +197,13 @@ class Canvas:
             ann_id = len(out) + 1
             ids[item.slot] = ann_id
             paint = item.paint
+            shares = self.color_shares(item, mask)
+            main = int(np.argmax(shares))
             synth = {
-                "color": hex_color(paint.colors[0]),
-                "color_name": paint.names[0] if paint.names else None,
+                "color": hex_color(paint.colors[main]),
+                "color_name": paint.names[main] if main < len(paint.names) else None,
                 "colors": [hex_color(c) for c in paint.colors],
+                "color_shares": shares,
                 "pattern": paint.pattern,
                 "part_of": ids[item.parent.slot] if item.parent is not None else None,
             }

@@ -23,10 +23,24 @@ __all__ = ["SynthImage", "render_image", "default_min_area", "attribute_id"]
 
 
 class SynthImage(NamedTuple):
-    """``image``: RGB ``PIL.Image`` of ``size × size``. ``annotations``: Fashionpedia annotation
-    dicts (local ``id`` 1..n, no ``image_id``; ``segmentation`` polygons or compressed RLE with
-    str counts; ``bbox`` XYWH; ``area`` = mask pixels; ``synth`` ground truth with ``part_of`` =
-    local id of the garment). ``meta``: what the scene holds (background kind, figures)."""
+    """One rendered picture.
+
+    ``image``: RGB ``PIL.Image`` of ``size × size``. ``annotations``: Fashionpedia annotation
+    dicts, in drawing order: local ``id`` 1..n (no ``image_id`` yet), ``category_id``,
+    ``segmentation`` (polygons when nothing covers the item and it lies inside the image, else
+    compressed RLE with str counts; both decode to exactly the visible pixels), ``bbox`` XYWH of
+    the mask, ``area`` = mask pixels, ``iscrowd`` 0, ``attribute_ids``, and ``synth``:
+
+    - ``color`` ``"#rrggbb"`` / ``color_name``: the fabric colour covering most of the visible
+      item (before shading, outlines and sensor noise);
+    - ``colors``, ``color_shares``: the fabric's palette and each colour's share of the item's
+      visible pixels in its own fabric (parts in another fabric and buttons left out);
+    - ``pattern``: a :data:`~.textures.PATTERN_ATTRIBUTES` key;
+    - ``part_of``: local id of the garment (or belt) a part belongs to, else ``None``;
+    - ``figure``: which person (0 = farthest); ``kind`` where drawn (``"hoodie"``, ``"boot"``).
+
+    ``meta``: the scene (``background`` kind; per figure its height in pixels and what it wears).
+    """
 
     image: Image.Image
     annotations: list[dict]

@@ -147,7 +147,7 @@ def sample_fabric(rng: np.random.Generator, unit: float, pattern: str | None = N
     elif pattern == "leopard":
         names = ("camel", "black", "brown")
     elif pattern == "camouflage":
-        names = ("olive", "khaki", "brown")
+        names = ("olive", "khaki", "black")
     else:
         n1, c1 = sample_color(rng)
         n2, c2 = sample_color(rng, avoid=c1)
@@ -155,6 +155,8 @@ def sample_fabric(rng: np.random.Generator, unit: float, pattern: str | None = N
     colors = tuple(COLORS[n] for n in names)
     if pattern == "check":
         colors = (*colors, shade(colors[1], 0.7))
+    elif pattern == "argyle":  # thin over-check lines
+        colors = (*colors, shade(colors[0], 0.55))
     # Periods big enough to survive 128-px images, but varied so size is no category cue.
     scale = float(unit * rng.uniform(0.35, 0.75))
     if pattern in ("floral", "leopard", "camouflage", "argyle"):
@@ -188,7 +190,7 @@ def _index(p: Paint, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         return np.zeros(np.broadcast_shapes(X.shape, Y.shape), dtype=np.int8)
     if kind == "stripe":
         u = (X * np.cos(p.angle) + Y * np.sin(p.angle)) / s + p.phase
-        return ((u % 1.0) < 0.38).astype(np.int8)
+        return ((u % 1.0) < 0.33).astype(np.int8)
     if kind == "check":
         a = ((X / s + p.phase) % 1.0) < 0.27
         b = ((Y / s + p.phase) % 1.0) < 0.27
@@ -240,28 +242,30 @@ def _index(p: Paint, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
             + np.sin((X + Y) * f * 0.7 + 3 * ph)
             + np.sin((X - Y) * f * 1.1 + np.sin(Y * f * 0.5) * 2)
         )
-        out = (n > 0.6).astype(np.int8)
+        out = (n > 0.8).astype(np.int8)
         out[n > 1.7] = 2
         return out
     raise ValueError(f"unknown pattern {kind!r}")
 
 
-def render(p: Paint, x0: int, y0: int, w: int, h: int) -> np.ndarray:
+def render(p: Paint, x0: int, y0: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
     """The paint on the window ``[x0, x0+w) × [y0, y0+h)``: ``(h, w, 3)`` float32 RGB 0..255,
-    with shading across the window's width (a cylinder lit from the front)."""
+    with shading across the window's width (a cylinder lit from the front), and the ``(h, w)``
+    int8 index of the colour each pixel was painted with (into ``p.colors``)."""
     X = (np.arange(x0, x0 + w, dtype=np.float32) + 0.5)[None, :]
     Y = (np.arange(y0, y0 + h, dtype=np.float32) + 0.5)[:, None]
     palette = np.asarray(p.colors, dtype=np.float32)
     if p.pattern == "plain":
+        idx = np.zeros((h, w), dtype=np.int8)
         out = np.empty((h, w, 3), dtype=np.float32)
         out[...] = palette[0]
     else:
-        idx = np.minimum(_index(p, X, Y), len(palette) - 1)
-        out = palette[np.broadcast_to(idx, (h, w))]
+        idx = np.broadcast_to(np.minimum(_index(p, X, Y), len(palette) - 1), (h, w))
+        out = palette[idx]
     if p.shade:
         t = (np.arange(w, dtype=np.float32) + 0.5) / max(w, 1) * 2.0 - 1.0
         out *= (1.04 - p.shade * t * t).astype(np.float32)[None, :, None]
     if p.rib:
         rib = np.where((np.arange(x0, x0 + w) // 2) % 2 == 0, 1.0, 0.86).astype(np.float32)
         out *= rib[None, :, None]
-    return out
+    return out, idx
