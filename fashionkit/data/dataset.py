@@ -165,7 +165,9 @@ class FashionDataset(Dataset):
         if self.transforms is not None:
             generator = torch.Generator().manual_seed(sample_seed(self.seed, self.epoch, index))
             image, target = self.transforms(image, target, generator)
-        return image.to(torch.float32).div_(255.0), target
+        if image.dtype == torch.uint8:
+            return image.to(torch.float32).div_(255.0), target
+        return image.to(torch.float32), target  # a transform already made it float in [0, 1]
 
     def _where(self, info: ImageInfo) -> tuple[str, str]:
         return str(self.images_dir / info.file_name), f"image id {info.id}"

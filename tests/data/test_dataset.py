@@ -435,3 +435,15 @@ def test_dataset_from_a_read_file_pickles_for_spawned_workers(tmp_path):
         (xa, ta), (xb, tb) = dataset[index], clone[index]
         assert torch.equal(xa, xb)
         assert all(torch.equal(ta[k], tb[k]) for k in ta)
+
+
+def test_a_transform_that_returns_float_is_not_rescaled_twice(tmp_path):
+    annset, _ = build_world(tmp_path)
+
+    def to_float(image, target, generator=None):
+        return image.to(torch.float32) / 255.0, target
+
+    plain_image, _ = FashionDataset(annset, tmp_path)[0]
+    float_image, _ = FashionDataset(annset, tmp_path, to_float)[0]
+    assert torch.allclose(plain_image, float_image)
+    assert float(float_image.max()) == 1.0
