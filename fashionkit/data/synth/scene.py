@@ -70,7 +70,7 @@ def _dress(fig: Figure, rng: np.random.Generator) -> dict:
     ab = AccessoryBuilder(fig, rng)
     worn: list[str] = []
     r = rng.random()
-    one_piece = "dress" if r < 0.25 else ("jumpsuit" if r < 0.33 else None)
+    one_piece = "dress" if r < 0.22 else ("jumpsuit" if r < 0.34 else None)
     legs_bare = False
     hood_up = False
     top_kind = None
@@ -98,7 +98,7 @@ def _dress(fig: Figure, rng: np.random.Generator) -> dict:
         worn += [top.info["kind"], bottom.info["kind"]]
         if tucked and rng.random() < 0.6:
             belt_y = fig.pose.WAIST_Y + (0.4 if "low waist" in bottom.attributes else 0.0)
-        if top_kind == "shirt" and rng.random() < 0.25:
+        if top_kind == "shirt" and rng.random() < 0.4:
             ab.tie()
             worn.append("tie")
     if one_piece:
