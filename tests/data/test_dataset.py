@@ -211,20 +211,26 @@ def test_paper_transform_scale_maps_boxes_back_to_the_original(tmp_path):
 def test_augmentation_is_a_function_of_seed_epoch_and_index(tmp_path):
     annset, _ = build_world(tmp_path)
     transforms = build_transforms("jitter", 64, train=True)
+
+    def boxes(dataset, index=0):
+        return tuple(dataset[index][1]["boxes"].flatten().tolist())
+
     a = FashionDataset(annset, tmp_path, transforms, seed=1)
     b = FashionDataset(annset, tmp_path, transforms, seed=1)
-    _ = b[1]  # loading another sample first must not change sample 0
-    for (ia, ta), (ib, tb) in [(a[0], b[0])]:
-        assert torch.equal(ia, ib)
-        assert all(torch.equal(ta[k], tb[k]) for k in ta)
-    first = a[0][1]["boxes"]
+    _ = b[1], b[2]  # loading other samples first must not change sample 0
+    (image_a, target_a), (image_b, target_b) = a[0], b[0]
+    assert torch.equal(image_a, image_b)
+    assert all(torch.equal(target_a[k], target_b[k]) for k in target_a)
+    first = boxes(a)
     a.set_epoch(1)
-    assert a.epoch == 1
-    epochs = {tuple(first.flatten().tolist()), tuple(a[0][1]["boxes"].flatten().tolist())}
-    c = FashionDataset(annset, tmp_path, transforms, seed=2)
-    seeds = {tuple(first.flatten().tolist()), tuple(c[0][1]["boxes"].flatten().tolist())}
-    assert len(epochs) == 2 and len(seeds) == 2
-    assert len({sample_seed(s, e, i) for s in range(3) for e in range(3) for i in range(3)}) == 27
+    assert a.epoch == 1 and boxes(a) != first
+    a.set_epoch(0)
+    assert boxes(a) == first
+    assert boxes(FashionDataset(annset, tmp_path, transforms, seed=2)) != first
+    triples = [(s, e, i) for s in range(3) for e in range(3) for i in range(3)]
+    assert len({sample_seed(*t) for t in triples}) == len(triples)
+    with pytest.raises(ValueError, match="epoch"):
+        a.set_epoch(-1)
 
 
 def _batches(loader, dataset, epochs):
