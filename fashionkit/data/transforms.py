@@ -199,8 +199,9 @@ class ResizeShortestKeepRatio:
     """torchvision/detectron2-style resize: shortest side to ``min_size`` unless the longest
     side would exceed ``max_size``; no padding (the model batches by padding).
 
-    ``min_size`` may be a sequence: one is drawn per sample from ``generator`` (multi-scale
-    training), or the last one is used when ``generator`` is ``None`` and ``train`` is false.
+    ``min_size`` may be a sequence: with ``train`` one is drawn per sample from ``generator``
+    (multi-scale training, as torchvision's ``GeneralizedRCNNTransform``); otherwise the last
+    one is used.
     Output ``3×H'×W'`` with ``H' = round(H·s)``, ``W' = round(W·s)``,
     ``s = min(min_size / min(H, W), max_size / max(H, W))``.
     """
