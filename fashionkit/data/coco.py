@@ -62,7 +62,7 @@ def read_coco(
         data = path.read_bytes()
     except OSError as err:
         raise InvalidDataError([Problem(source, "file", f"cannot be read ({err})")]) from None
-    file, problems = decode_instances_file(data, source)
+    file, problems, bad_image_ids = decode_instances_file(data, source)
     mapping, unmapped = category_mapping(file.categories, ontology)
     columns = columns_from_structs(file.annotations)
     extra: dict[int, list[str]] = {}
@@ -86,6 +86,7 @@ def read_coco(
         on_invalid,
         images_dir,
         extra_row_problems=extra,
+        invalid_image_ids=bad_image_ids,
         info=file.info,
         licenses=file.licenses,
     )

@@ -17,7 +17,7 @@ with the ontology's for the same id is rejected (its ids would mean something el
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import numpy as np
@@ -32,16 +32,21 @@ __all__ = ["read_fashionpedia", "decode_instances_file", "InstancesFile"]
 _NAN4 = (float("nan"),) * 4
 
 
+# Ranges that fit the numpy columns; a value outside is a per-record error, not an overflow.
+_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_Int32 = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
+
+
 class _Annotation(msgspec.Struct, gc=False):
     # gc=False: these hold no cycles, and skipping GC tracking of 333k objects saves real time.
-    id: int
-    image_id: int
-    category_id: int
+    id: _Int64
+    image_id: _Int64
+    category_id: _Int32
     segmentation: msgspec.Raw = msgspec.Raw(b"null")
     bbox: tuple[float, float, float, float] | None = None
     area: float | None = None
-    iscrowd: int = 0
-    attribute_ids: list[int] = []
+    iscrowd: Literal[0, 1] = 0
+    attribute_ids: list[_Int32] = []
 
 
 class InstancesFile(msgspec.Struct):
@@ -56,7 +61,7 @@ class InstancesFile(msgspec.Struct):
 
 
 class _LooseFile(msgspec.Struct):
-    images: list[msgspec.Raw]
+    images: list[Any]
     annotations: list[msgspec.Raw]
     categories: list[dict[str, Any]] = []
     attributes: list[dict[str, Any]] = []
@@ -65,43 +70,43 @@ class _LooseFile(msgspec.Struct):
 
 
 class _Image(msgspec.Struct):
-    id: int
+    id: _Int64
     file_name: str
-    width: int
-    height: int
+    width: _Int32
+    height: _Int32
 
 
 _FILE_DECODER = msgspec.json.Decoder(InstancesFile)
 
 
-def decode_instances_file(data: bytes, source: str) -> tuple[InstancesFile, list[Problem]]:
+def decode_instances_file(
+    data: bytes, source: str
+) -> tuple[InstancesFile, list[Problem], set[int]]:
     """Decode a COCO-style instances file; records of the wrong shape become problems.
+
+    Returns the file (without the malformed records), the problems, and the ids of malformed
+    image records that had an id (their annotations are invalid too).
 
     The fast path decodes everything in one typed pass. Only if that fails does it decode record
     by record, so that each malformed image or annotation is named (by its id when it has one)
     and the rest can still be used under ``on_invalid="skip"``.
     """
     try:
-        return _FILE_DECODER.decode(data), []
+        file = _FILE_DECODER.decode(data)
     except msgspec.ValidationError:
         pass
     except msgspec.DecodeError as err:
         raise InvalidDataError([Problem(source, "file", f"not valid JSON ({err})")]) from None
+    else:
+        file.images, problems, bad_ids = _checked_images(file.images, source)
+        return file, problems, bad_ids
     try:
         loose = msgspec.json.decode(data, type=_LooseFile)
     except msgspec.ValidationError as err:
         raise InvalidDataError(
             [Problem(source, "file", f"not an instances file ({err})")]
         ) from None
-    problems: list[Problem] = []
-    images: list[dict[str, Any]] = []
-    for k, raw in enumerate(loose.images):
-        try:
-            msgspec.json.decode(raw, type=_Image)
-        except msgspec.ValidationError as err:
-            problems.append(Problem(source, _record_name(raw, "image", k), str(err)))
-            continue
-        images.append(msgspec.json.decode(raw))
+    images, problems, bad_ids = _checked_images(loose.images, source)
     anns: list[_Annotation] = []
     for k, raw in enumerate(loose.annotations):
         try:
@@ -116,7 +121,31 @@ def decode_instances_file(data: bytes, source: str) -> tuple[InstancesFile, list
         info=loose.info,
         licenses=loose.licenses,
     )
-    return file, problems
+    return file, problems, bad_ids
+
+
+def _checked_images(
+    records: list[Any], source: str
+) -> tuple[list[dict[str, Any]], list[Problem], set[int]]:
+    """Image records with the required fields and types, a problem for each other one, and the
+    ids of those others (where they have one)."""
+    good: list[dict[str, Any]] = []
+    problems: list[Problem] = []
+    bad_ids: set[int] = set()
+    for k, rec in enumerate(records):
+        try:
+            msgspec.convert(rec, _Image)
+        except msgspec.ValidationError as err:
+            rid = rec.get("id") if isinstance(rec, dict) else None
+            if isinstance(rid, int) and -(2**63) <= rid < 2**63:
+                where = f"image id {rid}"
+                bad_ids.add(rid)
+            else:
+                where = f"image #{k} (0-based position in the file)"
+            problems.append(Problem(source, where, str(err)))
+            continue
+        good.append(rec)
+    return good, problems, bad_ids
 
 
 def _record_name(raw: msgspec.Raw, kind: str, index: int) -> str:
@@ -205,7 +234,7 @@ def read_fashionpedia(
         data = path.read_bytes()
     except OSError as err:
         raise InvalidDataError([Problem(source, "file", f"cannot be read ({err})")]) from None
-    file, problems = decode_instances_file(data, source)
+    file, problems, bad_image_ids = decode_instances_file(data, source)
     fatal = check_category_names(file.categories, ontology, source)
     if fatal:
         raise InvalidDataError(fatal)
@@ -220,6 +249,7 @@ def read_fashionpedia(
         problems,
         on_invalid,
         images_dir,
+        invalid_image_ids=bad_image_ids,
         info=file.info,
         licenses=file.licenses,
     )
@@ -245,7 +275,7 @@ def finish(
         on_invalid="skip",
         **{
             k: kwargs.pop(k)
-            for k in ("row_where", "image_where", "extra_row_problems")
+            for k in ("row_where", "image_where", "extra_row_problems", "invalid_image_ids")
             if k in kwargs
         },
     )

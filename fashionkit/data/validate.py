@@ -20,7 +20,7 @@ and count as empty when they cover no pixel centre.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -283,12 +283,14 @@ def validate_records(
     row_where: Callable[[int], str] | None = None,
     image_where: Callable[[int], str] | None = None,
     extra_row_problems: dict[int, list[str]] | None = None,
+    invalid_image_ids: Collection[int] = (),
 ) -> tuple[list[ImageInfo], AnnotationColumns, SkipReport]:
     """Check all records; return the valid images and annotation rows and what was dropped.
 
     ``row_where(row)`` / ``image_where(index)`` name a record in messages (default
     ``"annotation id N"`` / ``"image id N"``). ``extra_row_problems`` are problems a reader
-    already found per row (e.g. a CSV field that did not parse). With ``on_invalid="raise"``
+    already found per row (e.g. a CSV field that did not parse); ``invalid_image_ids`` are
+    image records the reader already rejected (their annotations are reported as such). With ``on_invalid="raise"``
     any problem raises :class:`InvalidDataError` listing them all.
     """
     if on_invalid not in ("raise", "skip"):
@@ -325,6 +327,7 @@ def validate_records(
     for i, im in enumerate(images):
         first_index.setdefault(im.id, i)
     skipped_image_ids = {images[i].id for i in bad_images if first_index[images[i].id] == i}
+    skipped_image_ids |= set(invalid_image_ids) - set(first_index)
 
     n = len(columns)
     bad_rows: dict[int, list[str]] = {r: list(m) for r, m in (extra_row_problems or {}).items()}
@@ -336,10 +339,11 @@ def validate_records(
     c = columns
     flag(np.flatnonzero(_duplicates(c.ids)), lambda r: f"duplicate annotation id {int(c.ids[r])}")
 
-    known = np.fromiter(first_index.keys(), np.int64, len(first_index))
-    has_image = np.isin(c.image_ids, known)
+    known = np.fromiter(first_index, np.int64, len(first_index))
+    has_image = np.isin(c.image_ids, known)  # the image's size is known: geometry is checkable
+    rejected = np.fromiter(invalid_image_ids, np.int64, len(invalid_image_ids))
     flag(
-        np.flatnonzero(~has_image),
+        np.flatnonzero(~has_image & ~np.isin(c.image_ids, rejected)),
         lambda r: f"image id {int(c.image_ids[r])} is not among the file's images",
     )
     if skipped_image_ids:

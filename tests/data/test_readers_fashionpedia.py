@@ -157,3 +157,20 @@ def test_coco_unmapped_category_is_named(tmp_path):
 def test_unknown_format():
     with pytest.raises(ValueError, match="unknown annotation format 'yolo'"):
         read_annotations("x.json", "yolo")
+
+
+def test_written_file_loads_in_the_official_fashionpedia_api(fp_file, tmp_path):
+    pytest.importorskip("skimage")  # the official package imports it at module level
+    from fashionpedia.fp import Fashionpedia
+
+    ann_set, _ = read_annotations(fp_file)
+    out = tmp_path / "out.json"
+    ann_set.write(out)
+    with contextlib.redirect_stdout(io.StringIO()):
+        fp = Fashionpedia(str(out))
+    assert sorted(fp.attrs) == list(ann_set.ontology.attribute_ids)
+    for att in (0, 115, 136, 160, 300):
+        ours = sorted(a.id for a in ann_set.iter_annotations() if att in a.attribute_ids)
+        assert sorted(fp.getAnnIds(attIds=[att])) == ours
+    for ann in ann_set.iter_annotations():
+        np.testing.assert_array_equal(fp.annToMask(fp.anns[ann.id]).astype(bool), ann_set.mask(ann))

@@ -262,3 +262,66 @@ def test_batched_check_agrees_with_reference(segs):
     fast = check_segmentations(raws, np.full(n, 4), np.full(n, 5), np.ones(n, bool))
     ref = {r: m for r, s in enumerate(copy.deepcopy(segs)) if (m := check_segmentation(s, 4, 5))}
     assert fast == ref
+
+
+@pytest.mark.parametrize(
+    ("edit", "where", "message"),
+    [
+        (
+            lambda d: d["images"][1].pop("file_name"),
+            "image id 3",
+            "Object missing required field `file_name`",
+        ),
+        (
+            lambda d: d["images"][1].update(width="12"),
+            "image id 3",
+            "Expected `int`, got `str` - at `$.width`",
+        ),
+        (
+            lambda d: d["images"][1].update(id=2**64),
+            "image #1 (0-based position in the file)",
+            "Expected `int` <= 9223372036854775807",
+        ),
+    ],
+)
+def test_malformed_image_records(tmp_path, edit, where, message):
+    doc = fashionpedia_doc()
+    edit(doc)
+    path = write_json(tmp_path / "bad.json", doc)
+    with pytest.raises(InvalidDataError) as err:
+        read_annotations(path)
+    assert err.value.problems[0].where == where
+    assert message in err.value.problems[0].message
+    ann_set, report = read_annotations(path, on_invalid="skip")
+    assert ann_set.image_ids == [7, 11]
+    assert ann_set.num_annotations == 3
+    rest = [(p.where, p.message) for p in report.problems[1:]]
+    if where == "image id 3":
+        assert rest == [
+            ("annotation id 5", "its image (id 3) is invalid"),
+            ("annotation id 6", "its image (id 3) is invalid"),
+        ]
+    else:  # no usable id: its annotations point at an image that is not there
+        assert rest == [
+            ("annotation id 5", "image id 3 is not among the file's images"),
+            ("annotation id 6", "image id 3 is not among the file's images"),
+        ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("iscrowd", 2, "Invalid enum value 2 - at `$.iscrowd`"),
+        ("category_id", 2**40, "Expected `int` <= 2147483647 - at `$.category_id`"),
+        ("attribute_ids", [1, -(2**33)], "Expected `int` >= -2147483648 - at `$.attribute_ids[1]`"),
+        ("bbox", [1, 2, 3], "Expected `array` of length 4 - at `$.bbox`"),
+    ],
+)
+def test_out_of_range_fields_are_record_errors(tmp_path, field, value, message):
+    doc = fashionpedia_doc()
+    _ann(doc, 42)[field] = value
+    path = write_json(tmp_path / "bad.json", doc)
+    with pytest.raises(InvalidDataError) as err:
+        read_annotations(path)
+    [problem] = err.value.problems
+    assert (problem.where, problem.message) == ("annotation id 42", message)
