@@ -323,7 +323,17 @@ class AnnotationSet:
     def write(self, path: str | Path) -> None:
         """Write :meth:`to_json` to ``path``; segmentations read from a file are copied as the
         exact JSON text they were read as (no float re-formatting)."""
-        Path(path).write_bytes(msgspec.json.encode(self._document(decode=False)))
+        Path(path).write_bytes(_ENCODER.encode(self._document(decode=False)))
 
 
 _IMAGE_CORE = frozenset({"id", "file_name", "width", "height"})
+
+
+def _numpy_to_builtin(obj: Any) -> Any:
+    # Hand-built segmentations often hold numpy scalars/arrays (polygons from cv2, counts).
+    if isinstance(obj, np.generic | np.ndarray):
+        return obj.tolist()
+    raise NotImplementedError(f"cannot write {type(obj).__name__} to JSON")
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=_numpy_to_builtin)

@@ -174,3 +174,19 @@ def test_written_file_loads_in_the_official_fashionpedia_api(fp_file, tmp_path):
         assert sorted(fp.getAnnIds(attIds=[att])) == ours
     for ann in ann_set.iter_annotations():
         np.testing.assert_array_equal(fp.annToMask(fp.anns[ann.id]).astype(bool), ann_set.mask(ann))
+
+
+def test_write_accepts_numpy_in_hand_built_segmentations(tmp_path):
+    poly = np.array([1, 1, 6, 1, 6, 5, 1, 5], np.float32)
+    counts = np.array([13, 3, 104], np.int64)
+    anns = [
+        Annotation(1, 1, 3, (1.0, 1.0, 5.0, 4.0), 20.0, [poly]),
+        Annotation(2, 1, 4, (1.0, 3.0, 1.0, 3.0), 3.0, {"size": [10, 12], "counts": counts}),
+    ]
+    path = tmp_path / "np.json"
+    AnnotationSet([ImageInfo(1, "a.jpg", 12, 10)], anns).write(path)
+    back, report = read_annotations(path)
+    assert not report
+    [a, b] = back.iter_annotations()
+    assert a.segmentation == [[1.0, 1.0, 6.0, 1.0, 6.0, 5.0, 1.0, 5.0]]
+    assert b.segmentation == {"size": [10, 12], "counts": [13, 3, 104]}
