@@ -20,9 +20,9 @@ from fashionkit.data.errors import InvalidDataError, OnInvalid, Problem, SkipRep
 from fashionkit.data.fashionpedia import (
     columns_from_structs,
     decode_instances_file,
-    finish,
     images_from_dicts,
 )
+from fashionkit.data.validate import validated_set
 from fashionkit.ontology import Ontology, load_ontology
 
 __all__ = ["read_coco", "category_mapping"]
@@ -77,14 +77,14 @@ def read_coco(
             reason = unmapped.get(cid, f"category id {cid} is not declared in 'categories'")
             extra[row] = [f"{reason}; no Fashionpedia category"]
     columns = dataclasses.replace(columns, category_ids=mapped)
-    return finish(
+    return validated_set(
         images_from_dicts(file.images),
         columns,
         ontology,
         source,
-        problems,
-        on_invalid,
-        images_dir,
+        on_invalid=on_invalid,
+        images_dir=images_dir,
+        early_problems=problems,
         extra_row_problems=extra,
         invalid_image_ids=bad_image_ids,
         info=file.info,

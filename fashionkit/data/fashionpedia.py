@@ -24,7 +24,7 @@ import numpy as np
 
 from fashionkit.data.annotations import AnnotationColumns, AnnotationSet, ImageInfo
 from fashionkit.data.errors import InvalidDataError, OnInvalid, Problem, SkipReport
-from fashionkit.data.validate import validate_records
+from fashionkit.data.validate import validated_set
 from fashionkit.ontology import Ontology, load_ontology
 
 __all__ = ["read_fashionpedia", "decode_instances_file", "InstancesFile"]
@@ -241,46 +241,15 @@ def read_fashionpedia(
     images = images_from_dicts(file.images)
     columns = columns_from_structs(file.annotations)
     del file.annotations[:]  # the structs are copied into columns; drop them early
-    return finish(
+    return validated_set(
         images,
         columns,
         ontology,
         source,
-        problems,
-        on_invalid,
-        images_dir,
+        on_invalid=on_invalid,
+        images_dir=images_dir,
+        early_problems=problems,
         invalid_image_ids=bad_image_ids,
         info=file.info,
         licenses=file.licenses,
     )
-
-
-def finish(
-    images: list[ImageInfo],
-    columns: AnnotationColumns,
-    ontology: Ontology,
-    source: str,
-    early_problems: list[Problem],
-    on_invalid: OnInvalid,
-    images_dir: str | Path | None,
-    **kwargs: Any,
-) -> tuple[AnnotationSet, SkipReport]:
-    """Validate, then raise everything found or build the set without the invalid records."""
-    images, columns, report = validate_records(
-        images,
-        columns,
-        ontology,
-        source,
-        images_dir=images_dir,
-        on_invalid="skip",
-        **{
-            k: kwargs.pop(k)
-            for k in ("row_where", "image_where", "extra_row_problems", "invalid_image_ids")
-            if k in kwargs
-        },
-    )
-    report.problems[:0] = early_problems
-    if report.problems and on_invalid == "raise":
-        raise InvalidDataError(report.problems)
-    ann_set = AnnotationSet.from_columns(images, columns, ontology, source, **kwargs)
-    return ann_set, report

@@ -40,8 +40,8 @@ import numpy as np
 
 from fashionkit.data.annotations import AnnotationColumns, AnnotationSet, ImageInfo
 from fashionkit.data.errors import InvalidDataError, OnInvalid, Problem, SkipReport
-from fashionkit.data.fashionpedia import finish
 from fashionkit.data.masks import kaggle_to_rle, rle_to_kaggle
+from fashionkit.data.validate import validated_set
 from fashionkit.ontology import Attribute, Category, Ontology, load_ontology
 
 __all__ = [
@@ -419,14 +419,14 @@ def _build(
 
     if images_dir is None and (path.parent / "train").is_dir():
         images_dir = path.parent / "train"
-    ann_set, report = finish(
+    ann_set, report = validated_set(
         images,
         columns,
         ontology,
         source,
-        problems,
-        on_invalid,
-        images_dir,
+        on_invalid=on_invalid,
+        images_dir=images_dir,
+        early_problems=problems,
         row_where=lambda r: f"line {lines[r]}",
         image_where=lambda i: f"image {kids[i]}",
         extra_row_problems=extra,

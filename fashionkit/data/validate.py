@@ -27,11 +27,18 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from fashionkit.data.annotations import AnnotationColumns, ImageInfo
+from fashionkit.data.annotations import AnnotationColumns, AnnotationSet, ImageInfo
 from fashionkit.data.errors import InvalidDataError, OnInvalid, Problem, SkipReport
 from fashionkit.ontology import Ontology
 
-__all__ = ["BOX_TOLERANCE", "RASTERIZE_BELOW", "check_segmentation", "validate_records"]
+__all__ = [
+    "BOX_TOLERANCE",
+    "RASTERIZE_BELOW",
+    "check_segmentation",
+    "check_segmentations",
+    "validate_records",
+    "validated_set",
+]
 
 # Boxes are floats computed from polygons; allow them to poke out of the image by a pixel.
 BOX_TOLERANCE = 1.0
@@ -417,3 +424,39 @@ def validate_records(
         keep[list(bad_rows)] = False
         columns = columns.take(np.flatnonzero(keep))
     return list(images), columns, report
+
+
+def validated_set(
+    images: Sequence[ImageInfo],
+    columns: AnnotationColumns,
+    ontology: Ontology,
+    source: str,
+    *,
+    on_invalid: OnInvalid,
+    images_dir: str | Path | None = None,
+    early_problems: Sequence[Problem] = (),
+    row_where: Callable[[int], str] | None = None,
+    image_where: Callable[[int], str] | None = None,
+    extra_row_problems: dict[int, list[str]] | None = None,
+    invalid_image_ids: Collection[int] = (),
+    info: dict[str, Any] | None = None,
+    licenses: list[Any] | None = None,
+) -> tuple[AnnotationSet, SkipReport]:
+    """The readers' last step: validate, then raise everything found (``early_problems``, the
+    reader's own, first) or build the set from the valid records."""
+    images, columns, report = validate_records(
+        images,
+        columns,
+        ontology,
+        source,
+        images_dir=images_dir,
+        on_invalid="skip",
+        row_where=row_where,
+        image_where=image_where,
+        extra_row_problems=extra_row_problems,
+        invalid_image_ids=invalid_image_ids,
+    )
+    report.problems[:0] = early_problems
+    if report.problems and on_invalid == "raise":
+        raise InvalidDataError(report.problems)
+    return AnnotationSet.from_columns(images, columns, ontology, source, info, licenses), report
