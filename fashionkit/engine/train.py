@@ -44,7 +44,8 @@ def effective_lr(recipe: Recipe, devices: int, num_nodes: int) -> float:
     return cfg.lr * total_batch / cfg.reference_batch
 
 
-def _model_config(recipe: Recipe):
+def model_config_for(recipe: Recipe):
+    """The model config a recipe asks for: its preset with its overrides."""
     from fashionkit.modeling import model_config_from_preset
 
     return model_config_from_preset(recipe.model_preset, **recipe.model)
@@ -126,7 +127,7 @@ def train(
         max_train_images=max_train_images,
     )
 
-    model = build_model(_model_config(recipe))
+    model = build_model(model_config_for(recipe))
     if weights is not None and not resume:
         load_weights(model, weights)
 
