@@ -23,7 +23,8 @@ unmapped names.
 Both: images are ``ImageId`` (2019 ids carry their ``.jpg``; 2020 ids get ``.jpg`` appended) in
 ``train/`` beside the CSV or in ``images_dir``; the files are checked only if that folder exists.
 Image ids are 1..N in sorted ``ImageId`` order (stable for the same CSV whatever its row order);
-the Kaggle id is kept as ``kaggle_id``. Annotation ids are 1..M in CSV row order. Masks become
+the Kaggle id is kept as ``kaggle_id``. Annotation ids are 1..M, each row's position among the
+CSV's data rows (so they stay put when other rows are skipped). Masks become
 compressed COCO RLE, pixel-exact; ``bbox`` and ``area`` are computed from them.
 Records are named by CSV line (line 1 is the header).
 """
@@ -257,6 +258,7 @@ class _Rows:
 
     def __init__(self) -> None:
         self.lines: list[int] = []
+        self.numbers: list[int] = []  # position among the data rows, 1-based: the annotation id
         self.kaggle_ids: list[str] = []
         self.sizes: list[tuple[int, int]] = []
         self.category_ids: list[int] = []
@@ -266,9 +268,12 @@ class _Rows:
 
 def _parse_int(text: str, what: str) -> int:
     try:
-        return int(text.strip())
+        value = int(text.strip())
     except ValueError:
         raise ValueError(f"{what} {text!r} is not an integer") from None
+    if not -(2**31) <= value < 2**31:
+        raise ValueError(f"{what} {value} is out of range")
+    return value
 
 
 def _read_csv(
@@ -299,10 +304,12 @@ def _read_csv(
                     )
                 ]
             )
+        number = 0
         for record in reader:
             line = reader.line_num
             if not record:
                 continue
+            number += 1
             try:
                 if len(record) < len(expected):
                     raise ValueError(f"has {len(record)} fields, expected {len(expected)}")
@@ -347,6 +354,7 @@ def _read_csv(
                 problems.append(Problem(source, f"line {line}", str(err)))
                 continue
             rows.lines.append(line)
+            rows.numbers.append(number)
             rows.kaggle_ids.append(image_id)
             rows.sizes.append((height, width))
             rows.category_ids.append(category)
@@ -400,7 +408,7 @@ def _build(
     )
     areas = np.array(mask_utils.area(rows.rles), np.float64).reshape(n) if n else np.zeros(0)
     columns = AnnotationColumns(
-        ids=np.arange(1, n + 1, dtype=np.int64),
+        ids=np.array(rows.numbers, np.int64),
         image_ids=np.array([image_id_of[k] for k in rows.kaggle_ids], np.int64),
         category_ids=np.array(rows.category_ids, np.int32),
         bboxes=bboxes,

@@ -13,9 +13,10 @@ CSV input, ``line 42``):
   malformed, polygons with fewer than 3 points, RLE whose size disagrees with the image or whose
   counts do not cover it, and empty masks.
 
-Empty polygons are found without rasterising all of them: a polygon whose shoelace area reaches
-:data:`RASTERIZE_BELOW` px² is taken as non-empty, smaller ones are rasterised with pycocotools
-and count as empty when they cover no pixel centre.
+Empty polygons are found without rasterising all of them (that would cost more than the whole
+load): polygons whose shoelace area reaches :data:`RASTERIZE_BELOW` px² are taken as non-empty,
+smaller ones are rasterised with pycocotools and are empty when they cover no pixel. A sliver
+thinner than a pixel but larger than that area would pass; no real annotation looks like that.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
 
 # Boxes are floats computed from polygons; allow them to poke out of the image by a pixel.
 BOX_TOLERANCE = 1.0
+# Shoelace area (px²) under which a polygon is rasterised to see whether it covers any pixel.
 RASTERIZE_BELOW = 64.0
 
 
@@ -297,8 +299,8 @@ def validate_records(
     ``row_where(row)`` / ``image_where(index)`` name a record in messages (default
     ``"annotation id N"`` / ``"image id N"``). ``extra_row_problems`` are problems a reader
     already found per row (e.g. a CSV field that did not parse); ``invalid_image_ids`` are
-    image records the reader already rejected (their annotations are reported as such). With ``on_invalid="raise"``
-    any problem raises :class:`InvalidDataError` listing them all.
+    image records the reader already rejected (their annotations are reported as such).
+    With ``on_invalid="raise"`` any problem raises :class:`InvalidDataError` listing them all.
     """
     if on_invalid not in ("raise", "skip"):
         raise ValueError(f"on_invalid must be 'raise' or 'skip', not {on_invalid!r}")

@@ -180,6 +180,8 @@ def test_csv_errors_name_the_line(tmp_path):
         ["img1", ENCODED, 4, 4, 10, ""],  # line 6: size disagrees with line 2
         ["img2", "", 3, 4, 10, ""],  # line 7: empty mask
         ["img2", ENCODED, "x", 4, 10, ""],  # line 8: bad Height
+        ["img2", ENCODED, 3, 4, 2**40, ""],  # line 9: out of range
+        ["img2", ENCODED, 3, 4, 10, ""],  # line 10: fine, annotation id 9
     ]
     path = _write_csv(tmp_path / "train.csv", rows)
     with pytest.raises(InvalidDataError) as err:
@@ -192,11 +194,12 @@ def test_csv_errors_name_the_line(tmp_path):
     line7 = [p.message for p in err.value.problems if p.where == "line 7"]
     assert len(line7) == 1 and line7[0].endswith("RLE has no foreground pixel (empty mask)")
     assert f"{path}: line 8: Height 'x' is not an integer" in text
-    assert len(err.value.problems) == 6
+    assert f"{path}: line 9: ClassId 1099511627776 is out of range" in text
+    assert len(err.value.problems) == 7
 
     ann_set, report = read_annotations(path, "imaterialist2020", on_invalid="skip")
-    assert ann_set.num_annotations == 1
-    assert [p.where for p in report.problems] == [f"line {n}" for n in (3, 8, 4, 5, 6, 7)]
+    assert [a.id for a in ann_set.iter_annotations()] == [1, 9]
+    assert [p.where for p in report.problems] == [f"line {n}" for n in (3, 8, 9, 4, 5, 6, 7)]
 
 
 def test_bad_header(tmp_path):
