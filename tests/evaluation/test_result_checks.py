@@ -1,0 +1,163 @@
+"""Invalid results and ground truth raise InvalidDataError naming the file and the record."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+from fashionkit.data.errors import InvalidDataError
+from fashionkit.evaluation._validate import rle_string_totals
+from fashionkit.evaluation.results import load_ground_truth, read_results, results_from_records
+from fashionkit.evaluation.testing import CaseSpec, make_case
+
+
+@pytest.fixture(scope="module")
+def case():
+    return make_case(2, CaseSpec(num_images=4, images_without_gt=0))
+
+
+def _bad(results, gt, index, message, iou_type="segm"):
+    with pytest.raises(InvalidDataError) as err:
+        results_from_records(results, load_ground_truth(gt), iou_type=iou_type, source="res.json")
+    text = str(err.value)
+    assert f"res.json: result {index}: " in text, text
+    assert message in text, text
+
+
+def test_missing_key_names_the_result(case):
+    gt, res = copy.deepcopy(case)
+    del res[3]["score"]
+    _bad(res, gt, 3, "score")
+
+
+def test_unknown_category(case):
+    gt, res = copy.deepcopy(case)
+    res[2]["category_id"] = 46
+    _bad(res, gt, 2, "unknown category id 46")
+
+
+def test_image_not_in_ground_truth(case):
+    gt, res = copy.deepcopy(case)
+    res[1]["image_id"] = 99999
+    _bad(res, gt, 1, "image id 99999 is not in the ground truth")
+
+
+def test_unknown_attribute(case):
+    gt, res = copy.deepcopy(case)
+    res[0]["attribute_ids"] = [1, 2, 5000]
+    _bad(res, gt, 0, "unknown attribute id(s) [5000]")
+
+
+def test_rle_of_wrong_size(case):
+    gt, res = copy.deepcopy(case)
+    h, w = res[4]["segmentation"]["size"]
+    res[4]["segmentation"]["size"] = [h + 1, w]
+    _bad(res, gt, 4, "is not the image's [height, width]")
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda s: s[:-1],
+        lambda s: s + "1",
+        lambda s: s[: len(s) // 2],
+        lambda s: s + "\x7f",
+        lambda s: "",
+    ],
+)
+def test_corrupt_rle_string(case, mutate):
+    gt, res = copy.deepcopy(case)
+    res[5]["segmentation"]["counts"] = mutate(res[5]["segmentation"]["counts"])
+    with pytest.raises(InvalidDataError, match="result 5: .*RLE"):
+        results_from_records(res, load_ground_truth(gt), iou_type="segm")
+
+
+def test_missing_segmentation_for_segm_and_box_for_bbox(case):
+    gt, res = copy.deepcopy(case)
+    del res[6]["segmentation"]
+    _bad(res, gt, 6, "missing 'segmentation'")
+    gt, res = copy.deepcopy(case)
+    for r in res:
+        del r["bbox"]
+    _bad(res, gt, 0, "missing 'bbox'", iou_type="bbox")
+
+
+def test_non_finite_score_and_bad_box(case):
+    gt, res = copy.deepcopy(case)
+    res[7]["score"] = float("nan")
+    res[8]["bbox"] = [0, 0, -3, 4]
+    with pytest.raises(InvalidDataError) as err:
+        results_from_records(res, load_ground_truth(gt), iou_type="segm", source="r")
+    assert "result 7: score must be a finite number" in str(err.value)
+    assert "result 8: bbox values" in str(err.value)
+
+
+def test_results_file_errors(tmp_path, case):
+    gt, res = copy.deepcopy(case)
+    g = load_ground_truth(gt)
+    p = tmp_path / "res.json"
+    p.write_text("[{not json")
+    with pytest.raises(InvalidDataError, match="res.json: file: not valid JSON"):
+        read_results(p, g)
+    res[9]["image_id"] = "seven"
+    p.write_text(json.dumps(res))
+    with pytest.raises(InvalidDataError, match=r"res.json: result 9: .*image_id"):
+        read_results(p, g)
+    with pytest.raises(InvalidDataError, match="no such file"):
+        read_results(tmp_path / "nope.json", g)
+
+
+def test_results_without_boxes_take_mask_area_and_box(case):
+    gt, res = copy.deepcopy(case)
+    for r in res:
+        del r["bbox"]
+    d = results_from_records(res, load_ground_truth(gt), iou_type="segm")
+    rles = [r["segmentation"] for r in res]
+    np.testing.assert_allclose(d.areas, mask_utils.area(rles))
+    np.testing.assert_allclose(d.boxes, mask_utils.toBbox(rles))
+
+
+def test_ground_truth_problems_name_annotation_ids(case):
+    gt = copy.deepcopy(case[0])
+    anns = gt["annotations"]
+    anns[0]["category_id"] = 77
+    anns[1]["image_id"] = 123456
+    anns[2]["attribute_ids"] = [999]
+    anns[3]["id"] = anns[4]["id"]
+    del anns[5]["area"]
+    with pytest.raises(InvalidDataError) as err:
+        load_ground_truth(gt)
+    text = str(err.value)
+    for needle in (
+        f"annotation id {anns[0]['id']}: unknown category id 77",
+        f"annotation id {anns[1]['id']}: image id 123456",
+        f"annotation id {anns[2]['id']}: unknown attribute id(s) [999]",
+        f"annotation id {anns[4]['id']}: duplicate annotation id",
+        f"annotation id {anns[5]['id']}: missing area",
+    ):
+        assert needle in text, text
+
+
+def test_rle_string_check_agrees_with_pycocotools():
+    rng = np.random.default_rng(0)
+    strings, sizes = [], []
+    for i in range(150):
+        h, w = (int(v) for v in rng.integers(1, 200, 2))
+        m = rng.random((h, w)) < rng.random() * 0.5
+        if i % 4 == 0:
+            m = np.zeros((h, w), bool)
+            m[h // 3 : h // 2, w // 4 :] = True
+        if i % 9 == 0:
+            m = np.ones((h, w), bool)
+        rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+        strings.append(rle["counts"].decode())
+        sizes.append(h * w)
+    ok, total = rle_string_totals(strings)
+    assert ok.all()
+    np.testing.assert_array_equal(total, sizes)
+    ok, _ = rle_string_totals(["", "abc", strings[0][:-1], strings[1] + "\x7f", "é"])
+    assert not ok.any()
