@@ -31,6 +31,8 @@ __all__ = ["AttributeMetrics", "attribute_metrics", "average_precision", "unpack
 
 def unpack_attributes(bits: np.ndarray, num_attributes: int) -> np.ndarray:
     """``(N, W) uint64`` bit sets → ``(N, num_attributes) bool`` multi-hot rows."""
+    if len(bits) == 0:
+        return np.zeros((0, num_attributes), dtype=bool)
     as_bytes = np.ascontiguousarray(bits).astype("<u8").view(np.uint8).reshape(len(bits), -1)
     return np.unpackbits(as_bytes, axis=1, bitorder="little")[:, :num_attributes].astype(bool)
 
