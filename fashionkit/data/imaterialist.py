@@ -41,7 +41,7 @@ import numpy as np
 
 from fashionkit.data.annotations import AnnotationColumns, AnnotationSet, ImageInfo
 from fashionkit.data.errors import InvalidDataError, OnInvalid, Problem, SkipReport
-from fashionkit.data.masks import kaggle_to_rle, rle_to_kaggle
+from fashionkit.data.masks import kaggle_to_rle, rle_areas, rle_to_kaggle
 from fashionkit.data.validate import validated_set
 from fashionkit.ontology import Attribute, Category, Ontology, load_ontology
 
@@ -406,7 +406,7 @@ def _build(
         if n
         else (np.zeros((0, 4)))
     )
-    areas = np.array(mask_utils.area(rows.rles), np.float64).reshape(n) if n else np.zeros(0)
+    areas = rle_areas(rows.rles).astype(np.float64)
     columns = AnnotationColumns(
         ids=np.array(rows.numbers, np.int64),
         image_ids=np.array([image_id_of[k] for k in rows.kaggle_ids], np.int64),

@@ -17,6 +17,7 @@ __all__ = [
     "kaggle_to_rle",
     "rle_to_kaggle",
     "kaggle_decode",
+    "rle_areas",
 ]
 
 
@@ -33,6 +34,18 @@ def segmentation_to_rle(segmentation, height: int, width: int) -> dict:
             return {"size": list(segmentation["size"]), "counts": counts.encode("ascii")}
         return {"size": list(segmentation["size"]), "counts": counts}
     raise TypeError(f"segmentation must be a polygon list or an RLE dict, not {type(segmentation)}")
+
+
+def rle_areas(rles: list[dict]) -> np.ndarray:
+    """Foreground pixel counts of compressed RLEs, ``(N,) int64``.
+
+    Chunked because ``pycocotools.mask.area`` on a list of more than 255 RLEs overflows a uint8
+    (pycocotools 2.0.11 with numpy 2: "Python integer 256 out of bounds for uint8").
+    """
+    out = np.zeros(len(rles), np.int64)
+    for lo in range(0, len(rles), 255):
+        out[lo : lo + 255] = mask_utils.area(rles[lo : lo + 255])
+    return out
 
 
 def encode_mask(mask: np.ndarray) -> dict:
@@ -68,13 +81,14 @@ def kaggle_runs(encoded: str, height: int, width: int) -> np.ndarray:
     Raises ``ValueError`` naming the problem for odd token counts, non-integers, starts < 1,
     lengths < 1, runs past ``height*width`` and overlapping runs.
     """
-    tokens = encoded.split()
-    if len(tokens) % 2:
-        raise ValueError(f"EncodedPixels has an odd number of values ({len(tokens)})")
     try:
-        values = np.array([int(t) for t in tokens], np.int64).reshape(-1, 2)
+        # Text-mode fromstring parses in C and rejects any token that is not an integer.
+        flat = np.fromstring(encoded, dtype=np.int64, sep=" ")
     except ValueError:
         raise ValueError("EncodedPixels must be integers 'start length ...'") from None
+    if len(flat) % 2:
+        raise ValueError(f"EncodedPixels has an odd number of values ({len(flat)})")
+    values = flat.reshape(-1, 2)
     if len(values) == 0:
         return np.zeros((0, 2), np.int64)
     starts, lengths = values[:, 0] - 1, values[:, 1]
@@ -82,8 +96,10 @@ def kaggle_runs(encoded: str, height: int, width: int) -> np.ndarray:
         raise ValueError("EncodedPixels start below 1 (starts are 1-based)")
     if (lengths < 1).any():
         raise ValueError("EncodedPixels run length below 1")
-    order = np.argsort(starts, kind="stable")
-    starts, ends = starts[order], starts[order] + lengths[order]
+    if (np.diff(starts) < 0).any():  # Kaggle files are sorted; sort only when needed
+        order = np.argsort(starts, kind="stable")
+        starts, lengths = starts[order], lengths[order]
+    ends = starts + lengths
     if ends[-1] > height * width:
         raise ValueError(
             f"EncodedPixels run ends at pixel {int(ends[-1])} beyond {height}x{width}="
@@ -91,13 +107,12 @@ def kaggle_runs(encoded: str, height: int, width: int) -> np.ndarray:
         )
     if (starts[1:] < ends[:-1]).any():
         raise ValueError("EncodedPixels runs overlap")
-    # Merge touching runs so that the COCO counts never hold a zero-length gap.
-    keep = np.ones(len(starts), bool)
-    keep[1:] = starts[1:] != ends[:-1]
-    group = np.cumsum(keep) - 1
-    merged_ends = np.zeros(int(keep.sum()), np.int64)
-    np.maximum.at(merged_ends, group, ends)
-    return np.stack([starts[keep], merged_ends], axis=1)
+    # Merge touching runs so that the COCO counts never hold a zero-length gap; sorted and
+    # disjoint, a merged run ends where its last piece ends.
+    new_run = np.ones(len(starts), bool)
+    new_run[1:] = starts[1:] != ends[:-1]
+    last_piece = np.append(new_run[1:], True)
+    return np.stack([starts[new_run], ends[last_piece]], axis=1)
 
 
 def kaggle_to_rle(encoded: str, height: int, width: int) -> dict:

@@ -279,3 +279,15 @@ def test_2019_label_file_with_unmapped_names(tmp_path):
     messages = [str(p) for p in report.notices]
     assert any("line 2" in m and "2019 attribute 1 has no Fashionpedia" in m for m in messages)
     assert any("not mapped to Fashionpedia: 1 moonwalk" in m for m in messages)
+
+
+def test_rle_areas_beyond_pycocotools_uint8_limit():
+    from pycocotools import mask as mask_utils
+
+    from fashionkit.data.masks import rle_areas
+
+    rles = [
+        mask_utils.encode(np.asfortranarray(np.eye(5, k=k % 3, dtype=np.uint8))) for k in range(600)
+    ]
+    expected = [int(mask_utils.area(r)) for r in rles]
+    assert rle_areas(rles).tolist() == expected
