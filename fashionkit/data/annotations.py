@@ -57,7 +57,7 @@ class Annotation:
     attribute_ids: tuple[int, ...] = field(default_factory=tuple)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq on numpy fields would be ambiguous; compare by identity
 class AnnotationColumns:
     """All annotations of a set as arrays, row ``i`` being the ``i``-th annotation in input order.
 

@@ -149,14 +149,17 @@ def plot_stats(stats: DatasetStats, out_dir: str | Path) -> list[Path]:
         "instances per attribute (60 most frequent)",
         horizontal=True,
     )
-    ks = list(stats.masks_per_image)
-    bar(
-        "masks_per_image.png",
-        [str(k) for k in ks],
-        [stats.masks_per_image[k] for k in ks],
-        "images by number of masks",
-        horizontal=False,
-    )
+    # Numeric x so that mask counts no image has still leave a gap.
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.bar(list(stats.masks_per_image), list(stats.masks_per_image.values()))
+    ax.set_xlabel("masks in the image")
+    ax.set_ylabel("images")
+    ax.set_title("images by number of masks")
+    fig.tight_layout()
+    path = out / "masks_per_image.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    written.append(path)
     fig, ax = plt.subplots(figsize=(6, 6))
     if stats.image_sizes:
         w = [s[0][0] for s in stats.image_sizes]
