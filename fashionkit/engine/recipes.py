@@ -89,7 +89,6 @@ class Recipe:
     eval_every: int = 1
     early_stop_patience: int | None = None
     monitor: str = "val_segm_AP"
-    attribute_threshold: float = 0.05
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -133,9 +133,9 @@ def train(
 
     evaluator = None
     if evaluate and val_set is not None:
-        from fashionkit.engine.data import TrainingEvaluator
+        from fashionkit.engine.validation import ValidationEvaluator
 
-        evaluator = TrainingEvaluator(recipe.attribute_threshold)
+        evaluator = ValidationEvaluator(val_set)
     module = DetectionModule(
         model,
         recipe,
