@@ -432,7 +432,7 @@ def _build(
         columns,
         ontology,
         source,
-        on_invalid=on_invalid,
+        on_invalid="skip",
         images_dir=images_dir,
         early_problems=problems,
         row_where=lambda r: f"line {lines[r]}",
@@ -442,8 +442,18 @@ def _build(
             "description": f"converted from Kaggle iMaterialist (Fashion) {version}: {path.name}"
         },
     )
+    # Parse errors and validation errors were found in two passes; list them in file order.
+    report.problems.sort(key=_line_of)
+    if report.problems and on_invalid == "raise":
+        raise InvalidDataError(report.problems)
     report.notices[:0] = notices
     return ann_set, report
+
+
+def _line_of(problem: Problem) -> int:
+    """Sort key: CSV line of a ``"line N"`` record, 0 for image records (listed first)."""
+    where = problem.where
+    return int(where[5:]) if where.startswith("line ") else 0
 
 
 def read_imaterialist2020(

@@ -199,7 +199,8 @@ def test_csv_errors_name_the_line(tmp_path):
 
     ann_set, report = read_annotations(path, "imaterialist2020", on_invalid="skip")
     assert [a.id for a in ann_set.iter_annotations()] == [1, 9]
-    assert [p.where for p in report.problems] == [f"line {n}" for n in (3, 8, 9, 4, 5, 6, 7)]
+    assert [p.where for p in report.problems] == [f"line {n}" for n in range(3, 10)]
+    assert report.problems == err.value.problems
 
 
 def test_bad_header(tmp_path):
