@@ -292,3 +292,37 @@ def test_rle_areas_beyond_pycocotools_uint8_limit():
     ]
     expected = [int(mask_utils.area(r)) for r in rles]
     assert rle_areas(rles).tolist() == expected
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        arrays(np.bool_, st.tuples(st.integers(2, 7), st.integers(2, 7))).filter(np.any),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_set_to_csv_to_set_is_pixel_exact(tmp_path_factory, masks):
+    """Any non-empty masks: AnnotationSet → Kaggle CSV → AnnotationSet → JSON → pycocotools."""
+    from pycocotools import mask as mask_utils
+
+    from fashionkit.data import Annotation, AnnotationSet, ImageInfo
+
+    images, anns = [], []
+    for i, m in enumerate(masks, start=1):
+        rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+        box = tuple(float(v) for v in mask_utils.toBbox(rle))
+        images.append(ImageInfo(i, f"im{i:02d}.jpg", m.shape[1], m.shape[0]))
+        anns.append(Annotation(i, i, i % 46, box, float(m.sum()), rle, 0, (i,)))
+    folder = tmp_path_factory.mktemp("csv")
+    write_imaterialist2020(AnnotationSet(images, anns), folder / "train.csv")
+    back, report = read_annotations(folder / "train.csv", "imaterialist2020")
+    assert not report
+    back.write(folder / "fp.json")
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(str(folder / "fp.json"))
+    for i, m in enumerate(masks, start=1):
+        [ann] = back.annotations(i)
+        assert (ann.category_id, ann.attribute_ids) == (i % 46, (i,))
+        np.testing.assert_array_equal(back.mask(ann), m)
+        np.testing.assert_array_equal(coco.annToMask(coco.anns[ann.id]).astype(bool), m)
