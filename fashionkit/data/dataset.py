@@ -43,10 +43,12 @@ shared memory so that persistent workers see it too.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -54,6 +56,7 @@ from torch.utils.data import Dataset
 
 from fashionkit.data.annotations import Annotation, AnnotationSet, ImageInfo
 from fashionkit.data.errors import InvalidDataError, Problem
+from fashionkit.data.masks import segmentation_to_rle
 from fashionkit.data.transforms import Target, Transform, replace_masks
 
 __all__ = [
@@ -99,6 +102,14 @@ class FashionDataset(Dataset):
     ``None`` returns the image at its JSON size. ``image_ids``: a subset (and order) of the
     set's images; all of them by default. ``seed``: the augmentation seed.
 
+    ``decode_size``: images whose longest side exceeds it are decoded smaller, at that longest
+    side (JPEGs in the DCT domain, polygons rasterised at that size), so that pixels the
+    pipeline's resize would throw away are never decoded; ``scale`` accounts for it. The
+    default ``"auto"`` takes the pipeline's ``max_input_size`` (``S`` for ``"paper"``,
+    ``ceil(max_scale·S)`` for ``"jitter"``, ``max_size`` for ``"keep-ratio"``; see
+    :func:`~fashionkit.data.transforms.build_transforms`); ``None`` always decodes at full
+    size. For ``"paper"`` this makes the pipeline's own resize a no-op.
+
     Invalid data (missing/undecodable image file, unknown category or attribute id, a mask
     whose size disagrees with its image) raises :class:`InvalidDataError` naming the file and
     the image or annotation id, when the sample is loaded.
@@ -112,6 +123,7 @@ class FashionDataset(Dataset):
         *,
         image_ids: Sequence[int] | None = None,
         seed: int = 0,
+        decode_size: int | Literal["auto"] | None = "auto",
     ):
         self.annotations = annotations
         self.ontology = annotations.ontology
@@ -120,6 +132,11 @@ class FashionDataset(Dataset):
         if seed < 0:
             raise ValueError(f"seed must be ≥ 0, got {seed}")
         self.seed = int(seed)
+        if decode_size == "auto":
+            decode_size = getattr(transforms, "max_input_size", None)
+        if decode_size is not None and (isinstance(decode_size, str) or decode_size < 1):
+            raise ValueError(f"decode_size must be a positive int, 'auto' or None: {decode_size!r}")
+        self.decode_size: int | None = decode_size
         if image_ids is None:
             self._images: list[ImageInfo] = list(annotations.images)
         else:
@@ -160,8 +177,9 @@ class FashionDataset(Dataset):
             raise IndexError(f"index {index} out of range for {len(self)} images")
         index = index % len(self)
         info = self._images[index]
-        image = self._read_image(info)
-        target = self._read_target(info)
+        size = self._decoded_size(info)
+        image = self._read_image(info, size)
+        target = self._read_target(info, size)
         if self.transforms is not None:
             generator = torch.Generator().manual_seed(sample_seed(self.seed, self.epoch, index))
             image, target = self.transforms(image, target, generator)
@@ -172,31 +190,51 @@ class FashionDataset(Dataset):
     def _where(self, info: ImageInfo) -> tuple[str, str]:
         return str(self.images_dir / info.file_name), f"image id {info.id}"
 
-    def _read_image(self, info: ImageInfo) -> torch.Tensor:
-        """The image as ``uint8 3×H×W`` at the JSON's ``height×width``."""
-        from PIL import Image, ImageOps, UnidentifiedImageError
+    def _decoded_size(self, info: ImageInfo) -> tuple[int, int]:
+        """``(H', W')`` the image and masks are decoded at: the JSON size, shrunk so the longest
+        side is at most ``decode_size``."""
+        h, w = info.height, info.width
+        if self.decode_size is None or max(h, w) <= self.decode_size:
+            return h, w
+        factor = self.decode_size / max(h, w)
+        return max(1, round(h * factor)), max(1, round(w * factor))
+
+    def _read_image(self, info: ImageInfo, size: tuple[int, int]) -> torch.Tensor:
+        """The image as ``uint8 3×H'×W'`` for ``size = (H', W')``, in the JSON's frame."""
+        from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
         from torchvision.transforms.v2.functional import pil_to_tensor
 
         path, where = self._where(info)
         expected = (info.width, info.height)
+        final = (size[1], size[0])
         try:
             with Image.open(path) as raw:
+                stored = raw.size
+                if final != expected and raw.format == "JPEG":
+                    # Decode in the DCT domain at 1/2, 1/4 or 1/8 scale (never below the
+                    # request): several times faster than decoding every pixel and shrinking.
+                    factor = max(final[0] / expected[0], final[1] / expected[1])
+                    raw.draft("RGB", (math.ceil(stored[0] * factor), math.ceil(stored[1] * factor)))
                 rotated = ImageOps.exif_transpose(raw)
-                if rotated.size == expected:
-                    picture = rotated.convert("RGB")
-                elif raw.size == expected:
+                orientation = raw.getexif().get(ExifTags.Base.Orientation, 1)
+                # Sizes are compared as stored in the file: draft() has changed raw.size.
+                shown = (stored[1], stored[0]) if orientation in (5, 6, 7, 8) else stored
+                if shown == expected:
+                    picture = rotated
+                elif stored == expected:
                     self._warn_size(
                         path,
                         info,
-                        rotated.size,
+                        shown,
                         "EXIF rotation skipped: the annotations match the un-rotated pixels",
                     )
-                    picture = raw.convert("RGB")
+                    picture = raw
                 else:
-                    self._warn_size(
-                        path, info, rotated.size, "image resized to the annotation size"
-                    )
-                    picture = rotated.convert("RGB").resize(expected, Image.Resampling.BILINEAR)
+                    self._warn_size(path, info, shown, "image resized to the annotation size")
+                    picture = rotated
+                picture = picture.convert("RGB")
+                if picture.size != final:
+                    picture = picture.resize(final, Image.Resampling.BILINEAR)
         except FileNotFoundError:
             raise InvalidDataError([Problem(path, where, "image file not found")]) from None
         except (UnidentifiedImageError, OSError) as err:
@@ -212,7 +250,7 @@ class FashionDataset(Dataset):
             stacklevel=3,
         )
 
-    def _read_target(self, info: ImageInfo) -> Target:
+    def _read_target(self, info: ImageInfo, size: tuple[int, int]) -> Target:
         anns = self.annotations.annotations(info.id)
         n = len(anns)
         h, w = info.height, info.width
@@ -224,7 +262,7 @@ class FashionDataset(Dataset):
             for attribute_id in ann.attribute_ids:
                 attributes[row, self._attribute_index(ann, attribute_id)] = 1.0
             iscrowd[row] = int(ann.iscrowd)
-        masks = self._decode_masks(info, anns)
+        masks = self._decode_masks(info, anns, size)
         target: Target = {
             "labels": labels,
             "masks": masks,
@@ -232,10 +270,12 @@ class FashionDataset(Dataset):
             "iscrowd": iscrowd,
             "image_id": torch.tensor(info.id, dtype=torch.int64),
             "orig_size": torch.tensor([h, w], dtype=torch.int64),
-            "scale": torch.tensor(1.0, dtype=torch.float32),
+            "scale": torch.tensor(max(size) / max(h, w), dtype=torch.float32),
         }
         target = replace_masks(target, masks)  # boxes from masks, empty masks dropped
-        if len(target["labels"]) < n:
+        # At a reduced decode size small parts may vanish like in any downscale; only a mask
+        # empty at full resolution is a data problem worth a warning.
+        if len(target["labels"]) < n and size == (h, w):
             nonempty = masks.flatten(1).any(dim=1).bool().tolist()
             empty = [ann.id for ann, ok in zip(anns, nonempty, strict=True) if not ok]
             _, where = self._where(info)
@@ -263,27 +303,50 @@ class FashionDataset(Dataset):
         except KeyError:
             raise self._problem(ann, f"unknown attribute id {attribute_id!r}") from None
 
-    def _decode_masks(self, info: ImageInfo, anns: list[Annotation]) -> torch.Tensor:
-        """``uint8 N×H×W`` masks in the JSON's image size."""
+    def _decode_masks(
+        self, info: ImageInfo, anns: list[Annotation], size: tuple[int, int]
+    ) -> torch.Tensor:
+        """``uint8 N×H'×W'`` masks for ``size = (H', W')``: polygons are rasterised at that size
+        directly (exact, and no full-size raster is made); RLE is decoded at the JSON size and
+        resized with nearest-exact sampling, like the transforms resize masks."""
         from pycocotools import mask as mask_utils
+        from torchvision.transforms.v2 import InterpolationMode
+        from torchvision.transforms.v2.functional import resize_mask
 
         h, w = info.height, info.width
         if not anns:
-            return torch.zeros((0, h, w), dtype=torch.uint8)
-        rles = []
-        for ann in anns:
+            return torch.zeros((0, *size), dtype=torch.uint8)
+        sx, sy = size[1] / w, size[0] / h
+        direct, full = [], []  # (row, rle) at the decoded size / at the JSON size
+        for row, ann in enumerate(anns):
             try:
+                if size != (h, w) and isinstance(ann.segmentation, list):
+                    polygons = [
+                        [float(v) * (sx if i % 2 == 0 else sy) for i, v in enumerate(polygon)]
+                        for polygon in ann.segmentation
+                    ]
+                    direct.append((row, segmentation_to_rle(polygons, size[0], size[1])))
+                    continue
                 rle = self.annotations.rle(ann)
             except Exception as err:  # pycocotools raises bare Exception/TypeError/ValueError
                 raise self._problem(ann, f"invalid segmentation: {err}") from None
-            size = [int(v) for v in rle["size"]]
-            if size != [h, w]:
+            rle_size = [int(v) for v in rle["size"]]
+            if rle_size != [h, w]:
                 raise self._problem(
                     ann,
-                    f"mask size {size[0]}×{size[1]} (H×W) differs from image id "
+                    f"mask size {rle_size[0]}×{rle_size[1]} (H×W) differs from image id "
                     f"{info.id}'s {h}×{w}",
                 )
-            rles.append(rle)
-        # decode returns H×W×N in Fortran order; one copy to N×H×W C order.
-        decoded = mask_utils.decode(rles)
-        return torch.from_numpy(np.ascontiguousarray(decoded.transpose(2, 0, 1)))
+            full.append((row, rle))
+        masks = torch.empty((len(anns), *size), dtype=torch.uint8)
+        for group, at_size in ((direct, size), (full, (h, w))):
+            if not group:
+                continue
+            rows = [row for row, _ in group]
+            # decode gives H×W×N in Fortran order, i.e. N×W×H in C order: one transposing copy.
+            decoded = mask_utils.decode([rle for _, rle in group])
+            stack = torch.from_numpy(np.ascontiguousarray(decoded.transpose(2, 0, 1)))
+            if at_size != size:
+                stack = resize_mask(stack, list(size), InterpolationMode.NEAREST_EXACT)
+            masks[rows] = stack
+        return masks

@@ -157,6 +157,17 @@ class Compose:
             image, target = t(image, target, generator)
         return image, target
 
+    @property
+    def max_input_size(self) -> int | None:
+        """The longest input side that can influence the output: the first resizing
+        transform's ``max_input_size`` when only flips come before it, else ``None``
+        (unknown: decode at full size). The dataset decodes large images at this size."""
+        for t in self.transforms:
+            if isinstance(t, RandomHorizontalFlip):
+                continue
+            return getattr(t, "max_input_size", None)
+        return None
+
     def __repr__(self) -> str:
         inner = ", ".join(repr(t) for t in self.transforms)
         return f"Compose([{inner}])"
@@ -175,6 +186,11 @@ class ResizeLongestAndPad:
         if size < 1:
             raise ValueError(f"size must be positive, got {size}")
         self.size = size
+
+    @property
+    def max_input_size(self) -> int:
+        """Longest input side the output can use: detail beyond ``size`` is resampled away."""
+        return self.size
 
     def __call__(
         self, image: torch.Tensor, target: Target, generator: torch.Generator | None = None
@@ -215,6 +231,11 @@ class ResizeShortestKeepRatio:
         self.min_sizes = sizes
         self.max_size = max_size
         self.train = train
+
+    @property
+    def max_input_size(self) -> int:
+        """The output's longest side is at most ``max_size``."""
+        return self.max_size
 
     def __call__(
         self, image: torch.Tensor, target: Target, generator: torch.Generator | None = None
@@ -286,6 +307,11 @@ class ScaleJitter:
         self.min_scale = min_scale
         self.max_scale = max_scale
         self.size = size
+
+    @property
+    def max_input_size(self) -> int:
+        """The resized (pre-crop) longest side is at most ``round(max_scale · size)``."""
+        return max(1, round(self.max_scale * self.size))
 
     def __call__(
         self, image: torch.Tensor, target: Target, generator: torch.Generator | None = None

@@ -453,3 +453,94 @@ def test_a_transform_that_returns_float_is_not_rescaled_twice(tmp_path):
     float_image, _ = FashionDataset(annset, tmp_path, to_float)[0]
     assert torch.allclose(plain_image, float_image)
     assert float(float_image.max()) == 1.0
+
+
+def _big_world(tmp_path, fmt: str = "png", orientation: int = 1):
+    """A 300×200 (W×H) image with a polygon coat, an RLE bag and a crowd of uncompressed RLE,
+    painted in their colours; ``orientation`` 6 stores the pixels rotated with an EXIF tag."""
+    h, w = 200, 300
+    polygon = [[30.0, 20.0, 140.0, 25.0, 120.0, 150.0, 40.0, 140.0]]
+    coat = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(polygon, h, w))).astype(bool)
+    bag = _rect(h, w, 60, 110, 180, 260)
+    crowd = _rect(h, w, 160, 195, 150, 290)
+    pixels = _paint(h, w, [coat, bag, crowd])
+    # Background stripes of a 20 px period (4 px at the test's sizes): a decode at too low a
+    # resolution (a wrong JPEG draft request) washes them out.
+    background = ~(coat | bag | crowd)
+    stripes = (np.arange(w) // 10 % 2 == 0)[None, :].repeat(h, 0)
+    pixels[background & stripes] = 110
+    anns = [
+        Annotation(1, 1, 10, (30, 20, 110, 130), float(coat.sum()), polygon, 0, ()),
+        Annotation(2, 1, 24, (180, 60, 80, 50), 4000.0, _rle_segmentation(bag), 0, ()),
+        Annotation(3, 1, 23, (150, 160, 140, 35), 4900.0, _uncompressed_rle(crowd), 1, ()),
+    ]
+    name = f"big.{fmt}"
+    if orientation == 6:
+        stored = np.ascontiguousarray(np.rot90(pixels, k=1))  # undone by EXIF's ROTATE_270
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        Image.fromarray(stored).save(tmp_path / name, exif=exif.tobytes(), quality=95)
+    else:
+        Image.fromarray(pixels).save(tmp_path / name, **({"quality": 95} if fmt == "jpg" else {}))
+    return AnnotationSet([ImageInfo(1, name, w, h)], anns, source="big.json")
+
+
+def _iou(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.bool(), b.bool()
+    return float((a & b).sum()) / float((a | b).sum())
+
+
+@pytest.mark.parametrize(
+    "fmt,orientation", [("png", 1), ("jpg", 1), ("jpg", 6)], ids=["png", "jpeg-draft", "jpeg-exif"]
+)
+@pytest.mark.parametrize("kind", ["paper", "keep-ratio", "jitter"])
+def test_large_images_decoded_at_the_pipeline_size_match_full_decoding(
+    tmp_path, fmt, orientation, kind
+):
+    annset = _big_world(tmp_path, fmt, orientation)
+    transforms = build_transforms(kind, 60, train=True, min_size=50, max_size=75)
+    fast = FashionDataset(annset, tmp_path, transforms, seed=5)
+    full = FashionDataset(annset, tmp_path, transforms, seed=5, decode_size=None)
+    assert (
+        fast.decode_size
+        == transforms.max_input_size
+        == {"paper": 60, "keep-ratio": 75, "jitter": 120}[kind]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ImageSizeMismatchWarning)
+        (image_a, a), (image_b, b) = fast[0], full[0]
+    assert_sample_contract(image_a, a)
+    assert image_a.shape == image_b.shape
+    assert a["scale"].item() == pytest.approx(b["scale"].item(), rel=0.02)
+    assert a["orig_size"].tolist() == b["orig_size"].tolist() == [200, 300]
+    assert a["labels"].tolist() == b["labels"].tolist() and len(a["labels"]) > 0
+    assert (a["boxes"] - b["boxes"]).abs().max() <= 1.0
+    for row in range(len(a["labels"])):
+        assert _iou(a["masks"][row], b["masks"][row]) > 0.85
+    # Same picture, resampled differently (a too-low JPEG draft gives mean ≥ 0.034, max ≥ 0.38).
+    assert (image_a - image_b).abs().mean() < 0.02
+    assert (image_a - image_b).abs().max() < 0.3
+    # Pixels under each mask show its object's colour (the decoded image is aligned).
+    for row, label in enumerate(a["labels"].tolist()):
+        colour = COLOURS[[11, 25, 24].index(label)]
+        inner = a["masks"][row].bool()
+        inner &= ~torch.nn.functional.max_pool2d(
+            (~inner).float()[None, None], 3, stride=1, padding=1
+        )[0, 0].bool()
+        if inner.sum() >= 4:
+            want = torch.tensor(colour, dtype=torch.float32)[:, None] / 255
+            close = ((image_a[:, inner] - want).abs() < 0.25).all(0).float().mean()
+            assert close > 0.9, (label, float(close))
+
+
+def test_decode_size_choices(tmp_path):
+    annset = _big_world(tmp_path)
+    paper = build_transforms("paper", 60, train=True)
+    assert FashionDataset(annset, tmp_path, paper, decode_size=100).decode_size == 100
+    assert FashionDataset(annset, tmp_path).decode_size is None  # no transforms: full size
+    custom = FashionDataset(annset, tmp_path, lambda image, target, g=None: (image, target))
+    assert custom.decode_size is None
+    image, target = FashionDataset(annset, tmp_path, decode_size=150)[0]
+    assert image.shape == (3, 100, 150) and target["scale"].item() == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="decode_size"):
+        FashionDataset(annset, tmp_path, decode_size=0)
