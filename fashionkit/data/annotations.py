@@ -9,7 +9,7 @@ Records use Fashionpedia ids and COCO conventions:
 - :class:`Annotation`: ``bbox`` is XYWH in pixels, ``area`` the mask's pixel count,
   ``segmentation`` a list of polygons (``[[x0, y0, x1, y1, ...], ...]``) or an RLE dict
   (``{"size": [h, w], "counts": str | list[int]}``, compressed or uncompressed),
-  ``attribute_ids`` Fashionpedia attribute ids.
+  ``attribute_ids`` Fashionpedia attribute ids, ``extra`` the record's other fields.
 
 Storage is columnar so that Fashionpedia-train scale (333k instances) loads in a fraction of
 the memory of one Python dict per annotation: ids, boxes, areas and attribute ids live in numpy
@@ -55,6 +55,9 @@ class Annotation:
     segmentation: Segmentation
     iscrowd: int = 0
     attribute_ids: tuple[int, ...] = field(default_factory=tuple)
+    # Other fields of the record in the file (e.g. the synthetic world's colours), kept for the
+    # round trip. Not hashed (dicts are unhashable); compared.
+    extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True, eq=False)  # eq on numpy fields would be ambiguous; compare by identity
@@ -65,7 +68,8 @@ class AnnotationColumns:
     ``(N, 4) float64`` XYWH; ``areas``: ``(N,) float64``; ``iscrowd``: ``(N,) uint8``;
     attribute ids of row ``i`` are ``attribute_values[attribute_offsets[i]:attribute_offsets[i+1]]``
     (``attribute_offsets``: ``(N+1,) int64``, ``attribute_values``: ``(M,) int32``);
-    ``segmentations``: length-N list of ``msgspec.Raw`` JSON text or decoded polygon/RLE objects.
+    ``segmentations``: length-N list of ``msgspec.Raw`` JSON text or decoded polygon/RLE objects;
+    ``extras``: ``{row: {field: value or msgspec.Raw}}`` for rows with fields beyond these.
     """
 
     ids: np.ndarray
@@ -77,6 +81,7 @@ class AnnotationColumns:
     attribute_offsets: np.ndarray
     attribute_values: np.ndarray
     segmentations: list
+    extras: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -98,6 +103,7 @@ class AnnotationColumns:
             attribute_offsets=offsets,
             attribute_values=values,
             segmentations=[a.segmentation for a in anns],
+            extras={i: dict(a.extra) for i, a in enumerate(anns) if a.extra},
         )
 
     def take(self, rows: np.ndarray) -> AnnotationColumns:
@@ -119,10 +125,13 @@ class AnnotationColumns:
             attribute_offsets=offsets,
             attribute_values=self.attribute_values[gather],
             segmentations=[self.segmentations[i] for i in rows.tolist()],
+            extras={
+                new: self.extras[old] for new, old in enumerate(rows.tolist()) if old in self.extras
+            },
         )
 
 
-def _decode_segmentation(seg: Any) -> Segmentation:
+def _decoded(seg: Any) -> Segmentation:
     if isinstance(seg, msgspec.Raw):
         return msgspec.json.decode(seg)
     return seg
@@ -234,9 +243,10 @@ class AnnotationSet:
             category_id=int(c.category_ids[row]),
             bbox=(x, y, w, h),
             area=float(c.areas[row]),
-            segmentation=_decode_segmentation(c.segmentations[row]),
+            segmentation=_decoded(c.segmentations[row]),
             iscrowd=int(c.iscrowd[row]),
             attribute_ids=tuple(c.attribute_values[lo:hi].tolist()),
+            extra={k: _decoded(v) for k, v in c.extras.get(row, {}).items()},
         )
 
     def annotations(self, image_id: int) -> list[Annotation]:
@@ -272,45 +282,52 @@ class AnnotationSet:
             for im in self._images
         ]
 
-    def _annotation_dicts(self, decode: bool) -> list[dict]:
+    def _annotation_dicts(self, decode: bool, lo: int = 0, hi: int | None = None) -> list[dict]:
+        """Annotation records of rows ``lo:hi`` as JSON-ready dicts."""
         c = self._cols
-        offs = c.attribute_offsets.tolist()
-        attrs = c.attribute_values.tolist()
-        segs = c.segmentations
+        hi = len(c) if hi is None else hi
+        offs = c.attribute_offsets[lo : hi + 1].tolist()
+        attrs = c.attribute_values[offs[0] : offs[-1]].tolist()
+        base = offs[0]
+        segs = c.segmentations[lo:hi]
+        extras = c.extras
         out = []
         for i, (aid, iid, cid, bbox, area, crowd) in enumerate(
             zip(
-                c.ids.tolist(),
-                c.image_ids.tolist(),
-                c.category_ids.tolist(),
-                c.bboxes.tolist(),
-                c.areas.tolist(),
-                c.iscrowd.tolist(),
+                c.ids[lo:hi].tolist(),
+                c.image_ids[lo:hi].tolist(),
+                c.category_ids[lo:hi].tolist(),
+                c.bboxes[lo:hi].tolist(),
+                c.areas[lo:hi].tolist(),
+                c.iscrowd[lo:hi].tolist(),
                 strict=True,
             )
         ):
-            seg = segs[i]
-            seg = _decode_segmentation(seg) if decode else seg
-            out.append(
-                {
-                    "id": aid,
-                    "image_id": iid,
-                    "category_id": cid,
-                    "segmentation": _segmentation_for_json(seg),
-                    "bbox": bbox,
-                    "area": area,
-                    "iscrowd": crowd,
-                    "attribute_ids": attrs[offs[i] : offs[i + 1]],
-                }
-            )
+            seg = _decoded(segs[i]) if decode else segs[i]
+            record = {
+                "id": aid,
+                "image_id": iid,
+                "category_id": cid,
+                "segmentation": _segmentation_for_json(seg),
+                "bbox": bbox,
+                "area": area,
+                "iscrowd": crowd,
+                "attribute_ids": attrs[offs[i] - base : offs[i + 1] - base],
+            }
+            extra = extras.get(lo + i)
+            if extra:
+                for key, value in extra.items():
+                    if key not in record:
+                        record[key] = _decoded(value) if decode else value
+            out.append(record)
         return out
 
-    def _document(self, decode: bool) -> dict:
+    def _document(self, annotations: Any) -> dict:
         doc: dict[str, Any] = {"info": self.info}
         if self.licenses is not None:
             doc["licenses"] = self.licenses
         doc["images"] = self._images_json()
-        doc["annotations"] = self._annotation_dicts(decode)
+        doc["annotations"] = annotations
         doc["categories"] = self.ontology.categories_json()
         doc["attributes"] = self.ontology.attributes_json()
         return doc
@@ -318,12 +335,35 @@ class AnnotationSet:
     def to_json(self) -> dict:
         """Fashionpedia JSON (``info``, [``licenses``], ``images``, ``annotations``,
         ``categories``, ``attributes``). Compressed RLE counts are written as str."""
-        return self._document(decode=True)
+        return self._document(self._annotation_dicts(decode=True))
 
     def write(self, path: str | Path) -> None:
         """Write :meth:`to_json` to ``path``; segmentations read from a file are copied as the
-        exact JSON text they were read as (no float re-formatting)."""
-        Path(path).write_bytes(_ENCODER.encode(self._document(decode=False)))
+        exact JSON text they were read as (no float re-formatting).
+
+        Annotations are encoded in chunks, so writing Fashionpedia train costs tens of MB on
+        top of the set instead of a second copy of the file in memory.
+        """
+        head, tail = _ENCODER.encode(self._document(_ANNOTATIONS_SLOT)).split(
+            _ANNOTATIONS_SLOT_JSON
+        )
+        with Path(path).open("wb") as f:
+            f.write(head)
+            f.write(b"[")
+            for lo in range(0, len(self._cols), _WRITE_CHUNK):
+                if lo:
+                    f.write(b",")
+                chunk = _ENCODER.encode(self._annotation_dicts(False, lo, lo + _WRITE_CHUNK))
+                f.write(memoryview(chunk)[1:-1])  # drop the chunk's own [ ]
+            f.write(b"]")
+            f.write(tail)
+
+
+_WRITE_CHUNK = 20_000
+# Stands in for the annotation list while the rest of the document is encoded; a string no
+# encoded key or value can contain (JSON strings cannot hold a raw NUL).
+_ANNOTATIONS_SLOT_JSON = b'"\x00annotations\x00"'
+_ANNOTATIONS_SLOT = msgspec.Raw(_ANNOTATIONS_SLOT_JSON)
 
 
 _IMAGE_CORE = frozenset({"id", "file_name", "width", "height"})

@@ -62,9 +62,9 @@ def read_coco(
         data = path.read_bytes()
     except OSError as err:
         raise InvalidDataError([Problem(source, "file", f"cannot be read ({err})")]) from None
-    file, problems, bad_image_ids = decode_instances_file(data, source)
+    file, problems, bad_image_ids, extras = decode_instances_file(data, source)
     mapping, unmapped = category_mapping(file.categories, ontology)
-    columns = columns_from_structs(file.annotations)
+    columns = columns_from_structs(file.annotations, extras)
     extra: dict[int, list[str]] = {}
     file_ids = columns.category_ids.tolist()
     mapped = np.empty(len(file_ids), np.int32)

@@ -7,17 +7,17 @@ a fraction of the memory of ``json.load``. Everything is then validated
 (:mod:`fashionkit.data.validate`).
 
 Kept on a round trip: ``info``, ``licenses``, every image field (``original_url``, ``license``,
-``time_captured``, ``isstatic``, ``kaggle_id`` …, in :attr:`ImageInfo.extra`) and the
-annotation fields of the format (``id``, ``image_id``, ``category_id``, ``segmentation``,
-``bbox``, ``area``, ``iscrowd``, ``attribute_ids``); other annotation fields are dropped. The
-``categories``/``attributes`` written are the ontology's; a file whose category names disagree
-with the ontology's for the same id is rejected (its ids would mean something else).
+``time_captured``, ``isstatic``, ``kaggle_id`` …, in :attr:`ImageInfo.extra`) and every
+annotation field (the format's, plus any other in :attr:`Annotation.extra`, copied as its JSON
+text). Other top-level blocks are not kept. The ``categories``/``attributes`` written are the
+ontology's; a file whose category names disagree with the ontology's for the same id is rejected
+(its ids would mean something else).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
 import numpy as np
@@ -27,7 +27,7 @@ from fashionkit.data.errors import InvalidDataError, OnInvalid, Problem, SkipRep
 from fashionkit.data.validate import validated_set
 from fashionkit.ontology import Ontology, load_ontology
 
-__all__ = ["read_fashionpedia", "decode_instances_file", "InstancesFile"]
+__all__ = ["read_fashionpedia", "decode_instances_file", "DecodedFile", "InstancesFile"]
 
 _NAN4 = (float("nan"),) * 4
 
@@ -47,6 +47,10 @@ class _Annotation(msgspec.Struct, gc=False):
     area: float | None = None
     iscrowd: Literal[0, 1] = 0
     attribute_ids: list[_Int32] = []
+
+
+class _StrictAnnotation(_Annotation, forbid_unknown_fields=True, gc=False):
+    """Fails on any other field, which sends the file down the path that keeps such fields."""
 
 
 class InstancesFile(msgspec.Struct):
@@ -76,20 +80,36 @@ class _Image(msgspec.Struct):
     height: _Int32
 
 
-_FILE_DECODER = msgspec.json.Decoder(InstancesFile)
+class _StrictFile(InstancesFile):
+    annotations: list[_StrictAnnotation]
 
 
-def decode_instances_file(
-    data: bytes, source: str
-) -> tuple[InstancesFile, list[Problem], set[int]]:
+_FILE_DECODER = msgspec.json.Decoder(_StrictFile)
+_ANNOTATION_FIELDS = frozenset(_Annotation.__struct_fields__)
+
+
+class DecodedFile(NamedTuple):
+    """:func:`decode_instances_file`'s result.
+
+    ``file`` without the malformed records; ``problems`` one per malformed record;
+    ``invalid_image_ids`` ids of malformed image records (their annotations are invalid too);
+    ``annotation_extras`` ``{index into file.annotations: {field: msgspec.Raw}}`` for
+    annotations with fields beyond the format's.
+    """
+
+    file: InstancesFile
+    problems: list[Problem]
+    invalid_image_ids: set[int]
+    annotation_extras: dict[int, dict[str, msgspec.Raw]]
+
+
+def decode_instances_file(data: bytes, source: str) -> DecodedFile:
     """Decode a COCO-style instances file; records of the wrong shape become problems.
 
-    Returns the file (without the malformed records), the problems, and the ids of malformed
-    image records that had an id (their annotations are invalid too).
-
-    The fast path decodes everything in one typed pass. Only if that fails does it decode record
-    by record, so that each malformed image or annotation is named (by its id when it has one)
-    and the rest can still be used under ``on_invalid="skip"``.
+    The fast path decodes everything in one typed pass. Only if that fails (a malformed record,
+    or annotations with fields beyond the format's) does it decode record by record, so that
+    each malformed image or annotation is named (by its id when it has one), the rest can still
+    be used under ``on_invalid="skip"``, and extra annotation fields are kept.
     """
     try:
         file = _FILE_DECODER.decode(data)
@@ -99,7 +119,7 @@ def decode_instances_file(
         raise InvalidDataError([Problem(source, "file", f"not valid JSON ({err})")]) from None
     else:
         file.images, problems, bad_ids = _checked_images(file.images, source)
-        return file, problems, bad_ids
+        return DecodedFile(file, problems, bad_ids, {})
     try:
         loose = msgspec.json.decode(data, type=_LooseFile)
     except msgspec.ValidationError as err:
@@ -108,11 +128,18 @@ def decode_instances_file(
         ) from None
     images, problems, bad_ids = _checked_images(loose.images, source)
     anns: list[_Annotation] = []
+    extras: dict[int, dict[str, msgspec.Raw]] = {}
     for k, raw in enumerate(loose.annotations):
         try:
-            anns.append(msgspec.json.decode(raw, type=_Annotation))
+            ann = msgspec.json.decode(raw, type=_Annotation)
         except msgspec.ValidationError as err:
             problems.append(Problem(source, _record_name(raw, "annotation", k), str(err)))
+            continue
+        fields = msgspec.json.decode(raw, type=dict[str, msgspec.Raw])
+        extra = {key: v for key, v in fields.items() if key not in _ANNOTATION_FIELDS}
+        if extra:
+            extras[len(anns)] = extra
+        anns.append(ann)
     file = InstancesFile(
         images=images,
         annotations=anns,
@@ -121,7 +148,7 @@ def decode_instances_file(
         info=loose.info,
         licenses=loose.licenses,
     )
-    return file, problems, bad_ids
+    return DecodedFile(file, problems, bad_ids, extras)
 
 
 def _checked_images(
@@ -173,8 +200,11 @@ def images_from_dicts(records: list[dict[str, Any]]) -> list[ImageInfo]:
     ]
 
 
-def columns_from_structs(anns: list[_Annotation]) -> AnnotationColumns:
-    """Decoded annotation structs → columns; a missing box or area becomes NaN (reported)."""
+def columns_from_structs(
+    anns: list[_Annotation], extras: dict[int, dict[str, msgspec.Raw]] | None = None
+) -> AnnotationColumns:
+    """Decoded annotation structs (and their extra fields by index) → columns; a missing box or
+    area becomes NaN (reported by validation)."""
     n = len(anns)
     lengths = np.fromiter((len(a.attribute_ids) for a in anns), np.int64, n)
     offsets = np.zeros(n + 1, np.int64)
@@ -191,6 +221,7 @@ def columns_from_structs(anns: list[_Annotation]) -> AnnotationColumns:
             (v for a in anns for v in a.attribute_ids), np.int32, int(offsets[-1])
         ),
         segmentations=[a.segmentation for a in anns],
+        extras=dict(extras or {}),
     )
 
 
@@ -234,12 +265,12 @@ def read_fashionpedia(
         data = path.read_bytes()
     except OSError as err:
         raise InvalidDataError([Problem(source, "file", f"cannot be read ({err})")]) from None
-    file, problems, bad_image_ids = decode_instances_file(data, source)
+    file, problems, bad_image_ids, extras = decode_instances_file(data, source)
     fatal = check_category_names(file.categories, ontology, source)
     if fatal:
         raise InvalidDataError(fatal)
     images = images_from_dicts(file.images)
-    columns = columns_from_structs(file.annotations)
+    columns = columns_from_structs(file.annotations, extras)
     del file.annotations[:]  # the structs are copied into columns; drop them early
     return validated_set(
         images,

@@ -190,3 +190,40 @@ def test_write_accepts_numpy_in_hand_built_segmentations(tmp_path):
     [a, b] = back.iter_annotations()
     assert a.segmentation == [[1.0, 1.0, 6.0, 1.0, 6.0, 5.0, 1.0, 5.0]]
     assert b.segmentation == {"size": [10, 12], "counts": [13, 3, 104]}
+
+
+def test_extra_annotation_fields_survive_the_round_trip(tmp_path):
+    doc = fashionpedia_doc()
+    doc["annotations"][1]["synth"] = {"color": "#6e7332", "shares": [0.5, 0.25]}
+    doc["annotations"][4]["note"] = "checked"
+    src = write_json(tmp_path / "extra.json", doc)
+    ann_set, report = read_annotations(src)
+    assert not report
+    anns = list(ann_set.iter_annotations())
+    assert anns[1].extra == {"synth": {"color": "#6e7332", "shares": [0.5, 0.25]}}
+    assert anns[4].extra == {"note": "checked"}
+    assert anns[0].extra == {}
+    out = tmp_path / "out.json"
+    ann_set.write(out)
+    assert json.loads(out.read_text())["annotations"] == doc["annotations"]
+    # Skipping rows keeps each extra with its own annotation.
+    sub = ann_set.columns.take(np.array([4, 1]))
+    assert sorted(sub.extras) == [0, 1] and b"checked" in bytes(sub.extras[0]["note"])
+    # Built by hand: extra fields are written too, and never override the format's fields.
+    built = AnnotationSet(
+        [ImageInfo(1, "a.jpg", 12, 10)],
+        [
+            Annotation(
+                1,
+                1,
+                5,
+                (1.0, 1.0, 4.0, 4.0),
+                9.0,
+                [[1, 1, 5, 1, 5, 5, 1, 5]],
+                extra={"source": "hand", "id": 99},
+            )
+        ],
+    )
+    built.write(tmp_path / "built.json")
+    [rec] = json.loads((tmp_path / "built.json").read_text())["annotations"]
+    assert rec["source"] == "hand" and rec["id"] == 1
