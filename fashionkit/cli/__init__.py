@@ -26,9 +26,9 @@ def _root() -> None:
 
 
 def _register_all() -> None:
-    from fashionkit.cli import convert, evaluate, ontology, synth, train
+    from fashionkit.cli import convert, demo, evaluate, ontology, synth, train
 
-    for module in (ontology, convert, synth, train, evaluate):
+    for module in (ontology, convert, synth, train, evaluate, demo):
         module.register(app)
 
 

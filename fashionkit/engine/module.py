@@ -99,7 +99,8 @@ class DetectionModule(L.LightningModule):
         metrics = self.evaluator.evaluate() if self.trainer.is_global_zero else {}
         metrics = self.trainer.strategy.broadcast(metrics, src=0)
         for key, value in metrics.items():
-            self.log(f"val_{key}", float(value), sync_dist=False, rank_zero_only=False)
+            if math.isfinite(value):  # e.g. attribute F1 is undefined with no matched detection
+                self.log(f"val_{key}", float(value), sync_dist=False, rank_zero_only=False)
 
     # -- optimiser -------------------------------------------------------------------------
     def configure_optimizers(self):

@@ -44,6 +44,23 @@ def effective_lr(recipe: Recipe, devices: int, num_nodes: int) -> float:
     return cfg.lr * total_batch / cfg.reference_batch
 
 
+def _quiet_lightning() -> None:
+    """Drop Lightning's advertising and a deprecation inside Lightning itself from the output;
+    its real messages (devices, DDP set-up, stops) stay."""
+    import logging
+    import warnings
+
+    class _NoTips(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return "Tip:" not in record.getMessage()
+
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _NoTips) for f in log.filters):
+            log.addFilter(_NoTips())
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+
+
 def model_config_for(recipe: Recipe):
     """The model config a recipe asks for: its preset with its overrides."""
     from fashionkit.modeling import model_config_from_preset
@@ -89,6 +106,7 @@ def train(
     from fashionkit.engine.module import DetectionModule
     from fashionkit.modeling import build_model, load_weights, save_checkpoint
 
+    _quiet_lightning()
     started = time.monotonic()
     run = Path(out_dir)
     ckpt_dir = run / "checkpoints"
