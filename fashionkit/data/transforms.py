@@ -134,6 +134,14 @@ def _resize(
     return image, replace_masks(target, masks)
 
 
+def _owned(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor``, copied if it is a view into a larger buffer: a crop of the 2×-upscaled image
+    would otherwise keep (and send to the main process from DataLoader workers) all of it."""
+    if tensor.untyped_storage().nbytes() > tensor.numel() * tensor.element_size():
+        return tensor.clone()
+    return tensor
+
+
 def _check_image(image: torch.Tensor, target: Target) -> None:
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"image must be 3×H×W, got shape {tuple(image.shape)}")
@@ -329,8 +337,8 @@ class ScaleJitter:
         top = math.floor(u_y * max(0, new_h - self.size))
         left = math.floor(u_x * max(0, new_w - self.size))
         # crop_* pads with zeros where the window runs past the right/bottom edge.
-        image = F.crop_image(image, top, left, self.size, self.size)
-        masks = F.crop_mask(target["masks"], top, left, self.size, self.size)
+        image = _owned(F.crop_image(image, top, left, self.size, self.size))
+        masks = _owned(F.crop_mask(target["masks"], top, left, self.size, self.size))
         return image, _scaled(replace_masks(target, masks), factor)
 
     def __repr__(self) -> str:

@@ -420,3 +420,10 @@ def test_mask_box_matches_the_painted_pixels_under_any_pipeline(h, w, rect, kind
         [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=torch.float32
     )
     assert (painted_box - box).abs().max() <= 1.0, (painted_box, box)
+
+
+def test_scale_jitter_output_does_not_hold_the_uncropped_buffer():
+    image, target, _ = make_scene(45, 70)
+    out_image, out = ScaleJitter(2.0, 2.0, 32)(image, target, torch.Generator().manual_seed(0))
+    for tensor in (out_image, out["masks"]):
+        assert tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size()
