@@ -4,9 +4,10 @@ Checks, each reported with the file and the record (``image id 3``, ``annotation
 CSV input, ``line 42``):
 
 - images: duplicate ids (later records), non-positive width/height; with an images folder:
-  missing files. An image file whose real size (read from its header with PIL) disagrees with the
-  file's width/height is a *notice*, not an error: masks and boxes are defined in the annotation
-  file's size, so the record stays usable and the caller decides whether to resize.
+  missing files. An image file whose size as shown (read from its header with PIL, EXIF
+  orientation applied) disagrees with the file's width/height is a *notice*, not an error: masks
+  and boxes are defined in the annotation file's size, so the record stays usable, and the
+  training dataset reconciles it the same way (see :mod:`fashionkit.data.dataset`).
 - annotations: duplicate ids (later records), image id not among the images (or its image was
   skipped), unknown category or attribute ids, boxes that are not finite, have non-positive size or
   lie outside the image by more than :data:`BOX_TOLERANCE` pixels, segmentations that are
@@ -254,7 +255,7 @@ def _duplicates(ids: np.ndarray) -> np.ndarray:
 def _check_image_files(
     images: Sequence[ImageInfo], images_dir: Path, source: str, where: Callable[[int], str]
 ) -> tuple[dict[int, list[str]], list[Problem]]:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import ExifTags, Image, UnidentifiedImageError
 
     bad: dict[int, list[str]] = {}
     notices: list[Problem] = []
@@ -265,19 +266,28 @@ def _check_image_files(
             continue
         try:
             with Image.open(path) as f:  # reads the header only
-                real_w, real_h = f.size
+                stored = f.size
+                orientation = f.getexif().get(ExifTags.Base.Orientation, 1)
         except (UnidentifiedImageError, OSError) as err:
             bad.setdefault(i, []).append(f"image file {path} cannot be read ({err})")
             continue
-        if (real_w, real_h) != (im.width, im.height):
-            notices.append(
-                Problem(
-                    source,
-                    where(i),
-                    f"image file {path} is {real_w}x{real_h} but the annotations say "
-                    f"{im.width}x{im.height}; masks and boxes are in the annotation size",
-                )
+        # EXIF orientations 5..8 turn the picture by 90°: it is shown transposed.
+        shown = stored[::-1] if orientation in (5, 6, 7, 8) else stored
+        expected = (im.width, im.height)
+        if shown == expected:
+            continue
+        if stored == expected:
+            msg = (
+                f"image file {path} is shown {shown[0]}x{shown[1]} (EXIF orientation "
+                f"{orientation}) but the annotations match its stored {stored[0]}x{stored[1]} "
+                "pixels; masks and boxes are in the stored orientation"
             )
+        else:
+            msg = (
+                f"image file {path} is {shown[0]}x{shown[1]} but the annotations say "
+                f"{im.width}x{im.height}; masks and boxes are in the annotation size"
+            )
+        notices.append(Problem(source, where(i), msg))
     return bad, notices
 
 

@@ -325,3 +325,26 @@ def test_out_of_range_fields_are_record_errors(tmp_path, field, value, message):
         read_annotations(path)
     [problem] = err.value.problems
     assert (problem.where, problem.message) == ("annotation id 42", message)
+
+
+def test_exif_rotation_is_taken_into_account(tmp_path):
+    doc = fashionpedia_doc()
+    (tmp_path / "img").mkdir()
+    for im in doc["images"]:
+        w, h = im["width"], im["height"]
+        exif = Image.Exif()
+        if im["id"] == 7:  # stored transposed, EXIF turns it back: shown as the JSON says
+            exif[0x0112] = 6
+            Image.new("RGB", (h, w)).save(tmp_path / "img" / im["file_name"], exif=exif)
+        elif im["id"] == 3:  # stored as the JSON says, but EXIF would turn it
+            exif[0x0112] = 8
+            Image.new("RGB", (w, h)).save(tmp_path / "img" / im["file_name"], exif=exif)
+        else:
+            Image.new("RGB", (w, h)).save(tmp_path / "img" / im["file_name"])
+    path = write_json(tmp_path / "fp.json", doc)
+    _, report = read_annotations(path, images_dir=tmp_path / "img")
+    assert not report.problems
+    [notice] = report.notices
+    assert notice.where == "image id 3"
+    assert "is shown 16x12 (EXIF orientation 8)" in notice.message
+    assert "match its stored 12x16 pixels" in notice.message
