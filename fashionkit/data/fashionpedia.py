@@ -16,6 +16,7 @@ ontology's; a file whose category names disagree with the ontology's for the sam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -57,7 +58,7 @@ class InstancesFile(msgspec.Struct):
     """A COCO/Fashionpedia instances file, annotations decoded, images as plain dicts."""
 
     images: list[dict[str, Any]]
-    annotations: list[_Annotation]
+    annotations: Sequence[_Annotation]
     categories: list[dict[str, Any]] = []
     attributes: list[dict[str, Any]] = []
     info: dict[str, Any] | None = None
@@ -112,7 +113,7 @@ def decode_instances_file(data: bytes, source: str) -> DecodedFile:
     be used under ``on_invalid="skip"``, and extra annotation fields are kept.
     """
     try:
-        file = _FILE_DECODER.decode(data)
+        file: InstancesFile = _FILE_DECODER.decode(data)
     except msgspec.ValidationError:
         pass
     except msgspec.DecodeError as err:
@@ -201,7 +202,7 @@ def images_from_dicts(records: list[dict[str, Any]]) -> list[ImageInfo]:
 
 
 def columns_from_structs(
-    anns: list[_Annotation], extras: dict[int, dict[str, msgspec.Raw]] | None = None
+    anns: Sequence[_Annotation], extras: dict[int, dict[str, msgspec.Raw]] | None = None
 ) -> AnnotationColumns:
     """Decoded annotation structs (and their extra fields by index) → columns; a missing box or
     area becomes NaN (reported by validation)."""
@@ -271,7 +272,7 @@ def read_fashionpedia(
         raise InvalidDataError(fatal)
     images = images_from_dicts(file.images)
     columns = columns_from_structs(file.annotations, extras)
-    del file.annotations[:]  # the structs are copied into columns; drop them early
+    file.annotations = []  # the structs are copied into columns; drop them early
     return validated_set(
         images,
         columns,
