@@ -322,7 +322,28 @@ def build_detections(
         w = widths[pos_c]
         strings: list[tuple[int, str, int]] = []
         segs = []
-        for i, r in enumerate(records):
+        fast = all(
+            isinstance(r.segmentation, _RLE) and isinstance(r.segmentation.counts, str)
+            for r in records
+        )
+        if fast:  # the usual case, compressed RLE everywhere: checked in bulk
+            sizes = np.array([r.segmentation.size for r in records], dtype=np.int64).reshape(n, 2)  # type: ignore[union-attr]
+            size_ok = ~known_img | ((sizes[:, 0] == h) & (sizes[:, 1] == w))
+            bad(
+                ~size_ok,
+                lambda i: (
+                    f"RLE size {list(sizes[i])} is not the image's [height, width] = [{h[i]}, {w[i]}]"
+                ),
+            )
+            strings = [
+                (i, records[i].segmentation.counts, int(h[i] * w[i]))
+                for i in np.flatnonzero(size_ok & known_img)
+            ]  # type: ignore[union-attr]
+            segs = [
+                {"size": [int(hh), int(ww)], "counts": r.segmentation.counts}
+                for r, hh, ww in zip(records, h, w, strict=True)
+            ]  # type: ignore[union-attr]
+        for i, r in enumerate(records if not fast else ()):
             seg = r.segmentation
             hh, ww = int(h[i]), int(w[i])
             if isinstance(seg, _RLE):

@@ -119,45 +119,43 @@ class FashionpediaAP:
         super_idx=None,
         cat_id=None,
     ) -> float:
-        aidx = [i for i, lbl in enumerate(AREA_LABELS) if lbl == area]
-        midx = [i for i, m in enumerate(MAX_DETECTIONS) if m == max_dets]
-        cats = [
-            c
-            for c in range(_NUM_CATEGORIES)
-            if (cat_id is None or c == cat_id)
-            and (super_idx is None or c in SUPER_CLASSES[super_idx][2])
-        ]
+        """The mean of the selected precision (``"ap"``) or recall (``"ar"``) entries that are
+        not ``-1``, selected as the official ``FPEval._summarize`` selects them."""
+        a = AREA_LABELS.index(area)
+        m = MAX_DETECTIONS.index(max_dets)
+        cats = np.array(
+            [
+                c
+                for c in range(_NUM_CATEGORIES)
+                if (cat_id is None or c == cat_id)
+                and (super_idx is None or c in SUPER_CLASSES[super_idx][2])
+            ],
+            dtype=np.int64,
+        )
         if kind == "ap":
-            s = self.precision
-            cat_axis = 3
+            s = self.precision[:, :, :, cats, a, m]  # (T_iou, T_f1, R, C)
         else:
-            s = self.recall
-            cat_axis = 2
+            s = self.recall[:, :, None, cats, a, m]  # (T_iou, T_f1, 1, C)
         if iou and iou_thr is not None:
             s = s[np.where(iou_thr == IOU_THRESHOLDS)[0]]
         elif iou:
             s = s[:-1]
         else:
             s = s[[-1]]
-        parts = []
+        # Which F1 slots count, per category: categories without attributes only have "ignored".
+        use = np.zeros((len(F1_THRESHOLDS), len(cats)), dtype=bool)
+        use[-1, :] = True
         if f1:
-            f1_idx = (
-                list(np.where(f1_thr == F1_THRESHOLDS)[0])
-                if f1_thr is not None
-                else list(range(len(F1_THRESHOLDS) - 1))
-            )
-            for c in cats:
-                sub = np.take(s, [c], axis=cat_axis)
-                if c in ATTRIBUTE_CATEGORY_IDS:
-                    parts.append(sub[:, f1_idx])
-                else:
-                    parts.append(sub[:, [-1]])
-        else:
-            parts = [np.take(s[:, [-1]], cats, axis=cat_axis)]
-        vals = [p[..., aidx, midx] if p.size else p.reshape(-1) for p in parts]
-        flat = np.concatenate([v.reshape(-1) for v in vals]) if vals else np.zeros(0)
-        flat = flat[flat > -1]
-        return float(np.mean(flat)) if flat.size else -1.0
+            attr = np.isin(cats, _ATTR_CATS)
+            if f1_thr is not None:
+                slots = np.where(f1_thr == F1_THRESHOLDS)[0]
+            else:
+                slots = np.arange(len(F1_THRESHOLDS) - 1)
+            use[:, attr] = False
+            use[np.ix_(slots, np.flatnonzero(attr))] = True
+        vals = s.transpose(0, 2, 1, 3)[:, :, use]
+        vals = vals[vals > -1]
+        return float(np.mean(vals)) if vals.size else -1.0
 
     def summary(
         self,

@@ -301,22 +301,24 @@ def _match_bucket(
     # Problems are (unit, area range); per area range the ground truth is reordered: ignored last.
     ig = np.where(gvalid[None], gt_ignore[:, np.where(gvalid, gpos, 0)], True)  # (A, U, G)
     perm = np.argsort(ig + (~gvalid[None]).astype(np.int8), axis=2, kind="stable")  # padding last
-    ig = np.take_along_axis(ig, perm, 2).reshape(n_area * nu, gcap)
-    gpos_p = np.take_along_axis(np.broadcast_to(gpos, (n_area, nu, gcap)), perm, 2).reshape(
-        n_area * nu, gcap
+    npb = n_area * nu
+    perm = perm.reshape(npb, gcap)
+    rows = np.arange(npb)[:, None]
+    ig = ig.reshape(npb, gcap)[rows, perm]
+    gpos_p = np.tile(gpos, (n_area, 1))[rows, perm]
+    # (P, D, G) with the ground-truth axis permuted per problem: one flat gather each
+    src = (
+        (np.arange(npb) % nu)[:, None, None] * (dcap * gcap)
+        + d_idx[None, :, None] * gcap
+        + perm[:, None, :]
     )
-    iou_p = np.take_along_axis(
-        np.broadcast_to(iou_u[None], (n_area, nu, dcap, gcap)), perm[:, :, None, :], 3
-    ).reshape(n_area * nu, dcap, gcap)
-    f1_p = np.take_along_axis(
-        np.broadcast_to(f1_u[None], (n_area, nu, dcap, gcap)), perm[:, :, None, :], 3
-    ).reshape(n_area * nu, dcap, gcap)
+    iou_p = iou_u.reshape(-1)[src]
+    f1_p = f1_u.reshape(-1)[src]
     if attr_rule:
         reusable = np.zeros((n_area * nu, gcap), dtype=bool)
     else:
         reusable = np.where(gpos_p >= 0, gt_crowd[np.maximum(gpos_p, 0)], False)
 
-    npb = n_area * nu
     matched = np.zeros((npb, nl, gcap), dtype=bool)
     result = np.full((npb, nl, dcap), -1, dtype=np.int64)
     flat_base = (np.arange(npb * nl) * gcap).reshape(npb, nl)
@@ -341,18 +343,16 @@ def _match_bucket(
         matched.reshape(-1)[(flat_base + m)[hit]] = True
 
     # Per detection and lane: matched ground truth (global position) → tp / ignored flags.
-    result = result.reshape(n_area, nu, nl, dcap)
     hit = result >= 0
-    gp = gpos_p.reshape(n_area, nu, 1, gcap)
-    gsel = np.take_along_axis(np.broadcast_to(gp, (n_area, nu, nl, gcap)), np.maximum(result, 0), 3)
-    g_ign = np.take_along_axis(
-        np.broadcast_to(ig.reshape(n_area, nu, 1, gcap), (n_area, nu, nl, gcap)),
-        np.maximum(result, 0),
-        3,
-    )
+    flat = np.arange(npb)[:, None, None] * gcap + np.maximum(result, 0)
+    gsel = gpos_p.reshape(-1)[flat]
+    g_ign = ig.reshape(-1)[flat]
     counted = hit & gt_nonzero[np.maximum(gsel, 0)]
-    d_ign = (hit & g_ign) | (~counted & dt_out[:, np.maximum(dpos, 0)][:, :, None, :])
+    out_p = dt_out[:, np.maximum(dpos, 0)].reshape(npb, 1, dcap)  # problem p = area * nu + unit
+    d_ign = (hit & g_ign) | (~counted & out_p)
     is_tp = counted & ~d_ign
+    is_tp = is_tp.reshape(n_area, nu, nl, dcap)
+    d_ign = d_ign.reshape(n_area, nu, nl, dcap)
     # scatter: (A, U, L, D) → (A, L, K) at valid detections
     uu, dd = np.nonzero(dvalid)
     cols = dpos[uu, dd]

@@ -37,7 +37,8 @@ class CaseSpec:
     images_without_gt: int = 1
     detections_per_gt: tuple[int, int] = (0, 3)
     false_positives_per_image: tuple[int, int] = (0, 4)
-    max_detections_per_image: int | None = None  # pad images with low-score false positives
+    max_detections_per_image: int | None = None  # pad images with low-score detections
+    padding_near_gt: float = 0.0  # share of padding that loosely re-detects ground truth
     attribute_pool: int = 12  # attributes drawn from the first N ids: keeps F1 spread wide
     max_attributes: int = 5
     empty_attribute_rate: float = 0.15
@@ -181,6 +182,15 @@ def make_case(seed: int, spec: CaseSpec | None = None) -> tuple[dict, list[dict]
             )
         if spec.max_detections_per_image is not None:
             while len(dets) < spec.max_detections_per_image:
+                if gts and spec.padding_near_gt > 0 and rng.random() < spec.padding_near_gt:
+                    # as a model's low-score tail: loose duplicates and confusions of real items
+                    cat, poly, atts = gts[int(rng.integers(len(gts)))]
+                    if rng.random() < 0.3:
+                        cat = int(rng.choice(cats, p=cat_p))
+                    poly = _jitter(poly, rng, w, h, 2.5 * spec.jitter)
+                    atts = _perturb_attributes(rng, spec, atts, attr_ids)
+                    dets.append((cat, poly, atts, rng.uniform(0.0, 0.5)))
+                    continue
                 cat = int(rng.choice(cats, p=cat_p))
                 dets.append(
                     (
