@@ -18,19 +18,23 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, "--workers", "-j", min=1, help="Rendering processes."),
         min_area: int | None = typer.Option(None, "--min-area", min=1, help="Smallest visible area (pixels) annotated; default scales with size."),
         image_format: str = typer.Option("jpg", "--format", help="jpg or png."),
-        max_figures: int = typer.Option(3, "--max-figures", min=1, max=3, help="People per image at most (fewer: larger items)."),
+        scene: str = typer.Option("default", "--scene", help="default (up to 3 people, close-ups, crops) or simple (one centred person)."),
+        max_figures: int | None = typer.Option(None, "--max-figures", min=1, max=3, help="People per image at most (fewer: larger items)."),
     ) -> None:
         """Render people-like figures wearing Fashionpedia garments, parts and accessories."""
         from rich.console import Console
 
         from fashionkit.data.synth import generate_world
+        from fashionkit.data.synth.scene import SCENES
         from fashionkit.ontology import load_ontology
 
         if image_format not in ("jpg", "png"):
             raise typer.BadParameter("--format must be jpg or png")
+        if scene not in SCENES:
+            raise typer.BadParameter(f"--scene must be one of {', '.join(SCENES)}")
         s = generate_world(out, images=images, size=size, seed=seed, val_fraction=val_fraction,
                            workers=workers, min_area=min_area, image_format=image_format,
-                           max_figures=max_figures)
+                           scene=scene, max_figures=max_figures)
         ont = load_ontology()
         console = Console()
         console.print(

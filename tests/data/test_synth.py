@@ -243,6 +243,21 @@ def test_min_area_drops_items_and_their_parts_together():
     assert kept == sorted((a["category_id"], a["area"]) for a in full.annotations if a["area"] >= 300)
 
 
+def test_simple_scene_has_one_large_person(tmp_path):
+    from fashionkit.data.synth import SCENES, SceneConfig
+
+    for i in range(4):
+        out = render_image(9, i, 64, scene="simple")
+        assert len(out.meta["figures"]) == 1 and out.meta["figures"][0]["height_px"] >= 0.84 * 64
+    s = generate_world(tmp_path, images=2, size=64, scene=SCENES["simple"], val_fraction=0.5)
+    info = json.loads((tmp_path / "train.json").read_text())["info"]
+    assert info["scene_config"]["figure_weights"] == [1.0] and s.val_images == 1
+    with pytest.raises(ValueError, match="unknown scene"):
+        render_image(9, 0, 64, scene="crowded")
+    with pytest.raises(ValueError, match="backgrounds"):
+        SceneConfig(backgrounds=("beach",))
+
+
 def test_max_figures_caps_people_per_image():
     counts = {len(render_image(9, i, 64, max_figures=1).meta["figures"]) for i in range(6)}
     assert counts == {1}

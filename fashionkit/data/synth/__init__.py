@@ -5,13 +5,21 @@ Fashionpedia format, so that every stage can be tested and demonstrated without 
 - :func:`generate_world` — ``OUT/images/``, ``OUT/train.json``, ``OUT/val.json``.
 """
 
-from fashionkit.data.synth.scene import SynthImage, default_min_area, render_image
+from fashionkit.data.synth.scene import (
+    SCENES,
+    SceneConfig,
+    SynthImage,
+    default_min_area,
+    render_image,
+)
 from fashionkit.data.synth.textures import COLORS, PATTERN_ATTRIBUTES
 from fashionkit.data.synth.world import WorldSummary, generate_world, split_indices
 
 __all__ = [
     "COLORS",
     "PATTERN_ATTRIBUTES",
+    "SCENES",
+    "SceneConfig",
     "SynthImage",
     "WorldSummary",
     "default_min_area",

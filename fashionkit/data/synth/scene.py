@@ -6,20 +6,30 @@ same pixels and annotations on any machine with the same library versions.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
 from fashionkit.data.synth.accessories import AccessoryBuilder
-from fashionkit.data.synth.backgrounds import background
+from fashionkit.data.synth.backgrounds import KINDS, background
 from fashionkit.data.synth.canvas import Canvas
 from fashionkit.data.synth.figures import Figure, Z, body_ops, sample_pose
 from fashionkit.data.synth.garments import GarmentBuilder
 from fashionkit.ontology import ATTRIBUTE_CATEGORY_IDS, load_ontology
 
-__all__ = ["SynthImage", "render_image", "default_min_area", "attribute_id"]
+__all__ = [
+    "SCENES",
+    "SceneConfig",
+    "SynthImage",
+    "attribute_id",
+    "default_min_area",
+    "get_scene",
+    "render_image",
+]
 
 
 class SynthImage(NamedTuple):
@@ -64,8 +74,67 @@ def default_min_area(width: int, height: int) -> int:
     return max(10, round(4e-4 * width * height))
 
 
-def _dress(fig: Figure, rng: np.random.Generator) -> dict:
-    """Choose and draw one outfit on ``fig``; returns a short description."""
+@dataclass(frozen=True)
+class SceneConfig:
+    """How scenes are composed.
+
+    ``figure_weights``: relative odds of 1, 2, 3 … figures per image. ``closeup``: share of
+    figures framed from the head down to past the image's bottom edge. ``height``: a full
+    figure's height as a fraction of the image height (lo, hi). ``feet_x``: where a figure
+    stands, as a fraction of the image width (lo, hi; beyond 0..1 crops it at the side).
+    ``tilt``: largest lean in radians. ``accessories``: factor on the odds of bag, hat, glasses,
+    watch, scarf and tie. ``backgrounds``: kinds drawn (see :data:`~.backgrounds.KINDS`).
+    ``noise``: sensor noise, standard deviation in grey levels.
+    """
+
+    figure_weights: tuple[float, ...] = (0.5, 0.35, 0.15)
+    closeup: float = 0.25
+    height: tuple[float, float] = (0.55, 0.98)
+    feet_x: tuple[float, float] = (-0.02, 1.02)
+    tilt: float = 0.07
+    accessories: float = 1.0
+    backgrounds: tuple[str, ...] = KINDS
+    noise: float = 2.0
+
+    def __post_init__(self):
+        if not self.figure_weights or min(self.figure_weights) < 0 or sum(self.figure_weights) <= 0:
+            raise ValueError("figure_weights must be non-negative with a positive sum")
+        unknown = set(self.backgrounds) - set(KINDS)
+        if unknown or not self.backgrounds:
+            raise ValueError(f"backgrounds must be among {KINDS}, not {sorted(unknown)}")
+
+    @property
+    def max_figures(self) -> int:
+        return len(self.figure_weights)
+
+    def with_max_figures(self, n: int) -> SceneConfig:
+        if not 1 <= n <= len(self.figure_weights):
+            raise ValueError(f"max_figures must be within 1..{len(self.figure_weights)}, not {n}")
+        return dataclasses.replace(self, figure_weights=self.figure_weights[:n])
+
+
+SCENES: dict[str, SceneConfig] = {
+    # The world as documented: crowds of up to three, close-ups, crops, clutter.
+    "default": SceneConfig(),
+    # One upright, centred, nearly full-height person per image and half the accessories:
+    # larger items and fewer small ones, for short training runs.
+    "simple": SceneConfig(figure_weights=(1.0,), closeup=0.0, height=(0.84, 0.97),
+                          feet_x=(0.35, 0.65), tilt=0.0, accessories=0.5),
+}
+
+
+def get_scene(scene: str | SceneConfig) -> SceneConfig:
+    if isinstance(scene, SceneConfig):
+        return scene
+    try:
+        return SCENES[scene]
+    except KeyError:
+        raise ValueError(f"unknown scene {scene!r}; known: {sorted(SCENES)}") from None
+
+
+def _dress(fig: Figure, rng: np.random.Generator, accessories: float = 1.0) -> dict:
+    """Choose and draw one outfit on ``fig``; returns a short description. ``accessories``
+    scales the odds of the optional accessories."""
     gb = GarmentBuilder(fig, rng)
     ab = AccessoryBuilder(fig, rng)
     worn: list[str] = []
@@ -98,7 +167,7 @@ def _dress(fig: Figure, rng: np.random.Generator) -> dict:
         worn += [top.info["kind"], bottom.info["kind"]]
         if tucked and rng.random() < 0.6:
             belt_y = fig.pose.WAIST_Y + (0.4 if "low waist" in bottom.attributes else 0.0)
-        if top_kind == "shirt" and rng.random() < 0.4:
+        if top_kind == "shirt" and rng.random() < 0.4 * accessories:
             ab.tie()
             worn.append("tie")
     if one_piece:
@@ -125,49 +194,55 @@ def _dress(fig: Figure, rng: np.random.Generator) -> dict:
     hood_up = any(op.item.category_id == 27 and op.z > Z.HAIR for op in fig.ops)
     extras = [("bag", 0.35), ("hat", 0.0 if hood_up else 0.25), ("glasses", 0.22), ("watch", 0.2), ("scarf", 0.15)]
     for name, prob in extras:
-        if rng.random() < prob:
+        if rng.random() < prob * accessories:
             getattr(ab, name)()
             worn.append(name)
     return {"worn": worn}
 
 
-def _place(rng: np.random.Generator, size: int, count: int) -> list[tuple[float, float, float, float]]:
+def _place(rng: np.random.Generator, size: int, count: int, cfg: SceneConfig) -> list[tuple[float, float, float, float]]:
     """(pixels per head unit, feet x, feet y, angle) per figure, back to front."""
     out = []
     for _ in range(count):
-        if rng.random() < 0.25:  # close-up: cropped at the bottom (and maybe the sides)
+        if rng.random() < cfg.closeup:  # cropped at the bottom (and maybe the sides)
             height = size * rng.uniform(1.1, 1.8)
             top = size * rng.uniform(-0.02, 0.1)
             x = size * rng.uniform(0.2, 0.8)
         else:
-            height = size * rng.uniform(0.55, 0.98) / (1.0 + 0.12 * (count - 1))
+            height = size * rng.uniform(*cfg.height) / (1.0 + 0.12 * (count - 1))
             top = rng.uniform(0.0, max(size - height, 0.0) * 0.6 + size * 0.02)
-            x = size * rng.uniform(-0.02, 1.02)
-        out.append((height / 8.0, x, top + height, float(rng.uniform(-0.07, 0.07))))
+            x = size * rng.uniform(*cfg.feet_x)
+        out.append((height / 8.0, x, top + height, float(rng.uniform(-cfg.tilt, cfg.tilt))))
     out.sort(key=lambda t: t[0])  # smaller = farther away = drawn first
     return out
 
 
-_FIGURE_COUNT_WEIGHTS = (0.5, 0.35, 0.15)
-
-
 def render_image(
-    seed: int, index: int, size: int = 256, *, min_area: int | None = None, max_figures: int = 3
+    seed: int,
+    index: int,
+    size: int = 256,
+    *,
+    min_area: int | None = None,
+    scene: str | SceneConfig = "default",
+    max_figures: int | None = None,
 ) -> SynthImage:
-    """Image ``index`` of the world ``seed``, ``size × size`` pixels, with 1..``max_figures``
-    (at most 3) figures."""
-    if not 1 <= max_figures <= len(_FIGURE_COUNT_WEIGHTS):
-        raise ValueError(f"max_figures must be within 1..{len(_FIGURE_COUNT_WEIGHTS)}, not {max_figures}")
+    """Image ``index`` of the world ``seed``, ``size × size`` pixels, composed as ``scene``
+    (a :data:`SCENES` name or a :class:`SceneConfig`) says; ``max_figures`` caps the people
+    per image."""
+    cfg = get_scene(scene)
+    if max_figures is not None:
+        cfg = cfg.with_max_figures(max_figures)
     rng = np.random.default_rng([int(seed), int(index)])
-    bg, bg_kind = background(rng, size, size)
+    kinds = cfg.backgrounds
+    bg, bg_kind = background(rng, size, size, None if kinds == KINDS else kinds[int(rng.integers(len(kinds)))])
     canvas = Canvas(bg)
-    weights = np.array(_FIGURE_COUNT_WEIGHTS[:max_figures])
-    count = int(rng.choice(np.arange(1, max_figures + 1), p=weights / weights.sum()))
+    weights = np.asarray(cfg.figure_weights, dtype=np.float64)
+    count = int(rng.choice(np.arange(1, len(weights) + 1), p=weights / weights.sum()))
     figures = []
-    for k, (scale, x, y, angle) in enumerate(_place(rng, size, count)):
+    for k, (scale, x, y, angle) in enumerate(_place(rng, size, count, cfg)):
         fig = Figure(sample_pose(rng), scale=scale, angle=angle, feet=(x, y), index=k)
         body_ops(fig, rng)
-        outfit = _dress(fig, rng)
+        outfit = _dress(fig, rng, cfg.accessories)
         figures.append({"figure": k, "height_px": round(scale * 8, 1), **outfit})
         for op in fig.image_ops():
             if op.item.category_id is not None:
@@ -178,6 +253,6 @@ def render_image(
     for a in anns:
         if a["attribute_ids"] and a["category_id"] not in ATTRIBUTE_CATEGORY_IDS:
             raise AssertionError(f"category {a['category_id']} must not carry attributes")
-    pixels = canvas.image(rng, noise=2.0)
+    pixels = canvas.image(rng, noise=cfg.noise)
     return SynthImage(Image.fromarray(pixels, "RGB"), anns, {"background": bg_kind, "figures": figures})
 

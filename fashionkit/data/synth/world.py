@@ -9,13 +9,14 @@ number of workers.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fashionkit.data.synth.scene import render_image
+from fashionkit.data.synth.scene import SceneConfig, get_scene, render_image
 from fashionkit.ontology import load_ontology
 
 __all__ = ["WorldSummary", "generate_world", "split_indices"]
@@ -51,8 +52,8 @@ def split_indices(images: int, val_fraction: float) -> tuple[range, range]:
 
 
 def _render_job(args: tuple) -> tuple[int, list[dict], dict]:
-    seed, index, size, min_area, max_figures, image_path, fmt = args
-    out = render_image(seed, index, size, min_area=min_area, max_figures=max_figures)
+    seed, index, size, min_area, scene, image_path, fmt = args
+    out = render_image(seed, index, size, min_area=min_area, scene=scene)
     if fmt == "jpg":
         # 4:4:4 keeps the colours of thin parts (zippers, necklines) true.
         out.image.save(image_path, format="JPEG", quality=92, subsampling=0)
@@ -70,14 +71,17 @@ def generate_world(
     workers: int = 1,
     min_area: int | None = None,
     image_format: str = "jpg",
-    max_figures: int = 3,
+    scene: str | SceneConfig = "default",
+    max_figures: int | None = None,
 ) -> WorldSummary:
     """Render ``images`` pictures of ``size × size`` pixels and write the world to ``out_dir``.
 
     Image ``i`` (0-based) is ``images/{i:06d}.jpg`` with image id ``i + 1``; annotation ids are
     unique across both splits. ``min_area`` (pixels) is the smallest visible area annotated
-    (default :func:`~.scene.default_min_area`). ``max_figures`` (1..3) caps the people per image
-    (fewer means larger items). ``workers > 1`` renders in that many processes.
+    (default :func:`~.scene.default_min_area`). ``scene``: how pictures are composed, a
+    :data:`~.scene.SCENES` name (``"default"``, ``"simple"``) or a :class:`~.scene.SceneConfig`;
+    ``max_figures`` caps the people per image (fewer means larger items). ``workers > 1``
+    renders in that many processes.
     """
     if images < 1:
         raise ValueError("images must be at least 1")
@@ -85,14 +89,15 @@ def generate_world(
         raise ValueError("size must be at least 32 pixels")
     if image_format not in ("jpg", "png"):
         raise ValueError("image_format must be 'jpg' or 'png'")
-    if not 1 <= max_figures <= 3:
-        raise ValueError("max_figures must be within 1..3")
+    cfg = get_scene(scene)
+    if max_figures is not None:
+        cfg = cfg.with_max_figures(max_figures)
     start = time.perf_counter()
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     train_idx, val_idx = split_indices(images, val_fraction)
     jobs = [
-        (seed, i, size, min_area, max_figures, out / "images" / f"{i:06d}.{image_format}", image_format)
+        (seed, i, size, min_area, cfg, out / "images" / f"{i:06d}.{image_format}", image_format)
         for i in range(images)
     ]
     if workers > 1:
@@ -142,7 +147,8 @@ def generate_world(
                 "description": "fashionkit synthetic fashion world",
                 "seed": seed,
                 "size": size,
-                "max_figures": max_figures,
+                "scene": scene if isinstance(scene, str) else "custom",
+                "scene_config": dataclasses.asdict(cfg),
                 "split": split,
                 "ontology": ontology.version,
             },
