@@ -106,6 +106,34 @@ def test_attribute_names_resolve_exactly():
         assert ONT.attribute(attribute_id(name)).supercategory in PATTERN_GROUPS
 
 
+def test_every_builder_uses_real_attribute_names():
+    """All branches of every garment builder, over many seeds, name real attributes of the
+    right groups (a typo in a rare branch would otherwise surface in some image, some day)."""
+    from fashionkit.data.synth.figures import Figure, sample_pose
+    from fashionkit.data.synth.garments import GarmentBuilder
+
+    builders = ["tee", "hoodie", "shirt", "sweater", "cardigan", "vest", "jacket", "coat",
+                "pants", "shorts", "skirt", "dress", "jumpsuit"]
+    seen: dict[int, set[str]] = {}
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        for name in builders:
+            fig = Figure(sample_pose(rng), scale=10.0, angle=0.0, feet=(50.0, 90.0))
+            getattr(GarmentBuilder(fig, rng), name)()
+            for op in fig.ops:
+                if op.item.category_id is not None:
+                    seen.setdefault(op.item.category_id, set()).update(op.item.attributes)
+    for cat, names in seen.items():
+        if cat not in ATTRIBUTE_CATEGORY_IDS:
+            assert not names, (cat, names)
+        groups = {ONT.attribute(attribute_id(n)).supercategory for n in names}
+        if cat == 31:
+            assert groups == {"length", "nickname"}
+        if cat == 32 or cat == 28 or cat == 29:
+            assert groups == {"nickname"}
+    assert set(seen) >= set(range(12)) | {27, 28, 29, 31, 32, 33, 35}
+
+
 def test_plain_garment_colour_is_the_recorded_colour(rendered):
     checked = 0
     for out in rendered.values():

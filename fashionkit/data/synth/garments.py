@@ -17,7 +17,7 @@ import numpy as np
 from fashionkit.data.synth import geometry as g
 from fashionkit.data.synth.canvas import Item
 from fashionkit.data.synth.figures import Figure, Pose, Z
-from fashionkit.data.synth.textures import PATTERN_ATTRIBUTES, Paint, sample_fabric, shade
+from fashionkit.data.synth.textures import COLORS, PATTERN_ATTRIBUTES, Paint, sample_fabric, shade
 
 __all__ = ["GarmentBuilder", "SLEEVE_LENGTHS", "NECKLINES"]
 
@@ -340,10 +340,18 @@ class GarmentBuilder:
             self.pocket(item, z, s * 0.48, 3.3, 0.4, 0.12, "welt (pocket)")
         return item
 
-    def _outer(self, category: int, hem: float, length: str, nick: str, z: float) -> Item:
+    # Nicknames that fit each front style: (jackets, coats).
+    _OUTER_NICKNAMES = {
+        "lapel": (["blazer", "tuxedo (jacket)", ""], ["trench (coat)", "pea (coat)", ""]),
+        "zip": (["bomber (jacket)", "track (jacket)", ""], ["parka", "puffer (coat)", ""]),
+        "collar": (["trucker (jacket)", ""], ["duffle (coat)", ""]),
+    }
+
+    def _outer(self, category: int, hem: float, length: str, z: float) -> Item:
         rng = self.rng
         paint = self.fabric(_choice(rng, ["plain", "plain", "plain", "check", "camouflage", "leopard", "stripe"]))
         style = _choice(rng, ["lapel", "lapel", "zip", "collar"])
+        nick = _choice(rng, self._OUTER_NICKNAMES[style][0 if category == JACKET else 1])
         closed = style == "zip" and rng.random() < 0.6 or style != "zip" and rng.random() < 0.35
         double = style == "lapel" and closed and rng.random() < 0.5
         opening = "zip-up" if style == "zip" else ("double breasted" if double else "single breasted")
@@ -373,9 +381,8 @@ class GarmentBuilder:
             if closed:
                 self.buttons(item, z, 0.0, 1.9, min(hem - 0.3, 3.9), 5)
         else:
-            band = self.part(item, COLLAR, ("banded (collar)",), z,
-                             g.quad((-0.3, 1.05), (0.3, 1.05), (0.36, 1.4), (-0.36, 1.4)), lapel_paint)
-            band.info["note"] = "stand collar of a zip-up"
+            self.part(item, COLLAR, ("banded (collar)",), z,
+                      g.quad((-0.3, 1.05), (0.3, 1.05), (0.36, 1.4), (-0.36, 1.4)), lapel_paint)
             if closed:
                 self.zipper(item, z, 0.0, 1.38, hem)
         pocket_kind = _choice(rng, ["flap (pocket)", "welt (pocket)", "patch (pocket)"])
@@ -387,15 +394,13 @@ class GarmentBuilder:
         return item
 
     def jacket(self, z: float = Z.OUTER) -> Item:
-        nick = _choice(self.rng, ["blazer", "bomber (jacket)", "trucker (jacket)", ""])
         hem = self.p.HIP_Y + self.rng.uniform(0.1, 0.45)
-        return self._outer(JACKET, hem, "hip (length)", nick, z)
+        return self._outer(JACKET, hem, "hip (length)", z)
 
     def coat(self, z: float = Z.OUTER) -> Item:
         length, hem = _choice(self.rng, [("above-the-knee (length)", 5.4), ("knee (length)", 5.95),
                                          ("midi", 6.6), ("maxi (length)", 7.3)])
-        nick = _choice(self.rng, ["trench (coat)", "pea (coat)", "parka", ""])
-        return self._outer(COAT, hem, length, nick, z)
+        return self._outer(COAT, hem, length, z)
 
     # -- bottoms ---------------------------------------------------------------------------
     def _waist(self) -> tuple[str, float]:
@@ -434,8 +439,6 @@ class GarmentBuilder:
         paint = self.fabric(pattern)
         if nick == "jeans":
             shade_name = _choice(rng, ["denim", "navy", "sky blue", "black", "light grey"])
-            from fashionkit.data.synth.textures import COLORS
-
             paint = paint.with_colors(COLORS[shade_name])
             paint = Paint(paint.pattern, paint.colors, paint.scale, paint.angle, paint.phase,
                           paint.shade, paint.outline, paint.rib, (shade_name,))
