@@ -241,7 +241,7 @@ def body_ops(fig: Figure, rng: np.random.Generator, *, hair_visible: bool = True
     for i in range(2):
         # Hands are drawn late so that they stay in front of the clothes they rest on.
         d = p.hands[i] - p.wrists[i]
-        fig.add(skin, Z.HANDS, g.ellipse(*p.hands[i], 0.17, 0.24, n=12, rot=math.atan2(d[1], d[0]) - math.pi / 2))
+        fig.add(skin, Z.HANDS, g.ellipse(p.hands[i][0], p.hands[i][1], 0.17, 0.24, n=12, rot=math.atan2(d[1], d[0]) - math.pi / 2))
     fig.add(skin, Z.BODY, g.ellipse(hx, hy, rx, ry, n=24))
     # Face: eyes, brows and mouth, so that heads read as heads.
     dark = Paint("plain", ((30, 24, 24),), shade=0.0, outline=1.0)

@@ -125,7 +125,7 @@ class GarmentBuilder:
             elif kind == "puff (sleeve)":
                 radii = radii + 0.16 * np.sin(np.linspace(0.2, math.pi - 0.2, len(line)))
             # A flattened cap rounds the shoulder without rising above the shoulder line.
-            polys = [g.tube(line, radii), g.ellipse(*line[0], radii[0], radii[0] * 0.65, n=12)]
+            polys = [g.tube(line, radii), g.ellipse(line[0, 0], line[0, 1], radii[0], radii[0] * 0.65, n=12)]
             sleeve = self.part(garment, SLEEVE, (length, kind), z, polys)
             if cuff is not None:
                 end = g.tube(line[-2:] + (line[-1] - line[-2]) * np.array([[0.6], [0.0]]), radii[-2:] + 0.01)

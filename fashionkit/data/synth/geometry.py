@@ -21,6 +21,8 @@ __all__ = [
     "segment",
     "tube",
     "capsule",
+    "polyline",
+    "cut_polyline",
     "rotate",
     "transform",
     "lerp",

@@ -133,6 +133,7 @@ def sample_color(rng: np.random.Generator, avoid: RGB | None = None) -> tuple[st
         rgb = COLORS[name]
         if avoid is None or abs(_luma(rgb) - _luma(avoid)) > 55:
             return name, rgb
+    assert avoid is not None  # without one, the first draw is returned
     return ("white", COLORS["white"]) if _luma(avoid) < 128 else ("black", COLORS["black"])
 
 
@@ -142,6 +143,7 @@ def sample_fabric(rng: np.random.Generator, unit: float, pattern: str | None = N
         keys = list(_PATTERN_WEIGHTS)
         w = np.array([_PATTERN_WEIGHTS[k] for k in keys])
         pattern = keys[int(rng.choice(len(keys), p=w / w.sum()))]
+    names: tuple[str, ...]
     if pattern == "zebra":
         names = ("white", "black")
     elif pattern == "leopard":
