@@ -287,7 +287,8 @@ def _read_csv(
     problems: list[Problem] = []
     notices: list[Problem] = []
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        # utf-8-sig: a CSV saved by a spreadsheet starts with a BOM that would hide "ImageId".
+        handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as err:
         raise InvalidDataError([Problem(source, "file", f"cannot be read ({err})")]) from None
     with handle:

@@ -326,3 +326,13 @@ def test_set_to_csv_to_set_is_pixel_exact(tmp_path_factory, masks):
         assert (ann.category_id, ann.attribute_ids) == (i % 46, (i,))
         np.testing.assert_array_equal(back.mask(ann), m)
         np.testing.assert_array_equal(coco.annToMask(coco.anns[ann.id]).astype(bool), m)
+
+
+def test_csv_with_byte_order_mark(tmp_path):
+    path, _ = _csv_2020(tmp_path)
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    a, _ = read_annotations(path, "imaterialist2020")
+    b, _ = read_annotations(bom, "imaterialist2020")
+    assert list(a.images) == list(b.images)
+    assert list(a.iter_annotations()) == list(b.iter_annotations())
