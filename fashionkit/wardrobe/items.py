@@ -1,0 +1,208 @@
+"""The wardrobe item as the library passes it around (import/export, coordination, CLI).
+
+:class:`Item` is a frozen value object, independent of the database. :func:`item_from_dict`
+builds one from the JSON form of the import format and collects every problem found, so a bad
+file is reported field by field (see :mod:`fashionkit.wardrobe.exchange` for the file format).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+
+from fashionkit.data.errors import Problem
+from fashionkit.ontology import load_ontology
+from fashionkit.wardrobe.attributes import SEASONS
+from fashionkit.wardrobe.colors import normalize_hex
+
+__all__ = ["Item", "item_from_dict", "item_to_dict", "EDITABLE_FIELDS"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One garment or accessory.
+
+    ``id`` is the person's stable key (any non-empty string). ``category_id`` is a Fashionpedia
+    category id (0..45). ``colors`` are ``"#rrggbb"`` strings, main colour first. ``season``
+    holds names from :data:`~fashionkit.wardrobe.attributes.SEASONS`; empty means "any
+    season". ``formality`` is 1 (athletic/lounge) .. 5 (black tie), ``None`` when unknown.
+    ``last_worn`` comes from the wear log (read-only here).
+    """
+
+    id: str
+    category_id: int
+    name: str | None = None
+    colors: tuple[str, ...] = ()
+    season: tuple[str, ...] = ()
+    material: str | None = None
+    pattern: str | None = None
+    brand: str | None = None
+    trend: str | None = None
+    occasion: tuple[str, ...] = ()
+    formality: int | None = None
+    attribute_ids: tuple[int, ...] = ()
+    favorite: bool = False
+    notes: str | None = None
+    last_worn: dt.date | None = field(default=None, compare=False)
+
+    @property
+    def category_name(self) -> str:
+        return load_ontology().category(self.category_id).short_name
+
+    def with_changes(self, **changes) -> Item:
+        return replace(self, **changes)
+
+
+# Fields a person may set by hand (CLI ``wardrobe edit``, import); ``last_worn`` is not one.
+EDITABLE_FIELDS: tuple[str, ...] = (
+    "name", "category", "colors", "season", "material", "pattern", "brand", "trend", "occasion",
+    "formality", "attribute_ids", "favorite", "notes",
+)  # fmt: skip
+
+_TEXT_FIELDS = ("name", "material", "pattern", "brand", "trend", "notes")
+
+
+def _category_id(value, problems: list[str]) -> int | None:
+    onto = load_ontology()
+    if isinstance(value, bool):
+        problems.append(f"category {value!r} is neither a Fashionpedia name nor an id")
+        return None
+    if isinstance(value, int):
+        if not onto.has_category(value):
+            problems.append(f"category id {value} is not a Fashionpedia category (0..45)")
+            return None
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return _category_id(int(text), problems)
+        try:
+            return onto.find_category(text).id
+        except KeyError as err:
+            problems.append(str(err.args[0]))
+            return None
+    problems.append(f"category {value!r} is neither a Fashionpedia name nor an id")
+    return None
+
+
+def _str_list(name: str, value, problems: list[str]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(f"{name} must be a list of strings, got {value!r}")
+        return ()
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def item_from_dict(data, source: str, where: str) -> tuple[Item | None, list[Problem]]:
+    """Validate one JSON object of the import format; returns the item (``None`` when invalid)
+    and the problems, each naming ``source`` (the file) and ``where`` (e.g. ``"item 3 (id
+    'navy-coat')"``)."""
+    errors: list[str] = []
+    if not isinstance(data, dict):
+        return None, [Problem(source, where, f"an item must be a JSON object, got {data!r}")]
+    unknown = sorted(set(data) - {"id", *EDITABLE_FIELDS, "last_worn"})
+    if unknown:
+        errors.append(f"unknown field(s) {', '.join(unknown)}")
+    item_id = data.get("id")
+    if isinstance(item_id, int) and not isinstance(item_id, bool):
+        item_id = str(item_id)
+    if not isinstance(item_id, str) or not item_id.strip():
+        errors.append(f"id must be a non-empty string, got {item_id!r}")
+    if "category" not in data:
+        errors.append("category is missing")
+        category_id = None
+    else:
+        category_id = _category_id(data["category"], errors)
+
+    colors: list[str] = []
+    for value in _str_list("colors", data.get("colors"), errors):
+        try:
+            colors.append(normalize_hex(value))
+        except ValueError as err:
+            errors.append(f"colors: {err}")
+    season = [s.lower() for s in _str_list("season", data.get("season"), errors)]
+    bad_seasons = [s for s in season if s not in SEASONS]
+    if bad_seasons:
+        errors.append(f"season {bad_seasons} not in {list(SEASONS)}")
+    occasion = [s.lower() for s in _str_list("occasion", data.get("occasion"), errors)]
+
+    formality = data.get("formality")
+    if formality is not None and (
+        isinstance(formality, bool) or not isinstance(formality, int) or not 1 <= formality <= 5
+    ):
+        errors.append(f"formality must be an integer 1..5, got {formality!r}")
+        formality = None
+
+    attribute_ids = data.get("attribute_ids") or []
+    onto = load_ontology()
+    if not isinstance(attribute_ids, list) or not all(
+        isinstance(a, int) and not isinstance(a, bool) for a in attribute_ids
+    ):
+        errors.append(f"attribute_ids must be a list of integers, got {attribute_ids!r}")
+        attribute_ids = []
+    unknown_atts = [a for a in attribute_ids if not onto.has_attribute(a)]
+    if unknown_atts:
+        errors.append(f"attribute_ids {unknown_atts} are not Fashionpedia attribute ids")
+
+    texts: dict[str, str | None] = {}
+    for name in _TEXT_FIELDS:
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            errors.append(f"{name} must be a string, got {value!r}")
+            value = None
+        texts[name] = (value.strip() or None) if isinstance(value, str) else None
+    favorite = data.get("favorite", False)
+    if not isinstance(favorite, bool):
+        errors.append(f"favorite must be true or false, got {favorite!r}")
+    last_worn = data.get("last_worn")
+    if last_worn is not None:
+        try:
+            last_worn = dt.date.fromisoformat(last_worn)
+        except (TypeError, ValueError):
+            errors.append(f"last_worn must be a YYYY-MM-DD date, got {last_worn!r}")
+            last_worn = None
+
+    if errors:
+        return None, [Problem(source, where, e) for e in errors]
+    assert category_id is not None and isinstance(item_id, str)
+    item = Item(
+        id=item_id.strip(),
+        category_id=category_id,
+        colors=tuple(colors),
+        season=tuple(s for s in SEASONS if s in season),
+        occasion=tuple(dict.fromkeys(occasion)),
+        formality=formality,
+        attribute_ids=tuple(sorted(set(attribute_ids))),
+        favorite=bool(favorite),
+        last_worn=last_worn,
+        **texts,
+    )
+    return item, []
+
+
+def item_to_dict(item: Item) -> dict:
+    """The JSON form (export format); empty optional fields are left out. ``category`` is the
+    Fashionpedia id, so the file does not depend on name spelling."""
+    out: dict = {"id": item.id, "category": item.category_id}
+    if item.name:
+        out["name"] = item.name
+    for name in ("colors", "season", "occasion"):
+        if getattr(item, name):
+            out[name] = list(getattr(item, name))
+    for name in ("material", "pattern", "brand", "trend"):
+        if getattr(item, name):
+            out[name] = getattr(item, name)
+    if item.formality is not None:
+        out["formality"] = item.formality
+    if item.attribute_ids:
+        out["attribute_ids"] = list(item.attribute_ids)
+    if item.favorite:
+        out["favorite"] = True
+    if item.notes:
+        out["notes"] = item.notes
+    if item.last_worn is not None:
+        out["last_worn"] = item.last_worn.isoformat()
+    return out

@@ -1,0 +1,190 @@
+"""SQLAlchemy 2 ORM tables of the wardrobe store (the schema at the newest migration).
+
+The schema is created and changed only by the Alembic migrations in ``migrations/versions``;
+these classes must match the head revision (a test compares them with ``compare_metadata``).
+
+Formats of JSON columns: ``box`` is XYXY float pixels in the photo; ``mask`` a COCO RLE dict
+(``{"size": [H, W], "counts": str}``); ``colors`` a list of ``"#rrggbb"`` (main first);
+``season`` a list of ``"spring"|"summer"|"autumn"|"winter"``; ``occasion`` a list of free words.
+Images (photos and cut-outs) live on disk, named by the SHA-256 of their bytes
+(:mod:`fashionkit.wardrobe.storage`); rows store that digest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "Base",
+    "UserRow",
+    "PhotoRow",
+    "ItemRow",
+    "ItemAttributeRow",
+    "ItemDetailRow",
+    "WearRow",
+    "OutfitRow",
+    "OutfitItemRow",
+    "FeedbackRow",
+    "FEEDBACK_KINDS",
+]
+
+FEEDBACK_KINDS: tuple[str, ...] = ("like", "dislike", "wore")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+
+class PhotoRow(Base):
+    __tablename__ = "photos"
+    __table_args__ = (UniqueConstraint("user_id", "sha256", name="uq_photos_user_sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    suffix: Mapped[str] = mapped_column(String(16))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+
+class ItemRow(Base):
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("user_id", "key", name="uq_items_user_key"),
+        CheckConstraint("formality IS NULL OR (formality BETWEEN 1 AND 5)", name="ck_items_formality"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(200))
+    category_id: Mapped[int] = mapped_column(Integer)
+    supercategory: Mapped[str] = mapped_column(String(50))
+    photo_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id", ondelete="SET NULL"))
+    box: Mapped[list | None] = mapped_column(JSON)
+    mask: Mapped[dict | None] = mapped_column(JSON)
+    cutout_sha256: Mapped[str | None] = mapped_column(String(64))
+    score: Mapped[float | None] = mapped_column(Float)
+    colors: Mapped[list] = mapped_column(JSON, default=list)
+    season: Mapped[list] = mapped_column(JSON, default=list)
+    material: Mapped[str | None] = mapped_column(String(100))
+    pattern: Mapped[str | None] = mapped_column(String(100))
+    brand: Mapped[str | None] = mapped_column(String(100))
+    trend: Mapped[str | None] = mapped_column(String(100))
+    occasion: Mapped[list] = mapped_column(JSON, default=list)
+    formality: Mapped[int | None] = mapped_column(Integer)
+    favorite: Mapped[bool] = mapped_column(Boolean, default=False)
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
+
+    attributes: Mapped[list[ItemAttributeRow]] = relationship(
+        cascade="all, delete-orphan", order_by="ItemAttributeRow.attribute_id"
+    )
+    details: Mapped[list[ItemDetailRow]] = relationship(
+        cascade="all, delete-orphan", order_by="ItemDetailRow.id"
+    )
+    photo: Mapped[PhotoRow | None] = relationship()
+
+
+class ItemAttributeRow(Base):
+    __tablename__ = "item_attributes"
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    attribute_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    score: Mapped[float | None] = mapped_column(Float)
+
+
+class ItemDetailRow(Base):
+    """A garment part (sleeve, neckline, pocket …) attached to its garment."""
+
+    __tablename__ = "item_details"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    category_id: Mapped[int] = mapped_column(Integer)
+    attribute_ids: Mapped[list] = mapped_column(JSON, default=list)
+    box: Mapped[list | None] = mapped_column(JSON)
+    mask: Mapped[dict | None] = mapped_column(JSON)
+    score: Mapped[float | None] = mapped_column(Float)
+
+
+class WearRow(Base):
+    __tablename__ = "wear_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    worn_on: Mapped[dt.date] = mapped_column(Date)
+    # Added in revision 0002 (outfits did not exist in the first schema).
+    outfit_id: Mapped[int | None] = mapped_column(ForeignKey("outfits.id", ondelete="SET NULL"))
+
+
+class OutfitRow(Base):
+    __tablename__ = "outfits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    score: Mapped[float | None] = mapped_column(Float)
+    explanation: Mapped[str | None] = mapped_column(Text)
+    conditions: Mapped[dict | None] = mapped_column(JSON)
+
+    items: Mapped[list[OutfitItemRow]] = relationship(
+        cascade="all, delete-orphan", order_by="OutfitItemRow.item_id"
+    )
+
+
+class OutfitItemRow(Base):
+    __tablename__ = "outfit_items"
+
+    outfit_id: Mapped[int] = mapped_column(
+        ForeignKey("outfits.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class FeedbackRow(Base):
+    __tablename__ = "feedback"
+    __table_args__ = (
+        CheckConstraint("kind IN ('like', 'dislike', 'wore')", name="ck_feedback_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    outfit_id: Mapped[int] = mapped_column(ForeignKey("outfits.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+    outfit: Mapped[OutfitRow] = relationship()

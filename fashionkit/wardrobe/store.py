@@ -1,0 +1,374 @@
+"""The wardrobe store: one person's items, wear log, outfits and feedback in a SQL database.
+
+SQLite by default (a file in the user's data directory, WAL journal, foreign keys enforced);
+any SQLAlchemy URL works (``postgresql+psycopg://…`` for larger deployments). Opening a store
+applies any pending migration. Images go to a content-addressed folder
+(:class:`~fashionkit.wardrobe.storage.ImageStore`) beside the database file.
+
+Several people can share one database: every row belongs to the ``user`` the store was opened
+for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from fashionkit.data.errors import InvalidDataError
+from fashionkit.ontology import load_ontology
+from fashionkit.wardrobe import migrate
+from fashionkit.wardrobe.items import Item, item_from_dict, item_to_dict
+from fashionkit.wardrobe.models import (
+    FEEDBACK_KINDS,
+    FeedbackRow,
+    ItemAttributeRow,
+    ItemRow,
+    OutfitItemRow,
+    OutfitRow,
+    UserRow,
+    WearRow,
+)
+from fashionkit.wardrobe.storage import ImageStore
+
+__all__ = ["Wardrobe", "FeedbackEvent", "default_url", "create_store_engine"]
+
+
+def default_url() -> str:
+    """``sqlite:///<user data dir>/fashionkit/wardrobe.sqlite`` (platformdirs)."""
+    import platformdirs
+
+    return f"sqlite:///{platformdirs.user_data_path('fashionkit') / 'wardrobe.sqlite'}"
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite connections get WAL and enforced foreign keys."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url)
+    database = parsed.database
+    if database and database != ":memory:":
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        if database and database != ":memory:":
+            # WAL lets the CLI read while a service writes; the mode persists in the file.
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    return engine
+
+
+def _default_image_dir(url: str) -> Path:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        db = Path(parsed.database).expanduser()
+        return db.with_name(db.stem + "-images")
+    import platformdirs
+
+    return platformdirs.user_data_path("fashionkit") / "images"
+
+
+@dataclass(frozen=True)
+class FeedbackEvent:
+    """One piece of feedback: the outfit's item ids, ``kind`` in like/dislike/wore, and when."""
+
+    items: tuple[str, ...]
+    kind: str
+    created_at: dt.datetime
+
+
+class Wardrobe:
+    """A person's wardrobe in a database. Use as a context manager or call :meth:`close`."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        user: str = "default",
+        image_dir: str | Path | None = None,
+        apply_migrations: bool = True,
+    ):
+        self.url = url or default_url()
+        self.engine = create_store_engine(self.url)
+        if apply_migrations:
+            migrate.upgrade(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.images = ImageStore(image_dir or _default_image_dir(self.url))
+        self.user = user
+        with self._sessions.begin() as session:
+            row = session.scalar(select(UserRow).where(UserRow.name == user))
+            if row is None:
+                row = UserRow(name=user)
+                session.add(row)
+                session.flush()
+            self.user_id = row.id
+
+    def __enter__(self) -> Wardrobe:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- items -------------------------------------------------------------------------------
+    def _item_query(self):
+        return (
+            select(ItemRow)
+            .where(ItemRow.user_id == self.user_id)
+            .options(selectinload(ItemRow.attributes))
+            .order_by(ItemRow.key)
+        )
+
+    def _last_worn(self, session: Session, item_ids: list[int] | None = None) -> dict[int, dt.date]:
+        query = select(WearRow.item_id, func.max(WearRow.worn_on)).group_by(WearRow.item_id)
+        if item_ids is not None:
+            query = query.where(WearRow.item_id.in_(item_ids))
+        else:
+            query = query.join(ItemRow, ItemRow.id == WearRow.item_id).where(
+                ItemRow.user_id == self.user_id
+            )
+        return {item_id: worn for item_id, worn in session.execute(query)}
+
+    @staticmethod
+    def _to_item(row: ItemRow, last_worn: dt.date | None) -> Item:
+        return Item(
+            id=row.key,
+            category_id=row.category_id,
+            name=row.name,
+            colors=tuple(row.colors or ()),
+            season=tuple(row.season or ()),
+            material=row.material,
+            pattern=row.pattern,
+            brand=row.brand,
+            trend=row.trend,
+            occasion=tuple(row.occasion or ()),
+            formality=row.formality,
+            attribute_ids=tuple(a.attribute_id for a in row.attributes),
+            favorite=bool(row.favorite),
+            notes=row.notes,
+            last_worn=last_worn,
+        )
+
+    @staticmethod
+    def _fill_row(row: ItemRow, item: Item, attribute_scores: dict[int, float] | None) -> None:
+        row.key = item.id
+        row.name = item.name
+        row.category_id = item.category_id
+        row.supercategory = load_ontology().category(item.category_id).supercategory
+        row.colors = list(item.colors)
+        row.season = list(item.season)
+        row.material = item.material
+        row.pattern = item.pattern
+        row.brand = item.brand
+        row.trend = item.trend
+        row.occasion = list(item.occasion)
+        row.formality = item.formality
+        row.favorite = item.favorite
+        row.notes = item.notes
+        scores = attribute_scores or {}
+        old = {a.attribute_id: a for a in row.attributes}
+        row.attributes = [
+            old.get(a) or ItemAttributeRow(attribute_id=a, score=scores.get(a))
+            for a in item.attribute_ids
+        ]
+
+    def items(self) -> list[Item]:
+        """All items, ordered by id, with ``last_worn`` from the wear log."""
+        with self._sessions() as session:
+            rows = session.scalars(self._item_query()).all()
+            worn = self._last_worn(session)
+            return [self._to_item(r, worn.get(r.id)) for r in rows]
+
+    def _row(self, session: Session, key: str) -> ItemRow:
+        row = session.scalar(self._item_query().where(ItemRow.key == key))
+        if row is None:
+            raise KeyError(f"no item {key!r} in the wardrobe of {self.user!r}")
+        return row
+
+    def get(self, key: str) -> Item:
+        with self._sessions() as session:
+            row = self._row(session, key)
+            return self._to_item(row, self._last_worn(session, [row.id]).get(row.id))
+
+    def __len__(self) -> int:
+        with self._sessions() as session:
+            return session.scalar(
+                select(func.count()).select_from(ItemRow).where(ItemRow.user_id == self.user_id)
+            )
+
+    def add(self, item: Item, *, attribute_scores: dict[int, float] | None = None) -> Item:
+        """Add a new item; ``ValueError`` when its id is taken."""
+        self.put_many([item], replace=False, attribute_scores=[attribute_scores])
+        return self.get(item.id)
+
+    def put_many(
+        self,
+        items: Iterable[Item],
+        *,
+        replace: bool = True,
+        attribute_scores: list[dict[int, float] | None] | None = None,
+    ) -> None:
+        """Insert items, or (``replace=True``) overwrite those whose id exists, in one
+        transaction. An item's ``last_worn`` adds a wear-log entry for that day if missing."""
+        items = list(items)
+        scores = attribute_scores or [None] * len(items)
+        with self._sessions.begin() as session:
+            existing = {
+                r.key: r
+                for r in session.scalars(
+                    self._item_query().where(ItemRow.key.in_([i.id for i in items]))
+                )
+            }
+            for item, item_scores in zip(items, scores, strict=True):
+                row = existing.get(item.id)
+                if row is not None and not replace:
+                    raise ValueError(f"item id {item.id!r} is already in the wardrobe")
+                if row is None:
+                    row = ItemRow(user_id=self.user_id, attributes=[])
+                    session.add(row)
+                    existing[item.id] = row
+                self._fill_row(row, item, item_scores)
+            session.flush()
+            for item in items:
+                if item.last_worn is not None:
+                    row = existing[item.id]
+                    seen = session.scalar(
+                        select(WearRow.id).where(
+                            WearRow.item_id == row.id, WearRow.worn_on == item.last_worn
+                        )
+                    )
+                    if seen is None:
+                        session.add(WearRow(item_id=row.id, worn_on=item.last_worn))
+
+    def update(self, key: str, **changes) -> Item:
+        """Change fields of an item (names and formats as in the import format: ``category`` by
+        name or id, ``colors`` as hex …); invalid values raise :class:`InvalidDataError`."""
+        current = item_to_dict(self.get(key))
+        current.pop("last_worn", None)
+        for name, value in changes.items():
+            if value is None:
+                current.pop(name, None)
+            else:
+                current[name] = value
+        item, problems = item_from_dict(current, source=f"wardrobe {self.user!r}", where=f"item {key!r}")
+        if problems:
+            raise InvalidDataError(problems)
+        assert item is not None
+        with self._sessions.begin() as session:
+            row = self._row(session, key)
+            if item.id != key and session.scalar(
+                select(ItemRow.id).where(ItemRow.user_id == self.user_id, ItemRow.key == item.id)
+            ):
+                raise ValueError(f"item id {item.id!r} is already in the wardrobe")
+            self._fill_row(row, item, None)
+        return self.get(item.id)
+
+    def remove(self, key: str) -> None:
+        with self._sessions.begin() as session:
+            session.delete(self._row(session, key))
+
+    # -- wear log, outfits, feedback ------------------------------------------------------------
+    def _rows_for(self, session: Session, keys: Iterable[str]) -> list[ItemRow]:
+        keys = list(dict.fromkeys(keys))
+        rows = {
+            r.key: r
+            for r in session.scalars(
+                select(ItemRow).where(ItemRow.user_id == self.user_id, ItemRow.key.in_(keys))
+            )
+        }
+        missing = [k for k in keys if k not in rows]
+        if missing:
+            raise KeyError(f"no item(s) {missing} in the wardrobe of {self.user!r}")
+        return [rows[k] for k in keys]
+
+    def save_outfit(
+        self,
+        keys: Iterable[str],
+        *,
+        score: float | None = None,
+        explanation: str | None = None,
+        conditions: dict | None = None,
+    ) -> int:
+        """Store an outfit (a set of item ids); returns its row id."""
+        with self._sessions.begin() as session:
+            return self._save_outfit(session, keys, score, explanation, conditions).id
+
+    def _save_outfit(self, session, keys, score, explanation, conditions) -> OutfitRow:
+        rows = self._rows_for(session, keys)
+        outfit = OutfitRow(
+            user_id=self.user_id,
+            score=score,
+            explanation=explanation,
+            conditions=conditions,
+            items=[OutfitItemRow(item_id=r.id) for r in rows],
+        )
+        session.add(outfit)
+        session.flush()
+        return outfit
+
+    def log_wear(self, keys: Iterable[str], on: dt.date | None = None) -> None:
+        """Record that these items were worn on ``on`` (default today)."""
+        with self._sessions.begin() as session:
+            for row in self._rows_for(session, keys):
+                session.add(WearRow(item_id=row.id, worn_on=on or dt.date.today()))
+
+    def record_feedback(
+        self,
+        keys: Iterable[str],
+        kind: str,
+        *,
+        on: dt.date | None = None,
+        score: float | None = None,
+        explanation: str | None = None,
+    ) -> int:
+        """Feedback on an outfit (its item ids): ``"like"``, ``"dislike"`` or ``"wore"`` (which
+        also logs a wear of each item on ``on``, default today). Returns the outfit's row id."""
+        if kind not in FEEDBACK_KINDS:
+            raise ValueError(f"feedback kind must be one of {FEEDBACK_KINDS}, got {kind!r}")
+        keys = list(dict.fromkeys(keys))
+        if len(keys) < 1:
+            raise ValueError("feedback needs at least one item id")
+        with self._sessions.begin() as session:
+            outfit = self._save_outfit(session, keys, score, explanation, None)
+            session.add(FeedbackRow(user_id=self.user_id, outfit_id=outfit.id, kind=kind))
+            if kind == "wore":
+                day = on or dt.date.today()
+                for link in outfit.items:
+                    session.add(WearRow(item_id=link.item_id, worn_on=day, outfit_id=outfit.id))
+            return outfit.id
+
+    def feedback(self) -> list[FeedbackEvent]:
+        """All feedback, oldest first."""
+        with self._sessions() as session:
+            keys = dict(
+                session.execute(
+                    select(ItemRow.id, ItemRow.key).where(ItemRow.user_id == self.user_id)
+                ).all()
+            )
+            rows = session.scalars(
+                select(FeedbackRow)
+                .where(FeedbackRow.user_id == self.user_id)
+                .options(selectinload(FeedbackRow.outfit).selectinload(OutfitRow.items))
+                .order_by(FeedbackRow.id)
+            ).all()
+            return [
+                FeedbackEvent(
+                    items=tuple(sorted(keys[link.item_id] for link in r.outfit.items)),
+                    kind=r.kind,
+                    created_at=r.created_at,
+                )
+                for r in rows
+            ]
+
