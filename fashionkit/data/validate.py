@@ -168,31 +168,33 @@ def check_segmentations(
         if not sel:
             continue
         seg = segmentations[r]
-        try:
-            if isinstance(seg, msgspec.Raw):
+        msg = None
+        if not isinstance(seg, msgspec.Raw):
+            # Objects built in memory (not read from a file) are checked one by one.
+            msg = check_segmentation(seg, hs[r], ws[r])
+            seg = None
+        else:
+            try:
                 seg = _SEG_DECODER.decode(seg)
-            elif isinstance(seg, dict):
-                raise msgspec.ValidationError  # decoded objects take the thorough path
-        except msgspec.ValidationError:
-            msg = check_segmentation(segmentations[r], hs[r], ws[r])
-            if msg is not None:
-                bad[r] = msg
-            continue
-        except msgspec.DecodeError as err:
-            bad[r] = f"segmentation is not valid JSON ({err})"
-            continue
+            except msgspec.ValidationError:
+                msg = check_segmentation(seg, hs[r], ws[r])  # names what is wrong
+                seg = None
+            except msgspec.DecodeError as err:
+                msg = f"segmentation is not valid JSON ({err})"
+                seg = None
         if isinstance(seg, _RLE):
             msg = _check_rle({"size": seg.size, "counts": seg.counts}, hs[r], ws[r])
-            if msg is not None:
-                bad[r] = msg
-            continue
-        if not isinstance(seg, list) or not seg:
+            seg = None
+        elif seg == []:
             msg = check_segmentation(seg, hs[r], ws[r])
+            seg = None
+        if seg is None:
             if msg is not None:
                 bad[r] = msg
             continue
+        # seg is list[list[float]] here (typed decode); only the point counts remain to check.
         for k, ring in enumerate(seg):
-            if not isinstance(ring, list) or len(ring) % 2 or len(ring) < 6:
+            if len(ring) % 2 or len(ring) < 6:
                 bad[r] = _check_polygons(seg, hs[r], ws[r]) or f"polygon {k} is malformed"
                 break
         else:

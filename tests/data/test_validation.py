@@ -348,3 +348,29 @@ def test_exif_rotation_is_taken_into_account(tmp_path):
     assert notice.where == "image id 3"
     assert "is shown 16x12 (EXIF orientation 8)" in notice.message
     assert "match its stored 12x16 pixels" in notice.message
+
+
+def test_in_memory_segmentations_are_checked_too():
+    from fashionkit.data import Annotation, ImageInfo
+    from fashionkit.data.annotations import AnnotationColumns
+    from fashionkit.data.validate import validate_records
+    from fashionkit.ontology import load_ontology
+
+    segs = [
+        [[1, 1, 6, 1, 6, 6]],
+        [["a", "b", "c", "d", "e", "f"]],
+        [[1, 1, 2, 2]],
+        {"size": [10, 10], "counts": [100]},
+        {"size": [10, 10], "counts": [10, 5, 85]},
+    ]
+    anns = [Annotation(i, 1, 1, (1.0, 1.0, 5.0, 5.0), 10.0, s) for i, s in enumerate(segs)]
+    cols = AnnotationColumns.from_annotations(anns)
+    _, kept, report = validate_records(
+        [ImageInfo(1, "a.jpg", 10, 10)], cols, load_ontology(), "memory", on_invalid="skip"
+    )
+    assert kept.ids.tolist() == [0, 4]
+    assert [(p.where, p.message) for p in report.problems] == [
+        ("annotation id 1", "polygon 0 is not a list of numbers"),
+        ("annotation id 2", "polygon 0 has 2 point(s); a polygon needs at least 3"),
+        ("annotation id 3", "RLE has no foreground pixel (empty mask)"),
+    ]
