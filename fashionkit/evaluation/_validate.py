@@ -108,34 +108,36 @@ def _rle_chunk(counts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     if (tok_len > 6).any():
         ok[np.searchsorted(ends_at, tok_start[tok_len > 6], side="right")] = False
     val = (c[tok_start] & 0x1F).astype(np.int64)
+    more = np.arange(len(tok_start))
     for k in range(1, 6):
-        more = np.flatnonzero(tok_len > k)
+        more = more[tok_len[more] > k]
         if len(more) == 0:
             break
         val[more] |= (c[tok_start[more] + k] & 0x1F).astype(np.int64) << (5 * k)
     neg = (c[tok_end] & 0x10) != 0
     val[neg] -= np.int64(1) << (5 * np.minimum(tok_len[neg], 6))
-    toks_per_string = np.zeros(n, dtype=np.int64)
-    toks_per_string[nonempty] = np.diff(
-        np.concatenate([[0], np.searchsorted(tok_end, last, side="right")])
-    )
-    first_tok = np.concatenate([[0], np.cumsum(toks_per_string)[:-1]])
-    string_of_tok = np.repeat(np.arange(n), toks_per_string)
-    j = np.arange(len(val)) - first_tok[string_of_tok]
-    runs = val.copy()
-    # rleFrString: from the fourth run on, each run is stored as a delta to the run two back.
-    for parity, start in ((1, 1), (0, 2)):
-        sel = np.flatnonzero((j >= start) & ((j & 1) == parity))
-        if len(sel) == 0:
-            continue
-        cs = np.cumsum(val[sel])
-        owner = string_of_tok[sel]
-        group_start = np.flatnonzero(np.concatenate([[True], owner[1:] != owner[:-1]]))
-        base = np.concatenate([[0], cs[:-1]])[group_start]
-        runs[sel] = cs - np.repeat(base, np.diff(np.append(group_start, len(sel))))
+    ntok = np.zeros(n, dtype=np.int64)
+    ntok[nonempty] = np.diff(np.concatenate([[0], np.searchsorted(tok_end, last, side="right")]))
+    first_tok = np.concatenate([[0], np.cumsum(ntok)[:-1]])
+    # rleFrString: from the fourth run on, each run is stored as a delta to the run two back,
+    # so runs are running sums along the even and the odd positions of each string. Pad every
+    # string to an even token count, view as (pairs, 2) and take one cumulative sum down both
+    # columns; subtracting the sums before each string's first pair restarts the chains.
+    odd = ntok & 1
+    pad_before = np.cumsum(odd) - odd
+    pos = np.arange(len(val)) + np.repeat(pad_before, ntok)
+    y = np.zeros(len(val) + int(odd.sum()), dtype=np.int64)
+    y[pos] = val
+    y[first_tok[nonempty] + pad_before[nonempty]] = 0  # run 0 is not on the even chain
+    chains = np.cumsum(y.reshape(-1, 2), axis=0)
+    first_row = (first_tok + pad_before) // 2
+    rows = (ntok + odd) // 2
+    before = np.where(first_row[:, None] > 0, chains[np.maximum(first_row - 1, 0)], 0)
+    runs = (chains - np.repeat(before, rows, axis=0)).reshape(-1)[pos]
+    runs[first_tok[nonempty]] = val[first_tok[nonempty]]
     negative = np.flatnonzero(runs < 0)
     if len(negative):
-        ok[string_of_tok[negative]] = False
+        ok[np.searchsorted(first_tok, negative, side="right") - 1] = False
     total[nonempty] = np.add.reduceat(runs, first_tok[nonempty])
     return ok, total
 

@@ -208,10 +208,9 @@ def match_all(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Match every unit for all area ranges and threshold pairs.
 
-    Returns ``(tp, ignored)``, both ``(A, L, K) bool`` with ``A = 4`` area ranges,
-    ``L = 11 × 11`` lanes (IoU threshold index × F1 threshold index, in
-    ``IOU_THRESHOLDS``/``F1_THRESHOLDS`` order) and ``K`` kept detections (``units.dt_keep``
-    order). A detection counts as a true positive when matched to a ground truth with a non-zero
+    Returns ``(tp, ignored)``, both ``(A, K, L) bool`` with ``A = 4`` area ranges, ``K`` kept
+    detections (``units.dt_keep`` order) and ``L = 11 × 11`` lanes (IoU threshold index × F1
+    threshold index, in ``IOU_THRESHOLDS``/``F1_THRESHOLDS`` order). A detection counts as a true positive when matched to a ground truth with a non-zero
     id (the official evaluator stores matches by id, so a match to id 0 reads as none) that is
     not ignored; ``ignored`` detections count neither way. For categories without attributes
     only the lanes with F1 index 10 ("F1 ignored") are filled: COCO matching has no F1.
@@ -219,8 +218,8 @@ def match_all(
     n_keep = len(units.dt_keep)
     n_area = len(AREA_RANGES)
     lanes = _NT_IOU * _NT_F1
-    tp = np.zeros((n_area, lanes, n_keep), dtype=bool)
-    ign = np.zeros((n_area, lanes, n_keep), dtype=bool)
+    tp = np.zeros((n_area, n_keep, lanes), dtype=bool)
+    ign = np.zeros((n_area, n_keep, lanes), dtype=bool)
 
     gt_area = gt.areas[units.gt_sel]
     gt_crowd = gt.iscrowd[units.gt_sel]
@@ -236,7 +235,7 @@ def match_all(
     # Detections with no ground truth in their unit: unmatched, ignored only if out of range.
     has_gt = np.repeat(units.gt_count > 0, units.dt_count)
     alone = ~has_gt
-    ign[:, :, alone] = dt_out[:, None, alone]
+    ign[:, alone, :] = dt_out[:, alone, None]
 
     is_attr = np.isin(units.category, attribute_categories)
     problems = np.flatnonzero((units.dt_count > 0) & (units.gt_count > 0))
@@ -319,43 +318,77 @@ def _match_bucket(
     else:
         reusable = np.where(gpos_p >= 0, gt_crowd[np.maximum(gpos_p, 0)], False)
 
-    matched = np.zeros((npb, nl, gcap), dtype=bool)
-    result = np.full((npb, nl, dcap), -1, dtype=np.int64)
-    flat_base = (np.arange(npb * nl) * gcap).reshape(npb, nl)
+    nz = np.where(gpos_p >= 0, gt_nonzero[np.maximum(gpos_p, 0)], False)  # (P, G)
+    if gcap == 1:
+        hit = _match_single(iou_p[:, :, 0], f1_p[:, :, 0], reusable[:, 0], start_iou, start_f1)
+        g_ign = hit & ig[:, 0, None, None]
+        counted = hit & nz[:, 0, None, None]
+    else:
+        result = _match_scan(iou_p, f1_p, ig, reusable, start_iou, start_f1)
+        hit = result >= 0
+        flat = np.arange(npb)[:, None, None] * gcap + np.maximum(result, 0)
+        g_ign = hit & ig.reshape(-1)[flat]
+        counted = hit & nz.reshape(-1)[flat]
+    # (P, L, D) → tp / ignored per detection and lane
+    out_p = dt_out[:, np.maximum(dpos, 0)].reshape(npb, 1, dcap)  # problem p = area * nu + unit
+    d_ign = g_ign | (~counted & out_p)
+    is_tp = counted & ~d_ign
+    is_tp = is_tp.reshape(n_area, nu, nl, dcap)
+    d_ign = d_ign.reshape(n_area, nu, nl, dcap)
+    uu, dd = np.nonzero(dvalid)
+    cols = dpos[uu, dd]
+    for a in range(n_area):
+        if nl == tp.shape[2]:
+            tp[a, cols] = is_tp[a][uu, :, dd]
+            ign[a, cols] = d_ign[a][uu, :, dd]
+        else:
+            tp[a][np.ix_(cols, lane_ids)] = is_tp[a][uu, :, dd]
+            ign[a][np.ix_(cols, lane_ids)] = d_ign[a][uu, :, dd]
+
+
+def _match_single(iou, f1, reusable, start_iou, start_f1) -> np.ndarray:
+    """Matching with one ground truth per problem: ``iou``/``f1 (P, D)``, ``reusable (P,)``.
+    The first detection that passes takes it (a reusable crowd region takes every one that
+    passes). Returns ``(P, L, D) bool``: matched."""
+    passes = (iou[:, None, :] >= start_iou[None, :, None]) & (
+        f1[:, None, :] >= start_f1[None, :, None]
+    )
+    first = np.argmax(passes, axis=2)
+    take = np.zeros_like(passes)
+    np.put_along_axis(take, first[:, :, None], True, axis=2)
+    take &= passes
+    take |= passes & reusable[:, None, None]
+    return take
+
+
+def _match_scan(iou, f1, ig, reusable, start_iou, start_f1) -> np.ndarray:
+    """The general scan: ``iou``/``f1 (P, D, G)`` with ground truth ignored-last, ``ig (P, G)``,
+    ``reusable (P, G)``, thresholds ``(L,)``. Returns ``(P, L, D)`` matched index or -1."""
+    npb, dcap, gcap = iou.shape
+    nl = len(start_iou)
+    matched = np.zeros((gcap, npb, nl), dtype=bool)
+    result = np.full((dcap, npb, nl), -1, dtype=np.int64)
+    iou_t = np.ascontiguousarray(iou.transpose(1, 2, 0))[..., None]  # (D, G, P, 1)
+    f1_t = np.ascontiguousarray(f1.transpose(1, 2, 0))[..., None]
+    ig_t = np.ascontiguousarray(ig.T)[..., None]  # (G, P, 1)
+    free_t = np.ascontiguousarray(reusable.T)[..., None]
+    lane = np.arange(npb * nl).reshape(npb, nl)
     for d in range(dcap):
         cur_iou = np.broadcast_to(start_iou, (npb, nl)).copy()
         cur_f1 = np.broadcast_to(start_f1, (npb, nl)).copy()
         m = np.full((npb, nl), -1, dtype=np.int64)
-        m_ign = np.zeros((npb, nl), dtype=bool)
+        has_regular = np.zeros((npb, nl), dtype=bool)
         for g in range(gcap):
-            iou_g = iou_p[:, d, g][:, None]
-            f1_g = f1_p[:, d, g][:, None]
-            ign_g = ig[:, g][:, None]
+            iou_g, f1_g, ign_g = iou_t[d, g], f1_t[d, g], ig_t[g]
             ok = (iou_g >= cur_iou) & (f1_g >= cur_f1)
-            ok &= ~matched[:, :, g] | reusable[:, g][:, None]
-            ok &= ~(ign_g & (m >= 0) & ~m_ign)
-            cur_iou = np.where(ok, iou_g, cur_iou)
-            cur_f1 = np.where(ok, f1_g, cur_f1)
+            ok &= ~matched[g] | free_t[g]
+            # once a regular match is held, the scan stops at the first ignored ground truth
+            ok &= ~(has_regular & ign_g)
+            np.copyto(cur_iou, np.broadcast_to(iou_g, ok.shape), where=ok)
+            np.copyto(cur_f1, np.broadcast_to(f1_g, ok.shape), where=ok)
             m[ok] = g
-            m_ign = np.where(ok, ign_g, m_ign)
-        result[:, :, d] = m
+            has_regular |= ok & ~ign_g
+        result[d] = m
         hit = m >= 0
-        matched.reshape(-1)[(flat_base + m)[hit]] = True
-
-    # Per detection and lane: matched ground truth (global position) → tp / ignored flags.
-    hit = result >= 0
-    flat = np.arange(npb)[:, None, None] * gcap + np.maximum(result, 0)
-    gsel = gpos_p.reshape(-1)[flat]
-    g_ign = ig.reshape(-1)[flat]
-    counted = hit & gt_nonzero[np.maximum(gsel, 0)]
-    out_p = dt_out[:, np.maximum(dpos, 0)].reshape(npb, 1, dcap)  # problem p = area * nu + unit
-    d_ign = (hit & g_ign) | (~counted & out_p)
-    is_tp = counted & ~d_ign
-    is_tp = is_tp.reshape(n_area, nu, nl, dcap)
-    d_ign = d_ign.reshape(n_area, nu, nl, dcap)
-    # scatter: (A, U, L, D) → (A, L, K) at valid detections
-    uu, dd = np.nonzero(dvalid)
-    cols = dpos[uu, dd]
-    for a in range(n_area):
-        tp[a][np.ix_(lane_ids, cols)] = is_tp[a][uu, :, dd].T
-        ign[a][np.ix_(lane_ids, cols)] = d_ign[a][uu, :, dd].T
+        matched.reshape(-1)[m[hit] * (npb * nl) + lane[hit]] = True
+    return result.transpose(1, 2, 0)
