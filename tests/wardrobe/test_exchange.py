@@ -1,0 +1,80 @@
+import datetime as dt
+import json
+
+import pytest
+
+from fashionkit.data.errors import InvalidDataError
+from fashionkit.wardrobe import Item, Wardrobe, export_wardrobe, import_wardrobe, read_items
+
+ITEMS = [
+    {"id": "navy-blazer", "category": "jacket", "colors": ["#1F2A44"], "season": ["winter", "autumn"],
+     "material": "wool", "pattern": "plain", "brand": "Acme", "trend": "classic",
+     "occasion": ["work"], "formality": 4, "attribute_ids": [17, 317], "favorite": True,
+     "notes": "dry clean", "name": "navy blazer", "last_worn": "2026-11-01"},
+    {"id": "tee", "category": 1},
+    {"id": "jeans", "category": "pants", "colors": ["#3b5b92", "#fff"], "attribute_ids": [36]},
+]  # fmt: skip
+
+
+def test_round_trip(tmp_path):
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(ITEMS))
+    with Wardrobe(f"sqlite:///{tmp_path / 'a.sqlite'}") as a:
+        assert import_wardrobe(a, src) == 3
+        blazer = a.get("navy-blazer")
+        assert blazer.category_id == 4 and blazer.season == ("autumn", "winter")
+        assert blazer.colors == ("#1f2a44",) and blazer.last_worn == dt.date(2026, 11, 1)
+        export_wardrobe(a, tmp_path / "out.json")
+        first = a.items()
+    with Wardrobe(f"sqlite:///{tmp_path / 'b.sqlite'}") as b:
+        import_wardrobe(b, tmp_path / "out.json")
+        second = b.items()
+        export_wardrobe(b, tmp_path / "out2.json")
+    assert first == second
+    assert [i.last_worn for i in first] == [i.last_worn for i in second]
+    assert (tmp_path / "out.json").read_text() == (tmp_path / "out2.json").read_text()
+    exported = json.loads((tmp_path / "out.json").read_text())
+    assert exported["format"] == "fashionkit-wardrobe"
+    assert exported["items"][2] == {"id": "tee", "category": 1}
+
+
+def test_reimport_replaces_by_id(tmp_path):
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps({"items": [{"id": "tee", "category": 1, "brand": "A"}]}))
+    with Wardrobe(f"sqlite:///{tmp_path / 'a.sqlite'}") as w:
+        import_wardrobe(w, src)
+        src.write_text(json.dumps({"items": [{"id": "tee", "category": 1, "brand": "B"}]}))
+        import_wardrobe(w, src)
+        assert w.items() == [Item(id="tee", category_id=1, brand="B")]
+        with pytest.raises(ValueError, match="already"):
+            import_wardrobe(w, src, replace=False)
+
+
+def test_invalid_file_lists_every_problem(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            [
+                {"id": "a", "category": "spaceship"},
+                {"id": "b", "category": 3, "colors": ["blue"], "formality": 7},
+                {"category": 3},
+                {"id": "a", "category": 1},
+                {"id": "c", "category": 1, "season": ["monsoon"], "colour": "#fff"},
+            ]
+        )
+    )
+    with pytest.raises(InvalidDataError) as err:
+        read_items(bad)
+    message = str(err.value)
+    for expected in (
+        "bad.json: item 0 (id 'a'): no Fashionpedia category is named 'spaceship'",
+        "item 1 (id 'b'): colors: not a #rrggbb colour: 'blue'",
+        "item 1 (id 'b'): formality must be an integer 1..5, got 7",
+        "item 2: id must be a non-empty string",
+        "item 4 (id 'c'): unknown field(s) colour",
+        "item 4 (id 'c'): season ['monsoon']",
+    ):
+        assert expected in message
+    bad.write_text("[{")
+    with pytest.raises(InvalidDataError, match="line 1 column 3: not valid JSON"):
+        read_items(bad)

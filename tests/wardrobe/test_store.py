@@ -1,0 +1,124 @@
+import datetime as dt
+import sqlite3
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+
+from fashionkit.data.errors import InvalidDataError
+from fashionkit.wardrobe import Item, Wardrobe, migrate
+from fashionkit.wardrobe.models import Base
+from fashionkit.wardrobe.storage import ImageStore
+
+
+@pytest.fixture
+def url(tmp_path):
+    return f"sqlite:///{tmp_path / 'w.sqlite'}"
+
+
+def test_empty_database_migrates_to_head_and_matches_models(url):
+    with Wardrobe(url) as w:
+        assert migrate.current_revision(w.engine) == migrate.head_revision() == "0002"
+        with w.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert diff == []
+
+
+def test_previous_version_database_is_upgraded_keeping_rows(url, tmp_path):
+    engine = create_engine(url)
+    migrate.upgrade(engine, "0001")
+    assert "outfits" not in inspect(engine).get_table_names()
+    # Rows written by the first schema, as an older fashionkit would have left them.
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (id, name, created_at) VALUES (1, 'default', '2026-01-01')"))
+        conn.execute(
+            text(
+                "INSERT INTO items (id, user_id, key, category_id, supercategory, colors, season,"
+                " occasion, favorite, created_at, updated_at) VALUES (7, 1, 'old-shirt', 0,"
+                " 'upperbody', '[\"#ffffff\"]', '[]', '[]', 0, '2026-01-01', '2026-01-01')"
+            )
+        )
+        conn.execute(text("INSERT INTO wear_log (item_id, worn_on) VALUES (7, '2026-02-03')"))
+    engine.dispose()
+
+    with Wardrobe(url) as w:
+        assert migrate.current_revision(w.engine) == "0002"
+        item = w.get("old-shirt")
+        assert item.colors == ("#ffffff",) and item.last_worn == dt.date(2026, 2, 3)
+        w.record_feedback(["old-shirt"], "wore", on=dt.date(2026, 3, 1))
+        assert w.get("old-shirt").last_worn == dt.date(2026, 3, 1)
+        with w.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_downgrade_to_base_and_back(url):
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    migrate.downgrade(engine, "base")
+    assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+    migrate.upgrade(engine)
+    assert {"items", "outfits", "feedback"} <= set(inspect(engine).get_table_names())
+
+
+def test_sqlite_is_wal_with_foreign_keys(url, tmp_path):
+    with Wardrobe(url) as w:
+        w.add(Item(id="a", category_id=1))
+        with w.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    raw = sqlite3.connect(tmp_path / "w.sqlite")
+    raw.execute("PRAGMA foreign_keys=ON")
+    with pytest.raises(sqlite3.IntegrityError):
+        raw.execute("INSERT INTO wear_log (item_id, worn_on) VALUES (999, '2026-01-01')")
+    raw.close()
+
+
+def test_items_crud_and_users_are_separate(url):
+    with Wardrobe(url) as w, Wardrobe(url, user="other") as other:
+        w.add(Item(id="navy-coat", category_id=9, colors=("#1f2a44",), attribute_ids=(317, 80)))
+        other.add(Item(id="navy-coat", category_id=6))
+        with pytest.raises(ValueError, match="already"):
+            w.add(Item(id="navy-coat", category_id=9))
+        assert w.get("navy-coat").attribute_ids == (80, 317)
+        assert other.get("navy-coat").category_id == 6
+
+        changed = w.update("navy-coat", category="cape", brand="Acme", formality=4, colors=["#FFF"])
+        assert (changed.category_id, changed.brand, changed.formality) == (12, "Acme", 4)
+        assert changed.colors == ("#ffffff",)
+        with pytest.raises(InvalidDataError, match="formality"):
+            w.update("navy-coat", formality=9)
+        assert w.update("navy-coat", brand=None).brand is None
+        w.remove("navy-coat")
+        assert len(w) == 0 and len(other) == 1
+        with pytest.raises(KeyError):
+            w.get("navy-coat")
+
+
+def test_feedback_and_wear_log(url):
+    with Wardrobe(url) as w:
+        w.put_many([Item(id=k, category_id=c) for k, c in (("t", 1), ("p", 6), ("s", 23))])
+        w.record_feedback(["t", "p"], "like")
+        w.record_feedback(["t", "p", "s"], "wore", on=dt.date(2026, 5, 1))
+        events = w.feedback()
+        assert [(e.items, e.kind) for e in events] == [(("p", "t"), "like"), (("p", "s", "t"), "wore")]
+        assert w.get("s").last_worn == dt.date(2026, 5, 1)
+        with pytest.raises(ValueError, match="kind"):
+            w.record_feedback(["t"], "love")
+        with pytest.raises(KeyError, match="nope"):
+            w.record_feedback(["t", "nope"], "like")
+        # Removing an item cascades to its wear log and outfit links.
+        w.remove("s")
+        assert [e.items for e in w.feedback()] == [("p", "t"), ("p", "t")]
+
+
+def test_image_store_is_content_addressed(tmp_path):
+    store = ImageStore(tmp_path / "img")
+    a = store.put_bytes(b"abc", ".jpg")
+    assert a == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert store.put_bytes(b"abc", ".jpg") == a
+    path = store.path(a, ".jpg")
+    assert path.read_bytes() == b"abc" and path.parent.parent.name == "ba"
+    assert [p.name for p in (tmp_path / "img").rglob("*") if p.is_file()] == [path.name]
+    with pytest.raises(ValueError):
+        store.path("../../etc/passwd", ".jpg")
