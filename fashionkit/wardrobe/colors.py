@@ -270,4 +270,3 @@ def hue_distance(h1: float, h2: float) -> float:
     """Smallest angle between two hues in degrees (0..180)."""
     d = abs(h1 - h2) % 360.0
     return min(d, 360.0 - d)
-

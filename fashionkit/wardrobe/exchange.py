@@ -61,7 +61,7 @@ def read_items(path: str | Path) -> list[Item]:
         records = data
     if not isinstance(records, list):
         raise InvalidDataError(
-            [Problem(source, "top level", "expected a list of items or {\"items\": [...]}")]
+            [Problem(source, "top level", 'expected a list of items or {"items": [...]}')]
         )
     items: list[Item] = []
     problems: list[Problem] = []
@@ -75,7 +75,9 @@ def read_items(path: str | Path) -> list[Item]:
             continue
         if item.id in first_position:
             problems.append(
-                Problem(source, where, f"duplicate id, first used by item {first_position[item.id]}")
+                Problem(
+                    source, where, f"duplicate id, first used by item {first_position[item.id]}"
+                )
             )
             continue
         first_position[item.id] = position

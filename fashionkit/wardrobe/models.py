@@ -79,7 +79,9 @@ class ItemRow(Base):
     __tablename__ = "items"
     __table_args__ = (
         UniqueConstraint("user_id", "key", name="uq_items_user_key"),
-        CheckConstraint("formality IS NULL OR (formality BETWEEN 1 AND 5)", name="ck_items_formality"),
+        CheckConstraint(
+            "formality IS NULL OR (formality BETWEEN 1 AND 5)", name="ck_items_formality"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -262,7 +262,9 @@ class Wardrobe:
                 current.pop(name, None)
             else:
                 current[name] = value
-        item, problems = item_from_dict(current, source=f"wardrobe {self.user!r}", where=f"item {key!r}")
+        item, problems = item_from_dict(
+            current, source=f"wardrobe {self.user!r}", where=f"item {key!r}"
+        )
         if problems:
             raise InvalidDataError(problems)
         assert item is not None
@@ -371,4 +373,3 @@ class Wardrobe:
                 )
                 for r in rows
             ]
-

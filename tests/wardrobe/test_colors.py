@@ -31,7 +31,13 @@ def test_oklab_matches_coloraide():
     ref_lch = np.array([Color("srgb", list(c / 255.0)).convert("oklch").coords() for c in rgb])
     np.testing.assert_allclose(lch[:, :2], ref_lch[:, :2], atol=2e-4)
     chromatic = ref_lch[:, 1] > 0.02
-    assert max(hue_distance(a, b) for a, b in zip(lch[chromatic, 2], ref_lch[chromatic, 2])) < 0.1
+    assert (
+        max(
+            hue_distance(a, b)
+            for a, b in zip(lch[chromatic, 2], ref_lch[chromatic, 2], strict=True)
+        )
+        < 0.1
+    )
     np.testing.assert_allclose(oklab_to_srgb(ours) * 255, rgb, atol=0.01)
 
 

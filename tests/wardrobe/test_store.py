@@ -31,7 +31,9 @@ def test_previous_version_database_is_upgraded_keeping_rows(url, tmp_path):
     assert "outfits" not in inspect(engine).get_table_names()
     # Rows written by the first schema, as an older fashionkit would have left them.
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO users (id, name, created_at) VALUES (1, 'default', '2026-01-01')"))
+        conn.execute(
+            text("INSERT INTO users (id, name, created_at) VALUES (1, 'default', '2026-01-01')")
+        )
         conn.execute(
             text(
                 "INSERT INTO items (id, user_id, key, category_id, supercategory, colors, season,"
@@ -101,7 +103,10 @@ def test_feedback_and_wear_log(url):
         w.record_feedback(["t", "p"], "like")
         w.record_feedback(["t", "p", "s"], "wore", on=dt.date(2026, 5, 1))
         events = w.feedback()
-        assert [(e.items, e.kind) for e in events] == [(("p", "t"), "like"), (("p", "s", "t"), "wore")]
+        assert [(e.items, e.kind) for e in events] == [
+            (("p", "t"), "like"),
+            (("p", "s", "t"), "wore"),
+        ]
         assert w.get("s").last_worn == dt.date(2026, 5, 1)
         with pytest.raises(ValueError, match="kind"):
             w.record_feedback(["t"], "love")
