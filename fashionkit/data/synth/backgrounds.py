@@ -27,7 +27,7 @@ def _gradient(rng, w: int, h: int) -> np.ndarray:
     else:
         t = (x * np.cos(a) + y * np.sin(a)) * 0.5 + 0.5
     t = np.clip(t, 0, 1)[..., None]
-    return c0 * (1 - t) + c1 * t
+    return c0 * (1 - t) + c1 * t, None
 
 
 def _noise(rng, w: int, h: int) -> np.ndarray:
@@ -36,7 +36,7 @@ def _noise(rng, w: int, h: int) -> np.ndarray:
     # Blend toward one hue so the noise reads as a textured wall, not confetti.
     base = np.array(_rgb(rng), dtype=np.float32)
     img = Image.fromarray(small).resize((w, h), Image.Resampling.BICUBIC)
-    return np.asarray(img, dtype=np.float32) * 0.3 + base * 0.7
+    return np.asarray(img, dtype=np.float32) * 0.3 + base * 0.7, None
 
 
 def _room(rng, w: int, h: int) -> np.ndarray:
@@ -89,7 +89,7 @@ def _room(rng, w: int, h: int) -> np.ndarray:
             d.line([x0 + lw // 2, horizon - int(h * 0.4), x0 + lw // 2, horizon], fill=(60, 60, 60), width=2)
             d.polygon([(x0, horizon - int(h * 0.4)), (x0 + lw, horizon - int(h * 0.4)),
                        (x0 + lw - 3, horizon - int(h * 0.5)), (x0 + 3, horizon - int(h * 0.5))], fill=_rgb(rng, 160, 250))
-    return np.asarray(img, dtype=np.float32)
+    return np.asarray(img, dtype=np.float32), float(horizon)
 
 
 def _street(rng, w: int, h: int) -> np.ndarray:
@@ -111,12 +111,16 @@ def _street(rng, w: int, h: int) -> np.ndarray:
         x += bw + int(rng.integers(0, max(2, w // 20)))
     d.rectangle([0, ground, w, h], fill=_rgb(rng, 70, 160))
     d.line([0, ground, w, ground], fill=(220, 220, 210), width=max(1, h // 100))
-    return np.asarray(img, dtype=np.float32)
+    return np.asarray(img, dtype=np.float32), float(ground)
 
 
-def background(rng: np.random.Generator, width: int, height: int, kind: str | None = None) -> tuple[np.ndarray, str]:
-    """A background ``(height, width, 3)`` float32 RGB 0..255 and the kind drawn."""
+def background(
+    rng: np.random.Generator, width: int, height: int, kind: str | None = None
+) -> tuple[np.ndarray, str, float | None]:
+    """A background ``(height, width, 3)`` float32 RGB 0..255, the kind drawn, and the y of
+    its floor line in pixels (where people can stand; ``None`` for flat backdrops)."""
     if kind is None:
         kind = str(rng.choice(KINDS, p=[0.2, 0.2, 0.35, 0.25]))
     fn = {"gradient": _gradient, "noise": _noise, "room": _room, "street": _street}[kind]
-    return fn(rng, width, height), kind
+    pixels, floor = fn(rng, width, height)
+    return pixels, kind, floor

@@ -200,19 +200,28 @@ def _dress(fig: Figure, rng: np.random.Generator, accessories: float = 1.0) -> d
     return {"worn": worn}
 
 
-def _place(rng: np.random.Generator, size: int, count: int, cfg: SceneConfig) -> list[tuple[float, float, float, float]]:
-    """(pixels per head unit, feet x, feet y, angle) per figure, back to front."""
+def _place(
+    rng: np.random.Generator, size: int, count: int, cfg: SceneConfig, floor: float | None
+) -> list[tuple[float, float, float, float]]:
+    """(pixels per head unit, feet x, feet y, angle) per figure, back to front. On a
+    background with a floor line (``floor``, pixels) feet stand below it, nearer the line the
+    smaller (farther) the figure."""
     out = []
     for _ in range(count):
         if rng.random() < cfg.closeup:  # cropped at the bottom (and maybe the sides)
             height = size * rng.uniform(1.1, 1.8)
             top = size * rng.uniform(-0.02, 0.1)
+            feet = top + height
             x = size * rng.uniform(0.2, 0.8)
         else:
             height = size * rng.uniform(*cfg.height) / (1.0 + 0.12 * (count - 1))
             top = rng.uniform(0.0, max(size - height, 0.0) * 0.6 + size * 0.02)
+            feet = top + height
             x = size * rng.uniform(*cfg.feet_x)
-        out.append((height / 8.0, x, top + height, float(rng.uniform(-cfg.tilt, cfg.tilt))))
+            if floor is not None:
+                depth = min(1.0, height / size * rng.uniform(0.85, 1.15))
+                feet = max(floor + (size - floor) * depth, height - 0.02 * size)
+        out.append((height / 8.0, x, feet, float(rng.uniform(-cfg.tilt, cfg.tilt))))
     out.sort(key=lambda t: t[0])  # smaller = farther away = drawn first
     return out
 
@@ -234,12 +243,12 @@ def render_image(
         cfg = cfg.with_max_figures(max_figures)
     rng = np.random.default_rng([int(seed), int(index)])
     kinds = cfg.backgrounds
-    bg, bg_kind = background(rng, size, size, None if kinds == KINDS else kinds[int(rng.integers(len(kinds)))])
+    bg, bg_kind, floor = background(rng, size, size, None if kinds == KINDS else kinds[int(rng.integers(len(kinds)))])
     canvas = Canvas(bg)
     weights = np.asarray(cfg.figure_weights, dtype=np.float64)
     count = int(rng.choice(np.arange(1, len(weights) + 1), p=weights / weights.sum()))
     figures = []
-    for k, (scale, x, y, angle) in enumerate(_place(rng, size, count, cfg)):
+    for k, (scale, x, y, angle) in enumerate(_place(rng, size, count, cfg, floor)):
         fig = Figure(sample_pose(rng), scale=scale, angle=angle, feet=(x, y), index=k)
         body_ops(fig, rng)
         outfit = _dress(fig, rng, cfg.accessories)
