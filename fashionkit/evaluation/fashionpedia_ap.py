@@ -105,8 +105,47 @@ class FashionpediaAP:
     recall: np.ndarray
     iou_type: str
     category_names: dict[int, str] = field(default_factory=dict)
+    _sums: dict = field(default_factory=dict, repr=False, compare=False)
 
     # -- the official _summarize ---------------------------------------------------------------
+    def _category_sums(
+        self, kind, iou_thr, f1_thr, f1, iou, area, max_dets
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per category: the sum and the count of the selected entries that are not ``-1``,
+        selected as the official ``FPEval._summarize`` selects them (cached per selection)."""
+        key = (kind, iou_thr, f1_thr, f1, iou, area, max_dets)
+        if key in self._sums:
+            return self._sums[key]
+        a = AREA_LABELS.index(area)
+        m = MAX_DETECTIONS.index(max_dets)
+        if kind == "ap":
+            s = self.precision[..., a, m]  # (T_iou, T_f1, R, K)
+        else:
+            s = self.recall[:, :, None, :, a, m]  # (T_iou, T_f1, 1, K)
+        if iou and iou_thr is not None:
+            s = s[np.where(iou_thr == IOU_THRESHOLDS)[0]]
+        elif iou:
+            s = s[:-1]
+        else:
+            s = s[[-1]]
+        # Which F1 slots count, per category: categories without attributes only have "ignored".
+        use = np.zeros((len(F1_THRESHOLDS), _NUM_CATEGORIES), dtype=bool)
+        use[-1, :] = True
+        if f1:
+            attr = np.zeros(_NUM_CATEGORIES, dtype=bool)
+            attr[_ATTR_CATS] = True
+            slots = (
+                np.where(f1_thr == F1_THRESHOLDS)[0]
+                if f1_thr is not None
+                else np.arange(len(F1_THRESHOLDS) - 1)
+            )
+            use[:, attr] = False
+            use[np.ix_(slots, np.flatnonzero(attr))] = True
+        valid = (s > -1) & use[None, :, None, :]
+        out = np.where(valid, s, 0.0).sum(axis=(0, 1, 2)), valid.sum(axis=(0, 1, 2))
+        self._sums[key] = out
+        return out
+
     def _summarize(
         self,
         kind,
@@ -119,43 +158,17 @@ class FashionpediaAP:
         super_idx=None,
         cat_id=None,
     ) -> float:
-        """The mean of the selected precision (``"ap"``) or recall (``"ar"``) entries that are
-        not ``-1``, selected as the official ``FPEval._summarize`` selects them."""
-        a = AREA_LABELS.index(area)
-        m = MAX_DETECTIONS.index(max_dets)
-        cats = np.array(
-            [
-                c
-                for c in range(_NUM_CATEGORIES)
-                if (cat_id is None or c == cat_id)
-                and (super_idx is None or c in SUPER_CLASSES[super_idx][2])
-            ],
-            dtype=np.int64,
-        )
-        if kind == "ap":
-            s = self.precision[:, :, :, cats, a, m]  # (T_iou, T_f1, R, C)
+        """The official ``FPEval._summarize``: the mean of the selected precision (``"ap"``) or
+        recall (``"ar"``) entries that are not ``-1``; ``-1`` when there are none."""
+        sums, counts = self._category_sums(kind, iou_thr, f1_thr, f1, iou, area, max_dets)
+        if cat_id is not None:
+            cats = np.array([cat_id])
+        elif super_idx is not None:
+            cats = np.asarray(SUPER_CLASSES[super_idx][2])
         else:
-            s = self.recall[:, :, None, cats, a, m]  # (T_iou, T_f1, 1, C)
-        if iou and iou_thr is not None:
-            s = s[np.where(iou_thr == IOU_THRESHOLDS)[0]]
-        elif iou:
-            s = s[:-1]
-        else:
-            s = s[[-1]]
-        # Which F1 slots count, per category: categories without attributes only have "ignored".
-        use = np.zeros((len(F1_THRESHOLDS), len(cats)), dtype=bool)
-        use[-1, :] = True
-        if f1:
-            attr = np.isin(cats, _ATTR_CATS)
-            if f1_thr is not None:
-                slots = np.where(f1_thr == F1_THRESHOLDS)[0]
-            else:
-                slots = np.arange(len(F1_THRESHOLDS) - 1)
-            use[:, attr] = False
-            use[np.ix_(slots, np.flatnonzero(attr))] = True
-        vals = s.transpose(0, 2, 1, 3)[:, :, use]
-        vals = vals[vals > -1]
-        return float(np.mean(vals)) if vals.size else -1.0
+            cats = np.arange(_NUM_CATEGORIES)
+        n = counts[cats].sum()
+        return float(sums[cats].sum() / n) if n else -1.0
 
     def summary(
         self,
