@@ -1,0 +1,32 @@
+"""Outfit coordination: slots, conditions, scoring rules, learned taste, search, explanations.
+
+Public API::
+
+    from fashionkit.coordination import Conditions, WardrobeIndex, suggest_outfits
+    index = WardrobeIndex.build(wardrobe.items())          # once per wardrobe state
+    outfits = suggest_outfits(index, Conditions(season="winter", temperature=4),
+                              feedback=[(e.items, e.kind) for e in wardrobe.feedback()])
+    outfits[0].items, outfits[0].score, outfits[0].explanation
+"""
+
+from fashionkit.coordination.conditions import Conditions, admissible
+from fashionkit.coordination.explain import Breakdown, explain, score_breakdown
+from fashionkit.coordination.features import WardrobeIndex
+from fashionkit.coordination.rules import color_harmony, is_bold_pattern
+from fashionkit.coordination.search import Outfit, SearchSettings, suggest_outfits
+from fashionkit.coordination.taste import TasteModel
+
+__all__ = [
+    "Conditions",
+    "WardrobeIndex",
+    "TasteModel",
+    "Outfit",
+    "SearchSettings",
+    "suggest_outfits",
+    "score_breakdown",
+    "Breakdown",
+    "explain",
+    "admissible",
+    "color_harmony",
+    "is_bold_pattern",
+]

@@ -1,0 +1,123 @@
+"""What a person asks of the suggested outfits, and which items that admits.
+
+Admission rules (:func:`admissible`), applied to every item except locked ones:
+
+* ``season``: items tagged for that season, or not tagged for any season.
+* ``occasion``: items tagged for that occasion or untagged; the occasion also sets the target
+  formality (:data:`~fashionkit.coordination.rules.OCCASION_FORMALITY`) unless ``formality``
+  is given.
+* target formality: items within one step of it (inferred formality when the person gave
+  none, see :mod:`~fashionkit.coordination.features`).
+* ``include_*`` (brands, trends, materials): an item that has that property must have one
+  of the listed values; items with the property blank stay (unknown is not a mismatch), so
+  "include brand Acme" keeps unbranded shoes. ``include_colors``: items with colours must
+  have one matching (family, CSS name or hex).
+* ``exclude_*``: items with any listed value are dropped.
+* ``not_worn_days`` N: items worn in the last N days before ``today`` are dropped.
+
+``lock`` names items that must appear in every suggestion (they are admitted whatever the
+other conditions say). ``outer``: ``True`` asks for an outer layer, ``False`` forbids one,
+``None`` lets the temperature decide (required below 15 °C, optional up to 24 °C, none above;
+none without a temperature).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fashionkit.coordination.features import WardrobeIndex
+from fashionkit.coordination.rules import OCCASION_FORMALITY
+from fashionkit.wardrobe.attributes import SEASONS
+
+__all__ = ["Conditions", "admissible", "OUTER_REQUIRED_BELOW_C", "OUTER_ALLOWED_BELOW_C"]
+
+OUTER_REQUIRED_BELOW_C = 15.0
+OUTER_ALLOWED_BELOW_C = 24.0
+
+
+@dataclass(frozen=True)
+class Conditions:
+    season: str | None = None
+    temperature: float | None = None  # °C
+    occasion: str | None = None
+    formality: int | None = None  # 1..5
+    include_brands: tuple[str, ...] = ()
+    exclude_brands: tuple[str, ...] = ()
+    include_trends: tuple[str, ...] = ()
+    exclude_trends: tuple[str, ...] = ()
+    include_materials: tuple[str, ...] = ()
+    exclude_materials: tuple[str, ...] = ()
+    include_colors: tuple[str, ...] = ()
+    exclude_colors: tuple[str, ...] = ()
+    lock: tuple[str, ...] = ()
+    not_worn_days: int | None = None
+    today: dt.date | None = field(default=None)
+    outer: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.season is not None and self.season not in SEASONS:
+            raise ValueError(f"season must be one of {SEASONS}, got {self.season!r}")
+        if self.formality is not None and not 1 <= self.formality <= 5:
+            raise ValueError(f"formality must be 1..5, got {self.formality!r}")
+        if self.not_worn_days is not None and self.not_worn_days < 0:
+            raise ValueError("not_worn_days must be ≥ 0")
+
+    @property
+    def target_formality(self) -> int | None:
+        if self.formality is not None:
+            return self.formality
+        if self.occasion:
+            return OCCASION_FORMALITY.get(self.occasion.strip().lower())
+        return None
+
+    def outer_mode(self) -> str:
+        """``"required"``, ``"optional"`` or ``"none"`` for the outer-layer slot."""
+        if self.outer is not None:
+            return "required" if self.outer else "none"
+        if self.temperature is None:
+            return "none"
+        if self.temperature < OUTER_REQUIRED_BELOW_C:
+            return "required"
+        return "optional" if self.temperature < OUTER_ALLOWED_BELOW_C else "none"
+
+    def to_json(self) -> dict:
+        out = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if value not in (None, ()):
+                out[name] = value.isoformat() if isinstance(value, dt.date) else value
+        return out
+
+
+def admissible(index: WardrobeIndex, conditions: Conditions) -> np.ndarray:
+    """Boolean mask over the index: items the conditions admit (locks not yet applied)."""
+    ok = index.slot >= 0
+    if conditions.season is not None:
+        bit = 1 << SEASONS.index(conditions.season)
+        ok &= (index.season_bits == 0) | ((index.season_bits & bit) != 0)
+    if conditions.occasion:
+        ok &= index.occasion_mask(conditions.occasion)
+    target = conditions.target_formality
+    if target is not None:
+        ok &= np.abs(index.formality.astype(int) - target) <= 1
+    for field_name, include, exclude in (
+        ("brand", conditions.include_brands, conditions.exclude_brands),
+        ("trend", conditions.include_trends, conditions.exclude_trends),
+        ("material", conditions.include_materials, conditions.exclude_materials),
+    ):
+        if include:
+            ok &= index.text_mask(field_name, include) | ~index.has_text(field_name)
+        if exclude:
+            ok &= ~index.text_mask(field_name, exclude)
+    if conditions.include_colors:
+        ok &= index.color_mask(conditions.include_colors) | ~index.has_color
+    if conditions.exclude_colors:
+        ok &= ~index.color_mask(conditions.exclude_colors)
+    if conditions.not_worn_days is not None:
+        today = conditions.today or dt.date.today()
+        cutoff = today.toordinal() - conditions.not_worn_days
+        ok &= index.last_worn < cutoff
+    return ok
