@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from operator import attrgetter
+from typing import Any, cast
 
 import msgspec
 import numpy as np
@@ -269,11 +270,12 @@ def build_detections(
         )
     boxes = None
     if has_box.all():
-        lens = np.fromiter((len(r.bbox) for r in records), dtype=np.int64, count=n)  # type: ignore[arg-type]
+        lens = np.fromiter((len(r.bbox or ()) for r in records), dtype=np.int64, count=n)
         bad(lens != 4, "bbox must be [x, y, width, height]")
         boxes = np.array(
-            [r.bbox if len(r.bbox) == 4 else [0.0] * 4 for r in records], dtype=np.float64
-        )  # type: ignore[arg-type]
+            [r.bbox if r.bbox is not None and len(r.bbox) == 4 else [0.0] * 4 for r in records],
+            dtype=np.float64,
+        )
         bad(
             ~np.isfinite(boxes).all(1) | (boxes[:, 2] < 0) | (boxes[:, 3] < 0),
             "bbox values must be finite with width, height >= 0",
@@ -308,7 +310,7 @@ def build_detections(
         bad(~has_ascores, "attribute_scores given for some results only; give them for all or none")
         if has_ascores.all() and (lens == n_att).all():
             attr_scores = np.fromiter(
-                (s for r in records for s in r.attribute_scores),
+                (s for r in records for s in (r.attribute_scores or ())),
                 dtype=np.float64,
                 count=int(offsets[-1]),
             )  # type: ignore[union-attr]
@@ -318,18 +320,19 @@ def build_detections(
             )
 
     # segmentations
-    segs = None
+    segs: list[Any] | None = None
     if has_seg.all():
         h = heights[pos_c]
         w = widths[pos_c]
         strings: list[tuple[int, str, int]] = []
         segs = []
+        rle_of = cast(Callable[[_Result], _RLE], attrgetter("segmentation"))
         fast = all(
             isinstance(r.segmentation, _RLE) and isinstance(r.segmentation.counts, str)
             for r in records
         )
         if fast:  # the usual case, compressed RLE everywhere: checked in bulk
-            sizes = np.array([r.segmentation.size for r in records], dtype=np.int64).reshape(n, 2)  # type: ignore[union-attr]
+            sizes = np.array([rle_of(r).size for r in records], dtype=np.int64).reshape(n, 2)
             size_ok = ~known_img | ((sizes[:, 0] == h) & (sizes[:, 1] == w))
             bad(
                 ~size_ok,
@@ -338,13 +341,13 @@ def build_detections(
                 ),
             )
             strings = [
-                (i, records[i].segmentation.counts, int(h[i] * w[i]))
+                (int(i), cast(str, rle_of(records[i]).counts), int(h[i] * w[i]))
                 for i in np.flatnonzero(size_ok & known_img)
-            ]  # type: ignore[union-attr]
+            ]
             segs = [
-                {"size": [int(hh), int(ww)], "counts": r.segmentation.counts}
+                {"size": [int(hh), int(ww)], "counts": rle_of(r).counts}
                 for r, hh, ww in zip(records, h, w, strict=True)
-            ]  # type: ignore[union-attr]
+            ]
         for i, r in enumerate(records if not fast else ()):
             seg = r.segmentation
             hh, ww = int(h[i]), int(w[i])
@@ -377,13 +380,13 @@ def build_detections(
     if segs is not None:
         h = heights[pos_c]
         w = widths[pos_c]
-        for i, seg in enumerate(segs):
-            if isinstance(seg, list):
+        for i, item in enumerate(list(segs)):
+            if isinstance(item, list):
                 hh, ww = int(h[i]), int(w[i])
-                if seg and isinstance(seg[0], list):
-                    segs[i] = mask_utils.merge(mask_utils.frPyObjects(seg, hh, ww))
-                else:
-                    segs[i] = mask_utils.frPyObjects({"size": [hh, ww], "counts": seg}, hh, ww)
+                if item and isinstance(item[0], list):  # polygons
+                    segs[i] = mask_utils.merge(mask_utils.frPyObjects(item, hh, ww))
+                else:  # uncompressed RLE counts
+                    segs[i] = mask_utils.frPyObjects({"size": [hh, ww], "counts": item}, hh, ww)
     if boxes is not None:
         # The official loader (pycocotools' loadRes) takes the box area whenever boxes are given.
         areas = boxes[:, 2] * boxes[:, 3]

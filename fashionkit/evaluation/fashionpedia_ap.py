@@ -19,7 +19,7 @@ per super class ``APo`` (outerwear: ids 0–12), ``APa`` (accessory: 13–26; ``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -84,9 +84,9 @@ def _unique_lanes(fn, tp: np.ndarray, ign: np.ndarray, num_gt: int):
     """``fn`` on the distinct (tp, ign) rows only: many threshold pairs give identical rows."""
     if tp.shape[0] <= 1 or tp.shape[1] == 0:
         return fn(tp, ign, num_gt)
-    key = np.packbits(np.concatenate([tp, ign], axis=1), axis=1)
-    key = np.ascontiguousarray(key).view(np.dtype((np.void, key.shape[1]))).ravel()
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    bits = np.ascontiguousarray(np.packbits(np.concatenate([tp, ign], axis=1), axis=1))
+    rows = bits.view(np.dtype((np.void, bits.shape[1]))).ravel()
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
     pr, rc = fn(tp[first], ign[first], num_gt)
     return pr[inverse], rc[inverse]
 
@@ -181,7 +181,7 @@ class FashionpediaAP:
         if not f1 and not iou:
             raise ValueError("at least one of the IoU and F1 constraints must be on")
         out: dict[str, float] = {}
-        kw = {"f1": f1, "iou": iou}
+        kw: dict[str, Any] = {"f1": f1, "iou": iou}
         if cat_id is None and super_idx is None:
             for idx, (letter, _, _) in enumerate(SUPER_CLASSES):
                 if idx == 1 and f1:

@@ -22,6 +22,7 @@ problems with the same padded size and all threshold pairs advance together as n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -156,6 +157,8 @@ def build_units(
 
     ious = np.empty(total)
     both = np.flatnonzero(sizes > 0)
+    g_regions: Any
+    d_regions: Any
     if iou_type == "segm":
         if dt.segmentations is None:
             raise ValueError("segm evaluation needs detections with segmentations")
@@ -171,6 +174,8 @@ def build_units(
         ds, dc, gs, gc = dt_start[u], dt_count[u], gt_start[u], gt_count[u]
         di = dt_keep[ds : ds + dc]
         gi = gorder[gs : gs + gc]
+        d: Any
+        g: Any
         if iou_type == "segm":
             d = [d_regions[i] for i in di]
             g = [g_regions[i] for i in gi]

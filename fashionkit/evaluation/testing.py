@@ -15,6 +15,7 @@ import copy
 import io
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -127,7 +128,7 @@ def make_case(seed: int, spec: CaseSpec | None = None) -> tuple[dict, list[dict]
             if crowd:
                 # COCO writes crowd regions as uncompressed RLE.
                 m = mask_utils.decode(rle)
-                seg = _uncompressed_rle(m)
+                seg: Any = _uncompressed_rle(m)
             elif rng.random() < spec.rle_gt_rate:
                 seg = {"size": [h, w], "counts": rle["counts"].decode("ascii")}
             else:
