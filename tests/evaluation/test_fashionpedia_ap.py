@@ -191,3 +191,18 @@ def test_precision_array_layout_matches_official() -> None:
     fp = evaluate_fashionpedia(g, results_from_records(res, g), "segm")
     np.testing.assert_allclose(fp.precision, ev.eval["precision"], atol=1e-9)
     np.testing.assert_allclose(fp.recall, ev.eval["recall"], atol=1e-9)
+
+
+def test_results_with_polygons_and_uncompressed_rle_match_official() -> None:
+    from pycocotools import mask as mask_utils
+
+    from fashionkit.evaluation.testing import _uncompressed_rle
+
+    gt, res = make_case(41, CaseSpec(jitter=0.05))
+    for k, r in enumerate(res):
+        if k % 3 == 1:  # uncompressed RLE
+            r["segmentation"] = _uncompressed_rle(mask_utils.decode(r["segmentation"]))
+        elif k % 3 == 2:  # the detection's box as a polygon
+            x, y, w, h = r["bbox"]
+            r["segmentation"] = [[x, y, x + w, y, x + w, y + h, x, y + h]]
+    check(gt, res, "segm")
