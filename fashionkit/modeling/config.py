@@ -11,10 +11,16 @@ Presets:
 - ``fashionpedia-r50`` / ``fashionpedia-r101``: Fashionpedia's Attribute-Mask R-CNN — FPN
   P2–P6, a 4-conv + 1-fc box head and a 4-conv mask head with normalisation (torchvision's v2
   heads), 294-way sigmoid attribute head; 1024×1024 inputs.
-- ``cpu-tiny``: the design that learns fastest on 2 CPU cores (profiled; see
-  ``benchmarks/model_step.py`` and the report in the commit history): ResNet-18 with plain
-  BatchNorm trained from scratch, a 128-channel FPN on P3–P6 with small anchors, few proposals
-  and sampled RoIs, a narrow box head and a 2-conv mask head; images of ~160 px.
+- ``cpu-tiny``: the design that learns fastest on 2 CPU cores (profiled with
+  ``tests/modeling/profile_step.py``): ResNet-18 with plain BatchNorm trained from scratch, a
+  128-channel FPN on P3–P6 with small anchors, few proposals and sampled RoIs, a narrow box
+  head and a 2-conv mask head; images of ~160 px.
+
+The ``frozen_bn`` presets (paper, fashionpedia-*) expect pretrained weights
+(:func:`fashionkit.modeling.load_weights`: a COCO Mask R-CNN or ImageNet backbone file): frozen
+BatchNorm at its initial statistics does not normalise, so a deep ResNet trained from scratch
+with it diverges. To train those from scratch, override ``norm="gn"`` (or ``"bn"``) and
+``trainable_backbone_layers=5``.
 """
 
 from __future__ import annotations

@@ -102,11 +102,13 @@ class AttributeMaskRCNN(nn.Module):
         """The six scalar losses (keys :data:`LOSS_NAMES`), whatever ``.training`` is."""
         if len(images) != len(targets):
             raise ValueError(f"{len(images)} images but {len(targets)} targets")
-        targets = [self._check_target(i, img, t) for i, (img, t) in enumerate(zip(images, targets, strict=True))]
-        batch, targets = self.transform(list(images), targets)
+        checked = [self._check_target(i, img, t)
+                   for i, (img, t) in enumerate(zip(images, targets, strict=True))]
+        batch, resized = self.transform(list(images), checked)
+        assert resized is not None
         features = self.backbone(batch.tensors)
-        proposals, rpn_losses = self.rpn.losses(batch, features, targets)
-        roi_losses = self.roi_heads.losses(features, proposals, batch.image_sizes, targets)
+        proposals, rpn_losses = self.rpn.losses(batch, features, resized)
+        roi_losses = self.roi_heads.losses(features, proposals, batch.image_sizes, resized)
         roi_losses["mrcnn_attribute_loss"] = (
             roi_losses["mrcnn_attribute_loss"] * self.config.attribute_loss_weight
         )
@@ -169,8 +171,8 @@ class AttributeMaskRCNN(nn.Module):
         input_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
         if (original_sizes is None) != (scales is None):
             raise ValueError("pass both original_sizes and scales, or neither")
-        if original_sizes is not None and (len(original_sizes) != len(images)
-                                           or len(scales) != len(images)):
+        if original_sizes is not None and scales is not None and (
+                len(original_sizes) != len(images) or len(scales) != len(images)):
             raise ValueError("original_sizes and scales need one entry per image")
         batch, _ = self.transform(list(images))
         features = self.backbone(batch.tensors)
@@ -187,7 +189,7 @@ class AttributeMaskRCNN(nn.Module):
             in_h, in_w = input_sizes[i]
             fx, fy = in_w / model_w, in_h / model_h
             out_size = input_sizes[i]
-            if original_sizes is not None:
+            if original_sizes is not None and scales is not None:
                 fx, fy = fx / float(scales[i]), fy / float(scales[i])
                 out_size = (int(original_sizes[i][0]), int(original_sizes[i][1]))
             boxes = r.boxes * torch.tensor([fx, fy, fx, fy], device=r.boxes.device)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -102,8 +103,10 @@ class AttributeRoIHeads(RoIHeads):
     its ``normalization`` and focal parameters. All others are torchvision's ``RoIHeads``.
     """
 
-    def __init__(self, *args, attribute_predictor: AttributeHead, attribute_loss_kind: str = "bce",
-                 attribute_loss_normalization: str = "elements", focal_alpha: float = 0.25,
+    def __init__(self, *args, attribute_predictor: AttributeHead,
+                 attribute_loss_kind: Literal["bce", "focal"] = "bce",
+                 attribute_loss_normalization: Literal["elements", "rois"] = "elements",
+                 focal_alpha: float = 0.25,
                  focal_gamma: float = 2.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.attribute_predictor = attribute_predictor
