@@ -7,6 +7,18 @@ from pathlib import Path
 import typer
 
 
+def _parse_ids(text: str) -> list[int]:
+    """``"0-12,23"`` → ``[0, 1, …, 12, 23]``."""
+    ids: list[int] = []
+    try:
+        for chunk in text.split(","):
+            lo, _, hi = chunk.strip().partition("-")
+            ids.extend(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise typer.BadParameter(f"not a list of category ids: {text!r}", param_hint="--categories") from None
+    return ids
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def synth(
@@ -20,6 +32,7 @@ def register(app: typer.Typer) -> None:
         image_format: str = typer.Option("jpg", "--format", help="jpg or png."),
         scene: str = typer.Option("default", "--scene", help="default (up to 3 people, close-ups, crops) or simple (one centred person)."),
         max_figures: int | None = typer.Option(None, "--max-figures", min=1, max=3, help="People per image at most (fewer: larger items)."),
+        categories: str | None = typer.Option(None, "--categories", help="Annotate only these category ids, e.g. 0-12,23 (pictures unchanged)."),
     ) -> None:
         """Render people-like figures wearing Fashionpedia garments, parts and accessories."""
         from rich.console import Console
@@ -32,9 +45,10 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("--format must be jpg or png")
         if scene not in SCENES:
             raise typer.BadParameter(f"--scene must be one of {', '.join(SCENES)}")
+        keep = _parse_ids(categories) if categories else None
         s = generate_world(out, images=images, size=size, seed=seed, val_fraction=val_fraction,
                            workers=workers, min_area=min_area, image_format=image_format,
-                           scene=scene, max_figures=max_figures)
+                           scene=scene, max_figures=max_figures, categories=keep)
         ont = load_ontology()
         console = Console()
         console.print(

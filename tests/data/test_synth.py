@@ -252,11 +252,33 @@ def test_cli_writes_a_world(tmp_path):
     assert COCO(str(tmp_path / "w" / "train.json")).getImgIds() == [1, 2]
 
 
+def test_category_filter_keeps_pictures_and_drops_other_annotations(tmp_path):
+    from typer.testing import CliRunner
+
+    from fashionkit.cli import app
+
+    full = generate_world(tmp_path / "full", images=3, size=64, seed=4, val_fraction=0.0)
+    result = CliRunner().invoke(app, ["synth", str(tmp_path / "some"), "--images", "3", "--size", "64",
+                                      "--seed", "4", "--val-fraction", "0", "--categories", "0-12,31"])
+    assert result.exit_code == 0, result.output
+    some = json.loads((tmp_path / "some" / "train.json").read_text())
+    assert {a["category_id"] for a in some["annotations"]} <= set(range(13)) | {31}
+    assert some["info"]["categories"] == [*range(13), 31]
+    assert sum(1 for a in some["annotations"]) == sum(n for c, n in full.categories.items() if c < 13 or c == 31)
+    ids = {a["id"] for a in some["annotations"]}
+    assert all(a["synth"]["part_of"] in ids for a in some["annotations"] if a["category_id"] == 31)
+    assert _digest(tmp_path / "full" / "images") == _digest(tmp_path / "some" / "images")
+    bad = CliRunner().invoke(app, ["synth", str(tmp_path / "x"), "--categories", "shirts"])
+    assert bad.exit_code != 0 and "category ids" in bad.output
+
+
 def test_bad_arguments_are_refused(tmp_path):
     with pytest.raises(ValueError, match="val_fraction"):
         generate_world(tmp_path, images=2, size=64, val_fraction=1.5)
     with pytest.raises(ValueError, match="size"):
         generate_world(tmp_path, images=2, size=8)
+    with pytest.raises(ValueError, match="unknown category"):
+        generate_world(tmp_path, images=2, size=64, categories=[46])
 
 
 def test_min_area_drops_items_and_their_parts_together():

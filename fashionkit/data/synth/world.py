@@ -13,6 +13,7 @@ import dataclasses
 import json
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def generate_world(
     image_format: str = "jpg",
     scene: str | SceneConfig = "default",
     max_figures: int | None = None,
+    categories: Iterable[int] | None = None,
 ) -> WorldSummary:
     """Render ``images`` pictures of ``size × size`` pixels and write the world to ``out_dir``.
 
@@ -81,7 +83,9 @@ def generate_world(
     (default :func:`~.scene.default_min_area`). ``scene``: how pictures are composed, a
     :data:`~.scene.SCENES` name (``"default"``, ``"simple"``) or a :class:`~.scene.SceneConfig`;
     ``max_figures`` caps the people per image (fewer means larger items). ``workers > 1``
-    renders in that many processes.
+    renders in that many processes. ``categories``: when given, only annotations of these
+    category ids are written (the pictures are unchanged; a part whose garment is left out gets
+    ``part_of: None``).
     """
     if images < 1:
         raise ValueError("images must be at least 1")
@@ -89,6 +93,10 @@ def generate_world(
         raise ValueError("size must be at least 32 pixels")
     if image_format not in ("jpg", "png"):
         raise ValueError("image_format must be 'jpg' or 'png'")
+    keep = None if categories is None else {int(c) for c in categories}
+    ontology = load_ontology()
+    if keep is not None and not all(ontology.has_category(c) for c in keep):
+        raise ValueError(f"unknown category ids: {sorted(c for c in keep if not ontology.has_category(c))}")
     cfg = get_scene(scene)
     if max_figures is not None:
         cfg = cfg.with_max_figures(max_figures)
@@ -109,7 +117,6 @@ def generate_world(
         results = [_render_job(j) for j in jobs]
     results.sort(key=lambda r: r[0])
 
-    ontology = load_ontology()
     summary = WorldSummary(out, len(train_idx), len(val_idx), 0, 0)
     next_id = 1
     split_data: dict[str, tuple[list, list]] = {"train": ([], []), "val": ([], [])}
@@ -128,11 +135,13 @@ def generate_world(
         )
         local_to_global = {}
         for a in anns:
+            if keep is not None and a["category_id"] not in keep:
+                continue
             local_to_global[a["id"]] = next_id
             a = dict(a, id=next_id, image_id=image_id)
             synth = dict(a["synth"])
             if synth.get("part_of") is not None:
-                synth["part_of"] = local_to_global[synth["part_of"]]
+                synth["part_of"] = local_to_global.get(synth["part_of"])
             a["synth"] = synth
             annotations.append(a)
             summary.categories[a["category_id"]] += 1
@@ -149,6 +158,7 @@ def generate_world(
                 "size": size,
                 "scene": scene if isinstance(scene, str) else "custom",
                 "scene_config": dataclasses.asdict(cfg),
+                "categories": None if keep is None else sorted(keep),
                 "split": split,
                 "ontology": ontology.version,
             },
