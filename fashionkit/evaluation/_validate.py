@@ -77,7 +77,7 @@ def rle_string_totals(counts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     n = len(counts)
     ok = np.ones(n, dtype=bool)
     total = np.zeros(n, dtype=np.int64)
-    chunk = 8192  # strings per pass: keeps the per-character arrays cache-sized
+    chunk = 1024  # strings per pass: keeps the per-character arrays cache-sized
     for s in range(0, n, chunk):
         ok[s : s + chunk], total[s : s + chunk] = _rle_chunk(counts[s : s + chunk])
     return ok, total
@@ -340,13 +340,14 @@ def build_detections(
                     f"RLE size {list(sizes[i])} is not the image's [height, width] = [{h[i]}, {w[i]}]"
                 ),
             )
+            hl, wl = h.tolist(), w.tolist()  # plain ints: numpy scalars are slow one by one
             strings = [
-                (int(i), cast(str, rle_of(records[i]).counts), int(h[i] * w[i]))
-                for i in np.flatnonzero(size_ok & known_img)
+                (i, cast(str, rle_of(records[i]).counts), hl[i] * wl[i])
+                for i in np.flatnonzero(size_ok & known_img).tolist()
             ]
             segs = [
-                {"size": [int(hh), int(ww)], "counts": rle_of(r).counts}
-                for r, hh, ww in zip(records, h, w, strict=True)
+                {"size": [hh, ww], "counts": rle_of(r).counts}
+                for r, hh, ww in zip(records, hl, wl, strict=True)
             ]
         for i, r in enumerate(records if not fast else ()):
             seg = r.segmentation
