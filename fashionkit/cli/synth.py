@@ -19,12 +19,23 @@ def _parse_ids(text: str) -> list[int]:
     return ids
 
 
+def _parse_size(text: str) -> int | tuple[int, int]:
+    """``"256"`` → 256; ``"320x240"`` → (320, 240) (width, height); at least 32 a side."""
+    try:
+        parts = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts) < 32:
+        raise typer.BadParameter(f"expected N or WIDTHxHEIGHT, at least 32 each, not {text!r}", param_hint="--size")
+    return parts[0] if len(parts) == 1 else (parts[0], parts[1])
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def synth(
         out: Path = typer.Argument(..., help="Output folder: images/, train.json, val.json."),
         images: int = typer.Option(100, "--images", "-n", min=1, help="Number of images."),
-        size: int = typer.Option(256, "--size", "-s", min=32, help="Image side in pixels."),
+        size: str = typer.Option("256", "--size", "-s", help="Image side in pixels (square), or WIDTHxHEIGHT."),
         seed: int = typer.Option(0, "--seed", help="World seed; same seed, same files."),
         val_fraction: float = typer.Option(0.2, "--val-fraction", min=0.0, max=1.0, help="Share of images in val.json."),
         workers: int = typer.Option(1, "--workers", "-j", min=1, help="Rendering processes."),
@@ -46,13 +57,14 @@ def register(app: typer.Typer) -> None:
         if scene not in SCENES:
             raise typer.BadParameter(f"--scene must be one of {', '.join(SCENES)}")
         keep = _parse_ids(categories) if categories else None
-        s = generate_world(out, images=images, size=size, seed=seed, val_fraction=val_fraction,
+        shape = _parse_size(size)
+        s = generate_world(out, images=images, size=shape, seed=seed, val_fraction=val_fraction,
                            workers=workers, min_area=min_area, image_format=image_format,
                            scene=scene, max_figures=max_figures, categories=keep)
         ont = load_ontology()
         console = Console()
         console.print(
-            f"wrote {s.train_images} train + {s.val_images} val images ({size}×{size}) to {out}: "
+            f"wrote {s.train_images} train + {s.val_images} val images ({s.width}×{s.height}) to {out}: "
             f"{s.train_annotations} + {s.val_annotations} annotations "
             f"({s.polygon_annotations} polygons, {s.rle_annotations} RLE) in {s.seconds:.1f} s "
             f"({s.images_per_second:.1f} images/s)"

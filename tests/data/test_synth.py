@@ -272,6 +272,27 @@ def test_category_filter_keeps_pictures_and_drops_other_annotations(tmp_path):
     assert bad.exit_code != 0 and "category ids" in bad.output
 
 
+def test_non_square_images(tmp_path):
+    out = render_image(5, 0, (96, 64))
+    assert out.image.size == (96, 64)
+    for a in out.annotations:
+        m = _mask(a, 64, 96)
+        assert a["area"] == m.sum() and a["bbox"] == _bbox(m)
+    from typer.testing import CliRunner
+
+    from fashionkit.cli import app
+
+    result = CliRunner().invoke(app, ["synth", str(tmp_path), "--images", "2", "--size", "80x48"])
+    assert result.exit_code == 0, result.output
+    coco = COCO(str(tmp_path / "train.json"))
+    img = coco.imgs[1]
+    assert (img["width"], img["height"]) == (80, 48)
+    for ann in coco.loadAnns(coco.getAnnIds()):
+        assert coco.annToMask(ann).shape == (48, 80)
+    bad = CliRunner().invoke(app, ["synth", str(tmp_path), "--size", "80x8"])
+    assert bad.exit_code != 0
+
+
 def test_bad_arguments_are_refused(tmp_path):
     with pytest.raises(ValueError, match="val_fraction"):
         generate_world(tmp_path, images=2, size=64, val_fraction=1.5)

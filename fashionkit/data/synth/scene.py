@@ -35,7 +35,7 @@ __all__ = [
 class SynthImage(NamedTuple):
     """One rendered picture.
 
-    ``image``: RGB ``PIL.Image`` of ``size × size``. ``annotations``: Fashionpedia annotation
+    ``image``: RGB ``PIL.Image`` of the requested size. ``annotations``: Fashionpedia annotation
     dicts, in drawing order: local ``id`` 1..n (no ``image_id`` yet), ``category_id``,
     ``segmentation`` (polygons when nothing covers the item and it lies inside the image, else
     compressed RLE with str counts; both decode to exactly the visible pixels), ``bbox`` XYWH of
@@ -201,23 +201,23 @@ def _dress(fig: Figure, rng: np.random.Generator, accessories: float = 1.0) -> d
 
 
 def _place(
-    rng: np.random.Generator, size: int, count: int, cfg: SceneConfig, floor: float | None
+    rng: np.random.Generator, width: int, size: int, count: int, cfg: SceneConfig, floor: float | None
 ) -> list[tuple[float, float, float, float]]:
-    """(pixels per head unit, feet x, feet y, angle) per figure, back to front. On a
-    background with a floor line (``floor``, pixels) feet stand below it, nearer the line the
-    smaller (farther) the figure."""
+    """(pixels per head unit, feet x, feet y, angle) per figure, back to front, in an image
+    ``width`` wide and ``size`` high. On a background with a floor line (``floor``, pixels)
+    feet stand below it, nearer the line the smaller (farther) the figure."""
     out = []
     for _ in range(count):
         if rng.random() < cfg.closeup:  # cropped at the bottom (and maybe the sides)
             height = size * rng.uniform(1.1, 1.8)
             top = size * rng.uniform(-0.02, 0.1)
             feet = top + height
-            x = size * rng.uniform(0.2, 0.8)
+            x = width * rng.uniform(0.2, 0.8)
         else:
             height = size * rng.uniform(*cfg.height) / (1.0 + 0.12 * (count - 1))
             top = rng.uniform(0.0, max(size - height, 0.0) * 0.6 + size * 0.02)
             feet = top + height
-            x = size * rng.uniform(*cfg.feet_x)
+            x = width * rng.uniform(*cfg.feet_x)
             if floor is not None:
                 depth = min(1.0, height / size * rng.uniform(0.85, 1.15))
                 feet = max(floor + (size - floor) * depth, height - 0.02 * size)
@@ -229,26 +229,29 @@ def _place(
 def render_image(
     seed: int,
     index: int,
-    size: int = 256,
+    size: int | tuple[int, int] = 256,
     *,
     min_area: int | None = None,
     scene: str | SceneConfig = "default",
     max_figures: int | None = None,
 ) -> SynthImage:
-    """Image ``index`` of the world ``seed``, ``size × size`` pixels, composed as ``scene``
-    (a :data:`SCENES` name or a :class:`SceneConfig`) says; ``max_figures`` caps the people
-    per image."""
+    """Image ``index`` of the world ``seed``: ``size × size`` pixels, or ``(width, height)``,
+    composed as ``scene`` (a :data:`SCENES` name or a :class:`SceneConfig`) says;
+    ``max_figures`` caps the people per image."""
+    width, height = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    if width < 1 or height < 1:
+        raise ValueError(f"image size must be positive, not {size!r}")
     cfg = get_scene(scene)
     if max_figures is not None:
         cfg = cfg.with_max_figures(max_figures)
     rng = np.random.default_rng([int(seed), int(index)])
     kinds = cfg.backgrounds
-    bg, bg_kind, floor = background(rng, size, size, None if kinds == KINDS else kinds[int(rng.integers(len(kinds)))])
+    bg, bg_kind, floor = background(rng, width, height, None if kinds == KINDS else kinds[int(rng.integers(len(kinds)))])
     canvas = Canvas(bg)
     weights = np.asarray(cfg.figure_weights, dtype=np.float64)
     count = int(rng.choice(np.arange(1, len(weights) + 1), p=weights / weights.sum()))
     figures = []
-    for k, (scale, x, y, angle) in enumerate(_place(rng, size, count, cfg, floor)):
+    for k, (scale, x, y, angle) in enumerate(_place(rng, width, height, count, cfg, floor)):
         fig = Figure(sample_pose(rng), scale=scale, angle=angle, feet=(x, y), index=k)
         body_ops(fig, rng)
         outfit = _dress(fig, rng, cfg.accessories)
@@ -257,7 +260,7 @@ def render_image(
             if op.item.category_id is not None:
                 op.item.info.setdefault("figure", k)
             canvas.draw(op)
-    area = default_min_area(size, size) if min_area is None else int(min_area)
+    area = default_min_area(width, height) if min_area is None else int(min_area)
     anns = canvas.annotations(attribute_id, area)
     for a in anns:
         if a["attribute_ids"] and a["category_id"] not in ATTRIBUTE_CATEGORY_IDS:

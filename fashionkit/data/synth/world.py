@@ -25,10 +25,13 @@ __all__ = ["WorldSummary", "generate_world", "split_indices"]
 
 @dataclass
 class WorldSummary:
-    """What :func:`generate_world` wrote. ``categories`` counts annotations per category id
-    over both splits; ``seconds`` is the wall time."""
+    """What :func:`generate_world` wrote. ``width``/``height``: image size in pixels.
+    ``categories`` counts annotations per category id over both splits; ``seconds`` is the
+    wall time."""
 
     out_dir: Path
+    width: int
+    height: int
     train_images: int
     val_images: int
     train_annotations: int
@@ -66,7 +69,7 @@ def _render_job(args: tuple) -> tuple[int, list[dict], dict]:
 def generate_world(
     out_dir: str | Path,
     images: int,
-    size: int = 256,
+    size: int | tuple[int, int] = 256,
     seed: int = 0,
     val_fraction: float = 0.2,
     workers: int = 1,
@@ -76,7 +79,8 @@ def generate_world(
     max_figures: int | None = None,
     categories: Iterable[int] | None = None,
 ) -> WorldSummary:
-    """Render ``images`` pictures of ``size × size`` pixels and write the world to ``out_dir``.
+    """Render ``images`` pictures of ``size × size`` pixels (or ``size = (width, height)``) and
+    write the world to ``out_dir``.
 
     Image ``i`` (0-based) is ``images/{i:06d}.jpg`` with image id ``i + 1``; annotation ids are
     unique across both splits. ``min_area`` (pixels) is the smallest visible area annotated
@@ -89,8 +93,9 @@ def generate_world(
     """
     if images < 1:
         raise ValueError("images must be at least 1")
-    if size < 32:
-        raise ValueError("size must be at least 32 pixels")
+    width, height = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    if min(width, height) < 32:
+        raise ValueError(f"size must be at least 32 pixels a side, not {size!r}")
     if image_format not in ("jpg", "png"):
         raise ValueError("image_format must be 'jpg' or 'png'")
     keep = None if categories is None else {int(c) for c in categories}
@@ -105,7 +110,7 @@ def generate_world(
     (out / "images").mkdir(parents=True, exist_ok=True)
     train_idx, val_idx = split_indices(images, val_fraction)
     jobs = [
-        (seed, i, size, min_area, cfg, out / "images" / f"{i:06d}.{image_format}", image_format)
+        (seed, i, (width, height), min_area, cfg, out / "images" / f"{i:06d}.{image_format}", image_format)
         for i in range(images)
     ]
     if workers > 1:
@@ -117,7 +122,7 @@ def generate_world(
         results = [_render_job(j) for j in jobs]
     results.sort(key=lambda r: r[0])
 
-    summary = WorldSummary(out, len(train_idx), len(val_idx), 0, 0)
+    summary = WorldSummary(out, width, height, len(train_idx), len(val_idx), 0, 0)
     next_id = 1
     split_data: dict[str, tuple[list, list]] = {"train": ([], []), "val": ([], [])}
     for index, anns, meta in results:
@@ -128,8 +133,8 @@ def generate_world(
             {
                 "id": image_id,
                 "file_name": f"{index:06d}.{image_format}",
-                "width": size,
-                "height": size,
+                "width": width,
+                "height": height,
                 "synth": meta,
             }
         )
@@ -155,7 +160,7 @@ def generate_world(
             "info": {
                 "description": "fashionkit synthetic fashion world",
                 "seed": seed,
-                "size": size,
+                "size": [width, height],
                 "scene": scene if isinstance(scene, str) else "custom",
                 "scene_config": dataclasses.asdict(cfg),
                 "categories": None if keep is None else sorted(keep),
