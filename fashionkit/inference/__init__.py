@@ -14,9 +14,19 @@ from fashionkit.inference.images import (
     load_photo,
     load_photos,
 )
+from fashionkit.inference.parts import link_parts
+from fashionkit.inference.prediction import AttributeScore, Item, Prediction
+from fashionkit.inference.predictor import BACKENDS, Predictor, input_transform_for
 
 __all__ = [
+    "BACKENDS",
     "DEFAULT_MAX_PIXELS",
+    "AttributeScore",
+    "Item",
+    "Prediction",
+    "Predictor",
+    "input_transform_for",
+    "link_parts",
     "Photo",
     "expand_sources",
     "load_photo",

@@ -91,9 +91,9 @@ def _to_rgb_array(image, name: str) -> np.ndarray:
 
     mode = image.mode
     if mode == "RGB":
-        return np.asarray(image, dtype=np.uint8)
+        return np.array(image, dtype=np.uint8)
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        values = np.asarray(image)
+        values = np.array(image)
         if mode == "F":
             # Float images (TIFF/PFM) are in [0, 1] by convention; anything else is clipped.
             top = 1.0 if float(np.nanmax(values, initial=0.0)) <= 1.0 else 255.0
@@ -113,19 +113,19 @@ def _to_rgb_array(image, name: str) -> np.ndarray:
 
                 source = ImageCms.ImageCmsProfile(BytesIO(icc))
                 srgb = ImageCms.createProfile("sRGB")
-                return np.asarray(ImageCms.profileToProfile(image, source, srgb, outputMode="RGB"),
+                return np.array(ImageCms.profileToProfile(image, source, srgb, outputMode="RGB"),
                                   dtype=np.uint8)
             except (ImageCms.PyCMSError, OSError, ValueError):
                 pass  # a broken embedded profile: the naive conversion below still gives a picture
-        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+        return np.array(image.convert("RGB"), dtype=np.uint8)
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         mode == "P" and "transparency" in image.info)
     if has_alpha:
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"), dtype=np.uint8)
+        return np.array(Image.alpha_composite(white, rgba).convert("RGB"), dtype=np.uint8)
     try:
-        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+        return np.array(image.convert("RGB"), dtype=np.uint8)
     except (ValueError, OSError) as err:
         raise _problem(name, f"cannot convert image mode {mode!r} to RGB: {err}") from None
 
@@ -140,13 +140,14 @@ def _check_array(array: np.ndarray, name: str) -> np.ndarray:
 
 
 def load_photo(source: PhotoSource, *, name: str | None = None,
-               max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Photo:
+               max_pixels: int | None = DEFAULT_MAX_PIXELS, exif: bool = True) -> Photo:
     """One photo as a :class:`Photo` (``H×W×3 uint8`` RGB).
 
     ``source``: a path, a PIL image or an ``H×W×3 uint8`` RGB array (arrays are taken as they
     are: no orientation or colour handling). ``name`` overrides the name used in messages.
     ``max_pixels``: larger images are refused before decoding (``None``: no limit of ours;
-    PIL's ``Image.MAX_IMAGE_PIXELS`` guard still applies to files).
+    PIL's ``Image.MAX_IMAGE_PIXELS`` guard still applies to files). ``exif=False`` keeps the
+    pixels as stored (for annotation files drawn on un-rotated pixels).
 
     Raises :class:`InvalidDataError` (one :class:`Problem` naming the file) for a missing,
     unreadable, corrupted, truncated or oversized image; ``ValueError``/``TypeError`` for an
@@ -165,7 +166,8 @@ def load_photo(source: PhotoSource, *, name: str | None = None,
         if max_pixels is not None and source.width * source.height > max_pixels:
             raise _problem(label, _bomb_message(source.width, source.height, max_pixels))
         try:
-            return Photo(_to_rgb_array(ImageOps.exif_transpose(source), label), label)
+            oriented = ImageOps.exif_transpose(source) if exif else source
+            return Photo(_to_rgb_array(oriented, label), label)
         except (OSError, ValueError) as err:
             raise _problem(label, f"cannot decode image: {err}") from None
     if not isinstance(source, (str, os.PathLike)):
@@ -185,7 +187,7 @@ def load_photo(source: PhotoSource, *, name: str | None = None,
                 if max_pixels is not None and image.width * image.height > max_pixels:
                     raise _problem(label, _bomb_message(image.width, image.height, max_pixels))
                 image.load()  # decode now, so truncated/corrupted data fails inside this try
-                pixels = _to_rgb_array(ImageOps.exif_transpose(image), label)
+                pixels = _to_rgb_array(ImageOps.exif_transpose(image) if exif else image, label)
     except Image.DecompressionBombError as err:
         # PIL refuses above twice its MAX_IMAGE_PIXELS whatever our limit is; it raises while
         # opening, so the size is known only from its message.

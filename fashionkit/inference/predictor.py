@@ -1,0 +1,365 @@
+"""``Predictor``: a trained model applied to people's photos, with the model's own input
+pipeline, results in the photos' own pixels and Fashionpedia names.
+
+::
+
+    predictor = Predictor("runs/r1/model.pt", score_threshold=0.5)
+    for prediction in predictor(["me.jpg", "closet/"]):   # paths, PIL images, H×W×3 arrays
+        for item in prediction.items:
+            print(item.name, item.score, [a.name for a in item.attributes], item.parent)
+
+The input transform is the one the checkpoint was trained with: the recipe a training run
+stores in ``model.pt`` (``recipe.data``: the paper's resize-longest-side-and-pad to S,
+keep-ratio, or the jitter recipes' evaluation resize), built with
+:func:`~fashionkit.data.transforms.build_transforms` ``(train=False)``, exactly as validation
+during training. Detections are mapped back to the photo's pixels as
+``AttributeMaskRCNN.predict(original_sizes=..., scales=...)`` does (boxes divided by the
+scale, mask probabilities pasted at the photo's resolution), a few masks at a time.
+
+Backends: ``eager`` (fp32), ``bf16`` (``torch.autocast`` to bfloat16 and channels-last
+weights: on CPUs with bf16 matrix units, and on GPUs), ``fp16`` (autocast to float16, GPUs
+only). On a GPU pass ``device="cuda"`` with ``backend="bf16"`` (Ampere and newer) or
+``"fp16"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from fashionkit.data.errors import InvalidDataError, Problem
+from fashionkit.inference.images import DEFAULT_MAX_PIXELS, Photo, PhotoSource, load_photo
+from fashionkit.inference.parts import DEFAULT_PART_OVERLAP, link_parts
+from fashionkit.inference.prediction import AttributeScore, Item, Prediction
+
+__all__ = ["BACKENDS", "Predictor", "input_transform_for"]
+
+Backend = Literal["eager", "bf16", "fp16"]
+BACKENDS: tuple[str, ...] = ("eager", "bf16", "fp16")
+
+# Masks are mapped back to the photo a few detections at a time, so that a 12 MP photo with
+# 100 detections never holds 100 full-size float masks at once.
+_PASTE_BUDGET_PIXELS = 64_000_000
+
+
+def input_transform_for(config, data_config=None):
+    """The evaluation-time input transform for a model config and, when known, the recipe's
+    :class:`~fashionkit.engine.recipes.DataConfig` it was trained with.
+
+    Without a recipe: a model that resizes by itself (``config.resize``) gets no transform;
+    otherwise the paper's :class:`~fashionkit.data.transforms.ResizeLongestAndPad` to
+    ``config.max_size`` (the size every preset without model-side resizing is built for)."""
+    from fashionkit.data.transforms import Compose, ResizeLongestAndPad, build_transforms
+
+    if data_config is not None:
+        d = data_config
+        return build_transforms(d.transform, d.image_size, train=False, flip_p=0.0,
+                                min_size=d.min_size, max_size=d.max_size,
+                                min_scale=d.jitter_min, max_scale=d.jitter_max)
+    if config.resize:
+        return None
+    return Compose([ResizeLongestAndPad(config.max_size)])
+
+
+def _data_config(recipe: Any):
+    """A recipe's ``DataConfig`` from a ``Recipe``, a ``DataConfig`` or a checkpoint's recipe
+    dict (keys this version does not know are ignored: the input pipeline is all we need)."""
+    from fashionkit.engine.recipes import DataConfig, Recipe
+
+    if recipe is None or isinstance(recipe, DataConfig):
+        return recipe
+    if isinstance(recipe, Recipe):
+        return recipe.data
+    if isinstance(recipe, dict) and isinstance(recipe.get("data"), dict):
+        known = {f.name for f in fields(DataConfig)}
+        return DataConfig(**{k: v for k, v in recipe["data"].items() if k in known})
+    raise TypeError(f"recipe must be a Recipe, a DataConfig or a recipe dict, not "
+                    f"{type(recipe).__name__}")
+
+
+def _load_model(path: str | os.PathLike):
+    """Model (eval mode) and the stored recipe dict (or ``None``) from a checkpoint, reading
+    the file once."""
+    from fashionkit.modeling import ModelConfig, build_model, read_checkpoint
+
+    data = read_checkpoint(path)
+    model = build_model(ModelConfig.from_dict(data["config"]))
+    try:
+        model.load_state_dict(data["model"], strict=True)
+    except RuntimeError as err:
+        raise InvalidDataError([Problem(str(path), "file", f"weights do not fit the "
+                                        f"checkpoint's own config: {err}")]) from None
+    return model.eval(), data.get("recipe")
+
+
+@dataclass
+class _Sample:
+    """One photo ready for the model: ``image`` float ``3×H'×W'`` in [0, 1] after the input
+    transform, ``scale`` its pixels per photo pixel; or ``error``."""
+
+    index: int
+    name: str
+    photo: Photo | None = None
+    image: torch.Tensor | None = None
+    scale: float = 1.0
+    error: Problem | None = None
+
+
+class _PhotoDataset(Dataset):
+    """Decodes and transforms photos (in DataLoader workers when there are any).
+
+    ``expected_sizes``: per source, the ``(H, W)`` an annotation file states; a photo that
+    decodes to another size is re-read without EXIF rotation when that matches (annotations
+    drawn on the stored pixels), else reported as a problem."""
+
+    def __init__(self, sources: Sequence[PhotoSource], transform, max_pixels: int | None,
+                 names: Sequence[str] | None = None,
+                 expected_sizes: Sequence[tuple[int, int]] | None = None):
+        self.sources = list(sources)
+        self.transform = transform
+        self.max_pixels = max_pixels
+        self.names = list(names) if names is not None else None
+        self.expected_sizes = list(expected_sizes) if expected_sizes is not None else None
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def _name(self, index: int) -> str | None:
+        if self.names is not None:
+            return self.names[index]
+        source = self.sources[index]
+        return None if isinstance(source, (str, os.PathLike)) else f"<image {index}>"
+
+    def __getitem__(self, index: int) -> _Sample:
+        source = self.sources[index]
+        name = self._name(index)
+        try:
+            photo = load_photo(source, name=name, max_pixels=self.max_pixels)
+            if self.expected_sizes is not None:
+                photo = self._reconcile(photo, source, name, self.expected_sizes[index])
+        except InvalidDataError as err:
+            problem = err.problems[0]
+            return _Sample(index, problem.source, error=problem)
+        image, scale = self._transform(photo)
+        return _Sample(index, photo.name, photo=photo, image=image, scale=scale)
+
+    def _reconcile(self, photo: Photo, source, name, expected: tuple[int, int]) -> Photo:
+        if photo.size == tuple(expected):
+            return photo
+        stored = load_photo(source, name=name, max_pixels=self.max_pixels, exif=False)
+        if stored.size == tuple(expected):
+            return stored
+        (h, w), (eh, ew) = photo.size, expected
+        raise InvalidDataError([Problem(photo.name, "image", f"decodes to {w}×{h} (W×H) but "
+                                        f"the annotation file says {ew}×{eh}")])
+
+    def _transform(self, photo: Photo) -> tuple[torch.Tensor, float]:
+        image = torch.from_numpy(photo.pixels).permute(2, 0, 1)  # uint8 3×H×W, a view
+        if self.transform is None:
+            return image.float().div_(255.0), 1.0
+        h, w = photo.size
+        target = {"masks": torch.zeros((0, h, w), dtype=torch.uint8),
+                  "scale": torch.tensor(1.0, dtype=torch.float64)}
+        image, target = self.transform(image, target, None)
+        image = image.float().div_(255.0) if image.dtype == torch.uint8 else image.float()
+        return image, float(target["scale"])
+
+
+def _collate(batch: list[_Sample]) -> list[_Sample]:
+    return batch
+
+
+class Predictor:
+    """Detect Fashionpedia items in photos.
+
+    ``checkpoint_or_model``: a fashionkit checkpoint path (``RUN/model.pt``; its stored
+    recipe gives the input transform) or an :class:`~fashionkit.modeling.AttributeMaskRCNN`
+    (then pass ``recipe`` — a ``Recipe``, its ``DataConfig`` or a recipe dict — unless the
+    default of :func:`input_transform_for` fits).
+    ``backend``: ``eager``, ``bf16`` or ``fp16`` (see the module docstring). ``device``:
+    ``"cpu"``, ``"cuda"``, ``"cuda:1"`` … ``score_threshold``: detections scored below it are
+    dropped (the model already drops those below its ``box_score_thresh``, 0.05).
+    ``attribute_threshold``: attributes listed per item (default: the model config's, 0.05).
+    ``batch_size``: photos per forward pass. ``num_workers``: DataLoader processes decoding
+    photos. ``max_pixels``: the decompression-bomb limit. ``part_overlap``: see
+    :func:`~fashionkit.inference.parts.link_parts`.
+    """
+
+    def __init__(self, checkpoint_or_model: str | os.PathLike | torch.nn.Module, *,
+                 backend: Backend = "eager", device: str | torch.device = "cpu",
+                 score_threshold: float = 0.5, attribute_threshold: float | None = None,
+                 batch_size: int = 2, num_workers: int = 0,
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS, recipe: Any = None,
+                 part_overlap: float = DEFAULT_PART_OVERLAP):
+        from fashionkit.ontology import load_ontology
+
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
+        if batch_size < 1 or num_workers < 0:
+            raise ValueError("batch_size must be ≥ 1 and num_workers ≥ 0")
+        if not 0.0 <= score_threshold <= 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
+        self.device = torch.device(device)
+        if backend == "fp16" and self.device.type != "cuda":
+            raise ValueError("backend 'fp16' needs a CUDA device (on CPU use 'bf16')")
+        if isinstance(checkpoint_or_model, (str, os.PathLike)):
+            model, stored_recipe = _load_model(checkpoint_or_model)
+            self.source = str(checkpoint_or_model)
+            recipe = stored_recipe if recipe is None else recipe
+        else:
+            model = checkpoint_or_model
+            self.source = type(model).__name__
+        self.model = model.eval().to(self.device)
+        if backend in ("bf16", "fp16"):
+            # NHWC lets oneDNN/cuDNN pick their fast bf16/fp16 convolution kernels.
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.backend = backend
+        self.config = model.config
+        self.data_config = _data_config(recipe)
+        self.transform = input_transform_for(self.config, self.data_config)
+        self.score_threshold = float(score_threshold)
+        self.attribute_threshold = (self.config.attribute_score_threshold
+                                    if attribute_threshold is None else float(attribute_threshold))
+        self.batch_size = int(batch_size)
+        self.num_workers = int(num_workers)
+        self.max_pixels = max_pixels
+        self.part_overlap = float(part_overlap)
+        self.ontology = load_ontology()
+
+    def __repr__(self) -> str:
+        return (f"Predictor({self.source!r}, backend={self.backend!r}, device='{self.device}', "
+                f"transform={self.transform!r}, score_threshold={self.score_threshold})")
+
+    # -- public calls ----------------------------------------------------------------------
+    def __call__(self, images: PhotoSource | Sequence[PhotoSource], *,
+                 on_error: Literal["raise", "skip"] = "raise") -> list[Prediction]:
+        """One :class:`Prediction` per input, in input order (a single input gives a list of
+        one). ``on_error="raise"``: a photo that cannot be read raises
+        :class:`InvalidDataError` naming it; ``"skip"``: its prediction carries ``error``
+        and no items, and the other photos are processed."""
+        if isinstance(images, (str, os.PathLike, np.ndarray)) or not isinstance(images, Sequence):
+            images = [images]
+        return list(self.stream(images, on_error=on_error))
+
+    def stream(self, sources: Sequence[PhotoSource], *,
+               on_error: Literal["raise", "skip"] = "raise", names: Sequence[str] | None = None,
+               expected_sizes: Sequence[tuple[int, int]] | None = None,
+               keep_photos: bool = True) -> Iterator[Prediction]:
+        """Predictions one by one, in input order, decoding ahead in ``num_workers``
+        processes and running the model ``batch_size`` photos at a time.
+
+        ``names``: the name of each photo in results and messages (default: its path).
+        ``expected_sizes``: ``(H, W)`` per photo from an annotation file (see ``--dataset``
+        in ``fashionkit detect``). ``keep_photos=False`` drops the decoded pixels from each
+        prediction (less memory when nothing is drawn)."""
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+        dataset = _PhotoDataset(sources, self.transform, self.max_pixels, names, expected_sizes)
+        loader = DataLoader(dataset, batch_size=self.batch_size, shuffle=False,
+                            num_workers=self.num_workers, collate_fn=_collate)
+        for batch in loader:
+            good = [s for s in batch if s.error is None]
+            done = dict(zip((s.index for s in good), self._predict_samples(good), strict=True))
+            for sample in batch:
+                if sample.error is not None:
+                    if on_error == "raise":
+                        raise InvalidDataError([sample.error])
+                    yield Prediction(sample.name, (0, 0), error=sample.error)
+                    continue
+                prediction = done[sample.index]
+                if not keep_photos:
+                    prediction.photo = None
+                yield prediction
+
+    # -- internals -------------------------------------------------------------------------
+    def _autocast(self):
+        if self.backend == "eager":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.backend == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def _predict_samples(self, samples: list[_Sample]) -> list[Prediction]:
+        if not samples:
+            return []
+        memory = torch.channels_last if self.backend != "eager" else torch.contiguous_format
+        images = [s.image.to(self.device).contiguous(memory_format=memory) for s in samples]
+        with torch.inference_mode(), self._autocast():
+            model_sizes, raw = _raw_predictions(self.model, images)
+        return [self._to_prediction(s, r, size)
+                for s, r, size in zip(samples, raw, model_sizes, strict=True)]
+
+    def _to_prediction(self, sample: _Sample, r, model_size: tuple[int, int]) -> Prediction:
+        """One image's raw RoI predictions → items in the photo's pixels.
+
+        Boxes are scaled as :meth:`AttributeMaskRCNN.predict` does with ``original_sizes``, and
+        the 28×28 mask probabilities are pasted directly at the photo's resolution (then cut at
+        ``mask_threshold``): sharper than upscaling masks thresholded at the model's input size
+        when photos are larger than the input, and done a few detections at a time so that
+        memory stays bounded for large photos."""
+        from torchvision.models.detection.roi_heads import paste_masks_in_image
+
+        from fashionkit.data.masks import encode_mask, rle_to_json
+
+        photo = sample.photo
+        h, w = photo.size
+        keep = torch.where(r.scores.float() >= self.score_threshold)[0]
+        scores = r.scores.float()[keep].cpu()
+        labels = r.labels[keep].cpu()
+        attribute_scores = r.attribute_scores.float()[keep].cpu()
+        probs = r.mask_probs[keep].float()
+        in_h, in_w = sample.image.shape[-2:]
+        fx = in_w / model_size[1] / sample.scale
+        fy = in_h / model_size[0] / sample.scale
+        boxes = r.boxes.float()[keep] * torch.tensor([fx, fy, fx, fy], device=r.boxes.device)
+        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
+        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
+        rles: list[dict] = []
+        step = max(1, _PASTE_BUDGET_PIXELS // max(1, h * w))
+        for lo in range(0, len(keep), step):
+            pasted = paste_masks_in_image(probs[lo:lo + step], boxes[lo:lo + step], (h, w))
+            masks = (pasted[:, 0] >= self.config.mask_threshold).cpu().numpy()
+            rles.extend(rle_to_json(encode_mask(m)) for m in masks)
+        boxes = boxes.cpu()
+        category_ids = [self.ontology.label_to_category(int(k)) for k in labels.tolist()]
+        parents = link_parts(category_ids, rles, self.part_overlap)
+        items = []
+        for i, category_id in enumerate(category_ids):
+            category = self.ontology.category(category_id)
+            row = attribute_scores[i]
+            listed = torch.where(row >= self.attribute_threshold)[0]
+            listed = listed[torch.argsort(row[listed], descending=True, stable=True)]
+            attributes = tuple(
+                AttributeScore(self.ontology.index_to_attribute(j),
+                               self.ontology.attributes[j].name, float(row[j]))
+                for j in listed.tolist())
+            items.append(Item(
+                index=i,
+                category_id=category_id,
+                name=category.name,
+                supercategory=category.supercategory,
+                group=category.group,
+                box=tuple(float(v) for v in boxes[i]),
+                score=float(scores[i]),
+                mask=rles[i],
+                attributes=attributes,
+                parent=parents[i],
+            ))
+        return Prediction(photo.name, (h, w), items, photo=photo)
+
+
+def _raw_predictions(model, images: list[torch.Tensor]):
+    """The model's RoI-level predictions before any pasting: ``(sizes the model ran at,
+    [RoIPredictions per image])``. The first half of ``AttributeMaskRCNN.predict``, which
+    pastes every mask of an image at once; the Predictor pastes a few at a time instead."""
+    batch, _ = model.transform(list(images))
+    features = model.backbone(batch.tensors)
+    proposals = model.rpn.proposals(batch, features)
+    raw = model.roi_heads.predict(features, proposals, batch.image_sizes)
+    return [tuple(int(v) for v in size) for size in batch.image_sizes], raw
