@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fashionkit.evaluation.matching import build_units
+from fashionkit.evaluation.matching import Units, build_units
 from fashionkit.evaluation.records import Detections, GroundTruth
 from fashionkit.ontology import ATTRIBUTE_CATEGORY_IDS
 
@@ -111,9 +111,13 @@ class AttributeMetrics:
         return out
 
 
-def _greedy_pairs(units, iou_threshold: float, gt: GroundTruth) -> tuple[np.ndarray, np.ndarray]:
-    """COCO greedy matching at one IoU threshold → (kept-detection positions, gt indices)."""
+def _greedy_pairs(
+    units, iou_threshold: float, gt: GroundTruth, dt_scores: np.ndarray, score_threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """COCO greedy matching at one IoU threshold of the detections scoring at least
+    ``score_threshold`` → (kept-detection positions, gt indices)."""
     crowd = gt.iscrowd[units.gt_sel]
+    confident = dt_scores[units.dt_keep] >= score_threshold
     attr_units = np.flatnonzero(
         np.isin(units.category, ATTRIBUTE_CATEGORY_IDS)
         & (units.dt_count > 0)
@@ -127,7 +131,10 @@ def _greedy_pairs(units, iou_threshold: float, gt: GroundTruth) -> tuple[np.ndar
         )
         gs = units.gt_start[u]
         iou[:, crowd[gs : gs + gc]] = -1.0
+        ds = units.dt_start[u]
         for d in range(dc):  # detections are already in score order
+            if not confident[ds + d]:
+                break
             g = int(np.argmax(iou[d]))
             if iou[d, g] >= iou_threshold:
                 d_out.append(units.dt_start[u] + d)
@@ -143,13 +150,17 @@ def attribute_metrics(
     iou_threshold: float = 0.5,
     score_threshold: float = 0.0,
     attribute_threshold: float = 0.5,
+    units: Units | None = None,
 ) -> AttributeMetrics:
-    """Per-attribute precision/recall/F1/AP over detections matched to ground truth."""
+    """Per-attribute precision/recall/F1/AP over detections matched to ground truth.
+
+    ``units``: the :func:`~fashionkit.evaluation.matching.build_units` of ``gt``/``dt`` for
+    ``iou_type`` when already computed (the Fashionpedia AP computes them)."""
     num_attributes = gt.ontology.num_attributes
-    keep = np.flatnonzero(dt.scores >= score_threshold)
-    sub = _take(dt, keep)
-    units = build_units(gt, sub, iou_type)
-    d_pos, g_pos = _greedy_pairs(units, iou_threshold, gt)
+    sub = dt
+    if units is None:
+        units = build_units(gt, dt, iou_type)
+    d_pos, g_pos = _greedy_pairs(units, iou_threshold, gt, dt.scores, score_threshold)
     d_idx = units.dt_keep[d_pos]
     g_idx = units.gt_sel[g_pos]
     truth = unpack_attributes(gt.attributes[g_idx], num_attributes)
@@ -180,27 +191,4 @@ def attribute_metrics(
         f1=f1,
         ap=ap,
         num_matched=len(d_idx),
-    )
-
-
-def _take(dt: Detections, keep: np.ndarray) -> Detections:
-    """The detections at ``keep`` (ragged attributes re-offset, file order kept)."""
-    counts = np.diff(dt.attr_offsets)[keep]
-    starts = dt.attr_offsets[keep]
-    flat = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(
-        counts.sum()
-    )
-    return Detections(
-        image_index=dt.image_index[keep],
-        category_ids=dt.category_ids[keep],
-        scores=dt.scores[keep],
-        boxes=None if dt.boxes is None else dt.boxes[keep],
-        segmentations=None if dt.segmentations is None else [dt.segmentations[i] for i in keep],
-        areas=dt.areas[keep],
-        attributes=dt.attributes[keep],
-        attr_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-        attr_index=dt.attr_index[flat],
-        attr_scores=None if dt.attr_scores is None else dt.attr_scores[flat],
-        order=dt.order[keep],
-        source=dt.source,
     )

@@ -32,8 +32,10 @@ def evaluate_all(
     ``summarize_class`` layout), ``"coco"`` (:data:`~fashionkit.evaluation.coco.COCO_KEYS`) and
     ``"attributes"`` (:meth:`AttributeMetrics.summary`)."""
     from fashionkit.evaluation.fashionpedia_ap import evaluate_fashionpedia
+    from fashionkit.evaluation.matching import build_units
 
-    fp = evaluate_fashionpedia(gt, dt, iou_type)  # type: ignore[arg-type]
+    units = build_units(gt, dt, iou_type)  # IoU and F1 matrices, shared by the metrics below
+    fp = evaluate_fashionpedia(gt, dt, iou_type, units=units)  # type: ignore[arg-type]
     out: dict[str, Any] = dict(fp.results())
     if per_class:
         out["per_super_class"] = fp.per_super_class()
@@ -45,7 +47,7 @@ def evaluate_all(
     if attributes:
         from fashionkit.evaluation.attributes import attribute_metrics
 
-        out["attributes"] = attribute_metrics(gt, dt, iou_type).summary()
+        out["attributes"] = attribute_metrics(gt, dt, iou_type, units=units).summary()
     return out
 
 

@@ -30,6 +30,7 @@ from fashionkit.evaluation.matching import (
     IOU_THRESHOLDS,
     MAX_DETECTIONS,
     RECALL_THRESHOLDS,
+    Units,
     build_units,
     match_all,
 )
@@ -249,12 +250,15 @@ class FashionpediaAP:
 
 
 def evaluate_fashionpedia(
-    gt: GroundTruth, dt: Detections, iou_type: IouType = "segm"
+    gt: GroundTruth, dt: Detections, iou_type: IouType = "segm", units: Units | None = None
 ) -> FashionpediaAP:
-    """Evaluate detections against ground truth (all of ``gt``'s images) the official way."""
+    """Evaluate detections against ground truth (all of ``gt``'s images) the official way.
+    ``units``: :func:`~fashionkit.evaluation.matching.build_units` of the same inputs, if
+    already computed."""
     if iou_type not in ("segm", "bbox"):
         raise ValueError(f"iou_type must be 'segm' or 'bbox', not {iou_type!r}")
-    units = build_units(gt, dt, iou_type)
+    if units is None:
+        units = build_units(gt, dt, iou_type)
     tp, ign = match_all(units, gt, dt, _ATTR_CATS)
     n_iou, n_f1, n_rec = len(IOU_THRESHOLDS), len(F1_THRESHOLDS), len(RECALL_THRESHOLDS)
     n_area, n_m = len(AREA_RANGES), len(MAX_DETECTIONS)

@@ -111,3 +111,14 @@ def test_average_precision_matches_sklearn_with_ties():
                     average_precision_score(y, s), abs=1e-12
                 )
     assert math.isnan(average_precision(np.zeros(3, bool), np.ones(3)))
+
+
+def test_score_threshold_drops_low_scoring_detections():
+    a = ONT.attribute_ids[0]
+    gt = box_gt([(0, [0, 0, 40, 40], [a]), (0, [50, 50, 40, 40], [a])])
+    res = [det(0, [0, 0, 40, 40], [a], 0.9), det(0, [50, 50, 40, 40], [], 0.4)]
+    g = load_ground_truth(gt)
+    d = results_from_records(res, g)
+    assert attribute_metrics(g, d, "bbox").num_matched == 2
+    m = attribute_metrics(g, d, "bbox", score_threshold=0.5)
+    assert m.num_matched == 1 and m.summary()["attribute_micro_recall"] == 1.0
