@@ -113,7 +113,7 @@ def test_every_builder_uses_real_attribute_names():
     from fashionkit.data.synth.garments import GarmentBuilder
 
     builders = ["tee", "hoodie", "shirt", "sweater", "cardigan", "vest", "jacket", "coat",
-                "pants", "shorts", "skirt", "dress", "jumpsuit"]
+                "cape", "pants", "shorts", "skirt", "dress", "jumpsuit"]
     seen: dict[int, set[str]] = {}
     for seed in range(40):
         rng = np.random.default_rng(seed)
@@ -131,7 +131,27 @@ def test_every_builder_uses_real_attribute_names():
             assert groups == {"length", "nickname"}
         if cat == 32 or cat == 28 or cat == 29:
             assert groups == {"nickname"}
-    assert set(seen) >= set(range(12)) | {27, 28, 29, 31, 32, 33, 35}
+    assert set(seen) >= set(range(13)) | {27, 28, 29, 30, 31, 32, 33, 35, 38}
+
+
+def test_every_accessory_is_drawn_and_annotated():
+    from fashionkit.data.synth.accessories import AccessoryBuilder
+    from fashionkit.data.synth.figures import Figure, sample_pose
+
+    rng = np.random.default_rng(3)
+    pose = sample_pose(rng)
+    pose.raised[1] = False
+    fig = Figure(pose, scale=24.0, angle=0.0, feet=(100.0, 196.0))
+    ab = AccessoryBuilder(fig, rng)
+    for name in ("shoes", "socks", "tights", "tie", "scarf", "bag", "hat", "glasses", "watch",
+                 "gloves", "headband", "umbrella"):
+        getattr(ab, name)()
+    ab.belt(3.7, 0.1)  # below the tie, which would cover the buckle
+    canvas = Canvas(np.zeros((200, 200, 3), np.float32))
+    for op in fig.image_ops():
+        canvas.draw(op)
+    cats = {a["category_id"] for a in canvas.annotations(attribute_id, min_area=1)}
+    assert cats == {13, 14, 15, 16, 17, 18, 19, 21, 22, 23, 24, 25, 26, 34}
 
 
 def test_plain_garment_colour_is_the_recorded_colour(rendered):

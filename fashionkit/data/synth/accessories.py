@@ -18,7 +18,8 @@ from fashionkit.data.synth.textures import COLORS, Paint, sample_fabric, shade
 
 __all__ = ["AccessoryBuilder"]
 
-GLASSES, HAT, TIE, WATCH, BELT, TIGHTS, SOCK, SHOE, BAG, SCARF, BUCKLE = 13, 14, 16, 18, 19, 21, 22, 23, 24, 25, 34
+GLASSES, HAT, HEADBAND, TIE, GLOVE, WATCH, BELT, TIGHTS, SOCK, SHOE, BAG, SCARF, UMBRELLA, BUCKLE, BOW = (
+    13, 14, 15, 16, 17, 18, 19, 21, 22, 23, 24, 25, 26, 34, 38)
 
 
 def _choice(rng: np.random.Generator, options):
@@ -198,4 +199,57 @@ class AccessoryBuilder:
         band = g.tube(np.array([c - d * 0.14, c + d * 0.14]), np.array([p.ARM_R[2] + 0.06] * 2))
         face = g.ellipse(c[0], c[1], 0.16, 0.16, n=10)
         self.fig.add(item, Z.WATCH, [band, face])
+        return item
+
+    def gloves(self) -> list[Item]:
+        """A pair, annotated one by one, covering the hands and the wrists."""
+        p = self.p
+        paint = self._leather() if self.rng.random() < 0.6 else sample_fabric(self.rng, self.fig.scale, "plain")
+        items = []
+        for i in range(2):
+            item = Item(GLOVE, paint, ())
+            d = p.hands[i] - p.wrists[i]
+            rot = math.atan2(d[1], d[0]) - math.pi / 2
+            cuff = g.tube(np.array([p.wrists[i] - d * 0.5, p.wrists[i] + d * 0.3]), np.array([0.17, 0.17]))
+            self.fig.add(item, Z.HANDS + 0.1, [cuff, g.ellipse(p.hands[i][0], p.hands[i][1], 0.2, 0.27, n=12, rot=rot)])
+            items.append(item)
+        return items
+
+    def headband(self) -> Item:
+        hx, hy = self.p.head
+        rx, ry = self.p.head_r
+        paint = sample_fabric(self.rng, self.fig.scale * 0.5, _choice(self.rng, ["plain", "plain", "dot", "stripe"]))
+        item = Item(HEADBAND, paint, ())
+        t = np.linspace(math.pi * 1.05, math.pi * 1.95, 12)
+        outer = np.stack([hx + rx * 1.1 * np.cos(t), hy - 0.1 + ry * 0.98 * np.sin(t)], axis=1)
+        inner = np.stack([hx + rx * 0.98 * np.cos(t[::-1]), hy - 0.1 + ry * 0.8 * np.sin(t[::-1])], axis=1)
+        polys = [np.vstack([outer, inner])]
+        if self.rng.random() < 0.5:  # with a bow on the side, as part of the headband
+            s = _choice(self.rng, [-1, 1])
+            cx, cy = hx + s * rx * 0.75, hy - ry * 0.75
+            polys += [g.quad((cx, cy), (cx - 0.22, cy - 0.14), (cx - 0.22, cy + 0.14)),
+                      g.quad((cx, cy), (cx + 0.22, cy - 0.14), (cx + 0.22, cy + 0.14))]
+        self.fig.add(item, Z.HAT, polys)
+        return item
+
+    def umbrella(self) -> Item:
+        """Open above the head in a raised hand, else closed and hanging from a hand."""
+        rng = self.rng
+        p = self.p
+        paint = sample_fabric(rng, self.fig.scale, _choice(rng, ["plain", "plain", "stripe", "dot", "check"]))
+        item = Item(UMBRELLA, paint, ())
+        raised = [i for i in range(2) if p.raised[i]]
+        i = raised[0] if raised else int(rng.integers(2))
+        hx, hy = p.hands[i]
+        if raised:
+            top = (float(p.head[0]) * 0.5 + hx * 0.5, min(hy - 0.9, -0.4))
+            canopy = g.ellipse(top[0], top[1] + 0.1, 1.7, 0.9, n=20, a0=math.pi, a1=2 * math.pi)
+            stick = g.segment((top[0], top[1]), (hx, hy), 0.08)
+            self.fig.add(item, Z.HAT + 0.5, [canopy, stick])
+        else:
+            side = -1 if i == 0 else 1
+            tip = (hx + side * 0.3, hy + 2.4)
+            body = g.quad((hx - 0.05, hy + 0.2), (hx + 0.05, hy + 0.2), (tip[0] + 0.18, tip[1] - 0.5), (tip[0], tip[1]), (tip[0] - 0.18, tip[1] - 0.5))
+            handle = g.ellipse(hx, hy - 0.05, 0.12, 0.12, n=8)
+            self.fig.add(item, Z.BAG, [body, handle])
         return item

@@ -17,13 +17,21 @@ import numpy as np
 from fashionkit.data.synth import geometry as g
 from fashionkit.data.synth.canvas import Item
 from fashionkit.data.synth.figures import Figure, Pose, Z
-from fashionkit.data.synth.textures import COLORS, PATTERN_ATTRIBUTES, Paint, sample_fabric, shade
+from fashionkit.data.synth.textures import (
+    COLORS,
+    PATTERN_ATTRIBUTES,
+    Paint,
+    sample_color,
+    sample_fabric,
+    shade,
+)
 
 __all__ = ["GarmentBuilder", "SLEEVE_LENGTHS", "NECKLINES"]
 
 # Category ids (Fashionpedia).
 SHIRT, TOP, SWEATER, CARDIGAN, JACKET, VEST, PANTS, SHORTS, SKIRT, COAT, DRESS, JUMPSUIT = range(12)
-HOOD, COLLAR, LAPEL, SLEEVE, POCKET, NECKLINE, ZIPPER = 27, 28, 29, 31, 32, 33, 35
+CAPE = 12
+HOOD, COLLAR, LAPEL, EPAULETTE, SLEEVE, POCKET, NECKLINE, ZIPPER, BOW = 27, 28, 29, 30, 31, 32, 33, 35, 38
 
 # Sleeve length attribute → fraction of the arm (shoulder to wrist) the sleeve covers.
 SLEEVE_LENGTHS = {
@@ -391,6 +399,28 @@ class GarmentBuilder:
             self.pocket(item, z, s * (self.p.torso_half(py) * 0.62 + 0.1), py, 0.46, 0.4, pocket_kind)
         if category == COAT and rng.random() < 0.3:
             self.hood(item, up=False)
+        if style != "zip" and rng.random() < 0.25:  # military-style shoulder straps
+            sh = self.p.shoulder_half + ease * 0.5
+            for s in (-1, 1):
+                strap = g.quad((s * 0.45, _NECK_Y + 0.02), (s * (sh - 0.02), self.p.SHOULDER_Y - 0.06),
+                               (s * (sh - 0.02), self.p.SHOULDER_Y + 0.12), (s * 0.45, _NECK_Y + 0.18))
+                self.part(item, EPAULETTE, (), z, strap, lapel_paint)
+        return item
+
+    def cape(self, z: float = Z.OUTER) -> Item:
+        """A sleeveless shell from the shoulders, flaring over the arms (hands show below)."""
+        rng = self.rng
+        p = self.p
+        paint = self.fabric(_choice(rng, ["plain", "plain", "check", "stripe"]))
+        length, hem = _choice(rng, [("hip (length)", p.HIP_Y + 0.2), ("above-the-knee (length)", 5.3)])
+        item = self.garment(CAPE, paint, ["loose (fit)", length], kind="cape")
+        spread = max(abs(float(w[0])) for w in p.wrists) + 0.15
+        right = [(0.26, _NECK_Y - 0.05), (p.shoulder_half + 0.12, p.SHOULDER_Y + 0.05),
+                 (max(spread, p.shoulder_half + 0.5), hem)]
+        self.fig.add(item, z, np.array([*right, *[(-x, y) for x, y in reversed(right)]]))
+        if rng.random() < 0.5:
+            self.part(item, COLLAR, ("regular (collar)",), z, self._collar("shirt (collar)"),
+                      paint.with_colors(*(shade(c, 0.8) for c in paint.colors)))
         return item
 
     def jacket(self, z: float = Z.OUTER) -> Item:
@@ -564,6 +594,14 @@ class GarmentBuilder:
         # The skirt first, so that the bodice's parts lie on top of it.
         self.fig.add(item, z, self._skirt_poly(wy, hem, sil, 0.06))
         self._bodice(item, z, wy, sleeve, neck_kind)
+        if rng.random() < 0.2:  # a bow at the waist, in a contrasting ribbon
+            _, ribbon = sample_color(rng, avoid=paint.colors[0])
+            bow_paint = Paint("plain", (ribbon,), shade=0.15, outline=0.6)
+            x = _choice(rng, [0.0, -0.35, 0.35])
+            loops = [g.quad((x, wy), (x - 0.32, wy - 0.2), (x - 0.32, wy + 0.2)),
+                     g.quad((x, wy), (x + 0.32, wy - 0.2), (x + 0.32, wy + 0.2)),
+                     g.quad((x - 0.04, wy), (x + 0.04, wy), (x + 0.16, wy + 0.5), (x - 0.16, wy + 0.5))]
+            self.part(item, BOW, (), z, loops, bow_paint)
         return item
 
     def jumpsuit(self, z: float = Z.TOP) -> Item:

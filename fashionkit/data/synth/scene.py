@@ -176,8 +176,9 @@ def _dress(fig: Figure, rng: np.random.Generator, accessories: float = 1.0) -> d
         ab.belt(belt_y, 0.08)
         worn.append("belt")
     if rng.random() < 0.45:
-        choices = ["jacket", "coat", "cardigan"] + (["vest"] if top_kind in ("tee", "shirt") else [])
-        outer = str(rng.choice(choices))
+        choices = ["jacket", "coat", "cardigan", "cape"] + (["vest"] if top_kind in ("tee", "shirt") else [])
+        weights = np.array([1.0, 1.0, 1.0, 0.25] + ([0.6] if len(choices) > 4 else []))
+        outer = str(rng.choice(choices, p=weights / weights.sum()))
         getattr(gb, outer)()
         worn.append(outer)
     if legs_bare:
@@ -192,7 +193,9 @@ def _dress(fig: Figure, rng: np.random.Generator, accessories: float = 1.0) -> d
         ab.shoes()
         worn.append("shoes")
     hood_up = any(op.item.category_id == 27 and op.z > Z.HAIR for op in fig.ops)
-    extras = [("bag", 0.35), ("hat", 0.0 if hood_up else 0.25), ("glasses", 0.22), ("watch", 0.2), ("scarf", 0.15)]
+    hat = 0.0 if hood_up else 0.25
+    extras = [("bag", 0.35), ("hat", hat), ("glasses", 0.22), ("watch", 0.2), ("scarf", 0.15),
+              ("gloves", 0.07), ("headband", 0.0 if hood_up else 0.06), ("umbrella", 0.05)]
     for name, prob in extras:
         if rng.random() < prob * accessories:
             getattr(ab, name)()
