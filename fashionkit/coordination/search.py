@@ -264,9 +264,9 @@ def suggest_outfits(
     conditions = conditions or Conditions()
     if taste is None:
         taste = TasteModel.fit(index, feedback or ())
+    locks = _locks(index, conditions.lock)
     if k <= 0 or len(index) == 0:
         return []
-    locks = _locks(index, conditions.lock)
     admitted = admissible(index, conditions)
     priority = _priority(index, conditions, taste)
 

@@ -1,0 +1,342 @@
+"""``fashionkit wardrobe …`` and ``fashionkit outfits …``: the personal wardrobe and outfit
+suggestions, thin commands over :mod:`fashionkit.wardrobe` and :mod:`fashionkit.coordination`.
+
+Every command takes ``--db URL`` (any SQLAlchemy URL; default a SQLite file in the user's data
+directory) and ``--user NAME`` (several people can share one database).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import typer
+
+_DB_HELP = "SQLAlchemy URL of the wardrobe (default: SQLite file in the user data dir)."
+_LIST_FIELDS = ("colors", "season", "occasion", "attribute_ids")
+
+wardrobe_app = typer.Typer(
+    help="The personal wardrobe: list, add, edit, import and export items.",
+    no_args_is_help=True,
+)
+outfits_app = typer.Typer(help="Outfit suggestions and feedback.", no_args_is_help=True)
+
+
+def _open(db: str | None, user: str):
+    from fashionkit.wardrobe import Wardrobe
+
+    return Wardrobe(db, user=user)
+
+
+def _fail(message: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(1)
+
+
+def _parse_assignments(assignments: list[str]) -> dict:
+    """``FIELD=VALUE`` → the import-format value: comma lists for colors/season/occasion/
+    attribute_ids, integers for formality, true/false for favorite."""
+    from fashionkit.wardrobe.items import EDITABLE_FIELDS
+
+    changes: dict = {}
+    for text in assignments:
+        name, sep, value = text.partition("=")
+        name = name.strip()
+        if not sep or name not in EDITABLE_FIELDS:
+            raise typer.BadParameter(
+                f"{text!r}: use FIELD=VALUE with FIELD one of {', '.join(EDITABLE_FIELDS)}",
+                param_hint="--set",
+            )
+        value = value.strip()
+        if name in _LIST_FIELDS:
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            if name == "attribute_ids":
+                try:
+                    changes[name] = [int(p) for p in parts]
+                except ValueError:
+                    raise typer.BadParameter(
+                        f"{text!r}: ids are integers", param_hint="--set"
+                    ) from None
+            else:
+                changes[name] = parts
+        elif name == "formality":
+            try:
+                changes[name] = int(value)
+            except ValueError:
+                raise typer.BadParameter(
+                    f"{text!r}: formality is 1..5", param_hint="--set"
+                ) from None
+        elif name == "favorite":
+            if value.lower() not in ("true", "false", "yes", "no", "1", "0"):
+                raise typer.BadParameter(f"{text!r}: use true or false", param_hint="--set")
+            changes[name] = value.lower() in ("true", "yes", "1")
+        else:
+            changes[name] = value
+    return changes
+
+
+@wardrobe_app.command("list")
+def list_items(
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+    category: str | None = typer.Option(
+        None, "--category", help="Only this category (name or id)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the items as JSON (import format)."),
+) -> None:
+    """List the items of the wardrobe."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from fashionkit.ontology import load_ontology
+    from fashionkit.wardrobe import item_to_dict
+    from fashionkit.wardrobe.colors import describe_color
+
+    with _open(db, user) as wardrobe:
+        items = wardrobe.items()
+    if category is not None:
+        try:
+            wanted = load_ontology().category(int(category) if category.isdigit() else category).id
+        except KeyError as err:
+            raise typer.BadParameter(str(err.args[0]), param_hint="--category") from None
+        items = [i for i in items if i.category_id == wanted]
+    if as_json:
+        typer.echo(json.dumps([item_to_dict(i) for i in items], indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(items)} item(s)")
+    for column in ("id", "category", "name", "colours", "season", "brand", "formality", "worn"):
+        table.add_column(column)
+    for item in items:
+        table.add_row(
+            item.id,
+            item.category_name,
+            item.name or "",
+            ", ".join(describe_color(c).name for c in item.colors),
+            ", ".join(item.season) or "any",
+            item.brand or "",
+            str(item.formality or ""),
+            item.last_worn.isoformat() if item.last_worn else "",
+        )
+    Console().print(table)
+
+
+@wardrobe_app.command("add")
+def add_item(
+    item_id: str = typer.Option(..., "--id", help="The new item's id (unique in the wardrobe)."),
+    category: str = typer.Option(..., "--category", help="Fashionpedia category name or id."),
+    assignments: list[str] = typer.Option(
+        [], "--set", help="FIELD=VALUE, repeatable (colors=#1f2a44,#ffffff season=winter …)."
+    ),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+) -> None:
+    """Add an item by hand (photo ingest comes with the Predictor)."""
+    from fashionkit.data.errors import InvalidDataError
+    from fashionkit.wardrobe import item_from_dict
+
+    record = {"id": item_id, "category": category, **_parse_assignments(assignments)}
+    item, problems = item_from_dict(record, source="command line", where=f"item {item_id!r}")
+    if problems:
+        raise InvalidDataError(problems)
+    with _open(db, user) as wardrobe:
+        try:
+            wardrobe.add(item)
+        except ValueError as err:
+            _fail(str(err))
+    typer.echo(f"added {item_id}")
+
+
+@wardrobe_app.command("edit")
+def edit_item(
+    item_id: str = typer.Argument(..., help="The item to change."),
+    assignments: list[str] = typer.Option(
+        [], "--set", help="FIELD=VALUE, repeatable; lists are comma-separated."
+    ),
+    clear: list[str] = typer.Option([], "--clear", help="FIELD to empty, repeatable."),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+) -> None:
+    """Correct fields of an item (category, colours, season, material, formality …)."""
+    from fashionkit.wardrobe.items import EDITABLE_FIELDS
+
+    changes = _parse_assignments(assignments)
+    for name in clear:
+        if name not in EDITABLE_FIELDS or name == "category":
+            raise typer.BadParameter(f"cannot clear {name!r}", param_hint="--clear")
+        changes[name] = None
+    if not changes:
+        raise typer.BadParameter("nothing to change: give --set or --clear")
+    with _open(db, user) as wardrobe:
+        try:
+            wardrobe.update(item_id, **changes)
+        except (KeyError, ValueError) as err:
+            _fail(str(err.args[0]))
+    typer.echo(f"updated {item_id}")
+
+
+@wardrobe_app.command("remove")
+def remove_item(
+    item_id: str = typer.Argument(..., help="The item to remove (with its wear log)."),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+) -> None:
+    """Remove an item."""
+    with _open(db, user) as wardrobe:
+        try:
+            wardrobe.remove(item_id)
+        except KeyError as err:
+            _fail(str(err.args[0]))
+    typer.echo(f"removed {item_id}")
+
+
+@wardrobe_app.command("import")
+def import_items(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Wardrobe JSON file."),
+    replace: bool = typer.Option(
+        True, "--replace/--no-replace", help="Overwrite items whose id exists (else fail)."
+    ),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+) -> None:
+    """Import items from JSON (format: fashionkit.wardrobe.exchange)."""
+    from fashionkit.wardrobe import import_wardrobe
+
+    with _open(db, user) as wardrobe:
+        try:
+            count = import_wardrobe(wardrobe, path, replace=replace)
+        except ValueError as err:
+            _fail(str(err))
+    typer.echo(f"imported {count} item(s) from {path}")
+
+
+@wardrobe_app.command("export")
+def export_items(
+    path: Path = typer.Argument(..., dir_okay=False, help="Where to write the JSON."),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+) -> None:
+    """Export every item as JSON (re-importable)."""
+    from fashionkit.wardrobe import export_wardrobe
+
+    with _open(db, user) as wardrobe:
+        count = export_wardrobe(wardrobe, path)
+    typer.echo(f"exported {count} item(s) to {path}")
+
+
+@outfits_app.command("suggest")
+def suggest(
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+    season: str | None = typer.Option(None, "--season", help="spring, summer, autumn or winter."),
+    temperature: float | None = typer.Option(None, "--temperature", help="Air temperature, °C."),
+    occasion: str | None = typer.Option(None, "--occasion", help="work, casual, party, formal …"),
+    formality: int | None = typer.Option(None, "--formality", min=1, max=5, help="Target 1..5."),
+    lock: list[str] = typer.Option([], "--with", help="Build around this item id (repeatable)."),
+    brand: list[str] = typer.Option([], "--brand", help="Only these brands (repeatable)."),
+    exclude_brand: list[str] = typer.Option([], "--exclude-brand"),
+    trend: list[str] = typer.Option([], "--trend", help="Only these trends (repeatable)."),
+    exclude_trend: list[str] = typer.Option([], "--exclude-trend"),
+    material: list[str] = typer.Option([], "--material", help="Only these materials."),
+    exclude_material: list[str] = typer.Option([], "--exclude-material"),
+    color: list[str] = typer.Option([], "--color", help="Colour family, CSS name or #hex."),
+    exclude_color: list[str] = typer.Option([], "--exclude-color"),
+    not_worn_days: int | None = typer.Option(
+        None, "--not-worn-days", min=0, help="Skip items worn in the last N days."
+    ),
+    today: str | None = typer.Option(None, "--today", help="YYYY-MM-DD (default: today)."),
+    outer: bool | None = typer.Option(
+        None,
+        "--outer/--no-outer",
+        help="Ask for / forbid an outer layer (default: by temperature).",
+    ),
+    n: int = typer.Option(10, "-n", min=1, help="How many outfits."),
+    as_json: bool = typer.Option(
+        False, "--json", help='Print [{"items", "score", "explanation"}] as JSON.'
+    ),
+) -> None:
+    """Suggest outfits from the wardrobe (deterministic for the same wardrobe, conditions and
+    feedback)."""
+    import json
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from fashionkit.coordination import Conditions, WardrobeIndex, suggest_outfits
+
+    try:
+        day = dt.date.fromisoformat(today) if today else None
+        conditions = Conditions(
+            season=season.lower() if season else None,
+            temperature=temperature,
+            occasion=occasion,
+            formality=formality,
+            include_brands=tuple(brand),
+            exclude_brands=tuple(exclude_brand),
+            include_trends=tuple(trend),
+            exclude_trends=tuple(exclude_trend),
+            include_materials=tuple(material),
+            exclude_materials=tuple(exclude_material),
+            include_colors=tuple(color),
+            exclude_colors=tuple(exclude_color),
+            lock=tuple(lock),
+            not_worn_days=not_worn_days,
+            today=day,
+            outer=outer,
+        )
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    with _open(db, user) as wardrobe:
+        items = wardrobe.items()
+        feedback = [(event.items, event.kind) for event in wardrobe.feedback()]
+    try:
+        outfits = suggest_outfits(WardrobeIndex.build(items), conditions, k=n, feedback=feedback)
+    except (KeyError, ValueError) as err:
+        _fail(str(err.args[0]))
+    if as_json:
+        typer.echo(json.dumps([o.to_json() for o in outfits], indent=2, ensure_ascii=False))
+        return
+    console = Console(soft_wrap=True)
+    if not outfits:
+        console.print("no outfit fits these conditions (need a top and a bottom, or a one piece)")
+        return
+    for rank, outfit in enumerate(outfits, 1):
+        console.print(
+            f"[bold]{rank:2d}.[/] score {outfit.score:.3f}  {escape(', '.join(outfit.items))}\n"
+            f"    {escape(outfit.explanation)}",
+            highlight=False,
+        )
+
+
+@outfits_app.command("feedback")
+def feedback(
+    kind: str = typer.Argument(..., help="like, dislike or wore."),
+    items: list[str] = typer.Argument(..., help="The outfit's item ids."),
+    on: str | None = typer.Option(None, "--on", help="Day worn, YYYY-MM-DD (for 'wore')."),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+) -> None:
+    """Tell the wardrobe what you thought of an outfit; later suggestions learn from it."""
+    from fashionkit.wardrobe.models import FEEDBACK_KINDS
+
+    if kind not in FEEDBACK_KINDS:
+        raise typer.BadParameter(f"use one of {', '.join(FEEDBACK_KINDS)}", param_hint="KIND")
+    try:
+        day = dt.date.fromisoformat(on) if on else None
+    except ValueError:
+        raise typer.BadParameter(f"{on!r} is not YYYY-MM-DD", param_hint="--on") from None
+    with _open(db, user) as wardrobe:
+        try:
+            wardrobe.record_feedback(items, kind, on=day)
+        except (KeyError, ValueError) as err:
+            _fail(str(err.args[0]))
+    typer.echo(f"recorded {kind} for {len(items)} item(s)")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(wardrobe_app, name="wardrobe")
+    app.add_typer(outfits_app, name="outfits")
