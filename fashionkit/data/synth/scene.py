@@ -177,7 +177,7 @@ def _dress(fig: Figure, rng: np.random.Generator, accessories: float = 1.0) -> d
         worn.append("belt")
     if rng.random() < 0.45:
         choices = ["jacket", "coat", "cardigan", "cape"] + (["vest"] if top_kind in ("tee", "shirt") else [])
-        weights = np.array([1.0, 1.0, 1.0, 0.25] + ([0.6] if len(choices) > 4 else []))
+        weights = np.array([1.0, 1.0, 1.0, 0.25] + ([1.2] if len(choices) > 4 else []))
         outer = str(rng.choice(choices, p=weights / weights.sum()))
         getattr(gb, outer)()
         worn.append(outer)
