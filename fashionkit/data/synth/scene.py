@@ -229,6 +229,20 @@ def _place(
     return out
 
 
+def _shadow(bg: np.ndarray, x: float, y: float, unit: float) -> None:
+    """Darken a soft ellipse on the ground around feet at ``(x, y)`` (in place)."""
+    rx, ry = 1.3 * unit, 0.28 * unit
+    h, w = bg.shape[:2]
+    x0, x1 = max(int(x - rx), 0), min(int(x + rx) + 1, w)
+    y0, y1 = max(int(y - ry), 0), min(int(y + ry) + 1, h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    dx = (np.arange(x0, x1, dtype=np.float32) + 0.5 - x) / rx
+    dy = (np.arange(y0, y1, dtype=np.float32) + 0.5 - y) / ry
+    d = dx[None, :] ** 2 + dy[:, None] ** 2
+    bg[y0:y1, x0:x1] *= (1.0 - 0.35 * np.clip(1.0 - d, 0.0, 1.0))[..., None]
+
+
 def render_image(
     seed: int,
     index: int,
@@ -250,11 +264,14 @@ def render_image(
     rng = np.random.default_rng([int(seed), int(index)])
     kinds = cfg.backgrounds
     bg, bg_kind, floor = background(rng, width, height, None if kinds == KINDS else kinds[int(rng.integers(len(kinds)))])
-    canvas = Canvas(bg)
     weights = np.asarray(cfg.figure_weights, dtype=np.float64)
     count = int(rng.choice(np.arange(1, len(weights) + 1), p=weights / weights.sum()))
+    places = _place(rng, width, height, count, cfg, floor)
+    for scale, x, y, _ in places:
+        _shadow(bg, x, y, scale)
+    canvas = Canvas(bg)
     figures = []
-    for k, (scale, x, y, angle) in enumerate(_place(rng, width, height, count, cfg, floor)):
+    for k, (scale, x, y, angle) in enumerate(places):
         fig = Figure(sample_pose(rng), scale=scale, angle=angle, feet=(x, y), index=k)
         body_ops(fig, rng)
         outfit = _dress(fig, rng, cfg.accessories)
