@@ -141,7 +141,6 @@ def _dress(fig: Figure, rng: np.random.Generator, accessories: float = 1.0) -> d
     r = rng.random()
     one_piece = "dress" if r < 0.22 else ("jumpsuit" if r < 0.34 else None)
     legs_bare = False
-    hood_up = False
     top_kind = None
     belt_y = None
     if one_piece == "dress":
