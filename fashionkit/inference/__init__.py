@@ -5,6 +5,7 @@ Public API::
     photo = load_photo("me.jpg")                 # H×W×3 uint8 RGB, EXIF orientation applied
     predictor = Predictor("run/model.pt")       # or a model; backend="eager", device="cpu"
     [prediction] = predictor(["me.jpg"])         # per image: items with names, masks, parts
+    save_visuals(prediction, "out", "me")        # Fig. 8 overlay, Fig. 9 view, Fig. 7 cut-outs
 """
 
 from fashionkit.inference.images import (
@@ -17,6 +18,12 @@ from fashionkit.inference.images import (
 from fashionkit.inference.parts import link_parts
 from fashionkit.inference.prediction import AttributeScore, Item, Prediction
 from fashionkit.inference.predictor import BACKENDS, Predictor, input_transform_for
+from fashionkit.inference.visualize import (
+    cutouts,
+    draw_overlay,
+    draw_supercategories,
+    save_visuals,
+)
 
 __all__ = [
     "BACKENDS",
@@ -25,10 +32,14 @@ __all__ = [
     "Item",
     "Prediction",
     "Predictor",
+    "cutouts",
+    "draw_overlay",
+    "draw_supercategories",
     "input_transform_for",
     "link_parts",
     "Photo",
     "expand_sources",
     "load_photo",
     "load_photos",
+    "save_visuals",
 ]
