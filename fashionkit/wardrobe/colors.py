@@ -156,6 +156,18 @@ def named_colors() -> tuple[NamedColor, ...]:
     )
 
 
+# A colour this close to gray (OkLCh chroma) is named only from the grays, black and white:
+# the CSS list has no dark grays between black and dim gray, and a charcoal fabric should not
+# be called "midnight blue" for the sake of lightness.
+_ACHROMATIC = 0.02
+
+
+@functools.cache
+def _named_achromatic() -> np.ndarray:
+    lab = _named_lab()
+    return np.hypot(lab[:, 1], lab[:, 2]) < _ACHROMATIC
+
+
 @functools.cache
 def _named_lab() -> np.ndarray:
     return srgb_to_oklab(np.array([hex_to_rgb(c.hex) for c in named_colors()], dtype=np.uint8))
@@ -163,10 +175,14 @@ def _named_lab() -> np.ndarray:
 
 @functools.lru_cache(maxsize=65536)
 def describe_color(value: str) -> ColorInfo:
-    """Name, family and neutral flag of the nearest named colour (OkLab distance)."""
+    """Name, family and neutral flag of the nearest named colour (OkLab distance; near-gray
+    colours are named among the grays only)."""
     hex_ = normalize_hex(value)
     lab = srgb_to_oklab(np.array([hex_to_rgb(hex_)], dtype=np.uint8))
-    nearest = int(np.argmin(((_named_lab() - lab) ** 2).sum(axis=1)))
+    distance = ((_named_lab() - lab) ** 2).sum(axis=1)
+    if np.hypot(lab[0, 1], lab[0, 2]) < _ACHROMATIC:
+        distance = np.where(_named_achromatic(), distance, np.inf)
+    nearest = int(np.argmin(distance))
     named = named_colors()[nearest]
     lightness, chroma, hue = oklab_to_oklch(lab)[0]
     return ColorInfo(

@@ -28,15 +28,17 @@ from fashionkit.wardrobe.models import (
     FEEDBACK_KINDS,
     FeedbackRow,
     ItemAttributeRow,
+    ItemDetailRow,
     ItemRow,
     OutfitItemRow,
     OutfitRow,
+    PhotoRow,
     UserRow,
     WearRow,
 )
 from fashionkit.wardrobe.storage import ImageStore
 
-__all__ = ["Wardrobe", "FeedbackEvent", "default_url", "create_store_engine"]
+__all__ = ["Wardrobe", "FeedbackEvent", "Detail", "default_url", "create_store_engine"]
 
 
 def default_url() -> str:
@@ -85,6 +87,18 @@ class FeedbackEvent:
     items: tuple[str, ...]
     kind: str
     created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Detail:
+    """A garment part kept with its garment: Fashionpedia part category (sleeve 31, pocket 32,
+    neckline 33 …), its attribute ids, box XYXY in the photo, mask as COCO RLE, score."""
+
+    category_id: int
+    attribute_ids: tuple[int, ...] = ()
+    box: tuple[float, float, float, float] | None = None
+    mask: dict | None = None
+    score: float | None = None
 
 
 class Wardrobe:
@@ -184,10 +198,14 @@ class Wardrobe:
             for a in item.attribute_ids
         ]
 
-    def items(self) -> list[Item]:
-        """All items, ordered by id, with ``last_worn`` from the wear log."""
+    def items(self, category_id: int | None = None) -> list[Item]:
+        """All items (or those of one category), ordered by id, with ``last_worn`` from the
+        wear log."""
+        query = self._item_query()
+        if category_id is not None:
+            query = query.where(ItemRow.category_id == category_id)
         with self._sessions() as session:
-            rows = session.scalars(self._item_query()).all()
+            rows = session.scalars(query).all()
             worn = self._last_worn(session)
             return [self._to_item(r, worn.get(r.id)) for r in rows]
 
@@ -280,6 +298,126 @@ class Wardrobe:
     def remove(self, key: str) -> None:
         with self._sessions.begin() as session:
             session.delete(self._row(session, key))
+
+    # -- photos and detected items ----------------------------------------------------------
+    def add_photo(self, path: str | Path, size: tuple[int, int]) -> tuple[int, str, bool]:
+        """Store a photo file (content-addressed) with its decoded ``size`` ``(H, W)``;
+        returns ``(photo row id, sha256, new)`` — ``new`` is False when this person already
+        added the same bytes."""
+        digest, suffix = self.images.put_file(path)
+        with self._sessions.begin() as session:
+            row = session.scalar(
+                select(PhotoRow).where(PhotoRow.user_id == self.user_id, PhotoRow.sha256 == digest)
+            )
+            if row is not None:
+                return row.id, digest, False
+            row = PhotoRow(
+                user_id=self.user_id, sha256=digest, suffix=suffix, height=size[0], width=size[1]
+            )
+            session.add(row)
+            session.flush()
+            return row.id, digest, True
+
+    def add_detected(
+        self,
+        item: Item,
+        *,
+        photo_id: int,
+        box: tuple[float, float, float, float],
+        mask: dict,
+        score: float,
+        attribute_scores: dict[int, float],
+        details: Iterable[Detail] = (),
+        cutout_sha256: str | None = None,
+    ) -> None:
+        """Add an item found in a photo, with where it is (box XYXY, mask RLE), the
+        detector's scores, its parts as details and its cut-out image's digest."""
+        self.add(item, attribute_scores=attribute_scores)
+        with self._sessions.begin() as session:
+            row = self._row(session, item.id)
+            row.photo_id = photo_id
+            row.box = [float(v) for v in box]
+            row.mask = dict(mask)
+            row.score = float(score)
+            row.cutout_sha256 = cutout_sha256
+            row.details = [
+                ItemDetailRow(
+                    category_id=d.category_id,
+                    attribute_ids=list(d.attribute_ids),
+                    box=[float(v) for v in d.box] if d.box is not None else None,
+                    mask=dict(d.mask) if d.mask is not None else None,
+                    score=d.score,
+                )
+                for d in details
+            ]
+
+    def details(self, key: str) -> list[Detail]:
+        with self._sessions() as session:
+            row = self._row(session, key)
+            return [
+                Detail(
+                    category_id=d.category_id,
+                    attribute_ids=tuple(d.attribute_ids or ()),
+                    box=tuple(d.box) if d.box else None,
+                    mask=d.mask,
+                    score=d.score,
+                )
+                for d in row.details
+            ]
+
+    def cutout_path(self, key: str) -> Path | None:
+        """The item's cut-out (RGBA PNG) on disk, ``None`` for items entered by hand."""
+        with self._sessions() as session:
+            digest = self._row(session, key).cutout_sha256
+        return self.images.path(digest, ".png") if digest else None
+
+    def photo_of(self, key: str) -> Path | None:
+        with self._sessions() as session:
+            photo = self._row(session, key).photo
+            return self.images.path(photo.sha256, photo.suffix) if photo else None
+
+    def merge(self, keep: str, drop: str) -> Item:
+        """Merge item ``drop`` into ``keep`` (the same garment photographed twice): its wear
+        log, outfits and details move to ``keep``, its attributes are added, then ``drop`` is
+        removed."""
+        if keep == drop:
+            raise ValueError("cannot merge an item into itself")
+        with self._sessions.begin() as session:
+            kept, dropped = self._row(session, keep), self._row(session, drop)
+            for wear in session.scalars(select(WearRow).where(WearRow.item_id == dropped.id)):
+                wear.item_id = kept.id
+            in_kept = set(
+                session.scalars(
+                    select(OutfitItemRow.outfit_id).where(OutfitItemRow.item_id == kept.id)
+                )
+            )
+            for link in session.scalars(
+                select(OutfitItemRow).where(OutfitItemRow.item_id == dropped.id)
+            ).all():
+                if link.outfit_id in in_kept:
+                    session.delete(link)
+                else:
+                    session.add(OutfitItemRow(outfit_id=link.outfit_id, item_id=kept.id))
+                    session.delete(link)
+            known = {a.attribute_id for a in kept.attributes}
+            for attribute in dropped.attributes:
+                if attribute.attribute_id not in known:
+                    kept.attributes.append(
+                        ItemAttributeRow(attribute_id=attribute.attribute_id, score=attribute.score)
+                    )
+            for detail in dropped.details:
+                kept.details.append(
+                    ItemDetailRow(
+                        category_id=detail.category_id,
+                        attribute_ids=detail.attribute_ids,
+                        box=None,  # boxes and masks refer to the other photo
+                        mask=None,
+                        score=detail.score,
+                    )
+                )
+            session.flush()
+            session.delete(dropped)
+        return self.get(keep)
 
     # -- wear log, outfits, feedback ------------------------------------------------------------
     def _rows_for(self, session: Session, keys: Iterable[str]) -> list[ItemRow]:

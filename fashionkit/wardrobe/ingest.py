@@ -1,0 +1,237 @@
+"""Photos → wardrobe items, through the :class:`~fashionkit.inference.Predictor`.
+
+For each photo: the file is stored (content-addressed), the predictor finds items, and every
+garment and accessory scoring at least ``min_score`` becomes an item:
+
+* category from the detection; attributes with their scores; pattern and material from the
+  attributes; a season suggestion from category, attributes and material
+  (:func:`~fashionkit.wardrobe.attributes.suggest_seasons`);
+* colours: :func:`~fashionkit.wardrobe.colors.dominant_colors` of the item's own pixels (its
+  mask, minus closures and decorations linked to it: a zipper is not the garment's colour);
+* parts linked to it (sleeves, necklines, pockets …) are kept as its details;
+* a cut-out (RGBA PNG of the box, transparent outside the mask) is stored beside the photo.
+
+The item id is ``<photo sha256[:12]>-<detection index>``, so ingesting the same photo again adds
+nothing. Each new item is compared with the wardrobe's photographed items of the same category
+(:func:`find_duplicates`); likely duplicates are reported for the person to merge
+(:meth:`~fashionkit.wardrobe.store.Wardrobe.merge`), never merged silently.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fashionkit.data.errors import Problem
+from fashionkit.ontology import PART_IDS
+from fashionkit.wardrobe.attributes import (
+    material_from_attributes,
+    pattern_from_attributes,
+    suggest_seasons,
+)
+from fashionkit.wardrobe.colors import (
+    dominant_colors,
+    hex_to_rgb,
+    srgb_to_oklab,
+)
+from fashionkit.wardrobe.items import Item
+from fashionkit.wardrobe.store import Detail, Wardrobe
+
+__all__ = [
+    "IngestReport",
+    "DuplicateCandidate",
+    "ingest_photos",
+    "appearance_descriptor",
+    "find_duplicates",
+    "DUPLICATE_COLOR_DISTANCE",
+    "DUPLICATE_APPEARANCE",
+]
+
+# Closures and decorations (buckle … tassel) are left out of their garment's colour.
+_NOT_FABRIC = frozenset(range(34, 46))
+# Two items of one category are duplicate candidates when their main colours are within this
+# OkLab distance (about 4 just-noticeable differences: lighting changes between photos) ...
+DUPLICATE_COLOR_DISTANCE = 0.08
+# ... and their colour histograms overlap at least this much (histogram intersection, 0..1).
+DUPLICATE_APPEARANCE = 0.6
+_BINS = 6
+
+
+@dataclass(frozen=True)
+class DuplicateCandidate:
+    """``new`` looks like ``existing``: same category, ``color_distance`` (OkLab) between main
+    colours and ``appearance`` similarity (0..1) of their cut-outs."""
+
+    new: str
+    existing: str
+    color_distance: float
+    appearance: float
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did: ``added`` item ids, photos ``skipped`` as already ingested,
+    ``duplicates`` to offer for merging, and per-photo ``problems`` (unreadable files)."""
+
+    added: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    duplicates: list[DuplicateCandidate] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def appearance_descriptor(rgba: np.ndarray) -> np.ndarray:
+    """A normalised OkLab colour histogram (6×6×6 bins over L, a, b) of the opaque pixels of an
+    H×W×4 uint8 cut-out: a pose- and scale-independent summary of how an item looks."""
+    pixels = rgba[..., :3][rgba[..., 3] > 127]
+    if len(pixels) == 0:
+        return np.zeros(_BINS**3)
+    lab = srgb_to_oklab(pixels.astype(np.uint8))
+    edges = (np.linspace(0, 1, _BINS + 1), np.linspace(-0.25, 0.25, _BINS + 1))
+    hist, _ = np.histogramdd(
+        np.clip(lab, [0, -0.25, -0.25], [1 - 1e-9, 0.25 - 1e-9, 0.25 - 1e-9]),
+        bins=(edges[0], edges[1], edges[1]),
+    )
+    return hist.reshape(-1) / len(pixels)
+
+
+def _cutout(image: np.ndarray, mask: np.ndarray, box) -> np.ndarray:
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    h, w = mask.shape
+    x0, y0 = max(x0, 0), max(y0, 0)
+    x1, y1 = min(max(x1, x0 + 1), w), min(max(y1, y0 + 1), h)
+    rgba = np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
+    rgba[..., :3] = image[y0:y1, x0:x1, :3]
+    rgba[..., 3] = mask[y0:y1, x0:x1] * 255
+    return rgba
+
+
+def _png(rgba: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _read_rgba(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGBA"))
+
+
+def find_duplicates(
+    wardrobe: Wardrobe, item: Item, descriptor: np.ndarray, *, exclude: Sequence[str] = ()
+) -> list[DuplicateCandidate]:
+    """Photographed items of ``item``'s category whose main colour is within
+    :data:`DUPLICATE_COLOR_DISTANCE` and whose cut-out histogram overlaps ``descriptor`` by at
+    least :data:`DUPLICATE_APPEARANCE`; most similar first."""
+    if not item.colors:
+        return []
+    main = srgb_to_oklab(np.array([hex_to_rgb(item.colors[0])], np.uint8))[0]
+    found = []
+    for other in wardrobe.items(category_id=item.category_id):
+        if other.id == item.id or other.id in exclude:
+            continue
+        if not other.colors:
+            continue
+        other_main = srgb_to_oklab(np.array([hex_to_rgb(other.colors[0])], np.uint8))[0]
+        distance = float(np.linalg.norm(main - other_main))
+        if distance > DUPLICATE_COLOR_DISTANCE:
+            continue
+        path = wardrobe.cutout_path(other.id)
+        if path is None or not path.exists():
+            continue
+        appearance = float(np.minimum(descriptor, appearance_descriptor(_read_rgba(path))).sum())
+        if appearance >= DUPLICATE_APPEARANCE:
+            found.append(DuplicateCandidate(item.id, other.id, distance, appearance))
+    found.sort(key=lambda d: (-d.appearance, d.existing))
+    return found
+
+
+def ingest_photos(
+    wardrobe: Wardrobe,
+    predictor,
+    paths: Sequence[str | Path],
+    *,
+    min_score: float = 0.5,
+) -> IngestReport:
+    """Detect items in photo files and add them to ``wardrobe``.
+
+    ``predictor``: a :class:`~fashionkit.inference.Predictor` (or anything called as
+    ``predictor(paths, on_error="skip")`` returning one
+    :class:`~fashionkit.inference.Prediction` per path, with ``photo`` kept).
+    """
+    from fashionkit.data.masks import decode_rle
+
+    report = IngestReport()
+    predictions = predictor([str(p) for p in paths], on_error="skip")
+    parts = frozenset(PART_IDS)
+    for path, prediction in zip(paths, predictions, strict=True):
+        if prediction.error is not None:
+            report.problems.append(prediction.error)
+            continue
+        if prediction.photo is None:
+            raise ValueError("the predictor must keep the decoded photos (keep_photos=True)")
+        image = prediction.photo.pixels
+        photo_id, digest, new = wardrobe.add_photo(path, prediction.image_size)
+        if not new:
+            report.skipped.append(str(path))
+            continue
+        for det in prediction.items:
+            if det.category_id in parts or det.score < min_score:
+                continue
+            mask = decode_rle(det.mask).astype(bool)
+            linked = prediction.parts_of(det.index)
+            fabric = mask.copy()
+            for part in linked:
+                if part.category_id in _NOT_FABRIC:
+                    fabric &= ~decode_rle(part.mask).astype(bool)
+            colours = dominant_colors(image, fabric if fabric.any() else mask)
+            attribute_ids = tuple(sorted(a.id for a in det.attributes))
+            material = material_from_attributes(attribute_ids)
+            item = Item(
+                id=f"{digest[:12]}-{det.index}",
+                category_id=det.category_id,
+                colors=tuple(c.hex for c in colours),
+                season=tuple(suggest_seasons(det.category_id, attribute_ids, material)),
+                material=material,
+                pattern=pattern_from_attributes(attribute_ids),
+                attribute_ids=attribute_ids,
+            )
+            rgba = _cutout(image, mask, det.box)
+            cutout = wardrobe.images.put_bytes(_png(rgba), ".png")
+            wardrobe.add_detected(
+                item,
+                photo_id=photo_id,
+                box=det.box,
+                mask=det.mask,
+                score=det.score,
+                attribute_scores={a.id: a.score for a in det.attributes},
+                details=[
+                    Detail(
+                        category_id=p.category_id,
+                        attribute_ids=tuple(sorted(a.id for a in p.attributes)),
+                        box=p.box,
+                        mask=p.mask,
+                        score=p.score,
+                    )
+                    for p in linked
+                    if p.category_id in parts
+                ],
+                cutout_sha256=cutout,
+            )
+            report.added.append(item.id)
+            report.duplicates.extend(
+                find_duplicates(
+                    wardrobe,
+                    item,
+                    appearance_descriptor(rgba),
+                    exclude=[i for i in report.added if i.startswith(digest[:12])],
+                )
+            )
+    return report
