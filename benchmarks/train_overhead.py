@@ -28,8 +28,8 @@ from fashionkit.data import read_annotations
 from fashionkit.data.synth import generate_world
 from fashionkit.engine import apply_overrides, get_recipe, train
 from fashionkit.engine.data import FashionDataModule
-from fashionkit.engine.module import lr_factor
-from fashionkit.engine.train import effective_lr, model_config_for
+from fashionkit.engine.module import effective_lr, lr_factor
+from fashionkit.engine.train import model_config_for
 from fashionkit.modeling import build_model
 
 
@@ -65,7 +65,7 @@ def bare_loop(recipe, world: Path) -> tuple[float, float, int]:
     loader = FashionDataModule(recipe, train_set, None, world / "images").train_dataloader()
     model = build_model(model_config_for(recipe)).train()
     cfg = recipe.optim
-    opt = torch.optim.AdamW(model.parameters(), lr=effective_lr(recipe, 1, 1),
+    opt = torch.optim.AdamW(model.parameters(), lr=effective_lr(recipe, 1),
                             weight_decay=cfg.weight_decay)
     total = recipe.epochs * len(loader)
     sched = torch.optim.lr_scheduler.LambdaLR(

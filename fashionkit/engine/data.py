@@ -14,7 +14,18 @@ from fashionkit.data.samplers import AspectRatioGroupedSampler
 from fashionkit.data.transforms import build_transforms
 from fashionkit.engine.recipes import Recipe
 
-__all__ = ["FashionDataModule"]
+__all__ = ["FashionDataModule", "set_loader_epoch"]
+
+
+def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
+    """Select epoch ``epoch``'s batch order and augmentation draws.
+
+    Lightning's own ``set_epoch`` call reaches only ``loader.sampler`` (not a custom batch
+    sampler) and comes after the first iterator of a fit — or of a resumed fit — exists, so the
+    engine sets the epoch itself: when the loader is built and at each epoch start."""
+    for obj in (loader.batch_sampler, loader.dataset):
+        if hasattr(obj, "set_epoch"):
+            obj.set_epoch(epoch)
 
 
 class FashionDataModule(L.LightningDataModule):
@@ -22,9 +33,9 @@ class FashionDataModule(L.LightningDataModule):
 
     Loaders are built in the ``*_dataloader`` hooks, after Lightning has set up the process
     group, so that the batch sampler shards across DDP processes by itself (Lightning's own
-    sampler replacement must be off: ``use_distributed_sampler=False``). The dataset's
-    augmentation epoch follows the trainer's epoch (:meth:`on_train_epoch_start` of
-    :class:`~fashionkit.engine.module.DetectionModule` calls ``set_epoch``)."""
+    sampler replacement must be off: ``use_distributed_sampler=False``). Batch order and
+    augmentation follow the trainer's epoch (:func:`set_loader_epoch`, also called by
+    :meth:`~fashionkit.engine.module.DetectionModule.on_train_epoch_start`)."""
 
     def __init__(
         self,
@@ -47,8 +58,20 @@ class FashionDataModule(L.LightningDataModule):
             self.val_dataset = FashionDataset(val_set, val_images_dir or images_dir,
                                               _transforms(recipe, train=False), seed=recipe.seed)
 
+    def steps_per_epoch(self, world_size: int) -> int:
+        """Batches each process draws per epoch (DDP shards batches evenly)."""
+        return len(_batch_sampler(self.train_dataset, self.recipe, shuffle=True,
+                                  num_replicas=world_size, rank=0))
+
     def train_dataloader(self) -> DataLoader:
-        return _loader(self.train_dataset, self.recipe, shuffle=True)
+        loader = _loader(self.train_dataset, self.recipe, shuffle=True)
+        # Built inside the fit (after a resumed checkpoint is restored) and iterated before
+        # any epoch hook runs: this is the one chance to give the first iterator its epoch.
+        # (``current_epoch`` is not yet restored at this point of a resumed fit; the loop's
+        # processed-epoch count, which Lightning itself gives samplers, is.)
+        epoch = 0 if self.trainer is None else self.trainer.fit_loop.epoch_progress.current.processed
+        set_loader_epoch(loader, epoch)
+        return loader
 
     def val_dataloader(self) -> DataLoader | list:
         if self.val_dataset is None:
@@ -70,10 +93,17 @@ def _transforms(recipe: Recipe, train: bool):
     )
 
 
-def _loader(dataset: FashionDataset, recipe: Recipe, shuffle: bool) -> DataLoader:
+def _batch_sampler(dataset: FashionDataset, recipe: Recipe, shuffle: bool,
+                   **replicas: int) -> AspectRatioGroupedSampler:
     d = recipe.data
     ratios = dataset.aspect_ratios() if d.group_by_aspect_ratio else [1.0] * len(dataset)
-    sampler = AspectRatioGroupedSampler(ratios, d.batch_size, shuffle=shuffle, seed=recipe.seed)
+    return AspectRatioGroupedSampler(ratios, d.batch_size, shuffle=shuffle, seed=recipe.seed,
+                                     **replicas)
+
+
+def _loader(dataset: FashionDataset, recipe: Recipe, shuffle: bool) -> DataLoader:
+    d = recipe.data
+    sampler = _batch_sampler(dataset, recipe, shuffle)
     return DataLoader(
         dataset,
         batch_sampler=sampler,

@@ -11,7 +11,17 @@ import torch
 
 from fashionkit.engine.recipes import Recipe
 
-__all__ = ["DetectionModule", "lr_factor"]
+__all__ = ["DetectionModule", "effective_lr", "lr_factor"]
+
+
+def effective_lr(recipe: Recipe, world_size: int) -> float:
+    """The recipe's LR scaled linearly by the total batch per optimiser step (per-process
+    batch × processes × gradient accumulation) against ``optim.reference_batch``."""
+    cfg = recipe.optim
+    if not cfg.scale_lr:
+        return cfg.lr
+    total_batch = recipe.data.batch_size * world_size * recipe.accumulate_grad_batches
+    return cfg.lr * total_batch / cfg.reference_batch
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int, warmup_factor: float,
@@ -35,20 +45,20 @@ class DetectionModule(L.LightningModule):
     ``evaluator`` (optional) follows the evaluator protocol (``reset / process / evaluate``); its
     results are logged as ``val_<key>`` each validation epoch."""
 
-    def __init__(self, model: torch.nn.Module, recipe: Recipe, effective_lr: float,
-                 evaluator: Any | None = None):
+    def __init__(self, model: torch.nn.Module, recipe: Recipe, evaluator: Any | None = None):
         super().__init__()
         self.model = model
         self.recipe = recipe
-        self.effective_lr = effective_lr
         self.evaluator = evaluator
 
     def on_train_epoch_start(self) -> None:
         # Augmentation draws are a function of (seed, epoch, index): resumed runs and DDP
         # workers see the same stream as an uninterrupted single run.
-        dataset = getattr(self.trainer.train_dataloader, "dataset", None)
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(self.current_epoch)
+        from fashionkit.engine.data import set_loader_epoch
+
+        loader = self.trainer.train_dataloader
+        if loader is not None:
+            set_loader_epoch(loader, self.current_epoch)
 
     # -- steps -----------------------------------------------------------------------------
     def _log_losses(self, split: str, losses: dict[str, torch.Tensor], batch_size: int) -> torch.Tensor:
@@ -114,11 +124,16 @@ class DetectionModule(L.LightningModule):
             {"params": decay, "weight_decay": cfg.weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ]
+        lr = effective_lr(self.recipe, self.trainer.world_size)
         if cfg.optimizer == "sgd":
-            opt = torch.optim.SGD(groups, lr=self.effective_lr, momentum=cfg.momentum)
+            opt = torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum)
         else:
-            opt = torch.optim.AdamW(groups, lr=self.effective_lr)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
+            opt = torch.optim.AdamW(groups, lr=lr)
+        # Counted from the batch sampler, not Lightning's estimated_stepping_batches: that
+        # would build and iterate the train loader before a resumed run's epoch is restored.
+        per_epoch = self.trainer.datamodule.steps_per_epoch(self.trainer.world_size)
+        total = max(1, math.ceil(per_epoch / self.recipe.accumulate_grad_batches)
+                    * self.trainer.max_epochs)
 
         def schedule(step: int) -> float:
             return lr_factor(step, total, cfg.warmup_steps, cfg.warmup_factor, cfg.decay_at,

@@ -35,15 +35,6 @@ class TrainResult:
     seconds: float
 
 
-def effective_lr(recipe: Recipe, devices: int, num_nodes: int) -> float:
-    """The recipe's LR scaled linearly by the total batch per optimiser step."""
-    cfg = recipe.optim
-    if not cfg.scale_lr:
-        return cfg.lr
-    total_batch = recipe.data.batch_size * devices * num_nodes * recipe.accumulate_grad_batches
-    return cfg.lr * total_batch / cfg.reference_batch
-
-
 def _quiet_lightning() -> None:
     """Drop Lightning's advertising and a deprecation inside Lightning itself from the output;
     its real messages (devices, DDP set-up, stops) stay."""
@@ -135,7 +126,6 @@ def train(
 
     train_set, _ = read_annotations(train_json)
     val_set = read_annotations(val_json)[0] if val_json else None
-    n_devices = devices if isinstance(devices, int) else 1
     datamodule = FashionDataModule(
         recipe,
         train_set,
@@ -157,7 +147,6 @@ def train(
     module = DetectionModule(
         model,
         recipe,
-        effective_lr=effective_lr(recipe, n_devices, num_nodes),
         evaluator=evaluator,
     )
 

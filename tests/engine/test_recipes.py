@@ -3,8 +3,7 @@ import math
 import pytest
 
 from fashionkit.engine import RECIPES, apply_overrides, get_recipe, load_recipe, save_recipe
-from fashionkit.engine.module import lr_factor
-from fashionkit.engine.train import effective_lr
+from fashionkit.engine.module import effective_lr, lr_factor
 from fashionkit.modeling import model_config_from_preset
 
 
@@ -64,6 +63,6 @@ def test_lr_schedule_warmup_then_step_decay():
 def test_lr_scales_with_the_total_batch():
     r = get_recipe("fashionpedia-r50-3x")  # 0.02 at 64 images per step
     r = apply_overrides(r, ["data.batch_size=4"])
-    assert effective_lr(r, devices=8, num_nodes=2) == pytest.approx(0.02)
-    assert effective_lr(r, devices=1, num_nodes=1) == pytest.approx(0.02 / 16)
-    assert not math.isnan(effective_lr(get_recipe("cpu-tiny"), 1, 1))
+    assert effective_lr(r, world_size=16) == pytest.approx(0.02)
+    assert effective_lr(r, world_size=1) == pytest.approx(0.02 / 16)
+    assert not math.isnan(effective_lr(get_recipe("cpu-tiny"), 1))

@@ -31,6 +31,16 @@ class StopAfterFirstEpoch(L.Callback):
         trainer.should_stop = True
 
 
+class BatchLog(L.Callback):
+    """The image ids of every training batch, by epoch."""
+
+    def __init__(self):
+        self.batches: list[tuple[int, list[int]]] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.batches.append((trainer.current_epoch, [int(t["image_id"]) for t in batch[1]]))
+
+
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     return read_checkpoint(path)["model"]
 
@@ -62,14 +72,19 @@ def test_run_folder_has_table4_metrics_curves_config_and_a_safe_checkpoint(shape
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(shapes, tmp_path):
     train_json, val_json, images = shapes
+    log_a, log_b, log_c = BatchLog(), BatchLog(), BatchLog()
     straight = train(tiny_recipe(), train_json, val_json, images, tmp_path / "a",
-                     evaluate=False, progress=False)
+                     evaluate=False, progress=False, callbacks=[log_a])
     part = train(tiny_recipe(), train_json, val_json, images, tmp_path / "b", evaluate=False,
-                 progress=False, callbacks=[StopAfterFirstEpoch()])
+                 progress=False, callbacks=[StopAfterFirstEpoch(), log_b])
     assert part.epochs_completed == 1
     resumed = train(None, train_json, val_json, images, tmp_path / "b", resume=True,
-                    evaluate=False, progress=False)
+                    evaluate=False, progress=False, callbacks=[log_c])
     assert resumed.epochs_completed == 2
+    # Each epoch draws its own batch order, and the resumed epoch draws the same one.
+    by_epoch = [[ids for e, ids in log_a.batches if e == k] for k in (0, 1)]
+    assert by_epoch[0] != by_epoch[1]
+    assert log_b.batches + log_c.batches == log_a.batches
     a, b = _weights(straight.model_path), _weights(resumed.model_path)
     assert a.keys() == b.keys()
     for key in a:
