@@ -9,12 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from fashionkit.data.masks import segmentation_to_rle
 from fashionkit.data.synth import generate_world, render_image
-from fashionkit.data.synth.canvas import Canvas, Item, Op
+from fashionkit.data.synth.canvas import Canvas, Item, Op, snap
 from fashionkit.data.synth.geometry import rect
 from fashionkit.data.synth.scene import attribute_id, default_min_area
 from fashionkit.data.synth.textures import PATTERN_ATTRIBUTES, Paint
@@ -202,6 +204,38 @@ def test_canvas_occlusion_is_exact():
     # The pixels agree with the masks.
     rgb = canvas.image()
     assert (rgb[top_mask][:, 0] > 100).all() and (rgb[_mask(anns[4], 20, 30)][:, 2] > 100).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.booleans(), st.booleans(),
+                          st.lists(st.floats(-8, 40, allow_nan=False), min_size=6, max_size=10)),
+                min_size=1, max_size=8))
+def test_canvas_matches_a_full_frame_painter(steps):
+    """Random polygons (some off the image), parts and decor: the canvas's cropped compositing
+    gives the masks a naive full-frame painter's algorithm gives."""
+    h, w = 24, 32
+    paint = Paint("stripe", ((200, 10, 10), (10, 10, 200)), scale=3.0)
+    garments = [Item(k, paint) for k in range(4)]
+    part_cats = [31, 32, 33, 35]
+    parts = [Item(c, paint, parent=g) for c, g in zip(part_cats, garments, strict=True)]
+    canvas = Canvas(np.zeros((h, w, 3), np.float32))
+    label = np.full((h, w), -1)
+    part = np.full((h, w), -1)
+    for k, (owner, is_part, decor, coords) in enumerate(steps):
+        poly = np.array(coords[: len(coords) // 2 * 2], dtype=np.float64).reshape(-1, 2)
+        item = parts[owner] if is_part else garments[owner]
+        canvas.draw(Op(item, k, [poly], decor=decor))
+        if decor or len(poly) < 3:
+            continue
+        flat = snap(poly).ravel().tolist()
+        m = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects([flat], h, w))).astype(bool)
+        label[m] = owner
+        part[m] = owner if is_part else -1
+    got = {a["category_id"]: _mask(a, h, w) for a in canvas.annotations(lambda n: 0, min_area=1)}
+    none = np.zeros((h, w), bool)
+    for owner in range(4):
+        assert np.array_equal(got.get(owner, none), label == owner)
+        assert np.array_equal(got.get(part_cats[owner], none), part == owner)
 
 
 def test_render_is_deterministic(rendered):

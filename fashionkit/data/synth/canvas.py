@@ -19,7 +19,7 @@ from pycocotools import mask as mask_utils
 from fashionkit.data.synth.geometry import Polygon
 from fashionkit.data.synth.textures import Paint, hex_color, render
 
-__all__ = ["Item", "Op", "Canvas"]
+__all__ = ["Item", "Op", "Canvas", "snap"]
 
 
 @dataclass(eq=False)
@@ -52,6 +52,11 @@ class Op:
     polygons: list[Polygon]
     paint: Paint | None = None
     decor: bool = False
+
+
+def snap(points: np.ndarray) -> np.ndarray:
+    """Coordinates rounded to multiples of 1/8 pixel."""
+    return np.round(np.asarray(points, dtype=np.float64) * 8.0) / 8.0
 
 
 def _edges(m: np.ndarray) -> np.ndarray:
@@ -91,8 +96,10 @@ class Canvas:
     def draw(self, op: Op) -> None:
         item = op.item
         self._register(item)
-        # Coordinates are rounded once, here: what is rasterised is what may be written out.
-        polys = [np.round(p, 1) for p in op.polygons if len(p) >= 3]
+        # Coordinates are snapped once, here, to 1/8 pixel: what is rasterised is what may be
+        # written out, and binary fractions keep pycocotools' ×5 upsampling exact, so that a
+        # polygon rasterised in a crop gives the same pixels as in the whole image.
+        polys = [snap(p) for p in op.polygons if len(p) >= 3]
         if not polys:
             return
         allp = np.concatenate(polys)
