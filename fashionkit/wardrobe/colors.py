@@ -226,7 +226,7 @@ def dominant_colors(
     *,
     k: int = 4,
     min_share: float = 0.08,
-    merge_distance: float = 0.06,
+    merge_distance: float = 0.08,
     max_pixels: int = 20000,
     seed: int = 0,
 ) -> list[DominantColor]:

@@ -1,0 +1,150 @@
+"""Ingest on synthetic photos. The predictor here is an oracle that reports the synthetic
+world's own annotations as detections (a trained model is not needed to test what ingest does
+with detections: colours from pixels, categories, parts, cut-outs, duplicates)."""
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+from fashionkit.data.synth import render_image
+from fashionkit.inference import AttributeScore, Prediction
+from fashionkit.inference import Item as Detection
+from fashionkit.inference.images import Photo, load_photo
+from fashionkit.ontology import PART_IDS, load_ontology
+from fashionkit.wardrobe import Wardrobe
+from fashionkit.wardrobe.colors import hex_to_rgb, srgb_to_oklab
+from fashionkit.wardrobe.ingest import ingest_photos
+
+
+def _rle(segmentation, h, w):
+    if isinstance(segmentation, list):
+        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, h, w))
+    else:
+        rle = dict(segmentation)
+    rle["counts"] = rle["counts"].decode() if isinstance(rle["counts"], bytes) else rle["counts"]
+    return rle
+
+
+class OraclePredictor:
+    """Returns each photo's ground truth (kept in ``truth[path]``) as a Prediction."""
+
+    def __init__(self):
+        self.truth: dict[str, list[dict]] = {}
+
+    def __call__(self, paths, on_error="raise"):
+        onto = load_ontology()
+        out = []
+        for path in paths:
+            photo = load_photo(path)
+            h, w = photo.size
+            annotations = self.truth[path]
+            position = {a["id"]: k for k, a in enumerate(annotations)}
+            items = []
+            for k, a in enumerate(annotations):
+                cat = onto.category(a["category_id"])
+                x, y, bw, bh = a["bbox"]
+                parent = a["synth"]["part_of"]
+                items.append(
+                    Detection(
+                        index=k,
+                        category_id=cat.id,
+                        name=cat.name,
+                        supercategory=cat.supercategory,
+                        group=cat.group,
+                        box=(x, y, x + bw, y + bh),
+                        score=0.9,
+                        mask=_rle(a["segmentation"], h, w),
+                        attributes=tuple(
+                            AttributeScore(i, onto.attribute(i).name, 0.8)
+                            for i in a["attribute_ids"]
+                        ),
+                        parent=position.get(parent) if parent is not None else None,
+                    )
+                )
+            out.append(
+                Prediction(
+                    name=path, image_size=(h, w), items=items, photo=Photo(photo.pixels, path)
+                )
+            )
+        return out
+
+
+def _write_photos(tmp_path, predictor, indices):
+    paths = []
+    for index in indices:
+        synth = render_image(seed=11, index=index, size=320, max_figures=1)
+        path = str(tmp_path / f"photo{index}.png")
+        synth.image.save(path)
+        predictor.truth[path] = synth.annotations
+        paths.append(path)
+    return paths
+
+
+def test_ingest_synthetic_photos_matches_ground_truth(tmp_path):
+    predictor = OraclePredictor()
+    paths = _write_photos(tmp_path, predictor, range(4))
+    with Wardrobe(f"sqlite:///{tmp_path / 'w.sqlite'}", image_dir=tmp_path / "img") as wardrobe:
+        report = ingest_photos(wardrobe, predictor, paths)
+        truth = [
+            (path, k, a)
+            for path in paths
+            for k, a in enumerate(predictor.truth[path])
+            if a["category_id"] not in PART_IDS
+        ]
+        assert len(report.added) == len(truth) > 4
+        items = {i.id: i for i in wardrobe.items()}
+        distances = []
+        for (path, _k, a), item_id in zip(truth, report.added, strict=True):
+            item = items[item_id]
+            assert item.category_id == a["category_id"]
+            assert set(item.attribute_ids) == set(a["attribute_ids"])
+            main = srgb_to_oklab(np.array([hex_to_rgb(item.colors[0])], np.uint8))
+            gt = srgb_to_oklab(np.array([hex_to_rgb(a["synth"]["color"])], np.uint8))
+            if max(a["synth"]["color_shares"]) >= 0.6:  # a 53/47 two-colour item has no clear main
+                distances.append(float(np.linalg.norm(main - gt)))
+            if a["synth"]["pattern"] not in (None, "plain") and a["category_id"] < 13:
+                assert item.pattern is not None and item.pattern != "plain"
+            # Parts linked in the ground truth are kept as the item's details.
+            part_cats = sorted(
+                b["category_id"] for b in predictor.truth[path] if b["synth"]["part_of"] == a["id"]
+            )
+            assert sorted(d.category_id for d in wardrobe.details(item_id)) == part_cats
+            cutout = wardrobe.cutout_path(item_id)
+            assert cutout is not None and cutout.exists()
+        # Shading, outlines and sensor noise move the measured colour a little, never far
+        # (0.05 in OkLab is about two just-noticeable differences).
+        assert len(distances) >= 15 and max(distances) < 0.05, distances
+
+        again = ingest_photos(wardrobe, predictor, paths[:1])
+        assert again.added == [] and again.skipped == paths[:1]
+
+
+def test_same_garment_photographed_twice_is_offered_for_merge(tmp_path):
+    predictor = OraclePredictor()
+    [first] = _write_photos(tmp_path, predictor, [0])
+    # The same garments, photographed again: slightly brighter, one pixel shifted.
+    pixels = np.asarray(load_photo(first).pixels, dtype=np.int16)
+    second = str(tmp_path / "again.png")
+    from PIL import Image
+
+    Image.fromarray(np.clip(pixels + 6, 0, 255).astype(np.uint8)).save(second)
+    predictor.truth[second] = predictor.truth[first]
+    with Wardrobe(f"sqlite:///{tmp_path / 'w.sqlite'}", image_dir=tmp_path / "img") as wardrobe:
+        one = ingest_photos(wardrobe, predictor, [first])
+        assert one.duplicates == []  # items of one photo are never each other's duplicates
+        two = ingest_photos(wardrobe, predictor, [second])
+        pairs = {(d.new, d.existing) for d in two.duplicates}
+        for new_id, old_id in zip(two.added, one.added, strict=True):
+            assert (new_id, old_id) in pairs
+        # No false matches across categories.
+        cats = {i.id: i.category_id for i in wardrobe.items()}
+        assert all(cats[d.new] == cats[d.existing] for d in two.duplicates)
+
+        new_id, old_id = two.added[0], one.added[0]
+        wardrobe.record_feedback([new_id], "wore")
+        details_before = len(wardrobe.details(old_id)) + len(wardrobe.details(new_id))
+        merged = wardrobe.merge(old_id, new_id)
+        assert merged.last_worn is not None
+        assert len(wardrobe.details(old_id)) == details_before
+        with pytest.raises(KeyError):
+            wardrobe.get(new_id)
