@@ -1,0 +1,89 @@
+"""``fashionkit detect``: run a trained model on photos (or on the images an annotation file
+lists) and write results and pictures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+_HELP_OUT = ("Output folder: results.json (Fashionpedia result format), images.json (ids, "
+             "file names and sizes, as an annotation file without annotations), "
+             "predictions.json (items with names, attributes, part links), failures.json, and "
+             "with --visuals visuals/NAME_overlay.png (Fig. 8), NAME_supercategories.png "
+             "(Fig. 9), NAME_items/*.png (Fig. 7 cut-outs).")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def detect(
+        paths: list[str] = typer.Argument(None, help="Image files, folders, glob patterns."),
+        weights: Path = typer.Option(..., "--weights", help="Checkpoint (a run's model.pt)."),
+        out: Path = typer.Option(..., "--out", help=_HELP_OUT),
+        dataset: Path | None = typer.Option(
+            None, "--dataset", help="Annotation file whose images to run on (with --images)."),
+        images: Path | None = typer.Option(
+            None, "--images", help="Folder the --dataset file names are relative to."),
+        backend: str = typer.Option("eager", help="eager (fp32), bf16 or fp16 (CUDA only)."),
+        device: str = typer.Option("cpu", help="cpu, cuda, cuda:1 …"),
+        score_threshold: float | None = typer.Option(
+            None, "--score-threshold",
+            help="Keep detections scored at least this. Default 0.5 for photos; for --dataset "
+                 "every detection the model returns (AP needs the low-scored ones too)."),
+        batch_size: int = typer.Option(2, "--batch-size", min=1, help="Images per forward pass."),
+        workers: int = typer.Option(2, "--workers", min=0,
+                                    help="DataLoader processes decoding images."),
+        max_pixels: int = typer.Option(
+            100_000_000, "--max-pixels", min=1,
+            help="Refuse larger images (decompression-bomb guard)."),
+        visuals: bool | None = typer.Option(
+            None, "--visuals/--no-visuals",
+            help="Draw the Fig. 7/8/9 pictures. Default: on for photos, off with --dataset."),
+        max_attributes: int = typer.Option(2, "--max-attributes", min=0,
+                                           help="Attributes named per item in the overlay."),
+    ) -> None:
+        """Detect fashion items in photos with a trained model.
+
+        PATHS are image files, folders (searched recursively) and glob patterns
+        ("photos/**/*.jpg"); the images get ids 1, 2, … in that order. With --dataset ANN.json
+        --images DIR, the images ANN.json lists are used, with its image ids, so that
+        results.json evaluates directly with `fashionkit evaluate --gt ANN.json`.
+
+        Photos that cannot be read (corrupted, not an image, too large) are listed and
+        skipped, and the exit code is 1.
+        """
+        from rich.console import Console
+        from rich.markup import escape
+
+        from fashionkit.inference.batch import DetectJob, run_detect
+
+        console = Console(stderr=True)
+        if dataset is not None and images is None:
+            raise typer.BadParameter("--dataset needs --images DIR", param_hint="--images")
+        if dataset is None and images is not None:
+            raise typer.BadParameter("--images goes with --dataset", param_hint="--dataset")
+        if dataset is not None and paths:
+            raise typer.BadParameter("give PATHS or --dataset, not both", param_hint="PATHS")
+        if dataset is None and not paths:
+            raise typer.BadParameter("give image PATHS, or --dataset ANN.json --images DIR",
+                                     param_hint="PATHS")
+        job = DetectJob(
+            weights=weights, out_dir=out, paths=list(paths or []), dataset=dataset,
+            images_dir=images, backend=backend, device=device,
+            score_threshold=(score_threshold if score_threshold is not None
+                             else (0.0 if dataset is not None else 0.5)),
+            batch_size=batch_size, num_workers=workers, max_pixels=max_pixels,
+            visuals=visuals if visuals is not None else dataset is None,
+            max_attributes=max_attributes,
+        )
+        summary = run_detect(job, progress=True, console=console)
+        console.print(f"{summary.images_done} image(s), {summary.detections} detection(s) → "
+                      f"{escape(str(summary.results_path))}")
+        if summary.failures:
+            console.print(f"[bold red]{len(summary.failures)} image(s) could not be read[/] "
+                          f"(listed in {escape(str(out / 'failures.json'))}):")
+            for problem in summary.failures[:20]:
+                console.print(f"  {escape(str(problem))}", highlight=False, soft_wrap=True)
+            if len(summary.failures) > 20:
+                console.print(f"  … and {len(summary.failures) - 20} more")
+            raise typer.Exit(1)
