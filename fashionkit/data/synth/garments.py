@@ -325,7 +325,11 @@ class GarmentBuilder:
         v = np.array([(-0.24, _NECK_Y - 0.02), (-max(gap, 0.0), break_y), (max(gap, 0.0), break_y), (0.24, _NECK_Y - 0.02)])
         if closed:
             self.buttons(item, z, 0.0, break_y + 0.1, hem - 0.3, 4)
-        self.neckline(item, z, "v-neck", v if closed else v[[0, 1]], band)
+        if closed:
+            self.neckline(item, z, "v-neck", v, band)
+        else:  # both front edges of the open V, as one neckline
+            edges = [g.tube(v[[0, 1]], np.full(2, 0.1)), g.tube(v[[2, 3]], np.full(2, 0.1))]
+            self.part(item, NECKLINE, ("v-neck",), z, edges, band)
         if rng.random() < 0.4:
             for s in (-1, 1):
                 self.pocket(item, z, s * 0.55, 3.7, 0.42, 0.42, "patch (pocket)")
