@@ -126,17 +126,38 @@ def list_items(
 
 
 @wardrobe_app.command("add")
-def add_item(
-    item_id: str = typer.Option(..., "--id", help="The new item's id (unique in the wardrobe)."),
-    category: str = typer.Option(..., "--category", help="Fashionpedia category name or id."),
+def add_items(
+    photos: list[Path] = typer.Argument(
+        None, help="Photos (files or folders) to detect items in; needs --weights."
+    ),
+    weights: Path | None = typer.Option(
+        None, "--weights", exists=True, dir_okay=False, help="Trained checkpoint (model.pt)."
+    ),
+    min_score: float = typer.Option(0.5, "--min-score", help="Keep detections scoring this."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1 …"),
+    item_id: str | None = typer.Option(None, "--id", help="Add one item by hand: its id."),
+    category: str | None = typer.Option(None, "--category", help="By hand: category name/id."),
     assignments: list[str] = typer.Option(
-        [], "--set", help="FIELD=VALUE, repeatable (colors=#1f2a44,#ffffff season=winter …)."
+        [], "--set", help="By hand: FIELD=VALUE, repeatable (colors=#1f2a44,#ffffff …)."
     ),
     db: str | None = typer.Option(None, "--db", help=_DB_HELP),
     user: str = typer.Option("default", "--user", help="Whose wardrobe."),
 ) -> None:
-    """Add an item by hand (photo ingest comes with the Predictor)."""
+    """Add items: detected in PHOTOs (with --weights), or one entered by hand (--id,
+    --category, --set)."""
     from fashionkit.data.errors import InvalidDataError
+
+    if photos:
+        if weights is None:
+            raise typer.BadParameter(
+                "detecting items in photos needs a model", param_hint="--weights"
+            )
+        if item_id or category or assignments:
+            raise typer.BadParameter("give photos or --id/--category, not both")
+        _ingest(photos, weights, min_score, device, db, user)
+        return
+    if not item_id or not category:
+        raise typer.BadParameter("give PHOTO… with --weights, or --id and --category")
     from fashionkit.wardrobe import item_from_dict
 
     record = {"id": item_id, "category": category, **_parse_assignments(assignments)}
@@ -149,6 +170,55 @@ def add_item(
         except ValueError as err:
             _fail(str(err))
     typer.echo(f"added {item_id}")
+
+
+def _ingest(photos, weights, min_score, device, db, user) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    from fashionkit.data.errors import InvalidDataError
+    from fashionkit.inference import Predictor, expand_sources
+    from fashionkit.wardrobe.colors import describe_color
+    from fashionkit.wardrobe.ingest import ingest_photos
+
+    paths, problems = expand_sources([str(p) for p in photos])
+    if problems:
+        raise InvalidDataError(problems)
+    predictor = Predictor(weights, device=device, score_threshold=min_score)
+    console = Console(soft_wrap=True)
+    with _open(db, user) as wardrobe:
+        report = ingest_photos(wardrobe, predictor, paths, min_score=min_score)
+        for key in report.added:
+            item = wardrobe.get(key)
+            colours = ", ".join(describe_color(c).name for c in item.colors)
+            console.print(f"added {escape(key)}: {item.category_name} ({escape(colours)})")
+    console.print(f"{len(report.added)} item(s) added from {len(paths)} photo(s)")
+    for path in report.skipped:
+        console.print(f"skipped {escape(path)}: already in the wardrobe")
+    for problem in report.problems:
+        console.print(f"[red]could not read[/] {escape(str(problem))}")
+    for dup in report.duplicates:
+        console.print(
+            f"{escape(dup.new)} looks like {escape(dup.existing)} (similarity "
+            f"{dup.appearance:.2f}): merge with "
+            f"'fashionkit wardrobe merge {escape(dup.existing)} {escape(dup.new)}'"
+        )
+
+
+@wardrobe_app.command("merge")
+def merge_items(
+    keep: str = typer.Argument(..., help="The item to keep."),
+    drop: str = typer.Argument(..., help="Its duplicate, merged into KEEP and removed."),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+) -> None:
+    """Merge two records of the same garment (wear log, outfits and details move to KEEP)."""
+    with _open(db, user) as wardrobe:
+        try:
+            wardrobe.merge(keep, drop)
+        except (KeyError, ValueError) as err:
+            _fail(str(err.args[0]))
+    typer.echo(f"merged {drop} into {keep}")
 
 
 @wardrobe_app.command("edit")

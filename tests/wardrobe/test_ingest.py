@@ -148,3 +148,29 @@ def test_same_garment_photographed_twice_is_offered_for_merge(tmp_path):
         assert len(wardrobe.details(old_id)) == details_before
         with pytest.raises(KeyError):
             wardrobe.get(new_id)
+
+
+def test_cli_add_photos(tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    import fashionkit.inference
+    from fashionkit.cli import app
+
+    oracle = OraclePredictor()
+    paths = _write_photos(tmp_path, oracle, [0, 1])
+    monkeypatch.setattr(fashionkit.inference, "Predictor", lambda *a, **k: oracle)
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"unused by the oracle")
+    db = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    result = CliRunner().invoke(
+        app, ["wardrobe", "add", *paths, "--weights", str(weights), "--db", db]
+    )
+    assert result.exit_code == 0, result.output
+    expected = sum(a["category_id"] not in PART_IDS for p in paths for a in oracle.truth[p])
+    assert f"{expected} item(s) added from 2 photo(s)" in result.output
+    listed = CliRunner().invoke(app, ["wardrobe", "list", "--json", "--db", db])
+    assert len(json.loads(listed.stdout)) == expected
+    missing = CliRunner().invoke(app, ["wardrobe", "add", *paths, "--db", db])
+    assert missing.exit_code == 2 and "--weights" in missing.output
