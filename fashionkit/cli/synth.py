@@ -47,6 +47,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Render people-like figures wearing Fashionpedia garments, parts and accessories."""
         from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         from fashionkit.data.synth import generate_world
         from fashionkit.data.synth.scene import SCENES
@@ -58,11 +65,15 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"--scene must be one of {', '.join(SCENES)}")
         keep = _parse_ids(categories) if categories else None
         shape = _parse_size(size)
-        s = generate_world(out, images=images, size=shape, seed=seed, val_fraction=val_fraction,
-                           workers=workers, min_area=min_area, image_format=image_format,
-                           scene=scene, max_figures=max_figures, categories=keep)
-        ont = load_ontology()
         console = Console()
+        with Progress(TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console, transient=True) as bar:
+            task = bar.add_task("render", total=images)
+            s = generate_world(out, images=images, size=shape, seed=seed, val_fraction=val_fraction,
+                               workers=workers, min_area=min_area, image_format=image_format,
+                               scene=scene, max_figures=max_figures, categories=keep,
+                               progress=lambda done, total: bar.update(task, completed=done))
+        ont = load_ontology()
         console.print(
             f"wrote {s.train_images} train + {s.val_images} val images ({s.width}×{s.height}) to {out}: "
             f"{s.train_annotations} + {s.val_annotations} annotations "

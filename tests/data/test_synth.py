@@ -255,7 +255,10 @@ def _digest(folder: Path) -> dict[str, str]:
 
 
 def test_world_files_load_and_are_byte_identical(tmp_path):
-    a = generate_world(tmp_path / "a", images=5, size=64, seed=11, val_fraction=0.4)
+    calls = []
+    a = generate_world(tmp_path / "a", images=5, size=64, seed=11, val_fraction=0.4,
+                       progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(i, 5) for i in range(1, 6)]
     generate_world(tmp_path / "b", images=5, size=64, seed=11, val_fraction=0.4, workers=2)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert (a.train_images, a.val_images) == (3, 2)

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +78,7 @@ def generate_world(
     scene: str | SceneConfig = "default",
     max_figures: int | None = None,
     categories: Iterable[int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> WorldSummary:
     """Render ``images`` pictures of ``size × size`` pixels (or ``size = (width, height)``) and
     write the world to ``out_dir``.
@@ -89,7 +90,7 @@ def generate_world(
     ``max_figures`` caps the people per image (fewer means larger items). ``workers > 1``
     renders in that many processes. ``categories``: when given, only annotations of these
     category ids are written (the pictures are unchanged; a part whose garment is left out gets
-    ``part_of: None``).
+    ``part_of: None``). ``progress(done, total)`` is called after each image.
     """
     if images < 1:
         raise ValueError("images must be at least 1")
@@ -113,13 +114,21 @@ def generate_world(
         (seed, i, (width, height), min_area, cfg, out / "images" / f"{i:06d}.{image_format}", image_format)
         for i in range(images)
     ]
+    results = []
     if workers > 1:
         import multiprocessing as mp
 
         with mp.get_context("spawn").Pool(workers) as pool:
-            results = list(pool.imap(_render_job, jobs, chunksize=max(1, min(16, images // (4 * workers)))))
+            chunk = max(1, min(16, images // (4 * workers)))
+            for r in pool.imap(_render_job, jobs, chunksize=chunk):
+                results.append(r)
+                if progress is not None:
+                    progress(len(results), images)
     else:
-        results = [_render_job(j) for j in jobs]
+        for job in jobs:
+            results.append(_render_job(job))
+            if progress is not None:
+                progress(len(results), images)
     results.sort(key=lambda r: r[0])
 
     summary = WorldSummary(out, width, height, len(train_idx), len(val_idx), 0, 0)
