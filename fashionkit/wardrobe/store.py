@@ -41,6 +41,9 @@ from fashionkit.wardrobe.storage import ImageStore
 __all__ = ["Wardrobe", "FeedbackEvent", "Detail", "default_url", "create_store_engine"]
 
 
+_CHUNK = 500
+
+
 def default_url() -> str:
     """``sqlite:///<user data dir>/fashionkit/wardrobe.sqlite`` (platformdirs)."""
     import platformdirs
@@ -242,13 +245,16 @@ class Wardrobe:
         transaction. An item's ``last_worn`` adds a wear-log entry for that day if missing."""
         items = list(items)
         scores = attribute_scores or [None] * len(items)
+        keys = [i.id for i in items]
         with self._sessions.begin() as session:
-            existing = {
-                r.key: r
-                for r in session.scalars(
-                    self._item_query().where(ItemRow.key.in_([i.id for i in items]))
+            existing: dict[str, ItemRow] = {}
+            # Chunked IN lists: SQLite caps the number of bound parameters per statement.
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start : start + _CHUNK]
+                existing.update(
+                    (r.key, r)
+                    for r in session.scalars(self._item_query().where(ItemRow.key.in_(chunk)))
                 )
-            }
             for item, item_scores in zip(items, scores, strict=True):
                 row = existing.get(item.id)
                 if row is not None and not replace:
@@ -259,16 +265,19 @@ class Wardrobe:
                     existing[item.id] = row
                 self._fill_row(row, item, item_scores)
             session.flush()
-            for item in items:
-                if item.last_worn is not None:
-                    row = existing[item.id]
-                    seen = session.scalar(
-                        select(WearRow.id).where(
-                            WearRow.item_id == row.id, WearRow.worn_on == item.last_worn
-                        )
-                    )
-                    if seen is None:
-                        session.add(WearRow(item_id=row.id, worn_on=item.last_worn))
+            worn = [(existing[i.id].id, i.last_worn) for i in items if i.last_worn is not None]
+            logged: set[tuple[int, dt.date]] = set()
+            for start in range(0, len(worn), _CHUNK):
+                ids = [item_id for item_id, _ in worn[start : start + _CHUNK]]
+                logged.update(
+                    session.execute(
+                        select(WearRow.item_id, WearRow.worn_on).where(WearRow.item_id.in_(ids))
+                    ).tuples()
+                )
+            for item_id, day in worn:
+                if (item_id, day) not in logged:
+                    session.add(WearRow(item_id=item_id, worn_on=day))
+                    logged.add((item_id, day))
 
     def update(self, key: str, **changes) -> Item:
         """Change fields of an item (names and formats as in the import format: ``category`` by
