@@ -63,6 +63,23 @@ def test_annotations_are_exact(rendered):
     assert kinds == {"list", "dict"}, "expected a mix of polygons and RLE"
 
 
+def test_occlusion_leaves_each_pixel_to_one_item(rendered):
+    """Garments and accessories never overlap (what is covered is cut out of the mask);
+    parts of one garment never overlap each other."""
+    for out in rendered.values():
+        owners = np.zeros((SIZE, SIZE), int)
+        parts: dict[int, np.ndarray] = {}
+        for a in out.annotations:
+            m = _mask(a, SIZE, SIZE)
+            parent = a["synth"]["part_of"]
+            if parent is None:
+                owners += m
+            else:
+                parts[parent] = parts.get(parent, np.zeros((SIZE, SIZE), int)) + m
+        assert owners.max() <= 1
+        assert all(p.max() <= 1 for p in parts.values())
+
+
 def test_parts_lie_inside_their_garment(rendered):
     n_parts = 0
     for out in rendered.values():
