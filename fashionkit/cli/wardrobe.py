@@ -298,6 +298,21 @@ def export_items(
     typer.echo(f"exported {count} item(s) to {path}")
 
 
+@wardrobe_app.command("export-dataset")
+def export_dataset_cmd(
+    out_dir: Path = typer.Argument(..., file_okay=False, help="Folder for images/ and JSON."),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+) -> None:
+    """Write the wardrobe's photos and corrected items as a Fashionpedia-format dataset (for
+    fine-tuning: fashionkit train --recipe finetune --weights BASE)."""
+    from fashionkit.wardrobe.dataset import export_dataset
+
+    with _open(db, user) as wardrobe:
+        path = export_dataset(wardrobe, out_dir)
+    typer.echo(f"wrote {path}")
+
+
 @outfits_app.command("suggest")
 def suggest(
     db: str | None = typer.Option(None, "--db", help=_DB_HELP),

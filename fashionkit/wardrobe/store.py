@@ -38,7 +38,15 @@ from fashionkit.wardrobe.models import (
 )
 from fashionkit.wardrobe.storage import ImageStore
 
-__all__ = ["Wardrobe", "FeedbackEvent", "Detail", "default_url", "create_store_engine"]
+__all__ = [
+    "Wardrobe",
+    "FeedbackEvent",
+    "Detail",
+    "AnnotatedPhoto",
+    "PhotoObject",
+    "default_url",
+    "create_store_engine",
+]
 
 
 _CHUNK = 500
@@ -102,6 +110,31 @@ class Detail:
     box: tuple[float, float, float, float] | None = None
     mask: dict | None = None
     score: float | None = None
+
+
+@dataclass(frozen=True)
+class PhotoObject:
+    """An item (or, with ``is_part``, one of its parts) as drawn in a photo: box XYXY pixels,
+    mask COCO RLE, the person's category and attribute ids."""
+
+    item: str
+    category_id: int
+    box: tuple[float, ...]
+    mask: dict
+    attribute_ids: tuple[int, ...]
+    is_part: bool = False
+
+
+@dataclass(frozen=True)
+class AnnotatedPhoto:
+    """A stored photo (``path`` in the image store, size ``height`` × ``width``) and the
+    objects in it."""
+
+    path: Path
+    sha256: str
+    height: int
+    width: int
+    objects: tuple[PhotoObject, ...]
 
 
 class Wardrobe:
@@ -384,6 +417,59 @@ class Wardrobe:
         with self._sessions() as session:
             photo = self._row(session, key).photo
             return self.images.path(photo.sha256, photo.suffix) if photo else None
+
+    def annotated_photos(self) -> list[AnnotatedPhoto]:
+        """Every photo with the items found in it, as the person corrected them (category,
+        attributes) and their parts (details), ordered by photo id."""
+        with self._sessions() as session:
+            photos = session.scalars(
+                select(PhotoRow).where(PhotoRow.user_id == self.user_id).order_by(PhotoRow.id)
+            ).all()
+            rows = session.scalars(
+                self._item_query()
+                .where(ItemRow.photo_id.is_not(None))
+                .options(selectinload(ItemRow.details))
+            ).all()
+            by_photo: dict[int, list[ItemRow]] = {}
+            for row in rows:
+                by_photo.setdefault(row.photo_id, []).append(row)
+            out = []
+            for photo in photos:
+                objects = []
+                for row in sorted(by_photo.get(photo.id, []), key=lambda r: r.id):
+                    if row.mask is None or row.box is None:
+                        continue
+                    objects.append(
+                        PhotoObject(
+                            item=row.key,
+                            category_id=row.category_id,
+                            box=tuple(row.box),
+                            mask=row.mask,
+                            attribute_ids=tuple(a.attribute_id for a in row.attributes),
+                        )
+                    )
+                    for detail in row.details:
+                        if detail.mask is not None and detail.box is not None:
+                            objects.append(
+                                PhotoObject(
+                                    item=row.key,
+                                    category_id=detail.category_id,
+                                    box=tuple(detail.box),
+                                    mask=detail.mask,
+                                    attribute_ids=tuple(detail.attribute_ids or ()),
+                                    is_part=True,
+                                )
+                            )
+                out.append(
+                    AnnotatedPhoto(
+                        path=self.images.path(photo.sha256, photo.suffix),
+                        sha256=photo.sha256,
+                        height=photo.height,
+                        width=photo.width,
+                        objects=tuple(objects),
+                    )
+                )
+            return out
 
     def merge(self, keep: str, drop: str) -> Item:
         """Merge item ``drop`` into ``keep`` (the same garment photographed twice): its wear

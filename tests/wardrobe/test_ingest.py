@@ -2,6 +2,8 @@
 world's own annotations as detections (a trained model is not needed to test what ingest does
 with detections: colours from pixels, categories, parts, cut-outs, duplicates)."""
 
+import json
+
 import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
@@ -11,7 +13,7 @@ from fashionkit.inference import AttributeScore, Prediction
 from fashionkit.inference import Item as Detection
 from fashionkit.inference.images import Photo, load_photo
 from fashionkit.ontology import PART_IDS, load_ontology
-from fashionkit.wardrobe import Wardrobe
+from fashionkit.wardrobe import Item, Wardrobe
 from fashionkit.wardrobe.colors import hex_to_rgb, srgb_to_oklab
 from fashionkit.wardrobe.ingest import ingest_photos
 
@@ -174,3 +176,33 @@ def test_cli_add_photos(tmp_path, monkeypatch):
     assert len(json.loads(listed.stdout)) == expected
     missing = CliRunner().invoke(app, ["wardrobe", "add", *paths, "--db", db])
     assert missing.exit_code == 2 and "--weights" in missing.output
+
+
+def test_export_dataset_for_fine_tuning(tmp_path):
+    from fashionkit.data import read_annotations
+    from fashionkit.data.masks import decode_rle
+    from fashionkit.wardrobe.dataset import export_dataset
+
+    oracle = OraclePredictor()
+    paths = _write_photos(tmp_path, oracle, [0, 1])
+    with Wardrobe(f"sqlite:///{tmp_path / 'w.sqlite'}", image_dir=tmp_path / "img") as wardrobe:
+        report = ingest_photos(wardrobe, oracle, paths)
+        first = report.added[0]
+        corrected = 9 if wardrobe.get(first).category_id != 9 else 4
+        wardrobe.update(first, category=corrected, attribute_ids=[317])
+        wardrobe.add(Item("by-hand", 1))  # no photo: not in the dataset
+        path = export_dataset(wardrobe, tmp_path / "dataset")
+    annotations, _ = read_annotations(path, images_dir=tmp_path / "dataset" / "images")
+    raw = json.loads(path.read_text())
+    truth = [a for p in paths for a in oracle.truth[p]]
+    assert len(raw["images"]) == 2 and len(raw["annotations"]) == len(truth)
+    assert len(annotations.images) == 2 and annotations.num_annotations == len(truth)
+    first_ann = raw["annotations"][0]
+    assert first_ann["category_id"] == corrected and first_ann["attribute_ids"] == [317]
+    # Masks are carried through exactly (same pixels as the synthetic ground truth).
+    h, w = raw["images"][0]["height"], raw["images"][0]["width"]
+    expected = sorted(
+        int(decode_rle(_rle(a["segmentation"], h, w)).sum()) for a in oracle.truth[paths[0]]
+    )
+    got = sorted(int(a["area"]) for a in raw["annotations"] if a["image_id"] == 1)
+    assert got == expected
