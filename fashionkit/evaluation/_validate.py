@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
+from itertools import chain
 from operator import attrgetter
 from typing import Any, cast
 
@@ -85,7 +86,7 @@ def rle_string_totals(counts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def _rle_chunk(counts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     n = len(counts)
-    ascii_ok = np.fromiter((s.isascii() for s in counts), dtype=bool, count=n)
+    ascii_ok = np.fromiter(map(str.isascii, counts), dtype=bool, count=n)
     strings = [s if a else "" for s, a in zip(counts, ascii_ok, strict=True)]
     lengths = np.fromiter(map(len, strings), dtype=np.int64, count=n)
     ok = ascii_ok & (lengths > 0)
@@ -240,9 +241,10 @@ def build_detections(
                 Problem(source, f"result {i}", message(int(i)) if callable(message) else message)
             )
 
-    img = np.fromiter((r.image_id for r in records), dtype=np.int64, count=n)
-    cat = np.fromiter((r.category_id for r in records), dtype=np.int64, count=n)
-    score = np.fromiter((r.score for r in records), dtype=np.float64, count=n)
+    # map(attrgetter) keeps these per-record passes in C
+    img = np.fromiter(map(attrgetter("image_id"), records), dtype=np.int64, count=n)
+    cat = np.fromiter(map(attrgetter("category_id"), records), dtype=np.int64, count=n)
+    score = np.fromiter(map(attrgetter("score"), records), dtype=np.float64, count=n)
     pos = np.searchsorted(image_ids, img)
     pos_c = np.minimum(pos, len(image_ids) - 1) if len(image_ids) else np.zeros(n, np.int64)
     known_img = (
@@ -283,11 +285,10 @@ def build_detections(
 
     # attributes: ragged ids → contiguous indices
     lut = attribute_index_lookup(ontology)
-    n_att = np.fromiter((len(r.attribute_ids) for r in records), dtype=np.int64, count=n)
+    att_lists = list(map(attrgetter("attribute_ids"), records))
+    n_att = np.fromiter(map(len, att_lists), dtype=np.int64, count=n)
     offsets = np.concatenate([[0], np.cumsum(n_att)])
-    att_ids = np.fromiter(
-        (a for r in records for a in r.attribute_ids), dtype=np.int64, count=int(offsets[-1])
-    )
+    att_ids = np.fromiter(chain.from_iterable(att_lists), dtype=np.int64, count=int(offsets[-1]))
     in_range = (att_ids >= 0) & (att_ids < len(lut))
     att_index = np.where(in_range, lut[np.where(in_range, att_ids, 0)], -1)
     att_owner = np.repeat(np.arange(n), n_att)

@@ -186,34 +186,3 @@ class Detections:
 
     def __len__(self) -> int:
         return len(self.scores)
-
-    @classmethod
-    def concatenate(cls, parts: Sequence[Detections], num_attributes: int) -> Detections:
-        """Detections of several batches as one (``order`` renumbered in sequence)."""
-        from fashionkit.evaluation._validate import empty_detections
-
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            return empty_detections(num_attributes)
-        with_boxes = all(p.boxes is not None for p in parts)
-        with_masks = all(p.segmentations is not None for p in parts)
-        with_scores = all(p.attr_scores is not None for p in parts)
-        sizes = np.array([len(p.attr_index) for p in parts])
-        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        offsets = np.concatenate(
-            [[0]] + [p.attr_offsets[1:] + s for p, s in zip(parts, starts, strict=True)]
-        )
-        return cls(
-            image_index=np.concatenate([p.image_index for p in parts]),
-            category_ids=np.concatenate([p.category_ids for p in parts]),
-            scores=np.concatenate([p.scores for p in parts]),
-            boxes=np.concatenate([p.boxes for p in parts]) if with_boxes else None,  # type: ignore[misc]
-            segmentations=[s for p in parts for s in p.segmentations] if with_masks else None,  # type: ignore[union-attr]
-            areas=np.concatenate([p.areas for p in parts]),
-            attributes=np.concatenate([p.attributes for p in parts]),
-            attr_offsets=offsets.astype(np.int64),
-            attr_index=np.concatenate([p.attr_index for p in parts]),
-            attr_scores=np.concatenate([p.attr_scores for p in parts]) if with_scores else None,  # type: ignore[misc]
-            order=np.arange(sum(len(p) for p in parts)),
-            source=parts[0].source,
-        )
