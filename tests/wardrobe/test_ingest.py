@@ -206,3 +206,33 @@ def test_export_dataset_for_fine_tuning(tmp_path):
     )
     got = sorted(int(a["area"]) for a in raw["annotations"] if a["image_id"] == 1)
     assert got == expected
+
+
+@pytest.mark.slow
+def test_fine_tune_on_exported_wardrobe_end_to_end(tmp_path):
+    """Photos → wardrobe (with a correction) → Fashionpedia dataset → ``fashionkit train
+    --recipe finetune --weights BASE`` (shrunk to the CPU model) → a checkpoint that loads."""
+    from typer.testing import CliRunner
+
+    from fashionkit.cli import app
+    from fashionkit.modeling import build_model, load_checkpoint, save_checkpoint
+    from fashionkit.modeling.config import model_config_from_preset
+    from fashionkit.wardrobe.dataset import export_dataset
+
+    oracle = OraclePredictor()
+    paths = _write_photos(tmp_path, oracle, range(4))
+    with Wardrobe(f"sqlite:///{tmp_path / 'w.sqlite'}", image_dir=tmp_path / "img") as wardrobe:
+        report = ingest_photos(wardrobe, oracle, paths)
+        wardrobe.update(report.added[0], formality=2)
+        dataset = export_dataset(wardrobe, tmp_path / "dataset")
+    base = tmp_path / "base.pt"
+    save_checkpoint(build_model(model_config_from_preset("cpu-tiny")), base)
+    args = ["train", "--train", dataset, "--images", tmp_path / "dataset" / "images",
+            "--out", tmp_path / "run", "--recipe", "finetune", "--weights", base,
+            "--epochs", "1", "--no-eval", "--no-progress", "--accelerator", "cpu",
+            "--set", "model_preset=cpu-tiny", "--set", "data.image_size=160",
+            "--set", "data.batch_size=2", "--set", "precision=32-true"]  # fmt: skip
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    model = load_checkpoint(tmp_path / "run" / "model.pt")
+    assert model is not None
