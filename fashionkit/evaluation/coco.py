@@ -52,7 +52,8 @@ def coco_inputs(gt: GroundTruth, dt: Detections) -> tuple[dict, list[dict]]:
         if dt.boxes is not None:
             r["bbox"] = [float(v) for v in dt.boxes[k]]
         if dt.segmentations is not None:
-            r["segmentation"] = rle_to_json(dt.segmentations[k])
+            seg = dt.segmentations[k]
+            r["segmentation"] = seg if isinstance(seg["counts"], str) else rle_to_json(seg)
         results.append(r)
     return {"images": images, "annotations": anns, "categories": categories}, results
 
