@@ -143,7 +143,9 @@ def explain(index: WardrobeIndex, rows, conditions: Conditions, breakdown: Break
         reasons.append(
             "competing patterns ("
             + ", ".join(
-                index.items[r].pattern or pattern_from_attributes(index.items[r].attribute_ids)
+                index.items[r].pattern
+                or pattern_from_attributes(index.items[r].attribute_ids)
+                or ""
                 for r in bold
             )
             + ")"

@@ -121,7 +121,7 @@ def color_harmony(l1, c1, h1, neutral1, l2, c2, h2, neutral2) -> tuple[np.ndarra
 
 def is_bold_pattern(pattern: str | None) -> bool:
     """Any named pattern except plain and quiet textures (herringbone, pinstripe, twill)."""
-    return bool(pattern) and pattern.strip().lower() not in _QUIET_PATTERNS
+    return pattern is not None and pattern.strip().lower() not in _QUIET_PATTERNS
 
 
 def pattern_part(bold_count):

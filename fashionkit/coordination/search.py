@@ -260,7 +260,7 @@ def suggest_outfits(
     fit one. Deterministic for the same wardrobe, conditions and feedback. Raises
     ``KeyError``/``ValueError`` for a lock that is unknown or cannot be satisfied.
     """
-    index = wardrobe if isinstance(wardrobe, WardrobeIndex) else WardrobeIndex.build(wardrobe)
+    index = wardrobe if isinstance(wardrobe, WardrobeIndex) else WardrobeIndex.build(list(wardrobe))
     conditions = conditions or Conditions()
     if taste is None:
         taste = TasteModel.fit(index, feedback or ())

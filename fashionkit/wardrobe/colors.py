@@ -272,7 +272,7 @@ def dominant_colors(
             merged.append((centres[j], counts[j]))
     n = counts.sum()
     merged.sort(key=lambda cc: -cc[1])
-    out = []
+    out: list[DominantColor] = []
     for centre, count in merged:
         share = float(count / n)
         if share < min_share and out:

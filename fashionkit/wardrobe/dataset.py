@@ -30,7 +30,8 @@ def export_dataset(wardrobe: Wardrobe, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     onto = load_ontology()
-    images, annotations = [], []
+    images: list[dict] = []
+    annotations: list[dict] = []
     for image_id, photo in enumerate(wardrobe.annotated_photos(), start=1):
         file_name = f"{photo.sha256}{photo.path.suffix}"
         target = out / "images" / file_name
@@ -39,7 +40,7 @@ def export_dataset(wardrobe: Wardrobe, out_dir: str | Path) -> Path:
         images.append(
             {"id": image_id, "file_name": file_name, "width": photo.width, "height": photo.height}
         )
-        areas = rle_areas([dict(o.mask) for o in photo.objects]) if photo.objects else []
+        areas = rle_areas([dict(o.mask) for o in photo.objects])
         for obj, area in zip(photo.objects, areas, strict=True):
             x0, y0, x1, y1 = obj.box
             annotations.append(

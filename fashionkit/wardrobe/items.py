@@ -149,11 +149,10 @@ def item_from_dict(data, source: str, where: str) -> tuple[Item | None, list[Pro
 
     texts: dict[str, str | None] = {}
     for name in _TEXT_FIELDS:
-        value = data.get(name)
-        if value is not None and not isinstance(value, str):
-            errors.append(f"{name} must be a string, got {value!r}")
-            value = None
-        texts[name] = (value.strip() or None) if isinstance(value, str) else None
+        raw = data.get(name)
+        if raw is not None and not isinstance(raw, str):
+            errors.append(f"{name} must be a string, got {raw!r}")
+        texts[name] = (raw.strip() or None) if isinstance(raw, str) else None
     favorite = data.get("favorite", False)
     if not isinstance(favorite, bool):
         errors.append(f"favorite must be true or false, got {favorite!r}")

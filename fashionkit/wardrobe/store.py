@@ -258,9 +258,10 @@ class Wardrobe:
 
     def __len__(self) -> int:
         with self._sessions() as session:
-            return session.scalar(
+            count = session.scalar(
                 select(func.count()).select_from(ItemRow).where(ItemRow.user_id == self.user_id)
             )
+            return int(count or 0)
 
     def add(self, item: Item, *, attribute_scores: dict[int, float] | None = None) -> Item:
         """Add a new item; ``ValueError`` when its id is taken."""
