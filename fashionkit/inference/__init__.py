@@ -15,6 +15,7 @@ from fashionkit.inference.images import (
     load_photo,
     load_photos,
 )
+from fashionkit.inference.parity import ParityReport, compare_predictions
 from fashionkit.inference.parts import link_parts
 from fashionkit.inference.prediction import AttributeScore, Item, Prediction
 from fashionkit.inference.predictor import BACKENDS, Predictor, input_transform_for
@@ -30,8 +31,10 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "AttributeScore",
     "Item",
+    "ParityReport",
     "Prediction",
     "Predictor",
+    "compare_predictions",
     "cutouts",
     "draw_overlay",
     "draw_supercategories",

@@ -16,10 +16,11 @@ during training. Detections are mapped back to the photo's pixels as
 ``AttributeMaskRCNN.predict(original_sizes=..., scales=...)`` does (boxes divided by the
 scale, mask probabilities pasted at the photo's resolution), a few masks at a time.
 
-Backends: ``eager`` (fp32), ``bf16`` (``torch.autocast`` to bfloat16 and channels-last
-weights: on CPUs with bf16 matrix units, and on GPUs), ``fp16`` (autocast to float16, GPUs
-only). On a GPU pass ``device="cuda"`` with ``backend="bf16"`` (Ampere and newer) or
-``"fp16"``.
+Backends: ``eager`` (fp32); ``bf16``: the backbone and FPN (most of the FLOPs) under
+``torch.autocast`` to bfloat16 with channels-last weights, the RPN and RoI heads in fp32 so
+that score thresholds and NMS see the same scores as eager (parity with eager is tested:
+detections matched, mask IoU, scores); ``fp16``: the same with float16, CUDA only. On a GPU
+pass ``device="cuda"`` with ``backend="bf16"`` (Ampere and newer) or ``"fp16"``.
 """
 
 from __future__ import annotations
@@ -288,10 +289,11 @@ class Predictor:
     def _predict_samples(self, samples: list[_Sample]) -> list[Prediction]:
         if not samples:
             return []
-        memory = torch.channels_last if self.backend != "eager" else torch.contiguous_format
-        images = [s.image.to(self.device).contiguous(memory_format=memory) for s in samples]
-        with torch.inference_mode(), self._autocast():
-            model_sizes, raw = _raw_predictions(self.model, images)
+        # With channels-last weights the convolutions run channels-last whatever the input's
+        # layout (the model batches the 3-D images itself), so inputs stay as they are.
+        images = [s.image.to(self.device) for s in samples]
+        with torch.inference_mode():
+            model_sizes, raw = _raw_predictions(self.model, images, self._autocast)
         return [self._to_prediction(s, r, size)
                 for s, r, size in zip(samples, raw, model_sizes, strict=True)]
 
@@ -354,12 +356,18 @@ class Predictor:
         return Prediction(photo.name, (h, w), items, photo=photo)
 
 
-def _raw_predictions(model, images: list[torch.Tensor]):
+def _raw_predictions(model, images: list[torch.Tensor], autocast=contextlib.nullcontext):
     """The model's RoI-level predictions before any pasting: ``(sizes the model ran at,
     [RoIPredictions per image])``. The first half of ``AttributeMaskRCNN.predict``, which
-    pastes every mask of an image at once; the Predictor pastes a few at a time instead."""
+    pastes every mask of an image at once; the Predictor pastes a few at a time instead.
+
+    ``autocast`` (a context factory) applies to the backbone and FPN only: they hold most of
+    the FLOPs, while the RPN and RoI heads decide which boxes survive thresholds and NMS,
+    where reduced precision would flip near-tied detections."""
     batch, _ = model.transform(list(images))
-    features = model.backbone(batch.tensors)
+    with autocast():
+        features = model.backbone(batch.tensors)
+    features = {name: f.float() for name, f in features.items()}
     proposals = model.rpn.proposals(batch, features)
     raw = model.roi_heads.predict(features, proposals, batch.image_sizes)
     return [tuple(int(v) for v in size) for size in batch.image_sizes], raw

@@ -10,12 +10,6 @@ from pathlib import Path
 import pytest
 
 SIZE = 96
-RECIPE_OVERRIDES = [
-    f"data.image_size={SIZE}", "data.batch_size=4", "data.num_workers=0", "epochs=3",
-    "model.rpn_post_nms_top_n_train=60", "model.box_batch_size_per_image=32",
-    "model.rpn_pre_nms_top_n_test=200", "model.rpn_post_nms_top_n_test=60",
-    "model.box_score_thresh=0.01", "model.box_detections_per_img=30",
-]
 
 
 @dataclass(frozen=True)
@@ -29,12 +23,17 @@ class World:
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory) -> World:
+    """A synthetic world and a ``cpu-tiny`` model trained on it for about four minutes of CPU
+    (slow tests only): confident enough detections to compare backends on."""
     from fashionkit.data.synth import generate_world
     from fashionkit.engine import apply_overrides, get_recipe, train
 
     root = tmp_path_factory.mktemp("inference_world")
-    generate_world(root, images=20, size=SIZE, seed=3, max_figures=1)
-    recipe = apply_overrides(get_recipe("cpu-tiny"), RECIPE_OVERRIDES)
+    generate_world(root, images=48, size=128, seed=3, max_figures=1)
+    recipe = apply_overrides(get_recipe("cpu-tiny"), [
+        "data.image_size=128", "data.batch_size=4", "data.num_workers=0", "epochs=40",
+        "max_minutes=4", "model.box_detections_per_img=30",
+    ])
     result = train(recipe, root / "train.json", root / "val.json", root / "images", root / "run",
                    evaluate=False, progress=False)
     return World(root, root / "train.json", root / "val.json", root / "images",
