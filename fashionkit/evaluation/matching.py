@@ -202,6 +202,7 @@ def build_units(
 
 
 def _pow2(x: np.ndarray) -> np.ndarray:
+    """The next power of two (≥ 1): bucket sizes, so padding wastes at most half."""
     return (1 << np.ceil(np.log2(np.maximum(x, 1))).astype(np.int64)).astype(np.int64)
 
 
@@ -215,9 +216,10 @@ def match_all(
 
     Returns ``(tp, ignored)``, both ``(A, K, L) bool`` with ``A = 4`` area ranges, ``K`` kept
     detections (``units.dt_keep`` order) and ``L = 11 × 11`` lanes (IoU threshold index × F1
-    threshold index, in ``IOU_THRESHOLDS``/``F1_THRESHOLDS`` order). A detection counts as a true positive when matched to a ground truth with a non-zero
-    id (the official evaluator stores matches by id, so a match to id 0 reads as none) that is
-    not ignored; ``ignored`` detections count neither way. For categories without attributes
+    threshold index, in ``IOU_THRESHOLDS``/``F1_THRESHOLDS`` order). A detection counts as a
+    true positive when matched to a ground truth with a non-zero id (the official evaluator
+    stores matches by id, so a match to id 0 reads as none) that is not ignored; ``ignored``
+    detections count neither way. For categories without attributes
     only the lanes with F1 index 10 ("F1 ignored") are filled: COCO matching has no F1.
     """
     n_keep = len(units.dt_keep)
@@ -270,6 +272,10 @@ def match_all(
 def _match_bucket(
     units, sel, attr_rule, gcap, dcap, gt_ignore, gt_crowd, gt_nonzero, dt_out, tp, ign
 ) -> None:
+    """Match the units ``sel`` (all with at most ``dcap`` detections and ``gcap`` ground
+    truths, padded to that) for every area range and lane; write their ``tp``/``ign`` rows.
+    ``attr_rule``: the official attribute matching (IoU and F1, crowd used once) rather than
+    COCO's (IoU only, crowd reusable)."""
     n_area = gt_ignore.shape[0]
     nu = len(sel)
     dc = units.dt_count[sel]
