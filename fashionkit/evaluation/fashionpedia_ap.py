@@ -2,8 +2,8 @@
 
 The definitions, thresholds, super classes and key names are the official evaluator's
 (``fashionpedia`` 1.1 ``FPEval``), which is the reference: :func:`evaluate_fashionpedia` gives
-the same numbers (tests compare every key), on current numpy, about two orders of magnitude
-faster. Three result groups, as the official ``results``/``resultDet``/``resultF1``:
+the same numbers (tests compare every key), on current numpy, about 20x faster at
+Fashionpedia-val scale (``benchmarks/evaluate_speed.py``). Three result groups, as the official ``results``/``resultDet``/``resultF1``:
 
 * ``"iou_f1"``: a detection counts when IoU ≥ t_IoU and attribute F1 ≥ t_F1, averaged over
   t_IoU, t_F1 ∈ .50:.05:.95 (categories without attributes: IoU only);
