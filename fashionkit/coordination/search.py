@@ -73,6 +73,7 @@ class Outfit:
 class SearchSettings:
     beam_width: int = 64
     per_slot: int = 40
+    per_base: int = 8  # beam states sharing one base (top + bottom, or one piece)
     diversity: float = 0.3
 
 
@@ -156,9 +157,16 @@ class _Search:
         total = total + rules.FAVOURITE_WEIGHT * s["fav"] / n
         return total + rules.ACCESSORY_BONUS * s["acc"]
 
-    def expand(self, beam: _Beam, options: np.ndarray, allowed: np.ndarray | None) -> _Beam:
+    def expand(
+        self,
+        beam: _Beam,
+        options: np.ndarray,
+        allowed: np.ndarray | None,
+        base_slots: int = 0,
+    ) -> _Beam:
         """Every state × every option (−1 = leave the slot empty); ``allowed`` (S×O bool)
-        removes combinations. Returns the best ``beam_width`` states."""
+        removes combinations. Returns the best ``beam_width`` states, at most
+        ``per_base`` of them sharing the first ``base_slots`` members (0: no cap)."""
         n_states, n_options = len(beam), len(options)
         members = beam.members
         present = members >= 0
@@ -195,13 +203,37 @@ class _Search:
         if allowed is not None:
             score = np.where(allowed, score, -np.inf)
         flat = score.reshape(-1)
-        keep = np.argsort(-flat, kind="stable")[: self.beam_width]
-        keep = keep[np.isfinite(flat[keep])]
+        order = np.argsort(-flat, kind="stable")
+        order = order[np.isfinite(flat[order])]
+        if base_slots and len(order) > self.beam_width:
+            keep = self._capped(order // n_options, members[:, :base_slots], order)
+        else:
+            keep = order[: self.beam_width]
         state, option = np.divmod(keep, n_options)
         members = np.concatenate([members[state], options[option][:, None]], axis=1)
         return _Beam(members, {key: v.reshape(-1)[keep] for key, v in new.items()})
 
+    def _capped(self, parent: np.ndarray, bases: np.ndarray, order: np.ndarray) -> np.ndarray:
+        """The first ``beam_width`` of ``order`` with at most ``per_base`` per base outfit, so
+        the beam keeps several bases instead of accessory variations of the best one (the
+        diversity step can only pick among what the beam kept)."""
+        _, base_of_state = np.unique(bases, axis=0, return_inverse=True)
+        group = base_of_state.reshape(-1)[parent]
+        counts = np.zeros(group.max() + 1, np.int64)
+        # With few bases (a locked one piece, or a locked top and bottom) the cap rises so
+        # the beam still fills.
+        cap = max(self.per_base, -(-self.beam_width // len(counts)))
+        keep = []
+        for position, g in enumerate(group.tolist()):
+            if counts[g] < cap:
+                counts[g] += 1
+                keep.append(order[position])
+                if len(keep) == self.beam_width:
+                    break
+        return np.array(keep, np.int64)
+
     beam_width = 64
+    per_base = 8
 
 
 def _locks(index: WardrobeIndex, lock: Sequence[str]) -> dict[int, list[int]]:
@@ -287,6 +319,7 @@ def suggest_outfits(
     local = {int(r): k for k, r in enumerate(all_rows)}
     search = _Search(index, conditions, taste, all_rows)
     search.beam_width = settings.beam_width
+    search.per_base = settings.per_base
 
     def loc(rows: np.ndarray) -> np.ndarray:
         return np.array([local[int(r)] for r in rows], np.int64)
@@ -309,13 +342,14 @@ def suggest_outfits(
         beam = search.start()
         for slot in base:
             beam = search.expand(beam, loc(per_slot[slot]), None)
+        nb = len(base)
         if len(per_slot[FOOTWEAR]):
-            beam = search.expand(beam, loc(per_slot[FOOTWEAR]), None)
+            beam = search.expand(beam, loc(per_slot[FOOTWEAR]), None, nb)
         if outer_mode != "none" and len(per_slot[OUTER]):
             options = loc(per_slot[OUTER])
             if outer_mode == "optional":
                 options = np.append(options, _NONE)
-            beam = search.expand(beam, options, None)
+            beam = search.expand(beam, options, None, nb)
         for step in range(MAX_ACCESSORIES):
             if not len(acc_local):
                 break
@@ -334,7 +368,7 @@ def suggest_outfits(
                 allowed &= (previous[:, None] != _NONE) | (options[None, :] == _NONE)
                 if len(acc_locked) == 0:
                     allowed &= (options[None, :] == _NONE) | (options[None, :] > previous[:, None])
-            beam = search.expand(beam, options, allowed)
+            beam = search.expand(beam, options, allowed, nb)
         finals.append(beam)
 
     pool: dict[frozenset[int], tuple[float, tuple[int, ...]]] = {}

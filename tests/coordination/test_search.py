@@ -211,3 +211,10 @@ def test_empty_and_tiny_wardrobes():
     assert suggest_outfits([Item("tee", 1)]) == []  # no bottom, no one piece
     dress_only = suggest_outfits([Item("d", 10)])
     assert [o.items for o in dress_only] == [("d",)]
+
+
+def test_locked_one_piece_still_gives_k_outfits():
+    items = random_wardrobe(400, seed=9)
+    dress = next(i.id for i in items if i.category_id == 10)
+    outfits = suggest_outfits(items, Conditions(lock=(dress,), temperature=12.0), k=10)
+    assert len(outfits) == 10 and all(dress in o.items for o in outfits)
