@@ -127,3 +127,15 @@ def test_image_store_is_content_addressed(tmp_path):
     assert [p.name for p in (tmp_path / "img").rglob("*") if p.is_file()] == [path.name]
     with pytest.raises(ValueError):
         store.path("../../etc/passwd", ".jpg")
+
+
+def test_default_location_is_the_user_data_dir(tmp_path, monkeypatch):
+    from fashionkit.wardrobe import default_url
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    url = default_url()
+    assert url == f"sqlite:///{tmp_path / 'data' / 'fashionkit' / 'wardrobe.sqlite'}"
+    with Wardrobe() as w:
+        w.add(Item(id="a", category_id=1))
+    assert (tmp_path / "data" / "fashionkit" / "wardrobe.sqlite").exists()
+    assert (tmp_path / "data" / "fashionkit").is_dir()
