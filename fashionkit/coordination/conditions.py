@@ -6,8 +6,10 @@ Admission rules (:func:`admissible`), applied to every item except locked ones:
 * ``occasion``: items tagged for that occasion or untagged; the occasion also sets the target
   formality (:data:`~fashionkit.coordination.rules.OCCASION_FORMALITY`) unless ``formality``
   is given.
-* target formality: items within one step of it (inferred formality when the person gave
-  none, see :mod:`~fashionkit.coordination.features`).
+* target formality: items within one step of it, when their formality is known (given by the
+  person, or implied by an attribute such as blazer or hoodie); a formality guessed from the
+  category alone (shoes 3, bags 3 …) only counts in the score, so unlabelled sneakers are not
+  dropped from a gym outfit.
 * ``include_*`` (brands, trends, materials): an item that has that property must have one
   of the listed values; items with the property blank stay (unknown is not a mismatch), so
   "include brand Acme" keeps unbranded shoes. ``include_colors``: items with colours must
@@ -102,7 +104,7 @@ def admissible(index: WardrobeIndex, conditions: Conditions) -> np.ndarray:
         ok &= index.occasion_mask(conditions.occasion)
     target = conditions.target_formality
     if target is not None:
-        ok &= np.abs(index.formality.astype(int) - target) <= 1
+        ok &= ~index.formality_known | (np.abs(index.formality.astype(int) - target) <= 1)
     for field_name, include, exclude in (
         ("brand", conditions.include_brands, conditions.exclude_brands),
         ("trend", conditions.include_trends, conditions.exclude_trends),

@@ -31,6 +31,7 @@ __all__ = [
     "CATEGORY_WARMTH",
     "infer_formality",
     "infer_warmth",
+    "formality_is_known",
     "NO_COLOR",
 ]
 
@@ -65,6 +66,12 @@ _WARM_MATERIALS = ("wool", "cashmere", "fleece", "down", "fur", "shearling", "tw
 _LIGHT_MATERIALS = ("linen", "chiffon", "silk", "mesh", "seersucker", "voile", "gauze")
 
 NO_COLOR = len(COLOR_FAMILIES)  # family code of an item without colours
+
+
+def formality_is_known(item: Item) -> bool:
+    """Whether the formality comes from the person or a telling attribute, not a category
+    default."""
+    return item.formality is not None or any(a in ATTRIBUTE_FORMALITY for a in item.attribute_ids)
 
 
 def infer_formality(item: Item) -> int:
@@ -114,6 +121,7 @@ class WardrobeIndex:
     family: np.ndarray  # int8
     bold: np.ndarray  # bool
     formality: np.ndarray  # int8, 1..5
+    formality_known: np.ndarray  # bool: given or from an attribute, not a category default
     warmth: np.ndarray  # float, 1..5
     season_bits: np.ndarray  # uint8
     favorite: np.ndarray  # bool
@@ -159,6 +167,7 @@ class WardrobeIndex:
                 bool,
             ),
             formality=np.array([infer_formality(i) for i in items], np.int8),
+            formality_known=np.array([formality_is_known(i) for i in items], bool),
             warmth=np.array([infer_warmth(i) for i in items], np.float64),
             season_bits=np.array(
                 [sum(season_bit[s] for s in set(i.season)) for i in items], np.uint8

@@ -218,3 +218,19 @@ def test_locked_one_piece_still_gives_k_outfits():
     dress = next(i.id for i in items if i.category_id == 10)
     outfits = suggest_outfits(items, Conditions(lock=(dress,), temperature=12.0), k=10)
     assert len(outfits) == 10 and all(dress in o.items for o in outfits)
+
+
+def test_occasion_filters_known_formality_only():
+    items = [
+        Item("hoodie", 1, attribute_ids=(16,)),  # formality 1 from the attribute
+        Item("blazer-top", 0, formality=4),
+        Item("joggers", 6, attribute_ids=(37,)),
+        Item("trousers", 6, formality=4),
+        Item("shoe", 23),  # category default 3: unknown, kept for any occasion
+    ]
+
+    def used(occasion):
+        return {i for o in suggest_outfits(items, Conditions(occasion=occasion)) for i in o.items}
+
+    assert used("gym") == {"hoodie", "joggers", "shoe"}
+    assert used("business") == {"blazer-top", "trousers", "shoe"}
