@@ -184,5 +184,8 @@ def explain(index: WardrobeIndex, rows, conditions: Conditions, breakdown: Break
         reasons.append("resembles outfits you disliked")
     if breakdown.parts["favourites"] > 0:
         reasons.append("includes a favourite")
+    locked = [index.position[k] for k in conditions.lock if k in index.position]
+    if locked:
+        reasons.insert(0, "built around " + " and ".join(_label(index, r) for r in locked))
     pieces = " + ".join(_label(index, r) for r in rows)
     return f"{pieces} — " + "; ".join(reasons)

@@ -131,6 +131,7 @@ def test_lock_always_appears():
         locked = next(i for i in items if i.category_id == category)
         outfits = suggest_outfits(items, Conditions(lock=(locked.id,), season="summer"), k=10)
         assert outfits and all(locked.id in o.items for o in outfits)
+        assert all("built around" in o.explanation for o in outfits)
     shirt = next(i.id for i in items if i.category_id == 0)
     bag = next(i.id for i in items if i.category_id == 24)
     outfits = suggest_outfits(items, Conditions(lock=(shirt, bag)), k=5)
