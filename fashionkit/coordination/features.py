@@ -87,16 +87,18 @@ def infer_warmth(item: Item) -> float:
     warmth = float(CATEGORY_WARMTH.get(item.category_id, 2))
     material = (item.material or "").lower()
     attributes = set(item.attribute_ids)
-    if any(m in material for m in _WARM_MATERIALS) or attributes & _WARM_ATTRIBUTES:
+    if attributes & _WARM_ATTRIBUTES or (material and any(m in material for m in _WARM_MATERIALS)):
         warmth += 1
-    if any(m in material for m in _LIGHT_MATERIALS) or attributes & _LIGHT_ATTRIBUTES:
+    if attributes & _LIGHT_ATTRIBUTES or (
+        material and any(m in material for m in _LIGHT_MATERIALS)
+    ):
         warmth -= 1
     seasons = set(item.season)
     if seasons == {"summer"}:
         warmth -= 1
     elif seasons and seasons <= {"autumn", "winter"}:
         warmth += 1
-    return float(np.clip(warmth, 1, 5))
+    return min(max(warmth, 1.0), 5.0)
 
 
 def _norm(value: str | None) -> str:
