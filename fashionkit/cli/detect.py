@@ -3,6 +3,7 @@ lists) and write results and pictures."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -41,6 +42,10 @@ def register(app: typer.Typer) -> None:
             help="Draw the Fig. 7/8/9 pictures. Default: on for photos, off with --dataset."),
         max_attributes: int = typer.Option(2, "--max-attributes", min=0,
                                            help="Attributes named per item in the overlay."),
+        shard: str | None = typer.Option(
+            None, "--shard", metavar="K/N",
+            help="Run shard K of N (0-based) into OUT/shards/; merge with `fashionkit "
+                 "detect-merge --out OUT`. Under torchrun, RANK/WORLD_SIZE set it."),
     ) -> None:
         """Detect fashion items in photos with a trained model.
 
@@ -51,6 +56,10 @@ def register(app: typer.Typer) -> None:
 
         Photos that cannot be read (corrupted, not an image, too large) are listed and
         skipped, and the exit code is 1.
+
+        Many processes, GPUs or nodes: run shards (--shard K/N, or under torchrun, e.g.
+        `torchrun --nproc-per-node 8 -m fashionkit.cli detect --device cuda ...`), then
+        `fashionkit detect-merge --out OUT`.
         """
         from rich.console import Console
         from rich.markup import escape
@@ -67,6 +76,9 @@ def register(app: typer.Typer) -> None:
         if dataset is None and not paths:
             raise typer.BadParameter("give image PATHS, or --dataset ANN.json --images DIR",
                                      param_hint="PATHS")
+        shard_of = _shard(shard)
+        if shard_of is not None and device == "cuda" and "LOCAL_RANK" in os.environ:
+            device = f"cuda:{int(os.environ['LOCAL_RANK'])}"  # one GPU per torchrun process
         job = DetectJob(
             weights=weights, out_dir=out, paths=list(paths or []), dataset=dataset,
             images_dir=images, backend=backend, device=device,
@@ -74,7 +86,7 @@ def register(app: typer.Typer) -> None:
                              else (0.0 if dataset is not None else 0.5)),
             batch_size=batch_size, num_workers=workers, max_pixels=max_pixels,
             visuals=visuals if visuals is not None else dataset is None,
-            max_attributes=max_attributes,
+            max_attributes=max_attributes, shard=shard_of,
         )
         summary = run_detect(job, progress=True, console=console)
         console.print(f"{summary.images_done} image(s), {summary.detections} detection(s) → "
@@ -87,3 +99,35 @@ def register(app: typer.Typer) -> None:
             if len(summary.failures) > 20:
                 console.print(f"  … and {len(summary.failures) - 20} more")
             raise typer.Exit(1)
+
+    @app.command("detect-merge")
+    def detect_merge(
+        out: Path = typer.Option(..., "--out", help="The OUT of the sharded detect runs."),
+    ) -> None:
+        """Merge the shards of a sharded `fashionkit detect` into OUT/results.json,
+        images.json, predictions.json and failures.json (sorted by image id)."""
+        from rich.console import Console
+        from rich.markup import escape
+
+        from fashionkit.inference.batch import merge_shards
+
+        summary = merge_shards(out)
+        Console(stderr=True).print(
+            f"merged: {summary.images_done} image(s), {summary.detections} detection(s), "
+            f"{len(summary.failures)} failure(s) → {escape(str(summary.results_path))}")
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    """``"K/N"`` → ``(K, N)``; without it, torchrun's ``RANK``/``WORLD_SIZE`` when N > 1."""
+    if text is None:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world > 1 and "RANK" in os.environ:
+            return int(os.environ["RANK"]), world
+        return None
+    try:
+        k, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise typer.BadParameter("use K/N, e.g. 0/4", param_hint="--shard") from None
+    if not 0 <= k < n:
+        raise typer.BadParameter(f"need 0 <= K < N, got {text}", param_hint="--shard")
+    return k, n

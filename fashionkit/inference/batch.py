@@ -14,6 +14,14 @@ Outputs in ``out_dir``:
 - ``failures.json``: the images that could not be read (``SkipReport`` format);
 - with ``visuals``: ``visuals/NAME_overlay.png`` (Fig. 8), ``visuals/NAME_supercategories.png``
   (Fig. 9), ``visuals/NAME_items/*.png`` (Fig. 7).
+
+Scale out: with ``shard=(k, n)`` a process takes every ``n``-th image starting at ``k`` and
+writes the files above to ``out_dir/shards/k-of-n/`` (visuals straight to ``out_dir/visuals``,
+under names fixed before sharding); :func:`merge_shards` then writes the merged files in
+``out_dir``. Image ids and names are assigned from the whole list before sharding, so the
+merged results are identical to a single process's. Run the shards anywhere that sees the
+same files: processes on one machine, one process per GPU (``--device cuda:k``), or nodes
+under ``torchrun`` (``fashionkit detect`` reads ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``).
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from pathlib import Path
 
 from fashionkit.data.errors import InvalidDataError, Problem, SkipReport
 
-__all__ = ["DetectJob", "DetectSummary", "run_detect"]
+__all__ = ["DetectJob", "DetectSummary", "merge_shards", "run_detect", "shard_dir"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,7 @@ class DetectJob:
     max_pixels: int | None = 100_000_000
     visuals: bool = True
     max_attributes: int = 2
+    shard: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,7 @@ class DetectSummary:
     failures: list[Problem]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Work:
     """The images to run: sources, their ids, names, and (``--dataset``) expected sizes."""
 
@@ -67,6 +76,23 @@ class _Work:
     names: list[str]
     expected_sizes: list[tuple[int, int]] | None
     problems: list[Problem]
+    stems: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.stems:
+            return
+        used: set[str] = set()
+        self.stems.extend(_stem(name, i, used) for name, i in zip(self.names, self.ids,
+                                                                   strict=True))
+
+    def shard(self, k: int, n: int) -> _Work:
+        """Every ``n``-th image from ``k`` (ids, names and stems as in the whole list)."""
+        pick = slice(k, None, n)
+        sizes = self.expected_sizes[pick] if self.expected_sizes is not None else None
+        # Problems found while listing belong to the whole run: shard 0 reports them.
+        work = _Work(self.sources[pick], self.ids[pick], self.names[pick], sizes,
+                     self.problems if k == 0 else [], stems=list(self.stems[pick]))
+        return work
 
 
 def _collect(job: DetectJob) -> _Work:
@@ -126,19 +152,25 @@ def run_detect(job: DetectJob, *, progress: bool = False, console=None) -> Detec
 
     from fashionkit.inference.predictor import Predictor
     from fashionkit.inference.visualize import save_visuals
-    from fashionkit.ontology import load_ontology
 
     work = _collect(job)
+    out = Path(job.out_dir)
+    visuals_dir = out / "visuals"
+    if job.shard is not None:
+        k, n = job.shard
+        if not 0 <= k < n:
+            raise ValueError(f"shard {k}/{n}: need 0 ≤ k < n")
+        work = work.shard(k, n)
+        out = shard_dir(job.out_dir, k, n)
     predictor = Predictor(job.weights, backend=job.backend, device=job.device,
                           score_threshold=job.score_threshold, batch_size=job.batch_size,
                           num_workers=job.num_workers, max_pixels=job.max_pixels)
-    out = Path(job.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    (out / _DONE).unlink(missing_ok=True)
     results = _JsonListWriter(out / "results.json")
     details = _JsonListWriter(out / "predictions.json")
     failures = list(work.problems)
     images: list[dict] = []
-    used: set[str] = set()
     detections = 0
     bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                    TimeRemainingColumn(), console=console, disable=not progress)
@@ -162,18 +194,88 @@ def run_detect(job: DetectJob, *, progress: bool = False, console=None) -> Detec
                     detections += 1
                 details.add({"image_id": image_id, **prediction.to_dict()})
                 if job.visuals:
-                    save_visuals(prediction, out / "visuals", _stem(prediction.name, image_id, used),
+                    save_visuals(prediction, visuals_dir, work.stems[k],
                                  max_attributes=job.max_attributes)
     finally:
         results.close()
         details.close()
+    _write_images(out / "images.json", images, str(job.weights))
+    SkipReport(problems=failures).write(out / "failures.json")
+    (out / _DONE).write_text(json.dumps({"images": len(work.sources)}) + "\n")
+    return DetectSummary(out, out / "results.json", len(images), detections, failures)
+
+
+def _write_images(path: Path, images: list[dict], weights: str) -> None:
+    from fashionkit.ontology import load_ontology
+
     ontology = load_ontology()
-    (out / "images.json").write_text(json.dumps({
-        "info": {"description": f"images detected by fashionkit with {job.weights}"},
+    path.write_text(json.dumps({
+        "info": {"description": f"images detected by fashionkit with {weights}",
+                 "weights": weights},
         "images": images, "annotations": [], "categories": ontology.categories_json(),
         "attributes": ontology.attributes_json()}) + "\n", encoding="utf-8")
-    SkipReport(problems=failures).write(out / "failures.json")
-    return DetectSummary(out, out / "results.json", len(images), detections, failures)
+
+
+_DONE = "done.json"
+
+
+def shard_dir(out_dir: str | Path, k: int, n: int) -> Path:
+    """Where shard ``k`` of ``n`` writes its files."""
+    return Path(out_dir) / "shards" / f"{k:03d}-of-{n:03d}"
+
+
+def merge_shards(out_dir: str | Path) -> DetectSummary:
+    """Merge the finished shards under ``out_dir/shards/`` into ``out_dir`` (results,
+    images, predictions and failures; records sorted by image id, each image's detections
+    in their order). Raises :class:`InvalidDataError` when a shard is missing or did not
+    finish, naming it."""
+    out = Path(out_dir)
+    folders = sorted((out / "shards").glob("*-of-*"))
+    counts = {f.name.split("-of-")[1] for f in folders}
+    if not folders or len(counts) != 1:
+        raise InvalidDataError([Problem(str(out / "shards"), "shards",
+                                        "no shards, or shards of different runs (k-of-n "
+                                        f"folders with different n: {sorted(counts)})")])
+    n = int(counts.pop())
+    missing = [shard_dir(out, k, n) for k in range(n)
+               if not (shard_dir(out, k, n) / _DONE).is_file()]
+    if missing:
+        raise InvalidDataError([Problem(str(m), "shard", "missing or not finished")
+                                for m in missing])
+    results: list[dict] = []
+    images: list[dict] = []
+    details: list[dict] = []
+    failures = SkipReport()
+    weights = ""
+    for k in range(n):
+        folder = shard_dir(out, k, n)
+        results.extend(json.loads((folder / "results.json").read_text(encoding="utf-8")))
+        listed = json.loads((folder / "images.json").read_text(encoding="utf-8"))
+        images.extend(listed["images"])
+        weights = listed.get("info", {}).get("weights", weights)
+        details.extend(json.loads((folder / "predictions.json").read_text(encoding="utf-8")))
+        report = json.loads((folder / "failures.json").read_text(encoding="utf-8"))
+        failures.problems.extend(Problem(**p) for p in report["problems"])
+    ids = [image["id"] for image in images]
+    if len(set(ids)) != len(ids):
+        raise InvalidDataError([Problem(str(out / "shards"), "shards",
+                                        "an image id appears in more than one shard")])
+    # A stable sort keeps each image's detections in their (score) order.
+    results.sort(key=lambda r: r["image_id"])
+    images.sort(key=lambda i: i["id"])
+    details.sort(key=lambda d: d["image_id"])
+    writer = _JsonListWriter(out / "results.json")
+    for record in results:
+        writer.add(record)
+    writer.close()
+    writer = _JsonListWriter(out / "predictions.json")
+    for record in details:
+        writer.add(record)
+    writer.close()
+    _write_images(out / "images.json", images, weights)
+    failures.write(out / "failures.json")
+    return DetectSummary(out, out / "results.json", len(images), len(results),
+                         list(failures.problems))
 
 
 def _file_name(job: DetectJob, work: _Work, k: int) -> str:
