@@ -302,10 +302,20 @@ def suggest_outfits(
     admitted = admissible(index, conditions)
     priority = _priority(index, conditions, taste)
 
+    # A locked accessory that needs a certain top (a tie needs a shirt) narrows the tops.
+    needed_tops: set[int] = set()
+    for row in locks.get(ACCESSORY, []):
+        needed_tops |= _REQUIRES.get(int(index.category[row]), frozenset())
+
     def candidates(slot: int) -> np.ndarray:
         if slot in locks and slot != ACCESSORY:
             return np.array(locks[slot], np.int64)
-        rows = np.flatnonzero(admitted & (index.slot == slot))
+        mask = admitted & (index.slot == slot)
+        if slot == TOP and needed_tops:
+            mask &= np.isin(index.category, list(needed_tops))
+        if slot == ONE_PIECE and needed_tops:
+            mask &= False
+        rows = np.flatnonzero(mask)
         order = np.lexsort((rows, -priority[rows]))
         chosen = rows[order[: settings.per_slot]]
         if slot == ACCESSORY and slot in locks:
@@ -316,7 +326,7 @@ def suggest_outfits(
 
     per_slot = {slot: candidates(slot) for slot in range(6)}
     all_rows = np.unique(np.concatenate(list(per_slot.values())))
-    local = {int(r): k for k, r in enumerate(all_rows)}
+    local = {int(r): j for j, r in enumerate(all_rows)}
     search = _Search(index, conditions, taste, all_rows)
     search.beam_width = settings.beam_width
     search.per_base = settings.per_base

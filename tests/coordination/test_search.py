@@ -235,3 +235,13 @@ def test_occasion_filters_known_formality_only():
 
     assert used("gym") == {"hoodie", "joggers", "shoe"}
     assert used("business") == {"blazer-top", "trousers", "shoe"}
+
+
+def test_locked_tie_brings_a_shirt():
+    items = [Item(f"tee{k}", 1, colors=("#ffffff",), favorite=True) for k in range(50)]
+    items += [Item("shirt", 0, colors=("#ff00ff",)), Item("dress", 10), Item("pants", 6)]
+    items += [Item("tie", 16, colors=("#1f2a44",))]
+    outfits = suggest_outfits(
+        items, Conditions(lock=("tie",)), k=3, settings=SearchSettings(per_slot=5)
+    )
+    assert outfits and all({"tie", "shirt"} <= set(o.items) for o in outfits)
