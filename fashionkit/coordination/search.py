@@ -4,7 +4,8 @@
    items are always admitted and are the only candidates of their slot.
 2. Prune each slot to its ``per_slot`` best candidates by a unary priority (temperature fit,
    season tag, neutral colour — neutrals combine with most things —, favourite, learned
-   affinity); ties go to the earlier item in the index, so results are deterministic.
+   affinity, and colour harmony with the locked items); ties go to the earlier item in the
+   index, so results are deterministic.
 3. Beam search over the slots in order — base (top → bottom, or one piece), footwear, outer
    layer, accessory, accessory — keeping the ``beam_width`` best partial outfits after each
    slot. Pair terms (colour harmony, taste) come from K×K matrices over the pruned candidates
@@ -262,8 +263,20 @@ def _locks(index: WardrobeIndex, lock: Sequence[str]) -> dict[int, list[int]]:
     return by_slot
 
 
-def _priority(index: WardrobeIndex, conditions: Conditions, taste: TasteModel) -> np.ndarray:
+def _priority(
+    index: WardrobeIndex, conditions: Conditions, taste: TasteModel, locked: list[int]
+) -> np.ndarray:
     priority = 0.2 * index.neutral + rules.FAVOURITE_WEIGHT * index.favorite
+    coloured = [r for r in locked if index.has_color[r]]
+    if coloured:
+        # Building around an item: prefer candidates whose colour goes with it.
+        i = index
+        harmony, _ = rules.color_harmony(
+            i.lightness[:, None], i.chroma[:, None], i.hue[:, None], i.neutral[:, None],
+            i.lightness[coloured][None], i.chroma[coloured][None], i.hue[coloured][None],
+            i.neutral[coloured][None],
+        )  # fmt: skip
+        priority = priority + np.where(i.has_color, harmony.mean(axis=1), 0.0)
     if conditions.temperature is not None:
         priority = priority + rules.climate_fit(
             index.warmth, rules.warmth_target(conditions.temperature)
@@ -300,7 +313,7 @@ def suggest_outfits(
     if k <= 0 or len(index) == 0:
         return []
     admitted = admissible(index, conditions)
-    priority = _priority(index, conditions, taste)
+    priority = _priority(index, conditions, taste, [r for rows in locks.values() for r in rows])
 
     # A locked accessory that needs a certain top (a tie needs a shirt) narrows the tops.
     needed_tops: set[int] = set()
