@@ -351,7 +351,7 @@ def suggest(
     from rich.console import Console
     from rich.markup import escape
 
-    from fashionkit.coordination import Conditions, WardrobeIndex, suggest_outfits
+    from fashionkit.coordination import Conditions, suggest_for_wardrobe
 
     try:
         day = dt.date.fromisoformat(today) if today else None
@@ -376,12 +376,10 @@ def suggest(
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     with _open(db, user) as wardrobe:
-        items = wardrobe.items()
-        feedback = [(event.items, event.kind) for event in wardrobe.feedback()]
-    try:
-        outfits = suggest_outfits(WardrobeIndex.build(items), conditions, k=n, feedback=feedback)
-    except (KeyError, ValueError) as err:
-        _fail(str(err.args[0]))
+        try:
+            outfits = suggest_for_wardrobe(wardrobe, conditions, k=n)
+        except (KeyError, ValueError) as err:
+            _fail(str(err.args[0]))
     if as_json:
         typer.echo(json.dumps([o.to_json() for o in outfits], indent=2, ensure_ascii=False))
         return

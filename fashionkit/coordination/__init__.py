@@ -13,7 +13,12 @@ from fashionkit.coordination.conditions import Conditions, admissible
 from fashionkit.coordination.explain import Breakdown, explain, score_breakdown
 from fashionkit.coordination.features import WardrobeIndex
 from fashionkit.coordination.rules import color_harmony, is_bold_pattern
-from fashionkit.coordination.search import Outfit, SearchSettings, suggest_outfits
+from fashionkit.coordination.search import (
+    Outfit,
+    SearchSettings,
+    suggest_for_wardrobe,
+    suggest_outfits,
+)
 from fashionkit.coordination.taste import TasteModel
 
 __all__ = [
@@ -23,6 +28,7 @@ __all__ = [
     "Outfit",
     "SearchSettings",
     "suggest_outfits",
+    "suggest_for_wardrobe",
     "score_breakdown",
     "Breakdown",
     "explain",

@@ -44,7 +44,7 @@ from fashionkit.coordination.taste import TasteModel
 from fashionkit.wardrobe.attributes import SEASONS
 from fashionkit.wardrobe.items import Item
 
-__all__ = ["Outfit", "suggest_outfits", "SearchSettings"]
+__all__ = ["Outfit", "suggest_outfits", "suggest_for_wardrobe", "SearchSettings"]
 
 _NONE = -1
 # Accessories that only go with certain pieces: a tie needs a shirt (category 0).
@@ -421,6 +421,16 @@ def suggest_outfits(
             )
         )
     return out
+
+
+def suggest_for_wardrobe(
+    wardrobe, conditions: Conditions | None = None, *, k: int = 10
+) -> list[Outfit]:
+    """:func:`suggest_outfits` over a :class:`~fashionkit.wardrobe.Wardrobe` store: its items
+    and all its feedback (the CLI's and the service's call)."""
+    items = wardrobe.items()
+    feedback = [(event.items, event.kind) for event in wardrobe.feedback()]
+    return suggest_outfits(WardrobeIndex.build(items), conditions, k=k, feedback=feedback)
 
 
 def _requirements(
