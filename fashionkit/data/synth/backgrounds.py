@@ -16,7 +16,7 @@ def _rgb(rng: np.random.Generator, lo: int = 30, hi: int = 235) -> tuple[int, in
     return tuple(int(v) for v in rng.integers(lo, hi, size=3))  # type: ignore[return-value]
 
 
-def _gradient(rng, w: int, h: int) -> np.ndarray:
+def _gradient(rng, w: int, h: int) -> tuple[np.ndarray, float | None]:
     c0 = np.array(_rgb(rng), dtype=np.float32)
     c1 = np.array(_rgb(rng), dtype=np.float32)
     a = rng.uniform(0, 2 * np.pi)
@@ -30,7 +30,7 @@ def _gradient(rng, w: int, h: int) -> np.ndarray:
     return c0 * (1 - t) + c1 * t, None
 
 
-def _noise(rng, w: int, h: int) -> np.ndarray:
+def _noise(rng, w: int, h: int) -> tuple[np.ndarray, float | None]:
     cells = int(rng.integers(3, 9))
     small = rng.integers(20, 236, size=(cells, cells, 3), dtype=np.uint8)
     # Blend toward one hue so the noise reads as a textured wall, not confetti.
@@ -39,7 +39,7 @@ def _noise(rng, w: int, h: int) -> np.ndarray:
     return np.asarray(img, dtype=np.float32) * 0.3 + base * 0.7, None
 
 
-def _room(rng, w: int, h: int) -> np.ndarray:
+def _room(rng, w: int, h: int) -> tuple[np.ndarray, float | None]:
     wall = _rgb(rng, 120, 240)
     floor = _rgb(rng, 50, 200)
     img = Image.new("RGB", (w, h), wall)
@@ -92,7 +92,7 @@ def _room(rng, w: int, h: int) -> np.ndarray:
     return np.asarray(img, dtype=np.float32), float(horizon)
 
 
-def _street(rng, w: int, h: int) -> np.ndarray:
+def _street(rng, w: int, h: int) -> tuple[np.ndarray, float | None]:
     sky = np.array(_rgb(rng, 140, 240), dtype=np.float32)
     img = Image.new("RGB", (w, h), tuple(int(v) for v in sky))
     d = ImageDraw.Draw(img)
