@@ -236,3 +236,37 @@ def test_fine_tune_on_exported_wardrobe_end_to_end(tmp_path):
     assert result.exit_code == 0, result.output
     model = load_checkpoint(tmp_path / "run" / "model.pt")
     assert model is not None
+
+
+def test_ingest_with_the_real_predictor(tmp_path):
+    """The real Predictor's output (untrained model, box score threshold 0 so it returns
+    boxes on any image) goes through ingest: the contract between the two, not accuracy."""
+    import torch
+
+    from fashionkit.engine import apply_overrides, get_recipe
+    from fashionkit.engine.train import model_config_for
+    from fashionkit.inference import Predictor
+    from fashionkit.modeling import build_model
+
+    recipe = apply_overrides(get_recipe("cpu-tiny"), [
+        "data.image_size=96", "model.box_score_thresh=0.0", "model.box_detections_per_img=20",
+        "model.rpn_pre_nms_top_n_test=100", "model.rpn_post_nms_top_n_test=40",
+    ])  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model(model_config_for(recipe)).eval()
+    predictor = Predictor(model, score_threshold=0.0, recipe=recipe)
+    oracle = OraclePredictor()
+    paths = _write_photos(tmp_path, oracle, [0, 1])
+    with Wardrobe(f"sqlite:///{tmp_path / 'w.sqlite'}", image_dir=tmp_path / "img") as wardrobe:
+        predictions = []
+
+        def recording(sources, **kwargs):
+            predictions.extend(predictor(sources, **kwargs))
+            return predictions
+
+        report = ingest_photos(wardrobe, recording, paths, min_score=0.0)
+        expected = sum(it.category_id not in PART_IDS for p in predictions for it in p.items)
+        assert len(report.added) == expected > 0 and not report.problems
+        for key in report.added:
+            item = wardrobe.get(key)
+            assert item.colors and wardrobe.cutout_path(key).exists()
