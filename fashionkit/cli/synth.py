@@ -61,6 +61,8 @@ def register(app: typer.Typer) -> None:
 
         if image_format not in ("jpg", "png"):
             raise typer.BadParameter("--format must be jpg or png")
+        if out.exists() and not out.is_dir():
+            raise typer.BadParameter(f"{out} exists and is not a folder", param_hint="OUT")
         if scene not in SCENES:
             raise typer.BadParameter(f"--scene must be one of {', '.join(SCENES)}")
         keep = _parse_ids(categories) if categories else None

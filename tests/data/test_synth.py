@@ -344,6 +344,9 @@ def test_category_filter_keeps_pictures_and_drops_other_annotations(tmp_path):
     assert _digest(tmp_path / "full" / "images") == _digest(tmp_path / "some" / "images")
     bad = CliRunner().invoke(app, ["synth", str(tmp_path / "x"), "--categories", "shirts"])
     assert bad.exit_code != 0 and "category ids" in bad.output
+    (tmp_path / "file").write_text("")
+    bad = CliRunner().invoke(app, ["synth", str(tmp_path / "file"), "--images", "1"])
+    assert bad.exit_code != 0 and "not a folder" in bad.output
 
 
 def test_non_square_images(tmp_path):
