@@ -216,7 +216,7 @@ class GarmentBuilder:
 
     def hoodie(self, z: float = Z.TOP) -> Item:
         rng = self.rng
-        paint = self.fabric(_choice(rng, ["plain", "plain", "stripe", "camouflage", "check"]))
+        paint = self.fabric(_choice(rng, ["plain", "plain", "plain", "stripe", "check", "dot"]))
         hem = self.p.HIP_Y + 0.2
         item = self.garment(TOP, paint, ["hoodie", "loose (fit)", "hip (length)", "no opening"], kind="hoodie")
         rib = Paint(paint.pattern, paint.colors, paint.scale, paint.angle, paint.phase, paint.shade,
@@ -361,7 +361,7 @@ class GarmentBuilder:
 
     def _outer(self, category: int, hem: float, length: str, z: float) -> Item:
         rng = self.rng
-        paint = self.fabric(_choice(rng, ["plain", "plain", "plain", "check", "camouflage", "leopard", "stripe"]))
+        paint = self.fabric(_choice(rng, ["plain", "plain", "plain", "plain", "check", "check", "stripe", "leopard", "camouflage"]))
         style = _choice(rng, ["lapel", "lapel", "zip", "collar"])
         nick = _choice(rng, self._OUTER_NICKNAMES[style][0 if category == JACKET else 1])
         closed = style == "zip" and rng.random() < 0.6 or style != "zip" and rng.random() < 0.35
@@ -469,7 +469,7 @@ class GarmentBuilder:
             "sweatpants": ("peg", (0.46, 0.36, 0.2)),
         }.get(nick) or _choice(rng, [("straight", (0.42, 0.32, 0.3)), ("wide leg", (0.46, 0.44, 0.52)),
                                      ("bootcut", (0.42, 0.3, 0.36)), ("tight (fit)", (0.39, 0.27, 0.2))])
-        pattern = "plain" if nick in ("jeans", "sweatpants") else _choice(rng, ["plain", "plain", "check", "stripe", "camouflage", "leopard"])
+        pattern = "plain" if nick in ("jeans", "sweatpants") else _choice(rng, ["plain", "plain", "plain", "check", "stripe", "camouflage", "leopard"])
         paint = self.fabric(pattern)
         if nick == "jeans":
             shade_name = _choice(rng, ["denim", "navy", "sky blue", "black", "light grey"])
@@ -510,7 +510,7 @@ class GarmentBuilder:
         rng = self.rng
         length, frac = _choice(rng, [("mini (length)", 0.25), ("above-the-knee (length)", 0.38), ("knee (length)", 0.5)])
         nick = "bermuda (shorts)" if length == "knee (length)" else _choice(rng, ["short (shorts)", ""])
-        paint = self.fabric(_choice(rng, ["plain", "plain", "check", "stripe", "floral", "camouflage"]))
+        paint = self.fabric(_choice(rng, ["plain", "plain", "check", "stripe", "floral", "dot"]))
         waist_name, wy = self._waist()
         attrs = [length, waist_name, _choice(rng, ["regular (fit)", "loose (fit)"])]
         if nick:
@@ -613,7 +613,7 @@ class GarmentBuilder:
         sleeve = _choice(rng, ["sleeveless", "short (length)", "wrist-length"])
         neck_kind = _choice(rng, ["v-neck", "round (neck)", "square (neckline)", "crew (neck)"])
         sil, radii = _choice(rng, [("wide leg", (0.46, 0.44, 0.5)), ("straight", (0.44, 0.34, 0.32))])
-        paint = self.fabric(_choice(rng, ["plain", "plain", "floral", "stripe", "dot", "camouflage"]))
+        paint = self.fabric(_choice(rng, ["plain", "plain", "floral", "stripe", "dot", "check"]))
         attrs = [sil, "maxi (length)", "normal waist"] + (["sleeveless"] if sleeve == "sleeveless" else [])
         item = self.garment(JUMPSUIT, paint, attrs, kind="jumpsuit")
         self._legs(item, z, self.p.WAIST_Y - 0.2, 1.06, radii, 0.04)
