@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
         shape = _parse_size(size)
         console = Console()
         with Progress(TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=console, transient=True) as bar:
+                      console=console, transient=True, disable=not console.is_terminal) as bar:
             task = bar.add_task("render", total=images)
             s = generate_world(out, images=images, size=shape, seed=seed, val_fraction=val_fraction,
                                workers=workers, min_area=min_area, image_format=image_format,
