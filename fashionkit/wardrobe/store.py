@@ -303,11 +303,10 @@ class Wardrobe:
             logged: set[tuple[int, dt.date]] = set()
             for start in range(0, len(worn), _CHUNK):
                 ids = [item_id for item_id, _ in worn[start : start + _CHUNK]]
-                logged.update(
-                    session.execute(
-                        select(WearRow.item_id, WearRow.worn_on).where(WearRow.item_id.in_(ids))
-                    ).tuples()
+                rows = session.execute(
+                    select(WearRow.item_id, WearRow.worn_on).where(WearRow.item_id.in_(ids))
                 )
+                logged.update((item_id, day) for item_id, day in rows)
             for item_id, day in worn:
                 if (item_id, day) not in logged:
                     session.add(WearRow(item_id=item_id, worn_on=day))
