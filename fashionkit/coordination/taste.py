@@ -53,7 +53,7 @@ class TasteModel:
     @classmethod
     def fit(cls, index: WardrobeIndex, feedback: Iterable[tuple[Sequence[str], str]]) -> TasteModel:
         """Learn from ``(item ids, kind)`` events; ids not in ``index`` (removed items) are
-        skipped."""
+        skipped, and so are events left with fewer than two items (no pair to learn from)."""
         sums: dict[tuple, float] = defaultdict(float)
         counts: dict[tuple, int] = defaultdict(int)
         n_events = 0
