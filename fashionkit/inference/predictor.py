@@ -16,16 +16,16 @@ during training. Detections are mapped back to the photo's pixels as
 ``AttributeMaskRCNN.predict(original_sizes=..., scales=...)`` does (boxes divided by the
 scale, mask probabilities pasted at the photo's resolution), a few masks at a time.
 
-Backends: ``eager`` (fp32); ``bf16``: the backbone and FPN (most of the FLOPs) under
-``torch.autocast`` to bfloat16 with channels-last weights, the RPN and RoI heads in fp32 so
-that score thresholds and NMS see the same scores as eager (parity with eager is tested:
-detections matched, mask IoU, scores); ``fp16``: the same with float16, CUDA only. On a GPU
-pass ``device="cuda"`` with ``backend="bf16"`` (Ampere and newer) or ``"fp16"``.
+Backends: ``eager`` (fp32); ``bf16``: the convolution-heavy parts (backbone, FPN, RPN head,
+box and mask heads) under ``torch.autocast`` to bfloat16 with channels-last weights, the
+score-producing layers and all post-processing in fp32 (see
+:mod:`fashionkit.inference.backends`; parity with eager is tested: detections matched, mask
+IoU, scores); ``fp16``: the same with float16, CUDA only. On a GPU pass ``device="cuda"``
+with ``backend="bf16"`` (Ampere and newer) or ``"fp16"``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
@@ -210,6 +210,8 @@ class Predictor:
         self.device = torch.device(device)
         if backend == "fp16" and self.device.type != "cuda":
             raise ValueError("backend 'fp16' needs a CUDA device (on CPU use 'bf16')")
+        from fashionkit.inference.backends import prepare_model
+
         if isinstance(checkpoint_or_model, (str, os.PathLike)):
             model, stored_recipe = _load_model(checkpoint_or_model)
             self.source = str(checkpoint_or_model)
@@ -217,10 +219,8 @@ class Predictor:
         else:
             model = checkpoint_or_model
             self.source = type(model).__name__
-        self.model = model.eval().to(self.device)
-        if backend in ("bf16", "fp16"):
-            # NHWC lets oneDNN/cuDNN pick their fast bf16/fp16 convolution kernels.
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model = prepare_model(model, backend, self.device,
+                                   copy_model=model is checkpoint_or_model)
         self.backend = backend
         self.config = model.config
         self.data_config = _data_config(recipe)
@@ -280,12 +280,6 @@ class Predictor:
                 yield prediction
 
     # -- internals -------------------------------------------------------------------------
-    def _autocast(self):
-        if self.backend == "eager":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.backend == "bf16" else torch.float16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
-
     def _predict_samples(self, samples: list[_Sample]) -> list[Prediction]:
         if not samples:
             return []
@@ -293,7 +287,7 @@ class Predictor:
         # layout (the model batches the 3-D images itself), so inputs stay as they are.
         images = [s.image.to(self.device) for s in samples]
         with torch.inference_mode():
-            model_sizes, raw = _raw_predictions(self.model, images, self._autocast)
+            model_sizes, raw = _raw_predictions(self.model, images)
         return [self._to_prediction(s, r, size)
                 for s, r, size in zip(samples, raw, model_sizes, strict=True)]
 
@@ -356,18 +350,12 @@ class Predictor:
         return Prediction(photo.name, (h, w), items, photo=photo)
 
 
-def _raw_predictions(model, images: list[torch.Tensor], autocast=contextlib.nullcontext):
+def _raw_predictions(model, images: list[torch.Tensor]):
     """The model's RoI-level predictions before any pasting: ``(sizes the model ran at,
     [RoIPredictions per image])``. The first half of ``AttributeMaskRCNN.predict``, which
-    pastes every mask of an image at once; the Predictor pastes a few at a time instead.
-
-    ``autocast`` (a context factory) applies to the backbone and FPN only: they hold most of
-    the FLOPs, while the RPN and RoI heads decide which boxes survive thresholds and NMS,
-    where reduced precision would flip near-tied detections."""
+    pastes every mask of an image at once; the Predictor pastes a few at a time instead."""
     batch, _ = model.transform(list(images))
-    with autocast():
-        features = model.backbone(batch.tensors)
-    features = {name: f.float() for name, f in features.items()}
+    features = model.backbone(batch.tensors)
     proposals = model.rpn.proposals(batch, features)
     raw = model.roi_heads.predict(features, proposals, batch.image_sizes)
     return [tuple(int(v) for v in size) for size in batch.image_sizes], raw

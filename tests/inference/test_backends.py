@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from fashionkit.inference import Predictor
+from fashionkit.inference.backends import Autocast
 from fashionkit.inference.parity import compare_predictions
 from fashionkit.inference.prediction import Item, Prediction
 
-from .conftest import synthetic_photo
+from .conftest import drawn_samples, synthetic_photo
 
 
 def _item(category_id: int, box, score: float, mask: np.ndarray) -> Item:
@@ -50,17 +52,33 @@ def test_bf16_backend_runs_channels_last_and_keeps_boxes_and_scores(untrained_ch
     photos = [synthetic_photo(120, 90, seed=s) for s in range(3)]
     eager = Predictor(untrained_checkpoint, score_threshold=0.0)(photos)
     predictor = Predictor(untrained_checkpoint, backend="bf16", score_threshold=0.0)
-    conv = predictor.model.backbone.body.conv1.weight
+    conv = predictor.model.backbone.module.body.conv1.weight
     assert conv.is_contiguous(memory_format=torch.channels_last)
+    assert predictor.model.roi_heads.box_head.dtype == torch.bfloat16
+    assert not isinstance(predictor.model.roi_heads.box_predictor, Autocast)
     # An untrained model's masks hover around 0.5, so only boxes and scores are compared
     # here; the trained checkpoint below checks masks too.
     _assert_parity(eager, predictor(photos), masks=False)
 
 
 @pytest.mark.slow
-def test_bf16_parity_on_a_trained_checkpoint(world):
-    files = sorted(world.images.glob("*.jpg"))
-    eager = Predictor(world.checkpoint, score_threshold=0.2, batch_size=4)(files)
-    assert sum(len(p.items) for p in eager) >= 20  # the model does detect things
-    bf16 = Predictor(world.checkpoint, backend="bf16", score_threshold=0.2, batch_size=4)(files)
+def test_bf16_parity_on_a_trained_checkpoint(trained_checkpoint):
+    # The training pictures and new ones drawn the same way, at photo sizes.
+    photos = [p for p, _ in drawn_samples(6)] + [p for p, _ in drawn_samples(6, seed=1)]
+    photos = [np.asarray(Image.fromarray(p).resize((192 + 16 * k, 192)))
+              for k, p in enumerate(photos)]
+    eager = Predictor(trained_checkpoint, score_threshold=0.3, batch_size=4)(photos)
+    assert sum(len(p.items) for p in eager) >= 2 * len(photos)  # the model does detect things
+    bf16 = Predictor(trained_checkpoint, backend="bf16", score_threshold=0.3,
+                     batch_size=4)(photos)
     _assert_parity(eager, bf16)
+
+
+def test_a_model_passed_in_is_not_changed_by_reduced_precision(untrained_checkpoint):
+    from fashionkit.modeling import load_checkpoint
+
+    model = load_checkpoint(untrained_checkpoint)
+    predictor = Predictor(model, backend="bf16")
+    assert isinstance(predictor.model.backbone, Autocast)
+    assert not isinstance(model.backbone, Autocast)
+    assert model.backbone.body.conv1.weight.is_contiguous()
