@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         """Evaluate results against ground truth with the official Fashionpedia definitions.
 
         The JSON holds "iou_f1", "iou" and "f1" with the official fashionpedia-api keys, plus
-        "per_super_class", "per_category", "coco" and "attributes".
+        "per_super_class", "per_category", "coco", "attributes" and "per_attribute".
         """
         import json
 
@@ -62,6 +62,8 @@ def register(app: typer.Typer) -> None:
             console.print(tables.coco_table(out["coco"], f"COCO AP ({iou_type})"))
         if out.get("attributes"):
             console.print(tables.attribute_table(out["attributes"]))
+            if per_category and out.get("per_attribute"):
+                console.print(tables.per_attribute_table(out["per_attribute"]))
         if json_out is not None:
             json_out.write_text(
                 json.dumps(_jsonable(out), indent=1, allow_nan=False) + "\n", encoding="utf-8"

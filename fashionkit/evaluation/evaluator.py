@@ -30,7 +30,8 @@ def evaluate_all(
     """Every metric of one IoU type as one JSON-ready dict: ``"iou_f1"``, ``"iou"``, ``"f1"``
     (official Fashionpedia keys), ``"per_super_class"``/``"per_category"`` (official
     ``summarize_class`` layout), ``"coco"`` (:data:`~fashionkit.evaluation.coco.COCO_KEYS`) and
-    ``"attributes"`` (:meth:`AttributeMetrics.summary`)."""
+    ``"attributes"`` (:meth:`AttributeMetrics.summary`) with ``"per_attribute"``
+    (:meth:`AttributeMetrics.per_attribute`, keyed by attribute id, plus its name)."""
     from fashionkit.evaluation.fashionpedia_ap import evaluate_fashionpedia
     from fashionkit.evaluation.matching import build_units
 
@@ -47,7 +48,12 @@ def evaluate_all(
     if attributes:
         from fashionkit.evaluation.attributes import attribute_metrics
 
-        out["attributes"] = attribute_metrics(gt, dt, iou_type, units=units).summary()
+        am = attribute_metrics(gt, dt, iou_type, units=units)
+        out["attributes"] = am.summary()
+        out["per_attribute"] = {
+            str(aid): {"name": gt.ontology.attribute(aid).name, **vals}
+            for aid, vals in am.per_attribute().items()
+        }
     return out
 
 

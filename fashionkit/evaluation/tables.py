@@ -6,7 +6,14 @@ from typing import Any
 
 from rich.table import Table
 
-__all__ = ["summary_table", "super_class_table", "category_table", "coco_table", "attribute_table"]
+__all__ = [
+    "summary_table",
+    "super_class_table",
+    "category_table",
+    "coco_table",
+    "attribute_table",
+    "per_attribute_table",
+]
 
 _GROUPS = (("iou_f1", "IoU+F1"), ("iou", "IoU only"), ("f1", "F1 only"))
 _ORDER = [
@@ -97,4 +104,30 @@ def attribute_table(summary: dict[str, float]) -> Table:
     table = Table("attribute metric", "value", title="attributes (matched detections, IoU ≥ 0.5)")
     for k, v in summary.items():
         table.add_row(k, str(int(v)) if k == "matched_detections" else _fmt(v))
+    return table
+
+
+def per_attribute_table(per_attribute: dict[str, Any], top: int = 20) -> Table:
+    """The ``top`` attributes with the most matched ground truth."""
+    rows = sorted(per_attribute.items(), key=lambda kv: -kv[1]["support"])[:top]
+    table = Table(
+        "id",
+        "attribute",
+        "support",
+        "precision",
+        "recall",
+        "F1",
+        "AP",
+        title=f"top {len(rows)} attributes by support",
+    )
+    for aid, v in rows:
+        table.add_row(
+            aid,
+            v["name"],
+            str(v["support"]),
+            _fmt(v["precision"]),
+            _fmt(v["recall"]),
+            _fmt(v["f1"]),
+            _fmt(v["ap"]),
+        )
     return table
