@@ -122,3 +122,14 @@ def test_score_threshold_drops_low_scoring_detections():
     assert attribute_metrics(g, d, "bbox").num_matched == 2
     m = attribute_metrics(g, d, "bbox", score_threshold=0.5)
     assert m.num_matched == 1 and m.summary()["attribute_micro_recall"] == 1.0
+
+
+def test_no_matched_detection_gives_undefined_metrics():
+    a = ONT.attribute_ids[0]
+    gt = box_gt([(0, [0, 0, 40, 40], [a])])
+    g = load_ground_truth(gt)
+    for res in ([], [det(0, [60, 60, 30, 30], [a], 0.9)]):
+        m = attribute_metrics(g, results_from_records(res, g), "bbox")
+        s = m.summary()
+        assert m.num_matched == 0 and s["matched_detections"] == 0
+        assert math.isnan(s["attribute_mAP"]) and math.isnan(s["attribute_micro_f1"])
