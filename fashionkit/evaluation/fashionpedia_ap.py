@@ -292,8 +292,8 @@ def evaluate_fashionpedia(
                 if prev is not None and len(prev[0]) == len(cols):
                     pr, rc = prev[1], prev[2]  # no unit had more detections: same curve
                 else:
-                    tp_rows = tp[a, cols][:, lanes].T
-                    ign_rows = ign[a, cols][:, lanes].T
+                    tp_rows = (tp[a, cols] if attr else tp[a, cols][:, lanes]).T
+                    ign_rows = (ign[a, cols] if attr else ign[a, cols][:, lanes]).T
                     pr, rc = _unique_lanes(_precision_recall, tp_rows, ign_rows, num_gt)
                 prev = (cols, pr, rc)
                 if attr:
