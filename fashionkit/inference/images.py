@@ -136,7 +136,9 @@ def _check_array(array: np.ndarray, name: str) -> np.ndarray:
                          f"{tuple(array.shape)}")
     if array.shape[0] < 1 or array.shape[1] < 1:
         raise ValueError(f"{name}: empty image {tuple(array.shape)}")
-    return np.ascontiguousarray(array)
+    # torch.from_numpy needs a writable buffer; a read-only view (np.asarray of a PIL image)
+    # is copied once here rather than warned about later.
+    return np.ascontiguousarray(array) if array.flags.writeable else array.copy()
 
 
 def load_photo(source: PhotoSource, *, name: str | None = None,
