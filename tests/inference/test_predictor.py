@@ -150,3 +150,22 @@ def test_rejects_bad_arguments(untrained_checkpoint):
         Predictor(untrained_checkpoint, backend="fp16")
     with pytest.raises(InvalidDataError, match="weights file not found"):
         Predictor(untrained_checkpoint.with_name("nope.pt"))
+
+
+def test_paste_masks_as_rles_equals_torchvision_pasting():
+    from torchvision.models.detection.roi_heads import paste_masks_in_image
+
+    from fashionkit.data.masks import decode_rle
+    from fashionkit.inference.predictor import paste_masks_as_rles
+
+    g = torch.Generator().manual_seed(0)
+    probs = torch.rand(6, 1, 28, 28, generator=g)
+    boxes = torch.tensor([[3.2, 4.7, 40.1, 33.0], [0.0, 0.0, 70.0, 50.0], [-5.0, 10.0, 12.0, 60.0],
+                          [60.5, 40.2, 80.0, 55.0], [20.0, 20.0, 20.4, 20.3],
+                          [10.0, 5.0, 30.0, 48.0]])
+    want = paste_masks_in_image(probs, boxes, (50, 70))[:, 0] >= 0.5
+    got = paste_masks_as_rles(probs, boxes, (50, 70), 0.5)
+    assert all(r["size"] == [50, 70] for r in got)
+    for rle, mask in zip(got, want, strict=True):
+        np.testing.assert_array_equal(decode_rle(rle), mask.numpy())
+    assert paste_masks_as_rles(probs[:0], boxes[:0], (50, 70), 0.5) == []
