@@ -63,10 +63,20 @@ class EpochTable(L.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.rows = [dict(r) for r in state_dict.get("rows", [])]
 
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._validated = False
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._validated = True
+
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
         metrics = {k: _as_float(v) for k, v in trainer.callback_metrics.items()}
+        if not getattr(self, "_validated", False):
+            # callback_metrics still hold the last validation's values: not this epoch's.
+            metrics = {k: v for k, v in metrics.items() if not k.startswith("val_")}
         row: dict[str, float] = {"epoch": float(trainer.current_epoch + 1)}
         for split in ("train", "val"):
             for name in LOSS_NAMES:
