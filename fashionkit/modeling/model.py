@@ -19,6 +19,7 @@ head is ``roi_heads.attribute_predictor``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -166,6 +167,11 @@ class AttributeMaskRCNN(nn.Module):
         """
         from fashionkit.ontology import load_ontology
 
+        if self.training and any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                                 for m in self.modules()):
+            warnings.warn("predict() on a model in training mode: BatchNorm normalises with "
+                          "batch statistics and updates its running averages; call "
+                          "model.eval() first", stacklevel=2)
         threshold = (self.config.attribute_score_threshold if attribute_threshold is None
                      else attribute_threshold)
         input_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]

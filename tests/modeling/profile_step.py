@@ -3,8 +3,10 @@ this CPU, on a batch of synthetic-world images. Not a test; run it by hand::
 
     .venv/bin/python tests/modeling/profile_step.py [--size 160] [--batch 8] [--repeats 5]
 
-Prints ms per step as the minimum over repeats (other processes share the CPU; the minimum is
-the least disturbed measurement) and the median.
+Prints wall ms per step as the minimum over repeats (other processes share the CPU; the minimum
+is the least disturbed measurement) and the median, and the process CPU ms of the fastest step.
+With ``--threads 1`` the CPU time is the work itself, robust to other load (with more threads
+than free cores, OpenMP threads spin-wait and inflate both figures).
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ CANDIDATES: dict[str, dict] = {
     "torchvision-defaults-r50": TORCHVISION_DEFAULTS,
     "r18-defaults-heads": {**TORCHVISION_DEFAULTS, "backbone": "resnet18"},
     "cpu-tiny": {},
-    "cpu-tiny-fpn64": {"fpn_channels": 64, "mask_head_channels": 64},
+    "cpu-tiny-fpn128-mask128": {"fpn_channels": 128, "mask_head_channels": 128},
+    "cpu-tiny-fpn128-mask64": {"fpn_channels": 128},
+    "cpu-tiny-rpn100": {"rpn_post_nms_top_n_train": 100, "box_batch_size_per_image": 48},
     "cpu-tiny-P2-P6": {"fpn_levels": [2, 3, 4, 5], "anchor_sizes": [8, 16, 32, 64, 128]},
     "cpu-tiny-rois128": {"box_batch_size_per_image": 128},
     "cpu-tiny-4maskconvs": {"mask_head_convs": 4},
@@ -53,15 +57,16 @@ def batch(size: int, n: int):
 
 
 def time_step(overrides: dict, images, targets, repeats: int, autocast: bool,
-              channels_last: bool) -> tuple[float, float]:
+              channels_last: bool) -> tuple[float, float, float]:
     torch.manual_seed(0)
     model = build_model(model_config_from_preset("cpu-tiny", **overrides)).train()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    times = []
+    times, cpu = [], []
     for i in range(repeats + 1):
         t = time.perf_counter()
+        c = time.process_time()
         ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else nullcontext()
         with ctx:
             losses = model.losses(images, targets)
@@ -71,7 +76,8 @@ def time_step(overrides: dict, images, targets, repeats: int, autocast: bool,
         opt.step()
         if i:  # the first step pays one-off initialisation
             times.append(time.perf_counter() - t)
-    return min(times) * 1e3, statistics.median(times) * 1e3
+            cpu.append(time.process_time() - c)
+    return min(times) * 1e3, statistics.median(times) * 1e3, min(cpu) * 1e3
 
 
 def main() -> None:
@@ -80,10 +86,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only", nargs="*")
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bf16", action="store_true", help="also time bf16 autocast")
     parser.add_argument("--channels-last", action="store_true", help="also time channels_last")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     images, targets = batch(args.size, args.batch)
     objects = sum(len(t["labels"]) for t in targets)
     print(f"batch {args.batch} × {args.size}px, {objects} objects, threads "
@@ -97,9 +104,9 @@ def main() -> None:
         if args.channels_last:
             variants.append(("channels_last", False, True))
         for label, ac, cl in variants:
-            best, median = time_step(overrides, images, targets, args.repeats, ac, cl)
-            print(f"{name:28s} {label:14s} min {best:8.0f} ms  median {median:8.0f} ms",
-                  flush=True)
+            best, median, cpu = time_step(overrides, images, targets, args.repeats, ac, cl)
+            print(f"{name:26s} {label:14s} wall min {best:7.0f} ms  median {median:7.0f} ms  "
+                  f"cpu {cpu:7.0f} ms", flush=True)
 
 
 if __name__ == "__main__":

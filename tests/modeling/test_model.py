@@ -176,3 +176,22 @@ def test_model_transform_can_resize(tiny_config):
     assert all(torch.isfinite(v) for v in losses.values())
     det = model.predict([image])[0]
     assert det.image_size == (64, 64)
+
+
+def test_predict_in_training_mode_warns_about_batchnorm(tiny_config):
+    model = build_model(tiny_config).train()  # cpu-tiny: plain BatchNorm
+    with pytest.warns(UserWarning, match="model.eval"):
+        model.predict([make_sample(64, seed=12)[0]])
+
+
+def test_losses_and_predict_under_cpu_bf16_autocast(tiny_config):
+    torch.manual_seed(0)
+    model = build_model(tiny_config.replace(box_score_thresh=0.0))
+    images, targets = zip(*[make_sample(64, n=2, seed=13)], strict=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        losses = model.losses(list(images), list(targets))
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        det = model.eval().predict(list(images))[0]
+    assert det.boxes.dtype == torch.float32 and det.attribute_scores.dtype == torch.float32
