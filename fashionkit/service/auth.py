@@ -1,0 +1,214 @@
+"""Accounts of the web service: password hashes (scrypt) and signed bearer tokens (HMAC-SHA256).
+
+Accounts live in the wardrobe database beside the ``users`` table, in a table of the service's
+own (``service_accounts``: user id → password hash), created on start; the wardrobe schema and
+its migrations stay the library's. A person registered here owns the wardrobe of the ``users``
+row of the same name.
+
+Password hash format: ``scrypt$n$r$p$<salt b64>$<hash b64>`` (standard-library
+:func:`hashlib.scrypt`, 16-byte random salt, 32-byte key), so parameters can be raised later
+without invalidating stored hashes.
+
+Token format: ``<payload b64url>.<signature b64url>``, payload ``{"sub": user id, "exp": unix
+seconds}`` as JSON, signature HMAC-SHA256 over the payload's base64 text with the service's
+secret (32 random bytes kept in ``DATA_DIR/service-secret``, so tokens survive restarts).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from fashionkit.wardrobe.models import UserRow
+
+__all__ = [
+    "Accounts",
+    "NameTaken",
+    "hash_password",
+    "verify_password",
+    "TokenSigner",
+    "USERNAME_PATTERN",
+    "MIN_PASSWORD_LENGTH",
+]
+
+# Names appear in URLs and logs; keep them to a plain, unambiguous alphabet.
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024  # scrypt's cost does not grow with length; this only bounds memory
+
+# n=2**14, r=8: 16 MiB and some tens of milliseconds per hash (the Python docs' and OWASP's
+# interactive-login level).
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+_SCRYPT_MAXMEM = 64 * 1024 * 1024
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    key = hashlib.scrypt(
+        password.encode("utf-8"),
+        salt=salt,
+        n=_SCRYPT_N,
+        r=_SCRYPT_R,
+        p=_SCRYPT_P,
+        maxmem=_SCRYPT_MAXMEM,
+        dklen=32,
+    )
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(key)}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, expected = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        key = hashlib.scrypt(
+            password.encode("utf-8"),
+            salt=_unb64(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            maxmem=_SCRYPT_MAXMEM,
+            dklen=len(_unb64(expected)),
+        )
+    except ValueError:
+        return False
+    return hmac.compare_digest(key, _unb64(expected))
+
+
+# Verified against when a name is unknown, so a failed login costs the same time either way
+# and response times do not tell which names exist.
+_DUMMY_HASH = hash_password("not a password of anyone")
+
+
+class TokenSigner:
+    """Issues and checks bearer tokens for user ids."""
+
+    def __init__(self, secret: bytes, ttl_s: float):
+        if len(secret) < 16:
+            raise ValueError("the token secret must be at least 16 bytes")
+        self._secret = secret
+        self.ttl_s = ttl_s
+
+    @classmethod
+    def from_file(cls, path: Path, ttl_s: float) -> TokenSigner:
+        """The secret in ``path``, created (owner read/write only) on first use."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return cls(path.read_bytes(), ttl_s)
+        secret = secrets.token_bytes(32)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secret)
+        return cls(secret, ttl_s)
+
+    def _sign(self, payload: str) -> str:
+        return _b64(hmac.new(self._secret, payload.encode("ascii"), hashlib.sha256).digest())
+
+    def issue(self, user_id: int, now: float | None = None) -> str:
+        expires = int((now if now is not None else time.time()) + self.ttl_s)
+        payload = _b64(json.dumps({"sub": user_id, "exp": expires}).encode())
+        return f"{payload}.{self._sign(payload)}"
+
+    def check(self, token: str, now: float | None = None) -> int | None:
+        """The user id of a valid, unexpired token; ``None`` otherwise."""
+        payload, _, signature = token.partition(".")
+        if not payload or not signature:
+            return None
+        try:
+            if not hmac.compare_digest(self._sign(payload), signature):
+                return None
+            claims = json.loads(_unb64(payload))
+            user_id, expires = claims["sub"], claims["exp"]
+        except (ValueError, KeyError, TypeError, UnicodeError):
+            return None
+        if not isinstance(user_id, int) or not isinstance(expires, int):
+            return None
+        if expires < (now if now is not None else time.time()):
+            return None
+        return user_id
+
+
+class NameTaken(Exception):
+    pass
+
+
+_metadata = MetaData()
+_accounts = Table(
+    "service_accounts",
+    _metadata,
+    Column("user_id", Integer, ForeignKey(UserRow.id, ondelete="CASCADE"), primary_key=True),
+    Column("password_hash", String(200), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: int
+    name: str
+
+
+class Accounts:
+    """Registration and login against the wardrobe database (already migrated)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        # The wardrobe's users table must exist first; the accounts table refers to it.
+        _metadata.create_all(engine, tables=[_accounts], checkfirst=True)
+
+    def register(self, name: str, password: str) -> Account:
+        """A new account; :class:`NameTaken` when the name has a wardrobe already (made here
+        or with the CLI: registering must not hand over someone's existing wardrobe)."""
+        password_hash = hash_password(password)
+        try:
+            with self.engine.begin() as connection:
+                user_id = connection.execute(
+                    insert(UserRow.__table__).values(name=name).returning(UserRow.__table__.c.id)
+                ).scalar_one()
+                connection.execute(
+                    insert(_accounts).values(user_id=user_id, password_hash=password_hash)
+                )
+        except IntegrityError:
+            raise NameTaken(name) from None
+        return Account(user_id, name)
+
+    def authenticate(self, name: str, password: str) -> Account | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(UserRow.__table__.c.id, _accounts.c.password_hash)
+                .join(_accounts, _accounts.c.user_id == UserRow.__table__.c.id)
+                .where(UserRow.__table__.c.name == name)
+            ).first()
+        if row is None:
+            verify_password(password, _DUMMY_HASH)
+            return None
+        return Account(row.id, name) if verify_password(password, row.password_hash) else None
+
+    def get(self, user_id: int) -> Account | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(UserRow.__table__.c.name)
+                .join(_accounts, _accounts.c.user_id == UserRow.__table__.c.id)
+                .where(UserRow.__table__.c.id == user_id)
+            ).first()
+        return Account(user_id, row.name) if row is not None else None
