@@ -6,7 +6,8 @@ them) and the box score threshold is 0, so every image yields exactly the config
 detections, whose masks are pasted at the photo's size and RLE-encoded as in real use.
 
 Per configuration and backend: the median seconds per image (``Predictor`` on one
-1024×1024 photo, after a warm-up call), GFLOP per image (``torch.utils.flop_counter`` on the
+1024×1024 photo, after a warm-up call; backends alternate call by call so that they share the
+machine's noise; process CPU time too, which a busy shared machine disturbs less), GFLOP per image (``torch.utils.flop_counter`` on the
 eager forward: convolutions and matmuls), the achieved GFLOP/s and its share of the machine's
 bf16 matmul peak (measured here with a large bf16 matmul). Ends with ``RESULT`` lines:
 ``speedup_best_vs_eager_fp32_r101_1024``, ``best_backend``, ``limit_share``.
@@ -99,15 +100,11 @@ def forward_gflop(predictor: Predictor, pixels: np.ndarray) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def time_backend(path: Path, backend: str, pixels: np.ndarray, repeats: int) -> tuple[float, int]:
-    predictor = Predictor(path, backend=backend, score_threshold=0.0, batch_size=1)
-    [warm] = predictor(pixels)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        predictor(pixels)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), len(warm.items)
+def time_backend(predictor: Predictor, pixels: np.ndarray) -> tuple[float, float]:
+    """Wall seconds and process CPU seconds of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    predictor(pixels)
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main() -> None:
@@ -129,17 +126,28 @@ def main() -> None:
         for preset, size in configs:
             path = checkpoint_for(preset, size, Path(tmp), pixels)
             gflop = forward_gflop(Predictor(path, score_threshold=0.0), pixels)
-            times = {}
+            predictors = {b: Predictor(path, backend=b, score_threshold=0.0, batch_size=1)
+                          for b in BACKENDS}
+            counts = {b: len(p(pixels)[0].items) for b, p in predictors.items()}  # warm-up
+            walls: dict[str, list[float]] = {b: [] for b in BACKENDS}
+            cpus: dict[str, list[float]] = {b: [] for b in BACKENDS}
+            for _ in range(repeats):  # alternating, so that both sides share the machine's noise
+                for backend, predictor in predictors.items():
+                    wall, cpu = time_backend(predictor, pixels)
+                    walls[backend].append(wall)
+                    cpus[backend].append(cpu)
+            times = {b: statistics.median(walls[b]) for b in BACKENDS}
             for backend in BACKENDS:
-                seconds, n = time_backend(path, backend, pixels, repeats)
-                times[backend] = seconds
-                print(f"{preset:18s} {size:5d}  {backend:6s} {seconds:7.2f} s/image  "
-                      f"{n:3d} detections  {gflop / seconds:6.1f} GFLOP/s "
+                seconds = times[backend]
+                print(f"{preset:18s} {size:5d}  {backend:6s} {seconds:7.2f} s/image "
+                      f"(CPU {statistics.median(cpus[backend]):6.2f} s)  {counts[backend]:3d} "
+                      f"detections  {gflop / seconds:6.1f} GFLOP/s "
                       f"({gflop / seconds / peak_bf16:.1%} of the bf16 peak)")
             best = min(times, key=times.get)
             speedup = times["eager"] / times[best]
+            cpu_speedup = statistics.median(cpus["eager"]) / statistics.median(cpus[best])
             print(f"{preset:18s} {size:5d}  {gflop:.0f} GFLOP/image; best {best}: "
-                  f"{speedup:.2f}x eager fp32")
+                  f"{speedup:.2f}x eager fp32 (wall), {cpu_speedup:.2f}x (CPU time)")
             if headline is None:
                 headline = (speedup, best, gflop / times[best] / peak_bf16)
     speedup, best, share = headline

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from fashionkit.inference import Predictor
-from fashionkit.inference.backends import Autocast
+from fashionkit.inference.backends import Autocast, Cast, fold_batchnorm
 from fashionkit.inference.parity import compare_predictions
 from fashionkit.inference.prediction import Item, Prediction
 
@@ -79,6 +79,30 @@ def test_a_model_passed_in_is_not_changed_by_reduced_precision(untrained_checkpo
 
     model = load_checkpoint(untrained_checkpoint)
     predictor = Predictor(model, backend="bf16")
-    assert isinstance(predictor.model.backbone, Autocast)
-    assert not isinstance(model.backbone, Autocast)
+    assert isinstance(predictor.model.backbone, (Autocast, Cast))
+    assert not isinstance(model.backbone, (Autocast, Cast))
+    assert isinstance(model.backbone.body.bn1, torch.nn.BatchNorm2d)
     assert model.backbone.body.conv1.weight.is_contiguous()
+
+
+@pytest.mark.parametrize("norm", ["bn", "frozen_bn"])
+def test_folding_batchnorm_keeps_the_function(norm):
+    import torchvision
+
+    from fashionkit.modeling.model import _norm_layer
+
+    torch.manual_seed(0)
+    body = torchvision.models.resnet18(weights=None, norm_layer=_norm_layer(norm)).eval()
+    for module in body.modules():  # non-trivial statistics, as after training
+        if hasattr(module, "running_mean"):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        want = body(x)
+        assert fold_batchnorm(body) == 20  # stem + 8 blocks × 2 + 3 downsamples
+        got = body(x)
+    assert not any(hasattr(m, "running_mean") for m in body.modules())
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
