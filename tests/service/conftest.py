@@ -1,0 +1,33 @@
+"""Shared fixtures: a service on a fresh SQLite file, and logged-in clients."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from fashionkit.service import create_app
+
+
+def login(client: TestClient, name: str, password: str = "correct horse") -> dict:
+    """Register ``name`` and return the Authorization header of its token."""
+    assert client.post("/api/users", json={"name": name, "password": password}).status_code == 201
+    response = client.post("/api/token", data={"username": name, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+def service(tmp_path):
+    app = create_app(f"sqlite:///{tmp_path / 'w.sqlite'}", tmp_path / "data")
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def alice(service):
+    return login(service, "alice")
+
+
+@pytest.fixture
+def bob(service):
+    return login(service, "bob")
