@@ -1,0 +1,205 @@
+"""Photo upload, background detection jobs, their pictures, caps and isolation."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from fashionkit.service import ServiceSettings, create_app
+from fashionkit.service.photos import JobStore, UploadRejected, check_image
+
+from .conftest import login
+from .fakes import TruthPredictor
+
+
+@pytest.fixture
+def predictor():
+    return TruthPredictor()
+
+
+@pytest.fixture
+def detecting(tmp_path, predictor):
+    settings = ServiceSettings(max_upload_bytes=300_000, max_pixels=400 * 400)
+    app = create_app(
+        f"sqlite:///{tmp_path / 'w.sqlite'}",
+        tmp_path / "data",
+        predictor=predictor,
+        settings=settings,
+    )
+    with TestClient(app) as client:
+        yield client
+
+
+def _upload(client, headers, data, name="photo.png", content_type="image/png"):
+    return client.post("/api/photos", files={"file": (name, data, content_type)}, headers=headers)
+
+
+def _wait(client, headers, job_id, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/photos/{job_id}", headers=headers).json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_upload_detects_items_with_pictures(detecting, predictor):
+    alice = login(detecting, "alice")
+    data = predictor.photo(0)
+    response = _upload(detecting, alice, data)
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job["status"] in ("queued", "running", "done") and len(job["id"]) == 32
+    job = _wait(detecting, alice, job["id"])
+    assert job["status"] == "done", job
+    assert len(job["items"]) == predictor.garments(data) > 0
+    items = {i["id"] for i in detecting.get("/api/items", headers=alice).json()}
+    assert items == set(job["items"])
+
+    for key in ("overlay_url", "supercategories_url"):
+        picture = detecting.get(job[key], headers=alice)
+        assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+        image = Image.open(io.BytesIO(picture.content))
+        # The super-category view adds its legend on the right.
+        assert image.height == job["height"] and image.width >= job["width"]
+        drawn = np.asarray(image.convert("RGB"))[:, : job["width"]]
+        assert not np.array_equal(drawn, np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+    cutout = detecting.get(f"/api/items/{job['items'][0]}/cutout", headers=alice)
+    assert cutout.status_code == 200 and Image.open(io.BytesIO(cutout.content)).mode == "RGBA"
+    assert [j["id"] for j in detecting.get("/api/photos", headers=alice).json()] == [job["id"]]
+
+    again = _wait(detecting, alice, _upload(detecting, alice, data).json()["id"])
+    assert again["status"] == "done" and again["skipped"] and again["items"] == []
+
+
+def test_type_is_sniffed_from_content_not_name(detecting, predictor):
+    alice = login(detecting, "alice")
+    data = predictor.photo(1)
+    response = _upload(detecting, alice, data, name="notes.txt", content_type="text/plain")
+    assert response.status_code == 202 and response.json()["format"] == "PNG"
+    fake = _upload(detecting, alice, b"GIF89a but not really" * 10, name="x.png")
+    assert fake.status_code == 415
+    svg = _upload(detecting, alice, b"<svg xmlns='http://www.w3.org/2000/svg'/>", name="a.jpg")
+    assert svg.status_code == 415
+    gif = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(gif, format="GIF")
+    assert _upload(detecting, alice, gif.getvalue(), name="a.png").status_code == 415
+    assert _wait(detecting, alice, response.json()["id"])["status"] == "done"
+
+
+def test_caps_and_damaged_files(detecting, predictor):
+    alice = login(detecting, "alice")
+    assert _upload(detecting, alice, b"").status_code == 400
+    noise = np.random.default_rng(0).integers(0, 255, (400, 400, 3), np.uint8)
+    too_big = _png(Image.fromarray(noise))
+    assert len(too_big) > 300_000
+    response = _upload(detecting, alice, too_big)
+    assert response.status_code == 413 and "bytes" in response.json()["detail"]
+    wide = _png(Image.new("RGB", (2000, 100)))  # small file, too many pixels
+    response = _upload(detecting, alice, wide)
+    assert response.status_code == 413 and "pixels" in response.json()["detail"]
+    whole = predictor.photo(2)
+    response = _upload(detecting, alice, whole[: len(whole) // 2])
+    assert response.status_code == 400 and "image" in response.json()["detail"]
+    assert detecting.get("/api/photos", headers=alice).json() == []
+    assert detecting.post("/api/photos", headers=alice).status_code == 422
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    # A 20000×20000 PNG of one colour compresses to a few hundred kilobytes.
+    header_only = _png(Image.new("1", (20000, 20000)))
+    with pytest.raises(UploadRejected) as err:
+        check_image(header_only, max_pixels=1_000_000)
+    assert err.value.status == 413
+
+
+def test_photos_are_private(detecting, predictor):
+    alice, bob = login(detecting, "alice"), login(detecting, "bob")
+    job = _wait(detecting, alice, _upload(detecting, alice, predictor.photo(3)).json()["id"])
+    for path in ("", "/overlay.png", "/supercategories.png"):
+        assert detecting.get(f"/api/photos/{job['id']}{path}", headers=bob).status_code == 404
+    assert detecting.get("/api/photos", headers=bob).json() == []
+    assert detecting.get(f"/api/items/{job['items'][0]}", headers=bob).status_code == 404
+    assert detecting.get(f"/api/items/{job['items'][0]}/cutout", headers=bob).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "job_id", ["..%2F..%2Fw.sqlite", "..%2Fservice-secret", "0" * 31, "Z" * 32, "%00" * 8]
+)
+def test_no_path_outside_the_data_dir(detecting, job_id):
+    alice = login(detecting, "alice")
+    response = detecting.get(f"/api/photos/{job_id}", headers=alice)
+    assert response.status_code == 404
+
+
+def test_detection_does_not_block_other_requests(detecting, predictor):
+    import threading
+
+    alice = login(detecting, "alice")
+    predictor.gate = threading.Event()
+    job = _upload(detecting, alice, predictor.photo(4)).json()
+    # While detection waits, the service answers.
+    assert detecting.get("/health").status_code == 200
+    assert (
+        detecting.post(
+            "/api/items", json={"id": "x", "category": "pants"}, headers=alice
+        ).status_code
+        == 201
+    )
+    assert detecting.get(f"/api/photos/{job['id']}", headers=alice).json()["status"] in (
+        "queued",
+        "running",
+    )
+    predictor.gate.set()
+    assert _wait(detecting, alice, job["id"])["status"] == "done"
+
+
+def test_failed_detection_is_reported(detecting, predictor):
+    alice = login(detecting, "alice")
+    predictor.fail = RuntimeError("out of memory on the device")
+    job = _wait(detecting, alice, _upload(detecting, alice, predictor.photo(5)).json()["id"])
+    assert job["status"] == "failed" and "out of memory" in job["error"]
+    assert detecting.get(f"/api/photos/{job['id']}/overlay.png", headers=alice).status_code == 404
+    predictor.fail = None
+    job = _wait(detecting, alice, _upload(detecting, alice, predictor.photo(6)).json()["id"])
+    assert job["status"] == "done"
+
+
+def test_unfinished_jobs_run_after_a_restart(tmp_path, predictor):
+    url, data_dir = f"sqlite:///{tmp_path / 'w.sqlite'}", tmp_path / "data"
+    with TestClient(create_app(url, data_dir)) as client:  # no model: nothing runs
+        alice = login(client, "alice")
+        user_id = client.get("/api/me", headers=alice).json()["id"]
+    data = predictor.photo(7)
+    # As a server killed after accepting the upload leaves it.
+    job = JobStore(data_dir).create(user_id, data, check_image(data, max_pixels=10**6))
+    with TestClient(create_app(url, data_dir, predictor=predictor)) as client:
+        done = _wait(client, alice, job["id"])
+        assert done["status"] == "done" and len(done["items"]) == predictor.garments(data)
+    assert not JobStore(data_dir).upload_path(job).exists()
+
+
+def test_without_a_model_photos_say_so_and_the_rest_works(service):
+    alice = login(service, "alice")
+    assert service.get("/health").json()["detection"] is False
+    png = _png(Image.new("RGB", (16, 16)))
+    response = _upload(service, alice, png)
+    assert response.status_code == 503 and "without a model" in response.json()["detail"]
+    assert service.get("/api/photos", headers=alice).json() == []
+    assert service.get("/api/photos/" + "0" * 32, headers=alice).status_code == 404
+    assert (
+        service.post("/api/items", json={"id": "x", "category": "pants"}, headers=alice).status_code
+        == 201
+    )
