@@ -26,9 +26,19 @@ def _root() -> None:
 
 
 def _register_all() -> None:
-    from fashionkit.cli import convert, demo, detect, evaluate, ontology, synth, train, wardrobe
+    from fashionkit.cli import (
+        convert,
+        demo,
+        detect,
+        evaluate,
+        ontology,
+        serve,
+        synth,
+        train,
+        wardrobe,
+    )
 
-    for module in (ontology, convert, synth, train, evaluate, detect, demo, wardrobe):
+    for module in (ontology, convert, synth, train, evaluate, detect, demo, wardrobe, serve):
         module.register(app)
 
 

@@ -1,0 +1,64 @@
+"""``fashionkit serve``: the web service (REST API with OpenAPI docs at ``/docs``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+        port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port."),
+        db: str | None = typer.Option(
+            None,
+            "--db",
+            help="SQLAlchemy URL of the wardrobe (default: SQLite in the user data dir).",
+        ),
+        weights: Path | None = typer.Option(
+            None,
+            "--weights",
+            exists=True,
+            dir_okay=False,
+            help="Checkpoint for photo detection (without it, photo uploads answer 503).",
+        ),
+        data_dir: Path | None = typer.Option(
+            None,
+            "--data-dir",
+            file_okay=False,
+            help="Images, pending uploads, jobs and the token secret (default: user data dir).",
+        ),
+        device: str = typer.Option("cpu", "--device", help="Where detection runs: cpu, cuda …"),
+        min_score: float = typer.Option(
+            0.5, "--min-score", min=0.0, max=1.0, help="Detections below it are not added."
+        ),
+        max_upload_mb: float = typer.Option(
+            20.0, "--max-upload-mb", min=0.01, help="Largest photo upload, MiB."
+        ),
+        max_megapixels: float = typer.Option(
+            40.0, "--max-megapixels", min=0.01, help="Largest photo, megapixels."
+        ),
+    ) -> None:
+        """Serve the wardrobe over HTTP for several people (each logs in and sees only their
+        own items, photos and outfits)."""
+        import platformdirs
+        import uvicorn
+
+        from fashionkit.service import ServiceSettings, create_app
+        from fashionkit.wardrobe import default_url
+
+        settings = ServiceSettings(
+            max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+            max_pixels=int(max_megapixels * 1_000_000),
+            min_score=min_score,
+        )
+        application = create_app(
+            db or default_url(),
+            data_dir or platformdirs.user_data_path("fashionkit") / "service",
+            weights,
+            device=device,
+            settings=settings,
+        )
+        uvicorn.run(application, host=host, port=port)

@@ -1,0 +1,91 @@
+"""``fashionkit serve`` as a real process on loopback: it serves, and a restart keeps data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(tmp_path, port):
+    command = [
+        sys.executable, "-m", "fashionkit.cli", "serve", "--host", "127.0.0.1",
+        "--port", str(port), "--db", f"sqlite:///{tmp_path / 'w.sqlite'}",
+        "--data-dir", str(tmp_path / "data"),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(process.stdout.read().decode())
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError("the server did not start in 60 s")
+
+
+def _stop(process, sig=signal.SIGTERM):
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.stdout.close()
+
+
+def test_serve_then_restart_keeps_data(tmp_path):
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = _start(tmp_path, port)
+    try:
+        assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "fashionkit"
+        body = {"name": "alice", "password": "correct horse"}
+        assert httpx.post(f"{base}/api/users", json=body).status_code == 201
+        token = httpx.post(
+            f"{base}/api/token", data={"username": "alice", "password": "correct horse"}
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        item = {"id": "jeans", "category": "pants", "colors": ["#1f2a44"]}
+        assert httpx.post(f"{base}/api/items", json=item, headers=headers).status_code == 201
+        photo = httpx.post(
+            f"{base}/api/photos",
+            files={"file": ("a.png", b"\x89PNG", "image/png")},
+            headers=headers,
+        )
+        assert photo.status_code == 503
+    finally:
+        _stop(process, signal.SIGKILL)  # no clean shutdown: committed data must survive
+
+    process = _start(tmp_path, port)
+    try:
+        # The token secret is on disk: logins survive a restart too.
+        response = httpx.get(f"{base}/api/items/jeans", headers=headers)
+        assert response.status_code == 200 and response.json()["colors"] == ["#1f2a44"]
+    finally:
+        _stop(process)
+
+
+def test_cli_help_does_not_import_the_web_stack():
+    code = (
+        "import sys, fashionkit.cli; "
+        "print(sorted(m for m in ('fastapi', 'uvicorn', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ
+    ).stdout
+    assert out.strip() == "[]"
