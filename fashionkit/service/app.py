@@ -33,6 +33,7 @@ from fashionkit.service.auth import (
     NameTaken,
     TokenSigner,
 )
+from fashionkit.service.limits import BodySizeLimit
 from fashionkit.service.photos import JobStore, PhotoWorker, UploadRejected, check_image
 from fashionkit.wardrobe import Wardrobe
 from fashionkit.wardrobe.items import EDITABLE_FIELDS, Item, item_from_dict, item_to_dict
@@ -46,12 +47,14 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ServiceSettings:
     """Limits of the service. ``max_upload_bytes``: a photo upload's size; ``max_pixels``: its
-    width × height; ``max_import_bytes``: a wardrobe import's size; ``token_ttl_s``: how long
-    a login lasts; ``min_score``: detections below it do not become items."""
+    width × height; ``max_import_bytes``: a wardrobe import's size; ``max_json_bytes``: any
+    other request body; ``token_ttl_s``: how long a login lasts; ``min_score``: detections
+    below it do not become items."""
 
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 40_000_000
     max_import_bytes: int = 10 * 1024 * 1024
+    max_json_bytes: int = 1024 * 1024
     token_ttl_s: float = 7 * 24 * 3600
     min_score: float = 0.5
 
@@ -158,6 +161,15 @@ def create_app(
         title="fashionkit",
         summary="Wardrobe from photos (Fashionpedia ontology) and outfit coordination.",
         lifespan=lifespan,
+    )
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_json_bytes,
+        per_path={
+            # Room for the multipart envelope around the largest photo.
+            "/api/photos": settings.max_upload_bytes + 64 * 1024,
+            "/api/wardrobe/import": settings.max_import_bytes,
+        },
     )
     app.state.settings = settings
     app.state.jobs = jobs

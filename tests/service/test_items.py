@@ -134,3 +134,9 @@ def test_invalid_patch_is_422_and_changes_nothing(service, alice, changes, fragm
 def test_item_without_photo_has_no_cutout(service, alice):
     service.post("/api/items", json=SHIRT, headers=alice)
     assert service.get("/api/items/white-shirt/cutout", headers=alice).status_code == 404
+
+
+def test_oversized_json_is_413(service, alice):
+    body = {"id": "x", "category": "pants", "notes": "n" * (2 * 1024 * 1024)}
+    response = service.post("/api/items", json=body, headers=alice)
+    assert response.status_code == 413 and "detail" in response.json()

@@ -203,3 +203,25 @@ def test_without_a_model_photos_say_so_and_the_rest_works(service):
         service.post("/api/items", json={"id": "x", "category": "pants"}, headers=alice).status_code
         == 201
     )
+
+
+def test_oversized_bodies_are_refused_before_parsing(detecting, tmp_path):
+    alice = login(detecting, "alice")
+    huge = b"\x89PNG" + bytes(2_000_000)
+    response = _upload(detecting, alice, huge)
+    assert response.status_code == 413 and "request body" in response.json()["detail"]
+
+    def chunks():  # no Content-Length: counted as it arrives
+        boundary = b"--b\r\n"
+        yield boundary + b'Content-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
+        for _ in range(40):
+            yield bytes(64 * 1024)
+
+    response = detecting.post(
+        "/api/photos",
+        content=chunks(),
+        headers=alice | {"Content-Type": "multipart/form-data; boundary=b"},
+    )
+    assert response.status_code == 413
+    assert detecting.get("/api/photos", headers=alice).json() == []
+    assert list((tmp_path / "data" / "uploads").iterdir()) == []
