@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Body, Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
@@ -182,6 +183,20 @@ def create_app(
             content={
                 "detail": str(err),
                 "problems": [{"where": p.where, "message": p.message} for p in err.problems],
+            },
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, err: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes the input, and a NaN or Infinity in it (Python's JSON
+        # parser accepts them) would turn the 422 into a 500 while encoding the answer.
+        return JSONResponse(
+            status_code=422,
+            content={
+                "detail": [
+                    {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                    for e in err.errors()
+                ]
             },
         )
 
