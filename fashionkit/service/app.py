@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError
 
 from fashionkit.data.errors import InvalidDataError
 from fashionkit.ontology import load_ontology
@@ -198,6 +199,17 @@ def create_app(
                     for e in err.errors()
                 ]
             },
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database_unavailable(_request: Request, err: OperationalError) -> JSONResponse:
+        # SQLite answers "database is locked" when a writer holds it past the busy timeout:
+        # the request may be retried, so this is a 503, not a 500.
+        log.warning("database unavailable: %s", err)
+        return JSONResponse(
+            status_code=503,
+            content={"detail": "the database is busy or unavailable; try again"},
+            headers={"Retry-After": "1"},
         )
 
     oauth2 = OAuth2PasswordBearer(tokenUrl="/api/token")

@@ -140,3 +140,16 @@ def test_oversized_json_is_413(service, alice):
     body = {"id": "x", "category": "pants", "notes": "n" * (2 * 1024 * 1024)}
     response = service.post("/api/items", json=body, headers=alice)
     assert response.status_code == 413 and "detail" in response.json()
+
+
+def test_busy_database_is_503_with_retry_after(service, alice, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from fashionkit.wardrobe import Wardrobe
+
+    def locked(self, *args, **kwargs):
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(Wardrobe, "items", locked)
+    response = service.get("/api/items", headers=alice)
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
