@@ -19,13 +19,14 @@ from typing import Annotated, Literal
 
 from fastapi import Body, Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 
 from fashionkit.data.errors import InvalidDataError
 from fashionkit.ontology import load_ontology
+from fashionkit.service import ui
 from fashionkit.service.auth import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
@@ -229,6 +230,22 @@ def create_app(
         return wardrobe_for(account.user_id)
 
     CurrentWardrobe = Annotated[Wardrobe, Depends(current_wardrobe)]
+
+    # -- the browser page ------------------------------------------------------------------
+    @app.get("/", include_in_schema=False)
+    def page() -> HTMLResponse:
+        return HTMLResponse(
+            ui.PAGE,
+            headers={"Content-Security-Policy": ui.CSP, "X-Content-Type-Options": "nosniff"},
+        )
+
+    @app.get("/ui.js", include_in_schema=False)
+    def page_script() -> Response:
+        return Response(
+            ui.SCRIPT,
+            media_type="text/javascript",
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
 
     # -- health and accounts ---------------------------------------------------------------
     @app.get("/health")
