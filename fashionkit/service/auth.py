@@ -183,7 +183,7 @@ class Accounts:
         try:
             with self.engine.begin() as connection:
                 user_id = connection.execute(
-                    insert(UserRow.__table__).values(name=name).returning(UserRow.__table__.c.id)
+                    insert(UserRow).values(name=name).returning(UserRow.id)
                 ).scalar_one()
                 connection.execute(
                     insert(_accounts).values(user_id=user_id, password_hash=password_hash)

@@ -225,3 +225,34 @@ def test_oversized_bodies_are_refused_before_parsing(detecting, tmp_path):
     assert response.status_code == 413
     assert detecting.get("/api/photos", headers=alice).json() == []
     assert list((tmp_path / "data" / "uploads").iterdir()) == []
+
+
+def test_real_predictor_through_the_service(tmp_path, predictor):
+    """The real Predictor (untrained tiny model, box threshold 0 so it finds boxes anywhere)
+    on the worker thread: the contract between service, ingest and drawing, not accuracy."""
+    import torch
+
+    from fashionkit.engine import apply_overrides, get_recipe
+    from fashionkit.engine.train import model_config_for
+    from fashionkit.inference import Predictor
+    from fashionkit.modeling import build_model
+
+    recipe = apply_overrides(get_recipe("cpu-tiny"), [
+        "data.image_size=96", "model.box_score_thresh=0.0", "model.box_detections_per_img=10",
+        "model.rpn_pre_nms_top_n_test=100", "model.rpn_post_nms_top_n_test=40",
+    ])  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model(model_config_for(recipe)).eval()
+    real = Predictor(model, score_threshold=0.0, recipe=recipe)
+    settings = ServiceSettings(min_score=0.0)
+    app = create_app(
+        f"sqlite:///{tmp_path / 'w.sqlite'}", tmp_path / "data", predictor=real, settings=settings
+    )
+    with TestClient(app) as client:
+        alice = login(client, "alice")
+        job = _wait(client, alice, _upload(client, alice, predictor.photo(8, size=96)).json()["id"])
+        assert job["status"] == "done", job
+        assert job["items"], "an untrained model with threshold 0 still returns boxes"
+        assert client.get(job["overlay_url"], headers=alice).status_code == 200
+        for key in job["items"]:
+            assert client.get(f"/api/items/{key}/cutout", headers=alice).status_code == 200
