@@ -89,3 +89,46 @@ def test_cli_help_does_not_import_the_web_stack():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_concurrent_clients_get_no_server_errors(tmp_path):
+    """A short burst of concurrent clients on loopback (the long load test is a benchmark):
+    every answer is 2xx and every item created is there afterwards."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = _start(tmp_path, port)
+
+    def client(k: int) -> list[int]:
+        statuses = []
+        with httpx.Client(base_url=base, timeout=30) as http:
+            name, password = f"user{k}", "long enough"
+            statuses.append(
+                http.post("/api/users", json={"name": name, "password": password}).status_code
+            )
+            token = http.post("/api/token", data={"username": name, "password": password})
+            headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            for i in range(6):
+                for item in (
+                    {"id": f"top{i}", "category": "shirt, blouse", "colors": ["#ffffff"]},
+                    {"id": f"pants{i}", "category": "pants", "colors": ["#1f2a44"]},
+                ):
+                    statuses.append(http.post("/api/items", json=item, headers=headers).status_code)
+                edit = http.patch(f"/api/items/top{i}", json={"brand": "Acme"}, headers=headers)
+                statuses.append(edit.status_code)
+                statuses.append(
+                    http.get("/api/outfits", params={"n": 3}, headers=headers).status_code
+                )
+            items = http.get("/api/items", headers=headers).json()
+            assert len(items) == 12 and all(
+                i.get("brand") == "Acme" for i in items if i["id"].startswith("top")
+            )
+        return statuses
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            statuses = [s for batch in pool.map(client, range(8)) for s in batch]
+    finally:
+        _stop(process)
+    assert statuses and all(200 <= s < 300 for s in statuses), sorted(set(statuses))
