@@ -18,11 +18,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(tmp_path, port):
+def _start(tmp_path, port, *extra):
     command = [
         sys.executable, "-m", "fashionkit.cli", "serve", "--host", "127.0.0.1",
         "--port", str(port), "--db", f"sqlite:///{tmp_path / 'w.sqlite'}",
-        "--data-dir", str(tmp_path / "data"),
+        "--data-dir", str(tmp_path / "data"), *extra,
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
@@ -132,3 +132,37 @@ def test_concurrent_clients_get_no_server_errors(tmp_path):
     finally:
         _stop(process)
     assert statuses and all(200 <= s < 300 for s in statuses), sorted(set(statuses))
+
+
+def test_serve_with_weights_detects_in_photos(tmp_path):
+    from fashionkit.modeling import build_model, save_checkpoint
+    from fashionkit.modeling.config import model_config_from_preset
+
+    from .fakes import TruthPredictor
+
+    weights = save_checkpoint(
+        build_model(model_config_from_preset("cpu-tiny")), tmp_path / "model.pt"
+    )
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = _start(tmp_path, port, "--weights", str(weights), "--min-score", "0")
+    try:
+        assert httpx.get(f"{base}/health").json()["detection"] is True
+        body = {"name": "alice", "password": "correct horse"}
+        httpx.post(f"{base}/api/users", json=body)
+        token = httpx.post(
+            f"{base}/api/token", data={"username": "alice", "password": "correct horse"}
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        photo = TruthPredictor().photo(0, size=128)
+        job = httpx.post(
+            f"{base}/api/photos", files={"file": ("p.png", photo, "image/png")}, headers=headers
+        ).json()
+        deadline = time.monotonic() + 60
+        while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            job = httpx.get(f"{base}/api/photos/{job['id']}", headers=headers).json()
+        assert job["status"] == "done", job
+        assert httpx.get(f"{base}{job['overlay_url']}", headers=headers).status_code == 200
+    finally:
+        _stop(process)
