@@ -5,6 +5,30 @@ Every ``/api`` route but registration and login needs ``Authorization: Bearer <t
 outfit answers 404, as an unknown one does. Errors are JSON ``{"detail": message}`` (422 from
 request validation lists the fields); invalid item data answers 422 with ``"problems"``, one
 per wrong field. Interactive documentation is at ``/docs`` (OpenAPI at ``/openapi.json``).
+
+Routes::
+
+    GET    /health                         {"status": "ok", "detection": bool}
+    GET    /  and  /ui.js                  the browser page (fashionkit.service.ui)
+    POST   /api/users                      {"name", "password"} → 201 {"id", "name"}; 409 taken
+    POST   /api/token                      OAuth2 password form → {"access_token", "token_type"}
+    GET    /api/me                         {"id", "name"}
+    POST   /api/items                      wardrobe item JSON → 201 item; 409 id taken
+    GET    /api/items                      ?category=&season=&occasion=&favorite= → [item]
+    GET    /api/items/{id}                 item (+ "category_name", "supercategory")
+    PATCH  /api/items/{id}                 {field: value | null, "id": new id} → item
+    DELETE /api/items/{id}                 204
+    GET    /api/items/{id}/cutout          RGBA PNG (items found in photos)
+    GET    /api/outfits                    ?season=&temperature=&occasion=&formality=&with=&outer=&n=
+                                           → [{"items", "score", "explanation"}]
+    POST   /api/outfits/feedback           {"items", "kind": like|dislike|wore, "on"?} → 201
+    GET    /api/outfits/feedback           [{"items", "kind", "created_at"}]
+    POST   /api/wardrobe/import            body: wardrobe file JSON, ?replace= → {"imported"}
+    GET    /api/wardrobe/export            wardrobe file JSON
+    POST   /api/photos                     multipart "file" → 202 job (503 without a model)
+    GET    /api/photos                     [job]
+    GET    /api/photos/{id}                job: status, items found, picture URLs
+    GET    /api/photos/{id}/overlay.png    Fig. 8;  /supercategories.png: Fig. 9
 """
 
 import datetime as dt
