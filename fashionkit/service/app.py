@@ -36,6 +36,7 @@ import logging
 import shutil
 import tempfile
 import threading
+from collections import OrderedDict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,13 +77,14 @@ class ServiceSettings:
     """Limits of the service. ``max_upload_bytes``: a photo upload's size; ``max_pixels``: its
     width × height; ``max_import_bytes``: a wardrobe import's size; ``max_json_bytes``: any
     other request body; ``token_ttl_s``: how long a login lasts; ``min_score``: detections
-    below it do not become items."""
+    below it do not become items; ``open_wardrobes``: stores of recent users kept open."""
 
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 40_000_000
     max_import_bytes: int = 10 * 1024 * 1024
     max_json_bytes: int = 1024 * 1024
     token_ttl_s: float = 7 * 24 * 3600
+    open_wardrobes: int = 64
     min_score: float = 0.5
 
 
@@ -146,20 +148,26 @@ def create_app(
 
         predictor = Predictor(weights, device=device, score_threshold=settings.min_score)
 
-    wardrobes: dict[int, Wardrobe] = {}
+    # Open stores of recent users (each holds an engine and its connection pool). Evicting
+    # one is safe while a request still uses it: dispose() leaves checked-out connections be.
+    wardrobes: OrderedDict[int, Wardrobe] = OrderedDict()
     wardrobes_lock = threading.Lock()
 
     def wardrobe_for(user_id: int) -> Wardrobe:
         with wardrobes_lock:
             wardrobe = wardrobes.get(user_id)
-            if wardrobe is None:
-                account = accounts.get(user_id)
-                if account is None:
-                    raise KeyError(user_id)
-                wardrobe = Wardrobe(
-                    db_url, user=account.name, image_dir=image_dir, apply_migrations=False
-                )
-                wardrobes[user_id] = wardrobe
+            if wardrobe is not None:
+                wardrobes.move_to_end(user_id)
+                return wardrobe
+            account = accounts.get(user_id)
+            if account is None:
+                raise KeyError(user_id)
+            wardrobe = Wardrobe(
+                db_url, user=account.name, image_dir=image_dir, apply_migrations=False
+            )
+            wardrobes[user_id] = wardrobe
+            while len(wardrobes) > settings.open_wardrobes:
+                wardrobes.popitem(last=False)[1].close()
             return wardrobe
 
     worker = (
