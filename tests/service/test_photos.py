@@ -256,3 +256,14 @@ def test_real_predictor_through_the_service(tmp_path, predictor):
         assert client.get(job["overlay_url"], headers=alice).status_code == 200
         for key in job["items"]:
             assert client.get(f"/api/items/{key}/cutout", headers=alice).status_code == 200
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_accepted_formats(fmt):
+    buffer = io.BytesIO()
+    Image.new("RGB", (30, 20), (200, 10, 10)).save(buffer, format=fmt)
+    checked = check_image(buffer.getvalue(), max_pixels=600)
+    assert (checked.format, checked.width, checked.height) == (fmt, 30, 20)
+    with pytest.raises(UploadRejected) as err:
+        check_image(buffer.getvalue(), max_pixels=599)
+    assert err.value.status == 413
