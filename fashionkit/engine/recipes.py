@@ -15,14 +15,13 @@ schedule, and the run's limits. ``RECIPES`` holds the named ones:
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from fashionkit import _dataclass_io as dataclass_io
 
 __all__ = [
     "DataConfig",
@@ -91,79 +90,11 @@ class Recipe:
     monitor: str = "val_segm_AP"
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["optim"]["decay_at"] = list(self.optim.decay_at)
-        return out
+        return dataclass_io.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
-        return _build(cls, data, "recipe")
-
-
-def _build(cls, data: Any, where: str):
-    if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
-    kwargs = {}
-    for name, value in data.items():
-        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
-    return cls(**kwargs)
-
-
-def _coerce(tp: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, where)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(arg, value, where)
-            except (TypeError, ValueError) as err:
-                errors.append(str(err))
-        raise ValueError(f"{where}: {value!r} fits none of {tp} ({'; '.join(errors)})")
-    if origin is Literal:
-        allowed = typing.get_args(tp)
-        if value not in allowed:
-            raise ValueError(f"{where}: {value!r} is not one of {list(allowed)}")
-        return value
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{where}: expected a list, got {value!r}")
-        (item_tp, _) = typing.get_args(tp)
-        return tuple(_coerce(item_tp, v, where) for v in value)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"{where}: expected a mapping, got {value!r}")
-        return dict(value)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ValueError(f"{where}: expected true/false, got {value!r}")
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ValueError(f"{where}: expected a string, got {value!r}")
-        return value
-    if tp is Any:
-        return value
-    raise TypeError(f"{where}: unsupported type {tp}")
+        return dataclass_io.from_dict(cls, data, "recipe")
 
 
 def apply_overrides(recipe: Recipe, overrides: list[str] | dict[str, Any]) -> Recipe:

@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from fashionkit import _dataclass_io as dataclass_io
 
 __all__ = ["ModelConfig", "PRESETS", "model_config_from_preset"]
 
@@ -176,55 +178,12 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Builtins only (tuples become lists), for YAML, JSON and ``weights_only`` checkpoints."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = list(value) if isinstance(value, tuple) else (
-                dict(value) if isinstance(value, dict) else value
-            )
-        return out
+        return dataclass_io.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Inverse of :meth:`to_dict`; unknown keys and wrongly typed values are errors."""
-        if not isinstance(data, dict):
-            raise ValueError(f"model config must be a mapping, got {type(data).__name__}")
-        hints = typing.get_type_hints(cls)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"model config: unknown key(s) {unknown}; known: {sorted(known)}")
-        kwargs = {name: _coerce(hints[name], value, name) for name, value in data.items()}
-        return cls(**kwargs)
-
-
-def _coerce(tp: Any, value: Any, name: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"model config: {name} must be a list, got {value!r}")
-        args = typing.get_args(tp)
-        item = args[0]
-        return tuple(_coerce(item, v, name) for v in value)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"model config: {name} must be a mapping, got {value!r}")
-        return {str(k): str(v) for k, v in value.items()}
-    if origin is Literal:
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"model config: {name} must be true/false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"model config: {name} must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"model config: {name} must be a number, got {value!r}")
-        return float(value)
-    return value
+        return dataclass_io.from_dict(cls, data, "model config")
 
 
 _PAPER = ModelConfig(

@@ -26,11 +26,11 @@ def test_overrides_are_checked():
     assert config.attribute_loss == "focal" and config.anchor_sizes == (8, 16, 32, 64)
     with pytest.raises(ValueError, match="unknown key"):
         model_config_from_preset("cpu-tiny", backbone_name="resnet18")
-    with pytest.raises(ValueError, match="backbone='vgg16'"):
+    with pytest.raises(ValueError, match="backbone: 'vgg16' is not one of"):
         model_config_from_preset("cpu-tiny", backbone="vgg16")
     with pytest.raises(ValueError, match="anchor_sizes"):
         model_config_from_preset("paper", fpn_levels=[3, 4, 5])
-    with pytest.raises(ValueError, match="must be an integer"):
+    with pytest.raises(ValueError, match="expected an integer"):
         model_config_from_preset("paper", fpn_channels="256")
     with pytest.raises(KeyError, match="known"):
         model_config_from_preset("nope")
