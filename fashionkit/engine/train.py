@@ -1,8 +1,8 @@
 """``train()``: read the data, build the model, run Lightning, write the run folder.
 
 The run folder holds ``config.yaml`` (the recipe as run), ``metrics.csv`` (one row per epoch,
-Table 4 columns first), ``loss_curves.png`` (Fig. 10), ``checkpoints/`` (``last.ckpt`` each
-epoch for ``--resume``, ``best.ckpt`` by the monitored metric), ``logs/`` (CSV and TensorBoard),
+Table 4 columns first), ``loss_curves.png`` (Fig. 10), ``checkpoints/`` (``last.ckpt``
+rewritten each epoch, for ``--resume``; ``best.ckpt`` by the monitored metric), ``logs/`` (CSV and TensorBoard),
 and ``model.pt``: the final model in fashionkit's checkpoint format (config, ontology version,
 weights; loads with ``weights_only=True``).
 
@@ -160,8 +160,9 @@ def train(
         *(callbacks or []),
         table,
         RNGState(),
-        ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
-                        save_last=True, save_top_k=-1, every_n_epochs=1,
+        # last.ckpt is rewritten every epoch; earlier epochs are not kept (at Fashionpedia
+        # scale each is hundreds of MB): best.ckpt keeps the best by the monitored metric.
+        ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_epochs=1,
                         save_on_train_epoch_end=True),
     ]
     if val_set is not None:

@@ -114,9 +114,8 @@ def test_ddp_two_cpu_processes_train_and_write_one_checkpoint(shapes, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "distributed_backend=gloo" in proc.stderr + proc.stdout
     assert "All distributed processes registered. Starting with 2 processes" in proc.stderr + proc.stdout
-    # One process writes: one checkpoint per epoch, plus last and best (by val_loss).
-    assert sorted(p.name for p in (run / "checkpoints").glob("*.ckpt")) == [
-        "best.ckpt", "epoch000.ckpt", "last.ckpt"]
+    # One process writes: last and best (by val_loss).
+    assert sorted(p.name for p in (run / "checkpoints").glob("*.ckpt")) == ["best.ckpt", "last.ckpt"]
     assert (run / "model.pt").is_file()
     with (run / "metrics.csv").open() as fh:
         assert len(list(csv.DictReader(fh))) == 1
