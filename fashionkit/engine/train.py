@@ -169,7 +169,7 @@ def train(
         all_callbacks.append(
             ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode,
                             save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False,
-                            save_on_train_epoch_end=True)
+                            save_on_train_epoch_end=True, every_n_epochs=recipe.eval_every)
         )
         if recipe.early_stop_patience:
             all_callbacks.append(EarlyStopping(monitor=monitor, mode=mode,
