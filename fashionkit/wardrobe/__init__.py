@@ -19,13 +19,14 @@ from fashionkit.wardrobe.dataset import export_dataset
 from fashionkit.wardrobe.exchange import export_wardrobe, import_wardrobe, read_items, write_items
 from fashionkit.wardrobe.ingest import DuplicateCandidate, IngestReport, ingest_photos
 from fashionkit.wardrobe.items import Item, item_from_dict, item_to_dict
-from fashionkit.wardrobe.store import Detail, FeedbackEvent, Wardrobe, default_url
+from fashionkit.wardrobe.store import Detail, DetectedItem, FeedbackEvent, Wardrobe, default_url
 
 __all__ = [
     "Wardrobe",
     "Item",
     "FeedbackEvent",
     "Detail",
+    "DetectedItem",
     "ingest_photos",
     "IngestReport",
     "DuplicateCandidate",

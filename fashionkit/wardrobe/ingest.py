@@ -39,7 +39,8 @@ from fashionkit.wardrobe.colors import (
     srgb_to_oklab,
 )
 from fashionkit.wardrobe.items import Item
-from fashionkit.wardrobe.store import Detail, Wardrobe
+from fashionkit.wardrobe.storage import file_digest
+from fashionkit.wardrobe.store import Detail, DetectedItem, Wardrobe
 
 __all__ = [
     "IngestReport",
@@ -178,10 +179,11 @@ def ingest_photos(
         if prediction.photo is None:
             raise ValueError("the predictor must keep the decoded photos (keep_photos=True)")
         image = prediction.photo.pixels
-        photo_id, digest, new = wardrobe.add_photo(path, prediction.image_size)
-        if not new:
+        digest = file_digest(path)
+        if wardrobe.has_photo(digest):
             report.skipped.append(str(path))
             continue
+        found: list[tuple[DetectedItem, np.ndarray]] = []
         for det in prediction.items:
             if det.category_id in parts or det.score < min_score:
                 continue
@@ -204,15 +206,13 @@ def ingest_photos(
                 attribute_ids=attribute_ids,
             )
             rgba = _cutout(image, mask, det.box)
-            cutout = wardrobe.images.put_bytes(_png(rgba), ".png")
-            wardrobe.add_detected(
-                item,
-                photo_id=photo_id,
+            detected = DetectedItem(
+                item=item,
                 box=det.box,
                 mask=det.mask,
                 score=det.score,
                 attribute_scores={a.id: a.score for a in det.attributes},
-                details=[
+                details=tuple(
                     Detail(
                         category_id=p.category_id,
                         attribute_ids=tuple(sorted(a.id for a in p.attributes)),
@@ -222,16 +222,16 @@ def ingest_photos(
                     )
                     for p in linked
                     if p.category_id in parts
-                ],
-                cutout_sha256=cutout,
+                ),
+                cutout_sha256=wardrobe.images.put_bytes(_png(rgba), ".png"),
             )
-            report.added.append(item.id)
+            found.append((detected, rgba))
+        # The photo and all its items in one transaction: a crash leaves all or nothing.
+        wardrobe.add_photo(path, prediction.image_size, [d for d, _ in found])
+        ids = [d.item.id for d, _ in found]
+        report.added.extend(ids)
+        for detected, rgba in found:
             report.duplicates.extend(
-                find_duplicates(
-                    wardrobe,
-                    item,
-                    appearance_descriptor(rgba),
-                    exclude=[i for i in report.added if i.startswith(digest[:12])],
-                )
+                find_duplicates(wardrobe, detected.item, appearance_descriptor(rgba), exclude=ids)
             )
     return report

@@ -12,7 +12,12 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["ImageStore"]
+__all__ = ["ImageStore", "file_digest"]
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 hex digest of a file's bytes: its name in the store."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 class ImageStore:

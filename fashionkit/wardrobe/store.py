@@ -113,6 +113,21 @@ class Detail:
 
 
 @dataclass(frozen=True)
+class DetectedItem:
+    """An item found in a photo, ready to store: the item, where it is (box XYXY, mask as COCO
+    RLE), the detector's score and attribute scores, its parts as details, and its cut-out's
+    digest in the image store."""
+
+    item: Item
+    box: tuple[float, float, float, float]
+    mask: dict
+    score: float
+    attribute_scores: dict[int, float]
+    details: tuple[Detail, ...] = ()
+    cutout_sha256: str | None = None
+
+
+@dataclass(frozen=True)
 class PhotoObject:
     """An item (or, with ``is_part``, one of its parts) as drawn in a photo: box XYXY pixels,
     mask COCO RLE, the person's category and attribute ids."""
@@ -342,10 +357,12 @@ class Wardrobe:
             session.delete(self._row(session, key))
 
     # -- photos and detected items ----------------------------------------------------------
-    def add_photo(self, path: str | Path, size: tuple[int, int]) -> tuple[int, str, bool]:
-        """Store a photo file (content-addressed) with its decoded ``size`` ``(H, W)``;
-        returns ``(photo row id, sha256, new)`` — ``new`` is False when this person already
-        added the same bytes."""
+    def add_photo(self, path: str | Path, size: tuple[int, int],
+                  items: Iterable[DetectedItem] = ()) -> tuple[int, str, bool]:
+        """Store a photo file (content-addressed) with its decoded ``size`` ``(H, W)`` and the
+        items found in it, all in one transaction: a crash leaves the photo with all of its
+        items or with none of them. Returns ``(photo row id, sha256, new)``; ``new`` is False
+        when this person already added the same bytes, and then ``items`` are not added."""
         digest, suffix = self.images.put_file(path)
         with self._sessions.begin() as session:
             row = session.scalar(
@@ -358,40 +375,43 @@ class Wardrobe:
             )
             session.add(row)
             session.flush()
+            for detected in items:
+                self._insert_detected(session, row.id, detected)
             return row.id, digest, True
 
-    def add_detected(
-        self,
-        item: Item,
-        *,
-        photo_id: int,
-        box: tuple[float, float, float, float],
-        mask: dict,
-        score: float,
-        attribute_scores: dict[int, float],
-        details: Iterable[Detail] = (),
-        cutout_sha256: str | None = None,
-    ) -> None:
-        """Add an item found in a photo, with where it is (box XYXY, mask RLE), the
-        detector's scores, its parts as details and its cut-out image's digest."""
-        self.add(item, attribute_scores=attribute_scores)
-        with self._sessions.begin() as session:
-            row = self._row(session, item.id)
-            row.photo_id = photo_id
-            row.box = [float(v) for v in box]
-            row.mask = dict(mask)
-            row.score = float(score)
-            row.cutout_sha256 = cutout_sha256
-            row.details = [
-                ItemDetailRow(
-                    category_id=d.category_id,
-                    attribute_ids=list(d.attribute_ids),
-                    box=[float(v) for v in d.box] if d.box is not None else None,
-                    mask=dict(d.mask) if d.mask is not None else None,
-                    score=d.score,
-                )
-                for d in details
-            ]
+    def has_photo(self, sha256: str) -> bool:
+        """Whether this person already added a photo with these bytes."""
+        with self._sessions() as session:
+            return session.scalar(
+                select(PhotoRow.id).where(PhotoRow.user_id == self.user_id,
+                                          PhotoRow.sha256 == sha256)
+            ) is not None
+
+    def _insert_detected(self, session: Session, photo_id: int, detected: DetectedItem) -> None:
+        item = detected.item
+        if session.scalar(
+            select(ItemRow.id).where(ItemRow.user_id == self.user_id, ItemRow.key == item.id)
+        ):
+            raise ValueError(f"item id {item.id!r} is already in the wardrobe")
+        row = ItemRow(user_id=self.user_id, attributes=[])
+        session.add(row)
+        self._fill_row(row, item, detected.attribute_scores)
+        row.photo_id = photo_id
+        row.box = [float(v) for v in detected.box]
+        row.mask = dict(detected.mask)
+        row.score = float(detected.score)
+        row.cutout_sha256 = detected.cutout_sha256
+        row.details = [
+            ItemDetailRow(
+                category_id=d.category_id,
+                attribute_ids=list(d.attribute_ids),
+                box=[float(v) for v in d.box] if d.box is not None else None,
+                mask=dict(d.mask) if d.mask is not None else None,
+                score=d.score,
+            )
+            for d in detected.details
+        ]
+        session.flush()
 
     def details(self, key: str) -> list[Detail]:
         with self._sessions() as session:

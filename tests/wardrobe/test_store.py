@@ -139,3 +139,27 @@ def test_default_location_is_the_user_data_dir(tmp_path, monkeypatch):
         w.add(Item(id="a", category_id=1))
     assert (tmp_path / "data" / "fashionkit" / "wardrobe.sqlite").exists()
     assert (tmp_path / "data" / "fashionkit").is_dir()
+
+
+def test_a_photo_and_its_items_are_stored_all_or_nothing(tmp_path):
+    """One transaction per photo: if any item fails, neither the photo nor any item stays
+    (a killed server or a bad record never leaves half a photo's items)."""
+    from PIL import Image
+
+    from fashionkit.wardrobe import DetectedItem
+
+    photo = tmp_path / "p.png"
+    Image.new("RGB", (8, 6), "navy").save(photo)
+    rle = {"size": [6, 8], "counts": "0l0"}
+    good = DetectedItem(item=Item(id="a", category_id=23), box=(0, 0, 4, 4), mask=rle,
+                        score=0.9, attribute_scores={})
+    clash = DetectedItem(item=Item(id="a", category_id=24), box=(0, 0, 4, 4), mask=rle,
+                         score=0.8, attribute_scores={})
+    w = Wardrobe(f"sqlite:///{tmp_path / 'w.sqlite'}", image_dir=tmp_path / "img")
+    with pytest.raises(ValueError, match="'a' is already"):
+        w.add_photo(photo, (6, 8), [good, clash])
+    assert w.items() == [] and w.annotated_photos() == []
+    _, digest, new = w.add_photo(photo, (6, 8), [good])
+    assert new and w.has_photo(digest) and [i.id for i in w.items()] == ["a"]
+    assert w.add_photo(photo, (6, 8), [clash])[2] is False  # same bytes: nothing added
+    assert [i.id for i in w.items()] == ["a"]
