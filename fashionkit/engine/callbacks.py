@@ -167,7 +167,7 @@ class RNGState(L.Callback):
 
     def state_dict(self) -> dict[str, Any]:
         py_version, py_state, py_gauss = random.getstate()
-        np_state = np.random.get_state()
+        np_state: tuple[Any, ...] = tuple(np.random.get_state())
         return {
             "python": [py_version, list(py_state), py_gauss],
             "numpy": [
@@ -183,6 +183,6 @@ class RNGState(L.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         py_version, py_state, py_gauss = state_dict["python"]
         random.setstate((py_version, tuple(py_state), py_gauss))
-        name, keys, pos, has_gauss, cached = state_dict["numpy"]
+        name, keys, pos, has_gauss, cached = state_dict["numpy"]  # type: ignore[misc]
         np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
         torch.set_rng_state(state_dict["torch"])

@@ -24,8 +24,9 @@ def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
     sampler) and comes after the first iterator of a fit — or of a resumed fit — exists, so the
     engine sets the epoch itself: when the loader is built and at each epoch start."""
     for obj in (loader.batch_sampler, loader.dataset):
-        if hasattr(obj, "set_epoch"):
-            obj.set_epoch(epoch)
+        set_epoch = getattr(obj, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)
 
 
 class FashionDataModule(L.LightningDataModule):
@@ -69,7 +70,7 @@ class FashionDataModule(L.LightningDataModule):
         # any epoch hook runs: this is the one chance to give the first iterator its epoch.
         # (``current_epoch`` is not yet restored at this point of a resumed fit; the loop's
         # processed-epoch count, which Lightning itself gives samplers, is.)
-        epoch = 0 if self.trainer is None else self.trainer.fit_loop.epoch_progress.current.processed
+        epoch = 0 if self.trainer is None else self.trainer.fit_loop.epoch_progress.current.processed  # type: ignore[attr-defined]
         set_loader_epoch(loader, epoch)
         return loader
 
@@ -94,11 +95,12 @@ def _transforms(recipe: Recipe, train: bool):
 
 
 def _batch_sampler(dataset: FashionDataset, recipe: Recipe, shuffle: bool,
-                   **replicas: int) -> AspectRatioGroupedSampler:
+                   num_replicas: int | None = None, rank: int | None = None,
+                   ) -> AspectRatioGroupedSampler:
     d = recipe.data
     ratios = dataset.aspect_ratios() if d.group_by_aspect_ratio else [1.0] * len(dataset)
     return AspectRatioGroupedSampler(ratios, d.batch_size, shuffle=shuffle, seed=recipe.seed,
-                                     **replicas)
+                                     num_replicas=num_replicas, rank=rank)
 
 
 def _loader(dataset: FashionDataset, recipe: Recipe, shuffle: bool) -> DataLoader:

@@ -45,8 +45,9 @@ class DetectionModule(L.LightningModule):
     ``evaluator`` (optional) follows the evaluator protocol (``reset / process / evaluate``); its
     results are logged as ``val_<key>`` each validation epoch."""
 
-    def __init__(self, model: torch.nn.Module, recipe: Recipe, evaluator: Any | None = None):
+    def __init__(self, model: Any, recipe: Recipe, evaluator: Any | None = None):
         super().__init__()
+        # An AttributeMaskRCNN (typed Any: its explicit losses/predict calls are not Module API).
         self.model = model
         self.recipe = recipe
         self.evaluator = evaluator
@@ -80,7 +81,9 @@ class DetectionModule(L.LightningModule):
                 + ", ".join(f"{k}={float(v):.4g}" for k, v in losses.items())
                 + " (lower optim.lr or enable optim.grad_clip)"
             )
-        self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True,
+        optimizer = self.optimizers()
+        assert not isinstance(optimizer, list)
+        self.log("lr", optimizer.param_groups[0]["lr"], on_step=False, on_epoch=True,
                  batch_size=len(images))
         return total
 

@@ -175,19 +175,19 @@ def train(
             all_callbacks.append(EarlyStopping(monitor=monitor, mode=mode,
                                            patience=recipe.early_stop_patience))
     # Each launch (first or resumed) logs into a new version folder; nothing is overwritten.
-    loggers = [CSVLogger(run / "logs", name="csv")]
+    loggers: list[Any] = [CSVLogger(run / "logs", name="csv")]
     try:
         loggers.append(TensorBoardLogger(run / "logs", name="tensorboard"))
     except ModuleNotFoundError:
         pass
     trainer = L.Trainer(
         max_epochs=recipe.epochs,
-        max_time={"minutes": recipe.max_minutes} if recipe.max_minutes else None,
+        max_time={"seconds": round(recipe.max_minutes * 60)} if recipe.max_minutes else None,
         accelerator=accelerator,
         devices=devices,
         num_nodes=num_nodes,
         strategy=strategy,
-        precision=recipe.precision,
+        precision=recipe.precision,  # type: ignore[arg-type]  # checked by Lightning
         gradient_clip_val=recipe.optim.grad_clip,
         accumulate_grad_batches=recipe.accumulate_grad_batches,
         check_val_every_n_epoch=recipe.eval_every,
