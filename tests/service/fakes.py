@@ -12,23 +12,8 @@ import io
 import threading
 from pathlib import Path
 
-from pycocotools import mask as mask_utils
-
 from fashionkit.data.synth import render_image
-from fashionkit.inference import AttributeScore, Prediction
-from fashionkit.inference import Item as Detection
-from fashionkit.inference.images import Photo, load_photo
-from fashionkit.ontology import load_ontology
-
-
-def _rle(segmentation, h, w):
-    if isinstance(segmentation, list):
-        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, h, w))
-    else:
-        rle = dict(segmentation)
-    if isinstance(rle["counts"], bytes):
-        rle["counts"] = rle["counts"].decode()
-    return rle
+from tests.synth_truth import truth_prediction
 
 
 class TruthPredictor:
@@ -60,41 +45,7 @@ class TruthPredictor:
             raise TimeoutError("the test never opened the gate")
         if self.fail is not None:
             raise self.fail
-        onto = load_ontology()
-        out = []
-        for path in paths:
-            annotations = self.truth[hashlib.sha256(Path(path).read_bytes()).hexdigest()]
-            photo = load_photo(path)
-            h, w = photo.size
-            position = {a["id"]: k for k, a in enumerate(annotations)}
-            items = []
-            for k, a in enumerate(annotations):
-                cat = onto.category(a["category_id"])
-                x, y, bw, bh = a["bbox"]
-                parent = a["synth"]["part_of"]
-                items.append(
-                    Detection(
-                        index=k,
-                        category_id=cat.id,
-                        name=cat.name,
-                        supercategory=cat.supercategory,
-                        group=cat.group,
-                        box=(x, y, x + bw, y + bh),
-                        score=0.9,
-                        mask=_rle(a["segmentation"], h, w),
-                        attributes=tuple(
-                            AttributeScore(i, onto.attribute(i).name, 0.8)
-                            for i in a["attribute_ids"]
-                        ),
-                        parent=position.get(parent) if parent is not None else None,
-                    )
-                )
-            out.append(
-                Prediction(
-                    name=str(path),
-                    image_size=(h, w),
-                    items=items,
-                    photo=Photo(photo.pixels, str(path)),
-                )
-            )
-        return out
+        return [
+            truth_prediction(path, self.truth[hashlib.sha256(Path(path).read_bytes()).hexdigest()])
+            for path in paths
+        ]

@@ -6,25 +6,14 @@ import json
 
 import numpy as np
 import pytest
-from pycocotools import mask as mask_utils
 
 from fashionkit.data.synth import render_image
-from fashionkit.inference import AttributeScore, Prediction
-from fashionkit.inference import Item as Detection
-from fashionkit.inference.images import Photo, load_photo
-from fashionkit.ontology import PART_IDS, load_ontology
+from fashionkit.inference.images import load_photo
+from fashionkit.ontology import PART_IDS
 from fashionkit.wardrobe import Item, Wardrobe
 from fashionkit.wardrobe.colors import hex_to_rgb, srgb_to_oklab
 from fashionkit.wardrobe.ingest import ingest_photos
-
-
-def _rle(segmentation, h, w):
-    if isinstance(segmentation, list):
-        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, h, w))
-    else:
-        rle = dict(segmentation)
-    rle["counts"] = rle["counts"].decode() if isinstance(rle["counts"], bytes) else rle["counts"]
-    return rle
+from tests.synth_truth import rle_of, truth_prediction
 
 
 class OraclePredictor:
@@ -34,41 +23,7 @@ class OraclePredictor:
         self.truth: dict[str, list[dict]] = {}
 
     def __call__(self, paths, on_error="raise"):
-        onto = load_ontology()
-        out = []
-        for path in paths:
-            photo = load_photo(path)
-            h, w = photo.size
-            annotations = self.truth[path]
-            position = {a["id"]: k for k, a in enumerate(annotations)}
-            items = []
-            for k, a in enumerate(annotations):
-                cat = onto.category(a["category_id"])
-                x, y, bw, bh = a["bbox"]
-                parent = a["synth"]["part_of"]
-                items.append(
-                    Detection(
-                        index=k,
-                        category_id=cat.id,
-                        name=cat.name,
-                        supercategory=cat.supercategory,
-                        group=cat.group,
-                        box=(x, y, x + bw, y + bh),
-                        score=0.9,
-                        mask=_rle(a["segmentation"], h, w),
-                        attributes=tuple(
-                            AttributeScore(i, onto.attribute(i).name, 0.8)
-                            for i in a["attribute_ids"]
-                        ),
-                        parent=position.get(parent) if parent is not None else None,
-                    )
-                )
-            out.append(
-                Prediction(
-                    name=path, image_size=(h, w), items=items, photo=Photo(photo.pixels, path)
-                )
-            )
-        return out
+        return [truth_prediction(path, self.truth[path]) for path in paths]
 
 
 def _write_photos(tmp_path, predictor, indices):
@@ -202,7 +157,7 @@ def test_export_dataset_for_fine_tuning(tmp_path):
     # Masks are carried through exactly (same pixels as the synthetic ground truth).
     h, w = raw["images"][0]["height"], raw["images"][0]["width"]
     expected = sorted(
-        int(decode_rle(_rle(a["segmentation"], h, w)).sum()) for a in oracle.truth[paths[0]]
+        int(decode_rle(rle_of(a["segmentation"], h, w)).sum()) for a in oracle.truth[paths[0]]
     )
     got = sorted(int(a["area"]) for a in raw["annotations"] if a["image_id"] == 1)
     assert got == expected
