@@ -15,7 +15,7 @@ schedule, and the run's limits. ``RECIPES`` holds the named ones:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -150,6 +150,15 @@ _OFFICIAL_OPTIM = OptimConfig(
     grad_clip=None,
 )
 
+_OFFICIAL_3X = Recipe(
+    name="fashionpedia-r50-3x",
+    model_preset="fashionpedia-r50",
+    data=DataConfig(transform="jitter", image_size=1024, jitter_min=0.5, jitter_max=2.0),
+    optim=_OFFICIAL_OPTIM,
+    epochs=36,
+    precision="bf16-mixed",
+)
+
 RECIPES: dict[str, Recipe] = {
     "paper": Recipe(
         name="paper",
@@ -159,22 +168,9 @@ RECIPES: dict[str, Recipe] = {
         epochs=8,
         precision="bf16-mixed",
     ),
-    "fashionpedia-r50-3x": Recipe(
-        name="fashionpedia-r50-3x",
-        model_preset="fashionpedia-r50",
-        data=DataConfig(transform="jitter", image_size=1024, jitter_min=0.5, jitter_max=2.0),
-        optim=_OFFICIAL_OPTIM,
-        epochs=36,
-        precision="bf16-mixed",
-    ),
-    "fashionpedia-r101-3x": Recipe(
-        name="fashionpedia-r101-3x",
-        model_preset="fashionpedia-r101",
-        data=DataConfig(transform="jitter", image_size=1024, jitter_min=0.5, jitter_max=2.0),
-        optim=_OFFICIAL_OPTIM,
-        epochs=36,
-        precision="bf16-mixed",
-    ),
+    "fashionpedia-r50-3x": _OFFICIAL_3X,
+    "fashionpedia-r101-3x": replace(_OFFICIAL_3X, name="fashionpedia-r101-3x",
+                                    model_preset="fashionpedia-r101"),
     "finetune": Recipe(
         name="finetune",
         model_preset="paper",
