@@ -356,7 +356,7 @@ def suggest(
     try:
         day = dt.date.fromisoformat(today) if today else None
         conditions = Conditions(
-            season=season.lower() if season else None,
+            season=season or None,
             temperature=temperature,
             occasion=occasion,
             formality=formality,

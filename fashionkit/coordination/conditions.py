@@ -60,6 +60,9 @@ class Conditions:
     outer: bool | None = None
 
     def __post_init__(self) -> None:
+        if self.season is not None:
+            # Case-insensitive ("Summer" from a form or a command line); frozen, hence setattr.
+            object.__setattr__(self, "season", self.season.lower())
         if self.season is not None and self.season not in SEASONS:
             raise ValueError(f"season must be one of {SEASONS}, got {self.season!r}")
         if self.formality is not None and not 1 <= self.formality <= 5:

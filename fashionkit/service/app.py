@@ -409,7 +409,7 @@ def create_app(
 
         try:
             conditions = Conditions(
-                season=season.lower() if season else None,
+                season=season or None,
                 temperature=temperature,
                 occasion=occasion,
                 formality=formality,

@@ -245,3 +245,9 @@ def test_locked_tie_brings_a_shirt():
         items, Conditions(lock=("tie",)), k=3, settings=SearchSettings(per_slot=5)
     )
     assert outfits and all({"tie", "shirt"} <= set(o.items) for o in outfits)
+
+
+def test_conditions_take_the_season_in_any_case_and_refuse_unknown_ones():
+    assert Conditions(season="Summer").season == "summer"
+    with pytest.raises(ValueError, match="season must be one of"):
+        Conditions(season="monsoon")
