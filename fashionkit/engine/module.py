@@ -92,7 +92,9 @@ class DetectionModule(L.LightningModule):
         # The RoI sampling inside the loss is random; drawing from a forked, seeded generator
         # keeps validation deterministic and leaves the training RNG stream untouched, so
         # that runs with and without validation (or resumed runs) train identically.
-        with torch.random.fork_rng(devices=[]):
+        # On a GPU, torchvision samples with that device's generator: fork it too.
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices, device_type=self.device.type):
             torch.manual_seed(self.recipe.seed * 100003 + batch_idx)
             losses = self.model.losses(images, targets)
         self._log_losses("val", losses, len(images))
