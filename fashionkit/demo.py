@@ -32,6 +32,16 @@ CONDITIONS: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
+# Report label → key of :func:`fashionkit.engine.validation.flatten_metrics`.
+_METRIC_LABELS: tuple[tuple[str, str], ...] = (
+    ("mask AP", "segm_AP"),
+    ("mask AP50", "segm_AP50"),
+    ("mask AP IoU+F1", "segm_AP_iou_f1"),
+    ("mask AP50 IoU+F1 (F1 ≥ 0.5)", "segm_AP50_iou_f1"),
+    ("attribute F1 (matched)", "attribute_micro_f1"),
+)
+
+
 @dataclass(frozen=True)
 class DemoResult:
     out_dir: Path
@@ -119,6 +129,7 @@ def run_demo(out_dir: str | Path = "demo", images: int = 300, minutes: float = 5
 
 
 def _evaluate(model_path: Path, world: Path, detect_dir: Path, console) -> dict[str, float]:
+    from fashionkit.engine.validation import flatten_metrics
     from fashionkit.evaluation.evaluator import evaluate_all
     from fashionkit.evaluation.results import load_ground_truth, read_results
     from fashionkit.inference.batch import DetectJob, run_detect
@@ -130,13 +141,8 @@ def _evaluate(model_path: Path, world: Path, detect_dir: Path, console) -> dict[
     dt = read_results(summary.results_path, gt, iou_type="segm")
     result = evaluate_all(gt, dt, "segm", coco=False, per_class=False)
     (detect_dir.parent / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
-    metrics = {
-        "mask AP": result["iou"]["AP"],
-        "mask AP50": result["iou"]["AP_IOU50"],
-        "mask AP IoU+F1": result["iou_f1"]["AP"],
-        "mask AP50 IoU+F1 (F1 ≥ 0.5)": result["iou_f1"]["AP_IOU50_F150"],
-        "attribute F1 (matched)": result["attributes"].get("attribute_micro_f1", float("nan")),
-    }
+    flat = flatten_metrics({"segm": result})  # the numbers training logs per epoch
+    metrics = {label: flat.get(key, float("nan")) for label, key in _METRIC_LABELS}
     for key, value in metrics.items():
         console.print(f"{key:30s} {value:.4f}")
     return metrics
