@@ -25,16 +25,27 @@ def effective_lr(recipe: Recipe, world_size: int) -> float:
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int, warmup_factor: float,
-              decay_at: tuple[float, ...], gamma: float) -> float:
+              decay_at: tuple[float, ...], gamma: float, *, schedule: str = "step",
+              final_factor: float = 0.0, progress: float | None = None) -> float:
     """Multiplier of the base LR at optimiser step ``step``: linear warmup from
-    ``warmup_factor`` to 1 over ``warmup_steps``, then ×``gamma`` at each fraction in
-    ``decay_at`` of ``total_steps``."""
+    ``warmup_factor`` to 1 over ``warmup_steps``, times the decay at ``progress`` (the share of
+    training done, ``step / total_steps`` unless given): for ``schedule="step"`` ×``gamma`` at
+    each fraction in ``decay_at``; for ``"cosine"`` a half cosine from 1 down to
+    ``final_factor`` at the end."""
     factor = 1.0
     if warmup_steps > 0 and step < warmup_steps:
         alpha = step / warmup_steps
         factor = warmup_factor * (1 - alpha) + alpha
+    done = step / max(1, total_steps) if progress is None else progress
+    done = min(max(done, 0.0), 1.0)
+    if schedule == "cosine":
+        return factor * (final_factor + (1 - final_factor) * 0.5 * (1 + math.cos(math.pi * done)))
+    if schedule != "step":
+        raise ValueError(f"unknown LR schedule {schedule!r} (step or cosine)")
     for frac in decay_at:
-        if step >= math.floor(frac * total_steps):
+        # Compare in steps, as the fractions are documented: decay from step floor(frac·total).
+        if (progress is None and step >= math.floor(frac * total_steps)) or (
+                progress is not None and done >= frac):
             factor *= gamma
     return factor
 
@@ -140,12 +151,30 @@ class DetectionModule(L.LightningModule):
         total = max(1, math.ceil(per_epoch / self.recipe.accumulate_grad_batches)
                     * self.trainer.max_epochs)
 
+        budget = self.recipe.max_minutes * 60 if self.recipe.max_minutes else None
+
         def schedule(step: int) -> float:
+            # Under a time budget the schedule runs over whichever ends first, the epochs or
+            # the minutes: a run stopped by the clock still reaches its low-LR end.
+            progress = None
+            if budget is not None:
+                progress = max(step / total, self._train_seconds() / budget)
             return lr_factor(step, total, cfg.warmup_steps, cfg.warmup_factor, cfg.decay_at,
-                             cfg.decay_gamma)
+                             cfg.decay_gamma, schedule=cfg.schedule,
+                             final_factor=cfg.final_factor, progress=progress)
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def _train_seconds(self) -> float:
+        """Training time so far as Lightning's ``max_time`` counts it (validation included;
+        carried over a resume), 0 without a time limit."""
+        from lightning.pytorch.callbacks import Timer
+
+        for callback in self.trainer.callbacks:  # type: ignore[attr-defined]
+            if isinstance(callback, Timer):
+                return float(callback.time_elapsed("train"))
+        return 0.0
 
     # -- checkpoints -----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

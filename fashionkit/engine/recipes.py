@@ -55,7 +55,9 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """SGD with momentum, linear warmup, step decay at fractions of the total steps.
+    """SGD with momentum (or AdamW), linear warmup, then step decay at fractions of training
+    (``schedule="step"``) or a half cosine down to ``final_factor`` × LR (``"cosine"``). With a
+    time budget (``max_minutes``) the fractions are of whichever ends first, steps or time.
 
     ``lr`` is for ``reference_batch`` images per optimiser step; the effective LR is scaled
     linearly by the actual total batch (per-device batch × devices × nodes × accumulation)."""
@@ -70,6 +72,8 @@ class OptimConfig:
     warmup_factor: float = 0.001
     decay_at: tuple[float, ...] = (2 / 3, 8 / 9)
     decay_gamma: float = 0.1
+    schedule: Literal["step", "cosine"] = "step"
+    final_factor: float = 0.0
     grad_clip: float | None = None
 
 

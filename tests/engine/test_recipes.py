@@ -60,6 +60,28 @@ def test_lr_schedule_warmup_then_step_decay():
     assert f(80) == pytest.approx(0.01)
 
 
+def test_lr_schedule_cosine_reaches_its_final_factor():
+    f = lambda s: lr_factor(s, 100, warmup_steps=0, warmup_factor=1.0, decay_at=(), gamma=0.1,  # noqa: E731
+                            schedule="cosine", final_factor=0.05)
+    assert f(0) == 1.0
+    assert f(50) == pytest.approx(0.05 + 0.95 * 0.5)
+    assert f(100) == pytest.approx(0.05)
+    assert f(250) == pytest.approx(0.05)  # past the end it stays at the floor
+    assert all(f(s) > f(s + 1) for s in range(99))
+    with pytest.raises(ValueError, match="schedule"):
+        lr_factor(1, 10, 0, 1.0, (), 0.1, schedule="linear")
+
+
+def test_lr_schedule_follows_progress_when_given():
+    # Under a time budget the module passes progress = max(steps share, time share): a run
+    # whose clock is 90% spent after 10% of its steps is already past both decays.
+    f = lambda s, progress: lr_factor(s, 100, warmup_steps=0, warmup_factor=1.0,  # noqa: E731
+                                      decay_at=(0.5, 0.8), gamma=0.1, progress=progress)
+    assert f(10, progress=0.1) == 1.0
+    assert f(10, progress=0.5) == pytest.approx(0.1)
+    assert f(10, progress=0.9) == pytest.approx(0.01)
+
+
 def test_lr_scales_with_the_total_batch():
     r = get_recipe("fashionpedia-r50-3x")  # 0.02 at 64 images per step
     r = apply_overrides(r, ["data.batch_size=4"])

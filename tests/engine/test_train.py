@@ -119,3 +119,41 @@ def test_ddp_two_cpu_processes_train_and_write_one_checkpoint(shapes, tmp_path):
     assert (run / "model.pt").is_file()
     with (run / "metrics.csv").open() as fh:
         assert len(list(csv.DictReader(fh))) == 1
+
+
+class LRLog(L.Callback):
+    """The LR of every optimiser step and the module's budget clock at each batch."""
+
+    def __init__(self):
+        self.lrs: list[float] = []
+        self.clock: list[float] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+        self.clock.append(pl_module._train_seconds())
+
+
+def test_time_budget_drives_the_schedule_to_its_end(shapes, tmp_path, monkeypatch):
+    from fashionkit.engine.module import DetectionModule, effective_lr
+
+    train_json, val_json, images = shapes
+    recipe = tiny_recipe("optim.schedule=cosine", "optim.warmup_steps=0", "max_minutes=10")
+    base = effective_lr(recipe, 1)
+    # The real clock is read from Lightning's Timer: it runs and is what the schedule sees.
+    real = LRLog()
+    train(recipe, train_json, val_json, images, tmp_path / "real", evaluate=False,
+          progress=False, callbacks=[real])
+    assert real.clock[0] >= 0 and real.clock[-1] > real.clock[0]
+    # 4 steps (2 epochs × 2 batches). By steps alone the cosine is at 1, .85, .5, .15; with a
+    # clock that spends the 10-minute budget by step 2 it is at 1, .5, 0, 0.
+    monkeypatch.setattr(DetectionModule, "_train_seconds", lambda self: self.global_step * 300.0)
+    fake = LRLog()
+    train(recipe, train_json, val_json, images, tmp_path / "fake", evaluate=False,
+          progress=False, callbacks=[fake])
+    assert [lr / base for lr in fake.lrs] == pytest.approx([1.0, 0.5, 0.0, 0.0], abs=1e-6)
+    steps_only = LRLog()
+    monkeypatch.setattr(DetectionModule, "_train_seconds", lambda self: 0.0)
+    train(recipe, train_json, val_json, images, tmp_path / "steps", evaluate=False,
+          progress=False, callbacks=[steps_only])
+    assert [lr / base for lr in steps_only.lrs] == pytest.approx(
+        [1.0, 0.853553, 0.5, 0.146447], abs=1e-5)
