@@ -46,6 +46,7 @@ __all__ = [
     "ResizeShortestKeepRatio",
     "RandomHorizontalFlip",
     "ScaleJitter",
+    "RandomCrop",
     "build_transforms",
     "masks_to_boxes",
     "mask_areas",
@@ -347,6 +348,39 @@ class ScaleJitter:
         )
 
 
+class RandomCrop:
+    """A random ``size×size`` window of the image (a side shorter than ``size`` is kept
+    whole; nothing is padded): training on crops of full-resolution images costs what small
+    images cost while objects keep the pixel size they have at evaluation.
+
+    The offset is ``floor(u · max(0, side − size))`` per axis with ``u ~ U(0, 1)``; instances
+    cropped away are dropped and cut ones get the visible part's box, as in
+    :class:`ScaleJitter`. ``scale`` is unchanged (a crop does not resample).
+    """
+
+    def __init__(self, size: int):
+        if size < 1:
+            raise ValueError(f"size must be positive, got {size}")
+        self.size = size
+
+    def __call__(
+        self, image: torch.Tensor, target: Target, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, Target]:
+        _check_image(image, target)
+        u_y = torch.rand((), generator=generator).item()
+        u_x = torch.rand((), generator=generator).item()
+        h, w = image.shape[-2:]
+        out_h, out_w = min(h, self.size), min(w, self.size)
+        top = math.floor(u_y * (h - out_h))
+        left = math.floor(u_x * (w - out_w))
+        image = _owned(F.crop_image(image, top, left, out_h, out_w))
+        masks = _owned(F.crop_mask(target["masks"], top, left, out_h, out_w))
+        return image, replace_masks(target, masks)
+
+    def __repr__(self) -> str:
+        return f"RandomCrop(size={self.size})"
+
+
 TransformKind = Literal["paper", "keep-ratio", "jitter"]
 
 
@@ -360,6 +394,7 @@ def build_transforms(
     max_size: int = 1333,
     min_scale: float = 0.5,
     max_scale: float = 2.0,
+    crop_size: int = 0,
 ) -> Compose:
     """The pipeline for one input recipe.
 
@@ -370,14 +405,18 @@ def build_transforms(
     - ``"jitter"``: training is flip + :class:`ScaleJitter` (``min_scale``..``max_scale``, crop
       to ``size×size``); evaluation is :class:`ResizeLongestAndPad` to ``size`` (the jitter
       with scale 1 and no crop).
+
+    ``crop_size`` > 0 adds a :class:`RandomCrop` of that size after the resize in training
+    (evaluation sees whole images).
     """
     flip: list[Transform] = [RandomHorizontalFlip(flip_p)] if train and flip_p > 0 else []
+    crop: list[Transform] = [RandomCrop(crop_size)] if train and crop_size > 0 else []
     if kind == "paper":
-        return Compose([*flip, ResizeLongestAndPad(size)])
+        return Compose([*flip, ResizeLongestAndPad(size), *crop])
     if kind == "keep-ratio":
-        return Compose([*flip, ResizeShortestKeepRatio(min_size, max_size, train=train)])
+        return Compose([*flip, ResizeShortestKeepRatio(min_size, max_size, train=train), *crop])
     if kind == "jitter":
         if train:
-            return Compose([*flip, ScaleJitter(min_scale, max_scale, size)])
+            return Compose([*flip, ScaleJitter(min_scale, max_scale, size), *crop])
         return Compose([ResizeLongestAndPad(size)])
     raise ValueError(f"unknown transform kind {kind!r} (choose 'paper', 'keep-ratio' or 'jitter')")

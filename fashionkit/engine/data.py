@@ -91,6 +91,7 @@ def _transforms(recipe: Recipe, train: bool):
         max_size=d.max_size,
         min_scale=d.jitter_min,
         max_scale=d.jitter_max,
+        crop_size=d.crop_size,
     )
 
 

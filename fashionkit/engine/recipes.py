@@ -39,7 +39,8 @@ __all__ = [
 class DataConfig:
     """Input pipeline. ``transform``: ``paper`` (resize longest side + pad to ``image_size``²),
     ``keep-ratio`` (shorter side ``min_size``, longer ≤ ``max_size``) or ``jitter`` (scale jitter
-    in ``[jitter_min, jitter_max]`` then crop/pad to ``image_size``²)."""
+    in ``[jitter_min, jitter_max]`` then crop/pad to ``image_size``²). ``crop_size`` > 0 trains on
+    random ``crop_size``² windows of the transformed images (evaluation uses whole images)."""
 
     transform: Literal["paper", "keep-ratio", "jitter"] = "paper"
     image_size: int = 1024
@@ -47,6 +48,7 @@ class DataConfig:
     max_size: int = 1333
     jitter_min: float = 0.5
     jitter_max: float = 2.0
+    crop_size: int = 0
     flip_prob: float = 0.5
     batch_size: int = 2
     num_workers: int = 2

@@ -18,6 +18,7 @@ from pycocotools import mask as mask_utils
 from fashionkit.data.transforms import (
     INSTANCE_KEYS,
     Compose,
+    RandomCrop,
     RandomHorizontalFlip,
     ResizeLongestAndPad,
     ResizeShortestKeepRatio,
@@ -280,6 +281,60 @@ def test_scale_jitter_at_scale_one_without_crop_is_the_paper_resize():
         assert torch.equal(a[key], b[key]), key
 
 
+@pytest.mark.parametrize("h,w", SIZES)
+def test_random_crop_is_a_window_of_the_image_and_its_masks(h, w):
+    image, target, colours = make_scene(h, w)
+    crop = RandomCrop(24)
+    offsets = set()
+    dropped = 0
+    for seed in range(25):
+        out_image, out = crop(image, target, torch.Generator().manual_seed(seed))
+        assert out_image.shape == (3, min(h, 24), min(w, 24))
+        assert_consistent(out_image, out)
+        assert_colours_follow_masks(out_image, out, colours)
+        assert torch.equal(out["scale"], target["scale"])  # a crop does not resample
+        # The output is a window of the input, at pixel offsets (find it by exact match).
+        found = [(y, x) for y in range(h - out_image.shape[1] + 1)
+                 for x in range(w - out_image.shape[2] + 1)
+                 if torch.equal(image[:, y:y + out_image.shape[1], x:x + out_image.shape[2]],
+                                out_image)]
+        assert found
+        offsets.add(found[0])
+        dropped += int(len(out["labels"]) < len(target["labels"]))
+    if h > 24 or w > 24:
+        assert len(offsets) > 1, "the window should move across draws"
+        assert dropped > 0, "some object must fall outside some window"
+
+
+def test_random_crop_keeps_the_visible_part_of_a_cut_object_and_is_train_only():
+    image = torch.full((3, 40, 40), 255, dtype=torch.uint8)
+    mask = torch.zeros((1, 40, 40), dtype=torch.uint8)
+    mask[0, 10:30, 10:30] = 1
+    target = {
+        "boxes": masks_to_boxes(mask),
+        "labels": torch.tensor([1]),
+        "masks": mask,
+        "attributes": torch.zeros((1, NUM_ATTRIBUTES)),
+        "iscrowd": torch.tensor([0]),
+        "area": torch.tensor([400.0]),
+        "scale": torch.tensor(1.0),
+    }
+    for seed in range(10):
+        _, out = RandomCrop(20)(image, target, torch.Generator().manual_seed(seed))
+        if len(out["labels"]):
+            m = out["masks"][0].bool()
+            ys, xs = torch.where(m)
+            assert out["boxes"][0].tolist() == [xs.min().item(), ys.min().item(),
+                                                xs.max().item() + 1, ys.max().item() + 1]
+            assert out["area"][0].item() == m.sum().item() < 400
+    train = build_transforms("paper", 40, train=True, flip_p=0.0, crop_size=20)
+    evaluation = build_transforms("paper", 40, train=False, crop_size=20)
+    assert train(image, target, torch.Generator().manual_seed(0))[0].shape == (3, 20, 20)
+    assert evaluation(image, target)[0].shape == (3, 40, 40)
+    with pytest.raises(ValueError, match="positive"):
+        RandomCrop(0)
+
+
 def test_tiny_objects_survive_upscaling_and_vanish_consistently_when_downscaling():
     image, target, _ = make_scene(45, 70)
     tiny_label = 4  # the 2×3 object
@@ -304,6 +359,7 @@ def test_tiny_objects_survive_upscaling_and_vanish_consistently_when_downscaling
         ResizeShortestKeepRatio(20, 40),
         RandomHorizontalFlip(1.0),
         ScaleJitter(0.5, 2.0, 32),
+        RandomCrop(16),
     ],
     ids=repr,
 )

@@ -88,3 +88,18 @@ def test_lr_scales_with_the_total_batch():
     assert effective_lr(r, world_size=16) == pytest.approx(0.02)
     assert effective_lr(r, world_size=1) == pytest.approx(0.02 / 16)
     assert not math.isnan(effective_lr(get_recipe("cpu-tiny"), 1))
+
+
+def test_crop_size_trains_on_windows_and_validates_on_whole_images(shapes):
+    from fashionkit.data import read_annotations
+    from fashionkit.engine.data import FashionDataModule
+
+    train_json, val_json, images = shapes
+    recipe = apply_overrides(get_recipe("cpu-tiny"),
+                             ["data.image_size=64", "data.crop_size=40", "data.num_workers=0"])
+    module = FashionDataModule(recipe, read_annotations(train_json)[0],
+                               read_annotations(val_json)[0], images)
+    image, target = module.train_dataset[0]
+    assert image.shape == (3, 40, 40) and target["masks"].shape[-2:] == (40, 40)
+    image, target = module.val_dataset[0]
+    assert image.shape == (3, 64, 64)
