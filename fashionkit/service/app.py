@@ -288,8 +288,15 @@ def create_app(
     def create_user(user: NewUser) -> dict:
         try:
             account = accounts.register(user.name, user.password)
-        except NameTaken:
-            raise HTTPException(409, f"the name {user.name!r} is taken") from None
+        except NameTaken as taken:
+            if taken.has_account:
+                raise HTTPException(409, f"the name {user.name!r} is taken") from None
+            raise HTTPException(
+                409,
+                f"the name {user.name!r} is taken by a wardrobe made with the command line; "
+                f"its owner can give it a password with `fashionkit wardrobe password --user "
+                f"{user.name}` and then log in here",
+            ) from None
         return {"id": account.user_id, "name": account.name}
 
     @app.post("/api/token")

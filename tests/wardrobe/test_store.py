@@ -19,7 +19,7 @@ def url(tmp_path):
 
 def test_empty_database_migrates_to_head_and_matches_models(url):
     with Wardrobe(url) as w:
-        assert migrate.current_revision(w.engine) == migrate.head_revision() == "0002"
+        assert migrate.current_revision(w.engine) == migrate.head_revision() == "0003"
         with w.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert diff == []
@@ -45,7 +45,7 @@ def test_previous_version_database_is_upgraded_keeping_rows(url, tmp_path):
     engine.dispose()
 
     with Wardrobe(url) as w:
-        assert migrate.current_revision(w.engine) == "0002"
+        assert migrate.current_revision(w.engine) == migrate.head_revision()
         item = w.get("old-shirt")
         assert item.colors == ("#ffffff",) and item.last_worn == dt.date(2026, 2, 3)
         w.record_feedback(["old-shirt"], "wore", on=dt.date(2026, 3, 1))
