@@ -313,6 +313,45 @@ def export_dataset_cmd(
     typer.echo(f"wrote {path}")
 
 
+@wardrobe_app.command("password")
+def set_password(
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+    from_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of stdin."
+    ),
+) -> None:
+    """Give a wardrobe a login for the web service (fashionkit serve), or change it: then log
+    in there as --user with this password and see the same items, photos and outfits."""
+    import sys
+
+    from fashionkit.service.auth import USERNAME_PATTERN, Accounts, check_password_length
+    from fashionkit.wardrobe import default_url, migrate
+    from fashionkit.wardrobe.store import create_store_engine
+
+    if not USERNAME_PATTERN.match(user):
+        raise typer.BadParameter(
+            "web logins take letters, digits and _ . - (at most 64, starting with a letter "
+            "or digit)",
+            param_hint="--user",
+        )
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        check_password_length(password)
+    except ValueError as err:
+        _fail(str(err))
+    engine = create_store_engine(db or default_url())
+    try:
+        migrate.upgrade(engine)
+        Accounts(engine).set_password(user, password)
+    finally:
+        engine.dispose()
+    typer.echo(f"{user} can now log in to the web service")
+
+
 @outfits_app.command("suggest")
 def suggest(
     db: str | None = typer.Option(None, "--db", help=_DB_HELP),

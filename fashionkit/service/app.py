@@ -63,7 +63,7 @@ from fashionkit.service.auth import (
 )
 from fashionkit.service.limits import BodySizeLimit
 from fashionkit.service.photos import JobStore, PhotoWorker, UploadRejected, check_image
-from fashionkit.wardrobe import Wardrobe
+from fashionkit.wardrobe import Wardrobe, default_image_dir
 from fashionkit.wardrobe.items import EDITABLE_FIELDS, Item, item_from_dict, item_to_dict
 from fashionkit.wardrobe.store import create_store_engine
 
@@ -122,8 +122,10 @@ def create_app(
     device: str = "cpu",
     settings: ServiceSettings | None = None,
 ) -> FastAPI:
-    """The service over the wardrobe database ``db_url`` (any SQLAlchemy URL), keeping images,
-    uploads, jobs and its token secret under ``data_dir``.
+    """The service over the wardrobe database ``db_url`` (any SQLAlchemy URL), keeping pending
+    uploads, jobs and its token secret under ``data_dir``. Photos and cut-outs go where the CLI
+    keeps them for the same database (:func:`~fashionkit.wardrobe.default_image_dir`), so both
+    see the same wardrobe.
 
     Detection needs a model: ``weights`` (a fashionkit checkpoint, loaded on ``device``) or
     ``predictor`` (a :class:`~fashionkit.inference.Predictor` or a callable with its
@@ -132,7 +134,7 @@ def create_app(
     settings = settings or ServiceSettings()
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    image_dir = data_dir / "images"
+    image_dir = default_image_dir(db_url)
 
     # One migration run at start; per-person stores then open without repeating it.
     from fashionkit.wardrobe import migrate

@@ -3,7 +3,9 @@
 SQLite by default (a file in the user's data directory, WAL journal, foreign keys enforced);
 any SQLAlchemy URL works (``postgresql+psycopg://…`` for larger deployments). Opening a store
 applies any pending migration. Images go to a content-addressed folder
-(:class:`~fashionkit.wardrobe.storage.ImageStore`) beside the database file.
+(:class:`~fashionkit.wardrobe.storage.ImageStore`) that belongs to the database:
+:func:`default_image_dir` (``<name>-images/`` beside a SQLite file). The CLI and the web service
+both use it, so a wardrobe's photos and cut-outs are found whichever of them opens it.
 
 Several people can share one database: every row belongs to the ``user`` the store was opened
 for.
@@ -45,6 +47,7 @@ __all__ = [
     "AnnotatedPhoto",
     "PhotoObject",
     "default_url",
+    "default_image_dir",
     "create_store_engine",
 ]
 
@@ -81,7 +84,10 @@ def create_store_engine(url: str) -> Engine:
     return engine
 
 
-def _default_image_dir(url: str) -> Path:
+def default_image_dir(url: str) -> Path:
+    """The image folder of the database ``url``: ``<db stem>-images/`` beside a SQLite file
+    (``wardrobe.sqlite`` → ``wardrobe-images/``); for other databases ``images/`` in the user
+    data directory (platformdirs)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         db = Path(parsed.database).expanduser()
@@ -153,7 +159,11 @@ class AnnotatedPhoto:
 
 
 class Wardrobe:
-    """A person's wardrobe in a database. Use as a context manager or call :meth:`close`."""
+    """A person's wardrobe in a database. Use as a context manager or call :meth:`close`.
+
+    ``image_dir``: where photos and cut-outs are stored; leave it to the default
+    (:func:`default_image_dir` of ``url``) unless every program opening this database is given
+    the same folder."""
 
     def __init__(
         self,
@@ -168,7 +178,7 @@ class Wardrobe:
         if apply_migrations:
             migrate.upgrade(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self.images = ImageStore(image_dir or _default_image_dir(self.url))
+        self.images = ImageStore(image_dir or default_image_dir(self.url))
         self.user = user
         with self._sessions.begin() as session:
             row = session.scalar(select(UserRow).where(UserRow.name == user))

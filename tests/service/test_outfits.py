@@ -30,7 +30,6 @@ def _library(tmp_path, conditions, k=10):
     with Wardrobe(
         f"sqlite:///{tmp_path / 'w.sqlite'}",
         user="alice",
-        image_dir=tmp_path / "data" / "images",
         apply_migrations=False,
     ) as wardrobe:
         return [o.to_json() for o in suggest_for_wardrobe(wardrobe, conditions, k=k)]
