@@ -65,6 +65,7 @@ from fashionkit.service.limits import BodySizeLimit
 from fashionkit.service.photos import JobStore, PhotoWorker, UploadRejected, check_image
 from fashionkit.wardrobe import Wardrobe, default_image_dir
 from fashionkit.wardrobe.items import EDITABLE_FIELDS, Item, item_from_dict, item_to_dict
+from fashionkit.wardrobe.storage import ImageStore
 from fashionkit.wardrobe.store import create_store_engine
 
 __all__ = ["create_app", "ServiceSettings"]
@@ -180,6 +181,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        # What a killed server left: temporary files, uploads no job owns (see photos.py).
+        tidied = jobs.recover()
+        tidied["temporary"] += ImageStore(image_dir).remove_stale_temporary()
+        if any(tidied.values()):
+            log.info("tidied after an unclean stop: %s", tidied)
         if worker is not None:
             resumed = worker.resume()
             if resumed:

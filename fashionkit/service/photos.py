@@ -6,9 +6,16 @@ WebP *by its content* (the client's file name and content type are ignored), at 
 written under a server-chosen name in ``DATA_DIR/uploads`` and a job record in
 ``DATA_DIR/jobs/<job id>.json`` (both written to a temporary name and renamed, so a crash never
 leaves half a file). One worker thread runs the jobs in order, each through
-:func:`fashionkit.wardrobe.ingest.ingest_photos`, and draws the Fig. 8 overlay and the Fig. 9
-super-category view into the wardrobe's image store. Jobs left queued or running by a stopped
-server run again at the next start (ingest skips a photo already stored).
+:func:`fashionkit.wardrobe.ingest.ingest_photos` (which stores a photo and all of its items in
+one transaction), and draws the Fig. 8 overlay and the Fig. 9 super-category view into the
+wardrobe's image store.
+
+A server killed at any point loses nothing it answered for and keeps nothing half-done. At the
+next start, :meth:`JobStore.recover` removes temporary files and uploads that never got a job
+record (their client got no 202) or whose job had finished; jobs left queued or running run
+again. A job interrupted while running is run again up to :data:`MAX_ATTEMPTS` times in all,
+then reported failed (a photo that kills the server must not do so at every start); when its
+earlier attempt had already stored the photo, the job reports that photo's items.
 
 Job record (also the JSON of ``GET /api/photos/{id}``)::
 
@@ -16,7 +23,8 @@ Job record (also the JSON of ``GET /api/photos/{id}``)::
      "created_at": ISO time, "width": int, "height": int, "format": "JPEG"|"PNG"|"WEBP",
      "items": [item ids added], "skipped": bool (photo was already in the wardrobe),
      "duplicates": [{"new", "existing", "color_distance", "appearance"}],
-     "overlay": sha256 | null, "supercategories": sha256 | null, "error": str | null}
+     "overlay": sha256 | null, "supercategories": sha256 | null, "error": str | null,
+     "attempts": int (times detection started)}
 """
 
 from __future__ import annotations
@@ -35,12 +43,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["UploadRejected", "CheckedImage", "check_image", "JobStore", "PhotoWorker", "JOB_ID"]
+__all__ = [
+    "UploadRejected",
+    "CheckedImage",
+    "check_image",
+    "JobStore",
+    "PhotoWorker",
+    "JOB_ID",
+    "MAX_ATTEMPTS",
+]
 
 log = logging.getLogger(__name__)
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+_TEMPORARY = ".incoming-"
+# Times a job may be started before an interruption is taken as its own doing.
+MAX_ATTEMPTS = 3
 
 
 class UploadRejected(Exception):
@@ -99,7 +118,7 @@ def check_image(data: bytes, *, max_pixels: int) -> CheckedImage:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMPORARY)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -144,6 +163,7 @@ class JobStore:
             "overlay": None,
             "supercategories": None,
             "error": None,
+            "attempts": 0,
         }
         # The photo first: a job record always has its upload until the job has finished.
         _write_atomic(self.upload_path(job), data)
@@ -179,6 +199,31 @@ class JobStore:
     def of_user(self, user_id: int) -> list[dict]:
         return [j for j in self.all() if j.get("user_id") == user_id]
 
+    def recover(self) -> dict[str, int]:
+        """Tidy what a killed server left, before any job runs: temporary files, uploads
+        without a job record or whose job has finished, and unfinished jobs whose upload is
+        missing (marked failed). Returns counts of each, for the log."""
+        counts = {"temporary": 0, "orphan_uploads": 0, "lost_uploads": 0}
+        for folder in (self.jobs_dir, self.uploads_dir):
+            for path in folder.glob(f"{_TEMPORARY}*"):
+                path.unlink(missing_ok=True)
+                counts["temporary"] += 1
+        pending = {}
+        for job in self.all():
+            if job.get("status") in ("queued", "running") and job.get("format") in _SUFFIXES:
+                pending[self.upload_path(job).name] = job
+        for path in self.uploads_dir.iterdir():
+            if path.name not in pending:
+                path.unlink(missing_ok=True)
+                counts["orphan_uploads"] += 1
+        for name, job in pending.items():
+            if not (self.uploads_dir / name).exists():
+                job["status"] = "failed"
+                job["error"] = "the uploaded photo was lost when the server stopped; upload it again"
+                self.save(job)
+                counts["lost_uploads"] += 1
+        return counts
+
 
 class PhotoWorker:
     """Runs detection jobs on one background thread (the model is not shared across threads).
@@ -200,11 +245,25 @@ class PhotoWorker:
         return self._pool.submit(self._run, job["id"], job["user_id"])
 
     def resume(self) -> int:
-        """Queue again the jobs a previous run left unfinished; returns how many."""
-        pending = [j for j in self.store.all() if j.get("status") in ("queued", "running")]
-        for job in pending:
+        """Queue again the jobs a previous run left unfinished, oldest first; a job already
+        started :data:`MAX_ATTEMPTS` times is marked failed instead. Returns how many were
+        queued."""
+        queued = 0
+        for job in self.store.all():
+            if job.get("status") not in ("queued", "running"):
+                continue
+            if job.get("attempts", 0) >= MAX_ATTEMPTS:
+                job["status"] = "failed"
+                job["error"] = (
+                    f"detection was interrupted {job['attempts']} times (the server stopped "
+                    "while it ran); upload the photo again to retry"
+                )
+                self.store.save(job)
+                self.store.upload_path(job).unlink(missing_ok=True)
+                continue
             self.submit(job)
-        return len(pending)
+            queued += 1
+        return queued
 
     def shutdown(self, wait: bool = False) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=True)
@@ -212,6 +271,7 @@ class PhotoWorker:
     def _run(self, job_id: str, user_id: int) -> None:
         job = self.store.get(job_id, user_id)
         job["status"] = "running"
+        job["attempts"] = job.get("attempts", 0) + 1
         self.store.save(job)
         upload = self.store.upload_path(job)
         try:
@@ -227,6 +287,7 @@ class PhotoWorker:
     def _detect(self, job: dict, upload: Path) -> None:
         from fashionkit.inference.visualize import draw_overlay, draw_supercategories
         from fashionkit.wardrobe.ingest import ingest_photos
+        from fashionkit.wardrobe.storage import file_digest
 
         wardrobe = self.wardrobe_for(job["user_id"])
         predictions = []
@@ -241,6 +302,11 @@ class PhotoWorker:
             raise ValueError("; ".join(p.message for p in report.problems))
         job["items"] = list(report.added)
         job["skipped"] = bool(report.skipped)
+        if report.skipped and job["attempts"] > 1:
+            # An earlier attempt of this job stored the photo and its items, then the server
+            # stopped before the job record said so: report them as this job's.
+            job["items"] = wardrobe.photo_items(file_digest(upload))
+            job["skipped"] = False
         job["duplicates"] = [
             {
                 "new": d.new,

@@ -397,6 +397,19 @@ class Wardrobe:
                                           PhotoRow.sha256 == sha256)
             ) is not None
 
+    def photo_items(self, sha256: str) -> list[str]:
+        """Ids of the items found in this person's photo with these bytes (none when it is
+        not stored), in the order they were stored."""
+        with self._sessions() as session:
+            return list(
+                session.scalars(
+                    select(ItemRow.key)
+                    .join(PhotoRow, PhotoRow.id == ItemRow.photo_id)
+                    .where(PhotoRow.user_id == self.user_id, PhotoRow.sha256 == sha256)
+                    .order_by(ItemRow.id)
+                )
+            )
+
     def _insert_detected(self, session: Session, photo_id: int, detected: DetectedItem) -> None:
         item = detected.item
         if session.scalar(

@@ -45,7 +45,13 @@ def test_cli_wardrobe_gets_a_web_login_and_shows_its_pictures(tmp_path):
         assert "fashionkit wardrobe password --user carol" in response.json()["detail"]
 
         result = _cli(
-            "wardrobe", "password", "--db", url, "--user", "carol", input="long enough\nlong enough\n"
+            "wardrobe",
+            "password",
+            "--db",
+            url,
+            "--user",
+            "carol",
+            input="long enough\nlong enough\n",
         )
         assert result.exit_code == 0, result.output
         carol = _token(client, "carol", "long enough")
@@ -60,9 +66,12 @@ def test_cli_wardrobe_gets_a_web_login_and_shows_its_pictures(tmp_path):
             input="another password\n",
         )  # fmt: skip
         assert result.exit_code == 0, result.output
-        assert client.post(
-            "/api/token", data={"username": "carol", "password": "long enough"}
-        ).status_code == 401
+        assert (
+            client.post(
+                "/api/token", data={"username": "carol", "password": "long enough"}
+            ).status_code
+            == 401
+        )
         _token(client, "carol", "another password")
         # A name with a login is still refused, with the plain message.
         again = client.post("/api/users", json={"name": "carol", "password": "long enough"})

@@ -267,3 +267,75 @@ def test_accepted_formats(fmt):
     with pytest.raises(UploadRejected) as err:
         check_image(buffer.getvalue(), max_pixels=599)
     assert err.value.status == 413
+
+
+def test_recover_removes_what_a_killed_server_left(tmp_path, predictor):
+    from fashionkit.service.photos import MAX_ATTEMPTS
+
+    store = JobStore(tmp_path)
+    data = predictor.photo(9)
+    image = check_image(data, max_pixels=10**6)
+    queued = store.create(1, data, image)
+    finished = store.create(1, data, image)
+    finished["status"] = "done"
+    store.save(finished)  # killed before its upload was deleted
+    lost = store.create(1, data, image)
+    store.upload_path(lost).unlink()
+    (store.uploads_dir / "0123456789abcdef0123456789abcdef.png").write_bytes(data)  # no job
+    (store.uploads_dir / ".incoming-x1").write_bytes(data[:100])  # killed mid-write
+    (store.jobs_dir / ".incoming-x2").write_bytes(b'{"id": ')
+
+    counts = store.recover()
+    assert counts == {"temporary": 2, "orphan_uploads": 2, "lost_uploads": 1}
+    assert sorted(p.name for p in store.uploads_dir.iterdir()) == [store.upload_path(queued).name]
+    assert sorted(p.name for p in store.jobs_dir.iterdir()) == sorted(
+        f"{j['id']}.json" for j in (queued, finished, lost)
+    )
+    assert store.get(lost["id"], 1)["status"] == "failed"
+    assert "upload it again" in store.get(lost["id"], 1)["error"]
+    assert store.get(queued["id"], 1)["status"] == "queued"
+    assert store.recover() == {"temporary": 0, "orphan_uploads": 0, "lost_uploads": 0}
+    assert MAX_ATTEMPTS >= 2
+
+
+def _job_left_running(tmp_path, predictor, index, attempts):
+    """A server that knew alice, then stopped with a job of hers 'running'."""
+    url, data_dir = f"sqlite:///{tmp_path / 'w.sqlite'}", tmp_path / "data"
+    with TestClient(create_app(url, data_dir)) as client:
+        alice = login(client, "alice")
+        user_id = client.get("/api/me", headers=alice).json()["id"]
+    data = predictor.photo(index)
+    store = JobStore(data_dir)
+    job = store.create(user_id, data, check_image(data, max_pixels=10**6))
+    job["status"], job["attempts"] = "running", attempts
+    store.save(job)
+    return url, data_dir, alice, job, data
+
+
+def test_job_interrupted_after_storing_reports_its_items(tmp_path, predictor):
+    """Killed between the database commit and the job record's update: the job runs again,
+    finds its photo stored, and reports the items its first attempt added (not 'skipped')."""
+    from fashionkit.wardrobe import Wardrobe
+    from fashionkit.wardrobe.ingest import ingest_photos
+
+    url, data_dir, alice, job, data = _job_left_running(tmp_path, predictor, 10, attempts=1)
+    with Wardrobe(url, user="alice") as wardrobe:  # what the first attempt committed
+        stored = ingest_photos(wardrobe, predictor, [JobStore(data_dir).upload_path(job)]).added
+    assert len(stored) == predictor.garments(data) > 0
+    with TestClient(create_app(url, data_dir, predictor=predictor)) as client:
+        done = _wait(client, alice, job["id"])
+        assert done["status"] == "done" and not done["skipped"], done
+        assert done["items"] == stored and done["attempts"] == 2
+        assert len(client.get("/api/items", headers=alice).json()) == len(stored)
+
+
+def test_job_interrupted_too_often_is_reported_failed(tmp_path, predictor):
+    from fashionkit.service.photos import MAX_ATTEMPTS
+
+    url, data_dir, alice, job, _ = _job_left_running(tmp_path, predictor, 11, MAX_ATTEMPTS)
+    with TestClient(create_app(url, data_dir, predictor=predictor)) as client:
+        failed = client.get(f"/api/photos/{job['id']}", headers=alice).json()
+        assert failed["status"] == "failed" and "interrupted" in failed["error"]
+        assert client.get("/api/items", headers=alice).json() == []
+    assert predictor.calls == 0
+    assert not JobStore(data_dir).upload_path(job).exists()  # tidied at the next start
