@@ -9,13 +9,14 @@ per wrong field. Interactive documentation is at ``/docs`` (OpenAPI at ``/openap
 Routes::
 
     GET    /health                         {"status": "ok", "detection": bool}
-    GET    /  and  /ui.js                  the browser page (fashionkit.service.ui)
+    GET    /  and  /ui.js, /favicon.svg    the browser page (fashionkit.service.ui)
+    GET    /api/categories                 garment and accessory categories (no login needed)
     POST   /api/users                      {"name", "password"} → 201 {"id", "name"}; 409 taken
     POST   /api/token                      OAuth2 password form → {"access_token", "token_type"}
     GET    /api/me                         {"id", "name"}
     POST   /api/items                      wardrobe item JSON → 201 item; 409 id taken
     GET    /api/items                      ?category=&season=&occasion=&favorite= → [item]
-    GET    /api/items/{id}                 item (+ "category_name", "supercategory")
+    GET    /api/items/{id}                 item (+ "category_name", "supercategory", "cutout_url")
     PATCH  /api/items/{id}                 {field: value | null, "id": new id} → item
     DELETE /api/items/{id}                 204
     GET    /api/items/{id}/cutout          RGBA PNG (items found in photos)
@@ -41,6 +42,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import Body, Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -102,11 +104,14 @@ class FeedbackIn(BaseModel):
     on: dt.date | None = Field(None, description="Day worn (for 'wore'); default today.")
 
 
-def _item_json(item: Item) -> dict:
+def _item_json(item: Item, has_cutout: bool) -> dict:
+    """The wardrobe item JSON plus ``category_name``, ``supercategory`` and ``cutout_url``
+    (``null`` for items entered by hand)."""
     out = item_to_dict(item)
     category = load_ontology().category(item.category_id)
     out["category_name"] = category.short_name
     out["supercategory"] = category.supercategory
+    out["cutout_url"] = f"/api/items/{quote(item.id, safe='')}/cutout" if has_cutout else None
     return out
 
 
@@ -287,10 +292,28 @@ def create_app(
             headers={"X-Content-Type-Options": "nosniff"},
         )
 
-    # -- health and accounts ---------------------------------------------------------------
+    @app.get("/favicon.svg", include_in_schema=False)
+    def page_icon() -> Response:
+        return Response(ui.ICON, media_type="image/svg+xml")
+
+    # -- health, the ontology and accounts ---------------------------------------------------
     @app.get("/health")
     def health() -> dict:
         return {"status": "ok", "detection": predictor is not None}
+
+    @app.get("/api/categories")
+    def categories() -> list[dict]:
+        """The categories an item may have (Fashionpedia's garments and accessories, ids
+        0..26): ``[{"id", "name", "short_name", "supercategory"}]``. Items accept any of
+        these names or the id."""
+        from fashionkit.ontology import PART_IDS
+
+        return [
+            {"id": c.id, "name": c.name, "short_name": c.short_name,
+             "supercategory": c.supercategory}
+            for c in load_ontology().categories
+            if c.id not in PART_IDS
+        ]  # fmt: skip
 
     @app.post("/api/users", status_code=201)
     def create_user(user: NewUser) -> dict:
@@ -329,7 +352,7 @@ def create_app(
             raise InvalidDataError(problems)
         assert item is not None
         try:
-            return _item_json(wardrobe.add(item))
+            return _item_json(wardrobe.add(item), has_cutout=False)
         except ValueError as err:
             raise HTTPException(409, str(err)) from None
 
@@ -360,7 +383,8 @@ def create_app(
             items = [i for i in items if occasion.lower() in i.occasion]
         if favorite is not None:
             items = [i for i in items if i.favorite == favorite]
-        return [_item_json(i) for i in items]
+        with_cutout = wardrobe.keys_with_cutouts()
+        return [_item_json(i, i.id in with_cutout) for i in items]
 
     def _get_item(wardrobe: Wardrobe, item_id: str) -> Item:
         try:
@@ -370,7 +394,8 @@ def create_app(
 
     @app.get("/api/items/{item_id}")
     def get_item(wardrobe: CurrentWardrobe, item_id: str) -> dict:
-        return _item_json(_get_item(wardrobe, item_id))
+        item = _get_item(wardrobe, item_id)
+        return _item_json(item, wardrobe.cutout_path(item.id) is not None)
 
     @app.patch("/api/items/{item_id}")
     def edit_item(
@@ -384,7 +409,8 @@ def create_app(
             )
         _get_item(wardrobe, item_id)
         try:
-            return _item_json(wardrobe.update(item_id, **changes))
+            item = wardrobe.update(item_id, **changes)
+            return _item_json(item, wardrobe.cutout_path(item.id) is not None)
         except KeyError:
             raise _not_found(f"item {item_id!r}") from None
         except ValueError as err:

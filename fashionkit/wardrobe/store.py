@@ -456,6 +456,17 @@ class Wardrobe:
             digest = self._row(session, key).cutout_sha256
         return self.images.path(digest, ".png") if digest else None
 
+    def keys_with_cutouts(self) -> set[str]:
+        """Ids of the items that have a cut-out (those found in photos), in one query."""
+        with self._sessions() as session:
+            return set(
+                session.scalars(
+                    select(ItemRow.key).where(
+                        ItemRow.user_id == self.user_id, ItemRow.cutout_sha256.is_not(None)
+                    )
+                )
+            )
+
     def photo_of(self, key: str) -> Path | None:
         with self._sessions() as session:
             photo = self._row(session, key).photo

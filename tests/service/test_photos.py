@@ -76,8 +76,12 @@ def test_upload_detects_items_with_pictures(detecting, predictor):
         assert image.height == job["height"] and image.width >= job["width"]
         drawn = np.asarray(image.convert("RGB"))[:, : job["width"]]
         assert not np.array_equal(drawn, np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
-    cutout = detecting.get(f"/api/items/{job['items'][0]}/cutout", headers=alice)
+    listed = detecting.get("/api/items", headers=alice).json()
+    assert {i["cutout_url"] for i in listed} == {f"/api/items/{k}/cutout" for k in job["items"]}
+    cutout = detecting.get(listed[0]["cutout_url"], headers=alice)
     assert cutout.status_code == 200 and Image.open(io.BytesIO(cutout.content)).mode == "RGBA"
+    one = detecting.get(f"/api/items/{listed[0]['id']}", headers=alice).json()
+    assert one["cutout_url"] == listed[0]["cutout_url"]
     assert [j["id"] for j in detecting.get("/api/photos", headers=alice).json()] == [job["id"]]
 
     again = _wait(detecting, alice, _upload(detecting, alice, data).json()["id"])
