@@ -93,17 +93,17 @@ def list_items(
     from rich.console import Console
     from rich.table import Table
 
-    from fashionkit.ontology import load_ontology
     from fashionkit.wardrobe import item_to_dict
     from fashionkit.wardrobe.colors import describe_color
+    from fashionkit.wardrobe.items import parse_category
 
     with _open(db, user) as wardrobe:
         items = wardrobe.items()
     if category is not None:
         try:
-            wanted = load_ontology().category(int(category) if category.isdigit() else category).id
-        except KeyError as err:
-            raise typer.BadParameter(str(err.args[0]), param_hint="--category") from None
+            wanted = parse_category(category)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--category") from None
         items = [i for i in items if i.category_id == wanted]
     if as_json:
         typer.echo(json.dumps([item_to_dict(i) for i in items], indent=2, ensure_ascii=False))
@@ -329,7 +329,7 @@ def set_password(
     from fashionkit.wardrobe import default_url, migrate
     from fashionkit.wardrobe.store import create_store_engine
 
-    if not USERNAME_PATTERN.match(user):
+    if not USERNAME_PATTERN.fullmatch(user):
         raise typer.BadParameter(
             "web logins take letters, digits and _ . - (at most 64, starting with a letter "
             "or digit)",

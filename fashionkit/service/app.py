@@ -66,7 +66,14 @@ from fashionkit.service.auth import (
 from fashionkit.service.limits import BodySizeLimit
 from fashionkit.service.photos import JobStore, PhotoWorker, UploadRejected, check_image
 from fashionkit.wardrobe import Wardrobe, default_image_dir
-from fashionkit.wardrobe.items import EDITABLE_FIELDS, Item, item_from_dict, item_to_dict
+from fashionkit.wardrobe.items import (
+    EDITABLE_FIELDS,
+    Item,
+    item_from_dict,
+    item_to_dict,
+    parse_category,
+    plausible_id,
+)
 from fashionkit.wardrobe.storage import ImageStore
 from fashionkit.wardrobe.store import create_store_engine
 
@@ -97,7 +104,7 @@ class NewUser(BaseModel):
 
 
 class FeedbackIn(BaseModel):
-    items: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+    items: list[Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]] = Field(
         min_length=1, max_length=50, description="The outfit's item ids."
     )
     kind: Literal["like", "dislike", "wore"]
@@ -366,16 +373,10 @@ def create_app(
     ) -> list[dict]:
         category_id = None
         if category is not None:
-            onto = load_ontology()
             try:
-                text = category.strip()
-                category_id = int(text) if text.isdigit() else onto.find_category(text).id
-            except KeyError as err:
-                raise HTTPException(422, str(err.args[0])) from None
-            if not onto.has_category(category_id):
-                raise HTTPException(
-                    422, f"category id {category_id} is not a Fashionpedia category"
-                )
+                category_id = parse_category(category)
+            except ValueError as err:
+                raise HTTPException(422, str(err)) from None
         items = wardrobe.items(category_id=category_id)
         if season is not None:
             items = [i for i in items if season.lower() in i.season]
@@ -386,9 +387,15 @@ def create_app(
         with_cutout = wardrobe.keys_with_cutouts()
         return [_item_json(i, i.id in with_cutout) for i in items]
 
+    def _plausible(item_id: str) -> str:
+        # An id no item can have is answered without a query (PostgreSQL would refuse a NUL).
+        if not plausible_id(item_id):
+            raise _not_found(f"item {item_id[:60]!r}")
+        return item_id
+
     def _get_item(wardrobe: Wardrobe, item_id: str) -> Item:
         try:
-            return wardrobe.get(item_id)
+            return wardrobe.get(_plausible(item_id))
         except KeyError:
             raise _not_found(f"item {item_id!r}") from None
 
@@ -419,7 +426,7 @@ def create_app(
     @app.delete("/api/items/{item_id}", status_code=204)
     def delete_item(wardrobe: CurrentWardrobe, item_id: str) -> Response:
         try:
-            wardrobe.remove(item_id)
+            wardrobe.remove(_plausible(item_id))
         except KeyError:
             raise _not_found(f"item {item_id!r}") from None
         return Response(status_code=204)
@@ -441,13 +448,17 @@ def create_app(
         temperature: float | None = Query(None, ge=-60, le=60, description="°C"),
         occasion: str | None = None,
         formality: int | None = Query(None, ge=1, le=5),
-        with_: list[str] = Query([], alias="with", description="Build around these item ids."),
+        with_: list[str] = Query(
+            [], alias="with", description="Build around these item ids (at most 10)."
+        ),
         outer: bool | None = None,
         n: int = Query(10, ge=1, le=50),
     ) -> list[dict]:
         """Suggested outfits, best first: ``[{"items", "score", "explanation"}]``."""
         from fashionkit.coordination import Conditions, suggest_for_wardrobe
 
+        if len(with_) > 10:
+            raise HTTPException(422, f"build around at most 10 items, got {len(with_)}")
         try:
             conditions = Conditions(
                 season=season or None,
@@ -510,8 +521,6 @@ def create_app(
                 raise InvalidDataError(
                     [Problem("upload", p.where, p.message) for p in err.problems]
                 ) from None
-            except UnicodeDecodeError:
-                raise HTTPException(422, "the import is not UTF-8 text") from None
             except ValueError as err:
                 raise HTTPException(409, str(err)) from None
         finally:

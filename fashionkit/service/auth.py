@@ -236,6 +236,10 @@ class Accounts:
         return Account(user_id, name)
 
     def authenticate(self, name: str, password: str) -> Account | None:
+        if not USERNAME_PATTERN.fullmatch(name):
+            # No account has such a name; not looked up (PostgreSQL refuses a NUL in it).
+            verify_password(password, _DUMMY_HASH)
+            return None
         with self.engine.connect() as connection:
             row = connection.execute(
                 select(_users.c.id, _logins.c.password_hash)
