@@ -40,10 +40,10 @@ def _wait(client, headers, job_id):
 
 
 @pytest.fixture
-def world(tmp_path):
+def world(db_url, tmp_path):
     """Alice with hand-entered items, a detected photo and feedback; Bob with one item."""
     predictor = TruthPredictor()
-    app = create_app(f"sqlite:///{tmp_path / 'w.sqlite'}", tmp_path / "data", predictor=predictor)
+    app = create_app(db_url, tmp_path / "data", predictor=predictor)
     with TestClient(app, raise_server_exceptions=False) as client:
         alice, bob = login(client, "alice"), login(client, "bob")
         for item in HAND:

@@ -23,10 +23,10 @@ def predictor():
 
 
 @pytest.fixture
-def detecting(tmp_path, predictor):
+def detecting(db_url, tmp_path, predictor):
     settings = ServiceSettings(max_upload_bytes=300_000, max_pixels=400 * 400)
     app = create_app(
-        f"sqlite:///{tmp_path / 'w.sqlite'}",
+        db_url,
         tmp_path / "data",
         predictor=predictor,
         settings=settings,

@@ -30,11 +30,14 @@ from sqlalchemy import (
 from fashionkit.service.auth import Accounts, hash_password
 from fashionkit.wardrobe import Wardrobe, migrate
 from fashionkit.wardrobe.models import Base
+from tests.databases import fresh_database
 
 
 @pytest.fixture
 def url(tmp_path):
-    return f"sqlite:///{tmp_path / 'w.sqlite'}"
+    """SQLite in the test's folder, or a fresh PostgreSQL database (tests/databases.py)."""
+    with fresh_database(tmp_path) as database:
+        yield database
 
 
 def _no_differences(engine) -> None:
@@ -57,7 +60,7 @@ def _rows_of_0002(engine) -> None:
             text(
                 "INSERT INTO items (id, user_id, key, category_id, supercategory, colors, season,"
                 " occasion, favorite, created_at, updated_at) VALUES (7, 1, 'old-shirt', 0,"
-                " 'upperbody', '[\"#ffffff\"]', '[]', '[]', 0, '2026-01-01', '2026-01-01')"
+                " 'upperbody', '[\"#ffffff\"]', '[]', '[]', false, '2026-01-01', '2026-01-01')"
             )
         )
         conn.execute(text("INSERT INTO wear_log (item_id, worn_on) VALUES (7, '2026-02-03')"))
