@@ -53,6 +53,7 @@ __all__ = [
 
 
 _CHUNK = 500
+SQLITE_BUSY_TIMEOUT_S = 30.0
 
 
 def default_url() -> str:
@@ -63,14 +64,17 @@ def default_url() -> str:
 
 
 def create_store_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite connections get WAL and enforced foreign keys."""
+    """An engine for ``url``; SQLite connections get WAL, enforced foreign keys and a writer
+    waits up to :data:`SQLITE_BUSY_TIMEOUT_S` for another to finish."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url)
     database = parsed.database
     if database and database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
+    # One writer at a time: others wait for it up to this long before "database is locked"
+    # (sqlite3's default, 5 s, is short for a web service with many people writing at once).
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record) -> None:
