@@ -26,7 +26,8 @@ Routes::
     GET    /api/outfits/feedback           [{"items", "kind", "created_at"}]
     POST   /api/wardrobe/import            body: wardrobe file JSON, ?replace= → {"imported"}
     GET    /api/wardrobe/export            wardrobe file JSON
-    POST   /api/photos                     multipart "file" → 202 job (503 without a model)
+    POST   /api/photos                     multipart "file" → 202 job (503 without a model,
+                                           429 while 20 of the person's photos wait)
     GET    /api/photos                     [job]
     GET    /api/photos/{id}                job: status, items found, picture URLs
     GET    /api/photos/{id}/overlay.png    Fig. 8;  /supercategories.png: Fig. 9
@@ -87,7 +88,9 @@ class ServiceSettings:
     """Limits of the service. ``max_upload_bytes``: a photo upload's size; ``max_pixels``: its
     width × height; ``max_import_bytes``: a wardrobe import's size; ``max_json_bytes``: any
     other request body; ``token_ttl_s``: how long a login lasts; ``min_score``: detections
-    below it do not become items; ``open_wardrobes``: stores of recent users kept open."""
+    below it do not become items; ``open_wardrobes``: stores of recent users kept open;
+    ``max_waiting_photos``: a person's uploads waiting for or in detection (more answer 429,
+    so that nobody fills the disk or the queue)."""
 
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 40_000_000
@@ -96,6 +99,7 @@ class ServiceSettings:
     token_ttl_s: float = 7 * 24 * 3600
     open_wardrobes: int = 64
     min_score: float = 0.5
+    max_waiting_photos: int = 20
 
 
 class NewUser(BaseModel):
@@ -563,15 +567,27 @@ def create_app(
         from starlette.concurrency import run_in_threadpool
 
         worker = _need_detection()
-        data = await file.read(settings.max_upload_bytes + 1)
-        if len(data) > settings.max_upload_bytes:
-            raise HTTPException(413, f"photo over {settings.max_upload_bytes} bytes")
+        limit = settings.max_waiting_photos
+        if not worker.reserve(account.user_id, limit):
+            raise HTTPException(
+                429,
+                f"{limit} of your photos are waiting for detection; upload more when they "
+                "are done",
+                headers={"Retry-After": "10"},
+            )
         try:
-            image = await run_in_threadpool(check_image, data, max_pixels=settings.max_pixels)
-        except UploadRejected as err:
-            raise HTTPException(err.status, err.message) from None
-        job = await run_in_threadpool(jobs.create, account.user_id, data, image)
-        worker.submit(job)
+            data = await file.read(settings.max_upload_bytes + 1)
+            if len(data) > settings.max_upload_bytes:
+                raise HTTPException(413, f"photo over {settings.max_upload_bytes} bytes")
+            try:
+                image = await run_in_threadpool(check_image, data, max_pixels=settings.max_pixels)
+            except UploadRejected as err:
+                raise HTTPException(err.status, err.message) from None
+            job = await run_in_threadpool(jobs.create, account.user_id, data, image)
+        except BaseException:
+            worker.release(account.user_id)
+            raise
+        worker.submit(job, reserved=True)
         return _job_json(job)
 
     def _job_json(job: dict) -> dict:

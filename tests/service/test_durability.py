@@ -196,7 +196,7 @@ def _kill_during_uploads(tmp_path: Path, rounds: int) -> None:
             assert http.get(f"/api/items/{next(iter(found))}/cutout").status_code == 200
         _check_files_as_the_kill_left_them(server, garments)
         assert list((server.data / "uploads").iterdir()) == []
-        assert not list((server.data / "jobs").glob(".incoming-*"))
+        assert not list((server.data / "jobs").glob("**/.incoming-*"))
     finally:
         server.stop()
 

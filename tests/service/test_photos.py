@@ -287,14 +287,21 @@ def test_recover_removes_what_a_killed_server_left(tmp_path, predictor):
     store.upload_path(lost).unlink()
     (store.uploads_dir / "0123456789abcdef0123456789abcdef.png").write_bytes(data)  # no job
     (store.uploads_dir / ".incoming-x1").write_bytes(data[:100])  # killed mid-write
-    (store.jobs_dir / ".incoming-x2").write_bytes(b'{"id": ')
+    (store.jobs_dir / "1" / ".incoming-x2").write_bytes(b'{"id": ')
+    # A record of the first layout (one folder for everybody's jobs).
+    old = store.create(2, data, image)
+    (store.jobs_dir / "2" / f"{old['id']}.json").rename(store.jobs_dir / f"{old['id']}.json")
 
     counts = store.recover()
     assert counts == {"temporary": 2, "orphan_uploads": 2, "lost_uploads": 1}
-    assert sorted(p.name for p in store.uploads_dir.iterdir()) == [store.upload_path(queued).name]
-    assert sorted(p.name for p in store.jobs_dir.iterdir()) == sorted(
+    assert sorted(p.name for p in store.uploads_dir.iterdir()) == sorted(
+        store.upload_path(j).name for j in (queued, old)
+    )
+    assert sorted(p.name for p in (store.jobs_dir / "1").iterdir()) == sorted(
         f"{j['id']}.json" for j in (queued, finished, lost)
     )
+    assert [j["id"] for j in store.of_user(2)] == [old["id"]]
+    assert sorted(p.name for p in store.jobs_dir.iterdir()) == ["1", "2"]
     assert store.get(lost["id"], 1)["status"] == "failed"
     assert "upload it again" in store.get(lost["id"], 1)["error"]
     assert store.get(queued["id"], 1)["status"] == "queued"
@@ -343,3 +350,26 @@ def test_job_interrupted_too_often_is_reported_failed(tmp_path, predictor):
         assert client.get("/api/items", headers=alice).json() == []
     assert predictor.calls == 0
     assert not JobStore(data_dir).upload_path(job).exists()  # tidied at the next start
+
+
+def test_waiting_photos_per_person_are_capped(tmp_path, predictor):
+    import threading
+
+    settings = ServiceSettings(max_waiting_photos=2)
+    predictor.gate = threading.Event()
+    app = create_app(
+        f"sqlite:///{tmp_path / 'w.sqlite'}", tmp_path / "data", predictor=predictor,
+        settings=settings,
+    )  # fmt: skip
+    with TestClient(app) as client:
+        alice, bob = login(client, "alice"), login(client, "bob")
+        assert _upload(client, alice, b"not an image").status_code == 415  # takes no place
+        first = [_upload(client, alice, predictor.photo(20 + k)).json()["id"] for k in range(2)]
+        refused = _upload(client, alice, predictor.photo(22))
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "10"
+        assert "waiting for detection" in refused.json()["detail"]
+        assert _upload(client, bob, predictor.photo(23)).status_code == 202  # his own places
+        predictor.gate.set()
+        for job_id in first:
+            assert _wait(client, alice, job_id)["status"] == "done"
+        assert _upload(client, alice, predictor.photo(22)).status_code == 202
