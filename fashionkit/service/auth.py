@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -171,10 +171,6 @@ class NameTaken(Exception):
         self.has_account = has_account
 
 
-_users = UserRow.__table__
-_logins = AccountRow.__table__
-
-
 @dataclass(frozen=True)
 class Account:
     user_id: int
@@ -195,17 +191,17 @@ class Accounts:
         try:
             with self.engine.begin() as connection:
                 user_id = connection.execute(
-                    insert(_users).values(name=name).returning(_users.c.id)
+                    insert(UserRow).values(name=name).returning(UserRow.id)
                 ).scalar_one()
                 connection.execute(
-                    insert(_logins).values(user_id=user_id, password_hash=password_hash)
+                    insert(AccountRow).values(user_id=user_id, password_hash=password_hash)
                 )
         except IntegrityError:
             with self.engine.connect() as connection:
                 has_account = connection.execute(
-                    select(_logins.c.user_id)
-                    .join(_users, _users.c.id == _logins.c.user_id)
-                    .where(_users.c.name == name)
+                    select(AccountRow.user_id)
+                    .join(UserRow, UserRow.id == AccountRow.user_id)
+                    .where(UserRow.name == name)
                 ).first() is not None
             raise NameTaken(name, has_account) from None
         return Account(user_id, name)
@@ -217,21 +213,19 @@ class Accounts:
         check_password_length(password)
         password_hash = hash_password(password)
         with self.engine.begin() as connection:
-            user_id = connection.execute(
-                select(_users.c.id).where(_users.c.name == name)
-            ).scalar()
+            user_id = connection.execute(select(UserRow.id).where(UserRow.name == name)).scalar()
             if user_id is None:
                 user_id = connection.execute(
-                    insert(_users).values(name=name).returning(_users.c.id)
+                    insert(UserRow).values(name=name).returning(UserRow.id)
                 ).scalar_one()
             updated = connection.execute(
-                _logins.update()
-                .where(_logins.c.user_id == user_id)
+                update(AccountRow)
+                .where(AccountRow.user_id == user_id)
                 .values(password_hash=password_hash)
             ).rowcount
             if not updated:
                 connection.execute(
-                    insert(_logins).values(user_id=user_id, password_hash=password_hash)
+                    insert(AccountRow).values(user_id=user_id, password_hash=password_hash)
                 )
         return Account(user_id, name)
 
@@ -242,9 +236,9 @@ class Accounts:
             return None
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(_users.c.id, _logins.c.password_hash)
-                .join(_logins, _logins.c.user_id == _users.c.id)
-                .where(_users.c.name == name)
+                select(UserRow.id, AccountRow.password_hash)
+                .join(AccountRow, AccountRow.user_id == UserRow.id)
+                .where(UserRow.name == name)
             ).first()
         if row is None:
             verify_password(password, _DUMMY_HASH)
@@ -254,8 +248,8 @@ class Accounts:
     def get(self, user_id: int) -> Account | None:
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(_users.c.name)
-                .join(_logins, _logins.c.user_id == _users.c.id)
-                .where(_users.c.id == user_id)
+                select(UserRow.name)
+                .join(AccountRow, AccountRow.user_id == UserRow.id)
+                .where(UserRow.id == user_id)
             ).first()
         return Account(user_id, row.name) if row is not None else None
