@@ -107,10 +107,12 @@ class NewUser(BaseModel):
     password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)
 
 
+# An item id as item_from_dict accepts them (no control characters, at most 200 long).
+ItemId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
 class FeedbackIn(BaseModel):
-    items: list[Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]] = Field(
-        min_length=1, max_length=50, description="The outfit's item ids."
-    )
+    items: list[ItemId] = Field(min_length=1, max_length=50, description="The outfit's item ids.")
     kind: Literal["like", "dislike", "wore"]
     on: dt.date | None = Field(None, description="Day worn (for 'wore'); default today.")
 

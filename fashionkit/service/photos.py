@@ -4,8 +4,8 @@ An upload is checked before anything is kept: at most ``max_bytes`` bytes, a JPE
 WebP *by its content* (the client's file name and content type are ignored), at most
 ``max_pixels`` pixels (read from the header, before decoding), and fully decodable. It is
 written under a server-chosen name in ``DATA_DIR/uploads`` and a job record in
-``DATA_DIR/jobs/<user id>/<job id>.json`` (both written to a temporary name and renamed, so a crash never
-leaves half a file). One worker thread runs the jobs in order, each through
+``DATA_DIR/jobs/<user id>/<job id>.json`` (both written to a temporary name and renamed, so a
+crash never leaves half a file). One worker thread runs the jobs in order, each through
 :func:`fashionkit.wardrobe.ingest.ingest_photos` (which stores a photo and all of its items in
 one transaction), and draws the Fig. 8 overlay and the Fig. 9 super-category view into the
 wardrobe's image store.
@@ -230,7 +230,9 @@ class JobStore:
         for name, job in pending.items():
             if not (self.uploads_dir / name).exists():
                 job["status"] = "failed"
-                job["error"] = "the uploaded photo was lost when the server stopped; upload it again"
+                job["error"] = (
+                    "the uploaded photo was lost when the server stopped; upload it again"
+                )
                 self.save(job)
                 counts["lost_uploads"] += 1
         return counts

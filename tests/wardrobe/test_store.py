@@ -163,3 +163,20 @@ def test_a_photo_and_its_items_are_stored_all_or_nothing(tmp_path):
     assert new and w.has_photo(digest) and [i.id for i in w.items()] == ["a"]
     assert w.add_photo(photo, (6, 8), [clash])[2] is False  # same bytes: nothing added
     assert [i.id for i in w.items()] == ["a"]
+
+
+def test_stale_temporary_files_are_removed_fresh_ones_kept(tmp_path):
+    """What a writer killed mid-write leaves; a write in progress elsewhere is left alone."""
+    import os
+    import time
+
+    store = ImageStore(tmp_path / "img")
+    digest = store.put_bytes(b"photo bytes", ".jpg")
+    folder = store.path(digest, ".jpg").parent
+    stale, fresh = folder / ".incoming-old", folder / ".incoming-new"
+    stale.write_bytes(b"half a pho")
+    fresh.write_bytes(b"being writ")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    assert store.remove_stale_temporary(min_age_s=3600) == 1
+    assert not stale.exists() and fresh.exists() and store.has(digest, ".jpg")
