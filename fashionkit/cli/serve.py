@@ -28,7 +28,8 @@ def register(app: typer.Typer) -> None:
             None,
             "--data-dir",
             file_okay=False,
-            help="Images, pending uploads, jobs and the token secret (default: user data dir).",
+            help="Pending uploads, detection jobs and the token secret (default: user data "
+            "dir). Photos and cut-outs go beside the database, where the CLI finds them.",
         ),
         device: str = typer.Option("cpu", "--device", help="Where detection runs: cpu, cuda …"),
         min_score: float = typer.Option(

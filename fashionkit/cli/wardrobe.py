@@ -93,17 +93,17 @@ def list_items(
     from rich.console import Console
     from rich.table import Table
 
-    from fashionkit.ontology import load_ontology
     from fashionkit.wardrobe import item_to_dict
     from fashionkit.wardrobe.colors import describe_color
+    from fashionkit.wardrobe.items import parse_category
 
     with _open(db, user) as wardrobe:
         items = wardrobe.items()
     if category is not None:
         try:
-            wanted = load_ontology().category(int(category) if category.isdigit() else category).id
-        except KeyError as err:
-            raise typer.BadParameter(str(err.args[0]), param_hint="--category") from None
+            wanted = parse_category(category)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--category") from None
         items = [i for i in items if i.category_id == wanted]
     if as_json:
         typer.echo(json.dumps([item_to_dict(i) for i in items], indent=2, ensure_ascii=False))
@@ -311,6 +311,45 @@ def export_dataset_cmd(
     with _open(db, user) as wardrobe:
         path = export_dataset(wardrobe, out_dir)
     typer.echo(f"wrote {path}")
+
+
+@wardrobe_app.command("password")
+def set_password(
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+    from_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of stdin."
+    ),
+) -> None:
+    """Give a wardrobe a login for the web service (fashionkit serve), or change it: then log
+    in there as --user with this password and see the same items, photos and outfits."""
+    import sys
+
+    from fashionkit.service.auth import USERNAME_PATTERN, Accounts, check_password_length
+    from fashionkit.wardrobe import default_url, migrate
+    from fashionkit.wardrobe.store import create_store_engine
+
+    if not USERNAME_PATTERN.fullmatch(user):
+        raise typer.BadParameter(
+            "web logins take letters, digits and _ . - (at most 64, starting with a letter "
+            "or digit)",
+            param_hint="--user",
+        )
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        check_password_length(password)
+    except ValueError as err:
+        _fail(str(err))
+    engine = create_store_engine(db or default_url())
+    try:
+        migrate.upgrade(engine)
+        Accounts(engine).set_password(user, password)
+    finally:
+        engine.dispose()
+    typer.echo(f"{user} can now log in to the web service")
 
 
 @outfits_app.command("suggest")

@@ -9,13 +9,14 @@ per wrong field. Interactive documentation is at ``/docs`` (OpenAPI at ``/openap
 Routes::
 
     GET    /health                         {"status": "ok", "detection": bool}
-    GET    /  and  /ui.js                  the browser page (fashionkit.service.ui)
+    GET    /  and  /ui.js, /favicon.svg    the browser page (fashionkit.service.ui)
+    GET    /api/categories                 garment and accessory categories (no login needed)
     POST   /api/users                      {"name", "password"} → 201 {"id", "name"}; 409 taken
     POST   /api/token                      OAuth2 password form → {"access_token", "token_type"}
     GET    /api/me                         {"id", "name"}
     POST   /api/items                      wardrobe item JSON → 201 item; 409 id taken
     GET    /api/items                      ?category=&season=&occasion=&favorite= → [item]
-    GET    /api/items/{id}                 item (+ "category_name", "supercategory")
+    GET    /api/items/{id}                 item (+ "category_name", "supercategory", "cutout_url")
     PATCH  /api/items/{id}                 {field: value | null, "id": new id} → item
     DELETE /api/items/{id}                 204
     GET    /api/items/{id}/cutout          RGBA PNG (items found in photos)
@@ -25,7 +26,8 @@ Routes::
     GET    /api/outfits/feedback           [{"items", "kind", "created_at"}]
     POST   /api/wardrobe/import            body: wardrobe file JSON, ?replace= → {"imported"}
     GET    /api/wardrobe/export            wardrobe file JSON
-    POST   /api/photos                     multipart "file" → 202 job (503 without a model)
+    POST   /api/photos                     multipart "file" → 202 job (503 without a model,
+                                           429 while 20 of the person's photos wait)
     GET    /api/photos                     [job]
     GET    /api/photos/{id}                job: status, items found, picture URLs
     GET    /api/photos/{id}/overlay.png    Fig. 8;  /supercategories.png: Fig. 9
@@ -41,6 +43,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import Body, Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -63,8 +66,16 @@ from fashionkit.service.auth import (
 )
 from fashionkit.service.limits import BodySizeLimit
 from fashionkit.service.photos import JobStore, PhotoWorker, UploadRejected, check_image
-from fashionkit.wardrobe import Wardrobe
-from fashionkit.wardrobe.items import EDITABLE_FIELDS, Item, item_from_dict, item_to_dict
+from fashionkit.wardrobe import Wardrobe, default_image_dir
+from fashionkit.wardrobe.items import (
+    EDITABLE_FIELDS,
+    Item,
+    item_from_dict,
+    item_to_dict,
+    parse_category,
+    plausible_id,
+)
+from fashionkit.wardrobe.storage import ImageStore
 from fashionkit.wardrobe.store import create_store_engine
 
 __all__ = ["create_app", "ServiceSettings"]
@@ -77,7 +88,9 @@ class ServiceSettings:
     """Limits of the service. ``max_upload_bytes``: a photo upload's size; ``max_pixels``: its
     width × height; ``max_import_bytes``: a wardrobe import's size; ``max_json_bytes``: any
     other request body; ``token_ttl_s``: how long a login lasts; ``min_score``: detections
-    below it do not become items; ``open_wardrobes``: stores of recent users kept open."""
+    below it do not become items; ``open_wardrobes``: stores of recent users kept open;
+    ``max_waiting_photos``: a person's uploads waiting for or in detection (more answer 429,
+    so that nobody fills the disk or the queue)."""
 
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 40_000_000
@@ -86,6 +99,7 @@ class ServiceSettings:
     token_ttl_s: float = 7 * 24 * 3600
     open_wardrobes: int = 64
     min_score: float = 0.5
+    max_waiting_photos: int = 20
 
 
 class NewUser(BaseModel):
@@ -93,19 +107,24 @@ class NewUser(BaseModel):
     password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)
 
 
+# An item id as item_from_dict accepts them (no control characters, at most 200 long).
+ItemId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
 class FeedbackIn(BaseModel):
-    items: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
-        min_length=1, max_length=50, description="The outfit's item ids."
-    )
+    items: list[ItemId] = Field(min_length=1, max_length=50, description="The outfit's item ids.")
     kind: Literal["like", "dislike", "wore"]
     on: dt.date | None = Field(None, description="Day worn (for 'wore'); default today.")
 
 
-def _item_json(item: Item) -> dict:
+def _item_json(item: Item, has_cutout: bool) -> dict:
+    """The wardrobe item JSON plus ``category_name``, ``supercategory`` and ``cutout_url``
+    (``null`` for items entered by hand)."""
     out = item_to_dict(item)
     category = load_ontology().category(item.category_id)
     out["category_name"] = category.short_name
     out["supercategory"] = category.supercategory
+    out["cutout_url"] = f"/api/items/{quote(item.id, safe='')}/cutout" if has_cutout else None
     return out
 
 
@@ -122,8 +141,10 @@ def create_app(
     device: str = "cpu",
     settings: ServiceSettings | None = None,
 ) -> FastAPI:
-    """The service over the wardrobe database ``db_url`` (any SQLAlchemy URL), keeping images,
-    uploads, jobs and its token secret under ``data_dir``.
+    """The service over the wardrobe database ``db_url`` (any SQLAlchemy URL), keeping pending
+    uploads, jobs and its token secret under ``data_dir``. Photos and cut-outs go where the CLI
+    keeps them for the same database (:func:`~fashionkit.wardrobe.default_image_dir`), so both
+    see the same wardrobe.
 
     Detection needs a model: ``weights`` (a fashionkit checkpoint, loaded on ``device``) or
     ``predictor`` (a :class:`~fashionkit.inference.Predictor` or a callable with its
@@ -132,7 +153,7 @@ def create_app(
     settings = settings or ServiceSettings()
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    image_dir = data_dir / "images"
+    image_dir = default_image_dir(db_url)
 
     # One migration run at start; per-person stores then open without repeating it.
     from fashionkit.wardrobe import migrate
@@ -178,6 +199,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        # What a killed server left: temporary files, uploads no job owns (see photos.py).
+        tidied = jobs.recover()
+        tidied["temporary"] += ImageStore(image_dir).remove_stale_temporary()
+        if any(tidied.values()):
+            log.info("tidied after an unclean stop: %s", tidied)
         if worker is not None:
             resumed = worker.resume()
             if resumed:
@@ -279,17 +305,42 @@ def create_app(
             headers={"X-Content-Type-Options": "nosniff"},
         )
 
-    # -- health and accounts ---------------------------------------------------------------
+    @app.get("/favicon.svg", include_in_schema=False)
+    def page_icon() -> Response:
+        return Response(ui.ICON, media_type="image/svg+xml")
+
+    # -- health, the ontology and accounts ---------------------------------------------------
     @app.get("/health")
     def health() -> dict:
         return {"status": "ok", "detection": predictor is not None}
+
+    @app.get("/api/categories")
+    def categories() -> list[dict]:
+        """The categories an item may have (Fashionpedia's garments and accessories, ids
+        0..26): ``[{"id", "name", "short_name", "supercategory"}]``. Items accept any of
+        these names or the id."""
+        from fashionkit.ontology import PART_IDS
+
+        return [
+            {"id": c.id, "name": c.name, "short_name": c.short_name,
+             "supercategory": c.supercategory}
+            for c in load_ontology().categories
+            if c.id not in PART_IDS
+        ]  # fmt: skip
 
     @app.post("/api/users", status_code=201)
     def create_user(user: NewUser) -> dict:
         try:
             account = accounts.register(user.name, user.password)
-        except NameTaken:
-            raise HTTPException(409, f"the name {user.name!r} is taken") from None
+        except NameTaken as taken:
+            if taken.has_account:
+                raise HTTPException(409, f"the name {user.name!r} is taken") from None
+            raise HTTPException(
+                409,
+                f"the name {user.name!r} is taken by a wardrobe made with the command line; "
+                f"its owner can give it a password with `fashionkit wardrobe password --user "
+                f"{user.name}` and then log in here",
+            ) from None
         return {"id": account.user_id, "name": account.name}
 
     @app.post("/api/token")
@@ -314,7 +365,7 @@ def create_app(
             raise InvalidDataError(problems)
         assert item is not None
         try:
-            return _item_json(wardrobe.add(item))
+            return _item_json(wardrobe.add(item), has_cutout=False)
         except ValueError as err:
             raise HTTPException(409, str(err)) from None
 
@@ -328,16 +379,10 @@ def create_app(
     ) -> list[dict]:
         category_id = None
         if category is not None:
-            onto = load_ontology()
             try:
-                text = category.strip()
-                category_id = int(text) if text.isdigit() else onto.find_category(text).id
-            except KeyError as err:
-                raise HTTPException(422, str(err.args[0])) from None
-            if not onto.has_category(category_id):
-                raise HTTPException(
-                    422, f"category id {category_id} is not a Fashionpedia category"
-                )
+                category_id = parse_category(category)
+            except ValueError as err:
+                raise HTTPException(422, str(err)) from None
         items = wardrobe.items(category_id=category_id)
         if season is not None:
             items = [i for i in items if season.lower() in i.season]
@@ -345,17 +390,25 @@ def create_app(
             items = [i for i in items if occasion.lower() in i.occasion]
         if favorite is not None:
             items = [i for i in items if i.favorite == favorite]
-        return [_item_json(i) for i in items]
+        with_cutout = wardrobe.keys_with_cutouts()
+        return [_item_json(i, i.id in with_cutout) for i in items]
+
+    def _plausible(item_id: str) -> str:
+        # An id no item can have is answered without a query (PostgreSQL would refuse a NUL).
+        if not plausible_id(item_id):
+            raise _not_found(f"item {item_id[:60]!r}")
+        return item_id
 
     def _get_item(wardrobe: Wardrobe, item_id: str) -> Item:
         try:
-            return wardrobe.get(item_id)
+            return wardrobe.get(_plausible(item_id))
         except KeyError:
             raise _not_found(f"item {item_id!r}") from None
 
     @app.get("/api/items/{item_id}")
     def get_item(wardrobe: CurrentWardrobe, item_id: str) -> dict:
-        return _item_json(_get_item(wardrobe, item_id))
+        item = _get_item(wardrobe, item_id)
+        return _item_json(item, wardrobe.cutout_path(item.id) is not None)
 
     @app.patch("/api/items/{item_id}")
     def edit_item(
@@ -369,7 +422,8 @@ def create_app(
             )
         _get_item(wardrobe, item_id)
         try:
-            return _item_json(wardrobe.update(item_id, **changes))
+            item = wardrobe.update(item_id, **changes)
+            return _item_json(item, wardrobe.cutout_path(item.id) is not None)
         except KeyError:
             raise _not_found(f"item {item_id!r}") from None
         except ValueError as err:
@@ -378,7 +432,7 @@ def create_app(
     @app.delete("/api/items/{item_id}", status_code=204)
     def delete_item(wardrobe: CurrentWardrobe, item_id: str) -> Response:
         try:
-            wardrobe.remove(item_id)
+            wardrobe.remove(_plausible(item_id))
         except KeyError:
             raise _not_found(f"item {item_id!r}") from None
         return Response(status_code=204)
@@ -400,13 +454,17 @@ def create_app(
         temperature: float | None = Query(None, ge=-60, le=60, description="°C"),
         occasion: str | None = None,
         formality: int | None = Query(None, ge=1, le=5),
-        with_: list[str] = Query([], alias="with", description="Build around these item ids."),
+        with_: list[str] = Query(
+            [], alias="with", description="Build around these item ids (at most 10)."
+        ),
         outer: bool | None = None,
         n: int = Query(10, ge=1, le=50),
     ) -> list[dict]:
         """Suggested outfits, best first: ``[{"items", "score", "explanation"}]``."""
         from fashionkit.coordination import Conditions, suggest_for_wardrobe
 
+        if len(with_) > 10:
+            raise HTTPException(422, f"build around at most 10 items, got {len(with_)}")
         try:
             conditions = Conditions(
                 season=season or None,
@@ -469,8 +527,6 @@ def create_app(
                 raise InvalidDataError(
                     [Problem("upload", p.where, p.message) for p in err.problems]
                 ) from None
-            except UnicodeDecodeError:
-                raise HTTPException(422, "the import is not UTF-8 text") from None
             except ValueError as err:
                 raise HTTPException(409, str(err)) from None
         finally:
@@ -513,15 +569,27 @@ def create_app(
         from starlette.concurrency import run_in_threadpool
 
         worker = _need_detection()
-        data = await file.read(settings.max_upload_bytes + 1)
-        if len(data) > settings.max_upload_bytes:
-            raise HTTPException(413, f"photo over {settings.max_upload_bytes} bytes")
+        limit = settings.max_waiting_photos
+        if not worker.reserve(account.user_id, limit):
+            raise HTTPException(
+                429,
+                f"{limit} of your photos are waiting for detection; upload more when they "
+                "are done",
+                headers={"Retry-After": "10"},
+            )
         try:
-            image = await run_in_threadpool(check_image, data, max_pixels=settings.max_pixels)
-        except UploadRejected as err:
-            raise HTTPException(err.status, err.message) from None
-        job = await run_in_threadpool(jobs.create, account.user_id, data, image)
-        worker.submit(job)
+            data = await file.read(settings.max_upload_bytes + 1)
+            if len(data) > settings.max_upload_bytes:
+                raise HTTPException(413, f"photo over {settings.max_upload_bytes} bytes")
+            try:
+                image = await run_in_threadpool(check_image, data, max_pixels=settings.max_pixels)
+            except UploadRejected as err:
+                raise HTTPException(err.status, err.message) from None
+            job = await run_in_threadpool(jobs.create, account.user_id, data, image)
+        except BaseException:
+            worker.release(account.user_id)
+            raise
+        worker.submit(job, reserved=True)
         return _job_json(job)
 
     def _job_json(job: dict) -> dict:

@@ -1,9 +1,11 @@
 """Accounts of the web service: password hashes (scrypt) and signed bearer tokens (HMAC-SHA256).
 
-Accounts live in the wardrobe database beside the ``users`` table, in a table of the service's
-own (``service_accounts``: user id → password hash), created on start; the wardrobe schema and
-its migrations stay the library's. A person registered here owns the wardrobe of the ``users``
-row of the same name.
+An account is a ``users`` row of the wardrobe database (its wardrobe) with a password hash in
+``service_accounts`` (:class:`~fashionkit.wardrobe.models.AccountRow`, created by the wardrobe
+migrations). A wardrobe made with the CLI has a ``users`` row but no password: registering its
+name in the service is refused (that would hand the wardrobe to whoever asks first); whoever can
+open the database gives it a password with ``fashionkit wardrobe password --user NAME``
+(:meth:`Accounts.set_password`), and then logs in to the service as ``NAME``.
 
 Password hash format: ``scrypt$n$r$p$<salt b64>$<hash b64>`` (standard-library
 :func:`hashlib.scrypt`, 16-byte random salt, 32-byte key), so parameters can be raised later
@@ -27,11 +29,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from fashionkit.wardrobe.models import UserRow
+from fashionkit.wardrobe.models import AccountRow, UserRow
 
 __all__ = [
     "Accounts",
@@ -41,6 +43,8 @@ __all__ = [
     "TokenSigner",
     "USERNAME_PATTERN",
     "MIN_PASSWORD_LENGTH",
+    "MAX_PASSWORD_LENGTH",
+    "check_password_length",
 ]
 
 # Names appear in URLs and logs; keep them to a plain, unambiguous alphabet.
@@ -52,6 +56,14 @@ MAX_PASSWORD_LENGTH = 1024  # scrypt's cost does not grow with length; this only
 # interactive-login level).
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
+
+
+def check_password_length(password: str) -> None:
+    """``ValueError`` naming the limits when ``password`` is too short or too long."""
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise ValueError(
+            f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+        )
 
 
 def _b64(data: bytes) -> str:
@@ -150,16 +162,13 @@ class TokenSigner:
 
 
 class NameTaken(Exception):
-    pass
+    """The name has a wardrobe already; ``has_account`` tells whether it has a login too (when
+    not, it was made with the CLI and its owner can set a password there)."""
 
-
-_metadata = MetaData()
-_accounts = Table(
-    "service_accounts",
-    _metadata,
-    Column("user_id", Integer, ForeignKey(UserRow.id, ondelete="CASCADE"), primary_key=True),
-    Column("password_hash", String(200), nullable=False),
-)
+    def __init__(self, name: str, has_account: bool):
+        super().__init__(name)
+        self.name = name
+        self.has_account = has_account
 
 
 @dataclass(frozen=True)
@@ -169,16 +178,15 @@ class Account:
 
 
 class Accounts:
-    """Registration and login against the wardrobe database (already migrated)."""
+    """Registration and login against the wardrobe database (migrated to the head revision)."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        # The wardrobe's users table must exist first; the accounts table refers to it.
-        _metadata.create_all(engine, tables=[_accounts], checkfirst=True)
 
     def register(self, name: str, password: str) -> Account:
-        """A new account; :class:`NameTaken` when the name has a wardrobe already (made here
-        or with the CLI: registering must not hand over someone's existing wardrobe)."""
+        """A new account with a new, empty wardrobe; :class:`NameTaken` when the name has a
+        wardrobe already (made here or with the CLI: registering must not hand over someone's
+        existing wardrobe)."""
         password_hash = hash_password(password)
         try:
             with self.engine.begin() as connection:
@@ -186,18 +194,51 @@ class Accounts:
                     insert(UserRow).values(name=name).returning(UserRow.id)
                 ).scalar_one()
                 connection.execute(
-                    insert(_accounts).values(user_id=user_id, password_hash=password_hash)
+                    insert(AccountRow).values(user_id=user_id, password_hash=password_hash)
                 )
         except IntegrityError:
-            raise NameTaken(name) from None
+            with self.engine.connect() as connection:
+                has_account = connection.execute(
+                    select(AccountRow.user_id)
+                    .join(UserRow, UserRow.id == AccountRow.user_id)
+                    .where(UserRow.name == name)
+                ).first() is not None
+            raise NameTaken(name, has_account) from None
+        return Account(user_id, name)
+
+    def set_password(self, name: str, password: str) -> Account:
+        """Give the wardrobe ``name`` a login with ``password`` (replacing any it had),
+        creating an empty wardrobe when there is none. For whoever can open the database (the
+        CLI's ``fashionkit wardrobe password``), not for a web route."""
+        check_password_length(password)
+        password_hash = hash_password(password)
+        with self.engine.begin() as connection:
+            user_id = connection.execute(select(UserRow.id).where(UserRow.name == name)).scalar()
+            if user_id is None:
+                user_id = connection.execute(
+                    insert(UserRow).values(name=name).returning(UserRow.id)
+                ).scalar_one()
+            updated = connection.execute(
+                update(AccountRow)
+                .where(AccountRow.user_id == user_id)
+                .values(password_hash=password_hash)
+            ).rowcount
+            if not updated:
+                connection.execute(
+                    insert(AccountRow).values(user_id=user_id, password_hash=password_hash)
+                )
         return Account(user_id, name)
 
     def authenticate(self, name: str, password: str) -> Account | None:
+        if not USERNAME_PATTERN.fullmatch(name):
+            # No account has such a name; not looked up (PostgreSQL refuses a NUL in it).
+            verify_password(password, _DUMMY_HASH)
+            return None
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(UserRow.__table__.c.id, _accounts.c.password_hash)
-                .join(_accounts, _accounts.c.user_id == UserRow.__table__.c.id)
-                .where(UserRow.__table__.c.name == name)
+                select(UserRow.id, AccountRow.password_hash)
+                .join(AccountRow, AccountRow.user_id == UserRow.id)
+                .where(UserRow.name == name)
             ).first()
         if row is None:
             verify_password(password, _DUMMY_HASH)
@@ -207,8 +248,8 @@ class Accounts:
     def get(self, user_id: int) -> Account | None:
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(UserRow.__table__.c.name)
-                .join(_accounts, _accounts.c.user_id == UserRow.__table__.c.id)
-                .where(UserRow.__table__.c.id == user_id)
+                select(UserRow.name)
+                .join(AccountRow, AccountRow.user_id == UserRow.id)
+                .where(UserRow.id == user_id)
             ).first()
         return Account(user_id, row.name) if row is not None else None

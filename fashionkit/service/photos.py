@@ -4,11 +4,18 @@ An upload is checked before anything is kept: at most ``max_bytes`` bytes, a JPE
 WebP *by its content* (the client's file name and content type are ignored), at most
 ``max_pixels`` pixels (read from the header, before decoding), and fully decodable. It is
 written under a server-chosen name in ``DATA_DIR/uploads`` and a job record in
-``DATA_DIR/jobs/<job id>.json`` (both written to a temporary name and renamed, so a crash never
-leaves half a file). One worker thread runs the jobs in order, each through
-:func:`fashionkit.wardrobe.ingest.ingest_photos`, and draws the Fig. 8 overlay and the Fig. 9
-super-category view into the wardrobe's image store. Jobs left queued or running by a stopped
-server run again at the next start (ingest skips a photo already stored).
+``DATA_DIR/jobs/<user id>/<job id>.json`` (both written to a temporary name and renamed, so a
+crash never leaves half a file). One worker thread runs the jobs in order, each through
+:func:`fashionkit.wardrobe.ingest.ingest_photos` (which stores a photo and all of its items in
+one transaction), and draws the Fig. 8 overlay and the Fig. 9 super-category view into the
+wardrobe's image store.
+
+A server killed at any point loses nothing it answered for and keeps nothing half-done. At the
+next start, :meth:`JobStore.recover` removes temporary files and uploads that never got a job
+record (their client got no 202) or whose job had finished; jobs left queued or running run
+again. A job interrupted while running is run again up to :data:`MAX_ATTEMPTS` times in all,
+then reported failed (a photo that kills the server must not do so at every start); when its
+earlier attempt had already stored the photo, the job reports that photo's items.
 
 Job record (also the JSON of ``GET /api/photos/{id}``)::
 
@@ -16,7 +23,8 @@ Job record (also the JSON of ``GET /api/photos/{id}``)::
      "created_at": ISO time, "width": int, "height": int, "format": "JPEG"|"PNG"|"WEBP",
      "items": [item ids added], "skipped": bool (photo was already in the wardrobe),
      "duplicates": [{"new", "existing", "color_distance", "appearance"}],
-     "overlay": sha256 | null, "supercategories": sha256 | null, "error": str | null}
+     "overlay": sha256 | null, "supercategories": sha256 | null, "error": str | null,
+     "attempts": int (times detection started)}
 """
 
 from __future__ import annotations
@@ -30,17 +38,29 @@ import re
 import tempfile
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["UploadRejected", "CheckedImage", "check_image", "JobStore", "PhotoWorker", "JOB_ID"]
+__all__ = [
+    "UploadRejected",
+    "CheckedImage",
+    "check_image",
+    "JobStore",
+    "PhotoWorker",
+    "JOB_ID",
+    "MAX_ATTEMPTS",
+]
 
 log = logging.getLogger(__name__)
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+_TEMPORARY = ".incoming-"
+# Times a job may be started before an interruption is taken as its own doing.
+MAX_ATTEMPTS = 3
 
 
 class UploadRejected(Exception):
@@ -99,7 +119,7 @@ def check_image(data: bytes, *, max_pixels: int) -> CheckedImage:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMPORARY)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -121,10 +141,11 @@ class JobStore:
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
-    def _path(self, job_id: str) -> Path:
-        if not JOB_ID.match(job_id):
+    def _path(self, job_id: str, user_id: int) -> Path:
+        # A person's records in a folder of their own: listing them reads no one else's.
+        if not JOB_ID.fullmatch(job_id) or not isinstance(user_id, int):
             raise KeyError(job_id)
-        return self.jobs_dir / f"{job_id}.json"
+        return self.jobs_dir / str(user_id) / f"{job_id}.json"
 
     def upload_path(self, job: dict) -> Path:
         return self.uploads_dir / f"{job['id']}{_SUFFIXES[job['format']]}"
@@ -144,6 +165,7 @@ class JobStore:
             "overlay": None,
             "supercategories": None,
             "error": None,
+            "attempts": 0,
         }
         # The photo first: a job record always has its upload until the job has finished.
         _write_atomic(self.upload_path(job), data)
@@ -152,23 +174,24 @@ class JobStore:
 
     def save(self, job: dict) -> None:
         with self._lock:
-            _write_atomic(self._path(job["id"]), json.dumps(job).encode("utf-8"))
+            path = self._path(job["id"], job["user_id"])
+            _write_atomic(path, json.dumps(job).encode("utf-8"))
 
     def get(self, job_id: str, user_id: int) -> dict:
         """The job, when it belongs to ``user_id``; ``KeyError`` otherwise (also for another
         person's job: its existence is not disclosed)."""
-        path = self._path(job_id)
         try:
-            job = json.loads(path.read_text("utf-8"))
+            job = json.loads(self._path(job_id, user_id).read_text("utf-8"))
         except FileNotFoundError:
             raise KeyError(job_id) from None
         if job.get("user_id") != user_id:
             raise KeyError(job_id)
         return job
 
-    def all(self) -> list[dict]:
+    @staticmethod
+    def _read(paths) -> list[dict]:
         jobs = []
-        for path in self.jobs_dir.glob("*.json"):
+        for path in paths:
             try:
                 jobs.append(json.loads(path.read_text("utf-8")))
             except (OSError, ValueError):
@@ -176,8 +199,43 @@ class JobStore:
         jobs.sort(key=lambda j: (j.get("created_at", ""), j.get("id", "")))
         return jobs
 
+    def all(self) -> list[dict]:
+        return self._read(self.jobs_dir.glob("*/*.json"))
+
     def of_user(self, user_id: int) -> list[dict]:
-        return [j for j in self.all() if j.get("user_id") == user_id]
+        return self._read((self.jobs_dir / str(user_id)).glob("*.json"))
+
+    def recover(self) -> dict[str, int]:
+        """Tidy what a killed server left, before any job runs: temporary files, uploads
+        without a job record or whose job has finished, and unfinished jobs whose upload is
+        missing (marked failed). Returns counts of each, for the log."""
+        counts = {"temporary": 0, "orphan_uploads": 0, "lost_uploads": 0}
+        for pattern in (f"{_TEMPORARY}*", f"*/{_TEMPORARY}*"):
+            for folder in (self.jobs_dir, self.uploads_dir):
+                for path in folder.glob(pattern):
+                    path.unlink(missing_ok=True)
+                    counts["temporary"] += 1
+        # Records of the first layout (all in one folder) move to their person's folder.
+        for job in self._read(self.jobs_dir.glob("*.json")):
+            self.save(job)
+            (self.jobs_dir / f"{job['id']}.json").unlink()
+        pending = {}
+        for job in self.all():
+            if job.get("status") in ("queued", "running") and job.get("format") in _SUFFIXES:
+                pending[self.upload_path(job).name] = job
+        for path in self.uploads_dir.iterdir():
+            if path.name not in pending:
+                path.unlink(missing_ok=True)
+                counts["orphan_uploads"] += 1
+        for name, job in pending.items():
+            if not (self.uploads_dir / name).exists():
+                job["status"] = "failed"
+                job["error"] = (
+                    "the uploaded photo was lost when the server stopped; upload it again"
+                )
+                self.save(job)
+                counts["lost_uploads"] += 1
+        return counts
 
 
 class PhotoWorker:
@@ -195,23 +253,65 @@ class PhotoWorker:
         self.wardrobe_for = wardrobe_for
         self.min_score = min_score
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fashionkit-detect")
+        self._waiting: Counter[int] = Counter()  # per person: jobs reserved or not finished
+        self._waiting_lock = threading.Lock()
 
-    def submit(self, job: dict):
+    def reserve(self, user_id: int, limit: int) -> bool:
+        """Hold a place for one more of this person's jobs, unless ``limit`` of theirs are
+        waiting or running already. A reserved place is given back by :meth:`release`, or by
+        the job's end once :meth:`submit` has run it."""
+        with self._waiting_lock:
+            if self._waiting[user_id] >= limit:
+                return False
+            self._waiting[user_id] += 1
+            return True
+
+    def release(self, user_id: int) -> None:
+        with self._waiting_lock:
+            self._waiting[user_id] -= 1
+
+    def submit(self, job: dict, *, reserved: bool = False):
+        if not reserved:
+            with self._waiting_lock:
+                self._waiting[job["user_id"]] += 1
         return self._pool.submit(self._run, job["id"], job["user_id"])
 
     def resume(self) -> int:
-        """Queue again the jobs a previous run left unfinished; returns how many."""
-        pending = [j for j in self.store.all() if j.get("status") in ("queued", "running")]
-        for job in pending:
+        """Queue again the jobs a previous run left unfinished, oldest first; a job already
+        started :data:`MAX_ATTEMPTS` times is marked failed instead. Returns how many were
+        queued."""
+        queued = 0
+        for job in self.store.all():
+            if job.get("status") not in ("queued", "running"):
+                continue
+            if job.get("attempts", 0) >= MAX_ATTEMPTS:
+                job["status"] = "failed"
+                job["error"] = (
+                    f"detection was interrupted {job['attempts']} times (the server stopped "
+                    "while it ran); upload the photo again to retry"
+                )
+                self.store.save(job)
+                self.store.upload_path(job).unlink(missing_ok=True)
+                continue
             self.submit(job)
-        return len(pending)
+            queued += 1
+        return queued
 
     def shutdown(self, wait: bool = False) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=True)
 
     def _run(self, job_id: str, user_id: int) -> None:
+        released = threading.Event()
+        try:
+            self._run_job(job_id, user_id, released)
+        finally:
+            if not released.is_set():
+                self.release(user_id)
+
+    def _run_job(self, job_id: str, user_id: int, released: threading.Event) -> None:
         job = self.store.get(job_id, user_id)
         job["status"] = "running"
+        job["attempts"] = job.get("attempts", 0) + 1
         self.store.save(job)
         upload = self.store.upload_path(job)
         try:
@@ -221,12 +321,16 @@ class PhotoWorker:
             log.exception("photo job %s failed", job_id)
             job["status"] = "failed"
             job["error"] = f"{type(err).__name__}: {err}"
+        # The place is free before the record says so: whoever sees "done" may upload again.
+        self.release(user_id)
+        released.set()
         self.store.save(job)
         upload.unlink(missing_ok=True)
 
     def _detect(self, job: dict, upload: Path) -> None:
         from fashionkit.inference.visualize import draw_overlay, draw_supercategories
         from fashionkit.wardrobe.ingest import ingest_photos
+        from fashionkit.wardrobe.storage import file_digest
 
         wardrobe = self.wardrobe_for(job["user_id"])
         predictions = []
@@ -241,6 +345,11 @@ class PhotoWorker:
             raise ValueError("; ".join(p.message for p in report.problems))
         job["items"] = list(report.added)
         job["skipped"] = bool(report.skipped)
+        if report.skipped and job["attempts"] > 1:
+            # An earlier attempt of this job stored the photo and its items, then the server
+            # stopped before the job record said so: report them as this job's.
+            job["items"] = wardrobe.photo_items(file_digest(upload))
+            job["skipped"] = False
         job["duplicates"] = [
             {
                 "new": d.new,

@@ -4,10 +4,18 @@ They are kept here as strings (not package data files) so that any install of th
 serves them. The script talks only to the REST API with the bearer token kept in
 ``sessionStorage``; everything from the server is inserted as text (``textContent``), never as
 HTML, and images that need the token are fetched and shown as ``blob:`` URLs. The page is
-served with a Content-Security-Policy that allows no inline script.
+served with a Content-Security-Policy that allows no inline script. Logging out empties every
+part of the page that showed the person's data (another person may log in next).
+
+What the page offers: log in or create an account; upload a photo and see the labelled overlay
+(Fig. 8), the super-category view (Fig. 9) and the items found, as cut-outs; earlier uploads
+and their status; the wardrobe as a gallery of cut-outs (or colour swatches for items entered
+by hand) with filters and editable tags; adding an item by hand; outfit suggestions with their
+explanations and like / dislike / wore buttons. Elements tests rely on carry ids or
+``data-*`` attributes (``data-item``, ``data-outfit``, ``data-kind``, ``data-job``).
 """
 
-__all__ = ["PAGE", "SCRIPT", "CSP"]
+__all__ = ["PAGE", "SCRIPT", "CSP", "ICON"]
 
 CSP = (
     "default-src 'self'; img-src 'self' blob:; script-src 'self'; style-src 'self' "
@@ -20,6 +28,7 @@ PAGE = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>fashionkit wardrobe</title>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <style>
   body { font: 15px system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 1em; }
   section { border-top: 1px solid #ddd; padding: .5em 0 1em; }
@@ -29,10 +38,27 @@ PAGE = """<!doctype html>
              gap: .8em; }
   .card { border: 1px solid #ccc; border-radius: 6px; padding: .5em; }
   .card img { max-width: 100%; max-height: 160px; display: block; margin: auto; }
+  .card .meta { color: #555; font-size: 13px; }
   .swatch { display: inline-block; width: 1em; height: 1em; border: 1px solid #888;
             vertical-align: middle; }
-  .pictures img { max-width: 48%; }
+  .swatch.big { width: 100%; height: 60px; display: block; }
+  .pictures { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+  .pictures figure { margin: 0; max-width: 100%; }
+  .pictures figure img { height: 320px; width: auto; max-width: 100%; object-fit: contain;
+                         display: block; image-rendering: auto; }
+  figcaption { font-size: 13px; color: #555; }
+  .found { display: flex; flex-wrap: wrap; gap: .8em; align-items: flex-end; }
+  .found figure { margin: 0; text-align: center; }
+  .found img { max-height: 110px; max-width: 140px; display: block; margin: auto; }
+  .outfit { margin-bottom: .8em; }
+  .outfit .pieces { display: flex; flex-wrap: wrap; gap: .8em; align-items: flex-end; }
+  .outfit figure { margin: 0; text-align: center; font-size: 13px; }
+  .outfit figure img { max-height: 80px; max-width: 120px; display: block; margin: auto; }
+  .outfit .swatch { width: 48px; height: 60px; display: block; margin: auto; }
+  .outfit button { margin-right: .3em; }
+  details.edit summary { cursor: pointer; font-size: 13px; color: #1f4e9c; }
   .error { color: #b00020; white-space: pre-wrap; }
+  .note { color: #555; }
   label { font-size: 13px; }
   input[type=text] { width: 100%; box-sizing: border-box; }
 </style>
@@ -60,27 +86,37 @@ PAGE = """<!doctype html>
     <h2>Add a photo</h2>
     <form id="upload-form" class="row">
       <input id="photo-file" type="file" accept="image/jpeg,image/png,image/webp" required>
-      <button type="submit">Upload</button>
-      <span id="photo-status"></span>
+      <button id="upload-button" type="submit">Upload</button>
+      <span id="photo-status" role="status"></span>
     </form>
     <div id="photo-pictures" class="pictures"></div>
+    <div id="photo-items" class="found"></div>
+    <ul id="photo-notes" class="note"></ul>
+    <details id="photo-history">
+      <summary>Earlier photos</summary>
+      <ul id="photo-list"></ul>
+    </details>
   </section>
 
   <section id="wardrobe">
     <h2>Wardrobe</h2>
     <form id="filter-form" class="row">
-      <input id="filter-category" placeholder="category (e.g. pants)">
+      <input id="filter-category" placeholder="category (e.g. pants)" list="categories">
       <select id="filter-season"><option value="">any season</option>
         <option>spring</option><option>summer</option><option>autumn</option>
         <option>winter</option></select>
-      <button type="submit">Filter</button>
+      <input id="filter-occasion" placeholder="occasion">
+      <button id="filter-button" type="submit">Filter</button>
+      <button id="filter-clear" type="button">Show all</button>
+      <span id="gallery-count" class="note"></span>
     </form>
     <form id="add-form" class="row">
       <input id="add-id" placeholder="new item id" required>
-      <input id="add-category" placeholder="category" required>
-      <input id="add-color" type="color" value="#1f2a44">
-      <button type="submit">Add item</button>
+      <input id="add-category" placeholder="category" list="categories" required>
+      <input id="add-color" type="color" value="#1f2a44" title="main colour">
+      <button id="add-button" type="submit">Add item</button>
     </form>
+    <datalist id="categories"></datalist>
     <div id="gallery" class="gallery"></div>
   </section>
 
@@ -90,9 +126,9 @@ PAGE = """<!doctype html>
       <select id="outfit-season"><option value="">any season</option>
         <option>spring</option><option>summer</option><option>autumn</option>
         <option>winter</option></select>
-      <input id="outfit-temperature" type="number" step="1" placeholder="°C">
+      <input id="outfit-temperature" type="number" step="1" min="-60" max="60" placeholder="°C">
       <input id="outfit-occasion" placeholder="occasion (work, party …)">
-      <button type="submit">Suggest</button>
+      <button id="suggest-button" type="submit">Suggest</button>
     </form>
     <ol id="outfit-list"></ol>
   </section>
@@ -101,13 +137,22 @@ PAGE = """<!doctype html>
 </html>
 """
 
+# A coat hanger, served at /favicon.svg (browsers ask for an icon; without one every page
+# load logs a 404).
+ICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64">
+<path d="M32 14a6 6 0 1 1 6 6c-3 0-6 2-6 5v3L6 46c-3 2-2 6 2 6h48c4 0 5-4 2-6L32 28" fill="none"
+ stroke="#1f2a44" stroke-width="4" stroke-linecap="round" stroke-linejoin="round"/>
+</svg>
+"""
+
 SCRIPT = r"""'use strict';
 const $ = (id) => document.getElementById(id);
-const TAGS = ['colors', 'season', 'material', 'pattern', 'brand', 'trend', 'occasion'];
+const TAGS = ['category', 'colors', 'season', 'material', 'pattern', 'brand', 'trend', 'occasion'];
 const LISTS = new Set(['colors', 'season', 'occasion']);
 let token = sessionStorage.getItem('fashionkit-token');
+let cutouts = new Map();  // item id -> blob: URL of its cut-out (null: it has none)
 
-function showError(message) { $('error').textContent = message || ''; }
+function showError(message, where) { (where || $('error')).textContent = message || ''; }
 
 function describe(payload, status) {
   if (payload && typeof payload.detail === 'string') return payload.detail;
@@ -138,6 +183,23 @@ async function blobUrl(path) {
   return URL.createObjectURL(await response.blob());
 }
 
+async function cutoutUrl(item) {
+  // item: the item JSON, or an id of an item found in a photo (which has a cut-out).
+  const itemId = typeof item === 'string' ? item : item.id;
+  const path = typeof item === 'string'
+    ? `/api/items/${encodeURIComponent(itemId)}/cutout` : item.cutout_url;
+  if (!path) return null;
+  if (!cutouts.has(itemId)) cutouts.set(itemId, blobUrl(path));
+  return cutouts.get(itemId);
+}
+
+function forgetCutouts() {
+  for (const pending of cutouts.values()) {
+    pending.then((url) => { if (url) URL.revokeObjectURL(url); });
+  }
+  cutouts = new Map();
+}
+
 function element(tag, text, attrs = {}) {
   const node = document.createElement(tag);
   if (text !== undefined && text !== null) node.textContent = String(text);
@@ -145,14 +207,22 @@ function element(tag, text, attrs = {}) {
   return node;
 }
 
+function figure(src, caption, attrs = {}) {
+  const node = element('figure', null, attrs);
+  node.appendChild(element('img', null, { src, alt: caption }));
+  node.appendChild(element('figcaption', caption));
+  return node;
+}
+
 async function login(event) {
-  event.preventDefault();
+  if (event) event.preventDefault();
   showError();
   const form = new URLSearchParams({ username: $('name').value, password: $('password').value });
   try {
     const answer = await api('/api/token', { method: 'POST', body: form });
     token = answer.access_token;
     sessionStorage.setItem('fashionkit-token', token);
+    $('password').value = '';
     await start();
   } catch (err) { showError(err.message); }
 }
@@ -162,15 +232,33 @@ async function register() {
   try {
     await api('/api/users', { method: 'POST',
       json: { name: $('name').value, password: $('password').value } });
-    await login(new Event('submit'));
+    await login();
   } catch (err) { showError(err.message); }
+}
+
+function clearPage() {
+  // Nothing of the last person's wardrobe stays in the page for the next one.
+  for (const id of ['gallery', 'photo-pictures', 'photo-items', 'photo-notes', 'photo-list',
+                    'outfit-list']) {
+    $(id).replaceChildren();
+  }
+  for (const id of ['me', 'photo-status', 'gallery-count']) $(id).textContent = '';
+  for (const form of ['upload-form', 'filter-form', 'add-form', 'outfit-form']) $(form).reset();
+  forgetCutouts();
 }
 
 function logout() {
   token = null;
   sessionStorage.removeItem('fashionkit-token');
+  clearPage();
   $('app').classList.add('hidden');
   $('login').classList.remove('hidden');
+}
+
+async function loadCategories() {
+  const categories = await api('/api/categories');
+  $('categories').replaceChildren(...categories.map((c) => element('option', null,
+    { value: c.short_name, label: `${c.name} (${c.supercategory})` })));
 }
 
 async function start() {
@@ -178,10 +266,11 @@ async function start() {
   $('me').textContent = me.name;
   $('login').classList.add('hidden');
   $('app').classList.remove('hidden');
-  await loadItems();
+  await Promise.all([loadItems(), loadPhotos(), loadCategories()]);
 }
 
 function tagValue(item, tag) {
+  if (tag === 'category') return item.category_name;
   const value = item[tag];
   if (value === undefined || value === null) return '';
   return Array.isArray(value) ? value.join(', ') : String(value);
@@ -189,10 +278,18 @@ function tagValue(item, tag) {
 
 async function itemCard(item) {
   const card = element('div', null, { class: 'card', 'data-item': item.id });
-  card.appendChild(element('b', item.id));
-  card.appendChild(element('div', `${item.category_name} (${item.supercategory})`));
-  const url = await blobUrl(`/api/items/${encodeURIComponent(item.id)}/cutout`);
-  if (url) card.appendChild(element('img', null, { src: url, alt: item.id }));
+  card.appendChild(element('b', item.id, { class: 'item-id' }));
+  card.appendChild(element('div', `${item.category_name} (${item.supercategory})`,
+    { class: 'meta category' }));
+  const url = await cutoutUrl(item);
+  if (url) {
+    card.appendChild(element('img', null, { src: url, alt: `cut-out of ${item.id}`,
+      class: 'cutout' }));
+  } else if ((item.colors || []).length) {
+    const swatch = element('span', null, { class: 'swatch big', title: item.colors[0] });
+    swatch.style.background = item.colors[0];
+    card.appendChild(swatch);
+  }
   const swatches = element('div');
   for (const colour of item.colors || []) {
     const swatch = element('span', null, { class: 'swatch', title: colour });
@@ -200,51 +297,75 @@ async function itemCard(item) {
     swatches.appendChild(swatch);
   }
   card.appendChild(swatches);
+  const seasons = item.season || [];
+  const summary = [seasons.length ? seasons.join(', ') : 'any season', item.material,
+    item.pattern, item.brand, item.trend, (item.occasion || []).join(', ')].filter(Boolean);
+  card.appendChild(element('div', summary.join(' · '), { class: 'meta tags-summary' }));
+  if (item.last_worn) {
+    card.appendChild(element('div', `last worn ${item.last_worn}`, { class: 'meta worn' }));
+  }
+  const editor = element('details', null, { class: 'edit' });
+  editor.appendChild(element('summary', 'Edit tags'));
   const form = element('form', null, { class: 'tags' });
   for (const tag of TAGS) {
     const label = element('label', tag);
     const input = element('input', null, { type: 'text', name: tag });
+    if (tag === 'category') input.setAttribute('list', 'categories');
     input.value = tagValue(item, tag);
     label.appendChild(input);
     form.appendChild(label);
   }
-  form.appendChild(element('button', 'Save', { type: 'submit' }));
-  const remove = element('button', 'Remove', { type: 'button' });
+  form.appendChild(element('button', 'Save', { type: 'submit', class: 'save' }));
+  const remove = element('button', 'Remove', { type: 'button', class: 'remove' });
   form.appendChild(remove);
+  const problem = element('div', null, { class: 'error', role: 'alert' });
+  form.appendChild(problem);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const changes = {};
     for (const tag of TAGS) {
       const text = form.elements[tag].value.trim();
+      if (tag === 'category' && text === item.category_name) continue;
       if (!text) { changes[tag] = null; continue; }
       changes[tag] = LISTS.has(tag) ? text.split(',').map((s) => s.trim()).filter(Boolean) : text;
     }
     try {
       await api(`/api/items/${encodeURIComponent(item.id)}`, { method: 'PATCH', json: changes });
-      showError();
+      showError(null, problem);
       await loadItems();
-    } catch (err) { showError(err.message); }
+    } catch (err) { showError(err.message, problem); }
   });
   remove.addEventListener('click', async () => {
     try {
       await api(`/api/items/${encodeURIComponent(item.id)}`, { method: 'DELETE' });
       await loadItems();
-    } catch (err) { showError(err.message); }
+    } catch (err) { showError(err.message, problem); }
   });
-  card.appendChild(form);
+  editor.appendChild(form);
+  card.appendChild(editor);
   return card;
 }
 
 async function loadItems(event) {
   if (event) event.preventDefault();
   const params = new URLSearchParams();
-  if ($('filter-category').value.trim()) params.set('category', $('filter-category').value.trim());
+  const category = $('filter-category').value.trim();
+  const occasion = $('filter-occasion').value.trim();
+  if (category) params.set('category', category);
   if ($('filter-season').value) params.set('season', $('filter-season').value);
+  if (occasion) params.set('occasion', occasion);
   try {
     const items = await api(`/api/items?${params}`);
     const cards = await Promise.all(items.map(itemCard));
     $('gallery').replaceChildren(...cards);
+    $('gallery-count').textContent = `${items.length} item(s)`;
+    showError();
   } catch (err) { showError(err.message); }
+}
+
+async function clearFilter() {
+  $('filter-form').reset();
+  await loadItems();
 }
 
 async function addItem(event) {
@@ -253,9 +374,55 @@ async function addItem(event) {
     await api('/api/items', { method: 'POST', json: {
       id: $('add-id').value, category: $('add-category').value, colors: [$('add-color').value] } });
     $('add-id').value = '';
+    $('add-category').value = '';
     showError();
     await loadItems();
   } catch (err) { showError(err.message); }
+}
+
+function jobSummary(job) {
+  if (job.status === 'failed') return `failed: ${job.error}`;
+  if (job.status !== 'done') return job.status;
+  return job.skipped ? 'already in the wardrobe' : `${job.items.length} item(s) found`;
+}
+
+async function showJob(job) {
+  $('photo-status').textContent = jobSummary(job);
+  const pictures = [];
+  for (const [url, caption, kind] of [
+    [job.overlay_url, 'Items found, labelled (Fig. 8)', 'overlay'],
+    [job.supercategories_url, 'By super category (Fig. 9)', 'supercategories']]) {
+    if (!url) continue;
+    const src = await blobUrl(url);
+    if (src) pictures.push(figure(src, caption, { 'data-picture': kind }));
+  }
+  $('photo-pictures').replaceChildren(...pictures);
+  const found = [];
+  const items = (job.items || []).length ? await api('/api/items') : [];
+  const byId = new Map(items.map((item) => [item.id, item]));
+  for (const itemId of job.items || []) {
+    const item = byId.get(itemId);  // gone when removed since
+    const src = item ? await cutoutUrl(item) : null;
+    if (src) found.push(figure(src, item.category_name, { 'data-item': itemId, title: itemId }));
+  }
+  $('photo-items').replaceChildren(...found);
+  $('photo-notes').replaceChildren(...(job.duplicates || []).map((d) => element('li',
+    `${d.new} looks like ${d.existing} (similarity ${d.appearance.toFixed(2)})`)));
+}
+
+async function loadPhotos() {
+  const jobs = await api('/api/photos');
+  const rows = jobs.slice().reverse().map((job) => {
+    const row = element('li', `${job.created_at.replace('T', ' ')}: ${jobSummary(job)} `,
+      { 'data-job': job.id });
+    if (job.overlay_url) {
+      const show = element('button', 'Show', { type: 'button' });
+      show.addEventListener('click', () => showJob(job).catch((err) => showError(err.message)));
+      row.appendChild(show);
+    }
+    return row;
+  });
+  $('photo-list').replaceChildren(...rows);
 }
 
 async function upload(event) {
@@ -264,26 +431,40 @@ async function upload(event) {
   if (!file) return;
   const body = new FormData();
   body.append('file', file);
+  showError();
+  $('upload-button').disabled = true;
   try {
     let job = await api('/api/photos', { method: 'POST', body });
     $('photo-status').textContent = job.status;
     while (job.status === 'queued' || job.status === 'running') {
-      await new Promise((resolve) => setTimeout(resolve, 700));
+      await new Promise((resolve) => setTimeout(resolve, 500));
       job = await api(job.url);
       $('photo-status').textContent = job.status;
     }
     if (job.status === 'failed') throw new Error(job.error);
-    $('photo-status').textContent = job.skipped ? 'already in the wardrobe'
-      : `${job.items.length} item(s) found`;
-    const pictures = [];
-    for (const url of [job.overlay_url, job.supercategories_url]) {
-      if (!url) continue;
-      const src = await blobUrl(url);
-      if (src) pictures.push(element('img', null, { src, alt: url.split('/').pop() }));
-    }
-    $('photo-pictures').replaceChildren(...pictures);
-    await loadItems();
-  } catch (err) { showError(err.message); }
+    await showJob(job);
+    await Promise.all([loadItems(), loadPhotos()]);
+  } catch (err) {
+    $('photo-status').textContent = '';
+    showError(err.message);
+  } finally {
+    $('upload-button').disabled = false;
+  }
+}
+
+async function outfitPiece(itemId, item) {
+  const label = item ? `${itemId} (${item.category_name})` : itemId;
+  const piece = element('figure', null, { 'data-item': itemId });
+  const src = item ? await cutoutUrl(item) : null;
+  if (src) {
+    piece.appendChild(element('img', null, { src, alt: label }));
+  } else if (item && (item.colors || []).length) {
+    const swatch = element('span', null, { class: 'swatch' });
+    swatch.style.background = item.colors[0];
+    piece.appendChild(swatch);
+  }
+  piece.appendChild(element('figcaption', label));
+  return piece;
 }
 
 async function suggest(event) {
@@ -293,11 +474,15 @@ async function suggest(event) {
   if ($('outfit-temperature').value) params.set('temperature', $('outfit-temperature').value);
   if ($('outfit-occasion').value.trim()) params.set('occasion', $('outfit-occasion').value.trim());
   try {
-    const outfits = await api(`/api/outfits?${params}`);
-    const rows = outfits.map((outfit) => {
-      const row = element('li', null, { class: 'outfit' });
-      row.appendChild(element('b', outfit.items.join(' + ')));
-      row.appendChild(element('div', outfit.explanation));
+    const [outfits, items] = await Promise.all([api(`/api/outfits?${params}`), api('/api/items')]);
+    const byId = new Map(items.map((item) => [item.id, item]));
+    const rows = await Promise.all(outfits.map(async (outfit) => {
+      const row = element('li', null, { class: 'outfit', 'data-outfit': outfit.items.join(' ') });
+      const pieces = element('div', null, { class: 'pieces' });
+      for (const itemId of outfit.items) pieces.appendChild(await outfitPiece(itemId, byId.get(itemId)));
+      row.appendChild(pieces);
+      row.appendChild(element('div', outfit.explanation, { class: 'explanation' }));
+      const problem = element('div', null, { class: 'error', role: 'alert' });
       for (const kind of ['like', 'dislike', 'wore']) {
         const button = element('button', kind, { type: 'button', 'data-kind': kind });
         button.addEventListener('click', async () => {
@@ -305,14 +490,21 @@ async function suggest(event) {
             await api('/api/outfits/feedback', { method: 'POST',
               json: { items: outfit.items, kind } });
             button.textContent = `${kind} ✓`;
-          } catch (err) { showError(err.message); }
+            button.disabled = true;
+            showError(null, problem);
+            if (kind === 'wore') await loadItems();
+          } catch (err) { showError(err.message, problem); }
         });
         row.appendChild(button);
       }
+      row.appendChild(problem);
       return row;
-    });
-    if (!rows.length) rows.push(element('li', 'No outfit fits (need a top and a bottom, or a one piece).'));
+    }));
+    if (!rows.length) {
+      rows.push(element('li', 'No outfit fits (need a top and a bottom, or a one piece).'));
+    }
     $('outfit-list').replaceChildren(...rows);
+    showError();
   } catch (err) { showError(err.message); }
 }
 
@@ -322,6 +514,7 @@ document.addEventListener('DOMContentLoaded', () => {
   $('logout').addEventListener('click', logout);
   $('upload-form').addEventListener('submit', upload);
   $('filter-form').addEventListener('submit', loadItems);
+  $('filter-clear').addEventListener('click', clearFilter);
   $('add-form').addEventListener('submit', addItem);
   $('outfit-form').addEventListener('submit', suggest);
   if (token) start().catch(() => logout());

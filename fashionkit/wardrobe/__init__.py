@@ -19,7 +19,14 @@ from fashionkit.wardrobe.dataset import export_dataset
 from fashionkit.wardrobe.exchange import export_wardrobe, import_wardrobe, read_items, write_items
 from fashionkit.wardrobe.ingest import DuplicateCandidate, IngestReport, ingest_photos
 from fashionkit.wardrobe.items import Item, item_from_dict, item_to_dict
-from fashionkit.wardrobe.store import Detail, DetectedItem, FeedbackEvent, Wardrobe, default_url
+from fashionkit.wardrobe.store import (
+    Detail,
+    DetectedItem,
+    FeedbackEvent,
+    Wardrobe,
+    default_image_dir,
+    default_url,
+)
 
 __all__ = [
     "Wardrobe",
@@ -32,6 +39,7 @@ __all__ = [
     "DuplicateCandidate",
     "export_dataset",
     "default_url",
+    "default_image_dir",
     "item_from_dict",
     "item_to_dict",
     "read_items",

@@ -42,10 +42,20 @@ def read_items(path: str | Path) -> list[Item]:
     path = Path(path)
     source = str(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InvalidDataError([Problem(source, f"byte {err.start}", "not UTF-8 text")]) from None
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as err:
         raise InvalidDataError(
             [Problem(source, f"line {err.lineno} column {err.colno}", f"not valid JSON: {err.msg}")]
+        ) from None
+    except ValueError as err:  # e.g. an integer of more digits than Python converts
+        raise InvalidDataError([Problem(source, "top level", f"not valid JSON: {err}")]) from None
+    except RecursionError:
+        raise InvalidDataError(
+            [Problem(source, "top level", "not valid JSON: nested too deeply")]
         ) from None
     if isinstance(data, dict):
         if data.get("format", FORMAT_NAME) != FORMAT_NAME:

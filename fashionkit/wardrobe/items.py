@@ -15,7 +15,15 @@ from fashionkit.ontology import load_ontology
 from fashionkit.wardrobe.attributes import SEASONS
 from fashionkit.wardrobe.colors import normalize_hex
 
-__all__ = ["Item", "item_from_dict", "item_to_dict", "EDITABLE_FIELDS"]
+__all__ = [
+    "Item",
+    "item_from_dict",
+    "item_to_dict",
+    "parse_category",
+    "plausible_id",
+    "EDITABLE_FIELDS",
+    "MAX_ID_LENGTH",
+]
 
 
 @dataclass(frozen=True)
@@ -60,29 +68,51 @@ EDITABLE_FIELDS: tuple[str, ...] = (
 )  # fmt: skip
 
 _TEXT_FIELDS = ("name", "material", "pattern", "brand", "trend", "notes")
+# The database's column sizes (models.ItemRow): PostgreSQL refuses longer strings, SQLite would
+# store them, so they are refused here for every database alike.
+MAX_ID_LENGTH = 200
+_MAX_LENGTH = {"name": 200, "material": 100, "pattern": 100, "brand": 100, "trend": 100}
+_MAX_NOTES = 10_000
+# Control characters: PostgreSQL text cannot hold NUL, and ids appear in URLs and file names.
+_CONTROL = frozenset(map(chr, range(32))) | {"\x7f"}
 
 
-def _category_id(value, problems: list[str]) -> int | None:
+def plausible_id(text: str) -> bool:
+    """Whether ``text`` could be an item id (what :func:`item_from_dict` accepts): non-empty,
+    at most :data:`MAX_ID_LENGTH` characters, no control characters. Lookups of anything else
+    can answer "no such item" without asking the database."""
+    return 0 < len(text) <= MAX_ID_LENGTH and not _CONTROL.intersection(text)
+
+
+def parse_category(value) -> int:
+    """A Fashionpedia category id from an id (int, or a string of ASCII digits) or a name in
+    any of its forms (``"pants"``, ``"T-shirt"``, ``"shirt, blouse"``); ``ValueError`` naming
+    the value otherwise."""
     onto = load_ontology()
     if isinstance(value, bool):
-        problems.append(f"category {value!r} is neither a Fashionpedia name nor an id")
-        return None
+        raise ValueError(f"category {value!r} is neither a Fashionpedia name nor an id")
     if isinstance(value, int):
         if not onto.has_category(value):
-            problems.append(f"category id {value} is not a Fashionpedia category (0..45)")
-            return None
+            raise ValueError(f"category id {value} is not a Fashionpedia category (0..45)")
         return value
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
-            return _category_id(int(text), problems)
+        # ASCII digits only: str.isdigit() accepts "²", which int() refuses.
+        if text.isascii() and text.isdigit():
+            return parse_category(int(text))
         try:
             return onto.find_category(text).id
         except KeyError as err:
-            problems.append(str(err.args[0]))
-            return None
-    problems.append(f"category {value!r} is neither a Fashionpedia name nor an id")
-    return None
+            raise ValueError(str(err.args[0])) from None
+    raise ValueError(f"category {value!r} is neither a Fashionpedia name nor an id")
+
+
+def _category_id(value, problems: list[str]) -> int | None:
+    try:
+        return parse_category(value)
+    except ValueError as err:
+        problems.append(str(err))
+        return None
 
 
 def _str_list(name: str, value, problems: list[str]) -> tuple[str, ...]:
@@ -111,6 +141,11 @@ def item_from_dict(data, source: str, where: str) -> tuple[Item | None, list[Pro
         item_id = str(item_id)
     if not isinstance(item_id, str) or not item_id.strip():
         errors.append(f"id must be a non-empty string, got {item_id!r}")
+    elif not plausible_id(item_id.strip()):
+        errors.append(
+            f"id must be at most {MAX_ID_LENGTH} characters without control characters, "
+            f"got {item_id[:40]!r}{'…' if len(item_id) > 40 else ''}"
+        )
     if "category" not in data:
         errors.append("category is missing")
         category_id = None
@@ -153,6 +188,15 @@ def item_from_dict(data, source: str, where: str) -> tuple[Item | None, list[Pro
         if raw is not None and not isinstance(raw, str):
             errors.append(f"{name} must be a string, got {raw!r}")
         texts[name] = (raw.strip() or None) if isinstance(raw, str) else None
+        text = texts[name]
+        if text is not None:
+            limit = _MAX_LENGTH.get(name, _MAX_NOTES)
+            if len(text) > limit:
+                errors.append(f"{name} must be at most {limit} characters, got {len(text)}")
+            if "\x00" in text:
+                errors.append(f"{name} must not contain NUL characters")
+    if any(len(w) > 100 or _CONTROL.intersection(w) for w in occasion):
+        errors.append("occasion: words of at most 100 characters without control characters")
     favorite = data.get("favorite", False)
     if not isinstance(favorite, bool):
         errors.append(f"favorite must be true or false, got {favorite!r}")

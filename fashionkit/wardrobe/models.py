@@ -40,6 +40,7 @@ __all__ = [
     "OutfitRow",
     "OutfitItemRow",
     "FeedbackRow",
+    "AccountRow",
     "FEEDBACK_KINDS",
 ]
 
@@ -190,3 +191,19 @@ class FeedbackRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
 
     outfit: Mapped[OutfitRow] = relationship()
+
+
+class AccountRow(Base):
+    """A web-service login for a wardrobe: the password hash of the ``users`` row it belongs
+    to (format: :func:`fashionkit.service.auth.hash_password`). A user without one has a
+    wardrobe (made with the CLI) but cannot log in to the service until a password is set.
+
+    The table existed before revision 0003, created by the service itself; 0003 brings it into
+    the migrations and keeps any rows."""
+
+    __tablename__ = "service_accounts"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    password_hash: Mapped[str] = mapped_column(String(200))

@@ -10,9 +10,12 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 
 __all__ = ["ImageStore", "file_digest"]
+
+_TEMPORARY = ".incoming-"
 
 
 def file_digest(path: str | Path) -> str:
@@ -36,7 +39,7 @@ class ImageStore:
         if target.exists():
             return digest
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=_TEMPORARY)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -54,3 +57,17 @@ class ImageStore:
 
     def has(self, digest: str, suffix: str) -> bool:
         return self.path(digest, suffix).exists()
+
+    def remove_stale_temporary(self, min_age_s: float = 3600.0) -> int:
+        """Delete temporary files a killed writer left (older than ``min_age_s``, so that a
+        write in progress in another process is left alone); returns how many."""
+        removed = 0
+        cutoff = time.time() - min_age_s
+        for path in self.root.glob(f"*/*/{_TEMPORARY}*"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed

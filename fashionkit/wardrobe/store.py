@@ -3,7 +3,9 @@
 SQLite by default (a file in the user's data directory, WAL journal, foreign keys enforced);
 any SQLAlchemy URL works (``postgresql+psycopg://…`` for larger deployments). Opening a store
 applies any pending migration. Images go to a content-addressed folder
-(:class:`~fashionkit.wardrobe.storage.ImageStore`) beside the database file.
+(:class:`~fashionkit.wardrobe.storage.ImageStore`) that belongs to the database:
+:func:`default_image_dir` (``<name>-images/`` beside a SQLite file). The CLI and the web service
+both use it, so a wardrobe's photos and cut-outs are found whichever of them opens it.
 
 Several people can share one database: every row belongs to the ``user`` the store was opened
 for.
@@ -45,11 +47,13 @@ __all__ = [
     "AnnotatedPhoto",
     "PhotoObject",
     "default_url",
+    "default_image_dir",
     "create_store_engine",
 ]
 
 
 _CHUNK = 500
+SQLITE_BUSY_TIMEOUT_S = 30.0
 
 
 def default_url() -> str:
@@ -60,14 +64,17 @@ def default_url() -> str:
 
 
 def create_store_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite connections get WAL and enforced foreign keys."""
+    """An engine for ``url``; SQLite connections get WAL, enforced foreign keys and a writer
+    waits up to :data:`SQLITE_BUSY_TIMEOUT_S` for another to finish."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url)
     database = parsed.database
     if database and database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
+    # One writer at a time: others wait for it up to this long before "database is locked"
+    # (sqlite3's default, 5 s, is short for a web service with many people writing at once).
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record) -> None:
@@ -81,7 +88,10 @@ def create_store_engine(url: str) -> Engine:
     return engine
 
 
-def _default_image_dir(url: str) -> Path:
+def default_image_dir(url: str) -> Path:
+    """The image folder of the database ``url``: ``<db stem>-images/`` beside a SQLite file
+    (``wardrobe.sqlite`` → ``wardrobe-images/``); for other databases ``images/`` in the user
+    data directory (platformdirs)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         db = Path(parsed.database).expanduser()
@@ -153,7 +163,11 @@ class AnnotatedPhoto:
 
 
 class Wardrobe:
-    """A person's wardrobe in a database. Use as a context manager or call :meth:`close`."""
+    """A person's wardrobe in a database. Use as a context manager or call :meth:`close`.
+
+    ``image_dir``: where photos and cut-outs are stored; leave it to the default
+    (:func:`default_image_dir` of ``url``) unless every program opening this database is given
+    the same folder."""
 
     def __init__(
         self,
@@ -168,7 +182,7 @@ class Wardrobe:
         if apply_migrations:
             migrate.upgrade(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self.images = ImageStore(image_dir or _default_image_dir(self.url))
+        self.images = ImageStore(image_dir or default_image_dir(self.url))
         self.user = user
         with self._sessions.begin() as session:
             row = session.scalar(select(UserRow).where(UserRow.name == user))
@@ -387,6 +401,19 @@ class Wardrobe:
                                           PhotoRow.sha256 == sha256)
             ) is not None
 
+    def photo_items(self, sha256: str) -> list[str]:
+        """Ids of the items found in this person's photo with these bytes (none when it is
+        not stored), in the order they were stored."""
+        with self._sessions() as session:
+            return list(
+                session.scalars(
+                    select(ItemRow.key)
+                    .join(PhotoRow, PhotoRow.id == ItemRow.photo_id)
+                    .where(PhotoRow.user_id == self.user_id, PhotoRow.sha256 == sha256)
+                    .order_by(ItemRow.id)
+                )
+            )
+
     def _insert_detected(self, session: Session, photo_id: int, detected: DetectedItem) -> None:
         item = detected.item
         if session.scalar(
@@ -432,6 +459,17 @@ class Wardrobe:
         with self._sessions() as session:
             digest = self._row(session, key).cutout_sha256
         return self.images.path(digest, ".png") if digest else None
+
+    def keys_with_cutouts(self) -> set[str]:
+        """Ids of the items that have a cut-out (those found in photos), in one query."""
+        with self._sessions() as session:
+            return set(
+                session.scalars(
+                    select(ItemRow.key).where(
+                        ItemRow.user_id == self.user_id, ItemRow.cutout_sha256.is_not(None)
+                    )
+                )
+            )
 
     def photo_of(self, key: str) -> Path | None:
         with self._sessions() as session:

@@ -1,4 +1,5 @@
-"""Shared fixtures: a service on a fresh SQLite file, and logged-in clients."""
+"""Shared fixtures: a service on a fresh database (SQLite, or PostgreSQL: tests/databases.py),
+and logged-in clients."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from fashionkit.service import create_app
+from tests.databases import fresh_database
 
 
 def login(client: TestClient, name: str, password: str = "correct horse") -> dict:
@@ -17,8 +19,15 @@ def login(client: TestClient, name: str, password: str = "correct horse") -> dic
 
 
 @pytest.fixture
-def service(tmp_path):
-    app = create_app(f"sqlite:///{tmp_path / 'w.sqlite'}", tmp_path / "data")
+def db_url(tmp_path):
+    """SQLite in the test's folder, or a fresh PostgreSQL database (tests/databases.py)."""
+    with fresh_database(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def service(db_url, tmp_path):
+    app = create_app(db_url, tmp_path / "data")
     with TestClient(app) as client:
         yield client
 

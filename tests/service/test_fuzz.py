@@ -28,6 +28,8 @@ _json = st.recursive(
 _values = st.one_of(
     _json,
     st.sampled_from(["pants", "shirt, blouse", "#ffffff", "winter", "0", "45", "46", "-1"]),
+    # Strings that have broken it: unicode digits (isdigit but not int), NUL, over-long.
+    st.sampled_from(["²", "١", "a\x00b", "x" * 201, "b" * 101]),
     st.lists(st.sampled_from(["#fff", "red", "summer", "monsoon", "work"]), max_size=3),
     st.integers(min_value=-2, max_value=400),
 )

@@ -132,7 +132,8 @@ def test_invalid_patch_is_422_and_changes_nothing(service, alice, changes, fragm
 
 
 def test_item_without_photo_has_no_cutout(service, alice):
-    service.post("/api/items", json=SHIRT, headers=alice)
+    assert service.post("/api/items", json=SHIRT, headers=alice).json()["cutout_url"] is None
+    assert service.get("/api/items", headers=alice).json()[0]["cutout_url"] is None
     assert service.get("/api/items/white-shirt/cutout", headers=alice).status_code == 404
 
 

@@ -26,22 +26,21 @@ def stocked(service, alice):
     return alice
 
 
-def _library(tmp_path, conditions, k=10):
+def _library(db_url, conditions, k=10):
     with Wardrobe(
-        f"sqlite:///{tmp_path / 'w.sqlite'}",
+        db_url,
         user="alice",
-        image_dir=tmp_path / "data" / "images",
         apply_migrations=False,
     ) as wardrobe:
         return [o.to_json() for o in suggest_for_wardrobe(wardrobe, conditions, k=k)]
 
 
-def test_suggestions_equal_the_library(service, stocked, tmp_path):
+def test_suggestions_equal_the_library(service, stocked, db_url):
     params = {"season": "winter", "temperature": 5, "n": 4}
     response = service.get("/api/outfits", params=params, headers=stocked)
     assert response.status_code == 200, response.text
     got = response.json()
-    assert got == _library(tmp_path, Conditions(season="winter", temperature=5), k=4)
+    assert got == _library(db_url, Conditions(season="winter", temperature=5), k=4)
     assert got and all("coat" in o["items"] and o["explanation"] for o in got)
 
 
@@ -54,7 +53,7 @@ def test_with_builds_around_items(service, stocked):
     assert all({"khakis", "blue-tee"} <= set(o["items"]) for o in response.json())
 
 
-def test_feedback_changes_suggestions_like_the_library(service, stocked, tmp_path):
+def test_feedback_changes_suggestions_like_the_library(service, stocked, db_url):
     body = {"items": ["blue-tee", "khakis", "black-shoes"], "kind": "dislike"}
     response = service.post("/api/outfits/feedback", json=body, headers=stocked)
     assert response.status_code == 201 and isinstance(response.json()["outfit_id"], int)
@@ -63,7 +62,7 @@ def test_feedback_changes_suggestions_like_the_library(service, stocked, tmp_pat
         (["black-shoes", "blue-tee", "khakis"], "dislike")
     ]
     got = service.get("/api/outfits", params={"n": 3}, headers=stocked).json()
-    assert got == _library(tmp_path, Conditions(), k=3)
+    assert got == _library(db_url, Conditions(), k=3)
 
 
 def test_wore_logs_the_day(service, stocked):

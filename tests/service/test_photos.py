@@ -23,10 +23,10 @@ def predictor():
 
 
 @pytest.fixture
-def detecting(tmp_path, predictor):
+def detecting(db_url, tmp_path, predictor):
     settings = ServiceSettings(max_upload_bytes=300_000, max_pixels=400 * 400)
     app = create_app(
-        f"sqlite:///{tmp_path / 'w.sqlite'}",
+        db_url,
         tmp_path / "data",
         predictor=predictor,
         settings=settings,
@@ -76,8 +76,12 @@ def test_upload_detects_items_with_pictures(detecting, predictor):
         assert image.height == job["height"] and image.width >= job["width"]
         drawn = np.asarray(image.convert("RGB"))[:, : job["width"]]
         assert not np.array_equal(drawn, np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
-    cutout = detecting.get(f"/api/items/{job['items'][0]}/cutout", headers=alice)
+    listed = detecting.get("/api/items", headers=alice).json()
+    assert {i["cutout_url"] for i in listed} == {f"/api/items/{k}/cutout" for k in job["items"]}
+    cutout = detecting.get(listed[0]["cutout_url"], headers=alice)
     assert cutout.status_code == 200 and Image.open(io.BytesIO(cutout.content)).mode == "RGBA"
+    one = detecting.get(f"/api/items/{listed[0]['id']}", headers=alice).json()
+    assert one["cutout_url"] == listed[0]["cutout_url"]
     assert [j["id"] for j in detecting.get("/api/photos", headers=alice).json()] == [job["id"]]
 
     again = _wait(detecting, alice, _upload(detecting, alice, data).json()["id"])
@@ -267,3 +271,102 @@ def test_accepted_formats(fmt):
     with pytest.raises(UploadRejected) as err:
         check_image(buffer.getvalue(), max_pixels=599)
     assert err.value.status == 413
+
+
+def test_recover_removes_what_a_killed_server_left(tmp_path, predictor):
+    store = JobStore(tmp_path)
+    data = predictor.photo(9)
+    image = check_image(data, max_pixels=10**6)
+    queued = store.create(1, data, image)
+    finished = store.create(1, data, image)
+    finished["status"] = "done"
+    store.save(finished)  # killed before its upload was deleted
+    lost = store.create(1, data, image)
+    store.upload_path(lost).unlink()
+    (store.uploads_dir / "0123456789abcdef0123456789abcdef.png").write_bytes(data)  # no job
+    (store.uploads_dir / ".incoming-x1").write_bytes(data[:100])  # killed mid-write
+    (store.jobs_dir / "1" / ".incoming-x2").write_bytes(b'{"id": ')
+    # A record of the first layout (one folder for everybody's jobs).
+    old = store.create(2, data, image)
+    (store.jobs_dir / "2" / f"{old['id']}.json").rename(store.jobs_dir / f"{old['id']}.json")
+
+    counts = store.recover()
+    assert counts == {"temporary": 2, "orphan_uploads": 2, "lost_uploads": 1}
+    assert sorted(p.name for p in store.uploads_dir.iterdir()) == sorted(
+        store.upload_path(j).name for j in (queued, old)
+    )
+    assert sorted(p.name for p in (store.jobs_dir / "1").iterdir()) == sorted(
+        f"{j['id']}.json" for j in (queued, finished, lost)
+    )
+    assert [j["id"] for j in store.of_user(2)] == [old["id"]]
+    assert sorted(p.name for p in store.jobs_dir.iterdir()) == ["1", "2"]
+    assert store.get(lost["id"], 1)["status"] == "failed"
+    assert "upload it again" in store.get(lost["id"], 1)["error"]
+    assert store.get(queued["id"], 1)["status"] == "queued"
+    assert store.recover() == {"temporary": 0, "orphan_uploads": 0, "lost_uploads": 0}
+
+
+def _job_left_running(tmp_path, predictor, index, attempts):
+    """A server that knew alice, then stopped with a job of hers 'running'."""
+    url, data_dir = f"sqlite:///{tmp_path / 'w.sqlite'}", tmp_path / "data"
+    with TestClient(create_app(url, data_dir)) as client:
+        alice = login(client, "alice")
+        user_id = client.get("/api/me", headers=alice).json()["id"]
+    data = predictor.photo(index)
+    store = JobStore(data_dir)
+    job = store.create(user_id, data, check_image(data, max_pixels=10**6))
+    job["status"], job["attempts"] = "running", attempts
+    store.save(job)
+    return url, data_dir, alice, job, data
+
+
+def test_job_interrupted_after_storing_reports_its_items(tmp_path, predictor):
+    """Killed between the database commit and the job record's update: the job runs again,
+    finds its photo stored, and reports the items its first attempt added (not 'skipped')."""
+    from fashionkit.wardrobe import Wardrobe
+    from fashionkit.wardrobe.ingest import ingest_photos
+
+    url, data_dir, alice, job, data = _job_left_running(tmp_path, predictor, 10, attempts=1)
+    with Wardrobe(url, user="alice") as wardrobe:  # what the first attempt committed
+        stored = ingest_photos(wardrobe, predictor, [JobStore(data_dir).upload_path(job)]).added
+    assert len(stored) == predictor.garments(data) > 0
+    with TestClient(create_app(url, data_dir, predictor=predictor)) as client:
+        done = _wait(client, alice, job["id"])
+        assert done["status"] == "done" and not done["skipped"], done
+        assert done["items"] == stored and done["attempts"] == 2
+        assert len(client.get("/api/items", headers=alice).json()) == len(stored)
+
+
+def test_job_interrupted_too_often_is_reported_failed(tmp_path, predictor):
+    from fashionkit.service.photos import MAX_ATTEMPTS
+
+    url, data_dir, alice, job, _ = _job_left_running(tmp_path, predictor, 11, MAX_ATTEMPTS)
+    with TestClient(create_app(url, data_dir, predictor=predictor)) as client:
+        failed = client.get(f"/api/photos/{job['id']}", headers=alice).json()
+        assert failed["status"] == "failed" and "interrupted" in failed["error"]
+        assert client.get("/api/items", headers=alice).json() == []
+    assert predictor.calls == 0
+    assert not JobStore(data_dir).upload_path(job).exists()  # tidied at the next start
+
+
+def test_waiting_photos_per_person_are_capped(tmp_path, predictor):
+    import threading
+
+    settings = ServiceSettings(max_waiting_photos=2)
+    predictor.gate = threading.Event()
+    app = create_app(
+        f"sqlite:///{tmp_path / 'w.sqlite'}", tmp_path / "data", predictor=predictor,
+        settings=settings,
+    )  # fmt: skip
+    with TestClient(app) as client:
+        alice, bob = login(client, "alice"), login(client, "bob")
+        assert _upload(client, alice, b"not an image").status_code == 415  # takes no place
+        first = [_upload(client, alice, predictor.photo(20 + k)).json()["id"] for k in range(2)]
+        refused = _upload(client, alice, predictor.photo(22))
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "10"
+        assert "waiting for detection" in refused.json()["detail"]
+        assert _upload(client, bob, predictor.photo(23)).status_code == 202  # his own places
+        predictor.gate.set()
+        for job_id in first:
+            assert _wait(client, alice, job_id)["status"] == "done"
+        assert _upload(client, alice, predictor.photo(22)).status_code == 202

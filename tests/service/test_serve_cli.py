@@ -4,52 +4,25 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import httpx
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .live import free_port, serve_command, start, stop
 
 
 def _start(tmp_path, port, *extra):
-    command = [
-        sys.executable, "-m", "fashionkit.cli", "serve", "--host", "127.0.0.1",
-        "--port", str(port), "--db", f"sqlite:///{tmp_path / 'w.sqlite'}",
-        "--data-dir", str(tmp_path / "data"), *extra,
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(process.stdout.read().decode())
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise AssertionError("the server did not start in 60 s")
+    return start(serve_command(tmp_path, port, *extra), port, tmp_path / "server.log")
 
 
 def _stop(process, sig=signal.SIGTERM):
-    process.send_signal(sig)
-    try:
-        process.wait(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.stdout.close()
+    stop(process, sig)
 
 
 def test_serve_then_restart_keeps_data(tmp_path):
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     process = _start(tmp_path, port)
     try:
@@ -96,7 +69,7 @@ def test_concurrent_clients_get_no_server_errors(tmp_path):
     every answer is 2xx and every item created is there afterwards."""
     from concurrent.futures import ThreadPoolExecutor
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     process = _start(tmp_path, port)
 
@@ -143,7 +116,7 @@ def test_serve_with_weights_detects_in_photos(tmp_path):
     weights = save_checkpoint(
         build_model(model_config_from_preset("cpu-tiny")), tmp_path / "model.pt"
     )
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     process = _start(tmp_path, port, "--weights", str(weights), "--min-score", "0")
     try:

@@ -1,7 +1,6 @@
-"""The browser page is served with its script and a strict Content-Security-Policy.
-
-(The end-to-end test in headless Chromium is a separate, later test; here: the page and the
-script are served and reference only routes the API has.)"""
+"""The browser page is served with its script, icon and a strict Content-Security-Policy, and
+its script calls only routes the API has (the page itself is driven in headless Chromium in
+test_browser.py)."""
 
 from __future__ import annotations
 
@@ -54,3 +53,13 @@ def test_script_is_valid_javascript(tmp_path):
     path.write_text(SCRIPT, encoding="utf-8")
     result = subprocess.run([node, "--check", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_icon_and_categories_for_the_page(service):
+    icon = service.get("/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+    categories = service.get("/api/categories").json()  # no login needed: the ontology
+    assert [c["id"] for c in categories] == list(range(27))
+    assert categories[6] == {
+        "id": 6, "name": "pants", "short_name": "pants", "supercategory": "lowerbody"
+    }

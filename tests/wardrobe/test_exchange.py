@@ -78,3 +78,49 @@ def test_invalid_file_lists_every_problem(tmp_path):
     bad.write_text("[{")
     with pytest.raises(InvalidDataError, match="line 1 column 3: not valid JSON"):
         read_items(bad)
+
+
+@pytest.mark.parametrize(
+    "raw, fragment",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'[{"id": "x", "category": ' + b"9" * 5000 + b"}]", "not valid JSON"),
+        (b"\xff\xfe[]", "not UTF-8"),
+    ],
+)
+def test_unreadable_files_are_invalid_data_not_crashes(tmp_path, raw, fragment):
+    path = tmp_path / "in.json"
+    path.write_bytes(raw)
+    with pytest.raises(InvalidDataError, match=fragment) as err:
+        read_items(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "record, fragment",
+    [
+        ({"id": "x", "category": "²"}, "no Fashionpedia category is named '²'"),  # isdigit, not int
+        ({"id": "x" * 201, "category": 1}, "at most 200 characters"),
+        ({"id": "a\x00b", "category": 1}, "without control characters"),
+        ({"id": "a\nb", "category": 1}, "without control characters"),
+        ({"id": "x", "category": 1, "brand": "b" * 101}, "brand must be at most 100"),
+        ({"id": "x", "category": 1, "notes": "n\x00"}, "notes must not contain NUL"),
+        ({"id": "x", "category": 1, "occasion": ["w" * 101]}, "occasion"),
+    ],
+)
+def test_values_no_database_could_store_are_refused(record, fragment):
+    from fashionkit.wardrobe import item_from_dict
+
+    item, problems = item_from_dict(record, source="f.json", where="item 0")
+    assert item is None and any(fragment in p.message for p in problems), problems
+
+
+def test_longest_accepted_values_are_stored(tmp_path):
+    from fashionkit.wardrobe import item_from_dict
+
+    record = {"id": "i" * 200, "category": "1", "brand": "b" * 100, "notes": "line\nline"}
+    item, problems = item_from_dict(record, source="f.json", where="item 0")
+    assert problems == []
+    with Wardrobe(f"sqlite:///{tmp_path / 'w.sqlite'}") as w:
+        w.add(item)
+        assert w.get("i" * 200).brand == "b" * 100

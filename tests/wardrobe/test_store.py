@@ -19,7 +19,7 @@ def url(tmp_path):
 
 def test_empty_database_migrates_to_head_and_matches_models(url):
     with Wardrobe(url) as w:
-        assert migrate.current_revision(w.engine) == migrate.head_revision() == "0002"
+        assert migrate.current_revision(w.engine) == migrate.head_revision() == "0003"
         with w.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert diff == []
@@ -45,7 +45,7 @@ def test_previous_version_database_is_upgraded_keeping_rows(url, tmp_path):
     engine.dispose()
 
     with Wardrobe(url) as w:
-        assert migrate.current_revision(w.engine) == "0002"
+        assert migrate.current_revision(w.engine) == migrate.head_revision()
         item = w.get("old-shirt")
         assert item.colors == ("#ffffff",) and item.last_worn == dt.date(2026, 2, 3)
         w.record_feedback(["old-shirt"], "wore", on=dt.date(2026, 3, 1))
@@ -163,3 +163,20 @@ def test_a_photo_and_its_items_are_stored_all_or_nothing(tmp_path):
     assert new and w.has_photo(digest) and [i.id for i in w.items()] == ["a"]
     assert w.add_photo(photo, (6, 8), [clash])[2] is False  # same bytes: nothing added
     assert [i.id for i in w.items()] == ["a"]
+
+
+def test_stale_temporary_files_are_removed_fresh_ones_kept(tmp_path):
+    """What a writer killed mid-write leaves; a write in progress elsewhere is left alone."""
+    import os
+    import time
+
+    store = ImageStore(tmp_path / "img")
+    digest = store.put_bytes(b"photo bytes", ".jpg")
+    folder = store.path(digest, ".jpg").parent
+    stale, fresh = folder / ".incoming-old", folder / ".incoming-new"
+    stale.write_bytes(b"half a pho")
+    fresh.write_bytes(b"being writ")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    assert store.remove_stale_temporary(min_age_s=3600) == 1
+    assert not stale.exists() and fresh.exists() and store.has(digest, ".jpg")

@@ -1,0 +1,291 @@
+"""Every route: one person never reads or changes another's data, and bad input is never a 500.
+
+The route tables below must name every route of the app (a test checks it), so a new route
+cannot be added without saying how it keeps people apart.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from fashionkit.service import create_app
+
+from .conftest import login
+from .fakes import TruthPredictor
+
+# Routes that hold no one's data.
+PUBLIC = {
+    ("GET", "/"), ("GET", "/ui.js"), ("GET", "/favicon.svg"), ("GET", "/health"),
+    ("GET", "/api/categories"), ("POST", "/api/users"), ("POST", "/api/token"),
+}  # fmt: skip
+HAND = [
+    {"id": "white-shirt", "category": "shirt", "colors": ["#ffffff"], "brand": "Alice's"},
+    {"id": "jeans", "category": "pants", "colors": ["#1f2a44"]},
+    {"id": "loafers", "category": "shoe", "colors": ["#5a3a22"]},
+]
+
+
+def _wait(client, headers, job_id):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/photos/{job_id}", headers=headers).json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(job)
+
+
+@pytest.fixture
+def world(db_url, tmp_path):
+    """Alice with hand-entered items, a detected photo and feedback; Bob with one item."""
+    predictor = TruthPredictor()
+    app = create_app(db_url, tmp_path / "data", predictor=predictor)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        alice, bob = login(client, "alice"), login(client, "bob")
+        for item in HAND:
+            assert client.post("/api/items", json=item, headers=alice).status_code == 201
+        photo = predictor.photo(0)
+        files = {"file": ("p.png", photo, "image/png")}
+        job = _wait(
+            client, alice, client.post("/api/photos", files=files, headers=alice).json()["id"]
+        )
+        assert job["status"] == "done" and job["items"]
+        body = {"items": ["white-shirt", "jeans", "loafers"], "kind": "like"}
+        assert client.post("/api/outfits/feedback", json=body, headers=alice).status_code == 201
+        assert client.post("/api/items", json={"id": "bobs-tee", "category": "top"}, headers=bob)
+        yield {
+            "client": client, "app": app, "alice": alice, "bob": bob, "job": job,
+            "photo": photo, "detected": job["items"][0],
+        }  # fmt: skip
+
+
+def _snapshot(client, headers) -> dict:
+    return {
+        "export": client.get("/api/wardrobe/export", headers=headers).json(),
+        "feedback": client.get("/api/outfits/feedback", headers=headers).json(),
+        "photos": client.get("/api/photos", headers=headers).json(),
+    }
+
+
+def _same_as_unknown(response, unknown) -> None:
+    """Another person's id answers exactly as an id nobody has (404, same wording)."""
+    assert response.status_code == unknown.status_code == 404
+    assert response.json().keys() == unknown.json().keys() == {"detail"}
+
+
+def _bob_ids(client, bob) -> set[str]:
+    return {i["id"] for i in client.get("/api/items", headers=bob).json()}
+
+
+def check_me(w):
+    me = w["client"].get("/api/me", headers=w["bob"]).json()
+    assert me["name"] == "bob"
+
+
+def check_create_item(w):
+    c = w["client"]
+    # The same id as one of Alice's: a separate item in Bob's wardrobe.
+    body = {"id": "white-shirt", "category": "top", "brand": "Bob's"}
+    assert c.post("/api/items", json=body, headers=w["bob"]).status_code == 201
+    assert c.get("/api/items/white-shirt", headers=w["alice"]).json()["brand"] == "Alice's"
+
+
+def check_list_items(w):
+    c = w["client"]
+    listed = c.get("/api/items", headers=w["bob"]).json()
+    assert w["detected"] not in {i["id"] for i in listed}
+    assert all(i.get("brand") != "Alice's" for i in listed)
+    for params in ({"category": "pants"}, {"season": "summer"}, {"occasion": "work"}):
+        assert all(
+            i["id"] in _bob_ids(c, w["bob"])
+            for i in c.get("/api/items", params=params, headers=w["bob"]).json()
+        )
+
+
+def _item_route(method, suffix=""):
+    def check(w):
+        c = w["client"]
+        kwargs = {"json": {"brand": "stolen"}} if method == "PATCH" else {}
+        theirs = c.request(
+            method, f"/api/items/{w['detected']}{suffix}", headers=w["bob"], **kwargs
+        )
+        unknown = c.request(
+            method, f"/api/items/nobody-has-this{suffix}", headers=w["bob"], **kwargs
+        )
+        _same_as_unknown(theirs, unknown)
+
+    return check
+
+
+def check_outfits(w):
+    c = w["client"]
+    theirs = c.get("/api/outfits", params={"with": w["detected"]}, headers=w["bob"])
+    unknown = c.get("/api/outfits", params={"with": "nobody-has-this"}, headers=w["bob"])
+    _same_as_unknown(theirs, unknown)
+    mine = _bob_ids(c, w["bob"])
+    for outfit in c.get("/api/outfits", headers=w["bob"]).json():
+        assert set(outfit["items"]) <= mine
+
+
+def check_give_feedback(w):
+    c = w["client"]
+    body = {"items": [w["detected"], "jeans"], "kind": "dislike"}
+    theirs = c.post("/api/outfits/feedback", json=body, headers=w["bob"])
+    assert theirs.status_code == 404 and w["detected"] in theirs.json()["detail"]
+
+
+def check_list_feedback(w):
+    assert w["client"].get("/api/outfits/feedback", headers=w["bob"]).json() == []
+
+
+def check_import(w):
+    c = w["client"]
+    body = {"items": [{"id": "jeans", "category": "skirt"}, {"id": "loafers", "category": 1}]}
+    assert c.post("/api/wardrobe/import", json=body, headers=w["bob"]).json() == {"imported": 2}
+    assert c.get("/api/items/jeans", headers=w["alice"]).json()["category_name"] == "pants"
+
+
+def check_export(w):
+    c = w["client"]
+    exported = c.get("/api/wardrobe/export", headers=w["bob"]).json()
+    assert {i["id"] for i in exported["items"]} == _bob_ids(c, w["bob"])
+    assert all(i.get("brand") != "Alice's" for i in exported["items"])
+
+
+def check_upload(w):
+    c = w["client"]
+    # The same photo: Bob gets his own job and items; Alice cannot see his job.
+    files = {"file": ("p.png", w["photo"], "image/png")}
+    job = _wait(c, w["bob"], c.post("/api/photos", files=files, headers=w["bob"]).json()["id"])
+    assert job["status"] == "done" and not job["skipped"] and job["id"] != w["job"]["id"]
+    assert set(job["items"]) <= _bob_ids(c, w["bob"])
+    unknown = c.get(f"/api/photos/{'0' * 32}", headers=w["alice"])
+    _same_as_unknown(c.get(f"/api/photos/{job['id']}", headers=w["alice"]), unknown)
+
+
+def check_list_photos(w):
+    c = w["client"]
+    assert w["job"]["id"] not in {j["id"] for j in c.get("/api/photos", headers=w["bob"]).json()}
+
+
+def _photo_route(suffix=""):
+    def check(w):
+        c = w["client"]
+        theirs = c.get(f"/api/photos/{w['job']['id']}{suffix}", headers=w["bob"])
+        unknown = c.get(f"/api/photos/{'0' * 32}{suffix}", headers=w["bob"])
+        _same_as_unknown(theirs, unknown)
+
+    return check
+
+
+ISOLATION = {
+    ("GET", "/api/me"): check_me,
+    ("POST", "/api/items"): check_create_item,
+    ("GET", "/api/items"): check_list_items,
+    ("GET", "/api/items/{item_id}"): _item_route("GET"),
+    ("PATCH", "/api/items/{item_id}"): _item_route("PATCH"),
+    ("DELETE", "/api/items/{item_id}"): _item_route("DELETE"),
+    ("GET", "/api/items/{item_id}/cutout"): _item_route("GET", "/cutout"),
+    ("GET", "/api/outfits"): check_outfits,
+    ("POST", "/api/outfits/feedback"): check_give_feedback,
+    ("GET", "/api/outfits/feedback"): check_list_feedback,
+    ("POST", "/api/wardrobe/import"): check_import,
+    ("GET", "/api/wardrobe/export"): check_export,
+    ("POST", "/api/photos"): check_upload,
+    ("GET", "/api/photos"): check_list_photos,
+    ("GET", "/api/photos/{job_id}"): _photo_route(),
+    ("GET", "/api/photos/{job_id}/overlay.png"): _photo_route("/overlay.png"),
+    ("GET", "/api/photos/{job_id}/supercategories.png"): _photo_route("/supercategories.png"),
+}
+
+
+def _routes(app) -> set[tuple[str, str]]:
+    return {
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    }
+
+
+def test_every_route_is_in_a_table():
+    app = create_app("sqlite://", "/nonexistent-not-created-until-start")
+    assert _routes(app) == PUBLIC | set(ISOLATION), "name each new route in PUBLIC or ISOLATION"
+    assert not PUBLIC & set(ISOLATION)
+
+
+def test_no_route_reaches_anothers_data(world):
+    client, alice = world["client"], world["alice"]
+    before = _snapshot(client, alice)
+    for route, check in ISOLATION.items():
+        try:
+            check(world)
+        except AssertionError as err:
+            raise AssertionError(f"{route}: {err}") from err
+    assert _snapshot(client, alice) == before
+    cutout = client.get(f"/api/items/{world['detected']}/cutout", headers=alice)
+    assert cutout.status_code == 200
+
+
+def _concrete(path: str, value: str = "x") -> str:
+    return path.replace("{item_id}", value).replace("{job_id}", value)
+
+
+def test_private_routes_need_a_valid_token(world):
+    client = world["client"]
+    for method, path in ISOLATION:
+        for headers in ({}, {"Authorization": "Bearer forged.token"}, {"Authorization": "Basic x"}):
+            response = client.request(method, _concrete(path), headers=headers)
+            assert response.status_code == 401, (method, path, headers, response.text)
+            assert response.headers["www-authenticate"] == "Bearer"
+
+
+# Path values and bodies that have broken services: unicode digits, NUL, traversal, very long
+# ids, JSON nested past Python's recursion limit, numbers past its int conversion limit.
+HOSTILE_PATHS = ["²", "%00", "..%2F..%2Fw.sqlite", "x" * 5000, "%F0%9F%91%97", "-1", "0" * 32]
+HOSTILE_BODIES = [
+    b"",
+    b"\xff\xfe\x00garbage",
+    b"[" * 200_000 + b"]" * 200_000,
+    b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+    b"9" * 5000,
+    b'{"id": "x\\u0000", "category": "\\u00b2", "items": ["\\u0000"], "kind": "like"}',
+    b'{"id": 1e999, "category": NaN, "colors": [1e999], "formality": -1e999}',
+    b'{"name": "a", "password": "' + b"p" * 1000 + b'"}',
+]
+HOSTILE_QUERIES = [
+    {"category": "²"}, {"season": "\x00"}, {"temperature": "1e999"}, {"n": "9" * 5000},
+    {"with": ["x"] * 11}, {"favorite": "perhaps"}, {"replace": "²"}, {"occasion": "x" * 5000},
+]  # fmt: skip
+
+
+def test_bad_input_on_every_route_is_never_a_500(world):
+    client, alice = world["client"], world["alice"]
+    routes = sorted(PUBLIC | set(ISOLATION))
+    seen = 0
+    for method, path in routes:
+        values = HOSTILE_PATHS if "{" in path else [None]
+        for value in values:
+            url = _concrete(path, value) if value is not None else path
+            for body in HOSTILE_BODIES if method in ("POST", "PATCH") else [None]:
+                for content_type in ("application/json", "multipart/form-data; boundary=b"):
+                    headers = alice | {"Content-Type": content_type}
+                    response = client.request(method, url, content=body, headers=headers)
+                    assert response.status_code < 500, (
+                        method,
+                        url,
+                        body and body[:40],
+                        response.text,
+                    )
+                    seen += 1
+            for params in HOSTILE_QUERIES:
+                response = client.request(method, url, params=params, headers=alice)
+                assert response.status_code < 500, (method, url, params, response.text)
+                seen += 1
+    assert seen > 500
+    # Nothing of that reached Alice's data.
+    assert client.get("/api/items/white-shirt", headers=alice).json()["brand"] == "Alice's"

@@ -1,0 +1,156 @@
+"""Revision 0003: the service's logins (``service_accounts``) inside the migrations.
+
+Databases from before 0003 come in two kinds: made by the CLI (no ``service_accounts``), and
+made by the service, which created the table itself on start. Both upgrade keeping their rows,
+and afterwards Alembic's autogenerate finds nothing to change against the models.
+"""
+
+from __future__ import annotations
+
+import shutil
+from importlib import resources
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata, produce_migrations
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    inspect,
+    text,
+)
+
+from fashionkit.service.auth import Accounts, hash_password
+from fashionkit.wardrobe import Wardrobe, migrate
+from fashionkit.wardrobe.models import Base
+from tests.databases import fresh_database
+
+
+@pytest.fixture
+def url(tmp_path):
+    """SQLite in the test's folder, or a fresh PostgreSQL database (tests/databases.py)."""
+    with fresh_database(tmp_path) as database:
+        yield database
+
+
+def _no_differences(engine) -> None:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn)
+        assert compare_metadata(context, Base.metadata) == []
+        assert produce_migrations(context, Base.metadata).upgrade_ops.is_empty()
+
+
+def _rows_of_0002(engine) -> None:
+    """A wardrobe as fashionkit at revision 0002 leaves it: two people, an item, a wear."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (id, name, created_at) VALUES "
+                "(1, 'alice', '2026-01-01'), (2, 'carol', '2026-01-02')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO items (id, user_id, key, category_id, supercategory, colors, season,"
+                " occasion, favorite, created_at, updated_at) VALUES (7, 1, 'old-shirt', 0,"
+                " 'upperbody', '[\"#ffffff\"]', '[]', '[]', false, '2026-01-01', '2026-01-01')"
+            )
+        )
+        conn.execute(text("INSERT INTO wear_log (item_id, worn_on) VALUES (7, '2026-02-03')"))
+
+
+def _table_as_the_old_service_made_it(engine) -> None:
+    """What ``Accounts`` did at start before 0003: ``create_all`` of its own table."""
+    metadata = MetaData()
+    Table("users", metadata, Column("id", Integer, primary_key=True))
+    accounts = Table(
+        "service_accounts",
+        metadata,
+        Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+        Column("password_hash", String(200), nullable=False),
+    )
+    metadata.create_all(engine, tables=[accounts], checkfirst=True)
+
+
+def test_service_database_of_0002_keeps_its_logins(url):
+    engine = create_engine(url)
+    migrate.upgrade(engine, "0002")
+    _rows_of_0002(engine)
+    _table_as_the_old_service_made_it(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO service_accounts (user_id, password_hash) VALUES (1, :h)"),
+            {"h": hash_password("correct horse")},
+        )
+
+    migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == "0003"
+    accounts = Accounts(engine)
+    alice = accounts.authenticate("alice", "correct horse")
+    assert alice is not None and alice.user_id == 1
+    assert accounts.authenticate("carol", "correct horse") is None  # a CLI wardrobe: no login
+    _no_differences(engine)
+    engine.dispose()
+    with Wardrobe(url, user="alice") as wardrobe:
+        assert wardrobe.get("old-shirt").colors == ("#ffffff",)
+
+
+def test_cli_database_of_0002_gets_the_table(url):
+    engine = create_engine(url)
+    migrate.upgrade(engine, "0002")
+    _rows_of_0002(engine)
+    assert "service_accounts" not in inspect(engine).get_table_names()
+
+    migrate.upgrade(engine)
+    assert "service_accounts" in inspect(engine).get_table_names()
+    _no_differences(engine)
+    accounts = Accounts(engine)
+    carol = accounts.set_password("carol", "long enough")
+    assert carol.user_id == 2 and accounts.authenticate("carol", "long enough") == carol
+    engine.dispose()
+
+
+def test_downgrade_to_0002_drops_only_the_logins(url):
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    Accounts(engine).set_password("alice", "long enough")
+    migrate.downgrade(engine, "0002")
+    assert "service_accounts" not in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM users")).scalars().all() == ["alice"]
+    migrate.upgrade(engine)
+    assert Accounts(engine).authenticate("alice", "long enough") is None
+    engine.dispose()
+
+
+def test_alembic_autogenerate_writes_an_empty_revision(url, tmp_path):
+    """``alembic revision --autogenerate`` against a database the service has run on: the
+    revision it writes changes nothing (before 0003 it proposed dropping the logins table)."""
+    from fastapi.testclient import TestClient
+
+    from fashionkit.service import create_app
+
+    with TestClient(create_app(url, tmp_path / "data")) as client:
+        body = {"name": "alice", "password": "correct horse"}
+        assert client.post("/api/users", json=body).status_code == 201
+
+    scripts = tmp_path / "migrations"
+    shutil.copytree(resources.files("fashionkit.wardrobe").joinpath("migrations"), scripts)
+    config = Config()
+    config.set_main_option("script_location", str(scripts))
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.revision(config, message="nothing", autogenerate=True, rev_id="9999")
+    engine.dispose()
+    written = next((scripts / "versions").glob("9999_*.py")).read_text()
+    upgrade = written.split("def upgrade() -> None:")[1].split("def downgrade")[0]
+    code = [line.strip() for line in upgrade.splitlines() if line.strip()[:1] not in ("", "#")]
+    assert code == ["pass"], written
