@@ -14,8 +14,9 @@ Per configuration and backend: the median seconds per image (``Predictor`` on on
 machine's noise; process CPU time too, which a busy shared machine disturbs less), GFLOP per
 image (``torch.utils.flop_counter`` on the eager forward: convolutions and matmuls, 2 FLOP per
 multiply-add), the achieved GFLOP/s and its share of the machine's measured peak for the
-backend's precision: the best of a large matmul (4096²) and a large 3×3 convolution (256
-channels, 128², channels-last) in that precision, each the best of a few runs. The CPU model,
+backend's precision: the fastest of the kernels the backends run, measured in that precision
+in the same run (torch's 4096² matmul, torch's and OpenVINO's 3×3 convolution with 256
+channels on 128²; each the best of a few runs). The CPU model,
 thread count and the ISA oneDNN can use (AVX-512-BF16, AMX) are printed with the peaks: a bf16
 peak far above ~64 FLOP per cycle and core means AMX. Ends with ``RESULT`` lines:
 ``speedup_best_vs_eager_fp32_r101_1024``, ``best_backend``, ``limit_share`` (the best
@@ -58,18 +59,40 @@ def _best_seconds(fn, repeats: int) -> float:
     return best
 
 
-def peak_gflops(dtype: torch.dtype, repeats: int = 3) -> tuple[float, float]:
-    """``(matmul, conv)`` GFLOP/s in ``dtype``: a 4096² matmul (137 GFLOP) and a 3×3
-    256→256 convolution on 128², channels-last (19 GFLOP), the best of ``repeats`` runs."""
+CONV_GFLOP = 2 * 256 * 256 * 9 * 128 * 128 / 1e9  # 3×3, 256 → 256 channels, 128×128
+
+
+def peak_gflops(dtype: torch.dtype, repeats: int = 3) -> dict[str, float]:
+    """GFLOP/s in ``dtype`` of the kernels the backends use, each the best of ``repeats``
+    runs: torch's 4096² matmul (137 GFLOP), torch's and OpenVINO's 3×3 256→256 convolution
+    on 128² (19 GFLOP; channels-last in torch)."""
     n = 4096
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    matmul = 2 * n**3 / _best_seconds(lambda: a @ b, repeats) / 1e9
+    out = {"torch matmul": 2 * n**3 / _best_seconds(lambda: a @ b, repeats) / 1e9}
     conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).to(dtype).to(
         memory_format=torch.channels_last)
     x = torch.randn(1, 256, 128, 128, dtype=dtype).to(memory_format=torch.channels_last)
     with torch.inference_mode():
-        seconds = _best_seconds(lambda: conv(x), repeats)
-    return matmul, 2 * 256 * 256 * 9 * 128 * 128 / seconds / 1e9
+        out["torch conv"] = CONV_GFLOP / _best_seconds(lambda: conv(x), repeats)
+    out["openvino conv"] = CONV_GFLOP / _openvino_conv_seconds(dtype, repeats)
+    return out
+
+
+def _openvino_conv_seconds(dtype: torch.dtype, repeats: int) -> float:
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    image = ops.parameter([1, 256, 128, 128], np.float32)
+    weights = ops.constant(np.random.default_rng(0).standard_normal((256, 256, 3, 3))
+                           .astype(np.float32))
+    model = ov.Model([ops.convolution(image, weights, [1, 1], [1, 1], [1, 1], [1, 1])],
+                     [image])
+    compiled = ov.Core().compile_model(model, "CPU", {
+        "INFERENCE_PRECISION_HINT": "bf16" if dtype == torch.bfloat16 else "f32",
+        "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": torch.get_num_threads()})
+    request = compiled.create_infer_request()
+    x = np.random.default_rng(1).standard_normal((1, 256, 128, 128)).astype(np.float32)
+    return _best_seconds(lambda: request.infer([x]), repeats)
 
 
 def machine() -> str:
@@ -179,10 +202,10 @@ def main() -> None:
     print(machine())
     peaks = {}
     for dtype in (torch.float32, torch.bfloat16):
-        matmul, conv = peak_gflops(dtype)
-        peaks[dtype] = max(matmul, conv)
-        print(f"peak {str(dtype).removeprefix('torch.'):8s} matmul 4096² {matmul:6.0f} GFLOP/s, "
-              f"conv 3×3 256ch 128² {conv:6.0f} GFLOP/s")
+        kernels = peak_gflops(dtype)
+        peaks[dtype] = max(kernels.values())
+        print(f"peak {str(dtype).removeprefix('torch.'):8s} {peaks[dtype]:6.0f} GFLOP/s, the best "
+              f"of: " + ", ".join(f"{k} {v:.0f}" for k, v in kernels.items()))
     pixels = photo(1024)
     headline = None
     with tempfile.TemporaryDirectory() as tmp:

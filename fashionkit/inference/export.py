@@ -84,7 +84,7 @@ class RawPredictionGraph(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
-        self.model.transform.resize_images = False
+        model.transform.resize_images = False  # type: ignore[union-attr]
 
     def forward(self, image: torch.Tensor):
         from fashionkit.inference.predictor import _raw_predictions
@@ -101,9 +101,10 @@ def _source_model(source, recipe: Any):
     from fashionkit.modeling import model_from_checkpoint, read_checkpoint
 
     if isinstance(source, (str, os.PathLike)):
-        data = read_checkpoint(source)
-        model = model_from_checkpoint(data, source)
-        return model, data.get("recipe") if recipe is None else recipe, Path(source).name
+        path = Path(source)
+        data = read_checkpoint(path)
+        model = model_from_checkpoint(data, path)
+        return model, data.get("recipe") if recipe is None else recipe, path.name
     return copy.deepcopy(source).eval(), recipe, type(source).__name__
 
 
@@ -310,6 +311,11 @@ class ExportedModel:
             sizes.append((int(image.shape[-2]), int(image.shape[-1])))
             arrays = self._run(np.ascontiguousarray(image.float().cpu().numpy()))
             boxes, labels, scores, mask_probs, attributes = (torch.from_numpy(a) for a in arrays)
-            out.append(RoIPredictions(boxes=boxes, labels=labels, scores=scores,
-                                      mask_probs=mask_probs, attribute_scores=attributes))
+            # Where an image has no detection OpenVINO returns one row of zeros (label 0,
+            # score 0) instead of none; label 0 is the background, which the model never
+            # detects (its post-processing drops that column), so such rows are dropped.
+            keep = labels > 0
+            out.append(RoIPredictions(boxes=boxes[keep], labels=labels[keep],
+                                      scores=scores[keep], mask_probs=mask_probs[keep],
+                                      attribute_scores=attributes[keep]))
         return sizes, out

@@ -52,7 +52,7 @@ from fashionkit.inference.export import ExportedModel, export_model
 from fashionkit.inference.images import DEFAULT_MAX_PIXELS, Photo, PhotoSource, load_photo
 from fashionkit.inference.parts import DEFAULT_PART_OVERLAP, link_parts
 from fashionkit.inference.prediction import AttributeScore, Item, Prediction
-from fashionkit.modeling import model_from_checkpoint, read_checkpoint
+from fashionkit.modeling import ModelConfig, model_from_checkpoint, read_checkpoint
 
 __all__ = ["BACKENDS", "Predictor", "input_transform_for", "paste_masks_as_rles"]
 
@@ -65,7 +65,7 @@ EXPORTED_BACKENDS: dict[str, tuple[Literal["onnxruntime", "openvino"], Literal["
     "openvino-bf16": ("openvino", "bf16"),
 }
 BACKENDS: tuple[str, ...] = TORCH_BACKENDS + tuple(EXPORTED_BACKENDS)
-_EXPORTED_SUFFIXES = {".onnx": "onnxruntime", ".xml": "openvino"}
+_EXPORTED_SUFFIXES = (".onnx", ".xml")
 
 
 def input_transform_for(config, data_config=None):
@@ -209,8 +209,9 @@ class Predictor:
         exported_file = (isinstance(checkpoint_or_model, (str, os.PathLike))
                          and Path(checkpoint_or_model).suffix in _EXPORTED_SUFFIXES)
         if backend is None:
-            backend = (_EXPORTED_SUFFIXES[Path(checkpoint_or_model).suffix]  # type: ignore[arg-type]
-                       if exported_file else "eager")
+            backend = ("eager" if not exported_file else
+                       "onnxruntime" if Path(checkpoint_or_model).suffix == ".onnx"  # type: ignore[arg-type]
+                       else "openvino")
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
         if batch_size < 1 or num_workers < 0:
@@ -238,14 +239,15 @@ class Predictor:
             from fashionkit.inference.backends import prepare_model
 
             if isinstance(checkpoint_or_model, (str, os.PathLike)):
-                data = read_checkpoint(checkpoint_or_model)
-                model = model_from_checkpoint(data, checkpoint_or_model)
+                path = Path(checkpoint_or_model)
+                data = read_checkpoint(path)
+                model = model_from_checkpoint(data, path)
                 recipe = data.get("recipe") if recipe is None else recipe
             else:
                 model = checkpoint_or_model
             self.model = prepare_model(model, backend, self.device,
                                        copy_model=model is checkpoint_or_model)
-        self.config = self.model.config
+        self.config: ModelConfig = self.model.config  # type: ignore[assignment]
         self.data_config = _data_config(recipe)
         self.transform = input_transform_for(self.config, self.data_config)
         self.score_threshold = float(score_threshold)

@@ -192,7 +192,8 @@ def draw_overlay(prediction: Prediction, pixels: np.ndarray | None = None, *,
     draw = ImageDraw.Draw(image)
     font = _font(font_size)
     small = _font(max(9, round(font_size * 0.75)))
-    boxes = {item.index: tuple(v * factor for v in item.box) for item in prediction.items}
+    boxes = {item.index: (item.box[0] * factor, item.box[1] * factor, item.box[2] * factor,
+                          item.box[3] * factor) for item in prediction.items}
     for item, _ in decoded:
         draw.rectangle(boxes[item.index], outline=item_color(item.index), width=line)
     # Best-scored labels are placed first (others make way for them) and drawn last.
@@ -204,7 +205,8 @@ def draw_overlay(prediction: Prediction, pixels: np.ndarray | None = None, *,
         if names:
             lines.append((", ".join(names), small))
         width, height, rows = _tag_size(draw, lines)
-        x, y = _place(boxes[item.index][:2], (width, height), size, taken)
+        x0, y0 = boxes[item.index][:2]
+        x, y = _place((x0, y0), (width, height), size, taken)
         taken.append((x, y, x + width, y + height))
         tags.append((item, lines, rows, (x, y, x + width, y + height)))
     for item, lines, rows, rect in reversed(tags):
