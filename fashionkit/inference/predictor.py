@@ -26,7 +26,8 @@ Backends (each tested for parity with eager fp32: detections matched, mask IoU, 
 - ``fp16``: the same with float16, CUDA only.
 - ``onnxruntime``, ``openvino``, ``openvino-bf16``: the model exported to a graph
   (:mod:`fashionkit.inference.export`) run by ONNX Runtime (fp32) or OpenVINO (fp32, or with
-  OpenVINO's bf16 inference precision), CPU only. They take an exported ``.onnx`` / ``.xml``
+  OpenVINO's bf16 inference precision, the fastest on CPU but with every layer in bf16: its
+  scores miss the parity bound of 0.02, by up to ~0.01), CPU only. They take an exported ``.onnx`` / ``.xml``
   file (``fashionkit export``), or a checkpoint or model, which is then exported first (a few
   seconds to a minute).
 
