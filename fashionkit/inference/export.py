@@ -236,10 +236,10 @@ class ExportedModel:
 
     ``runtime``: ``"onnxruntime"`` (fp32) or ``"openvino"`` (reads ``.onnx`` or ``.xml``);
     ``precision``: ``"f32"``, or ``"bf16"`` (OpenVINO's inference precision hint: convolutions
-    and matmuls in bfloat16 on CPUs with AVX-512-BF16 or AMX). OpenVINO's bf16 covers every
-    fully-connected layer, the class-score and attribute layers too, which the torch ``bf16``
-    backend keeps in fp32: detection scores then differ from eager fp32 by up to ~0.03 (the
-    parity test's bound is 0.02). ``threads``: intra-op threads
+    and matmuls in bfloat16 on CPUs with AVX-512-BF16 or AMX). OpenVINO's bf16 covers more of the
+    model than the torch ``bf16`` backend (every fully-connected layer, the class-score layer
+    too, and RoIAlign on bf16 features): detection scores then differ from eager fp32 by up
+    to ~0.03 (the parity test's bound is 0.02). ``threads``: intra-op threads
     (default: torch's). Attributes: ``config`` (``ModelConfig``), ``recipe`` (dict or None),
     ``metadata``."""
 
