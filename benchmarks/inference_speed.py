@@ -5,14 +5,24 @@ at 1024 and 512 (the Fashionpedia R50 design). Weights are random (speed does no
 them) and the box score threshold is 0, so every image yields exactly the configured 100
 detections, whose masks are pasted at the photo's size and RLE-encoded as in real use.
 
+Backends: ``eager`` (fp32), ``bf16`` (torch autocast), and the exported graph (exported once
+per configuration, timed apart) run by ``onnxruntime`` (fp32), ``openvino`` (fp32) and
+``openvino-bf16`` (OpenVINO's bf16 inference precision).
+
 Per configuration and backend: the median seconds per image (``Predictor`` on one
 1024×1024 photo, after a warm-up call; backends alternate call by call so that they share the
-machine's noise; process CPU time too, which a busy shared machine disturbs less), GFLOP per image (``torch.utils.flop_counter`` on the
-eager forward: convolutions and matmuls), the achieved GFLOP/s and its share of the machine's
-bf16 matmul peak (measured here with a large bf16 matmul). Ends with ``RESULT`` lines:
-``speedup_best_vs_eager_fp32_r101_1024``, ``best_backend``, ``limit_share``.
+machine's noise; process CPU time too, which a busy shared machine disturbs less), GFLOP per
+image (``torch.utils.flop_counter`` on the eager forward: convolutions and matmuls, 2 FLOP per
+multiply-add), the achieved GFLOP/s and its share of the machine's measured peak for the
+backend's precision: the fastest of the kernels the backends run, measured in that precision
+in the same run (torch's 4096² matmul, torch's and OpenVINO's 3×3 convolution with 256
+channels on 128²; each the best of a few runs). The CPU model,
+thread count and the ISA oneDNN can use (AVX-512-BF16, AMX) are printed with the peaks: a bf16
+peak far above ~64 FLOP per cycle and core means AMX. Ends with ``RESULT`` lines:
+``speedup_best_vs_eager_fp32_r101_1024``, ``best_backend``, ``limit_share`` (the best
+backend's share of its precision's peak, at R101-FPN 1024).
 
-    .venv/bin/python benchmarks/inference_speed.py [--quick] [--repeats N]
+    .venv/bin/python benchmarks/inference_speed.py [--quick] [--repeats N] [--backends a,b]
 
 ``--quick``: R50-FPN at 512 only, one timed call per backend (the RESULT keys then describe
 that configuration). On a GPU the same Predictor runs with ``device="cuda"`` and
@@ -33,19 +43,72 @@ import torch
 from fashionkit.inference import Predictor
 from fashionkit.modeling import build_model, model_config_from_preset, save_checkpoint
 
-BACKENDS = ("eager", "bf16")
+BACKENDS = ("eager", "bf16", "onnxruntime", "openvino", "openvino-bf16")
+EXPORTED = ("onnxruntime", "openvino", "openvino-bf16")
+PRECISION = {"eager": torch.float32, "onnxruntime": torch.float32, "openvino": torch.float32,
+             "bf16": torch.bfloat16, "openvino-bf16": torch.bfloat16}
 
 
-def matmul_peak_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
-    a = torch.randn(n, n, dtype=dtype)
-    b = torch.randn(n, n, dtype=dtype)
-    a @ b  # warm-up: oneDNN picks and caches its kernel
+def _best_seconds(fn, repeats: int) -> float:
+    fn()  # warm-up: oneDNN picks and caches its kernel
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        a @ b
+        fn()
         best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
+    return best
+
+
+CONV_GFLOP = 2 * 256 * 256 * 9 * 128 * 128 / 1e9  # 3×3, 256 → 256 channels, 128×128
+
+
+def peak_gflops(dtype: torch.dtype, repeats: int = 3) -> dict[str, float]:
+    """GFLOP/s in ``dtype`` of the kernels the backends use, each the best of ``repeats``
+    runs: torch's 4096² matmul (137 GFLOP), torch's and OpenVINO's 3×3 256→256 convolution
+    on 128² (19 GFLOP; channels-last in torch)."""
+    n = 4096
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    out = {"torch matmul": 2 * n**3 / _best_seconds(lambda: a @ b, repeats) / 1e9}
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).to(dtype).to(
+        memory_format=torch.channels_last)
+    x = torch.randn(1, 256, 128, 128, dtype=dtype).to(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        out["torch conv"] = CONV_GFLOP / _best_seconds(lambda: conv(x), repeats)
+    out["openvino conv"] = CONV_GFLOP / _openvino_conv_seconds(dtype, repeats)
+    return out
+
+
+def _openvino_conv_seconds(dtype: torch.dtype, repeats: int) -> float:
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    image = ops.parameter([1, 256, 128, 128], np.float32)
+    weights = ops.constant(np.random.default_rng(0).standard_normal((256, 256, 3, 3))
+                           .astype(np.float32))
+    model = ov.Model([ops.convolution(image, weights, [1, 1], [1, 1], [1, 1], [1, 1])],
+                     [image])
+    compiled = ov.Core().compile_model(model, "CPU", {
+        "INFERENCE_PRECISION_HINT": "bf16" if dtype == torch.bfloat16 else "f32",
+        "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": torch.get_num_threads()})
+    request = compiled.create_infer_request()
+    x = np.random.default_rng(1).standard_normal((1, 256, 128, 128)).astype(np.float32)
+    return _best_seconds(lambda: request.infer([x]), repeats)
+
+
+def machine() -> str:
+    """CPU model, threads and the reduced-precision ISA flags the kernel reports."""
+    model, flags = "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    isa = [f for f in ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
+    return (f"{model}; {torch.get_num_threads()} threads; torch CPU capability "
+            f"{torch.backends.cpu.get_cpu_capability()}; flags {' '.join(isa) or 'none'}")
 
 
 def checkpoint_for(preset: str, size: int, folder: Path, pixels: np.ndarray) -> Path:
@@ -107,49 +170,75 @@ def time_backend(predictor: Predictor, pixels: np.ndarray) -> tuple[float, float
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def make_predictors(backends, path: Path, folder: Path) -> tuple[dict, float | None]:
+    """Predictors per backend; the exported ones share one ONNX export (timed)."""
+    from fashionkit.inference.export import export_model
+
+    export_seconds = None
+    onnx_path = None
+    if any(b in EXPORTED for b in backends):
+        start = time.perf_counter()
+        onnx_path = export_model(path, folder / f"{path.stem}.onnx")
+        export_seconds = time.perf_counter() - start
+    predictors = {b: Predictor(onnx_path if b in EXPORTED else path, backend=b,
+                               score_threshold=0.0, batch_size=1) for b in backends}
+    return predictors, export_seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backends", default=",".join(BACKENDS),
+                        help="comma-separated, eager first (the reference)")
     args = parser.parse_args()
+    backends = tuple(args.backends.split(","))
+    if backends[0] != "eager" or not set(backends) <= set(BACKENDS):
+        parser.error(f"--backends: eager first, then any of {BACKENDS}")
     configs = [("fashionpedia-r50", 512)] if args.quick else [
         ("paper", 1024), ("fashionpedia-r50", 1024), ("fashionpedia-r50", 512)]
     repeats = 1 if args.quick else args.repeats
 
-    peak_fp32 = matmul_peak_gflops(torch.float32)
-    peak_bf16 = matmul_peak_gflops(torch.bfloat16)
-    print(f"threads {torch.get_num_threads()}; matmul peak fp32 {peak_fp32:.0f} GFLOP/s, "
-          f"bf16 {peak_bf16:.0f} GFLOP/s")
+    print(machine())
+    peaks = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        kernels = peak_gflops(dtype)
+        peaks[dtype] = max(kernels.values())
+        print(f"peak {str(dtype).removeprefix('torch.'):8s} {peaks[dtype]:6.0f} GFLOP/s, the best "
+              f"of: " + ", ".join(f"{k} {v:.0f}" for k, v in kernels.items()))
     pixels = photo(1024)
     headline = None
     with tempfile.TemporaryDirectory() as tmp:
         for preset, size in configs:
             path = checkpoint_for(preset, size, Path(tmp), pixels)
             gflop = forward_gflop(Predictor(path, score_threshold=0.0), pixels)
-            predictors = {b: Predictor(path, backend=b, score_threshold=0.0, batch_size=1)
-                          for b in BACKENDS}
+            predictors, export_seconds = make_predictors(backends, path, Path(tmp))
+            if export_seconds is not None:
+                print(f"{preset:18s} {size:5d}  ONNX export {export_seconds:.0f} s")
             counts = {b: len(p(pixels)[0].items) for b, p in predictors.items()}  # warm-up
-            walls: dict[str, list[float]] = {b: [] for b in BACKENDS}
-            cpus: dict[str, list[float]] = {b: [] for b in BACKENDS}
-            for _ in range(repeats):  # alternating, so that both sides share the machine's noise
+            walls: dict[str, list[float]] = {b: [] for b in backends}
+            cpus: dict[str, list[float]] = {b: [] for b in backends}
+            for _ in range(repeats):  # alternating, so that all share the machine's noise
                 for backend, predictor in predictors.items():
                     wall, cpu = time_backend(predictor, pixels)
                     walls[backend].append(wall)
                     cpus[backend].append(cpu)
-            times = {b: statistics.median(walls[b]) for b in BACKENDS}
-            for backend in BACKENDS:
+            times = {b: statistics.median(walls[b]) for b in backends}
+            for backend in backends:
                 seconds = times[backend]
-                print(f"{preset:18s} {size:5d}  {backend:6s} {seconds:7.2f} s/image "
+                print(f"{preset:18s} {size:5d}  {backend:13s} {seconds:7.2f} s/image "
                       f"(CPU {statistics.median(cpus[backend]):6.2f} s)  {counts[backend]:3d} "
-                      f"detections  {gflop / seconds:6.1f} GFLOP/s "
-                      f"({gflop / seconds / peak_bf16:.1%} of the bf16 peak)")
-            best = min(times, key=times.get)
+                      f"detections  {gflop / seconds:6.1f} GFLOP/s ({gflop / seconds / peaks[PRECISION[backend]]:.1%} "
+                      f"of the {str(PRECISION[backend]).removeprefix('torch.')} peak)  "
+                      f"{times['eager'] / seconds:.2f}x eager")
+            best = min(times, key=lambda b: times[b])
             speedup = times["eager"] / times[best]
             cpu_speedup = statistics.median(cpus["eager"]) / statistics.median(cpus[best])
             print(f"{preset:18s} {size:5d}  {gflop:.0f} GFLOP/image; best {best}: "
                   f"{speedup:.2f}x eager fp32 (wall), {cpu_speedup:.2f}x (CPU time)")
             if headline is None:
-                headline = (speedup, best, gflop / times[best] / peak_bf16)
+                headline = (speedup, best, gflop / times[best] / peaks[PRECISION[best]])
+    assert headline is not None
     speedup, best, share = headline
     print(f"RESULT speedup_best_vs_eager_fp32_r101_1024 {speedup:.3f}")
     print(f"RESULT best_backend {best}")

@@ -31,6 +31,7 @@ def _register_all() -> None:
         demo,
         detect,
         evaluate,
+        export,
         ontology,
         serve,
         synth,
@@ -38,7 +39,8 @@ def _register_all() -> None:
         wardrobe,
     )
 
-    for module in (ontology, convert, synth, train, evaluate, detect, demo, wardrobe, serve):
+    for module in (ontology, convert, synth, train, evaluate, detect, export, demo, wardrobe,
+                   serve):
         module.register(app)
 
 

@@ -19,13 +19,19 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def detect(
         paths: list[str] = typer.Argument(None, help="Image files, folders, glob patterns."),
-        weights: Path = typer.Option(..., "--weights", help="Checkpoint (a run's model.pt)."),
+        weights: Path = typer.Option(
+            ..., "--weights",
+            help="Checkpoint (a run's model.pt) or exported model (.onnx, OpenVINO .xml)."),
         out: Path = typer.Option(..., "--out", help=_HELP_OUT),
         dataset: Path | None = typer.Option(
             None, "--dataset", help="Annotation file whose images to run on (with --images)."),
         images: Path | None = typer.Option(
             None, "--images", help="Folder the --dataset file names are relative to."),
-        backend: str = typer.Option("eager", help="eager (fp32), bf16 or fp16 (CUDA only)."),
+        backend: str | None = typer.Option(
+            None, help="eager (fp32), bf16, fp16 (CUDA only), onnxruntime, openvino or "
+                       "openvino-bf16 (exported graph; a checkpoint is exported first). "
+                       "Default: eager, or for an exported file onnxruntime (.onnx) / "
+                       "openvino (.xml)."),
         device: str = typer.Option("cpu", help="cpu, cuda, cuda:1 …"),
         score_threshold: float | None = typer.Option(
             None, "--score-threshold",

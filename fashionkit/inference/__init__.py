@@ -6,8 +6,10 @@ Public API::
     predictor = Predictor("run/model.pt")       # or a model; backend="eager", device="cpu"
     [prediction] = predictor(["me.jpg"])         # per image: items with names, masks, parts
     save_visuals(prediction, "out", "me")        # Fig. 8 overlay, Fig. 9 view, Fig. 7 cut-outs
+    export_model("run/model.pt", "model.onnx")  # then Predictor("model.onnx", backend=...)
 """
 
+from fashionkit.inference.export import EXPORT_FORMATS, ExportedModel, export_model
 from fashionkit.inference.images import (
     DEFAULT_MAX_PIXELS,
     Photo,
@@ -29,7 +31,9 @@ from fashionkit.inference.visualize import (
 __all__ = [
     "BACKENDS",
     "DEFAULT_MAX_PIXELS",
+    "EXPORT_FORMATS",
     "AttributeScore",
+    "ExportedModel",
     "Item",
     "ParityReport",
     "Prediction",
@@ -38,6 +42,7 @@ __all__ = [
     "cutouts",
     "draw_overlay",
     "draw_supercategories",
+    "export_model",
     "input_transform_for",
     "link_parts",
     "Photo",

@@ -47,7 +47,7 @@ class DetectJob:
     paths: list[str] = field(default_factory=list)
     dataset: Path | None = None
     images_dir: Path | None = None
-    backend: str = "eager"
+    backend: str | None = None
     device: str = "cpu"
     score_threshold: float = 0.5
     batch_size: int = 2

@@ -53,11 +53,18 @@ def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                    torch.as_tensor(b, dtype=torch.float64)).numpy()
 
 
+def _mask_iou(a: dict, b: dict) -> float:
+    """IoU of two RLEs; two empty masks agree (IoU 1), where pycocotools says 0."""
+    from pycocotools import mask as mask_utils
+
+    if not mask_utils.area(a) and not mask_utils.area(b):
+        return 1.0
+    return float(mask_utils.iou([a], [b], [0])[0, 0])
+
+
 def compare_predictions(reference: Sequence[Prediction], candidate: Sequence[Prediction],
                         box_iou: float = 0.5) -> ParityReport:
     """Match ``candidate`` to ``reference`` predictions of the same photos (same order)."""
-    from pycocotools import mask as mask_utils
-
     if len(reference) != len(candidate):
         raise ValueError(f"{len(reference)} reference but {len(candidate)} candidate images")
     n_ref = n_cand = 0
@@ -81,7 +88,7 @@ def compare_predictions(reference: Sequence[Prediction], candidate: Sequence[Pre
                 continue
             free[c] = False
             a, b = ref.items[r], cand.items[c]
-            ious.append(float(mask_utils.iou([a.mask], [b.mask], [0])[0, 0]))
+            ious.append(_mask_iou(a.mask, b.mask))
             diffs.append(abs(a.score - b.score))
     return ParityReport(n_ref, n_cand, len(ious), np.array(ious, np.float64),
                         np.array(diffs, np.float64))

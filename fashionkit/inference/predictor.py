@@ -16,19 +16,32 @@ during training. Detections are mapped back to the photo's pixels as
 ``AttributeMaskRCNN.predict(original_sizes=..., scales=...)`` does (boxes divided by the
 scale, mask probabilities pasted at the photo's resolution), a few masks at a time.
 
-Backends: ``eager`` (fp32); ``bf16``: the convolution-heavy parts (backbone, FPN, RPN head,
-box and mask heads) under ``torch.autocast`` to bfloat16 with channels-last weights, the
-score-producing layers and all post-processing in fp32 (see
-:mod:`fashionkit.inference.backends`; parity with eager is tested: detections matched, mask
-IoU, scores); ``fp16``: the same with float16, CUDA only. On a GPU pass ``device="cuda"``
-with ``backend="bf16"`` (Ampere and newer) or ``"fp16"``.
+Backends (each tested for parity with eager fp32: detections matched, mask IoU, scores):
+
+- ``eager``: the torch model in fp32 (CPU or GPU).
+- ``bf16``: the convolution-heavy parts (backbone, FPN, RPN head, box and mask heads) under
+  ``torch.autocast`` to bfloat16 with channels-last weights, the score-producing layers and
+  all post-processing in fp32 (see :mod:`fashionkit.inference.backends`). CPUs with
+  AVX-512-BF16 or AMX, and GPUs.
+- ``fp16``: the same with float16, CUDA only.
+- ``onnxruntime``, ``openvino``, ``openvino-bf16``: the model exported to a graph
+  (:mod:`fashionkit.inference.export`) run by ONNX Runtime (fp32) or OpenVINO (fp32, or with
+  OpenVINO's bf16 inference precision, the fastest on CPU but with every layer in bf16: its
+  scores miss the parity bound of 0.02, by up to ~0.01), CPU only. They take an exported ``.onnx`` / ``.xml``
+  file (``fashionkit export``), or a checkpoint or model, which is then exported first (a few
+  seconds to a minute).
+
+On a GPU pass ``device="cuda"`` with ``backend="bf16"`` (Ampere and newer) or ``"fp16"``:
+the same autocast wrapping, with CUDA's reduced-precision kernels (``eager`` runs fp32).
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -36,15 +49,24 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from fashionkit.data.errors import InvalidDataError, Problem
+from fashionkit.inference.export import ExportedModel, export_model
 from fashionkit.inference.images import DEFAULT_MAX_PIXELS, Photo, PhotoSource, load_photo
 from fashionkit.inference.parts import DEFAULT_PART_OVERLAP, link_parts
 from fashionkit.inference.prediction import AttributeScore, Item, Prediction
+from fashionkit.modeling import ModelConfig, model_from_checkpoint, read_checkpoint
 
 __all__ = ["BACKENDS", "Predictor", "input_transform_for", "paste_masks_as_rles"]
 
-Backend = Literal["eager", "bf16", "fp16"]
-BACKENDS: tuple[str, ...] = ("eager", "bf16", "fp16")
-
+Backend = Literal["eager", "bf16", "fp16", "onnxruntime", "openvino", "openvino-bf16"]
+# Backends that run the torch model, and those that run an exported graph (runtime, precision).
+TORCH_BACKENDS: tuple[str, ...] = ("eager", "bf16", "fp16")
+EXPORTED_BACKENDS: dict[str, tuple[Literal["onnxruntime", "openvino"], Literal["f32", "bf16"]]] = {
+    "onnxruntime": ("onnxruntime", "f32"),
+    "openvino": ("openvino", "f32"),
+    "openvino-bf16": ("openvino", "bf16"),
+}
+BACKENDS: tuple[str, ...] = TORCH_BACKENDS + tuple(EXPORTED_BACKENDS)
+_EXPORTED_SUFFIXES = (".onnx", ".xml")
 
 
 def input_transform_for(config, data_config=None):
@@ -80,21 +102,6 @@ def _data_config(recipe: Any):
         return DataConfig(**{k: v for k, v in recipe["data"].items() if k in known})
     raise TypeError(f"recipe must be a Recipe, a DataConfig or a recipe dict, not "
                     f"{type(recipe).__name__}")
-
-
-def _load_model(path: str | os.PathLike):
-    """Model (eval mode) and the stored recipe dict (or ``None``) from a checkpoint, reading
-    the file once."""
-    from fashionkit.modeling import ModelConfig, build_model, read_checkpoint
-
-    data = read_checkpoint(path)
-    model = build_model(ModelConfig.from_dict(data["config"]))
-    try:
-        model.load_state_dict(data["model"], strict=True)
-    except RuntimeError as err:
-        raise InvalidDataError([Problem(str(path), "file", f"weights do not fit the "
-                                        f"checkpoint's own config: {err}")]) from None
-    return model.eval(), data.get("recipe")
 
 
 @dataclass
@@ -178,10 +185,12 @@ class Predictor:
     """Detect Fashionpedia items in photos.
 
     ``checkpoint_or_model``: a fashionkit checkpoint path (``RUN/model.pt``; its stored
-    recipe gives the input transform) or an :class:`~fashionkit.modeling.AttributeMaskRCNN`
-    (then pass ``recipe`` — a ``Recipe``, its ``DataConfig`` or a recipe dict — unless the
-    default of :func:`input_transform_for` fits).
-    ``backend``: ``eager``, ``bf16`` or ``fp16`` (see the module docstring). ``device``:
+    recipe gives the input transform), an exported model (``.onnx`` or OpenVINO ``.xml`` from
+    ``fashionkit export``; its metadata gives config and recipe) or an
+    :class:`~fashionkit.modeling.AttributeMaskRCNN` (then pass ``recipe`` — a ``Recipe``, its
+    ``DataConfig`` or a recipe dict — unless the default of :func:`input_transform_for` fits).
+    ``backend``: one of :data:`BACKENDS` (see the module docstring); default ``eager``, or for
+    an exported file ``onnxruntime`` (``.onnx``) / ``openvino`` (``.xml``). ``device``:
     ``"cpu"``, ``"cuda"``, ``"cuda:1"`` … ``score_threshold``: detections scored below it are
     dropped (the model already drops those below its ``box_score_thresh``, 0.05).
     ``attribute_threshold``: attributes listed per item (default: the model config's, 0.05).
@@ -191,13 +200,19 @@ class Predictor:
     """
 
     def __init__(self, checkpoint_or_model: str | os.PathLike | torch.nn.Module, *,
-                 backend: Backend = "eager", device: str | torch.device = "cpu",
+                 backend: Backend | None = None, device: str | torch.device = "cpu",
                  score_threshold: float = 0.5, attribute_threshold: float | None = None,
                  batch_size: int = 2, num_workers: int = 0,
                  max_pixels: int | None = DEFAULT_MAX_PIXELS, recipe: Any = None,
                  part_overlap: float = DEFAULT_PART_OVERLAP):
         from fashionkit.ontology import load_ontology
 
+        exported_file = (isinstance(checkpoint_or_model, (str, os.PathLike))
+                         and Path(checkpoint_or_model).suffix in _EXPORTED_SUFFIXES)
+        if backend is None:
+            backend = ("eager" if not exported_file else
+                       "onnxruntime" if Path(checkpoint_or_model).suffix == ".onnx"  # type: ignore[arg-type]
+                       else "openvino")
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
         if batch_size < 1 or num_workers < 0:
@@ -207,19 +222,33 @@ class Predictor:
         self.device = torch.device(device)
         if backend == "fp16" and self.device.type != "cuda":
             raise ValueError("backend 'fp16' needs a CUDA device (on CPU use 'bf16')")
-        from fashionkit.inference.backends import prepare_model
-
-        if isinstance(checkpoint_or_model, (str, os.PathLike)):
-            model, stored_recipe = _load_model(checkpoint_or_model)
-            self.source = str(checkpoint_or_model)
-            recipe = stored_recipe if recipe is None else recipe
-        else:
-            model = checkpoint_or_model
-            self.source = type(model).__name__
-        self.model = prepare_model(model, backend, self.device,
-                                   copy_model=model is checkpoint_or_model)
+        if backend in EXPORTED_BACKENDS and self.device.type != "cpu":
+            raise ValueError(f"backend {backend!r} runs on the CPU; on {self.device} use "
+                             "'bf16' or 'fp16'")
         self.backend = backend
-        self.config = model.config
+        self.source = (str(checkpoint_or_model) if isinstance(checkpoint_or_model,
+                                                                 (str, os.PathLike))
+                       else type(checkpoint_or_model).__name__)
+        self.model: torch.nn.Module | ExportedModel
+        if backend in EXPORTED_BACKENDS:
+            self.model, recipe = self._exported(checkpoint_or_model, backend, exported_file,
+                                                recipe)
+        elif exported_file:
+            raise ValueError(f"{checkpoint_or_model} is an exported model: run it with backend "
+                             f"{' or '.join(repr(b) for b in EXPORTED_BACKENDS)}")
+        else:
+            from fashionkit.inference.backends import prepare_model
+
+            if isinstance(checkpoint_or_model, (str, os.PathLike)):
+                path = Path(checkpoint_or_model)
+                data = read_checkpoint(path)
+                model = model_from_checkpoint(data, path)
+                recipe = data.get("recipe") if recipe is None else recipe
+            else:
+                model = checkpoint_or_model
+            self.model = prepare_model(model, backend, self.device,
+                                       copy_model=model is checkpoint_or_model)
+        self.config: ModelConfig = self.model.config  # type: ignore[assignment]
         self.data_config = _data_config(recipe)
         self.transform = input_transform_for(self.config, self.data_config)
         self.score_threshold = float(score_threshold)
@@ -230,6 +259,22 @@ class Predictor:
         self.max_pixels = max_pixels
         self.part_overlap = float(part_overlap)
         self.ontology = load_ontology()
+
+    def _exported(self, source, backend: str, exported_file: bool, recipe: Any):
+        """The :class:`ExportedModel` for ``backend`` and the recipe to use. A checkpoint or
+        model is exported first, to a temporary ``.onnx`` kept while the Predictor lives."""
+        runtime, precision = EXPORTED_BACKENDS[backend]
+        if exported_file:
+            path = Path(source)
+            if runtime == "onnxruntime" and path.suffix != ".onnx":
+                raise ValueError(f"backend 'onnxruntime' runs .onnx files, not {path.name!r} "
+                                 "(an OpenVINO IR: use 'openvino' or 'openvino-bf16')")
+        else:
+            self._export_dir = tempfile.TemporaryDirectory(prefix="fashionkit-export-")
+            path = export_model(source, Path(self._export_dir.name) / "model.onnx",
+                                recipe=recipe)
+        model = ExportedModel(path, runtime, precision)
+        return model, model.recipe if recipe is None else recipe
 
     def __repr__(self) -> str:
         return (f"Predictor({self.source!r}, backend={self.backend!r}, device='{self.device}', "
@@ -283,8 +328,11 @@ class Predictor:
         # With channels-last weights the convolutions run channels-last whatever the input's
         # layout (the model batches the 3-D images itself), so inputs stay as they are.
         images = [s.image.to(self.device) for s in samples]
-        with torch.inference_mode():
-            model_sizes, raw = _raw_predictions(self.model, images)
+        if isinstance(self.model, ExportedModel):
+            model_sizes, raw = self.model.raw_predictions(images)
+        else:
+            with torch.inference_mode():
+                model_sizes, raw = _raw_predictions(self.model, images)
         return [self._to_prediction(s, r, size)
                 for s, r, size in zip(samples, raw, model_sizes, strict=True)]
 

@@ -9,12 +9,17 @@
 
 Inputs are a :class:`~fashionkit.inference.prediction.Prediction` and the photo's ``H×W×3
 uint8`` RGB pixels (by default the photo the prediction kept). Outputs are PIL images of the
-photo's size (cut-outs: the mask's bounding box). Drawing uses PIL only.
+photo's size, except that a photo whose shorter side is under ``min_side`` (default
+:data:`MIN_SIDE`, 512 px) is drawn enlarged by the smallest whole factor that reaches it
+(photo bicubic, masks and boxes by the same factor): fonts and lines are sized to the figure,
+so on a 160-px photo the tags would otherwise cover most of it. Cut-outs carry no text and
+keep the photo's pixels (the mask's bounding box). Drawing uses PIL only.
 """
 
 from __future__ import annotations
 
 import colorsys
+import math
 import re
 from functools import cache
 from pathlib import Path
@@ -25,6 +30,7 @@ from PIL import Image, ImageDraw, ImageFont
 from fashionkit.inference.prediction import Item, Prediction
 
 __all__ = [
+    "MIN_SIDE",
     "SUPERCATEGORY_COLORS",
     "cutouts",
     "draw_overlay",
@@ -49,6 +55,8 @@ SUPERCATEGORY_COLORS: dict[str, tuple[int, int, int]] = {
     "decorations": (170, 110, 40),
 }
 _FALLBACK_COLOR = (128, 128, 128)
+# Figures of smaller photos are drawn enlarged to this shorter side (see the module docstring).
+MIN_SIDE = 512
 _MASK_ALPHA = 0.45
 _TAG_PAD = 3
 
@@ -77,6 +85,20 @@ def _pixels(prediction: Prediction, pixels: np.ndarray | None) -> np.ndarray:
         raise ValueError(f"{prediction.name}: pixels are {pixels.shape[:2]} but the prediction "
                          f"is for {prediction.image_size}")
     return pixels
+
+
+def _enlargement(size: tuple[int, int], min_side: int) -> int:
+    """The whole factor that brings the shorter side of ``(H, W)`` to at least ``min_side``."""
+    return max(1, math.ceil(min_side / max(1, min(size))))
+
+
+def _enlarge(pixels: np.ndarray, factor: int) -> np.ndarray:
+    """``pixels`` ``H×W×3`` resized to ``factor`` times its size (bicubic)."""
+    if factor == 1:
+        return pixels
+    h, w = pixels.shape[:2]
+    return np.asarray(Image.fromarray(pixels).resize((w * factor, h * factor),
+                                                     Image.Resampling.BICUBIC))
 
 
 def _edges(mask: np.ndarray, width: int) -> np.ndarray:
@@ -142,28 +164,38 @@ def _place(anchor: tuple[float, float], size: tuple[float, float], bounds: tuple
     return x, min(y, max(0.0, h - height))
 
 
-def _by_area(items: list[Item]) -> list[tuple[Item, np.ndarray]]:
-    """Items with their decoded masks, largest first, so small parts are painted on top."""
+def _by_area(items: list[Item], factor: int = 1) -> list[tuple[Item, np.ndarray]]:
+    """Items with their decoded masks (each pixel repeated ``factor`` × ``factor`` times),
+    largest first, so small parts are painted on top."""
     decoded = [(item, item.mask_array()) for item in items]
+    if factor > 1:
+        decoded = [(item, mask.repeat(factor, axis=0).repeat(factor, axis=1))
+                   for item, mask in decoded]
     return sorted(decoded, key=lambda pair: -int(pair[1].sum()))
 
 
 def draw_overlay(prediction: Prediction, pixels: np.ndarray | None = None, *,
-                 max_attributes: int = 2) -> Image.Image:
+                 max_attributes: int = 2, min_side: int = MIN_SIDE) -> Image.Image:
     """Fig. 8: masks (one colour per item), boxes, ``"name score"`` tags and up to
-    ``max_attributes`` top attributes per item, on the photo (RGB, the photo's size)."""
+    ``max_attributes`` top attributes per item, on the photo (RGB, the photo's size, or
+    enlarged to ``min_side``: see the module docstring)."""
     pixels = _pixels(prediction, pixels)
-    font_size, line = _scale(prediction.image_size)
+    factor = _enlargement(prediction.image_size, min_side)
+    pixels = _enlarge(pixels, factor)
+    size = (pixels.shape[0], pixels.shape[1])
+    font_size, line = _scale(size)
     canvas = pixels.astype(np.float32)
-    decoded = _by_area(prediction.items)
+    decoded = _by_area(prediction.items, factor)
     for item, mask in decoded:
         _paint(canvas, mask, item_color(item.index), line)
     image = Image.fromarray(canvas.round().clip(0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(image)
     font = _font(font_size)
     small = _font(max(9, round(font_size * 0.75)))
+    boxes = {item.index: (item.box[0] * factor, item.box[1] * factor, item.box[2] * factor,
+                          item.box[3] * factor) for item in prediction.items}
     for item, _ in decoded:
-        draw.rectangle(item.box, outline=item_color(item.index), width=line)
+        draw.rectangle(boxes[item.index], outline=item_color(item.index), width=line)
     # Best-scored labels are placed first (others make way for them) and drawn last.
     taken: list[tuple[float, float, float, float]] = []
     tags = []
@@ -173,7 +205,8 @@ def draw_overlay(prediction: Prediction, pixels: np.ndarray | None = None, *,
         if names:
             lines.append((", ".join(names), small))
         width, height, rows = _tag_size(draw, lines)
-        x, y = _place(item.box[:2], (width, height), prediction.image_size, taken)
+        x0, y0 = boxes[item.index][:2]
+        x, y = _place((x0, y0), (width, height), size, taken)
         taken.append((x, y, x + width, y + height))
         tags.append((item, lines, rows, (x, y, x + width, y + height)))
     for item, lines, rows, rect in reversed(tags):
@@ -186,16 +219,18 @@ def draw_overlay(prediction: Prediction, pixels: np.ndarray | None = None, *,
     return image
 
 
-def draw_supercategories(prediction: Prediction, pixels: np.ndarray | None = None
-                         ) -> Image.Image:
+def draw_supercategories(prediction: Prediction, pixels: np.ndarray | None = None, *,
+                         min_side: int = MIN_SIDE) -> Image.Image:
     """Fig. 9: masks coloured by super category (:data:`SUPERCATEGORY_COLORS`) on the photo,
-    and to its right a legend of the super categories present (RGB, the photo's height; the
-    width grows by the legend's)."""
+    and to its right a legend of the super categories present (RGB, the photo's height, or
+    enlarged to ``min_side`` as in :func:`draw_overlay`; the width grows by the legend's)."""
     pixels = _pixels(prediction, pixels)
-    font_size, line = _scale(prediction.image_size)
+    factor = _enlargement(prediction.image_size, min_side)
+    pixels = _enlarge(pixels, factor)
+    font_size, line = _scale((pixels.shape[0], pixels.shape[1]))
     canvas = pixels.astype(np.float32)
     present: dict[str, tuple[int, int, int]] = {}
-    for item, mask in _by_area(prediction.items):
+    for item, mask in _by_area(prediction.items, factor):
         color = SUPERCATEGORY_COLORS.get(item.supercategory, _FALLBACK_COLOR)
         present.setdefault(item.supercategory, color)
         _paint(canvas, mask, color, line)
@@ -245,17 +280,18 @@ def _slug(text: str) -> str:
 
 
 def save_visuals(prediction: Prediction, out_dir: str | Path, stem: str,
-                 pixels: np.ndarray | None = None, *, max_attributes: int = 2) -> list[Path]:
+                 pixels: np.ndarray | None = None, *, max_attributes: int = 2,
+                 min_side: int = MIN_SIDE) -> list[Path]:
     """Write ``{stem}_overlay.png`` (Fig. 8), ``{stem}_supercategories.png`` (Fig. 9) and
     ``{stem}_items/{index:03d}_{name}.png`` (Fig. 7) under ``out_dir``; returns the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     path = out / f"{stem}_overlay.png"
-    draw_overlay(prediction, pixels, max_attributes=max_attributes).save(path)
+    draw_overlay(prediction, pixels, max_attributes=max_attributes, min_side=min_side).save(path)
     written.append(path)
     path = out / f"{stem}_supercategories.png"
-    draw_supercategories(prediction, pixels).save(path)
+    draw_supercategories(prediction, pixels, min_side=min_side).save(path)
     written.append(path)
     items = cutouts(prediction, pixels)
     if items:

@@ -12,7 +12,9 @@ Public API::
 
 from fashionkit.modeling.attribute_head import AttributeHead, attribute_loss, attribute_targets
 from fashionkit.modeling.checkpoint import (
+    checked_config,
     load_checkpoint,
+    model_from_checkpoint,
     read_checkpoint,
     safe_torch_load,
     save_checkpoint,
@@ -31,9 +33,11 @@ __all__ = [
     "attribute_loss",
     "attribute_targets",
     "build_model",
+    "checked_config",
     "load_checkpoint",
     "load_weights",
     "model_config_from_preset",
+    "model_from_checkpoint",
     "read_checkpoint",
     "safe_torch_load",
     "save_checkpoint",

@@ -23,6 +23,8 @@ __all__ = [
     "save_checkpoint",
     "read_checkpoint",
     "load_checkpoint",
+    "model_from_checkpoint",
+    "checked_config",
     "safe_torch_load",
 ]
 
@@ -85,9 +87,6 @@ def save_checkpoint(model, path: str | Path, extra: dict[str, Any] | None = None
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint dict, checked for format, config and ontology version."""
-    from fashionkit.modeling.config import ModelConfig
-    from fashionkit.ontology import load_ontology
-
     data = safe_torch_load(path)
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise _error(path, "not a fashionkit checkpoint (no 'format': "
@@ -96,29 +95,47 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if data.get("format_version", 0) > CHECKPOINT_VERSION:
         raise _error(path, f"checkpoint format version {data['format_version']} is newer than "
                            f"this fashionkit reads ({CHECKPOINT_VERSION})")
-    for key in ("config", "ontology_version", "model"):
-        if key not in data:
-            raise _error(path, f"checkpoint has no {key!r}")
-    try:
-        ModelConfig.from_dict(data["config"])
-    except ValueError as err:
-        raise _error(path, f"checkpoint config is invalid: {err}") from None
-    ours = load_ontology().version
-    if data["ontology_version"] != ours:
-        raise _error(path, f"checkpoint was trained with ontology {data['ontology_version']!r}, "
-                           f"this fashionkit has {ours!r}: class and attribute indices differ")
+    if "model" not in data:
+        raise _error(path, "checkpoint has no 'model'")
+    checked_config(data, path)
     return data
 
 
-def load_checkpoint(path: str | Path):
-    """Build the model from the checkpoint's config and load its weights (eval mode)."""
+def checked_config(data: dict[str, Any], path: str | Path, what: str = "checkpoint"):
+    """The :class:`ModelConfig` of a checkpoint dict (or of an exported model's metadata, which
+    carries the same ``config`` and ``ontology_version``), after checking that both are there,
+    that the config is valid and that the ontology is this fashionkit's: another ontology
+    version numbers classes and attributes differently."""
     from fashionkit.modeling.config import ModelConfig
+    from fashionkit.ontology import load_ontology
+
+    for key in ("config", "ontology_version"):
+        if key not in data:
+            raise _error(path, f"{what} has no {key!r}")
+    try:
+        config = ModelConfig.from_dict(data["config"])
+    except ValueError as err:
+        raise _error(path, f"{what} config is invalid: {err}") from None
+    ours = load_ontology().version
+    if data["ontology_version"] != ours:
+        raise _error(path, f"{what} was trained with ontology {data['ontology_version']!r}, "
+                           f"this fashionkit has {ours!r}: class and attribute indices differ")
+    return config
+
+
+def model_from_checkpoint(data: dict[str, Any], path: str | Path):
+    """The model a :func:`read_checkpoint` dict describes, its weights loaded (eval mode).
+    ``path`` names the file in errors."""
     from fashionkit.modeling.model import build_model
 
-    data = read_checkpoint(path)
-    model = build_model(ModelConfig.from_dict(data["config"]))
+    model = build_model(checked_config(data, path))
     try:
         model.load_state_dict(data["model"], strict=True)
     except RuntimeError as err:
         raise _error(path, f"weights do not fit the checkpoint's own config: {err}") from None
     return model.eval()
+
+
+def load_checkpoint(path: str | Path):
+    """Build the model from the checkpoint's config and load its weights (eval mode)."""
+    return model_from_checkpoint(read_checkpoint(path), path)

@@ -14,6 +14,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+import torchvision
 from torch import Tensor
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.roi_heads import (
@@ -182,7 +183,9 @@ class AttributeRoIHeads(RoIHeads):
         per_image_attr = attr_scores.split([p.shape[0] for p in proposals])
         boxes = [k[0] for k in kept]
         labels = [k[2] for k in kept]
-        if sum(b.shape[0] for b in boxes):
+        # When traced for export the graph must hold the mask branch whatever the example
+        # input detected (an empty branch would be frozen in); on no RoIs it yields N = 0.
+        if torchvision._is_tracing() or sum(b.shape[0] for b in boxes):
             mask_logits = self.mask_predictor(
                 self.mask_head(self.mask_roi_pool(features, boxes, image_shapes))
             )

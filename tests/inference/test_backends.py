@@ -38,6 +38,12 @@ def test_compare_predictions_on_hand_made_cases():
     np.testing.assert_allclose(report.mask_iou, [0.8])
     np.testing.assert_allclose(report.score_diff, [0.05])
     assert compare_predictions([ref], [cand], box_iou=0.9).matched == 0
+    empty = np.zeros((10, 10), bool)
+    both_empty = compare_predictions([Prediction("a", (10, 10), [_item(1, (0, 0, 5, 10), 0.9,
+                                                                       empty)])],
+                                     [Prediction("a", (10, 10), [_item(1, (0, 0, 5, 10), 0.9,
+                                                                       empty)])])
+    np.testing.assert_allclose(both_empty.mask_iou, [1.0])  # pycocotools would say 0
 
 
 def _assert_parity(reference, candidate, masks: bool = True) -> None:
@@ -61,17 +67,40 @@ def test_bf16_backend_runs_channels_last_and_keeps_boxes_and_scores(untrained_ch
     _assert_parity(eager, predictor(photos), masks=False)
 
 
+TRAINED_PHOTOS_SEEDS = (0, 1)
+
+
+@pytest.fixture(scope="module")
+def trained_photos():
+    """The training pictures and new ones drawn the same way, at photo sizes."""
+    photos = [p for s in TRAINED_PHOTOS_SEEDS for p, _ in drawn_samples(6, seed=s)]
+    return [np.asarray(Image.fromarray(p).resize((192 + 16 * k, 192)))
+            for k, p in enumerate(photos)]
+
+
+@pytest.fixture(scope="module")
+def trained_eager(trained_checkpoint, trained_photos):
+    eager = Predictor(trained_checkpoint, score_threshold=0.3, batch_size=4)(trained_photos)
+    assert sum(len(p.items) for p in eager) >= 2 * len(trained_photos)  # it does detect things
+    return eager
+
+
 @pytest.mark.slow
-def test_bf16_parity_on_a_trained_checkpoint(trained_checkpoint):
-    # The training pictures and new ones drawn the same way, at photo sizes.
-    photos = [p for p, _ in drawn_samples(6)] + [p for p, _ in drawn_samples(6, seed=1)]
-    photos = [np.asarray(Image.fromarray(p).resize((192 + 16 * k, 192)))
-              for k, p in enumerate(photos)]
-    eager = Predictor(trained_checkpoint, score_threshold=0.3, batch_size=4)(photos)
-    assert sum(len(p.items) for p in eager) >= 2 * len(photos)  # the model does detect things
-    bf16 = Predictor(trained_checkpoint, backend="bf16", score_threshold=0.3,
-                     batch_size=4)(photos)
-    _assert_parity(eager, bf16)
+@pytest.mark.parametrize("backend", [
+    "bf16", "onnxruntime", "openvino",
+    # Measured: all matched, mask IoU mean 0.984, but scores differ by up to 0.029 (torch
+    # bf16: 0.017). OpenVINO's bf16 covers more than torch's: every fully-connected layer
+    # (a keep-fp32 mark does not survive its MatMul → FullyConnected conversion) and RoIAlign
+    # on bf16 features. Computing the class scores in fp32 inside the graph (tried) still
+    # left 0.0286: the difference comes from the box features.
+    pytest.param("openvino-bf16", marks=pytest.mark.xfail(
+        strict=True, reason="scores differ from eager fp32 by more than 0.02")),
+])
+def test_parity_on_a_trained_checkpoint(trained_checkpoint, trained_photos, trained_eager,
+                                        backend):
+    candidate = Predictor(trained_checkpoint, backend=backend, score_threshold=0.3,
+                          batch_size=4)(trained_photos)
+    _assert_parity(trained_eager, candidate)
 
 
 def test_a_model_passed_in_is_not_changed_by_reduced_precision(untrained_checkpoint):
@@ -106,3 +135,27 @@ def test_folding_batchnorm_keeps_the_function(norm):
         got = body(x)
     assert not any(hasattr(m, "running_mean") for m in body.modules())
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_the_gpu_fp16_path_runs_its_autocast_wrapping_on_the_cpu(untrained_checkpoint):
+    """``Predictor(device="cuda", backend="fp16")`` wraps the model as here, with
+    ``device_type="cuda"``; torch's CPU autocast also runs float16, so the same wrapping is
+    checked against eager on this machine (boxes and scores: the model is untrained)."""
+    from fashionkit.inference.backends import prepare_model
+    from fashionkit.inference.predictor import _raw_predictions
+    from fashionkit.modeling import load_checkpoint
+
+    model = load_checkpoint(untrained_checkpoint)
+    images = [torch.rand(3, 96, 96, generator=torch.Generator().manual_seed(k)) for k in (0, 1)]
+    fp16 = prepare_model(model, "fp16", torch.device("cpu"), copy_model=True)
+    wrapped = [m for m in fp16.modules() if isinstance(m, (Autocast, Cast))]
+    assert wrapped and all(m.dtype == torch.float16 for m in wrapped)
+    assert all(m.device_type == "cpu" for m in wrapped if isinstance(m, Autocast))
+    with torch.inference_mode():
+        _, want = _raw_predictions(model, images)
+        _, got = _raw_predictions(fp16, images)
+    for w, g in zip(want, got, strict=True):
+        assert g.scores.dtype == torch.float32 and g.mask_probs.dtype == torch.float32
+        torch.testing.assert_close(g.scores[:10], w.scores[:10], atol=0.02, rtol=0)
+    with pytest.raises(ValueError, match="CUDA"):
+        Predictor(untrained_checkpoint, backend="fp16")

@@ -45,7 +45,7 @@ def prediction() -> Prediction:
 
 def test_overlay_tints_masks_and_leaves_the_rest(prediction):
     pixels = prediction.photo.pixels
-    out = np.asarray(draw_overlay(prediction))
+    out = np.asarray(draw_overlay(prediction, min_side=0))  # at the photo's own size
     assert out.shape == (H, W, 3)
     # Inside the top (away from edges, tags and the sleeve) the colour moved to the item's.
     inside, original = out[80, 60].astype(float), pixels[80, 60].astype(float)
@@ -56,7 +56,7 @@ def test_overlay_tints_masks_and_leaves_the_rest(prediction):
 
 
 def test_supercategory_view_has_a_legend_beside_the_photo(prediction):
-    image = draw_supercategories(prediction)
+    image = draw_supercategories(prediction, min_side=0)
     out = np.asarray(image)
     assert image.height == H and image.width > W
     upper = np.array(SUPERCATEGORY_COLORS["upperbody"], float)
@@ -65,6 +65,35 @@ def test_supercategory_view_has_a_legend_beside_the_photo(prediction):
     for name in ("upperbody", "garment parts", "legs and feet"):
         assert (legend == SUPERCATEGORY_COLORS[name]).all(axis=1).any(), name
     assert not (legend == SUPERCATEGORY_COLORS["lowerbody"]).all(axis=1).any()
+
+
+def _tag_share(image: Image.Image, items: list[Item]) -> float:
+    """Share of the figure in the items' solid colours: tags, plus box and mask outlines."""
+    out = np.asarray(image).reshape(-1, 3)
+    return float(np.isin(out.view([("", out.dtype)] * 3).ravel(),
+                         np.array([item_color(i.index) for i in items], np.uint8)
+                         .view([("", np.uint8)] * 3).ravel()).mean())
+
+
+def test_small_photos_are_drawn_enlarged_so_tags_stay_small(prediction):
+    native = draw_overlay(prediction, min_side=0)
+    image = draw_overlay(prediction)
+    assert image.size == (5 * W, 5 * H)  # the smallest whole factor that reaches 512 px
+    # Tags are sized to the figure: on the 120-px photo they cover a large part of it.
+    assert _tag_share(native, prediction.items) > 0.2
+    assert _tag_share(image, prediction.items) < 0.1
+    out = np.asarray(image).astype(float)
+    enlarged = np.asarray(Image.fromarray(prediction.photo.pixels).resize(
+        (5 * W, 5 * H), Image.Resampling.BICUBIC)).astype(float)
+    target = np.array(item_color(0), float)
+    inside, original = out[5 * 80, 5 * 60], enlarged[5 * 80, 5 * 60]
+    assert np.linalg.norm(inside - target) < np.linalg.norm(original - target) - 30
+    assert (out[5 * 50, 5 * 20 + 1] == item_color(1)).all()  # the sleeve's edge, scaled
+    assert (out[100:200, 550:600] == enlarged[100:200, 550:600]).all()  # nothing drawn there
+    view = draw_supercategories(prediction)
+    assert view.height == 5 * H and view.width > 5 * W
+    big = Prediction("big", (600, 700), [], photo=Photo(np.zeros((600, 700, 3), np.uint8), "b"))
+    assert draw_overlay(big).size == (700, 600)  # large enough: drawn as it is
 
 
 def test_cutouts_are_transparent_outside_the_mask(prediction):
@@ -95,7 +124,8 @@ def test_save_visuals_writes_all_three(prediction, tmp_path):
     assert names == ["photo_items/000_top.png", "photo_items/001_sleeve.png",
                      "photo_items/002_shoe.png", "photo_overlay.png",
                      "photo_supercategories.png"]
-    assert Image.open(tmp_path / "photo_overlay.png").size == (W, H)
+    assert Image.open(tmp_path / "photo_overlay.png").size == (5 * W, 5 * H)  # 120 → 600 px
+    assert Image.open(tmp_path / "photo_items/000_top.png").size == (60, 60)  # photo pixels
     empty = Prediction("e", (H, W), [], photo=prediction.photo)
     assert len(save_visuals(empty, tmp_path, "empty")) == 2
     with pytest.raises(ValueError, match="no photo"):

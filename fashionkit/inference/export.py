@@ -1,0 +1,324 @@
+"""Exported models: the network as an ONNX graph or an OpenVINO IR, run by ONNX Runtime or
+OpenVINO, post-processed by the same Python as the eager model.
+
+::
+
+    export_model("runs/r1/model.pt", "model.onnx")                    # or format="openvino"
+    predictor = Predictor("model.onnx", backend="openvino-bf16")       # or "onnxruntime"
+
+**What is in the graph.** One photo's tensor after the recipe's input transform (``3×H×W``
+float in [0, 1]; H, W dynamic) in; the model's RoI-level predictions out, i.e.
+:class:`~fashionkit.modeling.roi_heads.RoIPredictions`: ``boxes`` N×4 XYXY float (the model
+input's pixels), ``labels`` N int64 (contiguous training labels), ``scores`` N, ``mask_probs``
+N×1×28×28 (the detected class's mask probabilities in its box) and ``attribute_scores`` N×A
+(sigmoid). In between: normalisation and padding, backbone and FPN, the RPN (anchors, top-k,
+NMS), RoIAlign, box head, box decoding and per-class NMS, top ``box_detections_per_img``, the
+mask head and the attribute head. Every convolution and matmul is in the graph, so the runtime
+optimises all of the model's work (and runs it without torch), and the graph's outputs are
+exactly the tensors that :class:`~fashionkit.inference.Predictor` turns into items for the
+eager backends.
+
+**What stays in Python**, shared with eager (``Predictor._to_prediction``): photo decoding and
+the recipe's resize-and-pad (in DataLoader workers), the resize of models that resize by
+themselves (``config.resize``: the same torch code as eager, so the exported graph's input
+size is the model's), the score and attribute thresholds (per call, not per export), mapping
+boxes back to the photo and pasting the masks at the photo's resolution (photo sizes differ
+from the model's and the paste is per mask, straight into RLE), Fashionpedia ids and names,
+and part links. So an exported model gives the same kind of items with the same ids as the
+checkpoint.
+
+The export carries a ``fashionkit`` metadata entry (ONNX ``metadata_props``; OpenVINO
+``rt_info``): format and version, the model config, the ontology version and the training
+recipe (its input transform), checked on load like a checkpoint's
+(:func:`~fashionkit.modeling.checked_config`).
+
+Tracing uses torch's TorchScript-based ONNX exporter (``dynamo=False``), with which
+torchvision exports and tests its detection models (``test/test_onnx.py``): its data-dependent
+shapes (NMS, top-k) trace there. OpenVINO's IR is converted from that ONNX graph.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from fashionkit.data.errors import InvalidDataError, Problem
+
+__all__ = [
+    "EXPORT_FORMAT",
+    "EXPORT_FORMATS",
+    "ExportedModel",
+    "RawPredictionGraph",
+    "export_model",
+    "read_export_metadata",
+]
+
+EXPORT_FORMAT = "fashionkit-export"
+EXPORT_VERSION = 1
+EXPORT_FORMATS: tuple[str, ...] = ("onnx", "openvino")
+OPSET = 17  # ONNX RoiAlign with torchvision's pixel convention needs ≥ 16
+OUTPUTS: tuple[str, ...] = ("boxes", "labels", "scores", "mask_probs", "attribute_scores")
+_METADATA_KEY = "fashionkit"
+
+Runtime = Literal["onnxruntime", "openvino"]
+
+
+def _error(path: str | os.PathLike, message: str) -> InvalidDataError:
+    return InvalidDataError([Problem(str(path), "file", message)])
+
+
+class RawPredictionGraph(nn.Module):
+    """The traced function: ``image`` ``3×H×W`` float in [0, 1] (already resized when the
+    model resizes by itself) → the five :data:`OUTPUTS` of that image (see the module
+    docstring). The model's own resize is switched off in here: it runs before the graph."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        model.transform.resize_images = False  # type: ignore[union-attr]
+
+    def forward(self, image: torch.Tensor):
+        from fashionkit.inference.predictor import _raw_predictions
+
+        _, [r] = _raw_predictions(self.model, [image])
+        return r.boxes, r.labels, r.scores, r.mask_probs, r.attribute_scores
+
+
+def _source_model(source, recipe: Any):
+    """``(model, recipe dict or None, source name)`` from a checkpoint path or a model. A
+    model passed in is deep-copied (its transform is changed for tracing)."""
+    import copy
+
+    from fashionkit.modeling import model_from_checkpoint, read_checkpoint
+
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        data = read_checkpoint(path)
+        model = model_from_checkpoint(data, path)
+        return model, data.get("recipe") if recipe is None else recipe, path.name
+    return copy.deepcopy(source).eval(), recipe, type(source).__name__
+
+
+def _recipe_dict(recipe: Any) -> dict | None:
+    """A recipe as builtins: a checkpoint's recipe dict as it is, a ``Recipe`` or a
+    ``DataConfig`` through ``to_dict`` / its fields (only the input pipeline matters here)."""
+    from fashionkit.engine.recipes import DataConfig
+
+    if recipe is None or isinstance(recipe, dict):
+        return recipe
+    if isinstance(recipe, DataConfig):
+        return {"data": {f.name: getattr(recipe, f.name) for f in fields(DataConfig)}}
+    return recipe.to_dict()
+
+
+def _example_size(model, recipe: dict | None) -> tuple[int, int]:
+    data = (recipe or {}).get("data") or {}
+    if data.get("transform", "paper") in ("paper", "jitter") and "image_size" in data:
+        return int(data["image_size"]), int(data["image_size"])
+    return int(model.config.max_size), int(model.config.max_size)
+
+
+def export_model(source: str | os.PathLike | nn.Module, out: str | os.PathLike,
+                 format: str = "onnx", *, recipe: Any = None) -> Path:
+    """Export a checkpoint (or an :class:`~fashionkit.modeling.AttributeMaskRCNN`, with its
+    ``recipe`` if the default input transform does not fit) to ``out``: ``format="onnx"``
+    writes one ``.onnx`` file; ``"openvino"`` an IR, ``out`` ``.xml`` and its ``.bin`` beside
+    it. Returns ``out``."""
+    if format not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {format!r}; choose one of {list(EXPORT_FORMATS)}")
+    out = Path(out)
+    suffix = {"onnx": ".onnx", "openvino": ".xml"}[format]
+    if out.suffix != suffix:
+        raise ValueError(f"--format {format} writes a {suffix} file, not {out.name!r}")
+    from fashionkit.ontology import load_ontology
+
+    model, recipe_dict, name = _source_model(source, recipe)
+    recipe_dict = _recipe_dict(recipe_dict)
+    metadata = {
+        "format": EXPORT_FORMAT,
+        "format_version": EXPORT_VERSION,
+        "config": model.config.to_dict(),
+        "ontology_version": load_ontology().version,
+        "recipe": recipe_dict,
+        "source": name,
+        "outputs": list(OUTPUTS),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if format == "onnx":
+        _export_onnx(model, recipe_dict, out, metadata)
+        return out
+    import openvino as ov
+
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = Path(tmp) / "model.onnx"
+        _export_onnx(model, recipe_dict, onnx_path, metadata)
+        ov_model = ov.convert_model(onnx_path)
+    ov_model.set_rt_info(json.dumps(metadata), _METADATA_KEY)
+    # fp32 weights: a bf16 or fp16 inference precision is the runtime's choice, per session.
+    ov.save_model(ov_model, out, compress_to_fp16=False)
+    return out
+
+
+def _export_onnx(model, recipe: dict | None, out: Path, metadata: dict) -> None:
+    import onnx
+
+    graph = RawPredictionGraph(model).eval()
+    example = torch.rand(3, *_example_size(model, recipe), generator=torch.Generator().manual_seed(0))
+    dynamic = {"image": {1: "height", 2: "width"}, **{k: {0: "detections"} for k in OUTPUTS}}
+    with warnings.catch_warnings():
+        # The tracer's notes on Python values frozen into the graph (image sizes in asserts,
+        # per-level anchor counts) and the TorchScript exporter's deprecation notice: the
+        # graph is checked against eager by the parity tests, at other image sizes too.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(graph, (example,), str(out), dynamo=False, opset_version=OPSET,
+                          input_names=["image"], output_names=list(OUTPUTS),
+                          dynamic_axes=dynamic, do_constant_folding=True)
+    proto = onnx.load(str(out))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = _METADATA_KEY, json.dumps(metadata)
+    tmp = out.with_name(out.name + ".tmp")
+    onnx.save(proto, str(tmp))
+    tmp.replace(out)
+
+
+def read_export_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``fashionkit`` metadata of an exported ``.onnx`` or OpenVINO ``.xml`` file, checked
+    for format, config and ontology version (errors name the file)."""
+    from fashionkit.modeling import checked_config
+
+    path = Path(path)
+    if not path.is_file():
+        raise _error(path, "exported model not found")
+    try:
+        if path.suffix == ".onnx":
+            import onnx
+
+            proto = onnx.load(str(path), load_external_data=False)
+            raw = {p.key: p.value for p in proto.metadata_props}.get(_METADATA_KEY)
+        elif path.suffix == ".xml":
+            import openvino as ov
+
+            ov_model = ov.Core().read_model(path)
+            raw = (ov_model.get_rt_info(_METADATA_KEY).astype(str)
+                   if ov_model.has_rt_info(_METADATA_KEY) else None)
+        else:
+            raise _error(path, "not an exported model (expected .onnx or OpenVINO .xml)")
+    except InvalidDataError:
+        raise
+    except Exception as err:  # the runtimes' parsers raise their own types
+        raise _error(path, f"not a readable exported model ({type(err).__name__}: "
+                           f"{str(err).strip().splitlines()[0] if str(err).strip() else ''})"
+                     ) from None
+    if raw is None:
+        raise _error(path, "no fashionkit metadata: export it with `fashionkit export`")
+    metadata = json.loads(raw)
+    if metadata.get("format") != EXPORT_FORMAT:
+        raise _error(path, f"metadata format is {metadata.get('format')!r}, not "
+                           f"{EXPORT_FORMAT!r}")
+    if metadata.get("format_version", 0) > EXPORT_VERSION:
+        raise _error(path, f"export format version {metadata['format_version']} is newer than "
+                           f"this fashionkit reads ({EXPORT_VERSION})")
+    checked_config(metadata, path, what="exported model")
+    return metadata
+
+
+class ExportedModel:
+    """An exported model loaded into a runtime, called like the eager model's RoI stage.
+
+    ``runtime``: ``"onnxruntime"`` (fp32) or ``"openvino"`` (reads ``.onnx`` or ``.xml``);
+    ``precision``: ``"f32"``, or ``"bf16"`` (OpenVINO's inference precision hint: convolutions
+    and matmuls in bfloat16 on CPUs with AVX-512-BF16 or AMX). OpenVINO's bf16 covers more of the
+    model than the torch ``bf16`` backend (every fully-connected layer, the class-score layer
+    too, and RoIAlign on bf16 features): detection scores then differ from eager fp32 by up
+    to ~0.03 (the parity test's bound is 0.02). ``threads``: intra-op threads
+    (default: torch's). Attributes: ``config`` (``ModelConfig``), ``recipe`` (dict or None),
+    ``metadata``."""
+
+    def __init__(self, path: str | os.PathLike, runtime: Runtime = "onnxruntime",
+                 precision: Literal["f32", "bf16"] = "f32", threads: int | None = None):
+        from fashionkit.modeling import checked_config
+        from fashionkit.modeling.model import InputTransform
+
+        self.path = Path(path)
+        self.metadata = read_export_metadata(self.path)
+        self.config = checked_config(self.metadata, self.path, what="exported model")
+        self.recipe = self.metadata.get("recipe")
+        self.runtime = runtime
+        self.precision = precision
+        threads = int(threads or torch.get_num_threads())
+        # The model's own resize (config.resize) runs here, in torch, as in eager.
+        self._resize = InputTransform(self.config) if self.config.resize else None
+        if runtime == "onnxruntime":
+            if precision != "f32":
+                raise ValueError("the onnxruntime backend runs fp32 only; for bf16 use openvino")
+            self._run = self._onnxruntime(threads)
+        elif runtime == "openvino":
+            self._run = self._openvino(threads, precision)
+        else:
+            raise ValueError(f"unknown runtime {runtime!r}; choose 'onnxruntime' or 'openvino'")
+
+    def __repr__(self) -> str:
+        return (f"ExportedModel({str(self.path)!r}, runtime={self.runtime!r}, "
+                f"precision={self.precision!r})")
+
+    def _onnxruntime(self, threads: int):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(self.path), options,
+                                       providers=["CPUExecutionProvider"])
+        return lambda image: session.run(list(OUTPUTS), {"image": image})
+
+    def _openvino(self, threads: int, precision: str):
+        import openvino as ov
+
+        core = ov.Core()
+        if precision == "bf16" and "BF16" not in core.get_property(
+                "CPU", "OPTIMIZATION_CAPABILITIES"):
+            raise ValueError("this CPU has no bfloat16 support (AVX-512-BF16 or AMX); use the "
+                             "openvino backend (fp32)")
+        compiled = core.compile_model(core.read_model(self.path), "CPU", {
+            "INFERENCE_PRECISION_HINT": precision,
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": threads,
+        })
+        request = compiled.create_infer_request()
+        outputs = [compiled.output(name) for name in OUTPUTS]
+
+        def run(image):
+            result = request.infer({"image": image})
+            return [np.array(result[o]) for o in outputs]  # copies: the request reuses buffers
+        return run
+
+    def raw_predictions(self, images: list[torch.Tensor]):
+        """``(sizes the model ran at, [RoIPredictions per image])`` for ``3×H×W`` float images
+        in [0, 1], as :func:`fashionkit.inference.predictor._raw_predictions` gives for the
+        eager model (one image per graph run)."""
+        from fashionkit.modeling.roi_heads import RoIPredictions
+
+        sizes, out = [], []
+        for image in images:
+            if self._resize is not None:
+                image, _ = self._resize.resize(image)
+            sizes.append((int(image.shape[-2]), int(image.shape[-1])))
+            arrays = self._run(np.ascontiguousarray(image.float().cpu().numpy()))
+            boxes, labels, scores, mask_probs, attributes = (torch.from_numpy(a) for a in arrays)
+            # Where an image has no detection OpenVINO returns one row of zeros (label 0,
+            # score 0) instead of none; label 0 is the background, which the model never
+            # detects (its post-processing drops that column), so such rows are dropped.
+            keep = labels > 0
+            out.append(RoIPredictions(boxes=boxes[keep], labels=labels[keep],
+                                      scores=scores[keep], mask_probs=mask_probs[keep],
+                                      attribute_scores=attributes[keep]))
+        return sizes, out
