@@ -141,10 +141,13 @@ class DetectionModule(L.LightningModule):
             {"params": no_decay, "weight_decay": 0.0},
         ]
         lr = effective_lr(self.recipe, self.trainer.world_size)
+        # The fused kernels update all parameters in one vectorised pass (on CPU the default
+        # per-tensor loop cost ~5% of a cpu-tiny step); same update rule.
+        fused = self.device.type in ("cpu", "cuda")
         if cfg.optimizer == "sgd":
-            opt = torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum)
+            opt = torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, fused=fused or None)
         else:
-            opt = torch.optim.AdamW(groups, lr=lr)
+            opt = torch.optim.AdamW(groups, lr=lr, fused=fused or None)
         # Counted from the batch sampler, not Lightning's estimated_stepping_batches: that
         # would build and iterate the train loader before a resumed run's epoch is restored.
         per_epoch = self.trainer.datamodule.steps_per_epoch(self.trainer.world_size)
