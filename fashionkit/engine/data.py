@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from fashionkit.data.annotations import AnnotationSet
 from fashionkit.data.dataset import FashionDataset, collate
-from fashionkit.data.samplers import AspectRatioGroupedSampler
+from fashionkit.data.samplers import AspectRatioGroupedSampler, repeat_factors
 from fashionkit.data.transforms import build_transforms
 from fashionkit.engine.recipes import Recipe
 
@@ -100,8 +100,15 @@ def _batch_sampler(dataset: FashionDataset, recipe: Recipe, shuffle: bool,
                    ) -> AspectRatioGroupedSampler:
     d = recipe.data
     ratios = dataset.aspect_ratios() if d.group_by_aspect_ratio else [1.0] * len(dataset)
+    factors = None
+    if shuffle and d.repeat_threshold > 0:
+        annotations = dataset.annotations
+        categories = annotations.columns.category_ids
+        factors = repeat_factors([categories[annotations.rows(i)] for i in dataset.image_ids],
+                                 d.repeat_threshold)
     return AspectRatioGroupedSampler(ratios, d.batch_size, shuffle=shuffle, seed=recipe.seed,
-                                     num_replicas=num_replicas, rank=rank)
+                                     num_replicas=num_replicas, rank=rank,
+                                     repeat_factors=factors)
 
 
 def _loader(dataset: FashionDataset, recipe: Recipe, shuffle: bool) -> DataLoader:

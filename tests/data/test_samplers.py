@@ -9,7 +9,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fashionkit.data.samplers import AspectRatioGroupedSampler, aspect_ratio_groups
+from fashionkit.data.samplers import (
+    AspectRatioGroupedSampler,
+    aspect_ratio_groups,
+    repeat_factors,
+)
 
 RATIOS = [1.5, 0.75, 1.0, 0.5, 2.0, 0.8, 1.33, 0.66, 0.7, 1.2, 0.9, 1.01, 0.6]
 
@@ -119,3 +123,54 @@ def test_process_group_is_read_when_iterating_not_when_constructing(monkeypatch)
     explicit = AspectRatioGroupedSampler(RATIOS, 2, seed=4, num_replicas=2, rank=1)
     assert list(sampler) == list(explicit)
     assert len(sampler) == len(explicit) == 4
+
+
+def test_repeat_factors_follow_the_lvis_definition():
+    # 10 images: category 1 in all, 2 in 5, 3 in 1 (image 0), image 9 has none.
+    cats = [[1, 2, 3], [1, 2], [1, 2], [1, 2], [1, 2, 2], [1], [1], [1], [1], []]
+    r = repeat_factors(cats, threshold=0.4)
+    # f1 = 0.9, f2 = 0.5 → r = 1; f3 = 0.1 → sqrt(0.4 / 0.1) = 2; an image takes its max.
+    assert r == pytest.approx([2.0] + [1.0] * 9)
+    r = repeat_factors(cats, threshold=0.9)
+    assert r[0] == pytest.approx(3.0) and r[1] == pytest.approx((0.9 / 0.5) ** 0.5)
+    assert r[5] == pytest.approx(1.0) and r[9] == 1.0
+    with pytest.raises(ValueError, match="positive"):
+        repeat_factors(cats, 0.0)
+
+
+def test_repeat_factor_sampling_repeats_by_the_factors():
+    factors = [1.0, 2.0, 1.5, 1.25, 3.7, 1.0]
+    sampler = AspectRatioGroupedSampler([1.0] * 6, 2, seed=3, repeat_factors=factors)
+    seen = [0.0] * 6
+    epochs = 400
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert len(batches) == len(sampler)
+        flat = _flat(batches)
+        # sum(floor(r)) = 9, plus 1 or 2 of the fractions .5 + .25 + .7 = 1.45
+        assert len(flat) in (10, 11)
+        for i, r in enumerate(factors):
+            assert int(r) <= flat.count(i) <= int(r) + (r > int(r))
+            seen[i] += flat.count(i)
+    for i, r in enumerate(factors):
+        assert seen[i] / epochs == pytest.approx(r, abs=0.06), i
+    again = AspectRatioGroupedSampler([1.0] * 6, 2, seed=3, repeat_factors=factors)
+    again.set_epoch(7)
+    sampler.set_epoch(7)
+    assert list(again) == list(sampler)
+    with pytest.raises(ValueError, match="one value"):
+        AspectRatioGroupedSampler([1.0] * 6, 2, repeat_factors=[1.0] * 5)
+    with pytest.raises(ValueError, match="one value"):
+        AspectRatioGroupedSampler([1.0] * 6, 2, repeat_factors=[0.5] * 6)
+
+
+def test_repeat_factor_sampling_shards_across_processes():
+    factors = [1.0, 2.0, 1.5, 1.25, 3.7, 1.0, 1.0]
+    shards = [list(AspectRatioGroupedSampler([1.0] * 7, 2, seed=1, num_replicas=2, rank=k,
+                                             repeat_factors=factors)) for k in (0, 1)]
+    whole = list(AspectRatioGroupedSampler([1.0] * 7, 2, seed=1, repeat_factors=factors))
+    # Every process draws the same epoch (same repeats), then takes every other batch.
+    assert len(shards[0]) == len(shards[1])
+    assert shards[0] == whole[0::2] + whole[:0]
+    assert shards[1] == whole[1::2] + ([whole[0]] if len(whole) % 2 else [])

@@ -103,3 +103,26 @@ def test_crop_size_trains_on_windows_and_validates_on_whole_images(shapes):
     assert image.shape == (3, 40, 40) and target["masks"].shape[-2:] == (40, 40)
     image, target = module.val_dataset[0]
     assert image.shape == (3, 64, 64)
+
+
+def test_repeat_threshold_oversamples_images_of_rare_categories(shapes):
+    import json
+
+    from fashionkit.data import read_annotations
+    from fashionkit.data.samplers import repeat_factors
+    from fashionkit.engine.data import FashionDataModule
+
+    train_json, val_json, images = shapes
+    recipe = apply_overrides(get_recipe("cpu-tiny"),
+                             ["data.batch_size=1", "data.num_workers=0", "data.repeat_threshold=1.0"])
+    module = FashionDataModule(recipe, read_annotations(train_json)[0],
+                               read_annotations(val_json)[0], images)
+    sampler = module.train_dataloader().batch_sampler
+    doc = json.loads(train_json.read_text())
+    ids = module.train_dataset.image_ids
+    cats = [[a["category_id"] for a in doc["annotations"] if a["image_id"] == i] for i in ids]
+    assert sampler.repeat_factors.tolist() == pytest.approx(repeat_factors(cats, 1.0))
+    assert max(sampler.repeat_factors) > 1.0
+    assert len(sampler) >= len(ids)
+    # Validation never repeats.
+    assert module.val_dataloader().batch_sampler.repeat_factors is None
