@@ -74,6 +74,10 @@ class ModelConfig:
     RPN and RoI sampling
         torchvision's names, split into ``_train`` (used by ``losses``) and ``_test`` (used by
         ``predict``). ``anchor_sizes``: one size per FPN level (len(fpn_levels) + 1).
+        ``roi_canonical_scale``: the FPN paper's level rule — a RoI of side ``s`` pools from
+        level ``4 + log2(s / roi_canonical_scale)`` (clamped to the RoI levels). 224 suits
+        ~800–1024 px inputs; for small inputs scale it down with the image, or every RoI pools
+        from the finest level.
     Attributes
         ``num_attributes`` sigmoid outputs (class-agnostic) on the box head's RoI
         representation; ``attribute_hidden``: widths of hidden fc layers before the output
@@ -126,6 +130,7 @@ class ModelConfig:
     box_score_thresh: float = 0.05
     box_nms_thresh: float = 0.5
     box_detections_per_img: int = 100
+    roi_canonical_scale: int = 224
     # attributes
     attribute_hidden: tuple[int, ...] = ()
     attribute_loss: AttributeLoss = "bce"
@@ -160,6 +165,8 @@ class ModelConfig:
         for name in ("attribute_score_threshold", "mask_threshold", "box_score_thresh"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name}={getattr(self, name)} (0..1)")
+        if self.roi_canonical_scale < 1:
+            problems.append(f"roi_canonical_scale={self.roi_canonical_scale} (≥ 1)")
         if self.attribute_loss_weight < 0:
             problems.append(f"attribute_loss_weight={self.attribute_loss_weight} (≥ 0)")
         if problems:

@@ -282,8 +282,10 @@ def build_model(config: ModelConfig) -> AttributeMaskRCNN:
                         "testing": config.rpn_post_nms_top_n_test},
         nms_thresh=config.rpn_nms_thresh,
     )
-    box_pool = MultiScaleRoIAlign(featmap_names, output_size=7, sampling_ratio=2)
-    mask_pool = MultiScaleRoIAlign(featmap_names, output_size=14, sampling_ratio=2)
+    box_pool = MultiScaleRoIAlign(featmap_names, output_size=7, sampling_ratio=2,
+                                  canonical_scale=config.roi_canonical_scale)
+    mask_pool = MultiScaleRoIAlign(featmap_names, output_size=14, sampling_ratio=2,
+                                   canonical_scale=config.roi_canonical_scale)
     rep = config.representation_size
     if v2:
         box_head = FastRCNNConvFCHead((channels, 7, 7), [channels] * config.box_head_convs, [rep],

@@ -195,3 +195,19 @@ def test_losses_and_predict_under_cpu_bf16_autocast(tiny_config):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         det = model.eval().predict(list(images))[0]
     assert det.boxes.dtype == torch.float32 and det.attribute_scores.dtype == torch.float32
+
+
+@pytest.mark.parametrize("canonical,levels", [(224, [0, 0, 0]), (56, [0, 1, 2])])
+def test_roi_level_rule_follows_the_canonical_scale(canonical, levels):
+    # RoIs of side 20, 40 and 100 px on P2–P5: with the default 224 all pool from P2; scaled
+    # to small inputs (56) they spread over P2, P3 and P4 as the FPN paper intends.
+    config = model_config_from_preset("cpu-tiny", fpn_levels=[2, 3, 4, 5],
+                                      anchor_sizes=[8, 16, 32, 64, 128],
+                                      roi_canonical_scale=canonical)
+    model = build_model(config).eval()
+    model.predict([torch.rand(3, 128, 128)])  # sets up the poolers' level mappers
+    boxes = torch.tensor([[0.0, 0, 20, 20], [0, 0, 40, 40], [0, 0, 100, 100]])
+    for pool in (model.roi_heads.box_roi_pool, model.roi_heads.mask_roi_pool):
+        assert pool.map_levels([boxes]).tolist() == levels
+    with pytest.raises(ValueError, match="roi_canonical_scale"):
+        config.replace(roi_canonical_scale=0)
