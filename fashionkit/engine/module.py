@@ -142,8 +142,9 @@ class DetectionModule(L.LightningModule):
         ]
         lr = effective_lr(self.recipe, self.trainer.world_size)
         # The fused kernels update all parameters in one vectorised pass (on CPU the default
-        # per-tensor loop cost ~5% of a cpu-tiny step); same update rule.
-        fused = self.device.type in ("cpu", "cuda")
+        # per-tensor loop cost ~5% of a cpu-tiny step); same update rule. Not under fp16 loss
+        # scaling, where Lightning unscales before clipping and a fused step would not.
+        fused = self.device.type in ("cpu", "cuda") and self.recipe.precision != "16-mixed"
         if cfg.optimizer == "sgd":
             opt = torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, fused=fused or None)
         else:
@@ -178,6 +179,20 @@ class DetectionModule(L.LightningModule):
             if isinstance(callback, Timer):
                 return float(callback.time_elapsed("train"))
         return 0.0
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None,
+                                    gradient_clip_algorithm=None) -> None:
+        # Without loss scaling (fp32, bf16) the gradients are the true ones: clip them here.
+        # Lightning's AMP plugin refuses to clip for any fused optimizer, even in bf16 where
+        # nothing is scaled.
+        if gradient_clip_val and getattr(self.trainer.precision_plugin, "scaler", None) is None:
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            if gradient_clip_algorithm == "value":
+                torch.nn.utils.clip_grad_value_(params, gradient_clip_val)
+            else:
+                torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     # -- checkpoints -----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
