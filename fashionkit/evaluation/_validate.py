@@ -19,6 +19,7 @@ import msgspec
 import numpy as np
 
 from fashionkit.data.errors import InvalidDataError, Problem
+from fashionkit.data.masks import rle_areas
 from fashionkit.evaluation.records import Detections, attribute_index_lookup, pack_attributes
 from fashionkit.ontology import Ontology
 
@@ -376,6 +377,10 @@ def build_detections(
                 source, f"result {first}", "some results carry 'segmentation' and others do not"
             )
         )
+    if not has_box.any() and not has_seg.any():
+        problems.append(
+            Problem(source, "result 0", "results need 'bbox' or 'segmentation' (or both)")
+        )
     if problems:
         raise InvalidDataError(problems)
 
@@ -393,8 +398,9 @@ def build_detections(
         # The official loader (pycocotools' loadRes) takes the box area whenever boxes are given.
         areas = boxes[:, 2] * boxes[:, 3]
     else:
-        areas = np.asarray(mask_utils.area(segs), dtype=np.float64)  # type: ignore[arg-type]
-        boxes = np.asarray(mask_utils.toBbox(segs), dtype=np.float64).reshape(-1, 4)  # type: ignore[arg-type]
+        assert segs is not None  # results with neither were refused above
+        areas = rle_areas(segs).astype(np.float64)
+        boxes = np.asarray(mask_utils.toBbox(segs), dtype=np.float64).reshape(-1, 4)
     return Detections(
         image_index=pos_c.astype(np.int64),
         category_ids=cat,

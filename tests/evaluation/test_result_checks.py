@@ -121,6 +121,26 @@ def test_results_without_boxes_take_mask_area_and_box(case):
     np.testing.assert_allclose(d.boxes, mask_utils.toBbox(rles))
 
 
+def test_more_than_255_box_less_results_get_their_mask_areas():
+    # pycocotools 2.0.11's area() on a list of more than 255 RLEs fails under numpy 2 (a uint8
+    # overflow); the loader must not pass it such a list.
+    gt, res = make_case(5, CaseSpec(num_images=30, images_without_gt=0, detections_per_gt=(8, 12)))
+    res = [{k: v for k, v in r.items() if k != "bbox"} for r in res]
+    assert len(res) > 300
+    d = results_from_records(res, load_ground_truth(gt), iou_type="segm")
+    rles = [r["segmentation"] for r in res]
+    expected = [mask_utils.area(rles[i : i + 200]) for i in range(0, len(rles), 200)]
+    np.testing.assert_array_equal(d.areas, np.concatenate(expected))
+    assert (d.areas > 0).any()
+
+
+def test_results_with_neither_box_nor_mask_are_refused(case):
+    gt, res = copy.deepcopy(case)
+    for r in res:
+        del r["bbox"], r["segmentation"]
+    _bad(res, gt, 0, "results need 'bbox' or 'segmentation'", iou_type=None)
+
+
 def test_ground_truth_problems_name_annotation_ids(case):
     gt = copy.deepcopy(case[0])
     anns = gt["annotations"]
