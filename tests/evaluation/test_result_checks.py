@@ -10,7 +10,7 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from fashionkit.data.errors import InvalidDataError
-from fashionkit.evaluation._validate import rle_string_totals
+from fashionkit.data.masks import rle_string_totals
 from fashionkit.evaluation.results import load_ground_truth, read_results, results_from_records
 from fashionkit.evaluation.testing import CaseSpec, make_case
 
