@@ -190,11 +190,11 @@ def _checked_images(
 
 
 def _record_name(raw: msgspec.Raw, kind: str, index: int) -> str:
-    try:
-        rec = msgspec.json.decode(raw)
-        if isinstance(rec, dict) and isinstance(rec.get("id"), int):
-            return f"{kind} id {rec['id']}"
-    except msgspec.DecodeError:
+    try:  # only the id is decoded: another field may be what is wrong with the record
+        rid = msgspec.json.decode(msgspec.json.decode(raw, type=dict[str, msgspec.Raw])["id"])
+        if isinstance(rid, int):
+            return f"{kind} id {rid}"
+    except (msgspec.DecodeError, KeyError):
         pass
     return f"{kind} #{index} (0-based position in the file)"
 
