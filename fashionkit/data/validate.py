@@ -310,7 +310,10 @@ def _check_image_files(
             with Image.open(path) as f:  # reads the header only
                 stored = f.size
                 orientation = f.getexif().get(ExifTags.Base.Orientation, 1)
-        except (UnidentifiedImageError, OSError) as err:
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError,
+                Image.DecompressionBombError) as err:
+            # PIL reports broken headers as any of these; a header claiming billions of pixels
+            # as DecompressionBombError (not an OSError).
             bad.setdefault(i, []).append(f"image file {path} cannot be read ({err})")
             continue
         # EXIF orientations 5..8 turn the picture by 90°: it is shown transposed.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -266,7 +267,7 @@ def edit_rows(rows: list[list[str]], header: list[str], edits) -> tuple[list[str
         else:  # nudge the last number of a field (EncodedPixels: overlaps, runs past the end)
             field = row[c % len(row)]
             tokens = field.split()
-            if tokens and tokens[-1].lstrip("-").isdigit():
+            if tokens and re.fullmatch(r"-?[0-9]+", tokens[-1]):
                 tokens[-1] = str(int(tokens[-1]) + (1 if c % 2 else -1))
                 row[c % len(row)] = " ".join(tokens)
     return header, rows
