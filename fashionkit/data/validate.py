@@ -33,7 +33,7 @@ import numpy as np
 
 from fashionkit.data.annotations import AnnotationColumns, AnnotationSet, ImageInfo
 from fashionkit.data.errors import InvalidDataError, OnInvalid, Problem, SkipReport
-from fashionkit.data.masks import MAX_MASK_PIXELS, rle_string_totals
+from fashionkit.data.masks import MAX_MASK_PIXELS, rle_areas, rle_string_totals
 from fashionkit.ontology import Ontology
 
 __all__ = [
@@ -122,7 +122,9 @@ def _check_polygons(polys: list, height: int, width: int) -> str | None:
     return None
 
 
-def _check_rle(rle: dict, height: int, width: int) -> str | None:
+def _check_rle(rle: dict, height: int, width: int, check_string: bool = True) -> str | None:
+    """What is wrong with an RLE dict; ``check_string=False`` leaves a compressed string's
+    content to the caller (checked in bulk by :func:`_compressed_rle_problems`)."""
     size, counts = rle.get("size"), rle.get("counts")
     if (
         not isinstance(size, list | tuple)
@@ -142,22 +144,40 @@ def _check_rle(rle: dict, height: int, width: int) -> str | None:
             return "RLE has no foreground pixel (empty mask)"
         return None
     if isinstance(counts, str | bytes):
-        from pycocotools import mask as mask_utils
-
         if not counts:
             return "compressed RLE counts are empty"
+        if not check_string:
+            return None
         text = counts if isinstance(counts, str) else counts.decode("latin-1")
-        # pycocotools trusts the string: a wrong pixel total decodes to garbage or hangs.
-        ok, covered = rle_string_totals([text])
-        if not ok[0]:
-            return "compressed RLE counts are not a valid COCO RLE string"
-        if int(covered[0]) != height * width:
-            return (f"RLE counts cover {int(covered[0])} pixels; the image has "
-                    f"{height}x{width}={height * width}")
-        if int(mask_utils.area({"size": [height, width], "counts": text.encode()})) == 0:
-            return "RLE has no foreground pixel (empty mask)"
-        return None
+        return _compressed_rle_problems([(0, text)], [height], [width]).get(0)
     return f"RLE counts must be a string or a list of integers, not {type(counts).__name__}"
+
+
+def _compressed_rle_problems(
+    items: list[tuple[int, str]], hs: list[int], ws: list[int]
+) -> dict[int, str]:
+    """``{row: message}`` for compressed RLE strings (``items``: ``(row, counts)``, image size
+    ``hs[row] × ws[row]``) that are not valid COCO strings, do not cover the image exactly or
+    have no foreground pixel. pycocotools trusts the string: one with a wrong pixel total
+    decodes to garbage or makes it loop, so the totals are checked first (in bulk)."""
+    if not items:
+        return {}
+    ok, covered = rle_string_totals([text for _, text in items])
+    out: dict[int, str] = {}
+    good: list[tuple[int, str]] = []
+    for (r, text), is_ok, total in zip(items, ok.tolist(), covered.tolist(), strict=True):
+        expected = hs[r] * ws[r]
+        if not is_ok:
+            out[r] = "compressed RLE counts are not a valid COCO RLE string"
+        elif total != expected:
+            out[r] = f"RLE counts cover {total} pixels; the image has {hs[r]}x{ws[r]}={expected}"
+        else:
+            good.append((r, text))
+    areas = rle_areas([{"size": [hs[r], ws[r]], "counts": text.encode()} for r, text in good])
+    for (r, _), area in zip(good, areas.tolist(), strict=True):
+        if area == 0:
+            out[r] = "RLE has no foreground pixel (empty mask)"
+    return out
 
 
 class _RLE(msgspec.Struct):
@@ -188,6 +208,7 @@ def check_segmentations(
     flat: list[float] = []
     ring_lengths: list[int] = []
     ring_rows: list[int] = []
+    strings: list[tuple[int, str]] = []  # compressed RLE, checked together at the end
 
     def flush() -> None:
         if not ring_lengths:
@@ -221,7 +242,9 @@ def check_segmentations(
                 msg = f"segmentation is not valid JSON ({err})"
                 seg = None
         if isinstance(seg, _RLE):
-            msg = _check_rle({"size": seg.size, "counts": seg.counts}, hs[r], ws[r])
+            msg = _check_rle({"size": seg.size, "counts": seg.counts}, hs[r], ws[r], False)
+            if msg is None and isinstance(seg.counts, str):
+                strings.append((r, seg.counts))
             seg = None
         elif seg == []:
             msg = check_segmentation(seg, hs[r], ws[r])
@@ -243,6 +266,7 @@ def check_segmentations(
             if len(flat) > _CHUNK_COORDS:
                 flush()
     flush()
+    bad.update(_compressed_rle_problems(strings, hs, ws))
     return bad
 
 
