@@ -84,7 +84,9 @@ def _image_size_problem(height: int, width: int) -> str | None:
     return None
 
 
-def _outside(x: np.ndarray, y: np.ndarray, height: int, width: int) -> np.ndarray:
+def _outside(
+    x: np.ndarray, y: np.ndarray, height: int | np.ndarray, width: int | np.ndarray
+) -> np.ndarray:
     """Points further than :data:`POLYGON_TOLERANCE` outside the image."""
     t = POLYGON_TOLERANCE
     return (x < -t) | (y < -t) | (x > width + t) | (y > height + t)
