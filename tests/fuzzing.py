@@ -80,6 +80,7 @@ ODD_VALUES: tuple[Any, ...] = (
     {"size": [1, 1], "counts": [0, 1]}, {"size": [2**31, 2**31], "counts": "0"},
     Token("NaN"), Token("Infinity"), Token("-Infinity"), Token("1e999"), Token("-1e999"),
     Token("1E400"), Token("-0"), Token("1.0e-400"), Token("100000000000000000000000"),
+    Token("1" + "0" * 400), Token("-" + "9" * 40),
 )
 
 # Keys added by mutations: the format's own (misplaced) and some others.

@@ -105,7 +105,10 @@ def _check_polygons(polys: list, height: int, width: int) -> str | None:
             return f"polygon {k} has an odd number of coordinates ({len(ring)})"
         if len(ring) < 6:
             return f"polygon {k} has {len(ring) // 2} point(s); a polygon needs at least 3"
-        xy = np.asarray(ring, np.float64).reshape(-1, 2)
+        try:
+            xy = np.asarray(ring, np.float64).reshape(-1, 2)
+        except OverflowError:  # an integer literal no float holds (JSON allows any length)
+            return f"polygon {k} has non-finite coordinates"
         if not np.isfinite(xy).all():
             return f"polygon {k} has non-finite coordinates"
         x, y = xy[:, 0], xy[:, 1]
@@ -244,7 +247,8 @@ def check_segmentations(
                 msg = f"segmentation is not valid JSON ({err})"
                 seg = None
         if isinstance(seg, _RLE):
-            msg = _check_rle({"size": seg.size, "counts": seg.counts}, hs[r], ws[r], False)
+            msg = _check_rle({"size": seg.size, "counts": seg.counts}, hs[r], ws[r],
+                             check_string=False)
             if msg is None and isinstance(seg.counts, str):
                 strings.append((r, seg.counts))
             seg = None

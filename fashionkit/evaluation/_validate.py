@@ -83,16 +83,23 @@ def _polygon_problem(seg: Any, h: int, w: int) -> str | None:
     for poly in seg:
         if not isinstance(poly, list) or len(poly) < 6 or len(poly) % 2:
             return "each polygon must be a flat list [x0, y0, x1, y1, ...] of at least 3 points"
-        if not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            for v in poly
-        ):
+        if not all(_finite(v) for v in poly):
             return "polygon coordinates must be finite numbers"
         xs, ys = poly[0::2], poly[1::2]
         t = POLYGON_TOLERANCE
         if min(xs) < -t or min(ys) < -t or max(xs) > w + t or max(ys) > h + t:
             return f"polygon has points outside the image (width {w}, height {h})"
     return None
+
+
+def _finite(value: Any) -> bool:
+    """A number that is finite as a float (JSON integers may be longer than any float)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _is_int(value: Any) -> bool:

@@ -453,6 +453,7 @@ def test_truncated_file_after_a_malformed_record_is_not_json(tmp_path):
     ({"size": [4, 4], "counts": b"02"}, (4, 4), "RLE counts cover 2 pixels"),
     ([[0, 0, 3e9, 1, 5, 4]], (10, 10), "outside the image 10x10"),
     ([[0, 0, float("nan"), 1, 5, 4]], (10, 10), "non-finite coordinates"),
+    (msgspec.Raw(b"[[0, 0, 1" + b"0" * 400 + b", 1, 5, 4]]"), (10, 10), "non-finite coordinates"),
 ])
 def test_segmentations_pycocotools_cannot_take_are_refused(seg, size, message):
     # Each of these crashed, hung or read uninitialised memory in pycocotools.

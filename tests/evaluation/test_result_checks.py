@@ -216,6 +216,8 @@ def test_result_polygons_far_outside_the_image_are_refused(case):
      "annotation id 1", "is not the image's [height, width]"),
     (lambda g: g["annotations"][0].update(segmentation=[[0, 0, 1e12, 0, 1e12, 1e12]]),
      "annotation id 1", "polygon has points outside the image"),
+    (lambda g: g["annotations"][0].update(segmentation=[[0, 0, 10**400, 0, 5, 5]]),
+     "annotation id 1", "polygon coordinates must be finite numbers"),
 ])
 def test_ground_truth_records_that_crashed_the_loader(case, edit, where, message):
     gt = copy.deepcopy(case[0])
