@@ -179,7 +179,7 @@ def mutate(doc: Any, mutations: list[tuple[int, list[int], Any, int]]) -> Any:
             if param % 2 and node:
                 del node[-(param % len(node)) - 1:]
             else:
-                node.extend(copy.deepcopy(node[: param % 5]) or [value])
+                node.extend(copy.deepcopy(node[: param % 5]) or [copy.deepcopy(value)])
         elif op == 7 and isinstance(parent, list) and len(parent) > 1:  # swap siblings
             other = (key + 1 + param % (len(parent) - 1)) % len(parent)
             parent[key], parent[other] = parent[other], parent[key]

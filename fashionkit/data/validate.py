@@ -185,7 +185,9 @@ def _compressed_rle_problems(
     return out
 
 
-class _RLE(msgspec.Struct):
+class _RLE(msgspec.Struct, forbid_unknown_fields=True):
+    # Other keys go the slow way (check_segmentation decodes all of it): a skipped value
+    # could be one that no number holds (1E400), which reading the annotation would fail on.
     size: list[int]
     counts: str | list[int]
 

@@ -437,6 +437,20 @@ def test_unreadable_extra_field_is_the_annotations_problem(tmp_path):
     assert len(list(ann_set.iter_annotations())) == len(doc["annotations"]) - 1
 
 
+def test_unreadable_value_inside_a_segmentation_is_its_annotations_problem(tmp_path):
+    # The typed RLE decoder skipped the unknown key without reading its value; reading the
+    # annotation then failed (found by the slow fuzzing).
+    doc = fashionpedia_doc()
+    _ann(doc, 41)["segmentation"]["note"] = 123456789
+    path = tmp_path / "seg.json"
+    path.write_text(json.dumps(doc).replace("123456789", "1E400"))
+    ann_set, report = read_annotations(path, on_invalid="skip")
+    [problem] = report.problems
+    assert problem.where == "annotation id 41"
+    assert "segmentation is not valid JSON (Number out of range" in problem.message
+    assert len(list(ann_set.iter_annotations())) == len(doc["annotations"]) - 1
+
+
 def test_truncated_file_after_a_malformed_record_is_not_json(tmp_path):
     doc = fashionpedia_doc()
     _ann(doc, 40)["category_id"] = "neckline"  # the typed pass stops here, before the end

@@ -51,8 +51,10 @@ def _run(cmd: list[str], **hooks: str) -> None:
 def _run_and_kill(cmd: list[str], progress: Path, when: str, **hooks: str) -> list[str]:
     """Start ``cmd``, SIGKILL it once ``when`` is the last line of the progress file (the hook
     is then holding the process there); returns the progress lines."""
-    proc = subprocess.Popen(cmd, cwd=REPO, env=_env(FK_PROGRESS=str(progress), **hooks),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = progress.with_suffix(".log")  # a file, not a pipe: a full pipe would stall the run
+    with log.open("w") as sink:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=_env(FK_PROGRESS=str(progress), **hooks),
+                                stdout=sink, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 600
     try:
         while True:
@@ -61,7 +63,7 @@ def _run_and_kill(cmd: list[str], progress: Path, when: str, **hooks: str) -> li
                 break
             if proc.poll() is not None:
                 raise AssertionError(f"exited ({proc.returncode}) before '{when}': "
-                                     f"{lines}\n{proc.stderr.read()[-3000:]}")
+                                     f"{lines}\n{log.read_text()[-3000:]}")
             assert time.monotonic() < deadline, f"never reached '{when}': {lines}"
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
