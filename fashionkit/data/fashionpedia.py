@@ -139,7 +139,8 @@ def decode_instances_file(data: bytes, source: str) -> DecodedFile:
             extra = {key: v for key, v in fields.items() if key not in _ANNOTATION_FIELDS}
             for key, value in extra.items():
                 _check_extra(key, value)
-        except msgspec.ValidationError as err:
+        except msgspec.DecodeError as err:  # and ValidationError, its subclass
+            # The file-level pass does not look inside records' strings: bad UTF-8 shows here.
             problems.append(Problem(source, _record_name(raw, "annotation", k), str(err)))
             continue
         if extra:
@@ -161,7 +162,7 @@ def _check_extra(key: str, value: msgspec.Raw) -> None:
     (``1e999`` is valid JSON that no number holds)."""
     try:
         msgspec.json.decode(value)
-    except msgspec.ValidationError as err:
+    except msgspec.DecodeError as err:
         raise msgspec.ValidationError(f"field {key!r}: {err}") from None
 
 

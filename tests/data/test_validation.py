@@ -451,6 +451,20 @@ def test_unreadable_value_inside_a_segmentation_is_its_annotations_problem(tmp_p
     assert len(list(ann_set.iter_annotations())) == len(doc["annotations"]) - 1
 
 
+def test_bad_utf8_inside_an_annotation_is_its_problem(tmp_path):
+    # Found by the slow fuzzing: the record-by-record pass raised msgspec.DecodeError.
+    doc = fashionpedia_doc()
+    _ann(doc, 40)["category_id"] = "neckline"  # sends the file down the record-by-record pass
+    _ann(doc, 6)["note"] = "@@"
+    path = tmp_path / "utf8.json"
+    path.write_bytes(json.dumps(doc).encode().replace(b'"@@"', b'"\xff\xfe"'))
+    ann_set, report = read_annotations(path, on_invalid="skip")
+    got = {p.where: p.message for p in report.problems}
+    assert set(got) == {"annotation id 40", "annotation id 6"}
+    assert "Invalid UTF-8" in got["annotation id 6"] and "'note'" in got["annotation id 6"]
+    assert ann_set.num_annotations == len(doc["annotations"]) - 2
+
+
 def test_truncated_file_after_a_malformed_record_is_not_json(tmp_path):
     doc = fashionpedia_doc()
     _ann(doc, 40)["category_id"] = "neckline"  # the typed pass stops here, before the end
