@@ -184,21 +184,19 @@ def kaggle_runs(encoded: str, height: int, width: int) -> np.ndarray:
         raise ValueError("EncodedPixels start below 1 (starts are 1-based)")
     if (lengths < 1).any():
         raise ValueError("EncodedPixels run length below 1")
-    # Checked before adding them up: tokens beyond int64 were saturated by the parser.
-    past = (starts >= total) | (lengths > total)
+    # Compared without adding them up: tokens beyond int64 were saturated by the parser, and
+    # start + length would wrap around.
+    past = (starts >= total) | (lengths > total - np.minimum(starts, total))
     if past.any():
         k = int(np.flatnonzero(past)[0])
-        raise ValueError(f"EncodedPixels run {int(starts[k]) + 1} {int(lengths[k])} goes beyond "
-                         f"{height}x{width}={total} pixels")
+        raise ValueError(
+            f"EncodedPixels run ends at pixel {int(starts[k]) + int(lengths[k])} beyond "
+            f"{height}x{width}={total} pixels"
+        )
     if (np.diff(starts) < 0).any():  # Kaggle files are sorted; sort only when needed
         order = np.argsort(starts, kind="stable")
         starts, lengths = starts[order], lengths[order]
     ends = starts + lengths
-    if ends[-1] > total:
-        raise ValueError(
-            f"EncodedPixels run ends at pixel {int(ends[-1])} beyond {height}x{width}="
-            f"{total} pixels"
-        )
     if (starts[1:] < ends[:-1]).any():
         raise ValueError("EncodedPixels runs overlap")
     # Merge touching runs so that the COCO counts never hold a zero-length gap; sorted and

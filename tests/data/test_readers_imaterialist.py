@@ -355,8 +355,8 @@ def test_rows_that_crashed_the_reader_are_reported_by_line(tmp_path):
     ann_set, report = read_annotations(path, "imaterialist2020", on_invalid="skip")
     got = {p.where: p.message for p in report.problems}
     assert list(got) == ["line 3", "line 4", "line 6"]
-    assert got["line 3"] == ("EncodedPixels run 9223372036854775807 9223372036854775807 goes "
-                             "beyond 3x4=12 pixels")
+    assert got["line 3"] == ("EncodedPixels run ends at pixel 18446744073709551613 beyond "
+                             "3x4=12 pixels")
     assert got["line 4"].startswith("image size 70000x70000 cannot hold a COCO RLE mask")
     assert got["line 6"] == "holds bytes that are not UTF-8 text"
     assert [a.id for a in ann_set.iter_annotations()] == [1, 4]
