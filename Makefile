@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: install
+# The README's single test command: lint and type-check the package first, then the suite.
+test: check
 	$(PY) -m pytest -q
 
 test-slow: install

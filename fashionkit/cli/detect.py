@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import typer
+
+if TYPE_CHECKING:
+    from fashionkit.inference.predictor import Backend
 
 _HELP_OUT = ("Output folder: results.json (Fashionpedia result format), images.json (ids, "
              "file names and sizes, as an annotation file without annotations), "
@@ -87,7 +91,7 @@ def register(app: typer.Typer) -> None:
             device = f"cuda:{int(os.environ['LOCAL_RANK'])}"  # one GPU per torchrun process
         job = DetectJob(
             weights=weights, out_dir=out, paths=list(paths or []), dataset=dataset,
-            images_dir=images, backend=backend, device=device,
+            images_dir=images, backend=_backend(backend), device=device,
             score_threshold=(score_threshold if score_threshold is not None
                              else (0.0 if dataset is not None else 0.5)),
             batch_size=batch_size, num_workers=workers, max_pixels=max_pixels,
@@ -121,6 +125,16 @@ def register(app: typer.Typer) -> None:
         Console(stderr=True).print(
             f"merged: {summary.images_done} image(s), {summary.detections} detection(s), "
             f"{len(summary.failures)} failure(s) → {escape(str(summary.results_path))}")
+
+
+def _backend(text: str | None) -> Backend | None:
+    from fashionkit.inference.predictor import BACKENDS
+
+    if text is None:
+        return None
+    if text not in BACKENDS:
+        raise typer.BadParameter(f"choose one of {', '.join(BACKENDS)}", param_hint="--backend")
+    return cast("Backend", text)
 
 
 def _shard(text: str | None) -> tuple[int, int] | None:

@@ -243,7 +243,8 @@ class FashionDataset(Dataset):
                     picture = picture.resize(final, Image.Resampling.BILINEAR)
         except FileNotFoundError:
             raise InvalidDataError([Problem(path, where, "image file not found")]) from None
-        except (UnidentifiedImageError, OSError) as err:
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError,
+                Image.DecompressionBombError) as err:
             raise InvalidDataError([Problem(path, where, f"cannot decode image: {err}")]) from None
         return pil_to_tensor(picture)
 

@@ -127,17 +127,22 @@ def decode_instances_file(data: bytes, source: str) -> DecodedFile:
         raise InvalidDataError(
             [Problem(source, "file", f"not an instances file ({err})")]
         ) from None
+    except msgspec.DecodeError as err:  # the typed pass stopped at a bad record before this
+        raise InvalidDataError([Problem(source, "file", f"not valid JSON ({err})")]) from None
     images, problems, bad_ids = _checked_images(loose.images, source)
     anns: list[_Annotation] = []
     extras: dict[int, dict[str, msgspec.Raw]] = {}
     for k, raw in enumerate(loose.annotations):
         try:
             ann = msgspec.json.decode(raw, type=_Annotation)
-        except msgspec.ValidationError as err:
+            fields = msgspec.json.decode(raw, type=dict[str, msgspec.Raw])
+            extra = {key: v for key, v in fields.items() if key not in _ANNOTATION_FIELDS}
+            for key, value in extra.items():
+                _check_extra(key, value)
+        except msgspec.DecodeError as err:  # and ValidationError, its subclass
+            # The file-level pass does not look inside records' strings: bad UTF-8 shows here.
             problems.append(Problem(source, _record_name(raw, "annotation", k), str(err)))
             continue
-        fields = msgspec.json.decode(raw, type=dict[str, msgspec.Raw])
-        extra = {key: v for key, v in fields.items() if key not in _ANNOTATION_FIELDS}
         if extra:
             extras[len(anns)] = extra
         anns.append(ann)
@@ -150,6 +155,15 @@ def decode_instances_file(data: bytes, source: str) -> DecodedFile:
         licenses=loose.licenses,
     )
     return DecodedFile(file, problems, bad_ids, extras)
+
+
+def _check_extra(key: str, value: msgspec.Raw) -> None:
+    """An extra field is kept as its JSON text; it must still decode when it is read back
+    (``1e999`` is valid JSON that no number holds)."""
+    try:
+        msgspec.json.decode(value)
+    except msgspec.DecodeError as err:
+        raise msgspec.ValidationError(f"field {key!r}: {err}") from None
 
 
 def _checked_images(
@@ -177,11 +191,11 @@ def _checked_images(
 
 
 def _record_name(raw: msgspec.Raw, kind: str, index: int) -> str:
-    try:
-        rec = msgspec.json.decode(raw)
-        if isinstance(rec, dict) and isinstance(rec.get("id"), int):
-            return f"{kind} id {rec['id']}"
-    except msgspec.DecodeError:
+    try:  # only the id is decoded: another field may be what is wrong with the record
+        rid = msgspec.json.decode(msgspec.json.decode(raw, type=dict[str, msgspec.Raw])["id"])
+        if isinstance(rid, int):
+            return f"{kind} id {rid}"
+    except (msgspec.DecodeError, KeyError):
         pass
     return f"{kind} #{index} (0-based position in the file)"
 

@@ -32,11 +32,11 @@ Records are named by CSV line (line 1 is the header).
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Literal
 
+import msgspec
 import numpy as np
 
 from fashionkit.data.annotations import AnnotationColumns, AnnotationSet, ImageInfo
@@ -154,56 +154,76 @@ _COLUMNS_2020 = ("ImageId", "EncodedPixels", "Height", "Width", "ClassId", "Attr
 _COLUMNS_2019 = ("ImageId", "EncodedPixels", "Height", "Width", "ClassId")
 
 
-def _label_file(csv_path: Path) -> dict[str, Any] | None:
+_MAX_LABEL_ID = 100_000
+
+
+class _Label(msgspec.Struct):
+    # Label ids are small (46 categories, at most a few hundred attributes); the bound keeps a
+    # damaged 2019 file from asking for a name list of 10**18 entries.
+    id: Annotated[int, msgspec.Meta(ge=0, le=_MAX_LABEL_ID)]
+    name: str
+    supercategory: str = ""
+    level: int | None = None
+
+
+class _LabelFile(msgspec.Struct):
+    categories: list[_Label]
+    attributes: list[_Label] = []
+
+
+def _label_file(csv_path: Path) -> _LabelFile | None:
+    """``label_descriptions.json`` beside the CSV, checked; ``None`` when there is none."""
     path = csv_path.parent / "label_descriptions.json"
     if not path.is_file():
         return None
+    source = str(path)
     try:
-        return json.loads(path.read_text("utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise InvalidDataError([Problem(str(path), "file", f"cannot be read ({err})")]) from None
+        labels = msgspec.json.decode(path.read_bytes(), type=_LabelFile)
+    except OSError as err:
+        raise InvalidDataError([Problem(source, "file", f"cannot be read ({err})")]) from None
+    except msgspec.DecodeError as err:  # also ValidationError: JSON of the wrong shape
+        raise InvalidDataError(
+            [Problem(source, "file", f"not a label_descriptions file ({err})")]
+        ) from None
+    for kind, entries in (("category", labels.categories), ("attribute", labels.attributes)):
+        seen: set[int] = set()
+        for entry in entries:
+            if entry.id in seen:
+                raise InvalidDataError(
+                    [Problem(source, f"{kind} id {entry.id}", "appears more than once")]
+                )
+            seen.add(entry.id)
+    return labels
 
 
-def _ontology_2020(labels: dict[str, Any] | None, label_source: str) -> Ontology:
+def _ontology_2020(labels: _LabelFile | None) -> Ontology:
     """The ontology named by a 2020 label file: built-in entries where they agree."""
     base = load_ontology()
     if labels is None:
         return base
-    try:
-        cats = [
-            (int(c["id"]), str(c["name"]), c.get("supercategory", ""), c.get("level", 2))
-            for c in labels["categories"]
-        ]
-        atts = [
-            (int(a["id"]), str(a["name"]), a.get("supercategory", ""), a.get("level", 1))
-            for a in labels.get("attributes", [])
-        ]
-    except (KeyError, TypeError, ValueError) as err:
-        raise InvalidDataError(
-            [Problem(label_source, "file", f"not a label_descriptions file ({err!r})")]
-        ) from None
 
     def same(name: str, known: Category | Attribute) -> bool:
         return name.strip().lower() == known.name.strip().lower()
 
+    cats, atts = labels.categories, labels.attributes
     if (
-        all(base.has_category(i) and same(n, base.category(i)) for i, n, _, _ in cats)
-        and all(base.has_attribute(i) and same(n, base.attribute(i)) for i, n, _, _ in atts)
+        all(base.has_category(c.id) and same(c.name, base.category(c.id)) for c in cats)
+        and all(base.has_attribute(a.id) and same(a.name, base.attribute(a.id)) for a in atts)
         and len(cats) == base.num_categories
         and len(atts) == base.num_attributes
     ):
         return base
     categories = [
-        base.category(i)
-        if base.has_category(i) and same(n, base.category(i))
-        else Category(i, n, str(s), int(lv), "")
-        for i, n, s, lv in cats
+        base.category(c.id)
+        if base.has_category(c.id) and same(c.name, base.category(c.id))
+        else Category(c.id, c.name, c.supercategory, 2 if c.level is None else c.level, "")
+        for c in cats
     ]
     attributes = [
-        base.attribute(i)
-        if base.has_attribute(i) and same(n, base.attribute(i))
-        else Attribute(i, n, str(s), int(lv), "")
-        for i, n, s, lv in atts
+        base.attribute(a.id)
+        if base.has_attribute(a.id) and same(a.name, base.attribute(a.id))
+        else Attribute(a.id, a.name, a.supercategory, 1 if a.level is None else a.level, "")
+        for a in atts
     ]
     return Ontology(categories, attributes, version=f"{base.version}+label_descriptions")
 
@@ -248,8 +268,8 @@ def imaterialist2019_mapping(
     return cat_map, att_map, unmapped
 
 
-def _names_by_id(entries: list[dict]) -> list[str]:
-    by_id = {int(e["id"]): str(e["name"]) for e in entries}
+def _names_by_id(entries: list[_Label]) -> list[str]:
+    by_id = {e.id: e.name for e in entries}
     return [by_id.get(i, f"<missing 2019 id {i}>") for i in range(max(by_id, default=-1) + 1)]
 
 
@@ -276,6 +296,18 @@ def _parse_int(text: str, what: str) -> int:
     return value
 
 
+_FIELD_LIMIT = 1 << 28
+
+
+def _is_utf8(record: list[str]) -> bool:
+    """False when the row holds bytes that were not UTF-8 (decoded as lone surrogates)."""
+    try:
+        "".join(record).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _read_csv(
     path: Path,
     version: Literal[2019, 2020],
@@ -288,12 +320,18 @@ def _read_csv(
     notices: list[Problem] = []
     try:
         # utf-8-sig: a CSV saved by a spreadsheet starts with a BOM that would hide "ImageId".
-        handle = path.open(newline="", encoding="utf-8-sig")
+        # surrogateescape: a byte that is not UTF-8 spoils its row (reported), not the file.
+        handle = path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
     except OSError as err:
         raise InvalidDataError([Problem(source, "file", f"cannot be read ({err})")]) from None
+    # EncodedPixels of a large mask with many runs can exceed csv's default 128 KiB field limit.
+    csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
     with handle:
         reader = csv.reader(handle)
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except csv.Error as err:
+            header = [f"<not CSV: {err}>"]
         expected = _COLUMNS_2020 if version == 2020 else _COLUMNS_2019
         if header is None or tuple(h.strip() for h in header[: len(expected)]) != expected:
             raise InvalidDataError(
@@ -306,12 +344,22 @@ def _read_csv(
                 ]
             )
         number = 0
-        for record in reader:
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as err:  # the reader carries on at the next line
+                number += 1
+                problems.append(Problem(source, f"line {reader.line_num}", f"not CSV: {err}"))
+                continue
             line = reader.line_num
             if not record:
                 continue
             number += 1
             try:
+                if not _is_utf8(record):
+                    raise ValueError("holds bytes that are not UTF-8 text")
                 if len(record) < len(expected):
                     raise ValueError(f"has {len(record)} fields, expected {len(expected)}")
                 image_id, encoded = record[0].strip(), record[1]
@@ -464,8 +512,7 @@ def read_imaterialist2020(
 ) -> tuple[AnnotationSet, SkipReport]:
     """Read and validate a Kaggle iMaterialist 2020 ``train.csv`` (see module docstring)."""
     path = Path(path)
-    labels = _label_file(path)
-    ontology = _ontology_2020(labels, str(path.parent / "label_descriptions.json"))
+    ontology = _ontology_2020(_label_file(path))
     rows, problems, notices = _read_csv(path, 2020, None, None)
     return _build(path, rows, problems, notices, ontology, images_dir, on_invalid, 2020)
 
@@ -480,20 +527,9 @@ def read_imaterialist2019(
     labels = _label_file(path)
     ontology = load_ontology()
     if labels is not None:
-        try:
-            cat_names = _names_by_id(labels["categories"])
-            att_names = _names_by_id(labels.get("attributes", []))
-        except (KeyError, TypeError, ValueError) as err:
-            raise InvalidDataError(
-                [
-                    Problem(
-                        str(path.parent / "label_descriptions.json"),
-                        "file",
-                        f"not a label file ({err!r})",
-                    )
-                ]
-            ) from None
-        cat_map, att_map, unmapped = imaterialist2019_mapping(att_names, cat_names, ontology)
+        cat_map, att_map, unmapped = imaterialist2019_mapping(
+            _names_by_id(labels.attributes), _names_by_id(labels.categories), ontology
+        )
     else:
         cat_map, att_map, unmapped = imaterialist2019_mapping(ontology=ontology)
     rows, problems, notices = _read_csv(path, 2019, att_map, cat_map)

@@ -5,6 +5,8 @@ All RLE here is COCO's: column-major runs starting with background, ``size`` = `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from pycocotools import mask as mask_utils
 
@@ -18,7 +20,12 @@ __all__ = [
     "rle_to_kaggle",
     "kaggle_decode",
     "rle_areas",
+    "rle_string_totals",
+    "MAX_MASK_PIXELS",
 ]
+
+#: pycocotools keeps run lengths and areas in uint32: a mask must have fewer pixels than this.
+MAX_MASK_PIXELS = 2**32 - 1
 
 
 def segmentation_to_rle(segmentation, height: int, width: int) -> dict:
@@ -46,6 +53,82 @@ def rle_areas(rles: list[dict]) -> np.ndarray:
     for lo in range(0, len(rles), 255):
         out[lo : lo + 255] = mask_utils.area(rles[lo : lo + 255])
     return out
+
+
+def rle_string_totals(counts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Decode COCO compressed RLE strings (pycocotools' ``rleFrString``) far enough to check them.
+
+    Returns ``(ok (N,) bool, total (N,) int64)``: ``ok`` is false for an empty string, characters
+    outside the alphabet, an unterminated last run, runs of more than 6 characters or negative
+    runs; ``total`` is the sum of the runs (the pixel count, which must be ``h * w``).
+    """
+    n = len(counts)
+    ok = np.ones(n, dtype=bool)
+    total = np.zeros(n, dtype=np.int64)
+    chunk = 1024  # strings per pass: keeps the per-character arrays cache-sized
+    for s in range(0, n, chunk):
+        ok[s : s + chunk], total[s : s + chunk] = _rle_chunk(counts[s : s + chunk])
+    return ok, total
+
+
+def _rle_chunk(counts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    n = len(counts)
+    ascii_ok = np.fromiter(map(str.isascii, counts), dtype=bool, count=n)
+    strings = [s if a else "" for s, a in zip(counts, ascii_ok, strict=True)]
+    lengths = np.fromiter(map(len, strings), dtype=np.int64, count=n)
+    ok = ascii_ok & (lengths > 0)
+    total = np.zeros(n, dtype=np.int64)
+    if not ok.any():
+        return ok, total
+    ends_at = np.cumsum(lengths)
+    c = np.frombuffer("".join(strings).encode("ascii"), dtype=np.uint8) - np.uint8(48)
+    bad = np.flatnonzero(c > 63)  # wraps below 48 too
+    if len(bad):
+        ok[np.searchsorted(ends_at, bad, side="right")] = False
+        c = np.where(c > 63, np.uint8(0), c)
+    ends = (c & 0x20) == 0
+    nonempty = np.flatnonzero(lengths > 0)
+    last = ends_at[nonempty] - 1
+    ok[nonempty] &= ends[last]
+    ends[last] = True  # a broken string must not run into the next one
+    tok_end = np.flatnonzero(ends)
+    tok_start = np.concatenate([[0], tok_end[:-1] + 1])
+    tok_len = tok_end - tok_start + 1
+    if (tok_len > 6).any():
+        ok[np.searchsorted(ends_at, tok_start[tok_len > 6], side="right")] = False
+    val = (c[tok_start] & 0x1F).astype(np.int64)
+    more = np.arange(len(tok_start))
+    for k in range(1, 6):
+        more = more[tok_len[more] > k]
+        if len(more) == 0:
+            break
+        val[more] |= (c[tok_start[more] + k] & 0x1F).astype(np.int64) << (5 * k)
+    neg = (c[tok_end] & 0x10) != 0
+    val[neg] -= np.int64(1) << (5 * np.minimum(tok_len[neg], 6))
+    ntok = np.zeros(n, dtype=np.int64)
+    ntok[nonempty] = np.diff(np.concatenate([[0], np.searchsorted(tok_end, last, side="right")]))
+    first_tok = np.concatenate([[0], np.cumsum(ntok)[:-1]])
+    # rleFrString: from the fourth run on, each run is stored as a delta to the run two back,
+    # so runs are running sums along the even and the odd positions of each string. Pad every
+    # string to an even token count, view as (pairs, 2) and take one cumulative sum down both
+    # columns; subtracting the sums before each string's first pair restarts the chains.
+    odd = ntok & 1
+    pad_before = np.cumsum(odd) - odd
+    pos = np.arange(len(val)) + np.repeat(pad_before, ntok)
+    y = np.zeros(len(val) + int(odd.sum()), dtype=np.int64)
+    y[pos] = val
+    y[first_tok[nonempty] + pad_before[nonempty]] = 0  # run 0 is not on the even chain
+    chains = np.cumsum(y.reshape(-1, 2), axis=0)
+    first_row = (first_tok + pad_before) // 2
+    rows = (ntok + odd) // 2
+    before = np.where(first_row[:, None] > 0, chains[np.maximum(first_row - 1, 0)], 0)
+    runs = (chains - np.repeat(before, rows, axis=0)).reshape(-1)[pos]
+    runs[first_tok[nonempty]] = val[first_tok[nonempty]]
+    negative = np.flatnonzero(runs < 0)
+    if len(negative):
+        ok[np.searchsorted(first_tok, negative, side="right") - 1] = False
+    total[nonempty] = np.add.reduceat(runs, first_tok[nonempty])
+    return ok, total
 
 
 def encode_mask(mask: np.ndarray) -> dict:
@@ -79,8 +162,13 @@ def kaggle_runs(encoded: str, height: int, width: int) -> np.ndarray:
     0-based ``[start, end)`` column-major pixel ranges, adjacent runs merged.
 
     Raises ``ValueError`` naming the problem for odd token counts, non-integers, starts < 1,
-    lengths < 1, runs past ``height*width`` and overlapping runs.
+    lengths < 1, runs past ``height*width``, overlapping runs and images too large for COCO
+    RLE (:data:`MAX_MASK_PIXELS`).
     """
+    total = height * width
+    if not 0 < total <= MAX_MASK_PIXELS:
+        raise ValueError(f"image size {width}x{height} cannot hold a COCO RLE mask "
+                         f"(1..{MAX_MASK_PIXELS} pixels)")
     try:
         # Text-mode fromstring parses in C and rejects any token that is not an integer.
         flat = np.fromstring(encoded, dtype=np.int64, sep=" ")
@@ -96,15 +184,19 @@ def kaggle_runs(encoded: str, height: int, width: int) -> np.ndarray:
         raise ValueError("EncodedPixels start below 1 (starts are 1-based)")
     if (lengths < 1).any():
         raise ValueError("EncodedPixels run length below 1")
+    # Compared without adding them up: tokens beyond int64 were saturated by the parser, and
+    # start + length would wrap around.
+    past = (starts >= total) | (lengths > total - np.minimum(starts, total))
+    if past.any():
+        k = int(np.flatnonzero(past)[0])
+        raise ValueError(
+            f"EncodedPixels run ends at pixel {int(starts[k]) + int(lengths[k])} beyond "
+            f"{height}x{width}={total} pixels"
+        )
     if (np.diff(starts) < 0).any():  # Kaggle files are sorted; sort only when needed
         order = np.argsort(starts, kind="stable")
         starts, lengths = starts[order], lengths[order]
     ends = starts + lengths
-    if ends[-1] > height * width:
-        raise ValueError(
-            f"EncodedPixels run ends at pixel {int(ends[-1])} beyond {height}x{width}="
-            f"{height * width} pixels"
-        )
     if (starts[1:] < ends[:-1]).any():
         raise ValueError("EncodedPixels runs overlap")
     # Merge touching runs so that the COCO counts never hold a zero-length gap; sorted and

@@ -3,7 +3,8 @@
 Checks, each reported with the file and the record (``image id 3``, ``annotation id 17`` or, for
 CSV input, ``line 42``):
 
-- images: duplicate ids (later records), non-positive width/height; with an images folder:
+- images: duplicate ids (later records), non-positive width/height or more pixels than a COCO
+  mask can hold (:data:`~fashionkit.data.masks.MAX_MASK_PIXELS`); with an images folder:
   missing files. An image file whose size as shown (read from its header with PIL, EXIF
   orientation applied) disagrees with the file's width/height is a *notice*, not an error: masks
   and boxes are defined in the annotation file's size, so the record stays usable, and the
@@ -11,8 +12,9 @@ CSV input, ``line 42``):
 - annotations: duplicate ids (later records), image id not among the images (or its image was
   skipped), unknown category or attribute ids, boxes that are not finite, have non-positive size or
   lie outside the image by more than :data:`BOX_TOLERANCE` pixels, segmentations that are
-  malformed, polygons with fewer than 3 points, RLE whose size disagrees with the image or whose
-  counts do not cover it, and empty masks.
+  malformed, polygons with fewer than 3 points or with points outside the image (by more than
+  :data:`POLYGON_TOLERANCE` pixels), RLE whose size disagrees with the image or whose counts
+  (compressed or not) do not cover it exactly, and empty masks.
 
 Empty polygons are found without rasterising all of them (that would cost more than the whole
 load): polygons whose shoelace area reaches :data:`RASTERIZE_BELOW` px² are taken as non-empty,
@@ -31,10 +33,12 @@ import numpy as np
 
 from fashionkit.data.annotations import AnnotationColumns, AnnotationSet, ImageInfo
 from fashionkit.data.errors import InvalidDataError, OnInvalid, Problem, SkipReport
+from fashionkit.data.masks import MAX_MASK_PIXELS, rle_areas, rle_string_totals
 from fashionkit.ontology import Ontology
 
 __all__ = [
     "BOX_TOLERANCE",
+    "POLYGON_TOLERANCE",
     "RASTERIZE_BELOW",
     "check_segmentation",
     "check_segmentations",
@@ -44,6 +48,9 @@ __all__ = [
 
 # Boxes are floats computed from polygons; allow them to poke out of the image by a pixel.
 BOX_TOLERANCE = 1.0
+# Polygon points likewise. Far outside is corrupt data, and pycocotools' rasteriser crashes or
+# never returns on coordinates far beyond the image.
+POLYGON_TOLERANCE = BOX_TOLERANCE
 # Shoelace area (px²) under which a polygon is rasterised to see whether it covers any pixel.
 RASTERIZE_BELOW = 64.0
 
@@ -54,6 +61,9 @@ def check_segmentation(seg: Any, height: int, width: int) -> str | None:
     ``seg`` is a polygon list, an RLE dict (``counts`` str/bytes or list of ints) or the
     ``msgspec.Raw`` JSON text of either.
     """
+    size_problem = _image_size_problem(height, width)
+    if size_problem:
+        return size_problem
     if isinstance(seg, msgspec.Raw):
         try:
             seg = msgspec.json.decode(seg)
@@ -66,6 +76,20 @@ def check_segmentation(seg: Any, height: int, width: int) -> str | None:
     if seg is None:
         return "segmentation is missing"
     return f"segmentation must be a polygon list or an RLE object, not {type(seg).__name__}"
+
+
+def _image_size_problem(height: int, width: int) -> str | None:
+    if height <= 0 or width <= 0 or height * width > MAX_MASK_PIXELS:
+        return f"image size {width}x{height} cannot hold a mask (1..{MAX_MASK_PIXELS} pixels)"
+    return None
+
+
+def _outside(
+    x: np.ndarray, y: np.ndarray, height: int | np.ndarray, width: int | np.ndarray
+) -> np.ndarray:
+    """Points further than :data:`POLYGON_TOLERANCE` outside the image."""
+    t = POLYGON_TOLERANCE
+    return (x < -t) | (y < -t) | (x > width + t) | (y > height + t)
 
 
 def _check_polygons(polys: list, height: int, width: int) -> str | None:
@@ -81,10 +105,18 @@ def _check_polygons(polys: list, height: int, width: int) -> str | None:
             return f"polygon {k} has an odd number of coordinates ({len(ring)})"
         if len(ring) < 6:
             return f"polygon {k} has {len(ring) // 2} point(s); a polygon needs at least 3"
-        xy = np.asarray(ring, np.float64).reshape(-1, 2)
+        try:
+            xy = np.asarray(ring, np.float64).reshape(-1, 2)
+        except OverflowError:  # an integer literal no float holds (JSON allows any length)
+            return f"polygon {k} has non-finite coordinates"
         if not np.isfinite(xy).all():
             return f"polygon {k} has non-finite coordinates"
         x, y = xy[:, 0], xy[:, 1]
+        outside = np.flatnonzero(_outside(x, y, height, width))
+        if len(outside):
+            i = int(outside[0])
+            return (f"polygon {k} has point ({x[i]:g}, {y[i]:g}) outside the image "
+                    f"{width}x{height}")
         total += 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
     if total < RASTERIZE_BELOW:
         from pycocotools import mask as mask_utils
@@ -95,7 +127,9 @@ def _check_polygons(polys: list, height: int, width: int) -> str | None:
     return None
 
 
-def _check_rle(rle: dict, height: int, width: int) -> str | None:
+def _check_rle(rle: dict, height: int, width: int, check_string: bool = True) -> str | None:
+    """What is wrong with an RLE dict; ``check_string=False`` leaves a compressed string's
+    content to the caller (checked in bulk by :func:`_compressed_rle_problems`)."""
     size, counts = rle.get("size"), rle.get("counts")
     if (
         not isinstance(size, list | tuple)
@@ -115,18 +149,45 @@ def _check_rle(rle: dict, height: int, width: int) -> str | None:
             return "RLE has no foreground pixel (empty mask)"
         return None
     if isinstance(counts, str | bytes):
-        from pycocotools import mask as mask_utils
-
-        data = counts.encode("ascii") if isinstance(counts, str) else counts
-        if not data:
+        if not counts:
             return "compressed RLE counts are empty"
-        if int(mask_utils.area({"size": [height, width], "counts": data})) == 0:
-            return "RLE has no foreground pixel (empty mask)"
-        return None
+        if not check_string:
+            return None
+        text = counts if isinstance(counts, str) else counts.decode("latin-1")
+        return _compressed_rle_problems([(0, text)], [height], [width]).get(0)
     return f"RLE counts must be a string or a list of integers, not {type(counts).__name__}"
 
 
-class _RLE(msgspec.Struct):
+def _compressed_rle_problems(
+    items: list[tuple[int, str]], hs: list[int], ws: list[int]
+) -> dict[int, str]:
+    """``{row: message}`` for compressed RLE strings (``items``: ``(row, counts)``, image size
+    ``hs[row] × ws[row]``) that are not valid COCO strings, do not cover the image exactly or
+    have no foreground pixel. pycocotools trusts the string: one with a wrong pixel total
+    decodes to garbage or makes it loop, so the totals are checked first (in bulk)."""
+    if not items:
+        return {}
+    ok, covered = rle_string_totals([text for _, text in items])
+    out: dict[int, str] = {}
+    good: list[tuple[int, str]] = []
+    for (r, text), is_ok, total in zip(items, ok.tolist(), covered.tolist(), strict=True):
+        expected = hs[r] * ws[r]
+        if not is_ok:
+            out[r] = "compressed RLE counts are not a valid COCO RLE string"
+        elif total != expected:
+            out[r] = f"RLE counts cover {total} pixels; the image has {hs[r]}x{ws[r]}={expected}"
+        else:
+            good.append((r, text))
+    areas = rle_areas([{"size": [hs[r], ws[r]], "counts": text.encode()} for r, text in good])
+    for (r, _), area in zip(good, areas.tolist(), strict=True):
+        if area == 0:
+            out[r] = "RLE has no foreground pixel (empty mask)"
+    return out
+
+
+class _RLE(msgspec.Struct, forbid_unknown_fields=True):
+    # Other keys go the slow way (check_segmentation decodes all of it): a skipped value
+    # could be one that no number holds (1E400), which reading the annotation would fail on.
     size: list[int]
     counts: str | list[int]
 
@@ -154,11 +215,13 @@ def check_segmentations(
     flat: list[float] = []
     ring_lengths: list[int] = []
     ring_rows: list[int] = []
+    strings: list[tuple[int, str]] = []  # compressed RLE, checked together at the end
 
     def flush() -> None:
         if not ring_lengths:
             return
-        for r, msg in _empty_polygons(flat, ring_lengths, ring_rows, segmentations, hs, ws):
+        for r, msg in _empty_polygons(flat, ring_lengths, ring_rows, segmentations, heights,
+                                      widths):
             bad[r] = msg
         flat.clear()
         ring_lengths.clear()
@@ -168,7 +231,10 @@ def check_segmentations(
         if not sel:
             continue
         seg = segmentations[r]
-        msg = None
+        msg = _image_size_problem(hs[r], ws[r])
+        if msg is not None:
+            bad[r] = msg
+            continue
         if not isinstance(seg, msgspec.Raw):
             # Objects built in memory (not read from a file) are checked one by one.
             msg = check_segmentation(seg, hs[r], ws[r])
@@ -183,7 +249,10 @@ def check_segmentations(
                 msg = f"segmentation is not valid JSON ({err})"
                 seg = None
         if isinstance(seg, _RLE):
-            msg = _check_rle({"size": seg.size, "counts": seg.counts}, hs[r], ws[r])
+            msg = _check_rle({"size": seg.size, "counts": seg.counts}, hs[r], ws[r],
+                             check_string=False)
+            if msg is None and isinstance(seg.counts, str):
+                strings.append((r, seg.counts))
             seg = None
         elif seg == []:
             msg = check_segmentation(seg, hs[r], ws[r])
@@ -205,6 +274,7 @@ def check_segmentations(
             if len(flat) > _CHUNK_COORDS:
                 flush()
     flush()
+    bad.update(_compressed_rle_problems(strings, hs, ws))
     return bad
 
 
@@ -213,33 +283,35 @@ def _empty_polygons(
     ring_lengths: list[int],
     ring_rows: list[int],
     segmentations: Sequence[Any],
-    hs: list[int],
-    ws: list[int],
+    heights: np.ndarray,
+    widths: np.ndarray,
 ):
-    """Yield ``(row, message)`` for polygon annotations that cover no pixel (see module doc)."""
+    """Yield ``(row, message)`` for polygon annotations with non-finite points, points outside
+    the image, or that cover no pixel (see module doc)."""
     xy = np.asarray(flat, np.float64).reshape(-1, 2)
-    if not np.isfinite(xy).all():
-        bad_points = ~np.isfinite(xy).all(axis=1)
-        point_rows = np.repeat(ring_rows, np.asarray(ring_lengths) // 2)
-        for r in np.unique(point_rows[bad_points]).tolist():
-            yield r, "polygon has non-finite coordinates"
-        return
     points = np.asarray(ring_lengths, np.int64) // 2
+    rows = np.asarray(ring_rows, np.int64)
+    point_rows = np.repeat(rows, points)
+    x, y = xy[:, 0], xy[:, 1]
+    bad_point = ~np.isfinite(xy).all(axis=1) | _outside(
+        x, y, heights[point_rows], widths[point_rows]
+    )
+    bad_rows = set(np.unique(point_rows[bad_point]).tolist())
+    if bad_rows:
+        x, y = np.where(bad_point, 0.0, x), np.where(bad_point, 0.0, y)  # keep inf out of sums
     starts = np.zeros(len(points), np.int64)
     np.cumsum(points[:-1], out=starts[1:])
     nxt = np.arange(1, len(xy) + 1)
     nxt[starts + points - 1] = starts  # each ring closes on its own first point
-    x, y = xy[:, 0], xy[:, 1]
     cross = x * y[nxt] - x[nxt] * y
     ring_area = 0.5 * np.abs(np.add.reduceat(cross, starts))
-    rows = np.asarray(ring_rows, np.int64)
     uniq, inverse = np.unique(rows, return_inverse=True)
     total = np.bincount(inverse, weights=ring_area, minlength=len(uniq))
-    for r in uniq[total < RASTERIZE_BELOW].tolist():
+    for r in sorted(bad_rows | set(uniq[total < RASTERIZE_BELOW].tolist())):
         seg = segmentations[r]
         if isinstance(seg, msgspec.Raw):
             seg = msgspec.json.decode(seg)
-        msg = _check_polygons(seg, hs[r], ws[r])
+        msg = _check_polygons(seg, int(heights[r]), int(widths[r]))
         if msg is not None:
             yield r, msg
 
@@ -270,7 +342,10 @@ def _check_image_files(
             with Image.open(path) as f:  # reads the header only
                 stored = f.size
                 orientation = f.getexif().get(ExifTags.Base.Orientation, 1)
-        except (UnidentifiedImageError, OSError) as err:
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError,
+                Image.DecompressionBombError) as err:
+            # PIL reports broken headers as any of these; a header claiming billions of pixels
+            # as DecompressionBombError (not an OSError).
             bad.setdefault(i, []).append(f"image file {path} cannot be read ({err})")
             continue
         # EXIF orientations 5..8 turn the picture by 90°: it is shown transposed.
@@ -337,6 +412,11 @@ def validate_records(
             bad_images.setdefault(i, []).append(
                 f"image size {im.width}x{im.height} is not positive"
             )
+        elif im.width * im.height > MAX_MASK_PIXELS:
+            bad_images.setdefault(i, []).append(
+                f"image size {im.width}x{im.height} is too large for COCO masks "
+                f"(at most {MAX_MASK_PIXELS} pixels)"
+            )
     if images_dir is not None:
         files_bad, notices = _check_image_files(images, Path(images_dir), source, image_where)
         for i, msgs in files_bad.items():
@@ -390,8 +470,9 @@ def validate_records(
             bad_rows.setdefault(r, []).append(f"unknown attribute id(s) {unknown}")
 
     # Image size per annotation row (0 where the image is unknown; those rows are already bad).
-    w_of = {im.id: im.width for im in images}
-    h_of = {im.id: im.height for im in images}
+    # The first record of a duplicated image id is the one kept: check against its size.
+    w_of = {iid: images[i].width for iid, i in first_index.items()}
+    h_of = {iid: images[i].height for iid, i in first_index.items()}
     img_ids = c.image_ids.tolist()
     widths = np.array([w_of.get(i, 0) for i in img_ids], np.float64)
     heights = np.array([h_of.get(i, 0) for i in img_ids], np.float64)
@@ -419,8 +500,10 @@ def validate_records(
     areas_ok = np.isfinite(c.areas) & (c.areas >= 0)
     flag(np.flatnonzero(~areas_ok), lambda r: f"area {float(c.areas[r])} is not a valid area")
 
+    # Geometry is checked only where the image's size can hold a mask (else the image is bad).
+    sized = has_image & (heights > 0) & (widths > 0) & (heights * widths <= MAX_MASK_PIXELS)
     for r, msg in check_segmentations(
-        c.segmentations, heights.astype(np.int64), widths.astype(np.int64), has_image
+        c.segmentations, heights.astype(np.int64), widths.astype(np.int64), sized
     ).items():
         bad_rows.setdefault(r, []).append(msg)
 

@@ -93,6 +93,7 @@ def train(
 
     from fashionkit.data import read_annotations
     from fashionkit.engine.callbacks import EpochTable, RNGState
+    from fashionkit.engine.checkpoint_io import AtomicCheckpointIO
     from fashionkit.engine.data import FashionDataModule
     from fashionkit.engine.module import DetectionModule
     from fashionkit.modeling import build_model, load_weights, save_checkpoint
@@ -162,7 +163,11 @@ def train(
         RNGState(),
         # last.ckpt is rewritten every epoch; earlier epochs are not kept (at Fashionpedia
         # scale each is hundreds of MB): best.ckpt keeps the best by the monitored metric.
-        ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_epochs=1,
+        # (A "top 1 without a monitor" named last, not save_last=True: with save_top_k=0
+        # Lightning writes last.ckpt only when training ends, so a killed run had nothing to
+        # resume from.)
+        ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
+                        enable_version_counter=False, every_n_epochs=1,
                         save_on_train_epoch_end=True),
     ]
     if val_set is not None:
@@ -199,6 +204,8 @@ def train(
         use_distributed_sampler=False,
         log_every_n_steps=1,
         default_root_dir=run,
+        # Checkpoint writes are atomic and durable, reads weights-only (checkpoint_io.py).
+        plugins=[AtomicCheckpointIO()],
     )
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
 

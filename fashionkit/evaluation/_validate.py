@@ -13,30 +13,36 @@ import re
 from collections.abc import Callable, Sequence
 from itertools import chain
 from operator import attrgetter
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import msgspec
 import numpy as np
 
 from fashionkit.data.errors import InvalidDataError, Problem
+from fashionkit.data.masks import MAX_MASK_PIXELS, rle_areas, rle_string_totals
+from fashionkit.data.validate import POLYGON_TOLERANCE
 from fashionkit.evaluation.records import Detections, attribute_index_lookup, pack_attributes
 from fashionkit.ontology import Ontology
 
-__all__ = ["decode_results", "convert_results", "validate_gt_records", "rle_string_totals"]
+__all__ = ["decode_results", "convert_results", "validate_gt_records"]
+
+
+# Ids and sizes go into int64 columns: a larger number is a record error, not an overflow.
+_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
 
 class _RLE(msgspec.Struct, gc=False):
-    size: tuple[int, int]
+    size: tuple[_Int64, _Int64]
     counts: str | list[int]
 
 
 class _Result(msgspec.Struct, gc=False):
-    image_id: int
-    category_id: int
+    image_id: _Int64
+    category_id: _Int64
     score: float
     bbox: list[float] | None = None
     segmentation: _RLE | list[list[float]] | None = None
-    attribute_ids: list[int] = []
+    attribute_ids: list[_Int64] = []
     attribute_scores: list[float] | None = None
 
 
@@ -68,102 +74,50 @@ def convert_results(records: Sequence[Any], source: str) -> list[_Result]:
         raise _msgspec_problem(err, source) from None
 
 
-def rle_string_totals(counts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Decode COCO compressed RLE strings (pycocotools' ``rleFrString``) far enough to check them.
-
-    Returns ``(ok (N,) bool, total (N,) int64)``: ``ok`` is false for an empty string, characters
-    outside the alphabet, an unterminated last run, runs of more than 6 characters or negative
-    runs; ``total`` is the sum of the runs (the pixel count, which must be ``h * w``).
-    """
-    n = len(counts)
-    ok = np.ones(n, dtype=bool)
-    total = np.zeros(n, dtype=np.int64)
-    chunk = 1024  # strings per pass: keeps the per-character arrays cache-sized
-    for s in range(0, n, chunk):
-        ok[s : s + chunk], total[s : s + chunk] = _rle_chunk(counts[s : s + chunk])
-    return ok, total
-
-
-def _rle_chunk(counts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    n = len(counts)
-    ascii_ok = np.fromiter(map(str.isascii, counts), dtype=bool, count=n)
-    strings = [s if a else "" for s, a in zip(counts, ascii_ok, strict=True)]
-    lengths = np.fromiter(map(len, strings), dtype=np.int64, count=n)
-    ok = ascii_ok & (lengths > 0)
-    total = np.zeros(n, dtype=np.int64)
-    if not ok.any():
-        return ok, total
-    ends_at = np.cumsum(lengths)
-    c = np.frombuffer("".join(strings).encode("ascii"), dtype=np.uint8) - np.uint8(48)
-    bad = np.flatnonzero(c > 63)  # wraps below 48 too
-    if len(bad):
-        ok[np.searchsorted(ends_at, bad, side="right")] = False
-        c = np.where(c > 63, np.uint8(0), c)
-    ends = (c & 0x20) == 0
-    nonempty = np.flatnonzero(lengths > 0)
-    last = ends_at[nonempty] - 1
-    ok[nonempty] &= ends[last]
-    ends[last] = True  # a broken string must not run into the next one
-    tok_end = np.flatnonzero(ends)
-    tok_start = np.concatenate([[0], tok_end[:-1] + 1])
-    tok_len = tok_end - tok_start + 1
-    if (tok_len > 6).any():
-        ok[np.searchsorted(ends_at, tok_start[tok_len > 6], side="right")] = False
-    val = (c[tok_start] & 0x1F).astype(np.int64)
-    more = np.arange(len(tok_start))
-    for k in range(1, 6):
-        more = more[tok_len[more] > k]
-        if len(more) == 0:
-            break
-        val[more] |= (c[tok_start[more] + k] & 0x1F).astype(np.int64) << (5 * k)
-    neg = (c[tok_end] & 0x10) != 0
-    val[neg] -= np.int64(1) << (5 * np.minimum(tok_len[neg], 6))
-    ntok = np.zeros(n, dtype=np.int64)
-    ntok[nonempty] = np.diff(np.concatenate([[0], np.searchsorted(tok_end, last, side="right")]))
-    first_tok = np.concatenate([[0], np.cumsum(ntok)[:-1]])
-    # rleFrString: from the fourth run on, each run is stored as a delta to the run two back,
-    # so runs are running sums along the even and the odd positions of each string. Pad every
-    # string to an even token count, view as (pairs, 2) and take one cumulative sum down both
-    # columns; subtracting the sums before each string's first pair restarts the chains.
-    odd = ntok & 1
-    pad_before = np.cumsum(odd) - odd
-    pos = np.arange(len(val)) + np.repeat(pad_before, ntok)
-    y = np.zeros(len(val) + int(odd.sum()), dtype=np.int64)
-    y[pos] = val
-    y[first_tok[nonempty] + pad_before[nonempty]] = 0  # run 0 is not on the even chain
-    chains = np.cumsum(y.reshape(-1, 2), axis=0)
-    first_row = (first_tok + pad_before) // 2
-    rows = (ntok + odd) // 2
-    before = np.where(first_row[:, None] > 0, chains[np.maximum(first_row - 1, 0)], 0)
-    runs = (chains - np.repeat(before, rows, axis=0)).reshape(-1)[pos]
-    runs[first_tok[nonempty]] = val[first_tok[nonempty]]
-    negative = np.flatnonzero(runs < 0)
-    if len(negative):
-        ok[np.searchsorted(first_tok, negative, side="right") - 1] = False
-    total[nonempty] = np.add.reduceat(runs, first_tok[nonempty])
-    return ok, total
-
-
-def _polygon_problem(seg: Any) -> str | None:
+def _polygon_problem(seg: Any, h: int, w: int) -> str | None:
+    """Problem with a polygon list in an image of ``h × w``, or None. Points may lie outside
+    the image by :data:`~fashionkit.data.validate.POLYGON_TOLERANCE` pixels: pycocotools'
+    rasteriser crashes or never returns on coordinates far beyond the image."""
     if not isinstance(seg, list) or not seg:
         return "segmentation must be a non-empty list of polygons or an RLE dict"
     for poly in seg:
         if not isinstance(poly, list) or len(poly) < 6 or len(poly) % 2:
             return "each polygon must be a flat list [x0, y0, x1, y1, ...] of at least 3 points"
-        if not all(isinstance(v, int | float) and math.isfinite(v) for v in poly):
+        if not all(_finite(v) for v in poly):
             return "polygon coordinates must be finite numbers"
+        xs, ys = poly[0::2], poly[1::2]
+        t = POLYGON_TOLERANCE
+        if min(xs) < -t or min(ys) < -t or max(xs) > w + t or max(ys) > h + t:
+            return f"polygon has points outside the image (width {w}, height {h})"
     return None
+
+
+def _finite(value: Any) -> bool:
+    """A number that is finite as a float (JSON integers may be longer than any float)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def _rle_problem(counts: Any, size: Any, h: int, w: int) -> str | None:
     """Problem with one RLE (``counts`` str or list), or None. Strings are checked in bulk
     by the caller; here only the list form and the size."""
     if not (
-        isinstance(size, list | tuple) and len(size) == 2 and [int(size[0]), int(size[1])] == [h, w]
+        isinstance(size, list | tuple)
+        and len(size) == 2
+        and all(_is_int(v) for v in size)
+        and [int(size[0]), int(size[1])] == [h, w]
     ):
         return f"RLE size {size} is not the image's [height, width] = [{h}, {w}]"
     if isinstance(counts, list):
-        if not all(isinstance(v, int) and v >= 0 for v in counts):
+        if not all(_is_int(v) and v >= 0 for v in counts):
             return "uncompressed RLE counts must be non-negative integers"
         if sum(counts) != h * w:
             return f"RLE counts cover {sum(counts)} pixels, the image has {h * w}"
@@ -364,7 +318,7 @@ def build_detections(
                 else:
                     segs.append(seg.counts)  # uncompressed: converted below
             else:
-                msg = _polygon_problem(seg)
+                msg = _polygon_problem(seg, hh, ww) if known_img[i] else None
                 if msg:
                     problems.append(Problem(source, f"result {i}", msg))
                 segs.append(seg)
@@ -375,6 +329,10 @@ def build_detections(
             Problem(
                 source, f"result {first}", "some results carry 'segmentation' and others do not"
             )
+        )
+    if not has_box.any() and not has_seg.any():
+        problems.append(
+            Problem(source, "result 0", "results need 'bbox' or 'segmentation' (or both)")
         )
     if problems:
         raise InvalidDataError(problems)
@@ -393,8 +351,9 @@ def build_detections(
         # The official loader (pycocotools' loadRes) takes the box area whenever boxes are given.
         areas = boxes[:, 2] * boxes[:, 3]
     else:
-        areas = np.asarray(mask_utils.area(segs), dtype=np.float64)  # type: ignore[arg-type]
-        boxes = np.asarray(mask_utils.toBbox(segs), dtype=np.float64).reshape(-1, 4)  # type: ignore[arg-type]
+        assert segs is not None  # results with neither were refused above
+        areas = rle_areas(segs).astype(np.float64)
+        boxes = np.asarray(mask_utils.toBbox(segs), dtype=np.float64).reshape(-1, 4)
     return Detections(
         image_index=pos_c.astype(np.int64),
         category_ids=cat,
@@ -411,32 +370,57 @@ def build_detections(
     )
 
 
+def _integer(record: Any, key: str) -> int:
+    """``record[key]`` as an int64, or ``ValueError`` naming what is wrong with it."""
+    if key not in record:
+        raise ValueError(f"missing {key}")
+    value = record[key]
+    if not _is_int(value):
+        raise ValueError(f"{key} must be an integer, not {value!r}"[:200])
+    if not -(2**63) <= value < 2**63:
+        raise ValueError(f"{key} {value} is out of range")
+    return int(value)
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise ValueError(f"{what} must be a number, not {value!r}"[:200])
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{what} {value} is out of range") from None
+
+
 def validate_gt_records(
-    images: Sequence[dict], annotations: Sequence[dict], ontology: Ontology, source: str
+    images: Sequence[Any], annotations: Sequence[Any], ontology: Ontology, source: str
 ) -> dict:
     """Check ground-truth records and return :class:`GroundTruth` columns (see there)."""
     problems: list[Problem] = []
     by_id: dict[int, tuple[int, int]] = {}
+    bad_sizes: set[int] = set()
     for k, im in enumerate(images):
+        rid = im.get("id") if isinstance(im, dict) else None
+        where = f"image id {rid}" if _is_int(rid) else f"image #{k}"
         try:
-            iid, hh, ww = int(im["id"]), int(im["height"]), int(im["width"])
-        except (KeyError, TypeError, ValueError) as err:
+            if not isinstance(im, dict):
+                raise ValueError("image must be an object")
+            iid, hh, ww = _integer(im, "id"), _integer(im, "height"), _integer(im, "width")
+        except ValueError as err:
+            problems.append(Problem(source, where, f"needs integer id, height, width: {err}"))
+            continue
+        if hh <= 0 or ww <= 0 or hh * ww > MAX_MASK_PIXELS:
             problems.append(
                 Problem(
                     source,
-                    f"image {im.get('id', f'#{k}') if isinstance(im, dict) else f'#{k}'}",
-                    f"needs integer id, height, width ({err!r})",
+                    where,
+                    f"height and width must be positive (at most {MAX_MASK_PIXELS} pixels in "
+                    f"all), got {hh}x{ww}",
                 )
             )
+            bad_sizes.add(iid)
             continue
-        if hh <= 0 or ww <= 0:
-            problems.append(
-                Problem(
-                    source, f"image id {iid}", f"height and width must be positive, got {hh}x{ww}"
-                )
-            )
         if iid in by_id:
-            problems.append(Problem(source, f"image id {iid}", "duplicate image id"))
+            problems.append(Problem(source, where, "duplicate image id"))
         by_id[iid] = (hh, ww)
     image_ids = np.array(sorted(by_id), dtype=np.int64)
     heights = np.array([by_id[i][0] for i in image_ids], dtype=np.int64)
@@ -456,7 +440,7 @@ def validate_gt_records(
     strings: list[tuple[int, str, int]] = []
     for k, a in enumerate(annotations):
         aid = a.get("id") if isinstance(a, dict) else None
-        where = f"annotation id {aid}" if aid is not None else f"annotation #{k}"
+        where = f"annotation id {aid}" if _is_int(aid) else f"annotation #{k}"
         segs.append(None)
         att_rows.append([])
         if not isinstance(a, dict):
@@ -467,20 +451,29 @@ def validate_gt_records(
             problems.append(Problem(source, where, f"missing {', '.join(missing)}"))
             continue
         try:
-            ann_ids[k] = int(a["id"])
-            iid = int(a["image_id"])
-            cats[k] = int(a["category_id"])
-            areas[k] = float(a["area"])
-            crowd[k] = bool(int(a.get("iscrowd", 0)))
-            bb = [float(v) for v in a["bbox"]]
-        except (TypeError, ValueError) as err:
+            ann_ids[k] = _integer(a, "id")
+            iid = _integer(a, "image_id")
+            cats[k] = _integer(a, "category_id")
+            areas[k] = _number(a["area"], "area")
+            iscrowd = a.get("iscrowd", 0)
+            if not (_is_int(iscrowd) and iscrowd in (0, 1)):
+                raise ValueError(f"iscrowd must be 0 or 1, not {iscrowd!r}"[:200])
+            crowd[k] = bool(iscrowd)
+            if not isinstance(a["bbox"], list):
+                raise ValueError("bbox must be a list [x, y, w, h]")
+            bb = [_number(v, "bbox value") for v in a["bbox"]]
+            ids = a.get("attribute_ids") or []
+            if not isinstance(ids, list):
+                raise ValueError("attribute_ids must be a list")
+        except ValueError as err:
             problems.append(Problem(source, where, f"bad field value ({err})"))
             continue
         if ann_ids[k] in seen:
             problems.append(Problem(source, where, "duplicate annotation id"))
         seen.add(int(ann_ids[k]))
         if iid not in by_id:
-            problems.append(Problem(source, where, f"image id {iid} is not among the images"))
+            why = "is invalid" if iid in bad_sizes else "is not among the images"
+            problems.append(Problem(source, where, f"image id {iid} {why}"))
             continue
         img_index[k] = int(np.searchsorted(image_ids, iid))
         if cats[k] not in cat_ok:
@@ -491,10 +484,9 @@ def validate_gt_records(
             boxes[k] = bb
         if not math.isfinite(areas[k]) or areas[k] < 0:
             problems.append(Problem(source, where, "area must be a finite number >= 0"))
-        ids = a.get("attribute_ids") or []
-        unknown = [v for v in ids if not (isinstance(v, int) and 0 <= v < len(lut) and lut[v] >= 0)]
+        unknown = [v for v in ids if not (_is_int(v) and 0 <= v < len(lut) and lut[v] >= 0)]
         if unknown:
-            problems.append(Problem(source, where, f"unknown attribute id(s) {unknown}"))
+            problems.append(Problem(source, where, f"unknown attribute id(s) {unknown}"[:300]))
         else:
             att_rows[k] = [int(lut[v]) for v in ids]
         seg = a.get("segmentation")
@@ -503,10 +495,12 @@ def validate_gt_records(
             msg = _rle_problem(seg.get("counts"), seg.get("size"), hh, ww)
             if msg:
                 problems.append(Problem(source, where, msg))
-            elif isinstance(seg["counts"], str):
-                strings.append((int(ann_ids[k]), seg["counts"], hh * ww))
+            elif isinstance(seg["counts"], str | bytes):
+                counts = seg["counts"]
+                text = counts if isinstance(counts, str) else counts.decode("latin-1")
+                strings.append((int(ann_ids[k]), text, hh * ww))
         elif seg is not None:
-            msg = _polygon_problem(seg)
+            msg = _polygon_problem(seg, hh, ww)
             if msg:
                 problems.append(Problem(source, where, msg))
         segs[k] = seg

@@ -82,6 +82,16 @@ class GroundTruth:
         if self._rles is None:
             from fashionkit.data.masks import segmentation_to_rle
 
+            missing = [int(a) for a, s in zip(self.ann_ids, self.segmentations, strict=True)
+                       if s is None]
+            if missing:
+                from fashionkit.data.errors import InvalidDataError, Problem
+
+                raise InvalidDataError([
+                    Problem(self.source, f"annotation id {a}",
+                            "has no segmentation (mask evaluation needs one)")
+                    for a in missing
+                ])
             h, w = self.heights[self.image_index], self.widths[self.image_index]
             self._rles = [
                 segmentation_to_rle(seg, int(hh), int(ww))
@@ -132,7 +142,11 @@ class GroundTruth:
 
         ontology = ontology or load_ontology()
         cols = validate_gt_records(images, annotations, ontology, source)
-        names = {int(c["id"]): str(c["name"]) for c in categories if "id" in c and "name" in c}
+        names = {
+            c["id"]: str(c["name"])
+            for c in categories
+            if isinstance(c, dict) and isinstance(c.get("id"), int) and "name" in c
+        }
         return cls(ontology=ontology, source=source, category_names=names, **cols)
 
     @classmethod

@@ -62,10 +62,29 @@ class Autocast(nn.Module):
 _NORMS = (nn.BatchNorm2d, nn.GroupNorm)
 
 
-def _is_frozen_bn(module: nn.Module) -> bool:
+def _is_frozen_bn(module: object) -> bool:
     from torchvision.ops.misc import FrozenBatchNorm2d
 
     return isinstance(module, FrozenBatchNorm2d)
+
+
+_NormStats = tuple[torch.Tensor, torch.Tensor, float, torch.Tensor | None, torch.Tensor | None]
+
+
+def _norm_stats(module: object) -> _NormStats | None:
+    """``(running_mean, running_var, eps, weight, bias)`` of a BatchNorm2d / FrozenBatchNorm2d
+    with running statistics (what folding needs), else ``None``."""
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    if not isinstance(module, nn.BatchNorm2d | FrozenBatchNorm2d):
+        return None
+    mean, var = module.running_mean, module.running_var
+    if not isinstance(mean, torch.Tensor) or not isinstance(var, torch.Tensor):
+        return None  # track_running_stats=False: normalises by batch statistics, not foldable
+    weight, bias = module.weight, module.bias
+    return (mean, var, float(module.eps),
+            weight if isinstance(weight, torch.Tensor) else None,
+            bias if isinstance(bias, torch.Tensor) else None)
 
 
 def fold_batchnorm(body: nn.Module) -> int:
@@ -80,12 +99,10 @@ def fold_batchnorm(body: nn.Module) -> int:
 
     def fold(parent: nn.Module, conv_name: str, bn_name: str) -> None:
         nonlocal folded
-        conv, bn = getattr(parent, conv_name, None), getattr(parent, bn_name, None)
-        if not isinstance(conv, nn.Conv2d) or not (isinstance(bn, nn.BatchNorm2d)
-                                                   or _is_frozen_bn(bn)):
+        conv, stats = getattr(parent, conv_name, None), _norm_stats(getattr(parent, bn_name, None))
+        if not isinstance(conv, nn.Conv2d) or stats is None:
             return
-        weight, bias = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean,
-                                            bn.running_var, bn.eps, bn.weight, bn.bias)
+        weight, bias = fuse_conv_bn_weights(conv.weight, conv.bias, *stats)
         conv.weight, conv.bias = weight, bias
         setattr(parent, bn_name, nn.Identity())
         folded += 1
@@ -127,10 +144,11 @@ def prepare_model(model: nn.Module, backend: str, device: torch.device,
     # NHWC lets oneDNN (AMX) and cuDNN pick their fast reduced-precision convolution kernels.
     model = model.to(device).to(memory_format=torch.channels_last)
     parts = list(REDUCED_PRECISION_PARTS)
-    fold_batchnorm(model.backbone.body)
-    if not any(isinstance(m, _NORMS) or _is_frozen_bn(m) for m in model.backbone.modules()):
+    backbone = model.get_submodule("backbone")
+    fold_batchnorm(backbone.get_submodule("body"))
+    if not any(isinstance(m, _NORMS) or _is_frozen_bn(m) for m in backbone.modules()):
         # Normalisation-free after folding: store the backbone's weights in reduced precision.
-        model.backbone = Cast(model.backbone, dtype)
+        model.backbone = Cast(backbone, dtype)
         parts.remove("backbone")
     for path in parts:
         parent_path, _, name = path.rpartition(".")

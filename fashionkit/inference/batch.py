@@ -30,8 +30,12 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fashionkit.data.errors import InvalidDataError, Problem, SkipReport
+
+if TYPE_CHECKING:  # the predictor imports torch; this module is read without it
+    from fashionkit.inference.predictor import Backend
 
 __all__ = ["DetectJob", "DetectSummary", "merge_shards", "run_detect", "shard_dir"]
 
@@ -47,7 +51,7 @@ class DetectJob:
     paths: list[str] = field(default_factory=list)
     dataset: Path | None = None
     images_dir: Path | None = None
-    backend: str | None = None
+    backend: Backend | None = None
     device: str = "cpu"
     score_threshold: float = 0.5
     batch_size: int = 2
@@ -182,7 +186,7 @@ def run_detect(job: DetectJob, *, progress: bool = False, console=None) -> Detec
                                       keep_photos=job.visuals)
             for k, prediction in enumerate(stream):
                 bar.advance(task)
-                if not prediction.ok:
+                if prediction.error is not None:
                     failures.append(prediction.error)
                     continue
                 image_id = work.ids[k]

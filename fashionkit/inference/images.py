@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
@@ -49,7 +49,10 @@ IMAGE_SUFFIXES: tuple[str, ...] = (
     ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".jfif", ".ppm", ".pgm",
 )
 
-PhotoSource = Union[str, os.PathLike, "np.ndarray", "PIL.Image.Image"]  # noqa: F821
+if TYPE_CHECKING:  # PIL is imported when a photo is loaded, not with this module
+    from PIL.Image import Image as PILImage
+
+PhotoSource = Union[str, os.PathLike, np.ndarray, "PILImage"]
 
 
 @dataclass(frozen=True)
@@ -194,9 +197,9 @@ def load_photo(source: PhotoSource, *, name: str | None = None,
         # PIL refuses above twice its MAX_IMAGE_PIXELS whatever our limit is; it raises while
         # opening, so the size is known only from its message.
         found = re.search(r"\((\d+) pixels\)", str(err))
-        pixels = int(found.group(1)) if found else None
-        raise _problem(label, _bomb_message(None, None, 2 * int(Image.MAX_IMAGE_PIXELS),
-                                            pixels=pixels)) from None
+        count = int(found.group(1)) if found else None
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)  # set: PIL raised its own guard
+        raise _problem(label, _bomb_message(None, None, limit, pixels=count)) from None
     except UnidentifiedImageError:
         raise _problem(label, "not an image file (or a format PIL cannot read)") from None
     except InvalidDataError:

@@ -107,14 +107,22 @@ def _data_config(recipe: Any):
 @dataclass
 class _Sample:
     """One photo ready for the model: ``image`` float ``3×H'×W'`` in [0, 1] after the input
-    transform, ``scale`` its pixels per photo pixel; or ``error``."""
+    transform, ``scale`` its pixels per photo pixel."""
 
     index: int
     name: str
-    photo: Photo | None = None
-    image: torch.Tensor | None = None
+    photo: Photo
+    image: torch.Tensor
     scale: float = 1.0
-    error: Problem | None = None
+
+
+@dataclass
+class _Failed:
+    """A photo that could not be loaded: ``error`` says why."""
+
+    index: int
+    name: str
+    error: Problem
 
 
 class _PhotoDataset(Dataset):
@@ -142,7 +150,7 @@ class _PhotoDataset(Dataset):
         source = self.sources[index]
         return None if isinstance(source, (str, os.PathLike)) else f"<image {index}>"
 
-    def __getitem__(self, index: int) -> _Sample:
+    def __getitem__(self, index: int) -> _Sample | _Failed:
         source = self.sources[index]
         name = self._name(index)
         try:
@@ -151,9 +159,9 @@ class _PhotoDataset(Dataset):
                 photo = self._reconcile(photo, source, name, self.expected_sizes[index])
         except InvalidDataError as err:
             problem = err.problems[0]
-            return _Sample(index, problem.source, error=problem)
+            return _Failed(index, problem.source, problem)
         image, scale = self._transform(photo)
-        return _Sample(index, photo.name, photo=photo, image=image, scale=scale)
+        return _Sample(index, photo.name, photo, image, scale)
 
     def _reconcile(self, photo: Photo, source, name, expected: tuple[int, int]) -> Photo:
         if photo.size == tuple(expected):
@@ -177,7 +185,7 @@ class _PhotoDataset(Dataset):
         return image, float(target["scale"])
 
 
-def _collate(batch: list[_Sample]) -> list[_Sample]:
+def _collate(batch: list[_Sample | _Failed]) -> list[_Sample | _Failed]:
     return batch
 
 
@@ -308,10 +316,10 @@ class Predictor:
         loader = DataLoader(dataset, batch_size=self.batch_size, shuffle=False,
                             num_workers=self.num_workers, collate_fn=_collate)
         for batch in loader:
-            good = [s for s in batch if s.error is None]
+            good = [s for s in batch if isinstance(s, _Sample)]
             done = dict(zip((s.index for s in good), self._predict_samples(good), strict=True))
             for sample in batch:
-                if sample.error is not None:
+                if isinstance(sample, _Failed):
                     if on_error == "raise":
                         raise InvalidDataError([sample.error])
                     yield Prediction(sample.name, (0, 0), error=sample.error)
@@ -370,13 +378,14 @@ class Predictor:
                 AttributeScore(self.ontology.index_to_attribute(j),
                                self.ontology.attributes[j].name, float(row[j]))
                 for j in listed.tolist())
+            x0, y0, x1, y1 = (float(v) for v in boxes[i])
             items.append(Item(
                 index=i,
                 category_id=category_id,
                 name=category.name,
                 supercategory=category.supercategory,
                 group=category.group,
-                box=tuple(float(v) for v in boxes[i]),
+                box=(x0, y0, x1, y1),
                 score=float(scores[i]),
                 mask=rles[i],
                 attributes=attributes,

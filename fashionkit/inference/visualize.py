@@ -21,6 +21,7 @@ from __future__ import annotations
 import colorsys
 import math
 import re
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -68,8 +69,11 @@ def item_color(index: int) -> tuple[int, int, int]:
     return int(r * 255), int(g * 255), int(b * 255)
 
 
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+
 @cache
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def _font(size: int) -> Font:
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError):  # Pillow built without FreeType: the fixed bitmap font
@@ -133,7 +137,7 @@ def _text_color(background: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if luminance > 150 else (255, 255, 255)
 
 
-def _tag_size(draw: ImageDraw.ImageDraw, lines: list[tuple[str, object]]
+def _tag_size(draw: ImageDraw.ImageDraw, lines: Sequence[tuple[str, Font]]
               ) -> tuple[float, float, list[tuple[float, float]]]:
     """Width and height of a label box of ``(text, font)`` lines, and per line its height
     and the text's top offset."""
@@ -241,7 +245,7 @@ def draw_supercategories(prediction: Prediction, pixels: np.ndarray | None = Non
         s for s in present if s not in SUPERCATEGORY_COLORS)
     labels = order or ["no items"]
     top = measure.textbbox((0, 0), "Ag", font=font)
-    text_h = top[3] - top[1]
+    text_h = round(top[3] - top[1])
     pad = max(4, font_size // 2)
     width = int(max(measure.textlength(s, font=font) for s in labels)) + text_h + 3 * pad
     height = max(photo.height, len(labels) * (text_h + pad) + pad)

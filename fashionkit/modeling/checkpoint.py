@@ -11,6 +11,7 @@ weights_only=True)``: a file that would need arbitrary unpickling is refused, ne
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from fashionkit.data.errors import InvalidDataError, Problem
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "atomic_save",
     "save_checkpoint",
     "read_checkpoint",
     "load_checkpoint",
@@ -79,10 +81,29 @@ def save_checkpoint(model, path: str | Path, extra: dict[str, Any] | None = None
         "model": state,
         **(extra or {}),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)  # a crash mid-write never leaves a truncated checkpoint under the name
+    atomic_save(payload, path)
     return path
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """``torch.save(obj, path)`` such that a crash or ``kill -9`` at any moment leaves either
+    the previous file or the new one under ``path``, never a part of one: the bytes go to
+    ``path.tmp`` beside it, are flushed to disk (fsync), and the file is renamed over ``path``
+    (atomic on POSIX and Windows); then the folder is synced so that the rename itself
+    survives a power cut. A crash leaves at most a stale ``.tmp``, overwritten next time."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    if os.name == "posix":  # a folder cannot be opened for syncing on Windows
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -93,7 +93,10 @@ def check_image(data: bytes, *, max_pixels: int) -> CheckedImage:
     try:
         # formats=: only these decoders may even look at the bytes.
         with Image.open(io.BytesIO(data), formats=list(_SUFFIXES)) as image:
-            checked = CheckedImage(str(image.format), *image.size)
+            width, height = image.size
+            if image.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF orientation: shown turned
+                width, height = height, width
+            checked = CheckedImage(str(image.format), width, height)
     except Image.DecompressionBombError:
         # PIL refuses images far above its own pixel limit at open, before our cap is checked.
         raise UploadRejected(413, f"image is over the limit of {max_pixels} pixels") from None

@@ -102,7 +102,8 @@ def appearance_descriptor(rgba: np.ndarray) -> np.ndarray:
 def _cutout(image: np.ndarray, mask: np.ndarray, box) -> np.ndarray:
     x0, y0, x1, y1 = (int(round(v)) for v in box)
     h, w = mask.shape
-    x0, y0 = max(x0, 0), max(y0, 0)
+    # At least one pixel, inside the image: a box on the right or bottom edge rounds to it.
+    x0, y0 = min(max(x0, 0), w - 1), min(max(y0, 0), h - 1)
     x1, y1 = min(max(x1, x0 + 1), w), min(max(y1, y0 + 1), h)
     rgba = np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
     rgba[..., :3] = image[y0:y1, x0:x1, :3]

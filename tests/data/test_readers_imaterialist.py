@@ -336,3 +336,45 @@ def test_csv_with_byte_order_mark(tmp_path):
     b, _ = read_annotations(bom, "imaterialist2020")
     assert list(a.images) == list(b.images)
     assert list(a.iter_annotations()) == list(b.iter_annotations())
+
+
+# -- crashes found by fuzzing (tests/data/test_fuzz_readers.py) ----------------------------
+
+
+def test_rows_that_crashed_the_reader_are_reported_by_line(tmp_path):
+    long_runs = " ".join(f"{1 + 2 * k} 1" for k in range(12_000))  # > 128 KiB: csv's default limit
+    rows = [
+        ["img1", ENCODED, 3, 4, 10, ""],
+        ["img1", "9223372036854775807 9223372036854775807", 3, 4, 10, ""],  # line 3: overflow
+        ["img2", "1 1", 70_000, 70_000, 10, ""],  # line 4: more pixels than COCO RLE holds
+        ["img3", long_runs, 200, 200, 10, ""],  # line 5: a long field, fine
+    ]
+    path = _write_csv(tmp_path / "train.csv", rows)
+    # line 6: a byte that is not UTF-8 spoils its row only
+    path.write_bytes(path.read_bytes() + b"img\xff4,1 1,3,4,10,\r\n")
+    ann_set, report = read_annotations(path, "imaterialist2020", on_invalid="skip")
+    got = {p.where: p.message for p in report.problems}
+    assert list(got) == ["line 3", "line 4", "line 6"]
+    assert got["line 3"] == ("EncodedPixels run ends at pixel 18446744073709551613 beyond "
+                             "3x4=12 pixels")
+    assert got["line 4"].startswith("image size 70000x70000 cannot hold a COCO RLE mask")
+    assert got["line 6"] == "holds bytes that are not UTF-8 text"
+    assert [a.id for a in ann_set.iter_annotations()] == [1, 4]
+    assert ann_set.annotation_at(1).area == 12_000
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b'{"categories": [{"id": 0, "name": "\xff"}]}', "not a label_descriptions file"),
+    (b'{"categories": [{"id": 0, "name": "a", "level": "x"}]}', "Expected `int | null`"),
+    (b'{"categories": [{"id": true, "name": "a"}]}', "Expected `int`, got `bool`"),
+    (b'{"categories": [{"id": 1, "name": "a"}, {"id": 1, "name": "b"}]}',
+     "category id 1: appears more than once"),
+    (b'{"categories": [{"id": 1000000000000000000, "name": "a"}]}', "Expected `int` <= 100000"),
+])
+@pytest.mark.parametrize("version", [2020, 2019])
+def test_damaged_label_file_is_a_clear_error(tmp_path, content, message, version):
+    path, _ = _csv_2020(tmp_path)
+    (tmp_path / "label_descriptions.json").write_bytes(content)
+    with pytest.raises(InvalidDataError, match="label_descriptions.json") as err:
+        read_annotations(path, f"imaterialist{version}")
+    assert message in str(err.value)

@@ -4,6 +4,7 @@ records listed exactly (nothing dropped silently)."""
 from __future__ import annotations
 
 import copy
+import json
 
 import msgspec
 import numpy as np
@@ -140,6 +141,34 @@ CASES = [
         lambda d: _ann(d, 6).update(category_id="neckline"),
         "annotation id 6",
         "Expected `int`, got `str` - at `$.category_id`",
+    ),
+    # Found by fuzzing (tests/data/test_fuzz_readers.py): each of these passed validation and
+    # then decoded to a garbage mask, hung or crashed pycocotools when the mask was asked for.
+    (
+        "compressed RLE short of the image",
+        lambda d: _ann(d, 41).update(
+            segmentation={"size": [20, 30], "counts": rle_str(np.ones((20, 29), bool))["counts"]}
+        ),
+        "annotation id 41",
+        "RLE counts cover 580 pixels; the image has 20x30=600",
+    ),
+    (
+        "compressed RLE not a COCO string",
+        lambda d: _ann(d, 41).update(segmentation={"size": [20, 30], "counts": "0ÿ"}),
+        "annotation id 41",
+        "compressed RLE counts are not a valid COCO RLE string",
+    ),
+    (
+        "polygon far outside the image",
+        lambda d: _ann(d, 40).update(segmentation=[[0, 0, 1e12, 0, 1e12, 1e12]]),
+        "annotation id 40",
+        "polygon 0 has point (1e+12, 0) outside the image 30x20",
+    ),
+    (
+        "image too large for COCO masks",
+        lambda d: d["images"][2].update(width=70_000, height=70_000),
+        "image id 11",
+        "image size 70000x70000 is too large for COCO masks",
     ),
 ]
 
@@ -374,3 +403,86 @@ def test_in_memory_segmentations_are_checked_too():
         ("annotation id 2", "polygon 0 has 2 point(s); a polygon needs at least 3"),
         ("annotation id 3", "RLE has no foreground pixel (empty mask)"),
     ]
+
+
+# -- more crashes found by fuzzing (tests/data/test_fuzz_readers.py) ----------------------
+
+
+def test_duplicate_image_id_checks_annotations_against_the_kept_record(tmp_path):
+    # The first record of a duplicated id is kept; its annotations were checked against the
+    # last record's size, so a mask of the dropped image's size passed and did not decode.
+    doc = fashionpedia_doc()
+    doc["images"].append({"id": 7, "width": 12, "height": 16, "file_name": "seven-again.jpg"})
+    _ann(doc, 41)["segmentation"] = rle_str(np.ones((16, 12), bool))
+    path = write_json(tmp_path / "dup.json", doc)
+    ann_set, report = read_annotations(path, on_invalid="skip")
+    assert [(p.where, p.message) for p in report.problems] == [
+        ("image id 7", "duplicate image id 7"),
+        ("annotation id 41", "RLE size [16, 12] disagrees with the image size [20, 30]"),
+    ]
+    for ann in ann_set.iter_annotations():
+        assert ann_set.mask(ann).shape == (ann_set.image(ann.image_id).height,
+                                           ann_set.image(ann.image_id).width)
+
+
+def test_unreadable_extra_field_is_the_annotations_problem(tmp_path):
+    # 1e999 is valid JSON but no number holds it: kept as text, it crashed annotation_at().
+    doc = fashionpedia_doc()
+    _ann(doc, 6)["note"] = 123456789
+    path = tmp_path / "extra.json"
+    path.write_text(json.dumps(doc).replace("123456789", "1e999"))
+    ann_set, report = read_annotations(path, on_invalid="skip")
+    [problem] = report.problems
+    assert problem.where == "annotation id 6" and "field 'note'" in problem.message
+    assert len(list(ann_set.iter_annotations())) == len(doc["annotations"]) - 1
+
+
+def test_unreadable_value_inside_a_segmentation_is_its_annotations_problem(tmp_path):
+    # The typed RLE decoder skipped the unknown key without reading its value; reading the
+    # annotation then failed (found by the slow fuzzing).
+    doc = fashionpedia_doc()
+    _ann(doc, 41)["segmentation"]["note"] = 123456789
+    path = tmp_path / "seg.json"
+    path.write_text(json.dumps(doc).replace("123456789", "1E400"))
+    ann_set, report = read_annotations(path, on_invalid="skip")
+    [problem] = report.problems
+    assert problem.where == "annotation id 41"
+    assert "segmentation is not valid JSON (Number out of range" in problem.message
+    assert len(list(ann_set.iter_annotations())) == len(doc["annotations"]) - 1
+
+
+def test_bad_utf8_inside_an_annotation_is_its_problem(tmp_path):
+    # Found by the slow fuzzing: the record-by-record pass raised msgspec.DecodeError.
+    doc = fashionpedia_doc()
+    _ann(doc, 40)["category_id"] = "neckline"  # sends the file down the record-by-record pass
+    _ann(doc, 6)["note"] = "@@"
+    path = tmp_path / "utf8.json"
+    path.write_bytes(json.dumps(doc).encode().replace(b'"@@"', b'"\xff\xfe"'))
+    ann_set, report = read_annotations(path, on_invalid="skip")
+    got = {p.where: p.message for p in report.problems}
+    assert set(got) == {"annotation id 40", "annotation id 6"}
+    assert "Invalid UTF-8" in got["annotation id 6"] and "'note'" in got["annotation id 6"]
+    assert ann_set.num_annotations == len(doc["annotations"]) - 2
+
+
+def test_truncated_file_after_a_malformed_record_is_not_json(tmp_path):
+    doc = fashionpedia_doc()
+    _ann(doc, 40)["category_id"] = "neckline"  # the typed pass stops here, before the end
+    path = tmp_path / "cut.json"
+    path.write_bytes(json.dumps(doc).encode()[:-40])
+    with pytest.raises(InvalidDataError, match=r"cut\.json: file: not valid JSON"):
+        read_annotations(path, on_invalid="skip")
+
+
+@pytest.mark.parametrize(("seg", "size", "message"), [
+    ([[0, 0, 5, 0, 5, 5]], (0, 10), "image size 10x0 cannot hold a mask"),
+    ([[0, 0, 5, 0, 5, 5]], (-3, 10), "image size 10x-3 cannot hold a mask"),
+    ({"size": [4, 4], "counts": "0R"}, (4, 4), "not a valid COCO RLE string"),
+    ({"size": [4, 4], "counts": b"02"}, (4, 4), "RLE counts cover 2 pixels"),
+    ([[0, 0, 3e9, 1, 5, 4]], (10, 10), "outside the image 10x10"),
+    ([[0, 0, float("nan"), 1, 5, 4]], (10, 10), "non-finite coordinates"),
+    (msgspec.Raw(b"[[0, 0, 1" + b"0" * 400 + b", 1, 5, 4]]"), (10, 10), "non-finite coordinates"),
+])
+def test_segmentations_pycocotools_cannot_take_are_refused(seg, size, message):
+    # Each of these crashed, hung or read uninitialised memory in pycocotools.
+    assert message in check_segmentation(seg, *size)

@@ -10,7 +10,7 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from fashionkit.data.errors import InvalidDataError
-from fashionkit.evaluation._validate import rle_string_totals
+from fashionkit.data.masks import rle_string_totals
 from fashionkit.evaluation.results import load_ground_truth, read_results, results_from_records
 from fashionkit.evaluation.testing import CaseSpec, make_case
 
@@ -121,6 +121,26 @@ def test_results_without_boxes_take_mask_area_and_box(case):
     np.testing.assert_allclose(d.boxes, mask_utils.toBbox(rles))
 
 
+def test_more_than_255_box_less_results_get_their_mask_areas():
+    # pycocotools 2.0.11's area() on a list of more than 255 RLEs fails under numpy 2 (a uint8
+    # overflow); the loader must not pass it such a list.
+    gt, res = make_case(5, CaseSpec(num_images=30, images_without_gt=0, detections_per_gt=(8, 12)))
+    res = [{k: v for k, v in r.items() if k != "bbox"} for r in res]
+    assert len(res) > 300
+    d = results_from_records(res, load_ground_truth(gt), iou_type="segm")
+    rles = [r["segmentation"] for r in res]
+    expected = [mask_utils.area(rles[i : i + 200]) for i in range(0, len(rles), 200)]
+    np.testing.assert_array_equal(d.areas, np.concatenate(expected))
+    assert (d.areas > 0).any()
+
+
+def test_results_with_neither_box_nor_mask_are_refused(case):
+    gt, res = copy.deepcopy(case)
+    for r in res:
+        del r["bbox"], r["segmentation"]
+    _bad(res, gt, 0, "results need 'bbox' or 'segmentation'", iou_type=None)
+
+
 def test_ground_truth_problems_name_annotation_ids(case):
     gt = copy.deepcopy(case[0])
     anns = gt["annotations"]
@@ -161,3 +181,56 @@ def test_rle_string_check_agrees_with_pycocotools():
     np.testing.assert_array_equal(total, sizes)
     ok, _ = rle_string_totals(["", "abc", strings[0][:-1], strings[1] + "\x7f", "é"])
     assert not ok.any()
+
+
+# -- crashes found by fuzzing (tests/evaluation/test_fuzz_results.py) ---------------------
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("image_id", 2**64 - 1), ("category_id", -(2**63) - 1), ("attribute_ids", [2**63]),
+])
+def test_ids_beyond_int64_name_the_result(case, field, value):
+    gt, res = copy.deepcopy(case)
+    res[2][field] = value
+    _bad(res, gt, 2, "Expected `int` ")
+
+
+def test_result_polygons_far_outside_the_image_are_refused(case):
+    gt, res = copy.deepcopy(case)
+    res[1]["segmentation"] = [[0, 0, 3e9, 1, 5, 4]]  # hangs pycocotools' rasteriser
+    _bad(res, gt, 1, "polygon has points outside the image")
+
+
+@pytest.mark.parametrize(("edit", "where", "message"), [
+    (lambda g: g["images"][0].update(id=2**64), "image id 18446744073709551616", "is out of range"),
+    (lambda g: g["images"][0].update(height="12"), "image id 1000", "height must be an integer"),
+    (lambda g: g["images"][0].update(width=2**40), "image id 1000", "at most 4294967295 pixels"),
+    (lambda g: g["annotations"][0].update(id=2**63), "annotation id 9223372036854775808",
+     "is out of range"),
+    (lambda g: g["annotations"][0].update(area=10**400), "annotation id 1", "area 1000"),
+    (lambda g: g["annotations"][0].update(bbox="1234"), "annotation id 1", "bbox must be a list"),
+    (lambda g: g["annotations"][0].update(attribute_ids=5), "annotation id 1",
+     "attribute_ids must be a list"),
+    (lambda g: g["annotations"][0].update(iscrowd=True), "annotation id 1", "iscrowd must be 0 or 1"),
+    (lambda g: g["annotations"][0].update(segmentation={"size": ["a", 1], "counts": "0"}),
+     "annotation id 1", "is not the image's [height, width]"),
+    (lambda g: g["annotations"][0].update(segmentation=[[0, 0, 1e12, 0, 1e12, 1e12]]),
+     "annotation id 1", "polygon has points outside the image"),
+    (lambda g: g["annotations"][0].update(segmentation=[[0, 0, 10**400, 0, 5, 5]]),
+     "annotation id 1", "polygon coordinates must be finite numbers"),
+])
+def test_ground_truth_records_that_crashed_the_loader(case, edit, where, message):
+    gt = copy.deepcopy(case[0])
+    edit(gt)
+    with pytest.raises(InvalidDataError) as err:
+        load_ground_truth(gt)
+    assert any(p.where == where and message in p.message for p in err.value.problems), err.value
+
+
+def test_ground_truth_without_a_mask_is_a_clear_error_for_mask_evaluation(case):
+    gt = copy.deepcopy(case[0])
+    del gt["annotations"][0]["segmentation"]
+    gt["categories"] = [{"id": None, "name": "x"}, *gt.get("categories", [])]  # ignored
+    g = load_ground_truth(gt)
+    with pytest.raises(InvalidDataError, match="annotation id 1: has no segmentation"):
+        g.rles()

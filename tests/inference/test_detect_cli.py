@@ -91,3 +91,6 @@ def test_argument_errors(untrained_checkpoint, tmp_path):
                      "--out", tmp_path / "o")
     assert isinstance(result.exception, InvalidDataError)
     assert "matches no file" in str(result.exception)
+    result = _detect("--weights", untrained_checkpoint, str(tmp_path), "--backend", "fp8",
+                     "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "--backend" in result.output and "eager" in result.output

@@ -154,10 +154,12 @@ def test_wardrobe_in_the_browser(live, tmp_path):
         expect(page.locator("#photo-status")).to_have_text(f"{garments} item(s) found")
         overlay = page.locator("[data-picture=overlay] img")
         view = page.locator("[data-picture=supercategories] img")
-        expect(overlay).to_have_js_property("naturalWidth", 200)
-        expect(overlay).to_have_js_property("naturalHeight", 200)
-        expect(view).to_have_js_property("naturalHeight", 200)
-        assert view.evaluate("img => img.naturalWidth") > 200  # the legend is on the right
+        # A 200 px photo is drawn enlarged 3×: the smallest whole factor that reaches 512 px.
+        drawn = 600
+        expect(overlay).to_have_js_property("naturalWidth", drawn)
+        expect(overlay).to_have_js_property("naturalHeight", drawn)
+        expect(view).to_have_js_property("naturalHeight", drawn)
+        assert view.evaluate("img => img.naturalWidth") > drawn  # the legend is on the right
         expect(page.locator("[data-picture=overlay] figcaption")).to_contain_text("Fig. 8")
         expect(page.locator("[data-picture=supercategories] figcaption")).to_contain_text("Fig. 9")
         jobs = api.get("/api/photos").json()

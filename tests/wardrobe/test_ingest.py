@@ -225,3 +225,18 @@ def test_ingest_with_the_real_predictor(tmp_path):
         for key in report.added:
             item = wardrobe.get(key)
             assert item.colors and wardrobe.cutout_path(key).exists()
+
+
+@pytest.mark.parametrize("box", [(39.6, 0.0, 40.0, 30.0), (0.0, 29.7, 40.0, 30.0),
+                                 (45.0, 35.0, 50.0, 40.0), (-5.0, -5.0, -1.0, -1.0)])
+def test_cutout_of_a_box_on_the_edge_is_never_empty(box):
+    # A detection whose box starts on the right or bottom edge made an empty cut-out, and
+    # writing it as PNG failed the whole photo ("cannot write empty image"); found by
+    # tests/test_reliability_images.py.
+    from fashionkit.wardrobe.ingest import _cutout, _png
+
+    image = np.zeros((30, 40, 3), np.uint8)
+    mask = np.zeros((30, 40), bool)
+    rgba = _cutout(image, mask, box)
+    assert rgba.shape[0] >= 1 and rgba.shape[1] >= 1 and rgba.shape[2] == 4
+    assert _png(rgba)

@@ -185,7 +185,7 @@ class Figure:
     feet: tuple[float, float]
     index: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.ops: list[Op] = []
 
     def add(self, item: Item, z: float, polygons, paint: Paint | None = None, decor=False):
