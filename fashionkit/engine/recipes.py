@@ -10,7 +10,14 @@ schedule, and the run's limits. ``RECIPES`` holds the named ones:
   weight decay 4e-5, LR scaled linearly by the total batch (0.08 at 256 images per step in the
   official TPU config, i.e. 0.02 at 64).
 - ``finetune``: from a checkpoint on personal photos; lower LR, short schedule.
-- ``cpu-tiny``: what learns fastest on 2 CPU cores (small images, light backbone).
+- ``cpu-tiny``: what learns fastest on 2 CPU cores (small images, light backbone), chosen by
+  experiment on the synthetic world (600 steps each, held-out mask AP50; README "Learning on
+  the synthetic world"): AdamW with a cosine schedule, bf16 autocast where the CPU runs bf16
+  natively (``precision="auto"``; 1.35× faster steps here), repeat-factor sampling of images
+  with rare categories.
+
+``precision`` is Lightning's (``32-true``, ``bf16-mixed``, ``16-mixed``, …) or ``auto``: the
+fastest safe choice for the hardware (:func:`fashionkit.engine.train.resolve_precision`).
 """
 
 from __future__ import annotations
@@ -193,7 +200,12 @@ RECIPES: dict[str, Recipe] = {
         name="cpu-tiny",
         model_preset="cpu-tiny",
         data=DataConfig(
-            transform="paper", image_size=160, flip_prob=0.5, batch_size=8, num_workers=1
+            transform="paper",
+            image_size=160,
+            flip_prob=0.5,
+            batch_size=8,
+            num_workers=1,
+            repeat_threshold=0.3,
         ),
         optim=OptimConfig(
             optimizer="adamw",
@@ -202,11 +214,12 @@ RECIPES: dict[str, Recipe] = {
             weight_decay=1e-4,
             warmup_steps=20,
             warmup_factor=0.1,
-            decay_at=(0.8,),
+            schedule="cosine",
+            final_factor=0.05,
             grad_clip=10.0,
         ),
         epochs=12,
-        precision="32-true",
+        precision="auto",
     ),
 }
 

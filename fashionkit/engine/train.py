@@ -19,7 +19,7 @@ from typing import Any
 
 from fashionkit.engine.recipes import Recipe, load_recipe, save_recipe
 
-__all__ = ["train", "TrainResult", "RunFolderError"]
+__all__ = ["train", "TrainResult", "RunFolderError", "resolve_precision"]
 
 
 class RunFolderError(RuntimeError):
@@ -50,6 +50,24 @@ def _quiet_lightning() -> None:
         if not any(isinstance(f, _NoTips) for f in log.filters):
             log.addFilter(_NoTips())
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+
+
+def resolve_precision(precision: str, accelerator: str = "auto") -> str:
+    """``"auto"`` becomes what runs fastest without harming training on this hardware: on a
+    CUDA GPU ``bf16-mixed`` where it has bf16, else ``16-mixed``; on a CPU ``bf16-mixed``
+    only where bf16 is native (AVX512-BF16 or AMX; elsewhere autocast emulates it and is
+    slower than fp32), else ``32-true``. Any other value is returned as it is."""
+    if precision != "auto":
+        return precision
+    import torch
+
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    native = False
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        check = getattr(torch.cpu, probe, None)  # private probes; absent on other builds
+        native = native or bool(check and check())
+    return "bf16-mixed" if native else "32-true"
 
 
 def model_config_for(recipe: Recipe):
@@ -119,6 +137,8 @@ def train(
         recipe = replace(recipe, epochs=epochs)
     if max_minutes is not None:
         recipe = replace(recipe, max_minutes=max_minutes)
+    # config.yaml records the precision as run (a resumed run keeps it).
+    recipe = replace(recipe, precision=resolve_precision(recipe.precision, accelerator))
     run.mkdir(parents=True, exist_ok=True)
     save_recipe(recipe, run / "config.yaml")
 

@@ -315,5 +315,6 @@ def build_model(config: ModelConfig) -> AttributeMaskRCNN:
         attribute_loss_normalization=config.attribute_loss_normalization,
         focal_alpha=config.focal_alpha,
         focal_gamma=config.focal_gamma,
+        mask_rois_per_image=config.mask_rois_per_image,
     )
     return AttributeMaskRCNN(config, InputTransform(config), backbone, rpn, roi_heads)

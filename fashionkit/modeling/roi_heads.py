@@ -101,15 +101,18 @@ class AttributeRoIHeads(RoIHeads):
     head's RoI representation (Attribute-Mask R-CNN).
 
     Extra arguments: ``attribute_predictor`` (an :class:`AttributeHead`), the loss ``kind``,
-    its ``normalization`` and focal parameters. All others are torchvision's ``RoIHeads``.
+    its ``normalization`` and focal parameters, and ``mask_rois_per_image`` (at most this many
+    positive RoIs per image train the mask branch, drawn at random; 0 = all). All others are
+    torchvision's ``RoIHeads``.
     """
 
     def __init__(self, *args, attribute_predictor: AttributeHead,
                  attribute_loss_kind: Literal["bce", "focal"] = "bce",
                  attribute_loss_normalization: Literal["elements", "rois"] = "elements",
                  focal_alpha: float = 0.25,
-                 focal_gamma: float = 2.0, **kwargs):
+                 focal_gamma: float = 2.0, mask_rois_per_image: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
+        self.mask_rois_per_image = mask_rois_per_image
         self.attribute_predictor = attribute_predictor
         self.attribute_loss_kind = attribute_loss_kind
         self.attribute_loss_normalization = attribute_loss_normalization
@@ -145,10 +148,15 @@ class AttributeRoIHeads(RoIHeads):
                                    self.attribute_loss_normalization, self.focal_alpha,
                                    self.focal_gamma)
 
-        # The mask branch sees only positive RoIs.
+        # The mask branch sees only positive RoIs (a random subset of at most
+        # mask_rois_per_image of them, when set: the mask loss is a mean over RoIs, so a
+        # uniform subset estimates it without bias).
         mask_proposals, pos_matched_idxs = [], []
+        cap = self.mask_rois_per_image
         for props, lab, idx in zip(proposals, labels, matched_idxs, strict=True):
             pos = torch.where(lab > 0)[0]
+            if cap and len(pos) > cap:
+                pos = pos[torch.randperm(len(pos), device=pos.device)[:cap]]
             mask_proposals.append(props[pos])
             pos_matched_idxs.append(idx[pos])
         mask_logits = self.mask_predictor(

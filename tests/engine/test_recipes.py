@@ -126,3 +126,22 @@ def test_repeat_threshold_oversamples_images_of_rare_categories(shapes):
     assert len(sampler) >= len(ids)
     # Validation never repeats.
     assert module.val_dataloader().batch_sampler.repeat_factors is None
+
+
+def test_auto_precision_uses_bf16_only_where_the_hardware_runs_it(monkeypatch):
+    import torch
+
+    from fashionkit.engine.train import resolve_precision
+
+    assert get_recipe("cpu-tiny").precision == "auto"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert resolve_precision("auto") == "32-true"  # emulated bf16 is slower than fp32
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert resolve_precision("auto", "cpu") == "bf16-mixed"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert resolve_precision("auto", "gpu") == "16-mixed"
+    assert resolve_precision("auto", "cpu") == "bf16-mixed"  # the accelerator asked for decides
+    assert resolve_precision("32-true") == "32-true" and resolve_precision("16-mixed") == "16-mixed"

@@ -65,7 +65,11 @@ def test_run_folder_has_table4_metrics_curves_config_and_a_safe_checkpoint(shape
         assert float(rows[1][col]) >= 0, col
         assert float(rows[2][col]) != float(rows[2][col]), col
     assert (run / "loss_curves.png").stat().st_size > 10_000
-    assert (run / "config.yaml").is_file()
+    from fashionkit.engine import load_recipe
+    from fashionkit.engine.train import resolve_precision
+
+    # config.yaml is the recipe as run: "auto" precision recorded as what it resolved to.
+    assert load_recipe(run / "config.yaml").precision == resolve_precision("auto") != "auto"
     assert (run / "checkpoints" / "last.ckpt").is_file()
     # Both the Lightning checkpoint and model.pt load with weights_only=True.
     torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)

@@ -211,3 +211,33 @@ def test_roi_level_rule_follows_the_canonical_scale(canonical, levels):
         assert pool.map_levels([boxes]).tolist() == levels
     with pytest.raises(ValueError, match="roi_canonical_scale"):
         config.replace(roi_canonical_scale=0)
+
+
+def test_mask_rois_per_image_caps_the_mask_branch_at_a_random_subset(tiny_config):
+    samples = [make_sample(64, n=3, seed=s) for s in (11, 12)]
+    images, targets = (list(x) for x in zip(*samples, strict=True))
+    seen: list[int] = []
+
+    def run(cap: int, seed: int) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        model = build_model(tiny_config.replace(mask_rois_per_image=cap))
+        hook = model.roi_heads.mask_predictor.register_forward_hook(
+            lambda m, args, out: seen.append(len(out)))
+        torch.manual_seed(seed)
+        losses = model.losses(images, targets)
+        hook.remove()
+        return losses
+
+    full = run(0, seed=1)
+    all_positives = seen[-1]
+    assert all_positives > 2 * 2  # the ground-truth boxes alone are 3 positives per image
+    capped = run(2, seed=1)
+    assert seen[-1] == 2 * 2  # 2 per image
+    capped_other = run(2, seed=3)
+    # A different draw of RoIs gives a different loss; the other heads are untouched.
+    assert capped["mrcnn_mask_loss"] != capped_other["mrcnn_mask_loss"]
+    assert capped["mrcnn_class_loss"] == full["mrcnn_class_loss"]
+    # A cap above the number of positives changes nothing.
+    assert run(10_000, seed=1)["mrcnn_mask_loss"] == full["mrcnn_mask_loss"]
+    with pytest.raises(ValueError, match="mask_rois_per_image"):
+        tiny_config.replace(mask_rois_per_image=-1)
