@@ -29,7 +29,7 @@ from fashionkit.data.synth import generate_world
 from fashionkit.engine import apply_overrides, get_recipe, train
 from fashionkit.engine.data import FashionDataModule
 from fashionkit.engine.module import effective_lr, lr_factor
-from fashionkit.engine.train import model_config_for
+from fashionkit.engine.train import model_config_for, resolve_precision
 from fashionkit.modeling import build_model
 
 
@@ -65,12 +65,19 @@ def bare_loop(recipe, world: Path) -> tuple[float, float, int]:
     loader = FashionDataModule(recipe, train_set, None, world / "images").train_dataloader()
     model = build_model(model_config_for(recipe)).train()
     cfg = recipe.optim
-    opt = torch.optim.AdamW(model.parameters(), lr=effective_lr(recipe, 1),
-                            weight_decay=cfg.weight_decay)
+    # What ours does, by hand: the precision "auto" resolves to, weight decay on weights only,
+    # the fused AdamW, the recipe's schedule.
+    autocast = resolve_precision(recipe.precision, "cpu") == "bf16-mixed"
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and not n.endswith(".bias")]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1 or n.endswith(".bias")]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=effective_lr(recipe, 1), fused=True)
     total = recipe.epochs * len(loader)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor(s, total, cfg.warmup_steps, cfg.warmup_factor, cfg.decay_at,
-                                 cfg.decay_gamma))
+                                 cfg.decay_gamma, schedule=cfg.schedule,
+                                 final_factor=cfg.final_factor))
     wait = 0.0
     steps = 0
     start = None
@@ -89,7 +96,8 @@ def bare_loop(recipe, world: Path) -> tuple[float, float, int]:
                 start = t1  # same convention as ours: the clock starts at the first step
             else:
                 wait += t1 - t0
-            losses = model.losses(images, targets)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                losses = model.losses(images, targets)
             loss = sum(losses.values())
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -110,6 +118,7 @@ def main() -> None:
     n_images, epochs, repeats = (40, 2, 1) if args.quick else (144, 2, 3)
     recipe = apply_overrides(get_recipe("cpu-tiny"), [f"epochs={epochs}", "data.num_workers=1"])
     torch.set_num_threads(2)
+    print(f"cpu-tiny, precision {resolve_precision(recipe.precision, 'cpu')} on both sides")
     with tempfile.TemporaryDirectory() as tmp:
         world = Path(tmp) / "world"
         generate_world(world, images=n_images, size=recipe.data.image_size, seed=0,

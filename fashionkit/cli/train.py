@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import typer
+
+
+def parse_devices(text: str) -> int | str:
+    """``--devices`` as Lightning takes it: a count (``-1``: all), ``auto``, or a list of
+    device indices (``0,1``)."""
+    value = text.strip()
+    if value == "auto" or re.fullmatch(r"[0-9]+(,[0-9]+)+", value):
+        return value
+    if re.fullmatch(r"-1|[0-9]+", value):
+        return int(value)
+    raise typer.BadParameter(
+        f"{text!r}: give a device count (2; -1 for all), 'auto', or device indices (0,1)",
+        param_hint="--devices",
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +36,7 @@ def register(app: typer.Typer) -> None:
         max_minutes: float | None = typer.Option(None, "--max-minutes", help="Stop after this wall time (a checkpoint is written)."),
         weights: Path | None = typer.Option(None, "--weights", help="Start from local weights: our checkpoint, a torchvision COCO Mask R-CNN or ImageNet backbone file."),
         resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
-        devices: str = typer.Option("1", "--devices", help="Devices per node: a number, or 'auto'."),
+        devices: str = typer.Option("1", "--devices", help="Devices per node: a number (-1: all), 'auto', or indices like 0,1."),
         num_nodes: int = typer.Option(1, "--num-nodes", help="Nodes for multi-node DDP."),
         accelerator: str = typer.Option("auto", "--accelerator", help="cpu | gpu | auto."),
         strategy: str = typer.Option("auto", "--strategy", help="Lightning strategy (auto picks DDP for >1 device)."),
@@ -39,7 +54,7 @@ def register(app: typer.Typer) -> None:
             chosen = apply_overrides(base, set_) if set_ else base
         except (KeyError, ValueError) as err:
             raise typer.BadParameter(str(err).strip("'\""), param_hint="--recipe/--set") from None
-        n_devices: int | str = int(devices) if devices.isdigit() else devices
+        n_devices = parse_devices(devices)
         try:
             result = run_training(
                 chosen,

@@ -141,7 +141,8 @@ def test_time_budget_drives_the_schedule_to_its_end(shapes, tmp_path, monkeypatc
     from fashionkit.engine.module import DetectionModule, effective_lr
 
     train_json, val_json, images = shapes
-    recipe = tiny_recipe("optim.schedule=cosine", "optim.warmup_steps=0", "max_minutes=10")
+    recipe = tiny_recipe("optim.schedule=cosine", "optim.final_factor=0", "optim.warmup_steps=0",
+                         "max_minutes=10")
     base = effective_lr(recipe, 1)
     # The real clock is read from Lightning's Timer: it runs and is what the schedule sees.
     real = LRLog()
@@ -186,3 +187,21 @@ def test_gradient_clipping_applies_with_the_fused_optimizer(shapes, tmp_path, pr
         key = "roi_heads.box_predictor.cls_score.weight"
         moved[clip] = float((end[key] - start[key]).abs().max())
     assert moved["1.0e-9"] < 1e-6 < 1e-2 < moved["null"]
+
+
+@pytest.mark.parametrize("text", ["²", "two", "1.5", "0,", "-2"])
+def test_train_cli_rejects_a_bad_device_count_by_name(shapes, tmp_path, text):
+    from typer.testing import CliRunner
+
+    from fashionkit.cli import app
+    from fashionkit.cli.train import parse_devices
+
+    train_json, _, images = shapes
+    result = CliRunner().invoke(app, ["train", "--train", str(train_json), "--images",
+                                      str(images), "--out", str(tmp_path / "r"),
+                                      "--devices", text])
+    assert result.exit_code == 2, result.output
+    assert "--devices" in result.output and "device count" in result.output
+    assert not (tmp_path / "r").exists()
+    assert parse_devices("2") == 2 and parse_devices("-1") == -1
+    assert parse_devices("auto") == "auto" and parse_devices("0,1") == "0,1"

@@ -22,8 +22,9 @@ def test_required_presets_exist_with_paper_choices():
 
 
 def test_overrides_are_checked():
-    config = model_config_from_preset("cpu-tiny", attribute_loss="focal", anchor_sizes=[8, 16, 32, 64])
-    assert config.attribute_loss == "focal" and config.anchor_sizes == (8, 16, 32, 64)
+    config = model_config_from_preset("cpu-tiny", attribute_loss="focal",
+                                      anchor_sizes=[4, 8, 16, 32, 64])
+    assert config.attribute_loss == "focal" and config.anchor_sizes == (4, 8, 16, 32, 64)
     with pytest.raises(ValueError, match="unknown key"):
         model_config_from_preset("cpu-tiny", backbone_name="resnet18")
     with pytest.raises(ValueError, match="backbone: 'vgg16' is not one of"):
