@@ -11,8 +11,8 @@ schedule, and the run's limits. ``RECIPES`` holds the named ones:
   official TPU config, i.e. 0.02 at 64).
 - ``finetune``: from a checkpoint on personal photos; lower LR, short schedule.
 - ``cpu-tiny``: what learns fastest on 2 CPU cores (small images, light backbone), chosen by
-  experiment on the synthetic world (600 steps each, held-out mask AP50; README "Learning on
-  the synthetic world"): AdamW with a cosine schedule, bf16 autocast where the CPU runs bf16
+  experiment on the synthetic world (600 steps each, held-out mask AP50; README "Measured
+  figures"): AdamW with a cosine schedule, bf16 autocast where the CPU runs bf16
   natively (``precision="auto"``; 1.35× faster steps here), repeat-factor sampling of images
   with rare categories.
 

@@ -148,9 +148,10 @@ class AttributeRoIHeads(RoIHeads):
                                    self.attribute_loss_normalization, self.focal_alpha,
                                    self.focal_gamma)
 
-        # The mask branch sees only positive RoIs (a random subset of at most
-        # mask_rois_per_image of them, when set: the mask loss is a mean over RoIs, so a
-        # uniform subset estimates it without bias).
+        # The mask branch sees only positive RoIs: when mask_rois_per_image is set, a uniform
+        # random subset of at most that many per image (each image's RoIs are then fairly
+        # represented; an image with many positives weighs less in the batch mean than it
+        # would uncapped).
         mask_proposals, pos_matched_idxs = [], []
         cap = self.mask_rois_per_image
         for props, lab, idx in zip(proposals, labels, matched_idxs, strict=True):
