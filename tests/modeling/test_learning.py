@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from fashionkit.engine import get_recipe
+from fashionkit.engine.module import lr_factor
 from fashionkit.modeling import build_model, model_config_from_preset
 
 
@@ -48,10 +50,16 @@ def _train(steps: int, lr: float = 2e-3) -> tuple[list[float], torch.nn.Module, 
     images, targets = [s[0] for s in samples], [s[1] for s in samples]
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
                             weight_decay=1e-4)
+    # The cpu-tiny recipe's schedule (cosine down to its final factor) after a short warmup:
+    # at a constant LR the boxes keep jittering around the shapes (measured: worst box IoU
+    # 0.50 after 120 steps, against 0.95 with the decay).
+    cfg = get_recipe("cpu-tiny").optim
     history = []
     for step in range(steps):
-        for group in opt.param_groups:  # short linear warmup
-            group["lr"] = lr * min(1.0, (step + 1) / 10)
+        factor = lr_factor(step, steps, 10, 0.1, cfg.decay_at, cfg.decay_gamma,
+                           schedule=cfg.schedule, final_factor=cfg.final_factor)
+        for group in opt.param_groups:
+            group["lr"] = lr * factor
         losses = model.losses(images, targets)
         total = sum(losses.values())
         opt.zero_grad()
