@@ -28,7 +28,7 @@ from fashionkit.data import read_annotations
 from fashionkit.data.synth import generate_world
 from fashionkit.engine import apply_overrides, get_recipe, train
 from fashionkit.engine.data import FashionDataModule
-from fashionkit.engine.module import effective_lr, lr_factor
+from fashionkit.engine.module import effective_lr, lr_factor, parameter_groups
 from fashionkit.engine.train import model_config_for, resolve_precision
 from fashionkit.modeling import build_model
 
@@ -68,11 +68,8 @@ def bare_loop(recipe, world: Path) -> tuple[float, float, int]:
     # What ours does, by hand: the precision "auto" resolves to, weight decay on weights only,
     # the fused AdamW, the recipe's schedule.
     autocast = resolve_precision(recipe.precision, "cpu") == "bf16-mixed"
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and not n.endswith(".bias")]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1 or n.endswith(".bias")]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=effective_lr(recipe, 1), fused=True)
+    opt = torch.optim.AdamW(parameter_groups(model, cfg.weight_decay), lr=effective_lr(recipe, 1),
+                            fused=True)
     total = recipe.epochs * len(loader)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor(s, total, cfg.warmup_steps, cfg.warmup_factor, cfg.decay_at,

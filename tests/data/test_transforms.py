@@ -254,19 +254,24 @@ def test_scale_jitter_aligns_over_many_draws(h, w):
     assert dropped > 0, "at 2× some object must fall outside the crop in some draw"
 
 
-def test_scale_jitter_crop_keeps_the_visible_part_of_a_cut_object():
-    # One 40×40 object filling the image; at 2× (80×80) a 64×64 window always cuts it.
-    image = torch.full((3, 40, 40), 255, dtype=torch.uint8)
-    mask = torch.ones((1, 40, 40), dtype=torch.uint8)
-    target = {
+def _one_object(mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The target of one object of class 1 with this 1×H×W mask, at scale 1."""
+    return {
         "boxes": masks_to_boxes(mask),
         "labels": torch.tensor([1]),
         "masks": mask,
         "attributes": torch.zeros((1, NUM_ATTRIBUTES)),
         "iscrowd": torch.tensor([0]),
-        "area": torch.tensor([1600.0]),
+        "area": mask.sum(dim=(1, 2)).float(),
         "scale": torch.tensor(1.0),
     }
+
+
+def test_scale_jitter_crop_keeps_the_visible_part_of_a_cut_object():
+    # One 40×40 object filling the image; at 2× (80×80) a 64×64 window always cuts it.
+    image = torch.full((3, 40, 40), 255, dtype=torch.uint8)
+    mask = torch.ones((1, 40, 40), dtype=torch.uint8)
+    target = _one_object(mask)
     out_image, out = ScaleJitter(2.0, 2.0, 64)(image, target, torch.Generator().manual_seed(3))
     assert out["boxes"].tolist() == [[0.0, 0.0, 64.0, 64.0]]
     assert bool(out["masks"].all()) and bool((out_image == 255).all())
@@ -310,15 +315,7 @@ def test_random_crop_keeps_the_visible_part_of_a_cut_object_and_is_train_only():
     image = torch.full((3, 40, 40), 255, dtype=torch.uint8)
     mask = torch.zeros((1, 40, 40), dtype=torch.uint8)
     mask[0, 10:30, 10:30] = 1
-    target = {
-        "boxes": masks_to_boxes(mask),
-        "labels": torch.tensor([1]),
-        "masks": mask,
-        "attributes": torch.zeros((1, NUM_ATTRIBUTES)),
-        "iscrowd": torch.tensor([0]),
-        "area": torch.tensor([400.0]),
-        "scale": torch.tensor(1.0),
-    }
+    target = _one_object(mask)
     for seed in range(10):
         _, out = RandomCrop(20)(image, target, torch.Generator().manual_seed(seed))
         if len(out["labels"]):

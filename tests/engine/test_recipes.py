@@ -90,15 +90,19 @@ def test_lr_scales_with_the_total_batch():
     assert not math.isnan(effective_lr(get_recipe("cpu-tiny"), 1))
 
 
-def test_crop_size_trains_on_windows_and_validates_on_whole_images(shapes):
+def _data_module(shapes, *overrides: str):
+    """The cpu-tiny data module on the shapes set, with ``overrides`` (no workers)."""
     from fashionkit.data import read_annotations
     from fashionkit.engine.data import FashionDataModule
 
     train_json, val_json, images = shapes
-    recipe = apply_overrides(get_recipe("cpu-tiny"),
-                             ["data.image_size=64", "data.crop_size=40", "data.num_workers=0"])
-    module = FashionDataModule(recipe, read_annotations(train_json)[0],
-                               read_annotations(val_json)[0], images)
+    recipe = apply_overrides(get_recipe("cpu-tiny"), [*overrides, "data.num_workers=0"])
+    return FashionDataModule(recipe, read_annotations(train_json)[0],
+                             read_annotations(val_json)[0], images)
+
+
+def test_crop_size_trains_on_windows_and_validates_on_whole_images(shapes):
+    module = _data_module(shapes, "data.image_size=64", "data.crop_size=40")
     image, target = module.train_dataset[0]
     assert image.shape == (3, 40, 40) and target["masks"].shape[-2:] == (40, 40)
     image, target = module.val_dataset[0]
@@ -108,15 +112,10 @@ def test_crop_size_trains_on_windows_and_validates_on_whole_images(shapes):
 def test_repeat_threshold_oversamples_images_of_rare_categories(shapes):
     import json
 
-    from fashionkit.data import read_annotations
     from fashionkit.data.samplers import repeat_factors
-    from fashionkit.engine.data import FashionDataModule
 
-    train_json, val_json, images = shapes
-    recipe = apply_overrides(get_recipe("cpu-tiny"),
-                             ["data.batch_size=1", "data.num_workers=0", "data.repeat_threshold=1.0"])
-    module = FashionDataModule(recipe, read_annotations(train_json)[0],
-                               read_annotations(val_json)[0], images)
+    train_json = shapes[0]
+    module = _data_module(shapes, "data.batch_size=1", "data.repeat_threshold=1.0")
     sampler = module.train_dataloader().batch_sampler
     doc = json.loads(train_json.read_text())
     ids = module.train_dataset.image_ids
