@@ -11,8 +11,11 @@ float in [0, 1]; H, W dynamic) in; the model's RoI-level predictions out, i.e.
 :class:`~fashionkit.modeling.roi_heads.RoIPredictions`: ``boxes`` N×4 XYXY float (the model
 input's pixels), ``labels`` N int64 (contiguous training labels), ``scores`` N, ``mask_probs``
 N×1×28×28 (the detected class's mask probabilities in its box) and ``attribute_scores`` N×A
-(sigmoid). In between: normalisation and padding, backbone and FPN, the RPN (anchors, top-k,
-NMS), RoIAlign, box head, box decoding and per-class NMS, top ``box_detections_per_img``, the
+(sigmoid); also, not read, :data:`POOLED_OUTPUTS` (the boxes each RoI head pooled and their
+FPN levels, see :class:`~fashionkit.modeling.roi_heads.ExportableRoIAlign`). In between:
+normalisation and padding, backbone and FPN, the RPN (anchors, top-k, NMS), RoIAlign, box
+head, box decoding and per-class NMS (one ``NonMaxSuppression`` with the classes as its
+batch, :func:`~fashionkit.modeling.nms.classwise_nms`), top ``box_detections_per_img``, the
 mask head and the attribute head. Every convolution and matmul is in the graph, so the runtime
 optimises all of the model's work (and runs it without torch), and the graph's outputs are
 exactly the tensors that :class:`~fashionkit.inference.Predictor` turns into items for the
@@ -43,6 +46,7 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal
@@ -67,6 +71,9 @@ EXPORT_VERSION = 1
 EXPORT_FORMATS: tuple[str, ...] = ("onnx", "openvino")
 OPSET = 17  # ONNX RoiAlign with torchvision's pixel convention needs ≥ 16
 OUTPUTS: tuple[str, ...] = ("boxes", "labels", "scores", "mask_probs", "attribute_scores")
+# Also graph outputs, not read: the RoIs each head pooled and their FPN levels (R×6), which
+# keeps that arithmetic in fp32 under OpenVINO's bf16 (see ExportableRoIAlign).
+POOLED_OUTPUTS: tuple[str, ...] = ("box_rois", "mask_rois")
 _METADATA_KEY = "fashionkit"
 
 Runtime = Literal["onnxruntime", "openvino"]
@@ -90,7 +97,9 @@ class RawPredictionGraph(nn.Module):
         from fashionkit.inference.predictor import _raw_predictions
 
         _, [r] = _raw_predictions(self.model, [image])
-        return r.boxes, r.labels, r.scores, r.mask_probs, r.attribute_scores
+        heads = self.model.roi_heads
+        return (r.boxes, r.labels, r.scores, r.mask_probs, r.attribute_scores,
+                heads.box_roi_pool.pooled, heads.mask_roi_pool.pooled)
 
 
 def _source_model(source, recipe: Any):
@@ -128,17 +137,29 @@ def _example_size(model, recipe: dict | None) -> tuple[int, int]:
 
 
 def export_model(source: str | os.PathLike | nn.Module, out: str | os.PathLike,
-                 format: str = "onnx", *, recipe: Any = None) -> Path:
+                 format: str = "onnx", *, recipe: Any = None,
+                 int8_calibration: Sequence[Any] | None = None) -> Path:
     """Export a checkpoint (or an :class:`~fashionkit.modeling.AttributeMaskRCNN`, with its
     ``recipe`` if the default input transform does not fit) to ``out``: ``format="onnx"``
     writes one ``.onnx`` file; ``"openvino"`` an IR, ``out`` ``.xml`` and its ``.bin`` beside
-    it. Returns ``out``."""
+    it. Returns ``out``.
+
+    ``int8_calibration`` (``"openvino"`` only): photos (paths, PIL images or arrays, as the
+    :class:`~fashionkit.inference.Predictor` takes) on which NNCF's post-training
+    quantisation measures activation ranges; the IR then runs its convolutions and
+    fully-connected layers in INT8 (VNNI/AMX), the rest in the session's precision. The
+    photos should look like the ones the model will see (a few hundred from the validation
+    set); a photo that cannot be read is an error naming it."""
     if format not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {format!r}; choose one of {list(EXPORT_FORMATS)}")
     out = Path(out)
     suffix = {"onnx": ".onnx", "openvino": ".xml"}[format]
     if out.suffix != suffix:
         raise ValueError(f"--format {format} writes a {suffix} file, not {out.name!r}")
+    if int8_calibration is not None and format != "openvino":
+        raise ValueError("INT8 quantisation writes an OpenVINO IR: use --format openvino")
+    if int8_calibration is not None and not len(int8_calibration):
+        raise ValueError("INT8 quantisation needs at least one calibration photo")
     from fashionkit.ontology import load_ontology
 
     model, recipe_dict, name = _source_model(source, recipe)
@@ -162,10 +183,54 @@ def export_model(source: str | os.PathLike | nn.Module, out: str | os.PathLike,
         onnx_path = Path(tmp) / "model.onnx"
         _export_onnx(model, recipe_dict, onnx_path, metadata)
         ov_model = ov.convert_model(onnx_path)
+    if int8_calibration is not None:
+        ov_model = _quantize_int8(ov_model, model.config, recipe_dict, int8_calibration)
+        metadata["quantization"] = {"method": "nncf post-training int8",
+                                    "calibration_images": len(int8_calibration)}
     ov_model.set_rt_info(json.dumps(metadata), _METADATA_KEY)
     # fp32 weights: a bf16 or fp16 inference precision is the runtime's choice, per session.
     ov.save_model(ov_model, out, compress_to_fp16=False)
     return out
+
+
+def calibration_inputs(config, recipe: dict | None, photos: Sequence[Any]) -> list[np.ndarray]:
+    """The graph's inputs for ``photos``: decoded and transformed as the Predictor does (the
+    recipe's input transform, then the model's own resize). Photos that cannot be read are
+    an :class:`InvalidDataError` naming each."""
+    from fashionkit.inference.images import DEFAULT_MAX_PIXELS
+    from fashionkit.inference.predictor import (
+        _data_config,
+        _Failed,
+        _PhotoDataset,
+        input_transform_for,
+    )
+    from fashionkit.modeling.model import InputTransform
+
+    transform = input_transform_for(config, _data_config(recipe))
+    resize = InputTransform(config) if config.resize else None
+    dataset = _PhotoDataset(photos, transform, max_pixels=DEFAULT_MAX_PIXELS)
+    inputs, problems = [], []
+    for k in range(len(dataset)):
+        sample = dataset[k]
+        if isinstance(sample, _Failed):
+            problems.append(sample.error)
+            continue
+        image = sample.image
+        if resize is not None:
+            image, _ = resize.resize(image)
+        inputs.append(np.ascontiguousarray(image.numpy()))
+    if problems:
+        raise InvalidDataError(problems)
+    return inputs
+
+
+def _quantize_int8(ov_model, config, recipe: dict | None, photos: Sequence[Any]):
+    """NNCF's post-training INT8 quantisation of ``ov_model`` calibrated on ``photos``."""
+    import nncf
+
+    inputs = calibration_inputs(config, recipe, photos)
+    return nncf.quantize(ov_model, nncf.Dataset([{"image": x} for x in inputs]),
+                         subset_size=len(inputs))
 
 
 def _export_onnx(model, recipe: dict | None, out: Path, metadata: dict) -> None:
@@ -173,14 +238,15 @@ def _export_onnx(model, recipe: dict | None, out: Path, metadata: dict) -> None:
 
     graph = RawPredictionGraph(model).eval()
     example = torch.rand(3, *_example_size(model, recipe), generator=torch.Generator().manual_seed(0))
-    dynamic = {"image": {1: "height", 2: "width"}, **{k: {0: "detections"} for k in OUTPUTS}}
+    dynamic = {"image": {1: "height", 2: "width"}, **{k: {0: "detections"} for k in OUTPUTS},
+               "box_rois": {0: "proposals"}, "mask_rois": {0: "detections"}}
     with warnings.catch_warnings():
         # The tracer's notes on Python values frozen into the graph (image sizes in asserts,
         # per-level anchor counts) and the TorchScript exporter's deprecation notice: the
         # graph is checked against eager by the parity tests, at other image sizes too.
         warnings.simplefilter("ignore")
         torch.onnx.export(graph, (example,), str(out), dynamo=False, opset_version=OPSET,
-                          input_names=["image"], output_names=list(OUTPUTS),
+                          input_names=["image"], output_names=[*OUTPUTS, *POOLED_OUTPUTS],
                           dynamic_axes=dynamic, do_constant_folding=True)
     proto = onnx.load(str(out))
     entry = proto.metadata_props.add()
@@ -238,8 +304,10 @@ class ExportedModel:
     ``precision``: ``"f32"``, or ``"bf16"`` (OpenVINO's inference precision hint: convolutions
     and matmuls in bfloat16 on CPUs with AVX-512-BF16 or AMX). OpenVINO's bf16 covers more of the
     model than the torch ``bf16`` backend (every fully-connected layer, the class-score layer
-    too, and RoIAlign on bf16 features): detection scores then differ from eager fp32 by up
-    to ~0.03 (the parity test's bound is 0.02). ``threads``: intra-op threads
+    too, and its outputs rounded to bf16): a low-confidence detection's score then differs
+    from eager fp32 by up to ~0.04 (the parity test's bound is 0.02; confident ones agree to
+    ~0.01). The RoI coordinates stay fp32 (see
+    :class:`~fashionkit.modeling.roi_heads.ExportableRoIAlign`). ``threads``: intra-op threads
     (default: torch's). Attributes: ``config`` (``ModelConfig``), ``recipe`` (dict or None),
     ``metadata``."""
 

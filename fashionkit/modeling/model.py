@@ -40,13 +40,12 @@ from torchvision.models.detection.transform import (
     _resize_image_and_masks,
     resize_boxes,
 )
-from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from fashionkit.modeling.attribute_head import AttributeHead
 from fashionkit.modeling.config import ModelConfig
-from fashionkit.modeling.roi_heads import AttributeRoIHeads, ModeRPN
+from fashionkit.modeling.roi_heads import AttributeRoIHeads, ExportableRoIAlign, ModeRPN
 from fashionkit.structures import Detections
 
 __all__ = ["AttributeMaskRCNN", "build_model", "LOSS_NAMES"]
@@ -282,10 +281,10 @@ def build_model(config: ModelConfig) -> AttributeMaskRCNN:
                         "testing": config.rpn_post_nms_top_n_test},
         nms_thresh=config.rpn_nms_thresh,
     )
-    box_pool = MultiScaleRoIAlign(featmap_names, output_size=7, sampling_ratio=2,
+    box_pool = ExportableRoIAlign(featmap_names, output_size=7, sampling_ratio=2,
+                                 canonical_scale=config.roi_canonical_scale)
+    mask_pool = ExportableRoIAlign(featmap_names, output_size=14, sampling_ratio=2,
                                   canonical_scale=config.roi_canonical_scale)
-    mask_pool = MultiScaleRoIAlign(featmap_names, output_size=14, sampling_ratio=2,
-                                   canonical_scale=config.roi_canonical_scale)
     rep = config.representation_size
     if v2:
         box_head = FastRCNNConvFCHead((channels, 7, 7), [channels] * config.box_head_convs, [rep],

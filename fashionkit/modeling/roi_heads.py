@@ -24,16 +24,85 @@ from torchvision.models.detection.roi_heads import (
     maskrcnn_loss,
 )
 from torchvision.models.detection.rpn import RegionProposalNetwork, concat_box_prediction_layers
+from torchvision.ops import MultiScaleRoIAlign, roi_align
 from torchvision.ops import boxes as box_ops
+from torchvision.ops.poolers import _filter_input, _setup_scales
 
 from fashionkit.modeling.attribute_head import AttributeHead, attribute_loss, attribute_targets
+from fashionkit.modeling.nms import batched_nms_without_branches, classwise_nms
 
-__all__ = ["AttributeRoIHeads", "ModeRPN", "RoIPredictions"]
+__all__ = ["AttributeRoIHeads", "ExportableRoIAlign", "ModeRPN", "RoIPredictions"]
 
 # Which proposal counts the RPN uses. torchvision reads them from ``self.training`` deep inside
 # ``filter_proposals``; a context variable lets ``losses`` use the training counts on a model in
 # eval mode, and stays correct when several threads share one model.
 _SAMPLING_MODE: contextvars.ContextVar[str] = contextvars.ContextVar("rpn_mode", default="testing")
+
+
+class ExportableRoIAlign(MultiScaleRoIAlign):
+    """torchvision's ``MultiScaleRoIAlign``, with another program when exported to ONNX.
+
+    torchvision's exported program gathers each FPN level's RoIs, pools them, and merges the
+    levels with ``ScatterElements`` over index tensors expanded to the full output
+    (RoIs × channels × 7 × 7 int64 per level), a third of the non-convolution time of an
+    R101-FPN 1024² graph in OpenVINO. Exported, this one pools every RoI at every level and
+    keeps each RoI's own level with ``where`` (the same numbers; RoIAlign itself is cheap).
+
+    It also records, while exporting, the boxes it pooled and their levels (:attr:`pooled`,
+    ``R×5``: x1, y1, x2, y2, level), which the export makes graph outputs, and its RoIAlign
+    reads the boxes tensor itself. That keeps the RoI arithmetic in fp32 under OpenVINO's
+    bf16 precision: the CPU plugin runs in bf16 every float operation that does not lead to
+    an output without passing a convolution or matmul, and 8-bit-mantissa RoI coordinates
+    (2–4 px steps at 512–1024 px) and level arithmetic moved a detection's score by 0.056
+    from eager fp32 (0.037 without them, on the slow parity test's model). The exported
+    graph pools one image.
+    """
+
+    pooled: Tensor | None = None
+
+    def forward(self, x: dict[str, Tensor], boxes: list[Tensor],
+                image_shapes: list[tuple[int, int]]) -> Tensor:
+        if not torch.onnx.is_in_onnx_export():
+            return super().forward(x, boxes, image_shapes)
+        features = _filter_input(x, self.featmap_names)
+        if self.scales is None or self.map_levels is None:
+            self.scales, self.map_levels = _setup_scales(
+                features, image_shapes, self.canonical_scale, self.canonical_level)
+        if len(boxes) != 1:
+            raise ValueError(f"the exported graph pools one image's RoIs, got {len(boxes)}")
+        [rois] = boxes
+        levels = self.map_levels(boxes) if len(features) > 1 else rois.new_zeros(
+            rois.shape[0], dtype=torch.int64)
+        result = None
+        for level, (feature, scale) in enumerate(zip(features, self.scales, strict=True)):
+            pooled = _RoIAlignOneImage.apply(feature, rois, self.output_size, scale,
+                                             self.sampling_ratio)
+            result = pooled if result is None else torch.where(
+                (levels == level)[:, None, None, None], pooled, result)
+        self.pooled = torch.cat([rois, levels[:, None].to(rois.dtype)], dim=1)
+        assert result is not None
+        return result
+
+
+class _RoIAlignOneImage(torch.autograd.Function):
+    """torchvision's ``roi_align`` of one image's ``N×4`` boxes. Exported as ONNX ``RoiAlign``
+    reading the boxes tensor itself (torchvision's symbolic slices them out of ``N×5`` RoIs:
+    one more float op, which OpenVINO's bf16 would round)."""
+
+    @staticmethod
+    def forward(ctx, feature, boxes, output_size, spatial_scale, sampling_ratio):  # type: ignore[override]
+        return roi_align(feature, [boxes], output_size, spatial_scale, sampling_ratio)
+
+    @staticmethod
+    def symbolic(g, feature, boxes, output_size, spatial_scale, sampling_ratio):  # pragma: no cover - runs inside torch.onnx.export
+        shape = g.op("Shape", boxes)
+        count = g.op("Slice", shape, g.op("Constant", value_t=torch.tensor([0])),
+                     g.op("Constant", value_t=torch.tensor([1])))
+        batch = g.op("ConstantOfShape", count, value_t=torch.tensor([0], dtype=torch.int64))
+        return g.op("RoiAlign", feature, boxes, batch,
+                    coordinate_transformation_mode_s="output_half_pixel",  # aligned=False
+                    output_height_i=output_size[0], output_width_i=output_size[1],
+                    sampling_ratio_i=sampling_ratio, spatial_scale_f=spatial_scale)
 
 
 class ModeRPN(RegionProposalNetwork):
@@ -44,6 +113,38 @@ class ModeRPN(RegionProposalNetwork):
 
     def post_nms_top_n(self) -> int:
         return self._post_nms_top_n[_SAMPLING_MODE.get()]
+
+    def filter_proposals(self, proposals: Tensor, objectness: Tensor,
+                         image_shapes: list[tuple[int, int]],
+                         num_anchors_per_level: list[int]) -> tuple[list[Tensor], list[Tensor]]:
+        """torchvision's; when exported to ONNX, the same steps with the per-level NMS as
+        :func:`~fashionkit.modeling.nms.batched_nms_without_branches` (torchvision's
+        ``batched_nms`` exports an ``If`` on empty input, which NNCF's quantisation cannot
+        read)."""
+        if not torch.onnx.is_in_onnx_export():
+            return super().filter_proposals(proposals, objectness, image_shapes,
+                                            num_anchors_per_level)
+        objectness = objectness.detach().reshape(proposals.shape[0], -1)
+        levels = torch.cat([torch.full((n,), k, dtype=torch.int64, device=proposals.device)
+                            for k, n in enumerate(num_anchors_per_level)])
+        levels = levels.reshape(1, -1).expand_as(objectness)
+        top_n = self._get_top_n_idx(objectness, num_anchors_per_level)
+        batch = torch.arange(proposals.shape[0], device=proposals.device)[:, None]
+        objectness, levels, proposals = (objectness[batch, top_n], levels[batch, top_n],
+                                         proposals[batch, top_n])
+        final_boxes, final_scores = [], []
+        for boxes, scores, lvl, shape in zip(proposals, torch.sigmoid(objectness), levels,
+                                             image_shapes, strict=True):
+            boxes = box_ops.clip_boxes_to_image(boxes, shape)
+            keep = box_ops.remove_small_boxes(boxes, self.min_size)
+            boxes, scores, lvl = boxes[keep], scores[keep], lvl[keep]
+            keep = torch.where(scores >= self.score_thresh)[0]
+            boxes, scores, lvl = boxes[keep], scores[keep], lvl[keep]
+            keep = batched_nms_without_branches(boxes, scores, lvl, self.nms_thresh)
+            keep = keep[: self.post_nms_top_n()]
+            final_boxes.append(boxes[keep])
+            final_scores.append(scores[keep])
+        return final_boxes, final_scores
 
     def _run(self, images: ImageList, features: dict[str, Tensor]):
         feats = list(features.values())
@@ -213,29 +314,29 @@ class AttributeRoIHeads(RoIHeads):
         ]
 
     def _postprocess(self, class_logits, box_regression, proposals, image_shapes):
-        """torchvision's ``postprocess_detections``, also returning for each detection the
-        index of the proposal it came from (to attach that proposal's attribute scores)."""
-        device = class_logits.device
-        num_classes = class_logits.shape[-1]
+        """torchvision's ``postprocess_detections`` (score threshold, boxes under 0.01 px
+        dropped, NMS per class, the best ``detections_per_img``), also returning for each
+        detection the index of the proposal it came from (to attach that proposal's
+        attribute scores). The candidates stay a classes × proposals grid for
+        :func:`~fashionkit.modeling.nms.classwise_nms` (one cheap NMS op when exported)."""
         per_image = [p.shape[0] for p in proposals]
         pred_boxes = self.box_coder.decode(box_regression.float(), proposals)
         pred_scores = F.softmax(class_logits.float(), -1)
         out = []
-        for boxes, scores, shape, n in zip(pred_boxes.split(per_image), pred_scores.split(per_image),
-                                           image_shapes, per_image, strict=True):
-            boxes = box_ops.clip_boxes_to_image(boxes, shape)
-            labels = torch.arange(num_classes, device=device).view(1, -1).expand_as(scores)
-            source = torch.arange(n, device=device).view(-1, 1).expand_as(scores)
-            # Background column dropped; every (proposal, class) pair becomes a candidate.
-            boxes = boxes[:, 1:].reshape(-1, 4)
-            scores = scores[:, 1:].reshape(-1)
-            labels = labels[:, 1:].reshape(-1)
-            source = source[:, 1:].reshape(-1)
-            keep = torch.where(scores > self.score_thresh)[0]
-            boxes, scores, labels, source = boxes[keep], scores[keep], labels[keep], source[keep]
-            keep = box_ops.remove_small_boxes(boxes, min_size=1e-2)
-            boxes, scores, labels, source = boxes[keep], scores[keep], labels[keep], source[keep]
-            keep = box_ops.batched_nms(boxes, scores, labels, self.nms_thresh)
-            keep = keep[: self.detections_per_img]
-            out.append((boxes[keep], scores[keep], labels[keep], source[keep]))
+        for boxes, scores, shape in zip(pred_boxes.split(per_image), pred_scores.split(per_image),
+                                        image_shapes, strict=True):
+            # Background column dropped; every (class, proposal) pair is a candidate.
+            # (decode leaves no proposals as N×4C, not N×C×4)
+            boxes = box_ops.clip_boxes_to_image(boxes.reshape(scores.shape[0], scores.shape[1], 4), shape)
+            boxes = boxes[:, 1:].transpose(0, 1)
+            scores = scores[:, 1:].transpose(0, 1)
+            candidate = ((scores > self.score_thresh)
+                         & (boxes[..., 2] - boxes[..., 0] >= 1e-2)
+                         & (boxes[..., 3] - boxes[..., 1] >= 1e-2))
+            kept = classwise_nms(boxes, torch.where(candidate, scores, -1.0), self.nms_thresh,
+                                 self.detections_per_img)
+            order = torch.sort(scores[kept[:, 0], kept[:, 1]], descending=True)[1]
+            kept = kept[order[: self.detections_per_img]]
+            cls, source = kept[:, 0], kept[:, 1]
+            out.append((boxes[cls, source], scores[cls, source], cls + 1, source))
         return out

@@ -88,19 +88,34 @@ def trained_eager(trained_checkpoint, trained_photos):
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", [
     "bf16", "onnxruntime", "openvino",
-    # Measured: all matched, mask IoU mean 0.984, but scores differ by up to 0.029 (torch
-    # bf16: 0.017). OpenVINO's bf16 covers more than torch's: every fully-connected layer
-    # (a keep-fp32 mark does not survive its MatMul → FullyConnected conversion) and RoIAlign
-    # on bf16 features. Computing the class scores in fp32 inside the graph (tried) still
-    # left 0.0286: the difference comes from the box features.
+    # Measured: 36/36 matched, mask IoU mean 0.996 (torch bf16: 35/36, 0.994), but one
+    # low-confidence detection's score differs by 0.036 (0.351 → 0.315; torch bf16's worst:
+    # 0.015). OpenVINO's bf16 runs every fully-connected layer in bf16, the class-score
+    # layer too, and rounds its logits to bf16 (a keep-fp32 mark, set in Python or in the
+    # IR, does not reach the CPU plugin's FullyConnected nodes). Before the RoI coordinates
+    # were kept in fp32 (ExportableRoIAlign): 34/36 matched, worst score difference 0.056.
     pytest.param("openvino-bf16", marks=pytest.mark.xfail(
-        strict=True, reason="scores differ from eager fp32 by more than 0.02")),
+        strict=True, reason="a low-confidence score differs from eager fp32 by more than 0.02")),
 ])
 def test_parity_on_a_trained_checkpoint(trained_checkpoint, trained_photos, trained_eager,
                                         backend):
     candidate = Predictor(trained_checkpoint, backend=backend, score_threshold=0.3,
                           batch_size=4)(trained_photos)
     _assert_parity(trained_eager, candidate)
+
+
+@pytest.mark.slow
+def test_openvino_bf16_parity_within_its_measured_score_bound(trained_checkpoint,
+                                                              trained_photos, trained_eager):
+    """The issue's bounds with the scores' widened to what OpenVINO bf16 gives (0.04); the
+    candidate's threshold is lowered by that much so that a detection near the cut is
+    matched rather than lost. Before the RoI coordinates were kept in fp32 this failed
+    (worst score difference 0.056)."""
+    candidate = Predictor(trained_checkpoint, backend="openvino-bf16", score_threshold=0.26,
+                          batch_size=4)(trained_photos)
+    report = compare_predictions(trained_eager, candidate)
+    assert report.matched_share >= 0.95 and report.mask_iou.mean() >= 0.95, report.summary()
+    assert report.score_diff.max() <= 0.04, report.summary()
 
 
 def test_a_model_passed_in_is_not_changed_by_reduced_precision(untrained_checkpoint):
@@ -159,3 +174,21 @@ def test_the_gpu_fp16_path_runs_its_autocast_wrapping_on_the_cpu(untrained_check
         torch.testing.assert_close(g.scores[:10], w.scores[:10], atol=0.02, rtol=0)
     with pytest.raises(ValueError, match="CUDA"):
         Predictor(untrained_checkpoint, backend="fp16")
+
+
+@pytest.mark.slow
+def test_int8_export_accuracy_within_its_measured_bounds(trained_checkpoint, trained_photos,
+                                                         trained_eager, tmp_path):
+    """INT8 (NNCF post-training quantisation, calibrated on 12 other drawn pictures) trades
+    accuracy for speed: measured 36/36 matched, mask IoU mean 0.96, scores within 0.124 of
+    eager fp32 (the issue's parity bound, 0.02, is for the floating-point backends). The
+    candidate threshold is lowered by the score bound so that detections near the cut match."""
+    from fashionkit.inference.export import export_model
+
+    calibration = [p for s in (5, 6) for p, _ in drawn_samples(6, seed=s)]
+    path = export_model(trained_checkpoint, tmp_path / "int8.xml", "openvino",
+                        int8_calibration=calibration)
+    candidate = Predictor(path, score_threshold=0.15, batch_size=4)(trained_photos)
+    report = compare_predictions(trained_eager, candidate)
+    assert report.matched_share >= 0.95 and report.mask_iou.mean() >= 0.95, report.summary()
+    assert report.score_diff.max() <= 0.15, report.summary()
