@@ -95,11 +95,14 @@ class RawPredictionGraph(nn.Module):
 
     def forward(self, image: torch.Tensor):
         from fashionkit.inference.predictor import _raw_predictions
+        from fashionkit.modeling.roi_heads import ExportableRoIAlign
 
         _, [r] = _raw_predictions(self.model, [image])
-        heads = self.model.roi_heads
+        pooled = [self.model.get_submodule(f"roi_heads.{name}")
+                  for name in ("box_roi_pool", "mask_roi_pool")]
+        assert all(isinstance(p, ExportableRoIAlign) for p in pooled)
         return (r.boxes, r.labels, r.scores, r.mask_probs, r.attribute_scores,
-                heads.box_roi_pool.pooled, heads.mask_roi_pool.pooled)
+                *(p.pooled for p in pooled))  # type: ignore[union-attr]
 
 
 def _source_model(source, recipe: Any):
@@ -193,44 +196,50 @@ def export_model(source: str | os.PathLike | nn.Module, out: str | os.PathLike,
     return out
 
 
-def calibration_inputs(config, recipe: dict | None, photos: Sequence[Any]) -> list[np.ndarray]:
-    """The graph's inputs for ``photos``: decoded and transformed as the Predictor does (the
-    recipe's input transform, then the model's own resize). Photos that cannot be read are
-    an :class:`InvalidDataError` naming each."""
-    from fashionkit.inference.images import DEFAULT_MAX_PIXELS
-    from fashionkit.inference.predictor import (
-        _data_config,
-        _Failed,
-        _PhotoDataset,
-        input_transform_for,
-    )
-    from fashionkit.modeling.model import InputTransform
+class CalibrationInputs:
+    """The graph's inputs for calibration ``photos``, decoded and transformed as the
+    Predictor does (the recipe's input transform, then the model's own resize), as NNCF's
+    dataset items (``{"image": 3×H×W float32}``). Decoded again on each pass: NNCF passes
+    more than once, and a few hundred 1024² inputs held at once would take gigabytes.
+    Construction decodes each photo once, so that every photo that cannot be read is
+    reported up front (:class:`InvalidDataError` naming each)."""
 
-    transform = input_transform_for(config, _data_config(recipe))
-    resize = InputTransform(config) if config.resize else None
-    dataset = _PhotoDataset(photos, transform, max_pixels=DEFAULT_MAX_PIXELS)
-    inputs, problems = [], []
-    for k in range(len(dataset)):
-        sample = dataset[k]
-        if isinstance(sample, _Failed):
-            problems.append(sample.error)
-            continue
-        image = sample.image
-        if resize is not None:
-            image, _ = resize.resize(image)
-        inputs.append(np.ascontiguousarray(image.numpy()))
-    if problems:
-        raise InvalidDataError(problems)
-    return inputs
+    def __init__(self, config, recipe: dict | None, photos: Sequence[Any]):
+        from fashionkit.inference.images import DEFAULT_MAX_PIXELS
+        from fashionkit.inference.predictor import (
+            _data_config,
+            _Failed,
+            _PhotoDataset,
+            input_transform_for,
+        )
+        from fashionkit.modeling.model import InputTransform
+
+        self._resize = InputTransform(config) if config.resize else None
+        self._dataset = _PhotoDataset(photos, input_transform_for(config, _data_config(recipe)),
+                                      max_pixels=DEFAULT_MAX_PIXELS)
+        problems = [sample.error for sample in map(self._dataset.__getitem__,
+                                                   range(len(self._dataset)))
+                    if isinstance(sample, _Failed)]
+        if problems:
+            raise InvalidDataError(problems)
+
+    def __len__(self) -> int:
+        return len(self._dataset)
+
+    def __iter__(self):
+        for k in range(len(self._dataset)):
+            image = self._dataset[k].image  # type: ignore[union-attr]  # checked on construction
+            if self._resize is not None:
+                image, _ = self._resize.resize(image)
+            yield {"image": np.ascontiguousarray(image.numpy())}
 
 
 def _quantize_int8(ov_model, config, recipe: dict | None, photos: Sequence[Any]):
     """NNCF's post-training INT8 quantisation of ``ov_model`` calibrated on ``photos``."""
     import nncf
 
-    inputs = calibration_inputs(config, recipe, photos)
-    return nncf.quantize(ov_model, nncf.Dataset([{"image": x} for x in inputs]),
-                         subset_size=len(inputs))
+    inputs = CalibrationInputs(config, recipe, photos)
+    return nncf.quantize(ov_model, nncf.Dataset(inputs), subset_size=len(inputs))
 
 
 def _export_onnx(model, recipe: dict | None, out: Path, metadata: dict) -> None:

@@ -65,7 +65,7 @@ class ExportableRoIAlign(MultiScaleRoIAlign):
         if not torch.onnx.is_in_onnx_export():
             return super().forward(x, boxes, image_shapes)
         features = _filter_input(x, self.featmap_names)
-        if self.scales is None or self.map_levels is None:
+        if self.scales is None or self.map_levels is None:  # type: ignore[has-type]
             self.scales, self.map_levels = _setup_scales(
                 features, image_shapes, self.canonical_scale, self.canonical_level)
         if len(boxes) != 1:
