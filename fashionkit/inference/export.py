@@ -71,7 +71,7 @@ EXPORT_VERSION = 1
 EXPORT_FORMATS: tuple[str, ...] = ("onnx", "openvino")
 OPSET = 17  # ONNX RoiAlign with torchvision's pixel convention needs ≥ 16
 OUTPUTS: tuple[str, ...] = ("boxes", "labels", "scores", "mask_probs", "attribute_scores")
-# Also graph outputs, not read: the RoIs each head pooled and their FPN levels (R×6), which
+# Also graph outputs, not read: the boxes each RoI head pooled and their FPN levels (R×5), which
 # keeps that arithmetic in fp32 under OpenVINO's bf16 (see ExportableRoIAlign).
 POOLED_OUTPUTS: tuple[str, ...] = ("box_rois", "mask_rois")
 _METADATA_KEY = "fashionkit"
