@@ -33,9 +33,10 @@ def register(app: typer.Typer) -> None:
             None, "--images", help="Folder the --dataset file names are relative to."),
         backend: str | None = typer.Option(
             None, help="eager (fp32), bf16, fp16 (CUDA only), onnxruntime, openvino or "
-                       "openvino-bf16 (exported graph; a checkpoint is exported first). "
-                       "Default: eager, or for an exported file onnxruntime (.onnx) / "
-                       "openvino (.xml)."),
+                       "openvino-bf16 (exported graph; a checkpoint is exported first; an "
+                       "INT8 IR from `fashionkit export --int8` runs with either openvino "
+                       "backend). Default: eager, or for an exported file onnxruntime "
+                       "(.onnx) / openvino (.xml)."),
         device: str = typer.Option("cpu", help="cpu, cuda, cuda:1 …"),
         score_threshold: float | None = typer.Option(
             None, "--score-threshold",
