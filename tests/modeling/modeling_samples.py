@@ -45,3 +45,19 @@ def make_sample(size: int = 64, n: int = 2, seed: int = 0, num_attributes: int =
     return image, target
 
 
+
+
+def run_onnx(path, feeds: dict, runtime: str) -> list:
+    """The outputs of the ONNX file ``path`` on ``feeds`` (name → numpy array), run by
+    ``runtime``: ``"onnxruntime"`` or ``"openvino"`` (fp32 inference precision, so that a
+    CPU with bf16 does not round)."""
+    import numpy as np
+
+    if runtime == "onnxruntime":
+        import onnxruntime as ort
+
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)
+    import openvino as ov
+
+    result = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(feeds)
+    return [np.asarray(result[k]) for k in range(len(result))]

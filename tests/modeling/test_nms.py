@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from modeling_samples import run_onnx
 from torchvision.ops import batched_nms
 
 from fashionkit.modeling import build_model
@@ -100,15 +101,7 @@ def test_exported_classwise_nms_keeps_the_same_pairs(tmp_path, runtime):
     other_boxes, other_scores = _clustered_boxes(9, 150, seed=5)  # other sizes: dynamic axes
     for b, s in ((boxes, scores), (other_boxes, other_scores)):
         feeds = {"boxes": b.numpy(), "scores": s.numpy()}
-        if runtime == "onnxruntime":
-            import onnxruntime as ort
-
-            got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
-                None, feeds)[0]
-        else:
-            import openvino as ov
-
-            got = ov.Core().compile_model(str(path), "CPU")(feeds)[0]
+        got = run_onnx(path, feeds, runtime)[0]
         assert _pairs(torch.from_numpy(np.asarray(got, np.int64))) == _pairs(
             classwise_nms(b, s, 0.5, 20))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from modeling_samples import run_onnx
 from torchvision.ops import MultiScaleRoIAlign
 
 from fashionkit.modeling.roi_heads import ExportableRoIAlign
@@ -57,17 +58,7 @@ def test_exported_pooling_equals_torchvision(tmp_path, runtime):
     other_features, other_boxes = _features(1), _boxes(1, n=35)  # other values and count
     for f, b in ((features, boxes), (other_features, other_boxes)):
         feeds = {**{f"f{k}": v.numpy() for k, v in enumerate(f.values())}, "boxes": b.numpy()}
-        if runtime == "onnxruntime":
-            import onnxruntime as ort
-
-            pooled, rois = ort.InferenceSession(
-                str(path), providers=["CPUExecutionProvider"]).run(None, feeds)
-        else:
-            import openvino as ov
-
-            result = ov.Core().compile_model(str(path), "CPU", {
-                "INFERENCE_PRECISION_HINT": "f32"})(feeds)
-            pooled, rois = result[0], result[1]
+        pooled, rois = run_onnx(path, feeds, runtime)
         want = reference(f, [b], [(SIZE, SIZE)])
         np.testing.assert_allclose(pooled, want.numpy(), rtol=1e-5, atol=1e-5)
         levels = reference.map_levels([b])  # type: ignore[misc]
