@@ -12,6 +12,7 @@ from fashionkit.inference import Predictor
 from fashionkit.inference.backends import Autocast, Cast, fold_batchnorm
 from fashionkit.inference.parity import compare_predictions
 from fashionkit.inference.prediction import Item, Prediction
+from fashionkit.modeling.roi_align import GatherRoIAlign
 
 from .conftest import drawn_samples, synthetic_photo
 
@@ -62,6 +63,9 @@ def test_bf16_backend_runs_channels_last_and_keeps_boxes_and_scores(untrained_ch
     assert conv.is_contiguous(memory_format=torch.channels_last)
     assert predictor.model.roi_heads.box_head.dtype == torch.bfloat16
     assert not isinstance(predictor.model.roi_heads.box_predictor, Autocast)
+    assert isinstance(predictor.model.roi_heads.box_roi_pool, GatherRoIAlign)
+    assert isinstance(predictor.model.roi_heads.mask_roi_pool, GatherRoIAlign)
+    assert predictor.model.roi_heads.mask_roi_pool.output_size == (14, 14)
     # An untrained model's masks hover around 0.5, so only boxes and scores are compared
     # here; the trained checkpoint below checks masks too.
     _assert_parity(eager, predictor(photos), masks=False)

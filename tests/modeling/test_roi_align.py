@@ -65,3 +65,80 @@ def test_exported_pooling_equals_torchvision(tmp_path, runtime):
         assert set(levels.tolist()) == {0, 1, 2, 3}  # every level is exercised
         np.testing.assert_array_equal(rois[:, :4], b.numpy())
         np.testing.assert_array_equal(rois[:, 4], levels.numpy())
+
+
+# --- The gather RoIAlign of the reduced-precision backends, against torchvision's kernel ---
+
+def _rois(seed: int, n: int, size: int, batch: int) -> torch.Tensor:
+    """Boxes of 0.2–400 px, some partly or wholly off the map (torchvision zeroes samples
+    beyond one pixel outside), some past the bottom-right edge, over ``batch`` images."""
+    g = torch.Generator().manual_seed(seed)
+    xy = torch.rand(n, 2, generator=g) * (size + 80) - 40
+    wh = torch.exp(torch.empty(n, 2).uniform_(np.log(0.2), np.log(400), generator=g))
+    index = torch.randint(0, batch, (n, 1), generator=g).float()
+    return torch.cat([index, xy, xy + wh], dim=1)
+
+
+@pytest.mark.parametrize("sampling_ratio", [1, 2, 3])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_gather_roi_align_equals_torchvisions_kernel(sampling_ratio, channels_last):
+    from torchvision.ops import roi_align
+
+    from fashionkit.modeling.roi_align import roi_align_gather
+
+    g = torch.Generator().manual_seed(3)
+    feature = torch.randn(2, 16, 23, 31, generator=g)  # not square: rows and columns differ
+    if channels_last:
+        feature = feature.contiguous(memory_format=torch.channels_last)
+    rois = _rois(4, 300, 4 * 31, batch=2)
+    for output_size in ((7, 7), (14, 14), (3, 5)):
+        want = roi_align(feature, rois, output_size, 0.25, sampling_ratio, aligned=False)
+        got = roi_align_gather(feature, rois, output_size, 0.25, sampling_ratio)
+        assert got.shape == want.shape
+        assert got.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(got, want, rtol=0, atol=2e-6)
+    assert roi_align_gather(feature, rois[:0], (7, 7), 0.25, 2).shape == (0, 16, 7, 7)
+    with pytest.raises(ValueError, match="sampling_ratio"):
+        roi_align_gather(feature, rois, (7, 7), 0.25, 0)
+
+
+def test_gather_pooler_equals_torchvisions_pooler_and_falls_back_for_gradients():
+    from fashionkit.modeling.roi_align import GatherRoIAlign
+
+    reference = MultiScaleRoIAlign(NAMES, output_size=7, sampling_ratio=2, canonical_scale=56)
+    pooler = GatherRoIAlign(NAMES, output_size=7, sampling_ratio=2, canonical_scale=56)
+    features = {k: v.contiguous(memory_format=torch.channels_last)
+                for k, v in _features(0).items()}
+    two_images = [_boxes(0), _boxes(1, n=35)]
+    shapes = [(SIZE, SIZE)] * 2
+    features = {k: torch.cat([v, v.flip(-1)]) for k, v in features.items()}
+    with torch.no_grad():
+        torch.testing.assert_close(pooler(features, two_images, shapes),
+                                   reference(features, two_images, shapes), rtol=0, atol=2e-6)
+    levels = reference.map_levels(two_images)  # type: ignore[misc]
+    assert set(levels.tolist()) == {0, 1, 2, 3}  # every level is exercised
+    with torch.no_grad():
+        empty = [two_images[0][:0], two_images[1][:0]]
+        assert pooler(features, empty, shapes).shape == (0, 8, 7, 7)
+    # With gradients (training) it is torchvision's program, bit for bit.
+    leaf = {k: v.clone().requires_grad_() for k, v in features.items()}
+    got = pooler(leaf, two_images, shapes)
+    torch.testing.assert_close(got, reference(leaf, two_images, shapes), rtol=0, atol=0)
+    got.sum().backward()
+    assert leaf["0"].grad is not None
+
+
+def test_gather_roi_align_samples_on_the_borders_as_torchvision():
+    """Samples exactly one pixel outside (-1) or on the far edge (size) still count; just
+    beyond them they are zero (one sample per bin: its position is the box centre)."""
+    from torchvision.ops import roi_align
+
+    from fashionkit.modeling.roi_align import roi_align_gather
+
+    feature = torch.arange(1.0, 1 + 10 * 12).reshape(1, 1, 10, 12)
+    centres = [(-1.0, 4.0), (12.0, 4.0), (5.0, 10.0), (5.0, -1.0), (-1.25, 4.0), (12.25, 4.0)]
+    rois = torch.tensor([[0, x - 2, y - 2, x + 2, y + 2] for x, y in centres])
+    want = roi_align(feature, rois, (1, 1), 1.0, 1, aligned=False)
+    got = roi_align_gather(feature, rois, (1, 1), 1.0, 1)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    assert (want.flatten()[:4] > 0).all() and (want.flatten()[4:] == 0).all()
