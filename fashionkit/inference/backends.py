@@ -7,9 +7,7 @@ every proposal are as costly as the backbone), the mask head and mask predictor.
 that produce detection scores, box deltas and attribute scores (``box_predictor``,
 ``attribute_predictor``) and all post-processing (proposal selection, NMS, thresholds) stay in
 fp32, reading fp32 copies of the features, so that near-tied detections are ranked as eager
-ranks them. Each wrapped part returns fp32 tensors. The RoI poolers become
-:class:`~fashionkit.modeling.roi_align.GatherRoIAlign` (the same numbers, all threads, read in
-place from channels-last features; on GPU it runs torchvision's kernel).
+ranks them. Each wrapped part returns fp32 tensors.
 
 The backbone's BatchNorms are folded into the preceding convolutions
 (:func:`fold_batchnorm`); a backbone left without normalisation layers (ResNet + FPN without
@@ -132,20 +130,6 @@ class Cast(nn.Module):
         return _to_float(self.module(x.to(self.dtype)))
 
 
-def _swap_poolers(heads: nn.Module) -> None:
-    """torchvision's poolers → :class:`GatherRoIAlign` with the same settings."""
-    from torchvision.ops import MultiScaleRoIAlign
-
-    from fashionkit.modeling.roi_align import GatherRoIAlign
-
-    for name in ("box_roi_pool", "mask_roi_pool"):
-        pool = getattr(heads, name, None)
-        if isinstance(pool, MultiScaleRoIAlign) and pool.sampling_ratio > 0:
-            setattr(heads, name, GatherRoIAlign(
-                pool.featmap_names, pool.output_size, pool.sampling_ratio,
-                canonical_scale=pool.canonical_scale, canonical_level=pool.canonical_level))
-
-
 def prepare_model(model: nn.Module, backend: str, device: torch.device,
                   copy_model: bool = False) -> nn.Module:
     """The model ready for ``backend`` on ``device`` (eval mode). ``eager``: as it is.
@@ -166,7 +150,6 @@ def prepare_model(model: nn.Module, backend: str, device: torch.device,
         # Normalisation-free after folding: store the backbone's weights in reduced precision.
         model.backbone = Cast(backbone, dtype)
         parts.remove("backbone")
-    _swap_poolers(model.get_submodule("roi_heads"))
     for path in parts:
         parent_path, _, name = path.rpartition(".")
         parent = model.get_submodule(parent_path) if parent_path else model

@@ -12,7 +12,7 @@ float in [0, 1]; H, W dynamic) in; the model's RoI-level predictions out, i.e.
 input's pixels), ``labels`` N int64 (contiguous training labels), ``scores`` N, ``mask_probs``
 N×1×28×28 (the detected class's mask probabilities in its box) and ``attribute_scores`` N×A
 (sigmoid); also, not read, :data:`POOLED_OUTPUTS` (the boxes each RoI head pooled and their
-FPN levels, see :class:`~fashionkit.modeling.roi_heads.ExportableRoIAlign`). In between:
+FPN levels, see :class:`~fashionkit.modeling.roi_align.FPNRoIAlign`). In between:
 normalisation and padding, backbone and FPN, the RPN (anchors, top-k, NMS), RoIAlign, box
 head, box decoding and per-class NMS (one ``NonMaxSuppression`` with the classes as its
 batch, :func:`~fashionkit.modeling.nms.classwise_nms`), top ``box_detections_per_img``, the
@@ -72,7 +72,7 @@ EXPORT_FORMATS: tuple[str, ...] = ("onnx", "openvino")
 OPSET = 17  # ONNX RoiAlign with torchvision's pixel convention needs ≥ 16
 OUTPUTS: tuple[str, ...] = ("boxes", "labels", "scores", "mask_probs", "attribute_scores")
 # Also graph outputs, not read: the boxes each RoI head pooled and their FPN levels (R×5), which
-# keeps that arithmetic in fp32 under OpenVINO's bf16 (see ExportableRoIAlign).
+# keeps that arithmetic in fp32 under OpenVINO's bf16 (see FPNRoIAlign).
 POOLED_OUTPUTS: tuple[str, ...] = ("box_rois", "mask_rois")
 _METADATA_KEY = "fashionkit"
 
@@ -95,12 +95,12 @@ class RawPredictionGraph(nn.Module):
 
     def forward(self, image: torch.Tensor):
         from fashionkit.inference.predictor import _raw_predictions
-        from fashionkit.modeling.roi_heads import ExportableRoIAlign
+        from fashionkit.modeling.roi_align import FPNRoIAlign
 
         _, [r] = _raw_predictions(self.model, [image])
         pooled = [self.model.get_submodule(f"roi_heads.{name}")
                   for name in ("box_roi_pool", "mask_roi_pool")]
-        assert all(isinstance(p, ExportableRoIAlign) for p in pooled)
+        assert all(isinstance(p, FPNRoIAlign) for p in pooled)
         return (r.boxes, r.labels, r.scores, r.mask_probs, r.attribute_scores,
                 *(p.pooled for p in pooled))  # type: ignore[union-attr]
 
@@ -316,7 +316,7 @@ class ExportedModel:
     too, and its outputs rounded to bf16): a low-confidence detection's score then differs
     from eager fp32 by up to ~0.04 (the parity test's bound is 0.02; confident ones agree to
     ~0.01). The RoI coordinates stay fp32 (see
-    :class:`~fashionkit.modeling.roi_heads.ExportableRoIAlign`). ``threads``: intra-op threads
+    :class:`~fashionkit.modeling.roi_align.FPNRoIAlign`). ``threads``: intra-op threads
     (default: torch's). Attributes: ``config`` (``ModelConfig``), ``recipe`` (dict or None),
     ``metadata``."""
 

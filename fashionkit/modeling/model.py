@@ -45,7 +45,8 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 from fashionkit.modeling.attribute_head import AttributeHead
 from fashionkit.modeling.config import ModelConfig
-from fashionkit.modeling.roi_heads import AttributeRoIHeads, ExportableRoIAlign, ModeRPN
+from fashionkit.modeling.roi_align import FPNRoIAlign
+from fashionkit.modeling.roi_heads import AttributeRoIHeads, ModeRPN
 from fashionkit.structures import Detections
 
 __all__ = ["AttributeMaskRCNN", "build_model", "LOSS_NAMES"]
@@ -281,9 +282,9 @@ def build_model(config: ModelConfig) -> AttributeMaskRCNN:
                         "testing": config.rpn_post_nms_top_n_test},
         nms_thresh=config.rpn_nms_thresh,
     )
-    box_pool = ExportableRoIAlign(featmap_names, output_size=7, sampling_ratio=2,
+    box_pool = FPNRoIAlign(featmap_names, output_size=7, sampling_ratio=2,
                                  canonical_scale=config.roi_canonical_scale)
-    mask_pool = ExportableRoIAlign(featmap_names, output_size=14, sampling_ratio=2,
+    mask_pool = FPNRoIAlign(featmap_names, output_size=14, sampling_ratio=2,
                                   canonical_scale=config.roi_canonical_scale)
     rep = config.representation_size
     if v2:

@@ -1,17 +1,18 @@
-"""RoIAlign as one weighted gather over channels-last features, for CPU inference.
+"""RoI pooling over FPN levels: torchvision's ``MultiScaleRoIAlign`` with a faster CPU program
+and an export-friendly ONNX program (:class:`FPNRoIAlign`).
 
-torchvision's CPU ``roi_align`` loops over RoIs, channels and bins on one thread, and first
-copies a channels-last feature map to contiguous NCHW. In the ``bf16`` backend at the paper's
-size (R101-FPN, 1024², 1,000 proposals, 100 masks) the two poolers took 0.57 s of the RoI
-heads' 0.97 s, as long as the mask head's four convolutions and the box head together.
-
-Every RoIAlign output value is a weighted sum of feature vectors: for each bin, the
+On CPU, torchvision's ``roi_align`` loops over RoIs, channels and bins on one thread (forward
+and backward), and first copies a channels-last map to contiguous NCHW. At the paper's size
+(R101-FPN, 1024², 1,000 proposals, 100 masks) the two poolers took 0.57 s of the ``bf16``
+backend's 0.97 s of RoI heads; in a ``cpu-tiny`` training step their backward was a third of
+the step. Every RoIAlign output value is a weighted sum of feature vectors: each bin's
 ``sampling_ratio²`` sample points' four bilinear neighbours. Read as rows of an
-``(N·H·W) × C`` table (a view of a channels-last map), a bin is a bag of ``4·sampling_ratio²``
-rows with weights, which :func:`torch.nn.functional.embedding_bag` sums with all threads,
-each row a contiguous run of channels. The sample positions, neighbours and weights follow
-torchvision's kernel (``roi_align_kernel.cpp``, ``aligned=False``) in the same float order,
-so the result equals it to float rounding.
+``(N·H·W) × C`` table (a view of a channels-last map), a bin is a bag of
+``4·sampling_ratio²`` rows with weights, which :func:`torch.nn.functional.embedding_bag` sums
+with all threads, a contiguous run of channels per row, and differentiates. The sample
+positions, neighbours and weights follow torchvision's kernel (``roi_align_kernel.cpp``,
+``aligned=False``) in the same float order, so the result equals it to float rounding
+(:func:`roi_align_gather`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchvision.ops import MultiScaleRoIAlign
+from torchvision.ops import MultiScaleRoIAlign, roi_align
 from torchvision.ops.poolers import _convert_to_roi_format, _filter_input, _setup_scales
 
-__all__ = ["GatherRoIAlign", "roi_align_gather"]
+__all__ = ["FPNRoIAlign", "roi_align_gather"]
 
 
 def _axis(start: Tensor, bin_size: Tensor, bins: int, grid: int, size: int):
@@ -50,9 +51,11 @@ def roi_align_gather(input: Tensor, rois: Tensor, output_size: tuple[int, int],
     """torchvision's ``roi_align(input, rois, output_size, spatial_scale, sampling_ratio,
     aligned=False)`` for a fixed ``sampling_ratio > 0``.
 
-    ``input``: ``N×C×H×W`` float (channels-last memory is read in place, other layouts are
-    copied once); ``rois``: ``K×5`` (batch index, x1, y1, x2, y2) in input-image pixels.
-    Returns ``K×C×PH×PW`` in channels-last memory. Not differentiable in ``rois``.
+    ``input``: ``N×C×H×W`` float (channels-last fp32 is read in place, other layouts are
+    copied once; bf16/fp16 are pooled in fp32, as torchvision's autocast does); ``rois``:
+    ``K×5`` (batch index, x1, y1, x2, y2) in input-image pixels.
+    Returns ``K×C×PH×PW`` in channels-last memory, in ``input``'s dtype. Differentiable in
+    ``input``, not in ``rois`` (as torchvision's).
     """
     if sampling_ratio <= 0:
         raise ValueError(f"roi_align_gather needs a fixed sampling_ratio > 0, got {sampling_ratio}")
@@ -61,7 +64,8 @@ def roi_align_gather(input: Tensor, rois: Tensor, output_size: tuple[int, int],
     count = rois.shape[0]
     if count == 0:
         return input.new_zeros((0, c, ph, pw))
-    dtype = input.dtype
+    # torchvision's autocast runs roi_align in fp32: so do reduced-precision inputs here
+    dtype = torch.promote_types(input.dtype, torch.float32)
     coords = rois[:, 1:].to(dtype) * spatial_scale
     x1, y1, x2, y2 = coords.unbind(1)
     roi_w, roi_h = (x2 - x1).clamp(min=1.0), (y2 - y1).clamp(min=1.0)
@@ -82,28 +86,52 @@ def roi_align_gather(input: Tensor, rois: Tensor, output_size: tuple[int, int],
     weight = torch.stack([by_y(wy_lo) * by_x(wx_lo), by_y(wy_lo) * by_x(wx_hi),
                           by_y(wy_hi) * by_x(wx_lo), by_y(wy_hi) * by_x(wx_hi)], dim=-1)
     weight = weight * inside[..., None]
-    table = input.permute(0, 2, 3, 1).reshape(n * h * w, c)
+    table = input.to(dtype).permute(0, 2, 3, 1).reshape(n * h * w, c)
     pooled = F.embedding_bag(index.reshape(count * ph * pw, -1), table,
                              per_sample_weights=weight.reshape(count * ph * pw, -1), mode="sum")
-    return pooled.reshape(count, ph, pw, c).permute(0, 3, 1, 2)
+    return pooled.reshape(count, ph, pw, c).permute(0, 3, 1, 2).to(input.dtype)
 
 
-class GatherRoIAlign(MultiScaleRoIAlign):
-    """torchvision's ``MultiScaleRoIAlign`` pooling each level with :func:`roi_align_gather`
-    when it runs on CPU without gradients (else torchvision's own program). The inference
-    backends swap it in for the model's poolers; eager fp32 keeps torchvision's as the
-    reference."""
+class FPNRoIAlign(MultiScaleRoIAlign):
+    """torchvision's ``MultiScaleRoIAlign`` (same arguments, levels and numbers) with two other
+    programs: on CPU, each level pooled by :func:`roi_align_gather` (training and inference);
+    when exported to ONNX, the program described below. Elsewhere (CUDA, or an adaptive
+    ``sampling_ratio <= 0``) torchvision's own.
+
+    torchvision's exported program gathers each FPN level's RoIs, pools them, and merges the
+    levels with ``ScatterElements`` over index tensors expanded to the full output
+    (RoIs × channels × 7 × 7 int64 per level): ~0.07 s of an R101-FPN 1024² graph in
+    OpenVINO, about a quarter of its non-convolution time. Exported, this one pools every RoI
+    at every level and keeps each RoI's own level with ``where`` (the same numbers; RoIAlign
+    itself is cheap).
+
+    It also records, while exporting, the boxes it pooled and their levels (:attr:`pooled`,
+    ``R×5``: x1, y1, x2, y2, level), which the export makes graph outputs, and its RoIAlign
+    reads the boxes tensor itself. That keeps the RoI arithmetic in fp32 under OpenVINO's
+    bf16 precision: the CPU plugin runs in bf16 every float operation that does not lead to
+    an output without passing a convolution or matmul, and 8-bit-mantissa RoI coordinates
+    (2–4 px steps at 512–1024 px) and level arithmetic moved a detection's score by 0.056
+    from eager fp32 on the slow parity test's model (0.036 with them in fp32). The exported
+    graph pools one image.
+    """
+
+    pooled: Tensor | None = None
 
     def forward(self, x: dict[str, Tensor], boxes: list[Tensor],
                 image_shapes: list[tuple[int, int]]) -> Tensor:
         features = _filter_input(x, self.featmap_names)
-        if (self.sampling_ratio <= 0 or torch.is_grad_enabled()
-                or any(f.device.type != "cpu" for f in features)):
-            return super().forward(x, boxes, image_shapes)
         if self.scales is None or self.map_levels is None:  # type: ignore[has-type]
             self.scales, self.map_levels = _setup_scales(
                 features, image_shapes, self.canonical_scale, self.canonical_level)
+        if torch.onnx.is_in_onnx_export():
+            return self._exported(features, boxes)
+        if self.sampling_ratio <= 0 or any(f.device.type != "cpu" for f in features):
+            return super().forward(x, boxes, image_shapes)
+        return self._gathered(features, boxes)
+
+    def _gathered(self, features: list[Tensor], boxes: list[Tensor]) -> Tensor:
         rois = _convert_to_roi_format(boxes)
+        assert self.scales is not None and self.map_levels is not None
         if len(features) == 1:
             return roi_align_gather(features[0], rois, self.output_size, self.scales[0],
                                     self.sampling_ratio)
@@ -116,5 +144,43 @@ class GatherRoIAlign(MultiScaleRoIAlign):
             if picked.numel():
                 pooled = roi_align_gather(feature, rois[picked], self.output_size, scale,
                                           self.sampling_ratio)
-                result[picked] = pooled.permute(0, 2, 3, 1)
+                result = result.index_put((picked,), pooled.permute(0, 2, 3, 1))
         return result.permute(0, 3, 1, 2)
+
+    def _exported(self, features: list[Tensor], boxes: list[Tensor]) -> Tensor:
+        assert self.scales is not None and self.map_levels is not None
+        if len(boxes) != 1:
+            raise ValueError(f"the exported graph pools one image's RoIs, got {len(boxes)}")
+        [rois] = boxes
+        levels = self.map_levels(boxes) if len(features) > 1 else rois.new_zeros(
+            rois.shape[0], dtype=torch.int64)
+        result = None
+        for level, (feature, scale) in enumerate(zip(features, self.scales, strict=True)):
+            pooled = _RoIAlignOneImage.apply(feature, rois, self.output_size, scale,
+                                             self.sampling_ratio)
+            result = pooled if result is None else torch.where(
+                (levels == level)[:, None, None, None], pooled, result)
+        self.pooled = torch.cat([rois, levels[:, None].to(rois.dtype)], dim=1)
+        assert result is not None
+        return result
+
+
+class _RoIAlignOneImage(torch.autograd.Function):
+    """torchvision's ``roi_align`` of one image's ``N×4`` boxes. Exported as ONNX ``RoiAlign``
+    reading the boxes tensor itself (torchvision's symbolic slices them out of ``N×5`` RoIs:
+    one more float op, which OpenVINO's bf16 would round)."""
+
+    @staticmethod
+    def forward(ctx, feature, boxes, output_size, spatial_scale, sampling_ratio):  # type: ignore[override]
+        return roi_align(feature, [boxes], output_size, spatial_scale, sampling_ratio)
+
+    @staticmethod
+    def symbolic(g, feature, boxes, output_size, spatial_scale, sampling_ratio):  # pragma: no cover - runs inside torch.onnx.export
+        shape = g.op("Shape", boxes)
+        count = g.op("Slice", shape, g.op("Constant", value_t=torch.tensor([0])),
+                     g.op("Constant", value_t=torch.tensor([1])))
+        batch = g.op("ConstantOfShape", count, value_t=torch.tensor([0], dtype=torch.int64))
+        return g.op("RoiAlign", feature, boxes, batch,
+                    coordinate_transformation_mode_s="output_half_pixel",  # aligned=False
+                    output_height_i=output_size[0], output_width_i=output_size[1],
+                    sampling_ratio_i=sampling_ratio, spatial_scale_f=spatial_scale)

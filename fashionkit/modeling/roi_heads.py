@@ -24,85 +24,17 @@ from torchvision.models.detection.roi_heads import (
     maskrcnn_loss,
 )
 from torchvision.models.detection.rpn import RegionProposalNetwork, concat_box_prediction_layers
-from torchvision.ops import MultiScaleRoIAlign, roi_align
 from torchvision.ops import boxes as box_ops
-from torchvision.ops.poolers import _filter_input, _setup_scales
 
 from fashionkit.modeling.attribute_head import AttributeHead, attribute_loss, attribute_targets
 from fashionkit.modeling.nms import batched_nms_without_branches, classwise_nms
 
-__all__ = ["AttributeRoIHeads", "ExportableRoIAlign", "ModeRPN", "RoIPredictions"]
+__all__ = ["AttributeRoIHeads", "ModeRPN", "RoIPredictions"]
 
 # Which proposal counts the RPN uses. torchvision reads them from ``self.training`` deep inside
 # ``filter_proposals``; a context variable lets ``losses`` use the training counts on a model in
 # eval mode, and stays correct when several threads share one model.
 _SAMPLING_MODE: contextvars.ContextVar[str] = contextvars.ContextVar("rpn_mode", default="testing")
-
-
-class ExportableRoIAlign(MultiScaleRoIAlign):
-    """torchvision's ``MultiScaleRoIAlign``, with another program when exported to ONNX.
-
-    torchvision's exported program gathers each FPN level's RoIs, pools them, and merges the
-    levels with ``ScatterElements`` over index tensors expanded to the full output
-    (RoIs × channels × 7 × 7 int64 per level): ~0.07 s of an R101-FPN 1024² graph in
-    OpenVINO, about a quarter of its non-convolution time. Exported, this one pools every RoI at every level and
-    keeps each RoI's own level with ``where`` (the same numbers; RoIAlign itself is cheap).
-
-    It also records, while exporting, the boxes it pooled and their levels (:attr:`pooled`,
-    ``R×5``: x1, y1, x2, y2, level), which the export makes graph outputs, and its RoIAlign
-    reads the boxes tensor itself. That keeps the RoI arithmetic in fp32 under OpenVINO's
-    bf16 precision: the CPU plugin runs in bf16 every float operation that does not lead to
-    an output without passing a convolution or matmul, and 8-bit-mantissa RoI coordinates
-    (2–4 px steps at 512–1024 px) and level arithmetic moved a detection's score by 0.056
-    from eager fp32 on the slow parity test's model (0.036 with them in fp32). The exported
-    graph pools one image.
-    """
-
-    pooled: Tensor | None = None
-
-    def forward(self, x: dict[str, Tensor], boxes: list[Tensor],
-                image_shapes: list[tuple[int, int]]) -> Tensor:
-        if not torch.onnx.is_in_onnx_export():
-            return super().forward(x, boxes, image_shapes)
-        features = _filter_input(x, self.featmap_names)
-        if self.scales is None or self.map_levels is None:  # type: ignore[has-type]
-            self.scales, self.map_levels = _setup_scales(
-                features, image_shapes, self.canonical_scale, self.canonical_level)
-        if len(boxes) != 1:
-            raise ValueError(f"the exported graph pools one image's RoIs, got {len(boxes)}")
-        [rois] = boxes
-        levels = self.map_levels(boxes) if len(features) > 1 else rois.new_zeros(
-            rois.shape[0], dtype=torch.int64)
-        result = None
-        for level, (feature, scale) in enumerate(zip(features, self.scales, strict=True)):
-            pooled = _RoIAlignOneImage.apply(feature, rois, self.output_size, scale,
-                                             self.sampling_ratio)
-            result = pooled if result is None else torch.where(
-                (levels == level)[:, None, None, None], pooled, result)
-        self.pooled = torch.cat([rois, levels[:, None].to(rois.dtype)], dim=1)
-        assert result is not None
-        return result
-
-
-class _RoIAlignOneImage(torch.autograd.Function):
-    """torchvision's ``roi_align`` of one image's ``N×4`` boxes. Exported as ONNX ``RoiAlign``
-    reading the boxes tensor itself (torchvision's symbolic slices them out of ``N×5`` RoIs:
-    one more float op, which OpenVINO's bf16 would round)."""
-
-    @staticmethod
-    def forward(ctx, feature, boxes, output_size, spatial_scale, sampling_ratio):  # type: ignore[override]
-        return roi_align(feature, [boxes], output_size, spatial_scale, sampling_ratio)
-
-    @staticmethod
-    def symbolic(g, feature, boxes, output_size, spatial_scale, sampling_ratio):  # pragma: no cover - runs inside torch.onnx.export
-        shape = g.op("Shape", boxes)
-        count = g.op("Slice", shape, g.op("Constant", value_t=torch.tensor([0])),
-                     g.op("Constant", value_t=torch.tensor([1])))
-        batch = g.op("ConstantOfShape", count, value_t=torch.tensor([0], dtype=torch.int64))
-        return g.op("RoiAlign", feature, boxes, batch,
-                    coordinate_transformation_mode_s="output_half_pixel",  # aligned=False
-                    output_height_i=output_size[0], output_width_i=output_size[1],
-                    sampling_ratio_i=sampling_ratio, spatial_scale_f=spatial_scale)
 
 
 class ModeRPN(RegionProposalNetwork):

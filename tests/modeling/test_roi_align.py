@@ -1,5 +1,6 @@
-"""The exported program of the RoI pooler against torchvision's ``MultiScaleRoIAlign`` (the
-eager reference), in ONNX Runtime and OpenVINO."""
+"""The RoI pooler's programs against torchvision's ``roi_align`` and ``MultiScaleRoIAlign``
+(the reference): the CPU gather (forward and gradients) and the exported one in ONNX Runtime
+and OpenVINO."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 from modeling_samples import run_onnx
 from torchvision.ops import MultiScaleRoIAlign
 
-from fashionkit.modeling.roi_heads import ExportableRoIAlign
+from fashionkit.modeling.roi_align import FPNRoIAlign, roi_align_gather
 
 NAMES = ["0", "1", "2", "3"]
 SIZE = 256
@@ -32,18 +33,11 @@ def _boxes(seed: int, n: int = 60) -> torch.Tensor:
 class _Pool(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.pool = ExportableRoIAlign(NAMES, output_size=7, sampling_ratio=2, canonical_scale=56)
+        self.pool = FPNRoIAlign(NAMES, output_size=7, sampling_ratio=2, canonical_scale=56)
 
     def forward(self, f0, f1, f2, f3, boxes):
         features = dict(zip(NAMES, (f0, f1, f2, f3), strict=True))
         return self.pool(features, [boxes], [(SIZE, SIZE)]), self.pool.pooled
-
-
-def test_eager_is_torchvisions():
-    reference = MultiScaleRoIAlign(NAMES, output_size=7, sampling_ratio=2, canonical_scale=56)
-    features, boxes = _features(0), _boxes(0)
-    torch.testing.assert_close(_Pool().pool(features, [boxes], [(SIZE, SIZE)]),
-                               reference(features, [boxes], [(SIZE, SIZE)]), rtol=0, atol=0)
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -67,7 +61,7 @@ def test_exported_pooling_equals_torchvision(tmp_path, runtime):
         np.testing.assert_array_equal(rois[:, 4], levels.numpy())
 
 
-# --- The gather RoIAlign of the reduced-precision backends, against torchvision's kernel ---
+# --- The CPU program: a weighted gather, against torchvision's kernel ---
 
 def _rois(seed: int, n: int, size: int, batch: int) -> torch.Tensor:
     """Boxes of 0.2–400 px, some partly or wholly off the map (torchvision zeroes samples
@@ -83,8 +77,6 @@ def _rois(seed: int, n: int, size: int, batch: int) -> torch.Tensor:
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_gather_roi_align_equals_torchvisions_kernel(sampling_ratio, channels_last):
     from torchvision.ops import roi_align
-
-    from fashionkit.modeling.roi_align import roi_align_gather
 
     g = torch.Generator().manual_seed(3)
     feature = torch.randn(2, 16, 23, 31, generator=g)  # not square: rows and columns differ
@@ -102,38 +94,51 @@ def test_gather_roi_align_equals_torchvisions_kernel(sampling_ratio, channels_la
         roi_align_gather(feature, rois, (7, 7), 0.25, 0)
 
 
-def test_gather_pooler_equals_torchvisions_pooler_and_falls_back_for_gradients():
-    from fashionkit.modeling.roi_align import GatherRoIAlign
-
+def test_cpu_pooler_equals_torchvisions_pooler_with_gradients():
+    """Two images, every level, channels-last and NCHW maps: the pooled values and the
+    features' gradients (training) equal torchvision's ``MultiScaleRoIAlign``."""
     reference = MultiScaleRoIAlign(NAMES, output_size=7, sampling_ratio=2, canonical_scale=56)
-    pooler = GatherRoIAlign(NAMES, output_size=7, sampling_ratio=2, canonical_scale=56)
-    features = {k: v.contiguous(memory_format=torch.channels_last)
-                for k, v in _features(0).items()}
+    pooler = FPNRoIAlign(NAMES, output_size=7, sampling_ratio=2, canonical_scale=56)
     two_images = [_boxes(0), _boxes(1, n=35)]
     shapes = [(SIZE, SIZE)] * 2
-    features = {k: torch.cat([v, v.flip(-1)]) for k, v in features.items()}
-    with torch.no_grad():
-        torch.testing.assert_close(pooler(features, two_images, shapes),
-                                   reference(features, two_images, shapes), rtol=0, atol=2e-6)
+    g = torch.Generator().manual_seed(5)
+    for channels_last in (False, True):
+        features = {k: torch.cat([v, v.flip(-1)]) for k, v in _features(0).items()}
+        if channels_last:
+            features = {k: v.contiguous(memory_format=torch.channels_last)
+                        for k, v in features.items()}
+        ours = {k: v.clone().requires_grad_() for k, v in features.items()}
+        theirs = {k: v.clone().requires_grad_() for k, v in features.items()}
+        got, want = pooler(ours, two_images, shapes), reference(theirs, two_images, shapes)
+        torch.testing.assert_close(got, want, rtol=0, atol=2e-6)
+        upstream = torch.randn(want.shape, generator=g)
+        (got * upstream).sum().backward()
+        (want * upstream).sum().backward()
+        for name in NAMES:
+            torch.testing.assert_close(ours[name].grad, theirs[name].grad, rtol=0, atol=1e-5)
     levels = reference.map_levels(two_images)  # type: ignore[misc]
     assert set(levels.tolist()) == {0, 1, 2, 3}  # every level is exercised
     with torch.no_grad():
         empty = [two_images[0][:0], two_images[1][:0]]
         assert pooler(features, empty, shapes).shape == (0, 8, 7, 7)
-    # With gradients (training) it is torchvision's program, bit for bit.
-    leaf = {k: v.clone().requires_grad_() for k, v in features.items()}
-    got = pooler(leaf, two_images, shapes)
-    torch.testing.assert_close(got, reference(leaf, two_images, shapes), rtol=0, atol=0)
-    got.sum().backward()
-    assert leaf["0"].grad is not None
+
+
+def test_cpu_pooler_under_bf16_autocast_pools_in_fp32_as_torchvision():
+    reference = MultiScaleRoIAlign(NAMES, output_size=14, sampling_ratio=2, canonical_scale=56)
+    pooler = FPNRoIAlign(NAMES, output_size=14, sampling_ratio=2, canonical_scale=56)
+    features = {k: v.bfloat16() for k, v in _features(2).items()}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = pooler(features, [_boxes(2)], [(SIZE, SIZE)])
+        want = reference(features, [_boxes(2)], [(SIZE, SIZE)])
+    assert got.dtype == want.dtype == torch.bfloat16
+    # both round an fp32 result to bf16: at most one bf16 step apart (2^-8 relative)
+    torch.testing.assert_close(got, want, rtol=2 ** -8, atol=1e-6)
 
 
 def test_gather_roi_align_samples_on_the_borders_as_torchvision():
     """Samples exactly one pixel outside (-1) or on the far edge (size) still count; just
     beyond them they are zero (one sample per bin: its position is the box centre)."""
     from torchvision.ops import roi_align
-
-    from fashionkit.modeling.roi_align import roi_align_gather
 
     feature = torch.arange(1.0, 1 + 10 * 12).reshape(1, 1, 10, 12)
     centres = [(-1.0, 4.0), (12.0, 4.0), (5.0, 10.0), (5.0, -1.0), (-1.25, 4.0), (12.25, 4.0)]
