@@ -12,12 +12,12 @@ quantised to INT8 by NNCF (calibrated on the benchmark photo; its speed does not
 the calibration), the rest of it fp32. INT8 trades accuracy (see the README's parity table),
 so the best floating-point backend is reported apart as well.
 
-Per configuration and backend: the median seconds per image (``Predictor`` on one
-1024×1024 photo, after a warm-up call; backends alternate call by call so that they share the
-machine's noise; process CPU time too, which a busy shared machine disturbs less), GFLOP per
-image (``torch.utils.flop_counter`` on the eager forward: convolutions and matmuls, 2 FLOP per
-multiply-add), the achieved GFLOP/s and its share of the machine's measured peak for the
-backend's precision: the fastest of the kernels the backends run, measured in that precision
+Per configuration and backend: the median seconds per image and, in brackets, the fastest
+and slowest call (``Predictor`` on one 1024×1024 photo, after a warm-up call; backends
+alternate call by call so that they share the machine's noise; process CPU time too, which a
+busy shared machine disturbs less), GFLOP per image (``torch.utils.flop_counter`` on the eager
+forward: convolutions and matmuls, 2 FLOP per multiply-add), the achieved GFLOP/s and its
+share of the machine's measured peak for the backend's precision: the fastest of the kernels the backends run, measured in that precision
 in the same run (torch's 4096² matmul, torch's and OpenVINO's 3×3 convolution with 256
 channels on 128²; for INT8, a chain of four OpenVINO INT8 convolutions; each the best of a
 few runs). The CPU model, thread count and the ISA oneDNN can use (AVX-512-BF16, AMX) are
@@ -269,6 +269,7 @@ def main() -> None:
             for backend in backends:
                 seconds = times[backend]
                 print(f"{preset:18s} {size:5d}  {backend:13s} {seconds:7.2f} s/image "
+                      f"[{min(walls[backend]):.2f}–{max(walls[backend]):.2f}] "
                       f"(CPU {statistics.median(cpus[backend]):6.2f} s)  {counts[backend]:3d} "
                       f"detections  {gflop / seconds:6.1f} GFLOP/s ({gflop / seconds / peaks[PRECISION[backend]]:.1%} "
                       f"of the {_name(PRECISION[backend])} peak)  "

@@ -32,7 +32,9 @@ Presets:
   and a bf16 step took 0.90 s (RoIAlign's single-threaded backward alone 0.30 s). Capping the
   mask head at 16 positive RoIs per image brought it to 0.69 s; in the 8-minute benchmark
   held-out AP50 went from 0.074 (uncapped, 500 steps) to 0.104 (599 steps); a cap of 8 gave
-  0.104 too (630 steps).
+  0.104 too (630 steps). RoI pooling on CPU later became a multi-threaded gather
+  (:mod:`fashionkit.modeling.roi_align`): an untrained bf16 step 0.75 → 0.43 s, and the
+  8-minute benchmark ~830 steps, AP50 0.135.
 
 The ``frozen_bn`` presets (paper, fashionpedia-*) expect pretrained weights
 (:func:`fashionkit.modeling.load_weights`: a COCO Mask R-CNN or ImageNet backbone file): frozen
