@@ -17,10 +17,10 @@ and slowest call (``Predictor`` on one 1024×1024 photo, after a warm-up call; b
 alternate call by call so that they share the machine's noise; process CPU time too, which a
 busy shared machine disturbs less), GFLOP per image (``torch.utils.flop_counter`` on the eager
 forward: convolutions and matmuls, 2 FLOP per multiply-add), the achieved GFLOP/s and its
-share of the machine's measured peak for the backend's precision: the fastest of the kernels the backends run, measured in that precision
-in the same run (torch's 4096² matmul, torch's and OpenVINO's 3×3 convolution with 256
-channels on 128²; for INT8, a chain of four OpenVINO INT8 convolutions; each the best of a
-few runs). The CPU model, thread count and the ISA oneDNN can use (AVX-512-BF16, AMX) are
+share of the machine's measured peak for the backend's precision: the fastest of the kernels
+the backends run, measured in that precision in the same run (torch's 4096² matmul, torch's
+and OpenVINO's 3×3 convolution with 256 channels on 128²; for INT8, a chain of four OpenVINO
+INT8 convolutions; each the best of a few runs). The CPU model, thread count and the ISA oneDNN can use (AVX-512-BF16, AMX) are
 printed with the peaks: a bf16 peak far above ~64 FLOP per cycle and core means AMX. Ends with ``RESULT`` lines:
 ``speedup_best_vs_eager_fp32_r101_1024``, ``best_backend``, ``limit_share`` (the best
 backend's share of its precision's peak, at R101-FPN 1024),

@@ -283,9 +283,9 @@ def build_model(config: ModelConfig) -> AttributeMaskRCNN:
         nms_thresh=config.rpn_nms_thresh,
     )
     box_pool = FPNRoIAlign(featmap_names, output_size=7, sampling_ratio=2,
-                                 canonical_scale=config.roi_canonical_scale)
+                           canonical_scale=config.roi_canonical_scale)
     mask_pool = FPNRoIAlign(featmap_names, output_size=14, sampling_ratio=2,
-                                  canonical_scale=config.roi_canonical_scale)
+                            canonical_scale=config.roi_canonical_scale)
     rep = config.representation_size
     if v2:
         box_head = FastRCNNConvFCHead((channels, 7, 7), [channels] * config.box_head_convs, [rep],

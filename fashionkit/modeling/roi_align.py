@@ -111,8 +111,8 @@ class FPNRoIAlign(MultiScaleRoIAlign):
     bf16 precision: the CPU plugin runs in bf16 every float operation that does not lead to
     an output without passing a convolution or matmul, and 8-bit-mantissa RoI coordinates
     (2–4 px steps at 512–1024 px) and level arithmetic moved a detection's score by 0.056
-    from eager fp32 on the slow parity test's model (0.036 with them in fp32). The exported
-    graph pools one image.
+    from eager fp32 on an earlier checkpoint of the slow parity test (0.036 with them in
+    fp32). The exported graph pools one image.
     """
 
     pooled: Tensor | None = None
