@@ -131,8 +131,8 @@ def test_cpu_pooler_under_bf16_autocast_pools_in_fp32_as_torchvision():
         got = pooler(features, [_boxes(2)], [(SIZE, SIZE)])
         want = reference(features, [_boxes(2)], [(SIZE, SIZE)])
     assert got.dtype == want.dtype == torch.bfloat16
-    # both round an fp32 result to bf16: at most one bf16 step apart (2^-8 relative)
-    torch.testing.assert_close(got, want, rtol=2 ** -8, atol=1e-6)
+    # both round an fp32 result to bf16: at most one bf16 step apart (≤ 2^-7 relative)
+    torch.testing.assert_close(got, want, rtol=2 ** -7, atol=1e-6)
 
 
 def test_gather_roi_align_samples_on_the_borders_as_torchvision():
