@@ -5,7 +5,7 @@ matmul-heavy parts under ``torch.autocast`` with channels-last weights: the back
 the RPN head's 3×3 convolution(s), the box head (the v2 designs' four 256-channel convolutions
 on every proposal are as costly as the backbone), the mask head and mask predictor. The layers
 that produce objectness, detection scores, box deltas and attribute scores (the RPN head's two
-1×1 convolutions, ``box_predictor``, ``attribute_predictor``; ~0.1% of the FLOPs) and all
+1×1 convolutions, ``box_predictor``, ``attribute_predictor``; ~0.3% of the FLOPs) and all
 post-processing (proposal selection, NMS, thresholds) stay in fp32, reading fp32 copies of the
 features, so that near-tied detections are ranked as eager ranks them. Each wrapped part
 returns fp32 tensors. The RPN's box deltas matter most: rounded to bf16 (weights and outputs)
