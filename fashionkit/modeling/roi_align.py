@@ -147,7 +147,7 @@ class FPNRoIAlign(MultiScaleRoIAlign):
             if picked.numel():
                 pooled = roi_align_gather(feature, rois[picked], self.output_size, scale,
                                           self.sampling_ratio)
-                result = result.index_put((picked,), pooled.permute(0, 2, 3, 1))
+                result.index_put_((picked,), pooled.permute(0, 2, 3, 1))
         return result.permute(0, 3, 1, 2)
 
     def _exported(self, features: list[Tensor], boxes: list[Tensor]) -> Tensor:
