@@ -54,7 +54,7 @@ class Snapshots(L.Callback):
 
 def held_out_metrics(model, loader, val_set) -> dict[str, float]:
     """Held-out metrics of ``model``, computed afresh (not read from the training log)."""
-    from fashionkit.engine.validation import ValidationEvaluator
+    from fashionkit.engine.periodic_eval import ValidationEvaluator
 
     model.eval()
     evaluator = ValidationEvaluator(val_set)

@@ -28,9 +28,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fashionkit.coordination import Conditions, TasteModel, WardrobeIndex, suggest_outfits  # noqa: E402
-from fashionkit.coordination.slots import slot_of  # noqa: E402
-from fashionkit.wardrobe import Item  # noqa: E402
+from fashionkit.outfits import Conditions, TasteModel, WardrobeIndex, suggest_outfits  # noqa: E402
+from fashionkit.outfits.slots import slot_of  # noqa: E402
+from fashionkit.wardrobe import WardrobeItem  # noqa: E402
 from fashionkit.wardrobe.colors import named_colors  # noqa: E402
 
 # Category mix of a large wardrobe, weights roughly as people own them.
@@ -43,7 +43,7 @@ SEASONS = [(), ("summer",), ("winter",), ("autumn", "winter"), ("spring", "summe
 BRANDS = ["Acme", "Northwind", "Contoso", "Fabrikam", "Tailspin", None, None]
 
 
-def make_wardrobe(n: int, seed: int) -> list[Item]:
+def make_wardrobe(n: int, seed: int) -> list[WardrobeItem]:
     rng = np.random.default_rng(seed)
     categories = np.array(list(MIX))
     weights = np.array(list(MIX.values()), dtype=float)
@@ -52,7 +52,7 @@ def make_wardrobe(n: int, seed: int) -> list[Item]:
     items = []
     for k in range(n):
         items.append(
-            Item(
+            WardrobeItem(
                 id=f"item-{k:05d}",
                 category_id=int(rng.choice(categories, p=weights / weights.sum())),
                 colors=tuple(str(c) for c in rng.choice(colours, size=int(rng.integers(1, 3)))),
@@ -69,7 +69,7 @@ def make_wardrobe(n: int, seed: int) -> list[Item]:
     return items
 
 
-def requests(items: list[Item], count: int) -> list[Conditions]:
+def requests(items: list[WardrobeItem], count: int) -> list[Conditions]:
     rng = np.random.default_rng(1)
     today = dt.date(2026, 11, 24)
     lockable = [i.id for i in items if slot_of(i.category_id) in (0, 1, 2, 3, 4)]

@@ -32,7 +32,7 @@ CONDITIONS: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
-# Report label → key of :func:`fashionkit.engine.validation.flatten_metrics`.
+# Report label → key of :func:`fashionkit.engine.periodic_eval.flatten_metrics`.
 _METRIC_LABELS: tuple[tuple[str, str], ...] = (
     ("mask AP", "segm_AP"),
     ("mask AP50", "segm_AP50"),
@@ -129,10 +129,10 @@ def run_demo(out_dir: str | Path = "demo", images: int = 300, minutes: float = 5
 
 
 def _evaluate(model_path: Path, world: Path, detect_dir: Path, console) -> dict[str, float]:
-    from fashionkit.engine.validation import flatten_metrics
+    from fashionkit.engine.periodic_eval import flatten_metrics
     from fashionkit.evaluation.evaluator import evaluate_all
     from fashionkit.evaluation.results import load_ground_truth, read_results
-    from fashionkit.inference.batch import DetectJob, run_detect
+    from fashionkit.inference.detect_job import DetectJob, run_detect
 
     job = DetectJob(weights=model_path, out_dir=detect_dir / "val", dataset=world / "val.json",
                     images_dir=world / "images", visuals=False, score_threshold=0.05)
@@ -172,8 +172,8 @@ def _build_wardrobe(out: Path, predictor, photos: list[Path]) -> tuple[int, str]
 
 
 def _suggest(out: Path) -> dict[str, list[dict]]:
-    from fashionkit.coordination import Conditions
-    from fashionkit.coordination.search import suggest_for_wardrobe
+    from fashionkit.outfits import Conditions
+    from fashionkit.outfits.search import suggest_for_wardrobe
     from fashionkit.wardrobe import Wardrobe
 
     wardrobe = Wardrobe(f"sqlite:///{out / 'wardrobe.sqlite'}", image_dir=out / "wardrobe_images")

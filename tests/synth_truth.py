@@ -6,7 +6,7 @@ from __future__ import annotations
 from pycocotools import mask as mask_utils
 
 from fashionkit.inference import AttributeScore, Prediction
-from fashionkit.inference import Item as Detection
+from fashionkit.inference import DetectedItem as Detection
 from fashionkit.inference.images import Photo, load_photo
 from fashionkit.ontology import load_ontology
 

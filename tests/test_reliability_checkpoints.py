@@ -17,7 +17,7 @@ import torch
 from typer.testing import CliRunner
 
 from fashionkit.cli import app
-from fashionkit.data.errors import InvalidDataError
+from fashionkit.errors import InvalidDataError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -25,7 +25,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from fashionkit.cli import app
-from fashionkit.data.errors import InvalidDataError
+from fashionkit.errors import InvalidDataError
 from fashionkit.inference.images import DEFAULT_MAX_PIXELS
 from tests.inference.conftest import untrained_checkpoint  # noqa: F401  (a fixture)
 
@@ -138,7 +138,7 @@ def test_detect_reports_each_bad_photo_and_detects_in_the_others(zoo, untrained_
 def test_ingest_reports_each_bad_photo_and_adds_the_others(zoo, untrained_checkpoint,  # noqa: F811
                                                            tmp_path):
     from fashionkit.wardrobe import Wardrobe
-    from fashionkit.wardrobe.storage import file_digest
+    from fashionkit.wardrobe.image_files import file_digest
 
     folder, photos = zoo
     db = f"sqlite:///{tmp_path / 'w.sqlite'}"

@@ -48,18 +48,28 @@ _register_all()
 
 
 def main() -> None:
-    """Entry point: invalid input data ends with exit code 2 and a message, not a traceback."""
-    from fashionkit.data.errors import InvalidDataError
+    """Entry point. fashionkit's own errors end with a message, never a traceback, and with the
+    exit codes of :mod:`fashionkit.errors`: 2 for invalid input (bad data, an unknown item, an id
+    already taken); commands that finish with some inputs unusable exit 1 themselves."""
+    from fashionkit.errors import (
+        EXIT_INVALID_INPUT,
+        ConflictError,
+        FashionkitError,
+        InvalidDataError,
+        NotFoundError,
+    )
 
     try:
         app()
-    except InvalidDataError as err:
+    except FashionkitError as err:
         from rich.console import Console
         from rich.markup import escape
 
+        label = {InvalidDataError: "invalid input", NotFoundError: "not found",
+                 ConflictError: "conflict"}.get(type(err), "error")
         # soft_wrap keeps each "file: record: message" on one line whatever the terminal width;
         # escape: messages quote data ("[341, 93000]", paths) that rich would read as markup.
         Console(stderr=True, soft_wrap=True).print(
-            f"[bold red]invalid input:[/]\n{escape(str(err))}", highlight=False
+            f"[bold red]{label}:[/]\n{escape(str(err))}", highlight=False
         )
-        sys.exit(2)
+        sys.exit(EXIT_INVALID_INPUT)

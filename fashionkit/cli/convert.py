@@ -22,14 +22,14 @@ def _default_report_path(out: Path) -> Path:
 
 
 def _print_report(report, console, skipped_verb: str) -> None:
-    for p in report.problems[:10]:
-        console.print(f"  {skipped_verb}: {p}", highlight=False, markup=False)
-    if len(report.problems) > 10:
-        console.print(f"  … and {len(report.problems) - 10} more", highlight=False)
-    for p in report.notices[:10]:
-        console.print(f"  notice: {p}", highlight=False, markup=False)
-    if len(report.notices) > 10:
-        console.print(f"  … and {len(report.notices) - 10} more notice(s)", highlight=False)
+    from fashionkit.errors import format_problems
+
+    for line in format_problems(report.problems, limit=10):
+        console.print(f"  {skipped_verb}: {line}" if not line.startswith("…") else f"  {line}",
+                      highlight=False, markup=False)
+    for line in format_problems(report.notices, limit=10, noun="notice"):
+        console.print(f"  notice: {line}" if not line.startswith("…") else f"  {line}",
+                      highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -75,7 +75,8 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.markup import escape
 
-        from fashionkit.inference.batch import DetectJob, run_detect
+        from fashionkit.errors import EXIT_PARTIAL_FAILURE, format_problems
+        from fashionkit.inference.detect_job import DetectJob, run_detect
 
         console = Console(stderr=True)
         if dataset is not None and images is None:
@@ -105,11 +106,9 @@ def register(app: typer.Typer) -> None:
         if summary.failures:
             console.print(f"[bold red]{len(summary.failures)} image(s) could not be read[/] "
                           f"(listed in {escape(str(out / 'failures.json'))}):")
-            for problem in summary.failures[:20]:
-                console.print(f"  {escape(str(problem))}", highlight=False, soft_wrap=True)
-            if len(summary.failures) > 20:
-                console.print(f"  … and {len(summary.failures) - 20} more")
-            raise typer.Exit(1)
+            for line in format_problems(summary.failures):
+                console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_PARTIAL_FAILURE)
 
     @app.command("detect-merge")
     def detect_merge(
@@ -120,7 +119,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.markup import escape
 
-        from fashionkit.inference.batch import merge_shards
+        from fashionkit.inference.detect_job import merge_shards
 
         summary = merge_shards(out)
         Console(stderr=True).print(

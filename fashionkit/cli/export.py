@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
                                      param_hint="--format")
         calibration = None
         if int8:
-            from fashionkit.data.errors import InvalidDataError
+            from fashionkit.errors import InvalidDataError
             from fashionkit.inference.images import expand_sources
 
             if format != "openvino":

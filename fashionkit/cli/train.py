@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from fashionkit.errors import EXIT_INVALID_INPUT
+
 
 def parse_devices(text: str) -> int | str:
     """``--devices`` as Lightning takes it: a count (``-1``: all), ``auto``, or a list of
@@ -76,6 +78,6 @@ def register(app: typer.Typer) -> None:
             )
         except RunFolderError as err:
             typer.secho(f"error: {err}", fg="red", err=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_INVALID_INPUT) from None
         typer.echo(f"run folder: {result.run_dir}  model: {result.model_path}  "
                    f"epochs: {result.epochs_completed}  time: {result.seconds:.0f} s")

@@ -1,5 +1,5 @@
 """``fashionkit wardrobe …`` and ``fashionkit outfits …``: the personal wardrobe and outfit
-suggestions, thin commands over :mod:`fashionkit.wardrobe` and :mod:`fashionkit.coordination`.
+suggestions, thin commands over :mod:`fashionkit.wardrobe` and :mod:`fashionkit.outfits`.
 
 Every command takes ``--db URL`` (any SQLAlchemy URL; default a SQLite file in the user's data
 directory) and ``--user NAME`` (several people can share one database).
@@ -11,6 +11,8 @@ import datetime as dt
 from pathlib import Path
 
 import typer
+
+from fashionkit.errors import EXIT_INVALID_INPUT
 
 _DB_HELP = "SQLAlchemy URL of the wardrobe (default: SQLite file in the user data dir)."
 _LIST_FIELDS = ("colors", "season", "occasion", "attribute_ids")
@@ -33,7 +35,7 @@ def _fail(message: str) -> None:
     from rich.markup import escape
 
     Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(1)
+    raise typer.Exit(EXIT_INVALID_INPUT)
 
 
 def _parse_assignments(assignments: list[str]) -> dict:
@@ -145,7 +147,7 @@ def add_items(
 ) -> None:
     """Add items: detected in PHOTOs (with --weights), or one entered by hand (--id,
     --category, --set)."""
-    from fashionkit.data.errors import InvalidDataError
+    from fashionkit.errors import InvalidDataError
 
     if photos:
         if weights is None:
@@ -176,7 +178,7 @@ def _ingest(photos, weights, min_score, device, db, user) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    from fashionkit.data.errors import InvalidDataError
+    from fashionkit.errors import InvalidDataError
     from fashionkit.inference import Predictor, expand_sources
     from fashionkit.wardrobe.colors import describe_color
     from fashionkit.wardrobe.ingest import ingest_photos
@@ -327,7 +329,7 @@ def set_password(
 
     from fashionkit.service.auth import USERNAME_PATTERN, Accounts, check_password_length
     from fashionkit.wardrobe import default_url, migrate
-    from fashionkit.wardrobe.store import create_store_engine
+    from fashionkit.wardrobe.database import create_store_engine
 
     if not USERNAME_PATTERN.fullmatch(user):
         raise typer.BadParameter(
@@ -390,7 +392,7 @@ def suggest(
     from rich.console import Console
     from rich.markup import escape
 
-    from fashionkit.coordination import Conditions, suggest_for_wardrobe
+    from fashionkit.outfits import Conditions, suggest_for_wardrobe
 
     try:
         day = dt.date.fromisoformat(today) if today else None

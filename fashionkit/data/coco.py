@@ -15,14 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
+from fashionkit.data.annotation_checks import validated_set
 from fashionkit.data.annotations import AnnotationSet
-from fashionkit.data.errors import InvalidDataError, OnInvalid, Problem, SkipReport
+from fashionkit.data.errors import OnInvalid, SkipReport
 from fashionkit.data.fashionpedia import (
     columns_from_structs,
     decode_instances_file,
     images_from_dicts,
 )
-from fashionkit.data.validate import validated_set
+from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.ontology import Ontology, load_ontology
 
 __all__ = ["read_coco", "category_mapping"]

@@ -61,9 +61,9 @@ import torch
 from torch.utils.data import Dataset
 
 from fashionkit.data.annotations import Annotation, AnnotationSet, ImageInfo
-from fashionkit.data.errors import InvalidDataError, Problem
 from fashionkit.data.masks import segmentation_to_rle
 from fashionkit.data.transforms import Target, Transform, replace_masks
+from fashionkit.errors import InvalidDataError, Problem
 
 __all__ = [
     "FashionDataset",

@@ -1,10 +1,11 @@
-"""Problems found in input data, and how they are reported.
+"""How readers report problems in input data.
 
-Every reader collects :class:`Problem` records (file, where in it, what is wrong). With
-``on_invalid="raise"`` (the default) a file with any problem raises :class:`InvalidDataError`,
-whose message names the file and each annotation id or CSV line; the CLI turns it into exit code
-2 without a traceback. With ``on_invalid="skip"`` the offending records are dropped and listed in
-a :class:`SkipReport`, which can be written as JSON: nothing is dropped silently.
+Every reader collects :class:`~fashionkit.errors.Problem` records (file, where in it, what is
+wrong). With ``on_invalid="raise"`` (the default) a file with any problem raises
+:class:`~fashionkit.errors.InvalidDataError`, whose message names the file and each annotation id
+or CSV line; the CLI turns it into exit code 2 without a traceback. With ``on_invalid="skip"``
+the offending records are dropped and listed in a :class:`SkipReport`, which can be written as
+JSON: nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -14,41 +15,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["Problem", "InvalidDataError", "SkipReport", "OnInvalid"]
+from fashionkit.errors import Problem
+
+__all__ = ["SkipReport", "OnInvalid"]
 
 OnInvalid = Literal["raise", "skip"]
-
-_MAX_LISTED = 20
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with one record.
-
-    ``source`` is the file, ``where`` the record in it (``"annotation id 17"``,
-    ``"line 42"``, ``"image id 3"``), ``message`` what is wrong with it.
-    """
-
-    source: str
-    where: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.where}: {self.message}"
-
-
-class InvalidDataError(Exception):
-    """Raised by readers for invalid input; carries every problem found."""
-
-    def __init__(self, problems: list[Problem]):
-        if not problems:
-            raise ValueError("InvalidDataError needs at least one problem")
-        self.problems = list(problems)
-        lines = [str(p) for p in self.problems[:_MAX_LISTED]]
-        more = len(self.problems) - _MAX_LISTED
-        if more > 0:
-            lines.append(f"... and {more} more problem(s)")
-        super().__init__("\n".join(lines))
 
 
 @dataclass

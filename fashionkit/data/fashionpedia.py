@@ -4,7 +4,7 @@ The file is decoded with msgspec into small structs; each annotation's ``segment
 as the raw JSON text (polygons, compressed or uncompressed RLE alike) and parsed only when the
 annotation is asked for, so loading Fashionpedia train (45,623 images, 333,401 instances) needs
 a fraction of the memory of ``json.load``. Everything is then validated
-(:mod:`fashionkit.data.validate`).
+(:mod:`fashionkit.data.annotation_checks`).
 
 Kept on a round trip: ``info``, ``licenses``, every image field (``original_url``, ``license``,
 ``time_captured``, ``isstatic``, ``kaggle_id`` …, in :attr:`ImageInfo.extra`) and every
@@ -23,9 +23,10 @@ from typing import Annotated, Any, Literal, NamedTuple
 import msgspec
 import numpy as np
 
+from fashionkit.data.annotation_checks import validated_set
 from fashionkit.data.annotations import AnnotationColumns, AnnotationSet, ImageInfo
-from fashionkit.data.errors import InvalidDataError, OnInvalid, Problem, SkipReport
-from fashionkit.data.validate import validated_set
+from fashionkit.data.errors import OnInvalid, SkipReport
+from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.ontology import Ontology, load_ontology
 
 __all__ = ["read_fashionpedia", "decode_instances_file", "DecodedFile", "InstancesFile"]

@@ -39,10 +39,11 @@ from typing import Annotated, Literal
 import msgspec
 import numpy as np
 
+from fashionkit.data.annotation_checks import validated_set
 from fashionkit.data.annotations import AnnotationColumns, AnnotationSet, ImageInfo
-from fashionkit.data.errors import InvalidDataError, OnInvalid, Problem, SkipReport
+from fashionkit.data.errors import OnInvalid, SkipReport
 from fashionkit.data.masks import kaggle_to_rle, rle_areas, rle_to_kaggle
-from fashionkit.data.validate import validated_set
+from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.ontology import Attribute, Category, Ontology, load_ontology
 
 __all__ = [

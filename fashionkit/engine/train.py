@@ -162,7 +162,7 @@ def train(
 
     evaluator = None
     if evaluate and val_set is not None:
-        from fashionkit.engine.validation import ValidationEvaluator
+        from fashionkit.engine.periodic_eval import ValidationEvaluator
 
         evaluator = ValidationEvaluator(val_set)
     module = DetectionModule(

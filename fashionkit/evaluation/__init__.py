@@ -12,7 +12,7 @@ from fashionkit.evaluation.attributes import AttributeMetrics, attribute_metrics
 from fashionkit.evaluation.coco import COCO_KEYS, coco_ap
 from fashionkit.evaluation.evaluator import FashionpediaEvaluator, evaluate_all
 from fashionkit.evaluation.fashionpedia_ap import FashionpediaAP, evaluate_fashionpedia
-from fashionkit.evaluation.records import Detections, GroundTruth
+from fashionkit.evaluation.records import GroundTruth, ResultsTable
 from fashionkit.evaluation.results import (
     load_ground_truth,
     predictions_to_results,
@@ -24,7 +24,7 @@ from fashionkit.evaluation.results import (
 __all__ = [
     "AttributeMetrics",
     "COCO_KEYS",
-    "Detections",
+    "ResultsTable",
     "FashionpediaAP",
     "FashionpediaEvaluator",
     "GroundTruth",

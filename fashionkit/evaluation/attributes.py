@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fashionkit.evaluation.matching import Units, build_units
-from fashionkit.evaluation.records import Detections, GroundTruth
+from fashionkit.evaluation.records import GroundTruth, ResultsTable
 from fashionkit.ontology import ATTRIBUTE_CATEGORY_IDS
 
 __all__ = ["AttributeMetrics", "attribute_metrics", "average_precision", "unpack_attributes"]
@@ -145,7 +145,7 @@ def _greedy_pairs(
 
 def attribute_metrics(
     gt: GroundTruth,
-    dt: Detections,
+    dt: ResultsTable,
     iou_type: str = "segm",
     iou_threshold: float = 0.5,
     score_threshold: float = 0.0,

@@ -12,14 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from fashionkit.evaluation.records import Detections, GroundTruth
+from fashionkit.evaluation.records import GroundTruth, ResultsTable
 
 __all__ = ["COCO_KEYS", "coco_ap", "coco_inputs"]
 
 COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
 
-def coco_inputs(gt: GroundTruth, dt: Detections) -> tuple[dict, list[dict]]:
+def coco_inputs(gt: GroundTruth, dt: ResultsTable) -> tuple[dict, list[dict]]:
     """The COCO ground-truth dict and results list for ``gt``/``dt`` (masks as compressed RLE)."""
     from fashionkit.data.masks import rle_to_json
 
@@ -59,7 +59,7 @@ def coco_inputs(gt: GroundTruth, dt: Detections) -> tuple[dict, list[dict]]:
 
 
 def coco_ap(
-    gt: GroundTruth, dt: Detections, iou_type: str = "segm", per_category: bool = False
+    gt: GroundTruth, dt: ResultsTable, iou_type: str = "segm", per_category: bool = False
 ) -> dict[str, Any]:
     """COCO summary metrics (``COCO_KEYS``) of ``dt`` against ``gt``; with ``per_category``, also
     ``"per_category": {category id: AP}`` (IoU .50:.95, all areas, 100 detections)."""

@@ -34,7 +34,7 @@ from fashionkit.evaluation.matching import (
     build_units,
     match_all,
 )
-from fashionkit.evaluation.records import Detections, GroundTruth
+from fashionkit.evaluation.records import GroundTruth, ResultsTable
 from fashionkit.ontology import ACCESSORY_IDS, ATTRIBUTE_CATEGORY_IDS, MAIN_GARMENT_IDS, PART_IDS
 
 __all__ = ["FashionpediaAP", "evaluate_fashionpedia", "SUPER_CLASSES"]
@@ -250,7 +250,7 @@ class FashionpediaAP:
 
 
 def evaluate_fashionpedia(
-    gt: GroundTruth, dt: Detections, iou_type: IouType = "segm", units: Units | None = None
+    gt: GroundTruth, dt: ResultsTable, iou_type: IouType = "segm", units: Units | None = None
 ) -> FashionpediaAP:
     """Evaluate detections against ground truth (all of ``gt``'s images) the official way.
     ``units``: :func:`~fashionkit.evaluation.matching.build_units` of the same inputs, if

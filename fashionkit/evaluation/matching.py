@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from fashionkit.evaluation.records import Detections, GroundTruth
+from fashionkit.evaluation.records import GroundTruth, ResultsTable
 
 __all__ = [
     "IOU_THRESHOLDS",
@@ -110,7 +110,7 @@ class Units:
 
 
 def build_units(
-    gt: GroundTruth, dt: Detections, iou_type: str, max_det: int = MAX_DETECTIONS[-1]
+    gt: GroundTruth, dt: ResultsTable, iou_type: str, max_det: int = MAX_DETECTIONS[-1]
 ) -> Units:
     """Group, sort, truncate, and compute every unit's IoU (pycocotools ``maskUtils.iou``, crowd
     aware) and attribute F1 matrix."""
@@ -209,7 +209,7 @@ def _pow2(x: np.ndarray) -> np.ndarray:
 def match_all(
     units: Units,
     gt: GroundTruth,
-    dt: Detections,
+    dt: ResultsTable,
     attribute_categories: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Match every unit for all area ranges and threshold pairs.
@@ -239,7 +239,7 @@ def match_all(
     )
     dt_out = (dt_area[None, :] < lo[:, None]) | (dt_area[None, :] > hi[:, None])
 
-    # Detections with no ground truth in their unit: unmatched, ignored only if out of range.
+    # ResultsTable with no ground truth in their unit: unmatched, ignored only if out of range.
     has_gt = np.repeat(units.gt_count > 0, units.dt_count)
     alone = ~has_gt
     ign[:, alone, :] = dt_out[:, alone, None]

@@ -17,7 +17,7 @@ import numpy as np
 
 from fashionkit.ontology import Ontology, load_ontology
 
-__all__ = ["GroundTruth", "Detections", "pack_attributes", "attribute_index_lookup"]
+__all__ = ["GroundTruth", "ResultsTable", "pack_attributes", "attribute_index_lookup"]
 
 
 def attribute_index_lookup(ontology: Ontology) -> np.ndarray:
@@ -85,7 +85,7 @@ class GroundTruth:
             missing = [int(a) for a, s in zip(self.ann_ids, self.segmentations, strict=True)
                        if s is None]
             if missing:
-                from fashionkit.data.errors import InvalidDataError, Problem
+                from fashionkit.errors import InvalidDataError, Problem
 
                 raise InvalidDataError([
                     Problem(self.source, f"annotation id {a}",
@@ -138,7 +138,7 @@ class GroundTruth:
         """From Fashionpedia/COCO dicts (``images``: ``id, height, width``; ``annotations``:
         ``id, image_id, category_id, bbox, area, segmentation, iscrowd, attribute_ids``).
         Invalid records raise :class:`~fashionkit.data.errors.InvalidDataError` naming them."""
-        from fashionkit.evaluation._validate import validate_gt_records
+        from fashionkit.evaluation.result_files import validate_gt_records
 
         ontology = ontology or load_ontology()
         cols = validate_gt_records(images, annotations, ontology, source)
@@ -173,8 +173,8 @@ class GroundTruth:
 
 
 @dataclass
-class Detections:
-    """Detections (``N`` of them) in the Fashionpedia result format, as arrays.
+class ResultsTable:
+    """A results file: its detections (``N`` of them) in the Fashionpedia result format, as arrays.
 
     ``image_index (N,)`` into the ground truth's ``image_ids``; ``category_ids (N,)``;
     ``scores (N,) float64``; ``boxes (N, 4)`` XYWH or ``None`` when the results carry no boxes;

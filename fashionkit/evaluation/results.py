@@ -18,9 +18,9 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from fashionkit.data.errors import InvalidDataError, Problem
-from fashionkit.evaluation._validate import build_detections, convert_results, decode_results
-from fashionkit.evaluation.records import Detections, GroundTruth
+from fashionkit.errors import InvalidDataError, Problem
+from fashionkit.evaluation.records import GroundTruth, ResultsTable
+from fashionkit.evaluation.result_files import build_detections, convert_results, decode_results
 from fashionkit.ontology import Ontology
 
 __all__ = [
@@ -69,8 +69,8 @@ def load_ground_truth(source: Any, ontology: Ontology | None = None) -> GroundTr
     return GroundTruth.from_records(images, anns, ontology, source=name, categories=cats)
 
 
-def read_results(path: str | Path, gt: GroundTruth, iou_type: str | None = None) -> Detections:
-    """A results file → :class:`Detections`, checked against ``gt`` (image ids, size of every
+def read_results(path: str | Path, gt: GroundTruth, iou_type: str | None = None) -> ResultsTable:
+    """A results file → :class:`ResultsTable`, checked against ``gt`` (image ids, size of every
     RLE, categories, attributes). ``iou_type`` makes ``segmentation`` or ``bbox`` mandatory."""
     name = str(path)
     try:
@@ -85,8 +85,8 @@ def read_results(path: str | Path, gt: GroundTruth, iou_type: str | None = None)
 
 def results_from_records(
     records: Sequence[Any], gt: GroundTruth, iou_type: str | None = None, source: str = "results"
-) -> Detections:
-    """In-memory result records (dicts in the result format) → :class:`Detections`."""
+) -> ResultsTable:
+    """In-memory result records (dicts in the result format) → :class:`ResultsTable`."""
     typed = convert_results(records, source)
     return build_detections(
         typed, gt.image_ids, gt.heights, gt.widths, gt.ontology, source, iou_type

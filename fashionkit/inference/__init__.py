@@ -19,7 +19,7 @@ from fashionkit.inference.images import (
 )
 from fashionkit.inference.parity import ParityReport, compare_predictions
 from fashionkit.inference.parts import link_parts
-from fashionkit.inference.prediction import AttributeScore, Item, Prediction
+from fashionkit.inference.prediction import AttributeScore, DetectedItem, Prediction
 from fashionkit.inference.predictor import BACKENDS, Predictor, input_transform_for
 from fashionkit.inference.visualize import (
     cutouts,
@@ -34,7 +34,7 @@ __all__ = [
     "EXPORT_FORMATS",
     "AttributeScore",
     "ExportedModel",
-    "Item",
+    "DetectedItem",
     "ParityReport",
     "Prediction",
     "Predictor",

@@ -16,7 +16,7 @@ fp32 (mean 0.0018 → 0.0010).
 The backbone's BatchNorms are folded into the preceding convolutions
 (:func:`fold_batchnorm`); a backbone left without normalisation layers (ResNet + FPN without
 norm: every preset but the v2 heads' FPN norm) stores its weights in reduced precision
-(:class:`Cast`) instead of re-casting them under autocast on every call.
+(:class:`StoredInDtype`) instead of re-casting them under autocast on every call.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _to_float(value):
     return value
 
 
-class Autocast(nn.Module):
+class AutocastWrapper(nn.Module):
     """``module`` run under ``torch.autocast(device_type, dtype)``; outputs in fp32."""
 
     def __init__(self, module: nn.Module, device_type: str, dtype: torch.dtype):
@@ -120,7 +120,7 @@ def fold_batchnorm(body: nn.Module) -> int:
     return folded
 
 
-class Cast(nn.Module):
+class StoredInDtype(nn.Module):
     """``module`` with its weights stored in ``dtype``: inputs are cast to it, outputs back to
     fp32. For parts without normalisation layers, where autocast would re-cast every weight
     on every call."""
@@ -137,7 +137,7 @@ class Cast(nn.Module):
 def prepare_model(model: nn.Module, backend: str, device: torch.device,
                   copy_model: bool = False) -> nn.Module:
     """The model ready for ``backend`` on ``device`` (eval mode). ``eager``: as it is.
-    ``bf16``/``fp16``: :data:`REDUCED_PRECISION_PARTS` wrapped in :class:`Autocast`, weights
+    ``bf16``/``fp16``: :data:`REDUCED_PRECISION_PARTS` wrapped in :class:`AutocastWrapper`, weights
     channels-last. ``copy_model``: work on a deep copy (the caller's model is not changed)."""
     model = model.eval()
     if backend == "eager":
@@ -152,10 +152,10 @@ def prepare_model(model: nn.Module, backend: str, device: torch.device,
     fold_batchnorm(backbone.get_submodule("body"))
     if not any(isinstance(m, _NORMS) or _is_frozen_bn(m) for m in backbone.modules()):
         # Normalisation-free after folding: store the backbone's weights in reduced precision.
-        model.backbone = Cast(backbone, dtype)
+        model.backbone = StoredInDtype(backbone, dtype)
         parts.remove("backbone")
     for path in parts:
         parent_path, _, name = path.rpartition(".")
         parent = model.get_submodule(parent_path) if parent_path else model
-        setattr(parent, name, Autocast(getattr(parent, name), device.type, dtype))
+        setattr(parent, name, AutocastWrapper(getattr(parent, name), device.type, dtype))
     return model

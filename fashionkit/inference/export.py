@@ -55,7 +55,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fashionkit.data.errors import InvalidDataError, Problem
+from fashionkit.errors import InvalidDataError
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -78,9 +78,6 @@ _METADATA_KEY = "fashionkit"
 
 Runtime = Literal["onnxruntime", "openvino"]
 
-
-def _error(path: str | os.PathLike, message: str) -> InvalidDataError:
-    return InvalidDataError([Problem(str(path), "file", message)])
 
 
 class RawPredictionGraph(nn.Module):
@@ -272,7 +269,7 @@ def read_export_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
     path = Path(path)
     if not path.is_file():
-        raise _error(path, "exported model not found")
+        raise InvalidDataError.in_file(path, "exported model not found")
     try:
         if path.suffix == ".onnx":
             import onnx
@@ -286,21 +283,21 @@ def read_export_metadata(path: str | os.PathLike) -> dict[str, Any]:
             raw = (ov_model.get_rt_info(_METADATA_KEY).astype(str)
                    if ov_model.has_rt_info(_METADATA_KEY) else None)
         else:
-            raise _error(path, "not an exported model (expected .onnx or OpenVINO .xml)")
+            raise InvalidDataError.in_file(path, "not an exported model (expected .onnx or OpenVINO .xml)")
     except InvalidDataError:
         raise
     except Exception as err:  # the runtimes' parsers raise their own types
-        raise _error(path, f"not a readable exported model ({type(err).__name__}: "
+        raise InvalidDataError.in_file(path, f"not a readable exported model ({type(err).__name__}: "
                            f"{str(err).strip().splitlines()[0] if str(err).strip() else ''})"
                      ) from None
     if raw is None:
-        raise _error(path, "no fashionkit metadata: export it with `fashionkit export`")
+        raise InvalidDataError.in_file(path, "no fashionkit metadata: export it with `fashionkit export`")
     metadata = json.loads(raw)
     if metadata.get("format") != EXPORT_FORMAT:
-        raise _error(path, f"metadata format is {metadata.get('format')!r}, not "
+        raise InvalidDataError.in_file(path, f"metadata format is {metadata.get('format')!r}, not "
                            f"{EXPORT_FORMAT!r}")
     if metadata.get("format_version", 0) > EXPORT_VERSION:
-        raise _error(path, f"export format version {metadata['format_version']} is newer than "
+        raise InvalidDataError.in_file(path, f"export format version {metadata['format_version']} is newer than "
                            f"this fashionkit reads ({EXPORT_VERSION})")
     checked_config(metadata, path, what="exported model")
     return metadata

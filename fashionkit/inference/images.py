@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
-from fashionkit.data.errors import InvalidDataError, Problem
+from fashionkit.errors import InvalidDataError, Problem
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fashionkit.data.errors import Problem
+from fashionkit.errors import Problem
 from fashionkit.inference.images import Photo
 
-__all__ = ["AttributeScore", "Item", "Prediction"]
+__all__ = ["AttributeScore", "DetectedItem", "Prediction"]
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class AttributeScore:
 
 
 @dataclass(frozen=True)
-class Item:
+class DetectedItem:
     """One detected item, in the original photo's pixels.
 
     - ``index``: position in :attr:`Prediction.items` (items are sorted by decreasing score).
@@ -87,7 +87,7 @@ class Prediction:
 
     name: str
     image_size: tuple[int, int]
-    items: list[Item] = field(default_factory=list)
+    items: list[DetectedItem] = field(default_factory=list)
     photo: Photo | None = None
     error: Problem | None = None
 
@@ -95,7 +95,7 @@ class Prediction:
     def ok(self) -> bool:
         return self.error is None
 
-    def parts_of(self, index: int) -> list[Item]:
+    def parts_of(self, index: int) -> list[DetectedItem]:
         """The parts linked to item ``index``."""
         return [item for item in self.items if item.parent == index]
 

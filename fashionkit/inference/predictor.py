@@ -48,11 +48,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from fashionkit.data.errors import InvalidDataError, Problem
+from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.inference.export import ExportedModel, export_model
 from fashionkit.inference.images import DEFAULT_MAX_PIXELS, Photo, PhotoSource, load_photo
 from fashionkit.inference.parts import DEFAULT_PART_OVERLAP, link_parts
-from fashionkit.inference.prediction import AttributeScore, Item, Prediction
+from fashionkit.inference.prediction import AttributeScore, DetectedItem, Prediction
 from fashionkit.modeling import ModelConfig, model_from_checkpoint, read_checkpoint
 
 __all__ = ["BACKENDS", "Predictor", "input_transform_for", "paste_masks_as_rles"]
@@ -379,7 +379,7 @@ class Predictor:
                                self.ontology.attributes[j].name, float(row[j]))
                 for j in listed.tolist())
             x0, y0, x1, y1 = (float(v) for v in boxes[i])
-            items.append(Item(
+            items.append(DetectedItem(
                 index=i,
                 category_id=category_id,
                 name=category.name,

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from fashionkit.inference.prediction import Item, Prediction
+from fashionkit.inference.prediction import DetectedItem, Prediction
 
 __all__ = [
     "MIN_SIDE",
@@ -168,7 +168,7 @@ def _place(anchor: tuple[float, float], size: tuple[float, float], bounds: tuple
     return x, min(y, max(0.0, h - height))
 
 
-def _by_area(items: list[Item], factor: int = 1) -> list[tuple[Item, np.ndarray]]:
+def _by_area(items: list[DetectedItem], factor: int = 1) -> list[tuple[DetectedItem, np.ndarray]]:
     """Items with their decoded masks (each pixel repeated ``factor`` × ``factor`` times),
     largest first, so small parts are painted on top."""
     decoded = [(item, item.mask_array()) for item in items]
@@ -262,7 +262,7 @@ def draw_supercategories(prediction: Prediction, pixels: np.ndarray | None = Non
 
 
 def cutouts(prediction: Prediction, pixels: np.ndarray | None = None
-            ) -> list[tuple[Item, Image.Image]]:
+            ) -> list[tuple[DetectedItem, Image.Image]]:
     """Fig. 7: per item, an RGBA image cropped to its mask's bounding box, transparent
     outside the mask. Items with an empty mask are left out."""
     pixels = _pixels(prediction, pixels)

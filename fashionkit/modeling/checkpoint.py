@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from fashionkit.data.errors import InvalidDataError, Problem
+from fashionkit.errors import InvalidDataError
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -34,9 +34,6 @@ CHECKPOINT_FORMAT = "fashionkit-checkpoint"
 CHECKPOINT_VERSION = 1
 
 
-def _error(path: str | Path, message: str) -> InvalidDataError:
-    return InvalidDataError([Problem(str(path), "file", message)])
-
 
 def safe_torch_load(path: str | Path) -> Any:
     """``torch.load(path, map_location="cpu", weights_only=True)`` with errors that name the file.
@@ -45,18 +42,18 @@ def safe_torch_load(path: str | Path) -> Any:
     objects that weights-only loading refuses (a crafted or foreign pickle)."""
     path = Path(path)
     if not path.is_file():
-        raise _error(path, "weights file not found")
+        raise InvalidDataError.in_file(path, "weights file not found")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except __import__("pickle").UnpicklingError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise _error(
+        raise InvalidDataError.in_file(
             path,
             "refused: the file holds Python objects that weights-only loading does not allow "
             f"(it may run code when unpickled; only tensors and builtins are accepted): {first}",
         ) from None
     except (RuntimeError, EOFError, ValueError, OSError) as err:
-        raise _error(path, f"not a readable torch weights file ({type(err).__name__}: "
+        raise InvalidDataError.in_file(path, f"not a readable torch weights file ({type(err).__name__}: "
                            f"{str(err).strip().splitlines()[0] if str(err).strip() else ''})"
                      ) from None
 
@@ -110,14 +107,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint dict, checked for format, config and ontology version."""
     data = safe_torch_load(path)
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise _error(path, "not a fashionkit checkpoint (no 'format': "
+        raise InvalidDataError.in_file(path, "not a fashionkit checkpoint (no 'format': "
                            f"{CHECKPOINT_FORMAT!r}); for torchvision or ImageNet weights use "
                            "load_weights")
     if data.get("format_version", 0) > CHECKPOINT_VERSION:
-        raise _error(path, f"checkpoint format version {data['format_version']} is newer than "
+        raise InvalidDataError.in_file(path, f"checkpoint format version {data['format_version']} is newer than "
                            f"this fashionkit reads ({CHECKPOINT_VERSION})")
     if "model" not in data:
-        raise _error(path, "checkpoint has no 'model'")
+        raise InvalidDataError.in_file(path, "checkpoint has no 'model'")
     checked_config(data, path)
     return data
 
@@ -132,14 +129,14 @@ def checked_config(data: dict[str, Any], path: str | Path, what: str = "checkpoi
 
     for key in ("config", "ontology_version"):
         if key not in data:
-            raise _error(path, f"{what} has no {key!r}")
+            raise InvalidDataError.in_file(path, f"{what} has no {key!r}")
     try:
         config = ModelConfig.from_dict(data["config"])
     except ValueError as err:
-        raise _error(path, f"{what} config is invalid: {err}") from None
+        raise InvalidDataError.in_file(path, f"{what} config is invalid: {err}") from None
     ours = load_ontology().version
     if data["ontology_version"] != ours:
-        raise _error(path, f"{what} was trained with ontology {data['ontology_version']!r}, "
+        raise InvalidDataError.in_file(path, f"{what} was trained with ontology {data['ontology_version']!r}, "
                            f"this fashionkit has {ours!r}: class and attribute indices differ")
     return config
 
@@ -153,7 +150,7 @@ def model_from_checkpoint(data: dict[str, Any], path: str | Path):
     try:
         model.load_state_dict(data["model"], strict=True)
     except RuntimeError as err:
-        raise _error(path, f"weights do not fit the checkpoint's own config: {err}") from None
+        raise InvalidDataError.in_file(path, f"weights do not fit the checkpoint's own config: {err}") from None
     return model.eval()
 
 

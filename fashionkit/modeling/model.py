@@ -46,7 +46,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from fashionkit.modeling.attribute_head import AttributeHead
 from fashionkit.modeling.config import ModelConfig
 from fashionkit.modeling.roi_align import FPNRoIAlign
-from fashionkit.modeling.roi_heads import AttributeRoIHeads, ModeRPN
+from fashionkit.modeling.roi_heads import AttributeRoIHeads, ExplicitRPN
 from fashionkit.structures import Detections
 
 __all__ = ["AttributeMaskRCNN", "build_model", "LOSS_NAMES"]
@@ -89,7 +89,7 @@ class AttributeMaskRCNN(nn.Module):
     uint8) and ``attributes`` (G×A float32 multi-hot over contiguous attribute indices)."""
 
     def __init__(self, config: ModelConfig, transform: InputTransform, backbone: nn.Module,
-                 rpn: ModeRPN, roi_heads: AttributeRoIHeads):
+                 rpn: ExplicitRPN, roi_heads: AttributeRoIHeads):
         super().__init__()
         self.config = config
         self.transform = transform
@@ -269,7 +269,7 @@ def build_model(config: ModelConfig) -> AttributeMaskRCNN:
     head_norm = None
     if v2:
         head_norm = nn.BatchNorm2d if config.norm != "gn" else _norm_layer("gn")
-    rpn = ModeRPN(
+    rpn = ExplicitRPN(
         anchors,
         RPNHead(channels, n_anchors, conv_depth=2 if v2 else 1),
         fg_iou_thresh=config.rpn_fg_iou_thresh,

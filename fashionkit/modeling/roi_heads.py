@@ -29,7 +29,7 @@ from torchvision.ops import boxes as box_ops
 from fashionkit.modeling.attribute_head import AttributeHead, attribute_loss, attribute_targets
 from fashionkit.modeling.nms import batched_nms_without_branches, classwise_nms
 
-__all__ = ["AttributeRoIHeads", "ModeRPN", "RoIPredictions"]
+__all__ = ["AttributeRoIHeads", "ExplicitRPN", "RoIPredictions"]
 
 # Which proposal counts the RPN uses. torchvision reads them from ``self.training`` deep inside
 # ``filter_proposals``; a context variable lets ``losses`` use the training counts on a model in
@@ -37,7 +37,7 @@ __all__ = ["AttributeRoIHeads", "ModeRPN", "RoIPredictions"]
 _SAMPLING_MODE: contextvars.ContextVar[str] = contextvars.ContextVar("rpn_mode", default="testing")
 
 
-class ModeRPN(RegionProposalNetwork):
+class ExplicitRPN(RegionProposalNetwork):
     """torchvision's RPN with explicit calls: :meth:`losses` and :meth:`proposals`."""
 
     def pre_nms_top_n(self) -> int:

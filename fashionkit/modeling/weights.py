@@ -20,7 +20,7 @@ from typing import Literal
 
 import torch
 
-from fashionkit.data.errors import InvalidDataError, Problem
+from fashionkit.errors import InvalidDataError
 from fashionkit.modeling.checkpoint import CHECKPOINT_FORMAT, read_checkpoint, safe_torch_load
 
 __all__ = ["load_weights", "WeightsReport", "CLASS_SPECIFIC_PREFIXES"]
@@ -48,9 +48,6 @@ class WeightsReport:
     ignored: list[str] = field(default_factory=list)
 
 
-def _error(path: Path, message: str) -> InvalidDataError:
-    return InvalidDataError([Problem(str(path), "file", message)])
-
 
 def _unwrap(obj, path: Path) -> tuple[str, dict[str, torch.Tensor]]:
     if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
@@ -64,7 +61,7 @@ def _unwrap(obj, path: Path) -> tuple[str, dict[str, torch.Tensor]]:
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise _error(path, "not a state dict (expected a mapping of names to tensors)")
+        raise InvalidDataError.in_file(path, "not a state dict (expected a mapping of names to tensors)")
     keys = list(obj)
     if any(k.startswith("backbone.body.") for k in keys):
         if any(k.startswith("roi_heads.attribute_predictor.") for k in keys):
@@ -72,7 +69,7 @@ def _unwrap(obj, path: Path) -> tuple[str, dict[str, torch.Tensor]]:
         return "detection", obj
     if "conv1.weight" in obj and any(k.startswith("layer1.") for k in keys):
         return "backbone", obj
-    raise _error(path, "unrecognised weights: neither a fashionkit checkpoint, a torchvision "
+    raise InvalidDataError.in_file(path, "unrecognised weights: neither a fashionkit checkpoint, a torchvision "
                        "detection state dict (backbone.body.*) nor an ImageNet ResNet (conv1.*, "
                        "layer1.*)")
 
@@ -92,7 +89,7 @@ def load_weights(model, path: str | Path, kind: WeightsKind = "auto") -> Weights
         raw = safe_torch_load(path)
     found, state = _unwrap(raw, path)
     if kind != "auto" and kind != found:
-        raise _error(path, f"expected {kind} weights, the file looks like {found} weights")
+        raise InvalidDataError.in_file(path, f"expected {kind} weights, the file looks like {found} weights")
     if found == "backbone":
         return _load_backbone(model, state, path)
     return _load_full(model, state, path, found)
@@ -130,7 +127,7 @@ def _load_full(model, state: dict[str, torch.Tensor], path: Path, kind: str) -> 
     if problems:
         shown = "; ".join(problems[:8]) + (f"; ... {len(problems) - 8} more" if len(problems) > 8
                                            else "")
-        raise _error(path, f"{kind} weights do not fit the model config "
+        raise InvalidDataError.in_file(path, f"{kind} weights do not fit the model config "
                            f"(backbone={model.config.backbone}, heads={model.config.heads}, "
                            f"norm={model.config.norm}): {shown}")
     model.load_state_dict(new_state, strict=False)
@@ -161,7 +158,7 @@ def _load_backbone(model, state: dict[str, torch.Tensor], path: Path) -> Weights
     if problems:
         shown = "; ".join(problems[:8]) + (f"; ... {len(problems) - 8} more" if len(problems) > 8
                                            else "")
-        raise _error(path, f"ImageNet weights do not fit backbone {model.config.backbone}: {shown}")
+        raise InvalidDataError.in_file(path, f"ImageNet weights do not fit backbone {model.config.backbone}: {shown}")
     body.load_state_dict(new_state, strict=False)
     report.loaded = len(new_state)
     return report

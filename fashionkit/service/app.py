@@ -52,7 +52,7 @@ from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 
-from fashionkit.data.errors import InvalidDataError
+from fashionkit.errors import InvalidDataError
 from fashionkit.ontology import load_ontology
 from fashionkit.service import ui
 from fashionkit.service.auth import (
@@ -67,16 +67,16 @@ from fashionkit.service.auth import (
 from fashionkit.service.limits import BodySizeLimit
 from fashionkit.service.photos import JobStore, PhotoWorker, UploadRejected, check_image
 from fashionkit.wardrobe import Wardrobe, default_image_dir
+from fashionkit.wardrobe.database import create_store_engine
+from fashionkit.wardrobe.image_files import ImageStore
 from fashionkit.wardrobe.items import (
     EDITABLE_FIELDS,
-    Item,
+    WardrobeItem,
     item_from_dict,
     item_to_dict,
     parse_category,
     plausible_id,
 )
-from fashionkit.wardrobe.storage import ImageStore
-from fashionkit.wardrobe.store import create_store_engine
 
 __all__ = ["create_app", "ServiceSettings"]
 
@@ -117,7 +117,7 @@ class FeedbackIn(BaseModel):
     on: dt.date | None = Field(None, description="Day worn (for 'wore'); default today.")
 
 
-def _item_json(item: Item, has_cutout: bool) -> dict:
+def _item_json(item: WardrobeItem, has_cutout: bool) -> dict:
     """The wardrobe item JSON plus ``category_name``, ``supercategory`` and ``cutout_url``
     (``null`` for items entered by hand)."""
     out = item_to_dict(item)
@@ -399,7 +399,7 @@ def create_app(
             raise _not_found(f"item {item_id[:60]!r}")
         return item_id
 
-    def _get_item(wardrobe: Wardrobe, item_id: str) -> Item:
+    def _get_item(wardrobe: Wardrobe, item_id: str) -> WardrobeItem:
         try:
             return wardrobe.get(_plausible(item_id))
         except KeyError:
@@ -461,7 +461,7 @@ def create_app(
         n: int = Query(10, ge=1, le=50),
     ) -> list[dict]:
         """Suggested outfits, best first: ``[{"items", "score", "explanation"}]``."""
-        from fashionkit.coordination import Conditions, suggest_for_wardrobe
+        from fashionkit.outfits import Conditions, suggest_for_wardrobe
 
         if len(with_) > 10:
             raise HTTPException(422, f"build around at most 10 items, got {len(with_)}")
@@ -513,7 +513,7 @@ def create_app(
         return {"imported": count}
 
     def _import(wardrobe: Wardrobe, body: bytes, replace: bool) -> int:
-        from fashionkit.data.errors import Problem
+        from fashionkit.errors import Problem
         from fashionkit.wardrobe.exchange import import_wardrobe
 
         folder = Path(tempfile.mkdtemp(dir=data_dir, prefix=".import-"))

@@ -332,8 +332,8 @@ class PhotoWorker:
 
     def _detect(self, job: dict, upload: Path) -> None:
         from fashionkit.inference.visualize import draw_overlay, draw_supercategories
+        from fashionkit.wardrobe.image_files import file_digest
         from fashionkit.wardrobe.ingest import ingest_photos
-        from fashionkit.wardrobe.storage import file_digest
 
         wardrobe = self.wardrobe_for(job["user_id"])
         predictions = []

@@ -3,9 +3,9 @@ seasons, wear log, outfits and feedback, in a SQL store with migrations.
 
 Public API::
 
-    from fashionkit.wardrobe import Wardrobe, Item
+    from fashionkit.wardrobe import Wardrobe, WardrobeItem
     with Wardrobe("sqlite:///my.sqlite") as w:
-        w.add(Item(id="navy-coat", category_id=9, colors=("#1f2a44",)))
+        w.add(WardrobeItem(id="navy-coat", category_id=9, colors=("#1f2a44",)))
 """
 
 from fashionkit.wardrobe.attributes import (
@@ -15,25 +15,25 @@ from fashionkit.wardrobe.attributes import (
     suggest_seasons,
 )
 from fashionkit.wardrobe.colors import ColorInfo, DominantColor, describe_color, dominant_colors
-from fashionkit.wardrobe.dataset import export_dataset
-from fashionkit.wardrobe.exchange import export_wardrobe, import_wardrobe, read_items, write_items
-from fashionkit.wardrobe.ingest import DuplicateCandidate, IngestReport, ingest_photos
-from fashionkit.wardrobe.items import Item, item_from_dict, item_to_dict
-from fashionkit.wardrobe.store import (
-    Detail,
-    DetectedItem,
+from fashionkit.wardrobe.database import (
     FeedbackEvent,
+    ItemInPhoto,
+    ItemPart,
     Wardrobe,
     default_image_dir,
     default_url,
 )
+from fashionkit.wardrobe.dataset import export_dataset
+from fashionkit.wardrobe.exchange import export_wardrobe, import_wardrobe, read_items, write_items
+from fashionkit.wardrobe.ingest import DuplicateCandidate, IngestReport, ingest_photos
+from fashionkit.wardrobe.items import WardrobeItem, item_from_dict, item_to_dict
 
 __all__ = [
     "Wardrobe",
-    "Item",
+    "WardrobeItem",
     "FeedbackEvent",
-    "Detail",
-    "DetectedItem",
+    "ItemPart",
+    "ItemInPhoto",
     "ingest_photos",
     "IngestReport",
     "DuplicateCandidate",

@@ -2,7 +2,7 @@
 
 Colours are handled in OkLab / OkLCh (Björn Ottosson's perceptual space, the one CSS Color 4
 uses): Euclidean distance in OkLab approximates perceived difference, and OkLCh's hue angle is
-what the outfit harmony rules in :mod:`fashionkit.coordination` compare.
+what the outfit harmony rules in :mod:`fashionkit.outfits` compare.
 
 * :func:`srgb_to_oklab` / :func:`oklab_to_srgb` convert N×3 arrays with numpy (a photo has too
   many pixels for per-colour objects); the tests check them against coloraide.

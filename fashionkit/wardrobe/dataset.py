@@ -20,7 +20,7 @@ from pathlib import Path
 
 from fashionkit.data.masks import rle_areas, rle_to_json
 from fashionkit.ontology import load_ontology
-from fashionkit.wardrobe.store import Wardrobe
+from fashionkit.wardrobe.database import Wardrobe
 
 __all__ = ["export_dataset"]
 

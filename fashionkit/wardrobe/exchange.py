@@ -27,9 +27,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fashionkit.data.errors import InvalidDataError, Problem
-from fashionkit.wardrobe.items import Item, item_from_dict, item_to_dict
-from fashionkit.wardrobe.store import Wardrobe
+from fashionkit.errors import InvalidDataError, Problem
+from fashionkit.wardrobe.database import Wardrobe
+from fashionkit.wardrobe.items import WardrobeItem, item_from_dict, item_to_dict
 
 __all__ = ["read_items", "write_items", "import_wardrobe", "export_wardrobe", "FORMAT_NAME"]
 
@@ -37,7 +37,7 @@ FORMAT_NAME = "fashionkit-wardrobe"
 FORMAT_VERSION = 1
 
 
-def read_items(path: str | Path) -> list[Item]:
+def read_items(path: str | Path) -> list[WardrobeItem]:
     """Parse and validate a wardrobe JSON file; :class:`InvalidDataError` lists every problem."""
     path = Path(path)
     source = str(path)
@@ -73,7 +73,7 @@ def read_items(path: str | Path) -> list[Item]:
         raise InvalidDataError(
             [Problem(source, "top level", 'expected a list of items or {"items": [...]}')]
         )
-    items: list[Item] = []
+    items: list[WardrobeItem] = []
     problems: list[Problem] = []
     first_position: dict[str, int] = {}
     for position, record in enumerate(records):
@@ -97,7 +97,7 @@ def read_items(path: str | Path) -> list[Item]:
     return items
 
 
-def write_items(items: list[Item], path: str | Path) -> None:
+def write_items(items: list[WardrobeItem], path: str | Path) -> None:
     payload = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,

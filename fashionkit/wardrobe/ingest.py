@@ -14,7 +14,7 @@ garment and accessory scoring at least ``min_score`` becomes an item:
 The item id is ``<photo sha256[:12]>-<detection index>``, so ingesting the same photo again adds
 nothing. Each new item is compared with the wardrobe's photographed items of the same category
 (:func:`find_duplicates`); likely duplicates are reported for the person to merge
-(:meth:`~fashionkit.wardrobe.store.Wardrobe.merge`), never merged silently.
+(:meth:`~fashionkit.wardrobe.database.Wardrobe.merge`), never merged silently.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fashionkit.data.errors import Problem
+from fashionkit.errors import Problem
 from fashionkit.ontology import PART_IDS
 from fashionkit.wardrobe.attributes import (
     material_from_attributes,
@@ -38,9 +38,9 @@ from fashionkit.wardrobe.colors import (
     hex_to_rgb,
     srgb_to_oklab,
 )
-from fashionkit.wardrobe.items import Item
-from fashionkit.wardrobe.storage import file_digest
-from fashionkit.wardrobe.store import Detail, DetectedItem, Wardrobe
+from fashionkit.wardrobe.database import ItemInPhoto, ItemPart, Wardrobe
+from fashionkit.wardrobe.image_files import file_digest
+from fashionkit.wardrobe.items import WardrobeItem
 
 __all__ = [
     "IngestReport",
@@ -127,7 +127,7 @@ def _read_rgba(path: Path) -> np.ndarray:
 
 
 def find_duplicates(
-    wardrobe: Wardrobe, item: Item, descriptor: np.ndarray, *, exclude: Sequence[str] = ()
+    wardrobe: Wardrobe, item: WardrobeItem, descriptor: np.ndarray, *, exclude: Sequence[str] = ()
 ) -> list[DuplicateCandidate]:
     """Photographed items of ``item``'s category whose main colour is within
     :data:`DUPLICATE_COLOR_DISTANCE` and whose cut-out histogram overlaps ``descriptor`` by at
@@ -184,7 +184,7 @@ def ingest_photos(
         if wardrobe.has_photo(digest):
             report.skipped.append(str(path))
             continue
-        found: list[tuple[DetectedItem, np.ndarray]] = []
+        found: list[tuple[ItemInPhoto, np.ndarray]] = []
         for det in prediction.items:
             if det.category_id in parts or det.score < min_score:
                 continue
@@ -197,7 +197,7 @@ def ingest_photos(
             colours = dominant_colors(image, fabric if fabric.any() else mask)
             attribute_ids = tuple(sorted(a.id for a in det.attributes))
             material = material_from_attributes(attribute_ids)
-            item = Item(
+            item = WardrobeItem(
                 id=f"{digest[:12]}-{det.index}",
                 category_id=det.category_id,
                 colors=tuple(c.hex for c in colours),
@@ -207,14 +207,14 @@ def ingest_photos(
                 attribute_ids=attribute_ids,
             )
             rgba = _cutout(image, mask, det.box)
-            detected = DetectedItem(
+            detected = ItemInPhoto(
                 item=item,
                 box=det.box,
                 mask=det.mask,
                 score=det.score,
                 attribute_scores={a.id: a.score for a in det.attributes},
                 details=tuple(
-                    Detail(
+                    ItemPart(
                         category_id=p.category_id,
                         attribute_ids=tuple(sorted(a.id for a in p.attributes)),
                         box=p.box,

@@ -1,6 +1,6 @@
 """The wardrobe item as the library passes it around (import/export, coordination, CLI).
 
-:class:`Item` is a frozen value object, independent of the database. :func:`item_from_dict`
+:class:`WardrobeItem` is a frozen value object, independent of the database. :func:`item_from_dict`
 builds one from the JSON form of the import format and collects every problem found, so a bad
 file is reported field by field (see :mod:`fashionkit.wardrobe.exchange` for the file format).
 """
@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field, replace
 
-from fashionkit.data.errors import Problem
+from fashionkit.errors import Problem
 from fashionkit.ontology import load_ontology
 from fashionkit.wardrobe.attributes import SEASONS
 from fashionkit.wardrobe.colors import normalize_hex
 
 __all__ = [
-    "Item",
+    "WardrobeItem",
     "item_from_dict",
     "item_to_dict",
     "parse_category",
@@ -27,7 +27,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Item:
+class WardrobeItem:
     """One garment or accessory.
 
     ``id`` is the person's stable key (any non-empty string). ``category_id`` is a Fashionpedia
@@ -57,7 +57,7 @@ class Item:
     def category_name(self) -> str:
         return load_ontology().category(self.category_id).short_name
 
-    def with_changes(self, **changes) -> Item:
+    def with_changes(self, **changes) -> WardrobeItem:
         return replace(self, **changes)
 
 
@@ -126,7 +126,7 @@ def _str_list(name: str, value, problems: list[str]) -> tuple[str, ...]:
     return tuple(v.strip() for v in value if v.strip())
 
 
-def item_from_dict(data, source: str, where: str) -> tuple[Item | None, list[Problem]]:
+def item_from_dict(data, source: str, where: str) -> tuple[WardrobeItem | None, list[Problem]]:
     """Validate one JSON object of the import format; returns the item (``None`` when invalid)
     and the problems, each naming ``source`` (the file) and ``where`` (e.g. ``"item 3 (id
     'navy-coat')"``)."""
@@ -211,7 +211,7 @@ def item_from_dict(data, source: str, where: str) -> tuple[Item | None, list[Pro
     if errors:
         return None, [Problem(source, where, e) for e in errors]
     assert category_id is not None and isinstance(item_id, str)
-    item = Item(
+    item = WardrobeItem(
         id=item_id.strip(),
         category_id=category_id,
         colors=tuple(colors),
@@ -226,7 +226,7 @@ def item_from_dict(data, source: str, where: str) -> tuple[Item | None, list[Pro
     return item, []
 
 
-def item_to_dict(item: Item) -> dict:
+def item_to_dict(item: WardrobeItem) -> dict:
     """The JSON form (export format); empty optional fields are left out. ``category`` is the
     Fashionpedia id, so the file does not depend on name spelling."""
     out: dict = {"id": item.id, "category": item.category_id}

@@ -1,7 +1,7 @@
 """Schema migrations, run programmatically (the scripts ship inside the package).
 
 :func:`upgrade` brings any database — empty, or created by an older fashionkit — to the newest
-revision; :class:`~fashionkit.wardrobe.store.Wardrobe` calls it when it opens a store.
+revision; :class:`~fashionkit.wardrobe.database.Wardrobe` calls it when it opens a store.
 """
 
 from __future__ import annotations

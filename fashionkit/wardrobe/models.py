@@ -7,7 +7,7 @@ Formats of JSON columns: ``box`` is XYXY float pixels in the photo; ``mask`` a C
 (``{"size": [H, W], "counts": str}``); ``colors`` a list of ``"#rrggbb"`` (main first);
 ``season`` a list of ``"spring"|"summer"|"autumn"|"winter"``; ``occasion`` a list of free words.
 Images (photos and cut-outs) live on disk, named by the SHA-256 of their bytes
-(:mod:`fashionkit.wardrobe.storage`); rows store that digest.
+(:mod:`fashionkit.wardrobe.image_files`); rows store that digest.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from pycocotools.coco import COCO
 
 from fashionkit.data.masks import segmentation_to_rle
 from fashionkit.data.synth import generate_world, render_image
-from fashionkit.data.synth.canvas import Canvas, Item, Op, snap
+from fashionkit.data.synth.canvas import Canvas, Op, SceneObject, snap
 from fashionkit.data.synth.geometry import rect
 from fashionkit.data.synth.scene import attribute_id, default_min_area
 from fashionkit.data.synth.textures import PATTERN_ATTRIBUTES, Paint
@@ -204,9 +204,9 @@ def test_colour_ground_truth_is_consistent(rendered):
 def test_canvas_occlusion_is_exact():
     paint = Paint("plain", ((200, 0, 0),))
     canvas = Canvas(np.zeros((20, 30, 3), np.float32))
-    top = Item(1, paint)
-    sleeve = Item(31, paint, parent=top)
-    jacket = Item(4, Paint("plain", ((0, 0, 200),)))
+    top = SceneObject(1, paint)
+    sleeve = SceneObject(31, paint, parent=top)
+    jacket = SceneObject(4, Paint("plain", ((0, 0, 200),)))
     canvas.draw(Op(top, 0, [rect(2, 2, 12, 12)]))
     canvas.draw(Op(sleeve, 0, [rect(10, 4, 16, 8)]))  # sticks out of the body: still the top's
     canvas.draw(Op(jacket, 1, [rect(8, 0, 30, 20)]))  # covers the sleeve and part of the body
@@ -232,9 +232,9 @@ def test_canvas_matches_a_full_frame_painter(steps):
     gives the masks a naive full-frame painter's algorithm gives."""
     h, w = 24, 32
     paint = Paint("stripe", ((200, 10, 10), (10, 10, 200)), scale=3.0)
-    garments = [Item(k, paint) for k in range(4)]
+    garments = [SceneObject(k, paint) for k in range(4)]
     part_cats = [31, 32, 33, 35]
-    parts = [Item(c, paint, parent=g) for c, g in zip(part_cats, garments, strict=True)]
+    parts = [SceneObject(c, paint, parent=g) for c, g in zip(part_cats, garments, strict=True)]
     canvas = Canvas(np.zeros((h, w, 3), np.float32))
     label = np.full((h, w), -1)
     part = np.full((h, w), -1)

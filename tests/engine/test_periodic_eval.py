@@ -7,7 +7,7 @@ import torch
 from fashionkit.data import read_annotations
 from fashionkit.data.dataset import FashionDataset
 from fashionkit.data.transforms import build_transforms
-from fashionkit.engine.validation import ValidationEvaluator
+from fashionkit.engine.periodic_eval import ValidationEvaluator
 from fashionkit.ontology import load_ontology
 from fashionkit.structures import Detections
 

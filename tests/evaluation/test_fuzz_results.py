@@ -18,8 +18,8 @@ import pytest
 from hypothesis import strategies as st
 
 from fashionkit.data import InvalidDataError
-from fashionkit.data.errors import Problem
 from fashionkit.data.masks import rle_areas
+from fashionkit.errors import Problem
 from fashionkit.evaluation import evaluate_fashionpedia, load_ground_truth, read_results
 from fashionkit.evaluation.testing import CaseSpec, make_case
 from tests.fuzzing import BYTE_DAMAGE, CASES, MUTATIONS, damage, dumps, focused, mutate, run_fuzz

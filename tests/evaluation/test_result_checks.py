@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from fashionkit.data.errors import InvalidDataError
 from fashionkit.data.masks import rle_string_totals
+from fashionkit.errors import InvalidDataError
 from fashionkit.evaluation.results import load_ground_truth, read_results, results_from_records
 from fashionkit.evaluation.testing import CaseSpec, make_case
 

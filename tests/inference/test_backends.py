@@ -9,17 +9,17 @@ import torch
 from PIL import Image
 
 from fashionkit.inference import Predictor
-from fashionkit.inference.backends import Autocast, Cast, fold_batchnorm
+from fashionkit.inference.backends import AutocastWrapper, StoredInDtype, fold_batchnorm
 from fashionkit.inference.parity import compare_predictions
-from fashionkit.inference.prediction import Item, Prediction
+from fashionkit.inference.prediction import DetectedItem, Prediction
 
 from .conftest import drawn_samples, synthetic_photo
 
 
-def _item(category_id: int, box, score: float, mask: np.ndarray) -> Item:
+def _item(category_id: int, box, score: float, mask: np.ndarray) -> DetectedItem:
     from fashionkit.data.masks import encode_mask, rle_to_json
 
-    return Item(0, category_id, "x", "y", "garment", tuple(map(float, box)), score,
+    return DetectedItem(0, category_id, "x", "y", "garment", tuple(map(float, box)), score,
                 rle_to_json(encode_mask(mask)), ())
 
 
@@ -61,9 +61,9 @@ def test_bf16_backend_runs_channels_last_and_keeps_boxes_and_scores(untrained_ch
     conv = predictor.model.backbone.module.body.conv1.weight
     assert conv.is_contiguous(memory_format=torch.channels_last)
     assert predictor.model.roi_heads.box_head.dtype == torch.bfloat16
-    assert not isinstance(predictor.model.roi_heads.box_predictor, Autocast)
+    assert not isinstance(predictor.model.roi_heads.box_predictor, AutocastWrapper)
     rpn_head = predictor.model.rpn.head  # the 3×3 conv in bf16; objectness and deltas fp32
-    assert isinstance(rpn_head.conv, Autocast) and rpn_head.conv.dtype == torch.bfloat16
+    assert isinstance(rpn_head.conv, AutocastWrapper) and rpn_head.conv.dtype == torch.bfloat16
     assert rpn_head.bbox_pred.weight.dtype == rpn_head.cls_logits.weight.dtype == torch.float32
     # An untrained model's masks hover around 0.5, so only boxes and scores are compared
     # here; the trained checkpoint below checks masks too.
@@ -128,8 +128,8 @@ def test_a_model_passed_in_is_not_changed_by_reduced_precision(untrained_checkpo
 
     model = load_checkpoint(untrained_checkpoint)
     predictor = Predictor(model, backend="bf16")
-    assert isinstance(predictor.model.backbone, (Autocast, Cast))
-    assert not isinstance(model.backbone, (Autocast, Cast))
+    assert isinstance(predictor.model.backbone, (AutocastWrapper, StoredInDtype))
+    assert not isinstance(model.backbone, (AutocastWrapper, StoredInDtype))
     assert isinstance(model.backbone.body.bn1, torch.nn.BatchNorm2d)
     assert model.backbone.body.conv1.weight.is_contiguous()
 
@@ -168,9 +168,9 @@ def test_the_gpu_fp16_path_runs_its_autocast_wrapping_on_the_cpu(untrained_check
     model = load_checkpoint(untrained_checkpoint)
     images = [torch.rand(3, 96, 96, generator=torch.Generator().manual_seed(k)) for k in (0, 1)]
     fp16 = prepare_model(model, "fp16", torch.device("cpu"), copy_model=True)
-    wrapped = [m for m in fp16.modules() if isinstance(m, (Autocast, Cast))]
+    wrapped = [m for m in fp16.modules() if isinstance(m, (AutocastWrapper, StoredInDtype))]
     assert wrapped and all(m.dtype == torch.float16 for m in wrapped)
-    assert all(m.device_type == "cpu" for m in wrapped if isinstance(m, Autocast))
+    assert all(m.device_type == "cpu" for m in wrapped if isinstance(m, AutocastWrapper))
     with torch.inference_mode():
         _, want = _raw_predictions(model, images)
         _, got = _raw_predictions(fp16, images)

@@ -9,7 +9,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from fashionkit.cli import app
-from fashionkit.data.errors import InvalidDataError
+from fashionkit.errors import InvalidDataError
 
 from .conftest import SIZE, synthetic_photo
 

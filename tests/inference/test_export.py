@@ -12,7 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from fashionkit.cli import app
-from fashionkit.data.errors import InvalidDataError
+from fashionkit.errors import InvalidDataError
 from fashionkit.inference import Predictor
 from fashionkit.inference.export import ExportedModel, export_model, read_export_metadata
 from fashionkit.inference.parity import compare_predictions

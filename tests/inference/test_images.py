@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashionkit.data.errors import InvalidDataError
+from fashionkit.errors import InvalidDataError
 from fashionkit.inference.images import expand_sources, load_photo, load_photos
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from fashionkit.data.errors import InvalidDataError
 from fashionkit.data.transforms import build_transforms
+from fashionkit.errors import InvalidDataError
 from fashionkit.inference.predictor import Predictor, input_transform_for
 from fashionkit.modeling import load_checkpoint, model_config_from_preset
 from fashionkit.ontology import PART_IDS, load_ontology

@@ -12,8 +12,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from fashionkit.cli import app
-from fashionkit.data.errors import InvalidDataError
-from fashionkit.inference.batch import DetectJob, merge_shards, run_detect
+from fashionkit.errors import InvalidDataError
+from fashionkit.inference.detect_job import DetectJob, merge_shards, run_detect
 
 from .conftest import synthetic_photo
 

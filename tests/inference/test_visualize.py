@@ -8,7 +8,7 @@ from PIL import Image
 
 from fashionkit.data.masks import encode_mask, rle_to_json
 from fashionkit.inference.images import Photo
-from fashionkit.inference.prediction import AttributeScore, Item, Prediction
+from fashionkit.inference.prediction import AttributeScore, DetectedItem, Prediction
 from fashionkit.inference.visualize import (
     SUPERCATEGORY_COLORS,
     cutouts,
@@ -22,13 +22,13 @@ from fashionkit.ontology import load_ontology
 H, W = 120, 160
 
 
-def _item(index: int, name: str, box: tuple[int, int, int, int], parent=None) -> Item:
+def _item(index: int, name: str, box: tuple[int, int, int, int], parent=None) -> DetectedItem:
     ontology = load_ontology()
     category = ontology.find_category(name)
     x0, y0, x1, y1 = box
     mask = np.zeros((H, W), bool)
     mask[y0:y1, x0:x1] = True
-    return Item(index, category.id, category.name, category.supercategory, category.group,
+    return DetectedItem(index, category.id, category.name, category.supercategory, category.group,
                 (float(x0), float(y0), float(x1), float(y1)), 0.9 - 0.1 * index,
                 rle_to_json(encode_mask(mask)),
                 (AttributeScore(115, ontology.attribute(115).name, 0.8),), parent)
@@ -67,7 +67,7 @@ def test_supercategory_view_has_a_legend_beside_the_photo(prediction):
     assert not (legend == SUPERCATEGORY_COLORS["lowerbody"]).all(axis=1).any()
 
 
-def _tag_share(image: Image.Image, items: list[Item]) -> float:
+def _tag_share(image: Image.Image, items: list[DetectedItem]) -> float:
     """Share of the figure in the items' solid colours: tags, plus box and mask outlines."""
     out = np.asarray(image).reshape(-1, 3)
     return float(np.isin(out.view([("", out.dtype)] * 3).ravel(),
@@ -110,7 +110,7 @@ def test_cutout_of_an_irregular_mask(prediction):
     mask = np.zeros((H, W), bool)
     mask[10:20, 10:15] = True
     mask[15:30, 14:40] = True
-    item = Item(0, 0, "top", "upperbody", "garment", (10.0, 10.0, 40.0, 30.0), 0.5,
+    item = DetectedItem(0, 0, "top", "upperbody", "garment", (10.0, 10.0, 40.0, 30.0), 0.5,
                 rle_to_json(encode_mask(mask)), ())
     [(_, image)] = cutouts(Prediction("x", (H, W), [item], photo=prediction.photo))
     rgba = np.asarray(image)

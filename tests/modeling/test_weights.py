@@ -5,7 +5,7 @@ import torch
 import torchvision
 from modeling_samples import FAST, make_sample
 
-from fashionkit.data.errors import InvalidDataError
+from fashionkit.errors import InvalidDataError
 from fashionkit.modeling import (
     build_model,
     load_checkpoint,

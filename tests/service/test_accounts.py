@@ -51,11 +51,11 @@ def test_name_of_a_cli_wardrobe_cannot_be_claimed(tmp_path):
     from fastapi.testclient import TestClient
 
     from fashionkit.service import create_app
-    from fashionkit.wardrobe import Item, Wardrobe
+    from fashionkit.wardrobe import Wardrobe, WardrobeItem
 
     url = f"sqlite:///{tmp_path / 'w.sqlite'}"
     with Wardrobe(url, user="carol", image_dir=tmp_path / "img") as wardrobe:
-        wardrobe.add(Item(id="coat", category_id=9))
+        wardrobe.add(WardrobeItem(id="coat", category_id=9))
     with TestClient(create_app(url, tmp_path / "data")) as client:
         response = client.post("/api/users", json={"name": "carol", "password": "long enough"})
         assert response.status_code == 409

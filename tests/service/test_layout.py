@@ -110,7 +110,7 @@ def test_service_photos_are_where_the_cli_looks(tmp_path):
 def test_password_command_refuses_bad_input(tmp_path):
     url = f"sqlite:///{tmp_path / 'w.sqlite'}"
     short = _cli("wardrobe", "password", "--db", url, "--password-stdin", input="short\n")
-    assert short.exit_code == 1 and "8 to 1024" in short.output
+    assert short.exit_code == 2 and "8 to 1024" in short.output
     bad_name = _cli(
         "wardrobe", "password", "--db", url, "--user", "../x", "--password-stdin",
         input="long enough\n",

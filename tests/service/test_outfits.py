@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from fashionkit.coordination import Conditions, suggest_for_wardrobe
+from fashionkit.outfits import Conditions, suggest_for_wardrobe
 from fashionkit.wardrobe import Wardrobe
 
 WARDROBE = [

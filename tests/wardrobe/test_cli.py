@@ -68,9 +68,9 @@ def test_wardrobe_and_outfits_commands(tmp_path):
 def test_errors_are_reported_without_traceback(tmp_path):
     db = f"sqlite:///{tmp_path / 'w.sqlite'}"
     result = run("wardrobe", "edit", "nope", "--set", "brand=x", "--db", db)
-    assert result.exit_code == 1 and "no item 'nope'" in result.output
+    assert result.exit_code == 2 and "no item 'nope'" in result.output
     result = run("outfits", "suggest", "--db", db, "--with", "nope")
-    assert result.exit_code == 1 and "nope" in result.output
+    assert result.exit_code == 2 and "nope" in result.output
     result = run("outfits", "feedback", "love", "a", "--db", db)
     assert result.exit_code == 2
     result = run("wardrobe", "edit", "x", "--set", "colour=red", "--db", db)

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from fashionkit.data.errors import InvalidDataError
-from fashionkit.wardrobe import Item, Wardrobe, export_wardrobe, import_wardrobe, read_items
+from fashionkit.errors import InvalidDataError
+from fashionkit.wardrobe import Wardrobe, WardrobeItem, export_wardrobe, import_wardrobe, read_items
 
 ITEMS = [
     {"id": "navy-blazer", "category": "jacket", "colors": ["#1F2A44"], "season": ["winter", "autumn"],
@@ -45,7 +45,7 @@ def test_reimport_replaces_by_id(tmp_path):
         import_wardrobe(w, src)
         src.write_text(json.dumps({"items": [{"id": "tee", "category": 1, "brand": "B"}]}))
         import_wardrobe(w, src)
-        assert w.items() == [Item(id="tee", category_id=1, brand="B")]
+        assert w.items() == [WardrobeItem(id="tee", category_id=1, brand="B")]
         with pytest.raises(ValueError, match="already"):
             import_wardrobe(w, src, replace=False)
 

@@ -10,7 +10,7 @@ import pytest
 from fashionkit.data.synth import render_image
 from fashionkit.inference.images import load_photo
 from fashionkit.ontology import PART_IDS
-from fashionkit.wardrobe import Item, Wardrobe
+from fashionkit.wardrobe import Wardrobe, WardrobeItem
 from fashionkit.wardrobe.colors import hex_to_rgb, srgb_to_oklab
 from fashionkit.wardrobe.ingest import ingest_photos
 from tests.synth_truth import rle_of, truth_prediction
@@ -145,7 +145,7 @@ def test_export_dataset_for_fine_tuning(tmp_path):
         first = report.added[0]
         corrected = 9 if wardrobe.get(first).category_id != 9 else 4
         wardrobe.update(first, category=corrected, attribute_ids=[317])
-        wardrobe.add(Item("by-hand", 1))  # no photo: not in the dataset
+        wardrobe.add(WardrobeItem("by-hand", 1))  # no photo: not in the dataset
         path = export_dataset(wardrobe, tmp_path / "dataset")
     annotations, _ = read_annotations(path, images_dir=tmp_path / "dataset" / "images")
     raw = json.loads(path.read_text())

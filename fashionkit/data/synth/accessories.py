@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from fashionkit.data.synth import geometry as g
-from fashionkit.data.synth.canvas import Item
+from fashionkit.data.synth.canvas import SceneObject
 from fashionkit.data.synth.figures import Figure, Z
 from fashionkit.data.synth.textures import COLORS, Paint, sample_fabric, shade
 
@@ -39,7 +39,7 @@ class AccessoryBuilder:
     def _leather(self) -> Paint:
         return _solid(_choice(self.rng, ["black", "black", "brown", "camel", "white", "burgundy", "navy", "red", "beige"]))
 
-    def shoes(self) -> list[Item]:
+    def shoes(self) -> list[SceneObject]:
         rng = self.rng
         p = self.p
         paint = self._leather()
@@ -47,7 +47,7 @@ class AccessoryBuilder:
         sole = Paint("plain", ((235, 235, 230),) if kind == "sneaker" else ((40, 36, 34),), shade=0.0, outline=1.0)
         items = []
         for i, s in enumerate((-1, 1)):
-            item = Item(SHOE, paint, (), info={"kind": kind})
+            item = SceneObject(SHOE, paint, (), info={"kind": kind})
             a, t = p.ankles[i], p.toes[i]
             top = a[1] - (0.9 if kind == "boot" else 0.12)
             polys = [
@@ -64,13 +64,13 @@ class AccessoryBuilder:
             items.append(item)
         return items
 
-    def socks(self) -> list[Item]:
+    def socks(self) -> list[SceneObject]:
         p = self.p
         paint = sample_fabric(self.rng, self.fig.scale, _choice(self.rng, ["plain", "plain", "stripe", "dot"]))
         height = self.rng.uniform(0.4, 1.1)
         items = []
         for i in range(2):
-            item = Item(SOCK, paint, ())
+            item = SceneObject(SOCK, paint, ())
             leg = p.leg_line(-1 if i == 0 else 1)
             d = leg[2] - leg[1]
             d = d / np.hypot(*d)
@@ -79,11 +79,11 @@ class AccessoryBuilder:
             items.append(item)
         return items
 
-    def tights(self) -> Item:
+    def tights(self) -> SceneObject:
         p = self.p
         name = _choice(self.rng, ["black", "charcoal", "beige", "navy", "burgundy"])
         paint = Paint("plain", (COLORS[name],), shade=0.35, outline=0.7, names=(name,))
-        item = Item(TIGHTS, paint, ())
+        item = SceneObject(TIGHTS, paint, ())
         polys = [np.array([(-p.torso_half(3.2), 3.2), (p.torso_half(3.2), 3.2), (p.hip_half, p.HIP_Y),
                            (0.0, p.CROTCH_Y + 0.1), (-p.hip_half, p.HIP_Y)])]
         for side in (-1, 1):
@@ -93,21 +93,21 @@ class AccessoryBuilder:
         self.fig.add(item, Z.TIGHTS, polys)
         return item
 
-    def belt(self, y: float, ease: float) -> Item:
+    def belt(self, y: float, ease: float) -> SceneObject:
         p = self.p
         paint = self._leather()
-        item = Item(BELT, paint, ())
+        item = SceneObject(BELT, paint, ())
         half = p.torso_half(y) + ease + 0.04
         self.fig.add(item, Z.BELT, g.rect(-half, y - 0.1, half, y + 0.1))
         metal = _solid(_choice(self.rng, ["mustard", "light grey"]), 0.1, 0.5)
-        buckle = Item(BUCKLE, metal, (), parent=item)
+        buckle = SceneObject(BUCKLE, metal, (), parent=item)
         self.fig.add(buckle, Z.BELT, g.rect(-0.14, y - 0.15, 0.14, y + 0.15))
         self.fig.add(buckle, Z.BELT, g.rect(-0.07, y - 0.08, 0.07, y + 0.08), paint, decor=True)
         return item
 
-    def tie(self) -> Item:
+    def tie(self) -> SceneObject:
         paint = sample_fabric(self.rng, self.fig.scale * 0.6, _choice(self.rng, ["plain", "stripe", "dot", "plain"]))
-        item = Item(TIE, paint, ())
+        item = SceneObject(TIE, paint, ())
         length = self.rng.uniform(2.9, 3.4)
         poly = g.quad((-0.07, 1.36), (0.07, 1.36), (0.1, 1.55), (0.16, length - 0.15), (0.0, length),
                       (-0.16, length - 0.15), (-0.1, 1.55))
@@ -115,10 +115,10 @@ class AccessoryBuilder:
         self.fig.add(item, Z.TIE, [poly, knot])
         return item
 
-    def scarf(self) -> Item:
+    def scarf(self) -> SceneObject:
         rng = self.rng
         paint = sample_fabric(rng, self.fig.scale, _choice(rng, ["plain", "check", "stripe", "plain", "leopard"]))
-        item = Item(SCARF, paint, ())
+        item = SceneObject(SCARF, paint, ())
         wrap = g.quad((-0.42, 1.05), (0.42, 1.05), (0.5, 1.6), (-0.5, 1.6))
         s = _choice(rng, [-1, 1])
         length = rng.uniform(2.6, 3.8)
@@ -129,11 +129,11 @@ class AccessoryBuilder:
         self.fig.add(item, Z.SCARF, polys)
         return item
 
-    def bag(self) -> Item:
+    def bag(self) -> SceneObject:
         rng = self.rng
         p = self.p
         paint = self._leather() if rng.random() < 0.6 else sample_fabric(rng, self.fig.scale, _choice(rng, ["check", "stripe", "leopard", "dot"]))
-        item = Item(BAG, paint, (), info={"kind": ""})
+        item = SceneObject(BAG, paint, (), info={"kind": ""})
         i = int(rng.integers(2))
         side = -1 if i == 0 else 1
         style = "crossbody" if p.raised[i] else _choice(rng, ["handbag", "handbag", "crossbody", "tote"])
@@ -154,14 +154,14 @@ class AccessoryBuilder:
             self.fig.add(item, Z.BAG, [np.vstack([outer, inner]), body])
         return item
 
-    def hat(self) -> Item:
+    def hat(self) -> SceneObject:
         rng = self.rng
         p = self.p
         hx, hy = p.head
         rx, ry = p.head_r
         kind = _choice(rng, ["brim", "beanie", "cap"])
         paint = sample_fabric(rng, self.fig.scale, "plain") if kind != "beanie" else sample_fabric(rng, self.fig.scale, _choice(rng, ["plain", "stripe"]))
-        item = Item(HAT, paint, (), info={"kind": kind})
+        item = SceneObject(HAT, paint, (), info={"kind": kind})
         if kind == "brim":
             w = rng.uniform(1.0, 1.6)
             polys = [g.ellipse(hx, hy - 0.25, rx * w * 1.3, 0.14, n=20),
@@ -176,38 +176,38 @@ class AccessoryBuilder:
         self.fig.add(item, Z.HAT, polys)
         return item
 
-    def glasses(self) -> Item:
+    def glasses(self) -> SceneObject:
         hx, hy = self.p.head
         name = _choice(self.rng, ["black", "brown", "charcoal", "burgundy"])
         paint = Paint("plain", (shade(COLORS[name], 0.8),), shade=0.0, outline=0.5, names=(name,))
-        item = Item(GLASSES, paint, ())
+        item = SceneObject(GLASSES, paint, ())
         polys = [g.ellipse(hx + s * 0.19, hy + 0.02, 0.16, 0.11, n=12) for s in (-1, 1)]
         polys.append(g.rect(hx - 0.06, hy - 0.02, hx + 0.06, hy + 0.02))
         polys += [g.rect(hx + s * 0.34 - 0.06 * (s > 0), hy - 0.03, hx + s * 0.34 + 0.06 * (s < 0), hy + 0.0) for s in (-1, 1)]
         self.fig.add(item, Z.GLASSES, polys)
         return item
 
-    def watch(self) -> Item:
+    def watch(self) -> SceneObject:
         p = self.p
         i = int(self.rng.integers(2))
         e, w = p.elbows[i], p.wrists[i]
         d = (w - e) / np.hypot(*(w - e))
         c = w - d * 0.1
         paint = _solid(_choice(self.rng, ["black", "light grey", "mustard", "brown"]), 0.1, 0.5)
-        item = Item(WATCH, paint, ())
+        item = SceneObject(WATCH, paint, ())
         # Larger than life, so that it survives at 128 px.
         band = g.tube(np.array([c - d * 0.14, c + d * 0.14]), np.array([p.ARM_R[2] + 0.06] * 2))
         face = g.ellipse(c[0], c[1], 0.16, 0.16, n=10)
         self.fig.add(item, Z.WATCH, [band, face])
         return item
 
-    def gloves(self) -> list[Item]:
+    def gloves(self) -> list[SceneObject]:
         """A pair, annotated one by one, covering the hands and the wrists."""
         p = self.p
         paint = self._leather() if self.rng.random() < 0.6 else sample_fabric(self.rng, self.fig.scale, "plain")
         items = []
         for i in range(2):
-            item = Item(GLOVE, paint, ())
+            item = SceneObject(GLOVE, paint, ())
             d = p.hands[i] - p.wrists[i]
             rot = math.atan2(d[1], d[0]) - math.pi / 2
             cuff = g.tube(np.array([p.wrists[i] - d * 0.5, p.wrists[i] + d * 0.3]), np.array([0.17, 0.17]))
@@ -215,11 +215,11 @@ class AccessoryBuilder:
             items.append(item)
         return items
 
-    def headband(self) -> Item:
+    def headband(self) -> SceneObject:
         hx, hy = self.p.head
         rx, ry = self.p.head_r
         paint = sample_fabric(self.rng, self.fig.scale * 0.5, _choice(self.rng, ["plain", "plain", "dot", "stripe"]))
-        item = Item(HEADBAND, paint, ())
+        item = SceneObject(HEADBAND, paint, ())
         t = np.linspace(math.pi * 1.05, math.pi * 1.95, 12)
         outer = np.stack([hx + rx * 1.1 * np.cos(t), hy - 0.1 + ry * 0.98 * np.sin(t)], axis=1)
         inner = np.stack([hx + rx * 0.98 * np.cos(t[::-1]), hy - 0.1 + ry * 0.8 * np.sin(t[::-1])], axis=1)
@@ -232,12 +232,12 @@ class AccessoryBuilder:
         self.fig.add(item, Z.HAT, polys)
         return item
 
-    def umbrella(self) -> Item:
+    def umbrella(self) -> SceneObject:
         """Open above the head in a raised hand, else closed and hanging from a hand."""
         rng = self.rng
         p = self.p
         paint = sample_fabric(rng, self.fig.scale, _choice(rng, ["plain", "plain", "stripe", "dot", "check"]))
-        item = Item(UMBRELLA, paint, ())
+        item = SceneObject(UMBRELLA, paint, ())
         raised = [i for i in range(2) if p.raised[i]]
         i = raised[0] if raised else int(rng.integers(2))
         hx, hy = p.hands[i]

@@ -19,11 +19,11 @@ from pycocotools import mask as mask_utils
 from fashionkit.data.synth.geometry import Polygon
 from fashionkit.data.synth.textures import Paint, hex_color, render
 
-__all__ = ["Item", "Op", "Canvas", "snap"]
+__all__ = ["SceneObject", "Op", "Canvas", "snap"]
 
 
 @dataclass(eq=False)
-class Item:
+class SceneObject:
     """One thing in the picture.
 
     ``category_id`` is a Fashionpedia category id, or ``None`` for things that are drawn but
@@ -35,7 +35,7 @@ class Item:
     category_id: int | None
     paint: Paint
     attributes: tuple[str, ...] = ()
-    parent: Item | None = None
+    parent: SceneObject | None = None
     info: dict = field(default_factory=dict)
     slot: int = 0
     polygons: list[Polygon] = field(default_factory=list)
@@ -47,7 +47,7 @@ class Op:
     item's by default). ``decor`` steps (buttons, seams, cuffs) only recolour pixels the item
     already shows (for a garment: outside its parts) and change no label."""
 
-    item: Item
+    item: SceneObject
     z: float
     polygons: list[Polygon]
     paint: Paint | None = None
@@ -84,9 +84,9 @@ class Canvas:
         self.color_no = np.zeros((self.height, self.width), dtype=np.int8)
         self.paints: dict[int, int] = {}
         self._paint_refs: list[Paint] = []
-        self.items: list[Item] = []
+        self.items: list[SceneObject] = []
 
-    def _register(self, item: Item) -> None:
+    def _register(self, item: SceneObject) -> None:
         if item.slot == 0:
             if item.parent is not None:
                 self._register(item.parent)
@@ -143,7 +143,7 @@ class Canvas:
         np.copyto(self.paint_no[y0:y1, x0:x1], paint_no, where=m)
         np.copyto(self.color_no[y0:y1, x0:x1], color_no, where=m)
 
-    def color_shares(self, item: Item, mask: np.ndarray) -> list[float]:
+    def color_shares(self, item: SceneObject, mask: np.ndarray) -> list[float]:
         """Share of each of ``item.paint.colors`` among the item's visible pixels painted with
         its own paint (parts in another fabric, buttons and the like are left out)."""
         n = len(item.paint.colors)
@@ -153,13 +153,13 @@ class Canvas:
         return [round(float(c) / total, 3) if total else 0.0 for c in counts]
 
     # -- reading the result ----------------------------------------------------------------
-    def visible(self, item: Item) -> np.ndarray:
+    def visible(self, item: SceneObject) -> np.ndarray:
         """The item's visible pixels, ``(H, W)`` bool (a garment's include its parts)."""
         if item.parent is not None:
             return self.part == item.slot
         return self.label == item.slot
 
-    def segmentation(self, item: Item, mask: np.ndarray) -> list | dict:
+    def segmentation(self, item: SceneObject, mask: np.ndarray) -> list | dict:
         """Polygons when the item's drawn polygons decode to exactly ``mask`` (nothing covers
         it and it lies inside the image), else compressed RLE with ``counts`` as str."""
         polys = item.polygons

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fashionkit.data.synth import geometry as g
-from fashionkit.data.synth.canvas import Item, Op
+from fashionkit.data.synth.canvas import Op, SceneObject
 from fashionkit.data.synth.textures import Paint
 
 __all__ = ["Z", "Pose", "Figure", "sample_pose", "body_ops", "SKIN_TONES", "HAIR_COLORS"]
@@ -188,7 +188,7 @@ class Figure:
     def __post_init__(self) -> None:
         self.ops: list[Op] = []
 
-    def add(self, item: Item, z: float, polygons, paint: Paint | None = None, decor=False):
+    def add(self, item: SceneObject, z: float, polygons, paint: Paint | None = None, decor=False):
         if isinstance(polygons, np.ndarray):
             polygons = [polygons]
         self.ops.append(Op(item, z, list(polygons), paint, decor))
@@ -205,13 +205,13 @@ class Figure:
         ]
 
 
-def body_ops(fig: Figure, rng: np.random.Generator, *, hair_visible: bool = True) -> Item:
+def body_ops(fig: Figure, rng: np.random.Generator, *, hair_visible: bool = True) -> SceneObject:
     """Skin, face and hair of ``fig`` (not annotated). Returns the skin item."""
     p = fig.pose
     skin_rgb = SKIN_TONES[int(rng.integers(len(SKIN_TONES)))]
-    skin = Item(None, Paint("plain", (skin_rgb,), shade=0.22, outline=0.8))
+    skin = SceneObject(None, Paint("plain", (skin_rgb,), shade=0.22, outline=0.8))
     hair_rgb = HAIR_COLORS[int(rng.integers(len(HAIR_COLORS)))]
-    hair = Item(None, Paint("plain", (hair_rgb,), shade=0.3, outline=0.7))
+    hair = SceneObject(None, Paint("plain", (hair_rgb,), shade=0.3, outline=0.7))
     style = rng.choice(["short", "long", "bun", "bob"]) if hair_visible else "none"
     hx, hy = p.head
     rx, ry = p.head_r

@@ -1,7 +1,7 @@
 """Garments and their parts, shaped on a posed figure.
 
 Each builder adds the garment's drawing steps to a :class:`~.figures.Figure` and returns the
-garment :class:`~.canvas.Item`. Parts (sleeves, necklines, collars, lapels, pockets, zippers,
+garment :class:`~.canvas.SceneObject`. Parts (sleeves, necklines, collars, lapels, pockets, zippers,
 hoods) are items whose ``parent`` is the garment; they are drawn after the garment body at the
 same depth, so they lie on it and are hidden wherever the garment is. Attributes are Fashionpedia
 attribute names and describe what is drawn: a "v-neck" neckline is a V, a "wrist-length" sleeve
@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from fashionkit.data.synth import geometry as g
-from fashionkit.data.synth.canvas import Item
+from fashionkit.data.synth.canvas import SceneObject
 from fashionkit.data.synth.figures import Figure, Pose, Z
 from fashionkit.data.synth.textures import (
     COLORS,
@@ -85,16 +85,16 @@ class GarmentBuilder:
     def fabric(self, pattern: str | None = None) -> Paint:
         return sample_fabric(self.rng, self.fig.scale, pattern)
 
-    def garment(self, category: int, paint: Paint, attrs: list[str], **info) -> Item:
+    def garment(self, category: int, paint: Paint, attrs: list[str], **info) -> SceneObject:
         attrs = [PATTERN_ATTRIBUTES[paint.pattern], *attrs]
-        return Item(category, paint, tuple(attrs), info=dict(info))
+        return SceneObject(category, paint, tuple(attrs), info=dict(info))
 
-    def part(self, garment: Item, category: int, attrs, z: float, polys, paint: Paint | None = None):
-        item = Item(category, paint or garment.paint, tuple(attrs), parent=garment)
+    def part(self, garment: SceneObject, category: int, attrs, z: float, polys, paint: Paint | None = None):
+        item = SceneObject(category, paint or garment.paint, tuple(attrs), parent=garment)
         self.fig.add(item, z, polys)
         return item
 
-    def decor(self, item: Item, z: float, polys, paint: Paint) -> None:
+    def decor(self, item: SceneObject, z: float, polys, paint: Paint) -> None:
         self.fig.add(item, z, polys, paint, decor=True)
 
     def side_profile(self, side: int, y_top: float, hem: float, ease: float, flare: float = 0.0):
@@ -117,7 +117,7 @@ class GarmentBuilder:
         left = [(-x, y) for x, y in reversed(right)]
         return np.array([*neck, *right, *left])
 
-    def sleeves(self, garment: Item, z: float, length: str, ease: float, kind="set-in sleeve",
+    def sleeves(self, garment: SceneObject, z: float, length: str, ease: float, kind="set-in sleeve",
                 cuff: Paint | None = None) -> None:
         p = self.p
         frac = SLEEVE_LENGTHS[length]
@@ -139,7 +139,7 @@ class GarmentBuilder:
                 end = g.tube(line[-2:] + (line[-1] - line[-2]) * np.array([[0.6], [0.0]]), radii[-2:] + 0.01)
                 self.decor(sleeve, z, end, cuff)
 
-    def neckline(self, garment: Item, z: float, kind: str, curve: np.ndarray, paint: Paint):
+    def neckline(self, garment: SceneObject, z: float, kind: str, curve: np.ndarray, paint: Paint):
         if kind == "v-neck" or kind == "square (neckline)":
             pts = curve
         else:
@@ -147,16 +147,16 @@ class GarmentBuilder:
         # Wider than a real rib so that it stays a region, not a hairline, at 128 px.
         return self.part(garment, NECKLINE, (kind,), z, g.tube(pts, np.full(len(pts), 0.1)), paint)
 
-    def hem_band(self, garment: Item, z: float, hem: float, ease: float, paint: Paint) -> None:
+    def hem_band(self, garment: SceneObject, z: float, hem: float, ease: float, paint: Paint) -> None:
         half = self.p.torso_half(hem) + ease + 0.05
         self.decor(garment, z, g.rect(-half, hem - 0.3, half, hem + 0.01), paint)
 
-    def buttons(self, garment: Item, z: float, x: float, y0: float, y1: float, n: int) -> None:
+    def buttons(self, garment: SceneObject, z: float, x: float, y0: float, y1: float, n: int) -> None:
         dark = Paint("plain", (shade(garment.paint.colors[0], 0.45),), shade=0.0, outline=1.0)
         for y in np.linspace(y0, y1, n):
             self.decor(garment, z, g.ellipse(x, y, 0.055, 0.055, n=8), dark)
 
-    def pocket(self, garment: Item, z: float, cx: float, cy: float, w: float, h: float, kind: str):
+    def pocket(self, garment: SceneObject, z: float, cx: float, cy: float, w: float, h: float, kind: str):
         if kind == "welt (pocket)":
             h = 0.12
         poly = g.rect(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
@@ -168,10 +168,10 @@ class GarmentBuilder:
             self.decor(item, z, flap, trim)
         return item
 
-    def zipper(self, garment: Item, z: float, x: float, y0: float, y1: float) -> Item:
+    def zipper(self, garment: SceneObject, z: float, x: float, y0: float, y1: float) -> SceneObject:
         return self.part(garment, ZIPPER, (), z, g.rect(x - 0.09, y0, x + 0.09, y1), _METAL)
 
-    def hood(self, garment: Item, up: bool) -> Item:
+    def hood(self, garment: SceneObject, up: bool) -> SceneObject:
         p = self.p
         hx, hy = p.head
         rx, ry = p.head_r
@@ -192,7 +192,7 @@ class GarmentBuilder:
         return self.part(garment, HOOD, (), Z.HOOD, polys, inner)
 
     # -- tops ------------------------------------------------------------------------------
-    def tee(self, z: float = Z.TOP) -> Item:
+    def tee(self, z: float = Z.TOP) -> SceneObject:
         rng = self.rng
         paint = self.fabric()
         neck_kind = _choice(rng, ["crew (neck)", "round (neck)", "scoop (neck)", "v-neck", "boat (neck)"])
@@ -214,7 +214,7 @@ class GarmentBuilder:
         self.neckline(item, z, neck_kind, curve, trim)
         return item
 
-    def hoodie(self, z: float = Z.TOP) -> Item:
+    def hoodie(self, z: float = Z.TOP) -> SceneObject:
         rng = self.rng
         paint = self.fabric(_choice(rng, ["plain", "plain", "plain", "stripe", "check", "dot"]))
         hem = self.p.HIP_Y + 0.2
@@ -229,7 +229,7 @@ class GarmentBuilder:
                   g.quad((-0.5, 3.0), (0.5, 3.0), (0.68, 3.75), (-0.68, 3.75)))
         return item
 
-    def shirt(self, z: float = Z.TOP, collar_z: float | None = None) -> Item:
+    def shirt(self, z: float = Z.TOP, collar_z: float | None = None) -> SceneObject:
         """A button-down shirt or blouse. ``collar_z`` draws the collar at another depth: a
         shirt worn under a sweater shows its collar over the sweater's neckline."""
         rng = self.rng
@@ -261,7 +261,7 @@ class GarmentBuilder:
         flaps = [g.quad((s * 0.3, 1.12), (s * 0.02, 1.42), (s * 0.16, 1.9), (s * 0.55, 1.55)) for s in (-1, 1)]
         return [band, *flaps]
 
-    def sweater(self, z: float = Z.TOP) -> Item:
+    def sweater(self, z: float = Z.TOP) -> SceneObject:
         rng = self.rng
         paint = self.fabric(_choice(rng, ["plain", "plain", "plain", "stripe", "argyle", "check"]))
         paint = Paint(paint.pattern, paint.colors, paint.scale, paint.angle, paint.phase, paint.shade,
@@ -308,7 +308,7 @@ class GarmentBuilder:
             outer = list(map(tuple, (1 - t) ** 2 * a + 2 * (1 - t) * t * c + t * t * b))
         return [np.array([(s * x, y) for x, y in outer] + [(s * gap, break_y)]) for s in (-1, 1)]
 
-    def cardigan(self, z: float = Z.OUTER) -> Item:
+    def cardigan(self, z: float = Z.OUTER) -> SceneObject:
         rng = self.rng
         paint = self.fabric(_choice(rng, ["plain", "plain", "stripe", "argyle", "dot"]))
         paint = Paint(paint.pattern, paint.colors, paint.scale, paint.angle, paint.phase, paint.shade,
@@ -335,7 +335,7 @@ class GarmentBuilder:
                 self.pocket(item, z, s * 0.55, 3.7, 0.42, 0.42, "patch (pocket)")
         return item
 
-    def vest(self, z: float = Z.OUTER) -> Item:
+    def vest(self, z: float = Z.OUTER) -> SceneObject:
         rng = self.rng
         paint = self.fabric(_choice(rng, ["plain", "plain", "check", "stripe"]))
         hem = self.p.HIP_Y + 0.05
@@ -359,7 +359,7 @@ class GarmentBuilder:
         "collar": (["trucker (jacket)", ""], ["duffle (coat)", ""]),
     }
 
-    def _outer(self, category: int, hem: float, length: str, z: float) -> Item:
+    def _outer(self, category: int, hem: float, length: str, z: float) -> SceneObject:
         rng = self.rng
         paint = self.fabric(_choice(rng, ["plain", "plain", "plain", "plain", "check", "check", "stripe", "leopard", "camouflage"]))
         style = _choice(rng, ["lapel", "lapel", "zip", "collar"])
@@ -411,7 +411,7 @@ class GarmentBuilder:
                 self.part(item, EPAULETTE, (), z, strap, lapel_paint)
         return item
 
-    def cape(self, z: float = Z.OUTER) -> Item:
+    def cape(self, z: float = Z.OUTER) -> SceneObject:
         """A sleeveless shell from the shoulders, flaring over the arms (hands show below)."""
         rng = self.rng
         p = self.p
@@ -427,11 +427,11 @@ class GarmentBuilder:
                       paint.with_colors(*(shade(c, 0.8) for c in paint.colors)))
         return item
 
-    def jacket(self, z: float = Z.OUTER) -> Item:
+    def jacket(self, z: float = Z.OUTER) -> SceneObject:
         hem = self.p.HIP_Y + self.rng.uniform(0.1, 0.45)
         return self._outer(JACKET, hem, "hip (length)", z)
 
-    def coat(self, z: float = Z.OUTER) -> Item:
+    def coat(self, z: float = Z.OUTER) -> SceneObject:
         length, hem = _choice(self.rng, [("above-the-knee (length)", 5.4), ("knee (length)", 5.95),
                                          ("midi", 6.6), ("maxi (length)", 7.3)])
         return self._outer(COAT, hem, length, z)
@@ -441,7 +441,7 @@ class GarmentBuilder:
         return _choice(self.rng, [("normal waist", self.p.WAIST_Y), ("normal waist", self.p.WAIST_Y),
                                   ("high waist", self.p.WAIST_Y - 0.3), ("low waist", self.p.WAIST_Y + 0.4)])
 
-    def _legs(self, item: Item, z: float, waist_y: float, frac: float, radii, ease: float) -> None:
+    def _legs(self, item: SceneObject, z: float, waist_y: float, frac: float, radii, ease: float) -> None:
         p = self.p
         wy = waist_y
         hw = p.torso_half(wy) + ease
@@ -460,7 +460,7 @@ class GarmentBuilder:
             polys.append(g.tube(line, r))
         self.fig.add(item, z, polys)
 
-    def pants(self, z: float = Z.BOTTOM) -> Item:
+    def pants(self, z: float = Z.BOTTOM) -> SceneObject:
         rng = self.rng
         nick = _choice(rng, ["jeans", "jeans", "", "cargo (pants)", "leggings", "sweatpants"])
         sil = {
@@ -489,7 +489,7 @@ class GarmentBuilder:
         self._bottom_parts(item, z, wy, nick)
         return item
 
-    def _bottom_parts(self, item: Item, z: float, wy: float, nick: str) -> None:
+    def _bottom_parts(self, item: SceneObject, z: float, wy: float, nick: str) -> None:
         p = self.p
         rng = self.rng
         if nick in ("jeans", "cargo (pants)", "") and rng.random() < 0.7:
@@ -506,7 +506,7 @@ class GarmentBuilder:
                 c = (p.hips[i] + p.knees[i]) / 2 + np.array([s * 0.2, 0.2])
                 self.pocket(item, z, float(c[0]), float(c[1]), 0.4, 0.55, "cargo (pocket)")
 
-    def shorts(self, z: float = Z.BOTTOM) -> Item:
+    def shorts(self, z: float = Z.BOTTOM) -> SceneObject:
         rng = self.rng
         length, frac = _choice(rng, [("mini (length)", 0.25), ("above-the-knee (length)", 0.38), ("knee (length)", 0.5)])
         nick = "bermuda (shorts)" if length == "knee (length)" else _choice(rng, ["short (shorts)", ""])
@@ -541,7 +541,7 @@ class GarmentBuilder:
     _LENGTHS = [("mini (length)", 4.9), ("above-the-knee (length)", 5.5), ("knee (length)", 5.95),
                 ("midi", 6.6), ("maxi (length)", 7.55)]
 
-    def skirt(self, z: float = Z.BOTTOM) -> Item:
+    def skirt(self, z: float = Z.BOTTOM) -> SceneObject:
         rng = self.rng
         length, hem = _choice(rng, self._LENGTHS)
         sil = _choice(rng, ["pencil", "a-line", "a-line", "flare"])
@@ -563,7 +563,7 @@ class GarmentBuilder:
             self.zipper(item, z, 0.0, wy + 0.15, wy + 0.95)
         return item
 
-    def _pleats(self, item: Item, z: float, poly: np.ndarray, top_y: float, hem: float) -> None:
+    def _pleats(self, item: SceneObject, z: float, poly: np.ndarray, top_y: float, hem: float) -> None:
         """Fold lines fanning from the waist to the hem."""
         top_half = self.p.torso_half(top_y)
         hem_half = float(np.abs(poly[:, 0]).max())
@@ -572,7 +572,7 @@ class GarmentBuilder:
             self.decor(item, z, g.segment((t * top_half, top_y + 0.15), (t * hem_half, hem + 0.1), 0.05), fold)
 
     # -- one-piece -------------------------------------------------------------------------
-    def _bodice(self, item: Item, z: float, waist_y: float, sleeve: str, neck_kind: str) -> None:
+    def _bodice(self, item: SceneObject, z: float, waist_y: float, sleeve: str, neck_kind: str) -> None:
         shoulder = self.p.shoulder_half * (0.78 if sleeve == "sleeveless" else 1.0)
         curve = _neck_curve(neck_kind)
         self.fig.add(item, z, self.torso(curve, waist_y + 0.3, 0.05, shoulder=shoulder))
@@ -584,7 +584,7 @@ class GarmentBuilder:
         trim = item.paint.with_colors(*(shade(c, 0.78) for c in item.paint.colors))
         self.neckline(item, z, neck_kind, curve, trim)
 
-    def dress(self, z: float = Z.TOP) -> Item:
+    def dress(self, z: float = Z.TOP) -> SceneObject:
         rng = self.rng
         length, hem = _choice(rng, self._LENGTHS)
         sil = _choice(rng, ["a-line", "fit and flare", "pencil", "straight"])
@@ -608,7 +608,7 @@ class GarmentBuilder:
             self.part(item, BOW, (), z, loops, bow_paint)
         return item
 
-    def jumpsuit(self, z: float = Z.TOP) -> Item:
+    def jumpsuit(self, z: float = Z.TOP) -> SceneObject:
         rng = self.rng
         sleeve = _choice(rng, ["sleeveless", "short (length)", "wrist-length"])
         neck_kind = _choice(rng, ["v-neck", "round (neck)", "square (neckline)", "crew (neck)"])

@@ -1,6 +1,6 @@
 """Exact score breakdown of one outfit and its short human-readable explanation.
 
-:func:`score_breakdown` applies the rules of :mod:`~fashionkit.coordination.rules` to one set
+:func:`score_breakdown` applies the rules of :mod:`~fashionkit.outfits.rules` to one set
 of items directly; the search computes the same sums incrementally, and the tests check that
 both agree.
 """
@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fashionkit.coordination import rules
-from fashionkit.coordination.conditions import Conditions
-from fashionkit.coordination.features import WardrobeIndex
-from fashionkit.coordination.slots import ACCESSORY, GARMENT_SLOTS
-from fashionkit.coordination.taste import TasteModel
+from fashionkit.outfits import rules
+from fashionkit.outfits.conditions import Conditions
+from fashionkit.outfits.features import WardrobeIndex
+from fashionkit.outfits.slots import ACCESSORY, GARMENT_SLOTS
+from fashionkit.outfits.taste import TasteModel
 from fashionkit.wardrobe.attributes import SEASONS, pattern_from_attributes
 from fashionkit.wardrobe.colors import describe_color
 

@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from fashionkit.coordination import (
+from fashionkit.outfits import (
     Conditions,
     SearchSettings,
     TasteModel,
@@ -12,8 +12,8 @@ from fashionkit.coordination import (
     score_breakdown,
     suggest_outfits,
 )
-from fashionkit.coordination.slots import ACCESSORY, slot_of
-from fashionkit.wardrobe import Item
+from fashionkit.outfits.slots import ACCESSORY, slot_of
+from fashionkit.wardrobe import WardrobeItem
 
 PALETTE = ["#1f2a44", "#ffffff", "#111111", "#ff8c00", "#ff00ff", "#4169e1", "#d2b48c",
            "#008000", "#c71585", "#808080", "#ffd700", "#8b4513"]  # fmt: skip
@@ -27,7 +27,7 @@ def random_wardrobe(n, seed=0):
     items = []
     for k in range(n):
         items.append(
-            Item(
+            WardrobeItem(
                 id=f"i{k:05d}",
                 category_id=int(rng.choice(CATEGORIES)),
                 colors=(str(rng.choice(PALETTE)),),
@@ -42,7 +42,7 @@ def random_wardrobe(n, seed=0):
 
 def brute_force_best(index, conditions, taste=None):
     """Exhaustive best score over every valid outfit (tiny wardrobes only)."""
-    from fashionkit.coordination.conditions import admissible
+    from fashionkit.outfits.conditions import admissible
 
     ok = admissible(index, conditions)
     by_slot = {s: [r for r in np.flatnonzero(ok) if index.slot[r] == s] for s in range(6)}
@@ -145,11 +145,11 @@ def test_lock_always_appears():
 
 def test_conditions_filter_items():
     items = [
-        Item("tee", 1, brand="Acme", colors=("#ffffff",)),
-        Item("shirt", 0, brand="Other", colors=("#ff0000",)),
-        Item("jeans", 6, colors=("#1f2a44",), material="denim"),
-        Item("chinos", 6, colors=("#d2b48c",), material="cotton"),
-        Item("shoe", 23, colors=("#111111",)),
+        WardrobeItem("tee", 1, brand="Acme", colors=("#ffffff",)),
+        WardrobeItem("shirt", 0, brand="Other", colors=("#ff0000",)),
+        WardrobeItem("jeans", 6, colors=("#1f2a44",), material="denim"),
+        WardrobeItem("chinos", 6, colors=("#d2b48c",), material="cotton"),
+        WardrobeItem("shoe", 23, colors=("#111111",)),
     ]
 
     def used(**kw):
@@ -209,8 +209,8 @@ def test_feedback_moves_scores_in_the_expected_direction():
 
 def test_empty_and_tiny_wardrobes():
     assert suggest_outfits([]) == []
-    assert suggest_outfits([Item("tee", 1)]) == []  # no bottom, no one piece
-    dress_only = suggest_outfits([Item("d", 10)])
+    assert suggest_outfits([WardrobeItem("tee", 1)]) == []  # no bottom, no one piece
+    dress_only = suggest_outfits([WardrobeItem("d", 10)])
     assert [o.items for o in dress_only] == [("d",)]
 
 
@@ -223,11 +223,11 @@ def test_locked_one_piece_still_gives_k_outfits():
 
 def test_occasion_filters_known_formality_only():
     items = [
-        Item("hoodie", 1, attribute_ids=(16,)),  # formality 1 from the attribute
-        Item("blazer-top", 0, formality=4),
-        Item("joggers", 6, attribute_ids=(37,)),
-        Item("trousers", 6, formality=4),
-        Item("shoe", 23),  # category default 3: unknown, kept for any occasion
+        WardrobeItem("hoodie", 1, attribute_ids=(16,)),  # formality 1 from the attribute
+        WardrobeItem("blazer-top", 0, formality=4),
+        WardrobeItem("joggers", 6, attribute_ids=(37,)),
+        WardrobeItem("trousers", 6, formality=4),
+        WardrobeItem("shoe", 23),  # category default 3: unknown, kept for any occasion
     ]
 
     def used(occasion):
@@ -238,9 +238,9 @@ def test_occasion_filters_known_formality_only():
 
 
 def test_locked_tie_brings_a_shirt():
-    items = [Item(f"tee{k}", 1, colors=("#ffffff",), favorite=True) for k in range(50)]
-    items += [Item("shirt", 0, colors=("#ff00ff",)), Item("dress", 10), Item("pants", 6)]
-    items += [Item("tie", 16, colors=("#1f2a44",))]
+    items = [WardrobeItem(f"tee{k}", 1, colors=("#ffffff",), favorite=True) for k in range(50)]
+    items += [WardrobeItem("shirt", 0, colors=("#ff00ff",)), WardrobeItem("dress", 10), WardrobeItem("pants", 6)]
+    items += [WardrobeItem("tie", 16, colors=("#1f2a44",))]
     outfits = suggest_outfits(
         items, Conditions(lock=("tie",)), k=3, settings=SearchSettings(per_slot=5)
     )

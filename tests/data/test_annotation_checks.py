@@ -15,7 +15,7 @@ from PIL import Image
 from readers_helpers import fashionpedia_doc, rle_str, write_json
 
 from fashionkit.data import InvalidDataError, read_annotations
-from fashionkit.data.validate import check_segmentation, check_segmentations
+from fashionkit.data.annotation_checks import check_segmentation, check_segmentations
 
 
 def _ann(doc, ann_id):
@@ -381,8 +381,8 @@ def test_exif_rotation_is_taken_into_account(tmp_path):
 
 def test_in_memory_segmentations_are_checked_too():
     from fashionkit.data import Annotation, ImageInfo
+    from fashionkit.data.annotation_checks import validate_records
     from fashionkit.data.annotations import AnnotationColumns
-    from fashionkit.data.validate import validate_records
     from fashionkit.ontology import load_ontology
 
     segs = [

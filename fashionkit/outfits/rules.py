@@ -16,7 +16,7 @@ climate         with a temperature: mean over garments of                       
                 ``1 − |warmth − target| / 4`` (:func:`warmth_target`); with a season:
                 ``+0.2 ×`` the share of items tagged for it
 taste           ``0.6 ×`` mean over pairs of the learned pair score                    -0.6 … 0.6
-                (:mod:`~fashionkit.coordination.taste`), clipped to ±1
+                (:mod:`~fashionkit.outfits.taste`), clipped to ±1
 favourites      ``0.1 ×`` the share of favourite items                                 0 … 0.1
 accessories     ``+0.05`` per accessory (a finished look), at most two                 0 … 0.1
 ==============  =====================================================================  =========

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fashionkit.coordination.rules import is_bold_pattern
-from fashionkit.coordination.slots import slot_of
+from fashionkit.outfits.rules import is_bold_pattern
+from fashionkit.outfits.slots import slot_of
 from fashionkit.wardrobe.attributes import SEASONS, pattern_from_attributes
 from fashionkit.wardrobe.colors import COLOR_FAMILIES, describe_color
-from fashionkit.wardrobe.items import Item
+from fashionkit.wardrobe.items import WardrobeItem
 
 __all__ = [
     "WardrobeIndex",
@@ -68,13 +68,13 @@ _LIGHT_MATERIALS = ("linen", "chiffon", "silk", "mesh", "seersucker", "voile", "
 NO_COLOR = len(COLOR_FAMILIES)  # family code of an item without colours
 
 
-def formality_is_known(item: Item) -> bool:
+def formality_is_known(item: WardrobeItem) -> bool:
     """Whether the formality comes from the person or a telling attribute, not a category
     default."""
     return item.formality is not None or any(a in ATTRIBUTE_FORMALITY for a in item.attribute_ids)
 
 
-def infer_formality(item: Item) -> int:
+def infer_formality(item: WardrobeItem) -> int:
     if item.formality is not None:
         return item.formality
     for att_id in item.attribute_ids:
@@ -83,7 +83,7 @@ def infer_formality(item: Item) -> int:
     return CATEGORY_FORMALITY.get(item.category_id, 3)
 
 
-def infer_warmth(item: Item) -> float:
+def infer_warmth(item: WardrobeItem) -> float:
     warmth = float(CATEGORY_WARMTH.get(item.category_id, 2))
     material = (item.material or "").lower()
     attributes = set(item.attribute_ids)
@@ -112,7 +112,7 @@ class WardrobeIndex:
     ``COLOR_FAMILIES``, :data:`NO_COLOR` when the item has none). ``season_bits`` has bit i set
     for ``SEASONS[i]`` (0 = untagged). ``last_worn`` is a date ordinal (−1 never)."""
 
-    items: tuple[Item, ...]
+    items: tuple[WardrobeItem, ...]
     slot: np.ndarray  # int8, slots.* or -1
     category: np.ndarray  # int16
     lightness: np.ndarray
@@ -131,7 +131,7 @@ class WardrobeIndex:
     position: dict[str, int]  # item id -> row
 
     @classmethod
-    def build(cls, items: Sequence[Item]) -> WardrobeIndex:
+    def build(cls, items: Sequence[WardrobeItem]) -> WardrobeIndex:
         """Index ``items`` (ids must be unique)."""
         items = tuple(items)
         n = len(items)

@@ -18,10 +18,10 @@ from typing import Annotated, Any, cast
 import msgspec
 import numpy as np
 
-from fashionkit.data.errors import InvalidDataError, Problem
+from fashionkit.data.annotation_checks import POLYGON_TOLERANCE
 from fashionkit.data.masks import MAX_MASK_PIXELS, rle_areas, rle_string_totals
-from fashionkit.data.validate import POLYGON_TOLERANCE
-from fashionkit.evaluation.records import Detections, attribute_index_lookup, pack_attributes
+from fashionkit.errors import InvalidDataError, Problem
+from fashionkit.evaluation.records import ResultsTable, attribute_index_lookup, pack_attributes
 from fashionkit.ontology import Ontology
 
 __all__ = ["decode_results", "convert_results", "validate_gt_records"]
@@ -76,7 +76,7 @@ def convert_results(records: Sequence[Any], source: str) -> list[_Result]:
 
 def _polygon_problem(seg: Any, h: int, w: int) -> str | None:
     """Problem with a polygon list in an image of ``h × w``, or None. Points may lie outside
-    the image by :data:`~fashionkit.data.validate.POLYGON_TOLERANCE` pixels: pycocotools'
+    the image by :data:`~fashionkit.data.annotation_checks.POLYGON_TOLERANCE` pixels: pycocotools'
     rasteriser crashes or never returns on coordinates far beyond the image."""
     if not isinstance(seg, list) or not seg:
         return "segmentation must be a non-empty list of polygons or an RLE dict"
@@ -152,9 +152,9 @@ def _check_rle_strings(items: list[tuple[int, str, int]], source: str, kind: str
     return problems
 
 
-def empty_detections(num_attributes: int) -> Detections:
+def empty_detections(num_attributes: int) -> ResultsTable:
     words = (num_attributes + 63) // 64
-    return Detections(
+    return ResultsTable(
         image_index=np.zeros(0, np.int64),
         category_ids=np.zeros(0, np.int64),
         scores=np.zeros(0),
@@ -177,8 +177,8 @@ def build_detections(
     ontology: Ontology,
     source: str,
     iou_type: str | None = None,
-) -> Detections:
-    """Typed result records → :class:`Detections`, after checking every record against the
+) -> ResultsTable:
+    """Typed result records → :class:`ResultsTable`, after checking every record against the
     ground truth's images and the ontology. ``iou_type`` (``"segm"``/``"bbox"``) makes masks or
     boxes mandatory. Raises :class:`InvalidDataError` listing each bad record by its index."""
     from pycocotools import mask as mask_utils
@@ -354,7 +354,7 @@ def build_detections(
         assert segs is not None  # results with neither were refused above
         areas = rle_areas(segs).astype(np.float64)
         boxes = np.asarray(mask_utils.toBbox(segs), dtype=np.float64).reshape(-1, 4)
-    return Detections(
+    return ResultsTable(
         image_index=pos_c.astype(np.int64),
         category_ids=cat,
         scores=score,

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fashionkit.data.errors import InvalidDataError, Problem, SkipReport
+from fashionkit.data.errors import SkipReport
+from fashionkit.errors import InvalidDataError, Problem
 
 if TYPE_CHECKING:  # the predictor imports torch; this module is read without it
     from fashionkit.inference.predictor import Backend

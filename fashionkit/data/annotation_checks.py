@@ -32,8 +32,9 @@ import msgspec
 import numpy as np
 
 from fashionkit.data.annotations import AnnotationColumns, AnnotationSet, ImageInfo
-from fashionkit.data.errors import InvalidDataError, OnInvalid, Problem, SkipReport
+from fashionkit.data.errors import OnInvalid, SkipReport
 from fashionkit.data.masks import MAX_MASK_PIXELS, rle_areas, rle_string_totals
+from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.ontology import Ontology
 
 __all__ = [

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fashionkit.coordination.features import WardrobeIndex
+from fashionkit.outfits.features import WardrobeIndex
 from fashionkit.wardrobe.colors import COLOR_FAMILIES
 
 __all__ = ["TasteModel", "FEEDBACK_RATING", "FEATURE_WEIGHTS"]

@@ -3,7 +3,7 @@
 SQLite by default (a file in the user's data directory, WAL journal, foreign keys enforced);
 any SQLAlchemy URL works (``postgresql+psycopg://…`` for larger deployments). Opening a store
 applies any pending migration. Images go to a content-addressed folder
-(:class:`~fashionkit.wardrobe.storage.ImageStore`) that belongs to the database:
+(:class:`~fashionkit.wardrobe.image_files.ImageStore`) that belongs to the database:
 :func:`default_image_dir` (``<name>-images/`` beside a SQLite file). The CLI and the web service
 both use it, so a wardrobe's photos and cut-outs are found whichever of them opens it.
 
@@ -22,10 +22,11 @@ from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from fashionkit.data.errors import InvalidDataError
+from fashionkit.errors import InvalidDataError
 from fashionkit.ontology import load_ontology
 from fashionkit.wardrobe import migrate
-from fashionkit.wardrobe.items import Item, item_from_dict, item_to_dict
+from fashionkit.wardrobe.image_files import ImageStore
+from fashionkit.wardrobe.items import WardrobeItem, item_from_dict, item_to_dict
 from fashionkit.wardrobe.models import (
     FEEDBACK_KINDS,
     FeedbackRow,
@@ -38,14 +39,13 @@ from fashionkit.wardrobe.models import (
     UserRow,
     WearRow,
 )
-from fashionkit.wardrobe.storage import ImageStore
 
 __all__ = [
     "Wardrobe",
     "FeedbackEvent",
-    "Detail",
+    "ItemPart",
     "AnnotatedPhoto",
-    "PhotoObject",
+    "PhotoAnnotation",
     "default_url",
     "default_image_dir",
     "create_store_engine",
@@ -111,7 +111,7 @@ class FeedbackEvent:
 
 
 @dataclass(frozen=True)
-class Detail:
+class ItemPart:
     """A garment part kept with its garment: Fashionpedia part category (sleeve 31, pocket 32,
     neckline 33 …), its attribute ids, box XYXY in the photo, mask as COCO RLE, score."""
 
@@ -123,22 +123,22 @@ class Detail:
 
 
 @dataclass(frozen=True)
-class DetectedItem:
+class ItemInPhoto:
     """An item found in a photo, ready to store: the item, where it is (box XYXY, mask as COCO
     RLE), the detector's score and attribute scores, its parts as details, and its cut-out's
     digest in the image store."""
 
-    item: Item
+    item: WardrobeItem
     box: tuple[float, float, float, float]
     mask: dict
     score: float
     attribute_scores: dict[int, float]
-    details: tuple[Detail, ...] = ()
+    details: tuple[ItemPart, ...] = ()
     cutout_sha256: str | None = None
 
 
 @dataclass(frozen=True)
-class PhotoObject:
+class PhotoAnnotation:
     """An item (or, with ``is_part``, one of its parts) as drawn in a photo: box XYXY pixels,
     mask COCO RLE, the person's category and attribute ids."""
 
@@ -159,7 +159,7 @@ class AnnotatedPhoto:
     sha256: str
     height: int
     width: int
-    objects: tuple[PhotoObject, ...]
+    objects: tuple[PhotoAnnotation, ...]
 
 
 class Wardrobe:
@@ -221,8 +221,8 @@ class Wardrobe:
         return {item_id: worn for item_id, worn in session.execute(query)}
 
     @staticmethod
-    def _to_item(row: ItemRow, last_worn: dt.date | None) -> Item:
-        return Item(
+    def _to_item(row: ItemRow, last_worn: dt.date | None) -> WardrobeItem:
+        return WardrobeItem(
             id=row.key,
             category_id=row.category_id,
             name=row.name,
@@ -241,7 +241,7 @@ class Wardrobe:
         )
 
     @staticmethod
-    def _fill_row(row: ItemRow, item: Item, attribute_scores: dict[int, float] | None) -> None:
+    def _fill_row(row: ItemRow, item: WardrobeItem, attribute_scores: dict[int, float] | None) -> None:
         row.key = item.id
         row.name = item.name
         row.category_id = item.category_id
@@ -263,7 +263,7 @@ class Wardrobe:
             for a in item.attribute_ids
         ]
 
-    def items(self, category_id: int | None = None) -> list[Item]:
+    def items(self, category_id: int | None = None) -> list[WardrobeItem]:
         """All items (or those of one category), ordered by id, with ``last_worn`` from the
         wear log."""
         query = self._item_query()
@@ -280,7 +280,7 @@ class Wardrobe:
             raise KeyError(f"no item {key!r} in the wardrobe of {self.user!r}")
         return row
 
-    def get(self, key: str) -> Item:
+    def get(self, key: str) -> WardrobeItem:
         with self._sessions() as session:
             row = self._row(session, key)
             return self._to_item(row, self._last_worn(session, [row.id]).get(row.id))
@@ -292,14 +292,14 @@ class Wardrobe:
             )
             return int(count or 0)
 
-    def add(self, item: Item, *, attribute_scores: dict[int, float] | None = None) -> Item:
+    def add(self, item: WardrobeItem, *, attribute_scores: dict[int, float] | None = None) -> WardrobeItem:
         """Add a new item; ``ValueError`` when its id is taken."""
         self.put_many([item], replace=False, attribute_scores=[attribute_scores])
         return self.get(item.id)
 
     def put_many(
         self,
-        items: Iterable[Item],
+        items: Iterable[WardrobeItem],
         *,
         replace: bool = True,
         attribute_scores: list[dict[int, float] | None] | None = None,
@@ -341,7 +341,7 @@ class Wardrobe:
                     session.add(WearRow(item_id=item_id, worn_on=day))
                     logged.add((item_id, day))
 
-    def update(self, key: str, **changes) -> Item:
+    def update(self, key: str, **changes) -> WardrobeItem:
         """Change fields of an item (names and formats as in the import format: ``category`` by
         name or id, ``colors`` as hex …); invalid values raise :class:`InvalidDataError`."""
         current = item_to_dict(self.get(key))
@@ -372,7 +372,7 @@ class Wardrobe:
 
     # -- photos and detected items ----------------------------------------------------------
     def add_photo(self, path: str | Path, size: tuple[int, int],
-                  items: Iterable[DetectedItem] = ()) -> tuple[int, str, bool]:
+                  items: Iterable[ItemInPhoto] = ()) -> tuple[int, str, bool]:
         """Store a photo file (content-addressed) with its decoded ``size`` ``(H, W)`` and the
         items found in it, all in one transaction: a crash leaves the photo with all of its
         items or with none of them. Returns ``(photo row id, sha256, new)``; ``new`` is False
@@ -414,7 +414,7 @@ class Wardrobe:
                 )
             )
 
-    def _insert_detected(self, session: Session, photo_id: int, detected: DetectedItem) -> None:
+    def _insert_detected(self, session: Session, photo_id: int, detected: ItemInPhoto) -> None:
         item = detected.item
         if session.scalar(
             select(ItemRow.id).where(ItemRow.user_id == self.user_id, ItemRow.key == item.id)
@@ -440,11 +440,11 @@ class Wardrobe:
         ]
         session.flush()
 
-    def details(self, key: str) -> list[Detail]:
+    def details(self, key: str) -> list[ItemPart]:
         with self._sessions() as session:
             row = self._row(session, key)
             return [
-                Detail(
+                ItemPart(
                     category_id=d.category_id,
                     attribute_ids=tuple(d.attribute_ids or ()),
                     box=tuple(d.box) if d.box else None,
@@ -498,7 +498,7 @@ class Wardrobe:
                     if row.mask is None or row.box is None:
                         continue
                     objects.append(
-                        PhotoObject(
+                        PhotoAnnotation(
                             item=row.key,
                             category_id=row.category_id,
                             box=tuple(row.box),
@@ -509,7 +509,7 @@ class Wardrobe:
                     for detail in row.details:
                         if detail.mask is not None and detail.box is not None:
                             objects.append(
-                                PhotoObject(
+                                PhotoAnnotation(
                                     item=row.key,
                                     category_id=detail.category_id,
                                     box=tuple(detail.box),
@@ -529,7 +529,7 @@ class Wardrobe:
                 )
             return out
 
-    def merge(self, keep: str, drop: str) -> Item:
+    def merge(self, keep: str, drop: str) -> WardrobeItem:
         """Merge item ``drop`` into ``keep`` (the same garment photographed twice): its wear
         log, outfits and details move to ``keep``, its attributes are added, then ``drop`` is
         removed."""

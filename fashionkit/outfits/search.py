@@ -1,6 +1,6 @@
 """Outfit search: the top-k outfits of a wardrobe under conditions, without the cross product.
 
-1. Admit items by the conditions (:func:`~fashionkit.coordination.conditions.admissible`); locked
+1. Admit items by the conditions (:func:`~fashionkit.outfits.conditions.admissible`); locked
    items are always admitted and are the only candidates of their slot.
 2. Prune each slot to its ``per_slot`` best candidates by a unary priority (temperature fit,
    season tag, neutral colour — neutrals combine with most things —, favourite, learned
@@ -10,7 +10,7 @@
    layer, accessory, accessory — keeping the ``beam_width`` best partial outfits after each
    slot. Pair terms (colour harmony, taste) come from K×K matrices over the pruned candidates
    and are accumulated incrementally, so a partial outfit's score is exactly
-   :func:`~fashionkit.coordination.explain.score_breakdown` of its items.
+   :func:`~fashionkit.outfits.explain.score_breakdown` of its items.
 4. From the final beams, pick ``k`` distinct item sets greedily by score minus ``diversity`` ×
    the largest Jaccard overlap with those already picked (maximal marginal relevance).
 
@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fashionkit.coordination import rules
-from fashionkit.coordination.conditions import Conditions, admissible
-from fashionkit.coordination.explain import explain, score_breakdown
-from fashionkit.coordination.features import WardrobeIndex
-from fashionkit.coordination.slots import (
+from fashionkit.outfits import rules
+from fashionkit.outfits.conditions import Conditions, admissible
+from fashionkit.outfits.explain import explain, score_breakdown
+from fashionkit.outfits.features import WardrobeIndex
+from fashionkit.outfits.slots import (
     ACCESSORY,
     BOTTOM,
     FOOTWEAR,
@@ -40,9 +40,9 @@ from fashionkit.coordination.slots import (
     SLOT_NAMES,
     TOP,
 )
-from fashionkit.coordination.taste import TasteModel
+from fashionkit.outfits.taste import TasteModel
 from fashionkit.wardrobe.attributes import SEASONS
-from fashionkit.wardrobe.items import Item
+from fashionkit.wardrobe.items import WardrobeItem
 
 __all__ = ["Outfit", "suggest_outfits", "suggest_for_wardrobe", "SearchSettings"]
 
@@ -54,7 +54,7 @@ _REQUIRES: dict[int, frozenset[int]] = {16: frozenset({0})}
 @dataclass(frozen=True)
 class Outfit:
     """A suggestion: item ids (base, footwear, outer layer, accessories), the total score,
-    its parts (see :mod:`~fashionkit.coordination.rules`) and a one-line explanation."""
+    its parts (see :mod:`~fashionkit.outfits.rules`) and a one-line explanation."""
 
     items: tuple[str, ...]
     score: float
@@ -290,7 +290,7 @@ def _priority(
 
 
 def suggest_outfits(
-    wardrobe: WardrobeIndex | Iterable[Item],
+    wardrobe: WardrobeIndex | Iterable[WardrobeItem],
     conditions: Conditions | None = None,
     *,
     k: int = 10,

@@ -4,7 +4,7 @@ Admission rules (:func:`admissible`), applied to every item except locked ones:
 
 * ``season``: items tagged for that season, or not tagged for any season.
 * ``occasion``: items tagged for that occasion or untagged; the occasion also sets the target
-  formality (:data:`~fashionkit.coordination.rules.OCCASION_FORMALITY`) unless ``formality``
+  formality (:data:`~fashionkit.outfits.rules.OCCASION_FORMALITY`) unless ``formality``
   is given.
 * target formality: items within one step of it, when their formality is known (given by the
   person, or implied by an attribute such as blazer or hoodie); a formality guessed from the
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fashionkit.coordination.features import WardrobeIndex
-from fashionkit.coordination.rules import OCCASION_FORMALITY
+from fashionkit.outfits.features import WardrobeIndex
+from fashionkit.outfits.rules import OCCASION_FORMALITY
 from fashionkit.wardrobe.attributes import SEASONS
 
 __all__ = ["Conditions", "admissible", "OUTER_REQUIRED_BELOW_C", "OUTER_ALLOWED_BELOW_C"]

@@ -6,10 +6,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-from fashionkit.data.errors import InvalidDataError
-from fashionkit.wardrobe import Item, Wardrobe, migrate
+from fashionkit.errors import InvalidDataError
+from fashionkit.wardrobe import Wardrobe, WardrobeItem, migrate
+from fashionkit.wardrobe.image_files import ImageStore
 from fashionkit.wardrobe.models import Base
-from fashionkit.wardrobe.storage import ImageStore
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_downgrade_to_base_and_back(url):
 
 def test_sqlite_is_wal_with_foreign_keys(url, tmp_path):
     with Wardrobe(url) as w:
-        w.add(Item(id="a", category_id=1))
+        w.add(WardrobeItem(id="a", category_id=1))
         with w.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -78,10 +78,10 @@ def test_sqlite_is_wal_with_foreign_keys(url, tmp_path):
 
 def test_items_crud_and_users_are_separate(url):
     with Wardrobe(url) as w, Wardrobe(url, user="other") as other:
-        w.add(Item(id="navy-coat", category_id=9, colors=("#1f2a44",), attribute_ids=(317, 80)))
-        other.add(Item(id="navy-coat", category_id=6))
+        w.add(WardrobeItem(id="navy-coat", category_id=9, colors=("#1f2a44",), attribute_ids=(317, 80)))
+        other.add(WardrobeItem(id="navy-coat", category_id=6))
         with pytest.raises(ValueError, match="already"):
-            w.add(Item(id="navy-coat", category_id=9))
+            w.add(WardrobeItem(id="navy-coat", category_id=9))
         assert w.get("navy-coat").attribute_ids == (80, 317)
         assert other.get("navy-coat").category_id == 6
 
@@ -99,7 +99,7 @@ def test_items_crud_and_users_are_separate(url):
 
 def test_feedback_and_wear_log(url):
     with Wardrobe(url) as w:
-        w.put_many([Item(id=k, category_id=c) for k, c in (("t", 1), ("p", 6), ("s", 23))])
+        w.put_many([WardrobeItem(id=k, category_id=c) for k, c in (("t", 1), ("p", 6), ("s", 23))])
         w.record_feedback(["t", "p"], "like")
         w.record_feedback(["t", "p", "s"], "wore", on=dt.date(2026, 5, 1))
         events = w.feedback()
@@ -136,7 +136,7 @@ def test_default_location_is_the_user_data_dir(tmp_path, monkeypatch):
     url = default_url()
     assert url == f"sqlite:///{tmp_path / 'data' / 'fashionkit' / 'wardrobe.sqlite'}"
     with Wardrobe() as w:
-        w.add(Item(id="a", category_id=1))
+        w.add(WardrobeItem(id="a", category_id=1))
     assert (tmp_path / "data" / "fashionkit" / "wardrobe.sqlite").exists()
     assert (tmp_path / "data" / "fashionkit").is_dir()
 
@@ -146,14 +146,14 @@ def test_a_photo_and_its_items_are_stored_all_or_nothing(tmp_path):
     (a killed server or a bad record never leaves half a photo's items)."""
     from PIL import Image
 
-    from fashionkit.wardrobe import DetectedItem
+    from fashionkit.wardrobe import ItemInPhoto
 
     photo = tmp_path / "p.png"
     Image.new("RGB", (8, 6), "navy").save(photo)
     rle = {"size": [6, 8], "counts": "0l0"}
-    good = DetectedItem(item=Item(id="a", category_id=23), box=(0, 0, 4, 4), mask=rle,
+    good = ItemInPhoto(item=WardrobeItem(id="a", category_id=23), box=(0, 0, 4, 4), mask=rle,
                         score=0.9, attribute_scores={})
-    clash = DetectedItem(item=Item(id="a", category_id=24), box=(0, 0, 4, 4), mask=rle,
+    clash = ItemInPhoto(item=WardrobeItem(id="a", category_id=24), box=(0, 0, 4, 4), mask=rle,
                          score=0.8, attribute_scores={})
     w = Wardrobe(f"sqlite:///{tmp_path / 'w.sqlite'}", image_dir=tmp_path / "img")
     with pytest.raises(ValueError, match="'a' is already"):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from fashionkit.coordination import Conditions, WardrobeIndex, rules, score_breakdown
-from fashionkit.wardrobe import Item
+from fashionkit.outfits import Conditions, WardrobeIndex, rules, score_breakdown
+from fashionkit.wardrobe import WardrobeItem
 from fashionkit.wardrobe.colors import describe_color
 
 
@@ -48,14 +48,14 @@ def test_harmony_ordering_and_contrast():
 
 def test_navy_and_white_outfit_beats_a_clashing_one():
     navy_white = [
-        Item("shirt", 0, colors=("#ffffff",)),
-        Item("chinos", 6, colors=("#1f2a44",)),
-        Item("shoes", 23, colors=("#1a1a1a",)),
+        WardrobeItem("shirt", 0, colors=("#ffffff",)),
+        WardrobeItem("chinos", 6, colors=("#1f2a44",)),
+        WardrobeItem("shoes", 23, colors=("#1a1a1a",)),
     ]
     clashing = [
-        Item("top", 1, colors=("#ff8c00",)),  # orange
-        Item("skirt", 8, colors=("#ff00ff",)),  # magenta
-        Item("shoes", 23, colors=("#7cfc00",)),  # lawn green
+        WardrobeItem("top", 1, colors=("#ff8c00",)),  # orange
+        WardrobeItem("skirt", 8, colors=("#ff00ff",)),  # magenta
+        WardrobeItem("shoes", 23, colors=("#7cfc00",)),  # lawn green
     ]
     good, bad = breakdown(navy_white), breakdown(clashing)
     assert good.parts["colour"] > 0.5 > 0 > bad.parts["colour"]
@@ -63,21 +63,21 @@ def test_navy_and_white_outfit_beats_a_clashing_one():
 
 
 def test_two_bold_patterns_are_penalised():
-    plain = [Item("t", 1, pattern="stripe"), Item("p", 6, pattern="plain")]
-    two_bold = [Item("t", 1, pattern="stripe"), Item("p", 6, pattern="floral")]
-    by_attribute = [Item("t", 1, attribute_ids=(328,)), Item("p", 6, attribute_ids=(325,))]
-    quiet = [Item("t", 1, pattern="stripe"), Item("p", 6, pattern="herringbone")]
+    plain = [WardrobeItem("t", 1, pattern="stripe"), WardrobeItem("p", 6, pattern="plain")]
+    two_bold = [WardrobeItem("t", 1, pattern="stripe"), WardrobeItem("p", 6, pattern="floral")]
+    by_attribute = [WardrobeItem("t", 1, attribute_ids=(328,)), WardrobeItem("p", 6, attribute_ids=(325,))]
+    quiet = [WardrobeItem("t", 1, pattern="stripe"), WardrobeItem("p", 6, pattern="herringbone")]
     assert breakdown(plain).parts["pattern"] == 0
     assert breakdown(quiet).parts["pattern"] == 0
     assert breakdown(two_bold).parts["pattern"] == pytest.approx(-rules.PATTERN_WEIGHT)
     assert breakdown(by_attribute).parts["pattern"] == pytest.approx(-rules.PATTERN_WEIGHT)
-    three = two_bold + [Item("j", 4, pattern="leopard")]
+    three = two_bold + [WardrobeItem("j", 4, pattern="leopard")]
     assert breakdown(three).parts["pattern"] == pytest.approx(-2 * rules.PATTERN_WEIGHT)
 
 
 def test_formality_consistency_and_target():
-    suit = [Item("blazer", 4, attribute_ids=(17,)), Item("trousers", 6, formality=4)]
-    mixed = [Item("tux", 4, attribute_ids=(33,)), Item("sweats", 6, attribute_ids=(37,))]
+    suit = [WardrobeItem("blazer", 4, attribute_ids=(17,)), WardrobeItem("trousers", 6, formality=4)]
+    mixed = [WardrobeItem("tux", 4, attribute_ids=(33,)), WardrobeItem("sweats", 6, attribute_ids=(37,))]
     assert breakdown(suit).parts["formality"] == 0
     # spread 5 - 1 = 4 → -0.5 × 3
     assert breakdown(mixed).parts["formality"] == pytest.approx(-1.5)
@@ -90,11 +90,11 @@ def test_temperature_fit():
     assert rules.warmth_target(30) == 1 and rules.warmth_target(-10) == 5
     assert rules.warmth_target(18) == pytest.approx(2)
     winter = [
-        Item("sweater", 2, material="wool"),
-        Item("pants", 6),
-        Item("coat", 9, season=("winter",)),
+        WardrobeItem("sweater", 2, material="wool"),
+        WardrobeItem("pants", 6),
+        WardrobeItem("coat", 9, season=("winter",)),
     ]
-    summer = [Item("tank", 1, attribute_ids=(11,)), Item("shorts", 7, material="linen")]
+    summer = [WardrobeItem("tank", 1, attribute_ids=(11,)), WardrobeItem("shorts", 7, material="linen")]
     assert (
         breakdown(winter, temperature=0).parts["climate"]
         > breakdown(summer, temperature=0).parts["climate"]
@@ -102,7 +102,7 @@ def test_temperature_fit():
     assert breakdown(summer, temperature=30).parts["climate"] == pytest.approx(1.0)
     assert breakdown(winter, temperature=30).parts["climate"] < 0.4
     # A season request rewards items tagged for it.
-    tagged = breakdown([Item("a", 1, season=("summer",)), Item("b", 7)], season="summer")
+    tagged = breakdown([WardrobeItem("a", 1, season=("summer",)), WardrobeItem("b", 7)], season="summer")
     assert tagged.parts["climate"] == pytest.approx(rules.SEASON_BONUS / 2)
 
 
