@@ -7,13 +7,13 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 # Reinstall only when the project's dependencies change; otherwise this is a no-op.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,export]'
 	touch $(STAMP)
 
-# The README's single test command: lint and type-check the package first, then the suite.
+# The README's single test command: lint, type-check and the layer contract first, then the suite.
 test: check
 	$(PY) -m pytest -q
 
@@ -29,6 +29,7 @@ bench: install
 check: install
 	$(VENV)/bin/ruff check fashionkit tests benchmarks
 	$(VENV)/bin/mypy fashionkit
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) *.egg-info

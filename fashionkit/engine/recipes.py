@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import yaml
 
-from fashionkit import _dataclass_io as dataclass_io
+from fashionkit import config_io as dataclass_io
 
 __all__ = [
     "DataConfig",

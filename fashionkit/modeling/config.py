@@ -50,7 +50,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from fashionkit import _dataclass_io as dataclass_io
+from fashionkit import config_io as dataclass_io
 
 __all__ = ["ModelConfig", "PRESETS", "model_config_from_preset"]
 
