@@ -52,7 +52,7 @@ from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 
-from fashionkit.errors import InvalidDataError
+from fashionkit.errors import ConflictError, InvalidDataError, NotFoundError
 from fashionkit.ontology import load_ontology
 from fashionkit.service import ui
 from fashionkit.service.auth import (
@@ -128,10 +128,6 @@ def _item_json(item: WardrobeItem, has_cutout: bool) -> dict:
     return out
 
 
-def _not_found(what: str) -> HTTPException:
-    return HTTPException(404, f"no {what}")
-
-
 def create_app(
     db_url: str,
     data_dir: str | Path,
@@ -182,7 +178,7 @@ def create_app(
                 return wardrobe
             account = accounts.get(user_id)
             if account is None:
-                raise KeyError(user_id)
+                raise NotFoundError("user", user_id)
             wardrobe = Wardrobe(
                 db_url, user=account.name, image_dir=image_dir, apply_migrations=False
             )
@@ -245,6 +241,14 @@ def create_app(
                 "problems": [{"where": p.where, "message": p.message} for p in err.problems],
             },
         )
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(_request: Request, err: NotFoundError) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(err)})
+
+    @app.exception_handler(ConflictError)
+    async def _conflict(_request: Request, err: ConflictError) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(err)})
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, err: RequestValidationError) -> JSONResponse:
@@ -364,10 +368,7 @@ def create_app(
         if problems:
             raise InvalidDataError(problems)
         assert item is not None
-        try:
-            return _item_json(wardrobe.add(item), has_cutout=False)
-        except ValueError as err:
-            raise HTTPException(409, str(err)) from None
+        return _item_json(wardrobe.add(item), has_cutout=False)
 
     @app.get("/api/items")
     def list_items(
@@ -396,14 +397,11 @@ def create_app(
     def _plausible(item_id: str) -> str:
         # An id no item can have is answered without a query (PostgreSQL would refuse a NUL).
         if not plausible_id(item_id):
-            raise _not_found(f"item {item_id[:60]!r}")
+            raise NotFoundError("item", item_id[:60])
         return item_id
 
     def _get_item(wardrobe: Wardrobe, item_id: str) -> WardrobeItem:
-        try:
-            return wardrobe.get(_plausible(item_id))
-        except KeyError:
-            raise _not_found(f"item {item_id!r}") from None
+        return wardrobe.get(_plausible(item_id))
 
     @app.get("/api/items/{item_id}")
     def get_item(wardrobe: CurrentWardrobe, item_id: str) -> dict:
@@ -421,20 +419,12 @@ def create_app(
                 422, f"unknown or read-only field(s) {', '.join(map(repr, unknown))}"
             )
         _get_item(wardrobe, item_id)
-        try:
-            item = wardrobe.update(item_id, **changes)
-            return _item_json(item, wardrobe.cutout_path(item.id) is not None)
-        except KeyError:
-            raise _not_found(f"item {item_id!r}") from None
-        except ValueError as err:
-            raise HTTPException(409, str(err)) from None
+        item = wardrobe.update(item_id, **changes)
+        return _item_json(item, wardrobe.cutout_path(item.id) is not None)
 
     @app.delete("/api/items/{item_id}", status_code=204)
     def delete_item(wardrobe: CurrentWardrobe, item_id: str) -> Response:
-        try:
-            wardrobe.remove(_plausible(item_id))
-        except KeyError:
-            raise _not_found(f"item {item_id!r}") from None
+        wardrobe.remove(_plausible(item_id))
         return Response(status_code=204)
 
     @app.get("/api/items/{item_id}/cutout", response_class=FileResponse)
@@ -443,7 +433,7 @@ def create_app(
         _get_item(wardrobe, item_id)
         path = wardrobe.cutout_path(item_id)
         if path is None or not path.exists():
-            raise _not_found(f"cut-out for item {item_id!r}")
+            raise NotFoundError("cut-out for item", item_id)
         return FileResponse(path, media_type="image/png")
 
     # -- outfits ---------------------------------------------------------------------------
@@ -483,10 +473,7 @@ def create_app(
     @app.post("/api/outfits/feedback", status_code=201)
     def outfit_feedback(wardrobe: CurrentWardrobe, feedback: FeedbackIn) -> dict:
         """Like, dislike or wore an outfit; later suggestions learn from it."""
-        try:
-            outfit_id = wardrobe.record_feedback(feedback.items, feedback.kind, on=feedback.on)
-        except KeyError as err:
-            raise HTTPException(404, str(err.args[0])) from None
+        outfit_id = wardrobe.record_feedback(feedback.items, feedback.kind, on=feedback.on)
         return {"outfit_id": outfit_id, "kind": feedback.kind, "items": feedback.items}
 
     @app.get("/api/outfits/feedback")
@@ -527,8 +514,6 @@ def create_app(
                 raise InvalidDataError(
                     [Problem("upload", p.where, p.message) for p in err.problems]
                 ) from None
-            except ValueError as err:
-                raise HTTPException(409, str(err)) from None
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -603,10 +588,7 @@ def create_app(
         return out
 
     def _get_job(account: Account, job_id: str) -> dict:
-        try:
-            return jobs.get(job_id, account.user_id)
-        except KeyError:
-            raise _not_found(f"photo {job_id!r}") from None
+        return jobs.get(job_id, account.user_id)
 
     @app.get("/api/photos")
     def list_photos(account: CurrentAccount) -> list[dict]:
@@ -620,10 +602,10 @@ def create_app(
     def _picture(account: Account, job_id: str, key: str) -> FileResponse:
         job = _get_job(account, job_id)
         if not job.get(key):
-            raise _not_found(f"{key} picture for photo {job_id!r} (status {job['status']})")
+            raise NotFoundError(f"{key} picture (status {job['status']}) for photo", job_id)
         path = wardrobe_for(account.user_id).images.path(job[key], ".png")
         if not path.exists():
-            raise _not_found(f"{key} picture for photo {job_id!r}")
+            raise NotFoundError(f"{key} picture for photo", job_id)
         return FileResponse(path, media_type="image/png")
 
     @app.get("/api/photos/{job_id}/overlay.png", response_class=FileResponse)

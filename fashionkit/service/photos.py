@@ -44,6 +44,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from fashionkit.errors import NotFoundError
+
 __all__ = [
     "UploadRejected",
     "CheckedImage",
@@ -147,7 +149,7 @@ class JobStore:
     def _path(self, job_id: str, user_id: int) -> Path:
         # A person's records in a folder of their own: listing them reads no one else's.
         if not JOB_ID.fullmatch(job_id) or not isinstance(user_id, int):
-            raise KeyError(job_id)
+            raise NotFoundError("photo", job_id)
         return self.jobs_dir / str(user_id) / f"{job_id}.json"
 
     def upload_path(self, job: dict) -> Path:
@@ -181,14 +183,14 @@ class JobStore:
             _write_atomic(path, json.dumps(job).encode("utf-8"))
 
     def get(self, job_id: str, user_id: int) -> dict:
-        """The job, when it belongs to ``user_id``; ``KeyError`` otherwise (also for another
-        person's job: its existence is not disclosed)."""
+        """The job, when it belongs to ``user_id``; :class:`NotFoundError` otherwise (also for
+        another person's job: its existence is not disclosed)."""
         try:
             job = json.loads(self._path(job_id, user_id).read_text("utf-8"))
         except FileNotFoundError:
-            raise KeyError(job_id) from None
+            raise NotFoundError("photo", job_id) from None
         if job.get("user_id") != user_id:
-            raise KeyError(job_id)
+            raise NotFoundError("photo", job_id)
         return job
 
     @staticmethod

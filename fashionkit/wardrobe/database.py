@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from fashionkit.errors import InvalidDataError
+from fashionkit.errors import ConflictError, InvalidDataError, NotFoundError, Problem
 from fashionkit.ontology import load_ontology
 from fashionkit.wardrobe import migrate
 from fashionkit.wardrobe.image_files import ImageStore
@@ -277,7 +277,7 @@ class Wardrobe:
     def _row(self, session: Session, key: str) -> ItemRow:
         row = session.scalar(self._item_query().where(ItemRow.key == key))
         if row is None:
-            raise KeyError(f"no item {key!r} in the wardrobe of {self.user!r}")
+            raise NotFoundError("item", key)
         return row
 
     def get(self, key: str) -> WardrobeItem:
@@ -293,7 +293,7 @@ class Wardrobe:
             return int(count or 0)
 
     def add(self, item: WardrobeItem, *, attribute_scores: dict[int, float] | None = None) -> WardrobeItem:
-        """Add a new item; ``ValueError`` when its id is taken."""
+        """Add a new item; :class:`~fashionkit.errors.ConflictError` when its id is taken."""
         self.put_many([item], replace=False, attribute_scores=[attribute_scores])
         return self.get(item.id)
 
@@ -321,7 +321,7 @@ class Wardrobe:
             for item, item_scores in zip(items, scores, strict=True):
                 row = existing.get(item.id)
                 if row is not None and not replace:
-                    raise ValueError(f"item id {item.id!r} is already in the wardrobe")
+                    raise ConflictError(f"item id {item.id!r} is already in the wardrobe")
                 if row is None:
                     row = ItemRow(user_id=self.user_id, attributes=[])
                     session.add(row)
@@ -362,7 +362,7 @@ class Wardrobe:
             if item.id != key and session.scalar(
                 select(ItemRow.id).where(ItemRow.user_id == self.user_id, ItemRow.key == item.id)
             ):
-                raise ValueError(f"item id {item.id!r} is already in the wardrobe")
+                raise ConflictError(f"item id {item.id!r} is already in the wardrobe")
             self._fill_row(row, item, None)
         return self.get(item.id)
 
@@ -419,7 +419,7 @@ class Wardrobe:
         if session.scalar(
             select(ItemRow.id).where(ItemRow.user_id == self.user_id, ItemRow.key == item.id)
         ):
-            raise ValueError(f"item id {item.id!r} is already in the wardrobe")
+            raise ConflictError(f"item id {item.id!r} is already in the wardrobe")
         row = ItemRow(user_id=self.user_id, attributes=[])
         session.add(row)
         self._fill_row(row, item, detected.attribute_scores)
@@ -534,7 +534,9 @@ class Wardrobe:
         log, outfits and details move to ``keep``, its attributes are added, then ``drop`` is
         removed."""
         if keep == drop:
-            raise ValueError("cannot merge an item into itself")
+            raise InvalidDataError(
+                [Problem(f"wardrobe {self.user!r}", f"item {keep!r}", "cannot merge into itself")]
+            )
         with self._sessions.begin() as session:
             kept, dropped = self._row(session, keep), self._row(session, drop)
             for wear in session.scalars(select(WearRow).where(WearRow.item_id == dropped.id)):
@@ -583,7 +585,7 @@ class Wardrobe:
         }
         missing = [k for k in keys if k not in rows]
         if missing:
-            raise KeyError(f"no item(s) {missing} in the wardrobe of {self.user!r}")
+            raise NotFoundError("item", missing[0] if len(missing) == 1 else missing)
         return [rows[k] for k in keys]
 
     def save_outfit(
@@ -628,11 +630,14 @@ class Wardrobe:
     ) -> int:
         """Feedback on an outfit (its item ids): ``"like"``, ``"dislike"`` or ``"wore"`` (which
         also logs a wear of each item on ``on``, default today). Returns the outfit's row id."""
+        source = f"wardrobe {self.user!r}"
         if kind not in FEEDBACK_KINDS:
-            raise ValueError(f"feedback kind must be one of {FEEDBACK_KINDS}, got {kind!r}")
+            raise InvalidDataError(
+                [Problem(source, "feedback", f"kind must be one of {FEEDBACK_KINDS}, got {kind!r}")]
+            )
         keys = list(dict.fromkeys(keys))
         if len(keys) < 1:
-            raise ValueError("feedback needs at least one item id")
+            raise InvalidDataError([Problem(source, "feedback", "needs at least one item id")])
         with self._sessions.begin() as session:
             outfit = self._save_outfit(session, keys, score, explanation, None)
             session.add(FeedbackRow(user_id=self.user_id, outfit_id=outfit.id, kind=kind))

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-from fashionkit.errors import InvalidDataError
+from fashionkit.errors import ConflictError, InvalidDataError, NotFoundError
 from fashionkit.wardrobe import Wardrobe, WardrobeItem, migrate
 from fashionkit.wardrobe.image_files import ImageStore
 from fashionkit.wardrobe.models import Base
@@ -80,7 +80,7 @@ def test_items_crud_and_users_are_separate(url):
     with Wardrobe(url) as w, Wardrobe(url, user="other") as other:
         w.add(WardrobeItem(id="navy-coat", category_id=9, colors=("#1f2a44",), attribute_ids=(317, 80)))
         other.add(WardrobeItem(id="navy-coat", category_id=6))
-        with pytest.raises(ValueError, match="already"):
+        with pytest.raises(ConflictError, match="already"):
             w.add(WardrobeItem(id="navy-coat", category_id=9))
         assert w.get("navy-coat").attribute_ids == (80, 317)
         assert other.get("navy-coat").category_id == 6
@@ -93,7 +93,7 @@ def test_items_crud_and_users_are_separate(url):
         assert w.update("navy-coat", brand=None).brand is None
         w.remove("navy-coat")
         assert len(w) == 0 and len(other) == 1
-        with pytest.raises(KeyError):
+        with pytest.raises(NotFoundError, match="no item 'navy-coat'"):
             w.get("navy-coat")
 
 
@@ -108,9 +108,9 @@ def test_feedback_and_wear_log(url):
             (("p", "s", "t"), "wore"),
         ]
         assert w.get("s").last_worn == dt.date(2026, 5, 1)
-        with pytest.raises(ValueError, match="kind"):
+        with pytest.raises(InvalidDataError, match="kind"):
             w.record_feedback(["t"], "love")
-        with pytest.raises(KeyError, match="nope"):
+        with pytest.raises(NotFoundError, match="nope"):
             w.record_feedback(["t", "nope"], "like")
         # Removing an item cascades to its wear log and outfit links.
         w.remove("s")
@@ -156,7 +156,7 @@ def test_a_photo_and_its_items_are_stored_all_or_nothing(tmp_path):
     clash = ItemInPhoto(item=WardrobeItem(id="a", category_id=24), box=(0, 0, 4, 4), mask=rle,
                          score=0.8, attribute_scores={})
     w = Wardrobe(f"sqlite:///{tmp_path / 'w.sqlite'}", image_dir=tmp_path / "img")
-    with pytest.raises(ValueError, match="'a' is already"):
+    with pytest.raises(ConflictError, match="'a' is already"):
         w.add_photo(photo, (6, 8), [good, clash])
     assert w.items() == [] and w.annotated_photos() == []
     _, digest, new = w.add_photo(photo, (6, 8), [good])
