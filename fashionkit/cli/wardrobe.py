@@ -392,26 +392,26 @@ def suggest(
     from rich.console import Console
     from rich.markup import escape
 
-    from fashionkit.outfits import Conditions, suggest_for_wardrobe
+    from fashionkit.outfits import suggest_for_wardrobe
+    from fashionkit.outfits.conditions import parse_conditions
 
     try:
-        day = dt.date.fromisoformat(today) if today else None
-        conditions = Conditions(
-            season=season or None,
+        conditions = parse_conditions(
+            season=season,
             temperature=temperature,
             occasion=occasion,
             formality=formality,
-            include_brands=tuple(brand),
-            exclude_brands=tuple(exclude_brand),
-            include_trends=tuple(trend),
-            exclude_trends=tuple(exclude_trend),
-            include_materials=tuple(material),
-            exclude_materials=tuple(exclude_material),
-            include_colors=tuple(color),
-            exclude_colors=tuple(exclude_color),
-            lock=tuple(lock),
+            include_brands=brand,
+            exclude_brands=exclude_brand,
+            include_trends=trend,
+            exclude_trends=exclude_trend,
+            include_materials=material,
+            exclude_materials=exclude_material,
+            include_colors=color,
+            exclude_colors=exclude_color,
+            lock=lock,
             not_worn_days=not_worn_days,
-            today=day,
+            today=today,
             outer=outer,
         )
     except ValueError as err:
@@ -419,7 +419,7 @@ def suggest(
     with _open(db, user) as wardrobe:
         try:
             outfits = suggest_for_wardrobe(wardrobe, conditions, k=n)
-        except (KeyError, ValueError) as err:
+        except (KeyError, ValueError) as err:  # a lock that is unknown or cannot be met
             _fail(str(err.args[0]))
     if as_json:
         typer.echo(json.dumps([o.to_json() for o in outfits], indent=2, ensure_ascii=False))
