@@ -94,7 +94,7 @@ def create_app(
     async def lifespan(app: FastAPI):
         data_dir.mkdir(parents=True, exist_ok=True)
         database = WardrobeDatabase(db_url)
-        jobs = JobStore(data_dir)
+        jobs = JobStore(database, data_dir)
         state = ServiceState(
             settings=settings,
             data_dir=data_dir,

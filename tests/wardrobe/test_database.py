@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from fashionkit.errors import ConflictError, InvalidDataError, NotFoundError
 from fashionkit.wardrobe import Wardrobe, WardrobeItem, migrate
+from fashionkit.wardrobe.database import WardrobeDatabase
 from fashionkit.wardrobe.image_files import ImageStore
 from fashionkit.wardrobe.models import Base
 
@@ -19,7 +20,7 @@ def url(tmp_path):
 
 def test_empty_database_migrates_to_head_and_matches_models(url):
     with Wardrobe(url) as w:
-        assert migrate.current_revision(w.engine) == migrate.head_revision() == "0003"
+        assert migrate.current_revision(w.engine) == migrate.head_revision() == "0004"
         with w.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert diff == []
@@ -180,3 +181,16 @@ def test_stale_temporary_files_are_removed_fresh_ones_kept(tmp_path):
     os.utime(stale, (two_hours_ago, two_hours_ago))
     assert store.remove_stale_temporary(min_age_s=3600) == 1
     assert not stale.exists() and fresh.exists() and store.has(digest, ".jpg")
+
+
+def test_one_database_hands_out_wardrobes_on_its_engine(url):
+    with WardrobeDatabase(url) as database:
+        alice, bob = database.wardrobe("alice"), database.wardrobe("bob")
+        assert alice.engine is bob.engine is database.engine
+        alice.add(WardrobeItem(id="tee", category_id=1))
+        assert len(bob) == 0 and bob.items() == []
+        alice.close()  # a view: the database's engine stays usable
+        again = database.wardrobe("alice", user_id=alice.user_id)
+        assert [i.id for i in again.items()] == ["tee"]
+    with Wardrobe(url, user="alice") as alone:  # the CLI's form: its own engine
+        assert [i.id for i in alone.items()] == ["tee"]
