@@ -56,7 +56,11 @@ def outfits(
         raise HTTPException(422, str(err)) from None
     for key in with_:
         get_item(wardrobe, key)
-    return [o.to_json() for o in suggest_for_wardrobe(wardrobe, conditions, k=n)]
+    try:
+        suggested = suggest_for_wardrobe(wardrobe, conditions, k=n)
+    except ValueError as err:  # locks no outfit can hold (two tops, a dress with trousers …)
+        raise HTTPException(422, str(err)) from None
+    return [o.to_json() for o in suggested]
 
 
 @router.post("/feedback", status_code=201)
