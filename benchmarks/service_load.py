@@ -1,4 +1,4 @@
-"""The web service under load (issue 7): 50 concurrent clients on loopback for 60 s.
+"""The web service under load: 50 concurrent clients on loopback for 60 s.
 
 Starts a real ``fashionkit serve`` process on 127.0.0.1 with its own SQLite database and data
 folder, and a detection model (``--weights``; by default a seeded, untrained ``cpu-tiny``
@@ -12,10 +12,9 @@ one cycle of requests, each sent as soon as the last one answered (a closed loop
 Detection (one job at a time) is slower than 50 people uploading: once 20 of a person's photos
 wait, the server answers their uploads 429 (its back-pressure), and those answers are counted
 as such, not as errors. Every request's latency is the wall time from sending it to having read
-the whole answer,
-measured in this process (asyncio + httpx, one connection per client). The server's detection
-thread, its request threads and these 50 clients share the machine's CPU cores, so the figures
-are the whole system's on this machine, not the server's alone.
+the whole answer, measured in this process (asyncio + httpx, one connection per client). The
+server's detection thread, its request threads and these 50 clients share the machine's CPU
+cores, so the figures are the whole system's on this machine, not the server's alone.
 
 Afterwards the server is stopped (SIGTERM) and checked: every item answered 201 is listed by
 the API as its owner's and is in the database file (read with sqlite3), with the tags of its

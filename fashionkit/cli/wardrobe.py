@@ -8,11 +8,17 @@ directory) and ``--user NAME`` (several people can share one database).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from fashionkit.errors import EXIT_INVALID_INPUT
+from fashionkit.errors import EXIT_INVALID_INPUT, FashionkitError
+
+if TYPE_CHECKING:
+    from fashionkit.wardrobe import Wardrobe
 
 _DB_HELP = "SQLAlchemy URL of the wardrobe (default: SQLite file in the user data dir)."
 _LIST_FIELDS = ("colors", "season", "occasion", "attribute_ids")
@@ -24,13 +30,21 @@ wardrobe_app = typer.Typer(
 outfits_app = typer.Typer(help="Outfit suggestions and feedback.", no_args_is_help=True)
 
 
-def _open(db: str | None, user: str):
+@contextmanager
+def _open(db: str | None, user: str) -> Iterator[Wardrobe]:
+    """The wardrobe, closed afterwards; a refusal of the library (an unknown item, a taken id,
+    invalid data) ends the command with its message and exit code 2, also when the command is
+    invoked without :func:`fashionkit.cli.main`."""
     from fashionkit.wardrobe import Wardrobe
 
-    return Wardrobe(db, user=user)
+    with Wardrobe(db, user=user) as wardrobe:
+        try:
+            yield wardrobe
+        except FashionkitError as err:
+            _fail(str(err))
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     from rich.console import Console
     from rich.markup import escape
 
@@ -166,11 +180,9 @@ def add_items(
     item, problems = item_from_dict(record, source="command line", where=f"item {item_id!r}")
     if problems:
         raise InvalidDataError(problems)
+    assert item is not None
     with _open(db, user) as wardrobe:
-        try:
-            wardrobe.add(item)
-        except ValueError as err:
-            _fail(str(err))
+        wardrobe.add(item)
     typer.echo(f"added {item_id}")
 
 
@@ -216,10 +228,7 @@ def merge_items(
 ) -> None:
     """Merge two records of the same garment (wear log, outfits and details move to KEEP)."""
     with _open(db, user) as wardrobe:
-        try:
-            wardrobe.merge(keep, drop)
-        except (KeyError, ValueError) as err:
-            _fail(str(err.args[0]))
+        wardrobe.merge(keep, drop)
     typer.echo(f"merged {drop} into {keep}")
 
 
@@ -244,10 +253,7 @@ def edit_item(
     if not changes:
         raise typer.BadParameter("nothing to change: give --set or --clear")
     with _open(db, user) as wardrobe:
-        try:
-            wardrobe.update(item_id, **changes)
-        except (KeyError, ValueError) as err:
-            _fail(str(err.args[0]))
+        wardrobe.update(item_id, **changes)
     typer.echo(f"updated {item_id}")
 
 
@@ -259,10 +265,7 @@ def remove_item(
 ) -> None:
     """Remove an item."""
     with _open(db, user) as wardrobe:
-        try:
-            wardrobe.remove(item_id)
-        except KeyError as err:
-            _fail(str(err.args[0]))
+        wardrobe.remove(item_id)
     typer.echo(f"removed {item_id}")
 
 
@@ -279,10 +282,7 @@ def import_items(
     from fashionkit.wardrobe import import_wardrobe
 
     with _open(db, user) as wardrobe:
-        try:
-            count = import_wardrobe(wardrobe, path, replace=replace)
-        except ValueError as err:
-            _fail(str(err))
+        count = import_wardrobe(wardrobe, path, replace=replace)
     typer.echo(f"imported {count} item(s) from {path}")
 
 
@@ -392,26 +392,26 @@ def suggest(
     from rich.console import Console
     from rich.markup import escape
 
-    from fashionkit.outfits import Conditions, suggest_for_wardrobe
+    from fashionkit.outfits import suggest_for_wardrobe
+    from fashionkit.outfits.conditions import parse_conditions
 
     try:
-        day = dt.date.fromisoformat(today) if today else None
-        conditions = Conditions(
-            season=season or None,
+        conditions = parse_conditions(
+            season=season,
             temperature=temperature,
             occasion=occasion,
             formality=formality,
-            include_brands=tuple(brand),
-            exclude_brands=tuple(exclude_brand),
-            include_trends=tuple(trend),
-            exclude_trends=tuple(exclude_trend),
-            include_materials=tuple(material),
-            exclude_materials=tuple(exclude_material),
-            include_colors=tuple(color),
-            exclude_colors=tuple(exclude_color),
-            lock=tuple(lock),
+            include_brands=brand,
+            exclude_brands=exclude_brand,
+            include_trends=trend,
+            exclude_trends=exclude_trend,
+            include_materials=material,
+            exclude_materials=exclude_material,
+            include_colors=color,
+            exclude_colors=exclude_color,
+            lock=lock,
             not_worn_days=not_worn_days,
-            today=day,
+            today=today,
             outer=outer,
         )
     except ValueError as err:
@@ -419,7 +419,7 @@ def suggest(
     with _open(db, user) as wardrobe:
         try:
             outfits = suggest_for_wardrobe(wardrobe, conditions, k=n)
-        except (KeyError, ValueError) as err:
+        except (KeyError, ValueError) as err:  # a lock that is unknown or cannot be met
             _fail(str(err.args[0]))
     if as_json:
         typer.echo(json.dumps([o.to_json() for o in outfits], indent=2, ensure_ascii=False))
@@ -454,10 +454,7 @@ def feedback(
     except ValueError:
         raise typer.BadParameter(f"{on!r} is not YYYY-MM-DD", param_hint="--on") from None
     with _open(db, user) as wardrobe:
-        try:
-            wardrobe.record_feedback(items, kind, on=day)
-        except (KeyError, ValueError) as err:
-            _fail(str(err.args[0]))
+        wardrobe.record_feedback(items, kind, on=day)
     typer.echo(f"recorded {kind} for {len(items)} item(s)")
 
 

@@ -26,6 +26,7 @@ none without a temperature).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,7 +35,7 @@ from fashionkit.outfits.features import WardrobeIndex
 from fashionkit.outfits.rules import OCCASION_FORMALITY
 from fashionkit.wardrobe.attributes import SEASONS
 
-__all__ = ["Conditions", "admissible", "OUTER_REQUIRED_BELOW_C", "OUTER_ALLOWED_BELOW_C"]
+__all__ = ["Conditions", "parse_conditions", "admissible", "OUTER_REQUIRED_BELOW_C", "OUTER_ALLOWED_BELOW_C"]
 
 OUTER_REQUIRED_BELOW_C = 15.0
 OUTER_ALLOWED_BELOW_C = 24.0
@@ -95,6 +96,53 @@ class Conditions:
             if value not in (None, ()):
                 out[name] = value.isoformat() if isinstance(value, dt.date) else value
         return out
+
+
+def parse_conditions(
+    *,
+    season: str | None = None,
+    temperature: float | None = None,
+    occasion: str | None = None,
+    formality: int | None = None,
+    include_brands: Iterable[str] = (),
+    exclude_brands: Iterable[str] = (),
+    include_trends: Iterable[str] = (),
+    exclude_trends: Iterable[str] = (),
+    include_materials: Iterable[str] = (),
+    exclude_materials: Iterable[str] = (),
+    include_colors: Iterable[str] = (),
+    exclude_colors: Iterable[str] = (),
+    lock: Iterable[str] = (),
+    not_worn_days: int | None = None,
+    today: str | dt.date | None = None,
+    outer: bool | None = None,
+) -> Conditions:
+    """:class:`Conditions` from what a person typed (a command line, a query string): empty
+    texts mean "not given", lists may be any iterable, ``today`` may be ``YYYY-MM-DD``.
+    ``ValueError`` names the condition that cannot be used."""
+    if isinstance(today, str):
+        try:
+            today = dt.date.fromisoformat(today) if today else None
+        except ValueError:
+            raise ValueError(f"today must be YYYY-MM-DD, got {today!r}") from None
+    return Conditions(
+        season=season or None,
+        temperature=temperature,
+        occasion=occasion or None,
+        formality=formality,
+        include_brands=tuple(include_brands),
+        exclude_brands=tuple(exclude_brands),
+        include_trends=tuple(include_trends),
+        exclude_trends=tuple(exclude_trends),
+        include_materials=tuple(include_materials),
+        exclude_materials=tuple(exclude_materials),
+        include_colors=tuple(include_colors),
+        exclude_colors=tuple(exclude_colors),
+        lock=tuple(lock),
+        not_worn_days=not_worn_days,
+        today=today,
+        outer=outer,
+    )
 
 
 def admissible(index: WardrobeIndex, conditions: Conditions) -> np.ndarray:

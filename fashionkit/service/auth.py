@@ -52,8 +52,7 @@ USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024  # scrypt's cost does not grow with length; this only bounds memory
 
-# n=2**14, r=8: 16 MiB and some tens of milliseconds per hash (the Python docs' and OWASP's
-# interactive-login level).
+# n=2**14, r=8: 16 MiB per hash, the Python docs' and OWASP's level for interactive logins.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
 

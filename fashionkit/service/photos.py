@@ -3,9 +3,11 @@
 An upload is checked before anything is kept: at most ``max_bytes`` bytes, a JPEG, PNG or
 WebP *by its content* (the client's file name and content type are ignored), at most
 ``max_pixels`` pixels (read from the header, before decoding), and fully decodable. It is
-written under a server-chosen name in ``DATA_DIR/uploads`` and a job record in
-``DATA_DIR/jobs/<user id>/<job id>.json`` (both written to a temporary name and renamed, so a
-crash never leaves half a file). One worker thread runs the jobs in order, each through
+written under a server-chosen name in ``DATA_DIR/uploads`` (to a temporary name and renamed,
+so a crash never leaves half a file), then its job is a row of the wardrobe database
+(:class:`~fashionkit.wardrobe.models.JobRow`). A worker thread claims each queued job once
+(an atomic update, so several processes on one database never run a job twice) and runs it
+through
 :func:`fashionkit.wardrobe.ingest.ingest_photos` (which stores a photo and all of its items in
 one transaction), and draws the Fig. 8 overlay and the Fig. 9 super-category view into the
 wardrobe's image store.
@@ -13,7 +15,8 @@ wardrobe's image store.
 A server killed at any point loses nothing it answered for and keeps nothing half-done. At the
 next start, :meth:`JobStore.recover` removes temporary files and uploads that never got a job
 record (their client got no 202) or whose job had finished; jobs left queued or running run
-again. A job interrupted while running is run again up to :data:`MAX_ATTEMPTS` times in all,
+again (records of the earlier file layout, ``DATA_DIR/jobs/<user id>/<job id>.json``, are
+moved into the table first). A job interrupted while running is run again up to :data:`MAX_ATTEMPTS` times in all,
 then reported failed (a photo that kills the server must not do so at every start); when its
 earlier attempt had already stored the photo, the job reports that photo's items.
 
@@ -23,18 +26,20 @@ Job record (also the JSON of ``GET /api/photos/{id}``)::
      "created_at": ISO time, "width": int, "height": int, "format": "JPEG"|"PNG"|"WEBP",
      "items": [item ids added], "skipped": bool (photo was already in the wardrobe),
      "duplicates": [{"new", "existing", "color_distance", "appearance"}],
-     "overlay": sha256 | null, "supercategories": sha256 | null, "error": str | null,
-     "attempts": int (times detection started)}
+     "overlay": sha256 | null, "supercategories": sha256 | null,
+     "error": str | null (written for the person), "attempts": int (times detection started)}
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import logging
 import os
 import re
+import socket
 import tempfile
 import threading
 import uuid
@@ -44,12 +49,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select, update
+
+from fashionkit.errors import NotFoundError
+from fashionkit.wardrobe.database import WardrobeDatabase
+from fashionkit.wardrobe.models import JobRow
+
 __all__ = [
     "UploadRejected",
     "CheckedImage",
     "check_image",
     "JobStore",
     "PhotoWorker",
+    "UnusablePhoto",
     "JOB_ID",
     "MAX_ATTEMPTS",
 ]
@@ -61,6 +73,10 @@ _SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 _TEMPORARY = ".incoming-"
 # Times a job may be started before an interruption is taken as its own doing.
 MAX_ATTEMPTS = 3
+
+
+class UnusablePhoto(Exception):
+    """A photo detection could not read; its message is for the person who uploaded it."""
 
 
 class UploadRejected(Exception):
@@ -134,98 +150,186 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+_EMPTY_RESULT: dict = {
+    "items": [], "skipped": False, "duplicates": [], "overlay": None, "supercategories": None,
+}  # fmt: skip
+
+
+def _job_of(row: JobRow) -> dict:
+    result = {**_EMPTY_RESULT, **(row.result or {})}
+    return {
+        "id": row.id,
+        "user_id": row.user_id,
+        "status": row.status,
+        "created_at": row.created_at.replace(tzinfo=dt.UTC).isoformat(timespec="seconds"),
+        "width": row.width,
+        "height": row.height,
+        "format": row.photo_format,
+        "items": list(result["items"]),
+        "skipped": bool(result["skipped"]),
+        "duplicates": list(result["duplicates"]),
+        "overlay": result["overlay"],
+        "supercategories": result["supercategories"],
+        "error": row.error,
+        "attempts": row.attempts,
+    }
+
+
 class JobStore:
-    """Job records and pending uploads on disk, under ``root``."""
+    """Job records in the wardrobe database (:class:`~fashionkit.wardrobe.models.JobRow`) and
+    the pending uploads on disk, in ``root/uploads``. Jobs are handled as the dicts of the
+    module docstring."""
 
-    def __init__(self, root: Path):
-        self.jobs_dir = root / "jobs"
+    def __init__(self, database: WardrobeDatabase, root: Path):
+        self.database = database
         self.uploads_dir = root / "uploads"
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.legacy_jobs_dir = root / "jobs"
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-
-    def _path(self, job_id: str, user_id: int) -> Path:
-        # A person's records in a folder of their own: listing them reads no one else's.
-        if not JOB_ID.fullmatch(job_id) or not isinstance(user_id, int):
-            raise KeyError(job_id)
-        return self.jobs_dir / str(user_id) / f"{job_id}.json"
 
     def upload_path(self, job: dict) -> Path:
         return self.uploads_dir / f"{job['id']}{_SUFFIXES[job['format']]}"
 
     def create(self, user_id: int, data: bytes, image: CheckedImage) -> dict:
-        job = {
-            "id": uuid.uuid4().hex,
-            "user_id": user_id,
-            "status": "queued",
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "width": image.width,
-            "height": image.height,
-            "format": image.format,
-            "items": [],
-            "skipped": False,
-            "duplicates": [],
-            "overlay": None,
-            "supercategories": None,
-            "error": None,
-            "attempts": 0,
-        }
+        row = JobRow(
+            id=uuid.uuid4().hex,
+            user_id=user_id,
+            status="queued",
+            photo_sha256=hashlib.sha256(data).hexdigest(),
+            photo_format=image.format,
+            width=image.width,
+            height=image.height,
+            attempts=0,
+            created_at=_now(),
+        )
         # The photo first: a job record always has its upload until the job has finished.
-        _write_atomic(self.upload_path(job), data)
-        self.save(job)
-        return job
+        _write_atomic(self.uploads_dir / f"{row.id}{image.suffix}", data)
+        with self.database.sessions.begin() as session:
+            session.add(row)
+        return _job_of(row)
 
     def save(self, job: dict) -> None:
-        with self._lock:
-            path = self._path(job["id"], job["user_id"])
-            _write_atomic(path, json.dumps(job).encode("utf-8"))
+        """Store the job's status, attempts, error and result (and when it finished)."""
+        values = {
+            "status": job["status"],
+            "attempts": job["attempts"],
+            "error": job["error"],
+            "result": {key: job[key] for key in _EMPTY_RESULT},
+        }
+        if job["status"] in ("done", "failed"):
+            values["finished_at"] = _now()
+        with self.database.engine.begin() as connection:
+            connection.execute(update(JobRow).where(JobRow.id == job["id"]).values(**values))
+
+    def claim(self, job_id: str, user_id: int, by: str) -> dict | None:
+        """Take a queued job for running: one atomic ``UPDATE … WHERE status = 'queued'``, so
+        that of several processes exactly one gets it. The job, now running with one attempt
+        more; ``None`` when it is not queued (someone else has it, or it ended)."""
+        now = _now()
+        with self.database.engine.begin() as connection:
+            taken = connection.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status == "queued")
+                .values(
+                    status="running",
+                    attempts=JobRow.attempts + 1,
+                    claimed_by=by,
+                    claimed_at=now,
+                    started_at=now,
+                )
+            ).rowcount
+        return self.get(job_id, user_id) if taken else None
 
     def get(self, job_id: str, user_id: int) -> dict:
-        """The job, when it belongs to ``user_id``; ``KeyError`` otherwise (also for another
-        person's job: its existence is not disclosed)."""
-        try:
-            job = json.loads(self._path(job_id, user_id).read_text("utf-8"))
-        except FileNotFoundError:
-            raise KeyError(job_id) from None
-        if job.get("user_id") != user_id:
-            raise KeyError(job_id)
-        return job
+        """The job, when it belongs to ``user_id``; :class:`NotFoundError` otherwise (also for
+        another person's job: its existence is not disclosed)."""
+        if not JOB_ID.fullmatch(job_id) or not isinstance(user_id, int):
+            raise NotFoundError("photo", job_id)
+        with self.database.sessions() as session:
+            row = session.scalar(
+                select(JobRow).where(JobRow.id == job_id, JobRow.user_id == user_id)
+            )
+            if row is None:
+                raise NotFoundError("photo", job_id)
+            return _job_of(row)
 
-    @staticmethod
-    def _read(paths) -> list[dict]:
-        jobs = []
-        for path in paths:
-            try:
-                jobs.append(json.loads(path.read_text("utf-8")))
-            except (OSError, ValueError):
-                log.warning("unreadable job record %s", path)
-        jobs.sort(key=lambda j: (j.get("created_at", ""), j.get("id", "")))
-        return jobs
+    def _select(self, *where) -> list[dict]:
+        with self.database.sessions() as session:
+            rows = session.scalars(
+                select(JobRow).where(*where).order_by(JobRow.created_at, JobRow.id)
+            )
+            return [_job_of(row) for row in rows]
 
     def all(self) -> list[dict]:
-        return self._read(self.jobs_dir.glob("*/*.json"))
+        return self._select()
 
     def of_user(self, user_id: int) -> list[dict]:
-        return self._read((self.jobs_dir / str(user_id)).glob("*.json"))
+        return self._select(JobRow.user_id == user_id)
+
+    def unfinished(self) -> list[dict]:
+        return self._select(JobRow.status.in_(("queued", "running")))
+
+    def requeue(self, job: dict) -> None:
+        """Put a job that was running when its process stopped back in the queue."""
+        with self.database.engine.begin() as connection:
+            connection.execute(
+                update(JobRow)
+                .where(JobRow.id == job["id"])
+                .values(status="queued", claimed_by=None, claimed_at=None)
+            )
+        job["status"] = "queued"
+
+    def _import_legacy_records(self) -> int:
+        """Job records of the file layout (``jobs/<user id>/<job id>.json``) into the table."""
+        if not self.legacy_jobs_dir.is_dir():
+            return 0
+        imported = 0
+        for path in sorted(self.legacy_jobs_dir.glob("**/*.json")):
+            try:
+                job = json.loads(path.read_text("utf-8"))
+                row = JobRow(
+                    id=job["id"],
+                    user_id=job["user_id"],
+                    status=job["status"],
+                    photo_sha256="",
+                    photo_format=job["format"],
+                    width=job["width"],
+                    height=job["height"],
+                    attempts=job.get("attempts", 0),
+                    created_at=dt.datetime.fromisoformat(job["created_at"])
+                    .astimezone(dt.UTC)
+                    .replace(tzinfo=None),
+                    error=job.get("error"),
+                    result={key: job.get(key, _EMPTY_RESULT[key]) for key in _EMPTY_RESULT},
+                )
+            except (OSError, ValueError, KeyError, TypeError):
+                log.warning("unreadable job record %s, left in place", path)
+                continue
+            upload = self.upload_path(job)
+            if upload.exists():
+                row.photo_sha256 = hashlib.sha256(upload.read_bytes()).hexdigest()
+            with self.database.sessions.begin() as session:
+                if session.get(JobRow, row.id) is None:
+                    session.add(row)
+            path.unlink()
+            imported += 1
+        for path in self.legacy_jobs_dir.glob(f"**/{_TEMPORARY}*"):
+            path.unlink(missing_ok=True)
+        return imported
 
     def recover(self) -> dict[str, int]:
         """Tidy what a killed server left, before any job runs: temporary files, uploads
         without a job record or whose job has finished, and unfinished jobs whose upload is
         missing (marked failed). Returns counts of each, for the log."""
         counts = {"temporary": 0, "orphan_uploads": 0, "lost_uploads": 0}
-        for pattern in (f"{_TEMPORARY}*", f"*/{_TEMPORARY}*"):
-            for folder in (self.jobs_dir, self.uploads_dir):
-                for path in folder.glob(pattern):
-                    path.unlink(missing_ok=True)
-                    counts["temporary"] += 1
-        # Records of the first layout (all in one folder) move to their person's folder.
-        for job in self._read(self.jobs_dir.glob("*.json")):
-            self.save(job)
-            (self.jobs_dir / f"{job['id']}.json").unlink()
-        pending = {}
-        for job in self.all():
-            if job.get("status") in ("queued", "running") and job.get("format") in _SUFFIXES:
-                pending[self.upload_path(job).name] = job
+        counts["imported_records"] = self._import_legacy_records()
+        for path in self.uploads_dir.glob(f"{_TEMPORARY}*"):
+            path.unlink(missing_ok=True)
+            counts["temporary"] += 1
+        pending = {self.upload_path(job).name: job for job in self.unfinished()}
         for path in self.uploads_dir.iterdir():
             if path.name not in pending:
                 path.unlink(missing_ok=True)
@@ -258,6 +362,8 @@ class PhotoWorker:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fashionkit-detect")
         self._waiting: Counter[int] = Counter()  # per person: jobs reserved or not finished
         self._waiting_lock = threading.Lock()
+        # Names this process in the jobs it claims.
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
 
     def reserve(self, user_id: int, limit: int) -> bool:
         """Hold a place for one more of this person's jobs, unless ``limit`` of theirs are
@@ -284,10 +390,8 @@ class PhotoWorker:
         started :data:`MAX_ATTEMPTS` times is marked failed instead. Returns how many were
         queued."""
         queued = 0
-        for job in self.store.all():
-            if job.get("status") not in ("queued", "running"):
-                continue
-            if job.get("attempts", 0) >= MAX_ATTEMPTS:
+        for job in self.store.unfinished():
+            if job["attempts"] >= MAX_ATTEMPTS:
                 job["status"] = "failed"
                 job["error"] = (
                     f"detection was interrupted {job['attempts']} times (the server stopped "
@@ -296,6 +400,8 @@ class PhotoWorker:
                 self.store.save(job)
                 self.store.upload_path(job).unlink(missing_ok=True)
                 continue
+            if job["status"] == "running":
+                self.store.requeue(job)
             self.submit(job)
             queued += 1
         return queued
@@ -312,18 +418,23 @@ class PhotoWorker:
                 self.release(user_id)
 
     def _run_job(self, job_id: str, user_id: int, released: threading.Event) -> None:
-        job = self.store.get(job_id, user_id)
-        job["status"] = "running"
-        job["attempts"] = job.get("attempts", 0) + 1
-        self.store.save(job)
+        job = self.store.claim(job_id, user_id, self.name)
+        if job is None:  # taken by another process, or no longer queued
+            return
         upload = self.store.upload_path(job)
         try:
             self._detect(job, upload)
             job["status"] = "done"
-        except Exception as err:  # a failed job is reported to its owner, not lost
+        except UnusablePhoto as err:
+            job["status"] = "failed"
+            job["error"] = str(err)
+        except Exception:  # a failed job is reported to its owner, not lost
+            # The details are for the server's log; the person is told what they can do.
             log.exception("photo job %s failed", job_id)
             job["status"] = "failed"
-            job["error"] = f"{type(err).__name__}: {err}"
+            job["error"] = (
+                "detection failed on the server; try again later, or upload another photo"
+            )
         # The place is free before the record says so: whoever sees "done" may upload again.
         self.release(user_id)
         released.set()
@@ -345,7 +456,7 @@ class PhotoWorker:
 
         report = ingest_photos(wardrobe, recording, [upload], min_score=self.min_score)
         if report.problems:
-            raise ValueError("; ".join(p.message for p in report.problems))
+            raise UnusablePhoto("; ".join(p.message for p in report.problems))
         job["items"] = list(report.added)
         job["skipped"] = bool(report.skipped)
         if report.skipped and job["attempts"] > 1:

@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from fashionkit.errors import InvalidDataError
+from fashionkit.errors import ConflictError, InvalidDataError, NotFoundError, Problem
 from fashionkit.ontology import load_ontology
 from fashionkit.wardrobe import migrate
 from fashionkit.wardrobe.image_files import ImageStore
@@ -42,6 +42,7 @@ from fashionkit.wardrobe.models import (
 
 __all__ = [
     "Wardrobe",
+    "WardrobeDatabase",
     "FeedbackEvent",
     "ItemPart",
     "AnnotatedPhoto",
@@ -162,8 +163,10 @@ class AnnotatedPhoto:
     objects: tuple[PhotoAnnotation, ...]
 
 
-class Wardrobe:
-    """A person's wardrobe in a database. Use as a context manager or call :meth:`close`.
+class WardrobeDatabase:
+    """One wardrobe database for a whole process: one engine and connection pool, migrated once,
+    with its image folder, handing out each person's :class:`Wardrobe` (:meth:`wardrobe`).
+    Use as a context manager or call :meth:`close`.
 
     ``image_dir``: where photos and cut-outs are stored; leave it to the default
     (:func:`default_image_dir` of ``url``) unless every program opening this database is given
@@ -173,7 +176,6 @@ class Wardrobe:
         self,
         url: str | None = None,
         *,
-        user: str = "default",
         image_dir: str | Path | None = None,
         apply_migrations: bool = True,
     ):
@@ -181,16 +183,65 @@ class Wardrobe:
         self.engine = create_store_engine(self.url)
         if apply_migrations:
             migrate.upgrade(self.engine)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.images = ImageStore(image_dir or default_image_dir(self.url))
-        self.user = user
-        with self._sessions.begin() as session:
+
+    def __enter__(self) -> WardrobeDatabase:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def wardrobe(self, user: str, *, user_id: int | None = None) -> Wardrobe:
+        """The wardrobe of ``user`` (created when new), sharing this database's engine; closing
+        it leaves the engine open. ``user_id``: the ``users`` row id when the caller already
+        knows it (a logged-in account), which saves looking it up."""
+        return Wardrobe(database=self, user=user, user_id=user_id)
+
+    def user_id(self, user: str) -> int:
+        """The ``users`` row of ``user``, created when there is none."""
+        with self.sessions.begin() as session:
             row = session.scalar(select(UserRow).where(UserRow.name == user))
             if row is None:
                 row = UserRow(name=user)
                 session.add(row)
                 session.flush()
-            self.user_id = row.id
+            return row.id
+
+
+class Wardrobe:
+    """A person's wardrobe in a database. Use as a context manager or call :meth:`close`.
+
+    ``Wardrobe(url, user=...)`` opens the database for this wardrobe alone (its own engine,
+    disposed by :meth:`close`); a program serving many people opens one
+    :class:`WardrobeDatabase` and asks it for each person's wardrobe. ``image_dir`` and
+    ``apply_migrations`` are as for :class:`WardrobeDatabase`."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        user: str = "default",
+        image_dir: str | Path | None = None,
+        apply_migrations: bool = True,
+        database: WardrobeDatabase | None = None,
+        user_id: int | None = None,
+    ):
+        self._owns_database = database is None
+        if database is None:
+            database = WardrobeDatabase(
+                url, image_dir=image_dir, apply_migrations=apply_migrations
+            )
+        self.database = database
+        self.url = database.url
+        self.engine = database.engine
+        self._sessions = database.sessions
+        self.images = database.images
+        self.user = user
+        self.user_id = user_id if user_id is not None else database.user_id(user)
 
     def __enter__(self) -> Wardrobe:
         return self
@@ -199,7 +250,8 @@ class Wardrobe:
         self.close()
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._owns_database:
+            self.database.close()
 
     # -- items -------------------------------------------------------------------------------
     def _item_query(self):
@@ -277,7 +329,7 @@ class Wardrobe:
     def _row(self, session: Session, key: str) -> ItemRow:
         row = session.scalar(self._item_query().where(ItemRow.key == key))
         if row is None:
-            raise KeyError(f"no item {key!r} in the wardrobe of {self.user!r}")
+            raise NotFoundError("item", key)
         return row
 
     def get(self, key: str) -> WardrobeItem:
@@ -293,7 +345,7 @@ class Wardrobe:
             return int(count or 0)
 
     def add(self, item: WardrobeItem, *, attribute_scores: dict[int, float] | None = None) -> WardrobeItem:
-        """Add a new item; ``ValueError`` when its id is taken."""
+        """Add a new item; :class:`~fashionkit.errors.ConflictError` when its id is taken."""
         self.put_many([item], replace=False, attribute_scores=[attribute_scores])
         return self.get(item.id)
 
@@ -321,7 +373,7 @@ class Wardrobe:
             for item, item_scores in zip(items, scores, strict=True):
                 row = existing.get(item.id)
                 if row is not None and not replace:
-                    raise ValueError(f"item id {item.id!r} is already in the wardrobe")
+                    raise ConflictError(f"item id {item.id!r} is already in the wardrobe")
                 if row is None:
                     row = ItemRow(user_id=self.user_id, attributes=[])
                     session.add(row)
@@ -362,7 +414,7 @@ class Wardrobe:
             if item.id != key and session.scalar(
                 select(ItemRow.id).where(ItemRow.user_id == self.user_id, ItemRow.key == item.id)
             ):
-                raise ValueError(f"item id {item.id!r} is already in the wardrobe")
+                raise ConflictError(f"item id {item.id!r} is already in the wardrobe")
             self._fill_row(row, item, None)
         return self.get(item.id)
 
@@ -419,7 +471,7 @@ class Wardrobe:
         if session.scalar(
             select(ItemRow.id).where(ItemRow.user_id == self.user_id, ItemRow.key == item.id)
         ):
-            raise ValueError(f"item id {item.id!r} is already in the wardrobe")
+            raise ConflictError(f"item id {item.id!r} is already in the wardrobe")
         row = ItemRow(user_id=self.user_id, attributes=[])
         session.add(row)
         self._fill_row(row, item, detected.attribute_scores)
@@ -534,7 +586,9 @@ class Wardrobe:
         log, outfits and details move to ``keep``, its attributes are added, then ``drop`` is
         removed."""
         if keep == drop:
-            raise ValueError("cannot merge an item into itself")
+            raise InvalidDataError(
+                [Problem(f"wardrobe {self.user!r}", f"item {keep!r}", "cannot merge into itself")]
+            )
         with self._sessions.begin() as session:
             kept, dropped = self._row(session, keep), self._row(session, drop)
             for wear in session.scalars(select(WearRow).where(WearRow.item_id == dropped.id)):
@@ -583,20 +637,8 @@ class Wardrobe:
         }
         missing = [k for k in keys if k not in rows]
         if missing:
-            raise KeyError(f"no item(s) {missing} in the wardrobe of {self.user!r}")
+            raise NotFoundError("item", missing[0] if len(missing) == 1 else missing)
         return [rows[k] for k in keys]
-
-    def save_outfit(
-        self,
-        keys: Iterable[str],
-        *,
-        score: float | None = None,
-        explanation: str | None = None,
-        conditions: dict | None = None,
-    ) -> int:
-        """Store an outfit (a set of item ids); returns its row id."""
-        with self._sessions.begin() as session:
-            return self._save_outfit(session, keys, score, explanation, conditions).id
 
     def _save_outfit(self, session, keys, score, explanation, conditions) -> OutfitRow:
         rows = self._rows_for(session, keys)
@@ -611,12 +653,6 @@ class Wardrobe:
         session.flush()
         return outfit
 
-    def log_wear(self, keys: Iterable[str], on: dt.date | None = None) -> None:
-        """Record that these items were worn on ``on`` (default today)."""
-        with self._sessions.begin() as session:
-            for row in self._rows_for(session, keys):
-                session.add(WearRow(item_id=row.id, worn_on=on or dt.date.today()))
-
     def record_feedback(
         self,
         keys: Iterable[str],
@@ -628,11 +664,14 @@ class Wardrobe:
     ) -> int:
         """Feedback on an outfit (its item ids): ``"like"``, ``"dislike"`` or ``"wore"`` (which
         also logs a wear of each item on ``on``, default today). Returns the outfit's row id."""
+        source = f"wardrobe {self.user!r}"
         if kind not in FEEDBACK_KINDS:
-            raise ValueError(f"feedback kind must be one of {FEEDBACK_KINDS}, got {kind!r}")
+            raise InvalidDataError(
+                [Problem(source, "feedback", f"kind must be one of {FEEDBACK_KINDS}, got {kind!r}")]
+            )
         keys = list(dict.fromkeys(keys))
         if len(keys) < 1:
-            raise ValueError("feedback needs at least one item id")
+            raise InvalidDataError([Problem(source, "feedback", "needs at least one item id")])
         with self._sessions.begin() as session:
             outfit = self._save_outfit(session, keys, score, explanation, None)
             session.add(FeedbackRow(user_id=self.user_id, outfit_id=outfit.id, kind=kind))

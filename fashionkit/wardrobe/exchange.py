@@ -108,7 +108,8 @@ def write_items(items: list[WardrobeItem], path: str | Path) -> None:
 
 def import_wardrobe(wardrobe: Wardrobe, path: str | Path, *, replace: bool = True) -> int:
     """Read ``path`` and store its items (overwriting items with the same id unless
-    ``replace=False``, which raises ``ValueError`` on a taken id). Returns the item count."""
+    ``replace=False``, which raises :class:`~fashionkit.errors.ConflictError` on a taken id).
+    Returns the item count."""
     items = read_items(path)
     wardrobe.put_many(items, replace=replace)
     return len(items)

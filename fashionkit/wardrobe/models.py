@@ -41,10 +41,13 @@ __all__ = [
     "OutfitItemRow",
     "FeedbackRow",
     "AccountRow",
+    "JobRow",
     "FEEDBACK_KINDS",
+    "JOB_STATUSES",
 ]
 
 FEEDBACK_KINDS: tuple[str, ...] = ("like", "dislike", "wore")
+JOB_STATUSES: tuple[str, ...] = ("queued", "running", "done", "failed")
 
 
 def _now() -> dt.datetime:
@@ -148,7 +151,6 @@ class WearRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     worn_on: Mapped[dt.date] = mapped_column(Date)
-    # Added in revision 0002 (outfits did not exist in the first schema).
     outfit_id: Mapped[int | None] = mapped_column(ForeignKey("outfits.id", ondelete="SET NULL"))
 
 
@@ -196,10 +198,7 @@ class FeedbackRow(Base):
 class AccountRow(Base):
     """A web-service login for a wardrobe: the password hash of the ``users`` row it belongs
     to (format: :func:`fashionkit.service.auth.hash_password`). A user without one has a
-    wardrobe (made with the CLI) but cannot log in to the service until a password is set.
-
-    The table existed before revision 0003, created by the service itself; 0003 brings it into
-    the migrations and keeps any rows."""
+    wardrobe (made with the CLI) but cannot log in to the service until a password is set."""
 
     __tablename__ = "service_accounts"
 
@@ -207,3 +206,38 @@ class AccountRow(Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     password_hash: Mapped[str] = mapped_column(String(200))
+
+
+class JobRow(Base):
+    """A photo detection job of the web service (:mod:`fashionkit.service.photos`).
+
+    ``status`` goes queued → running → done or failed. A process takes a queued job with one
+    ``UPDATE … WHERE status = 'queued'`` that sets ``claimed_by``/``claimed_at``, so that of
+    several processes sharing the database exactly one runs it. ``photo_sha256`` and
+    ``photo_format`` name the uploaded file (kept under the service's data folder until the
+    job ends); ``error`` is written for the person, never a raw exception; ``result`` holds
+    what the job found: ``{"items": [ids], "skipped": bool, "duplicates": [...], "overlay":
+    sha256 | null, "supercategories": sha256 | null}``."""
+
+    __tablename__ = "photo_jobs"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued', 'running', 'done', 'failed')", name="ck_photo_jobs_status"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    photo_sha256: Mapped[str] = mapped_column(String(64))
+    photo_format: Mapped[str] = mapped_column(String(8))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict | None] = mapped_column(JSON)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -156,21 +156,20 @@ def test_busy_database_is_503_with_retry_after(service, alice, monkeypatch):
     assert response.status_code == 503 and response.headers["retry-after"] == "1"
 
 
-def test_many_users_beyond_the_open_store_cap(tmp_path):
+def test_many_users_on_one_engine(tmp_path):
     from fastapi.testclient import TestClient
 
-    from fashionkit.service import ServiceSettings, create_app
+    from fashionkit.service import create_app
 
     from .conftest import login
 
-    settings = ServiceSettings(open_wardrobes=2)
-    app = create_app(f"sqlite:///{tmp_path / 'w.sqlite'}", tmp_path / "data", settings=settings)
+    app = create_app(f"sqlite:///{tmp_path / 'w.sqlite'}", tmp_path / "data")
     with TestClient(app) as client:
         users = [login(client, f"user{k}") for k in range(4)]
         for k, headers in enumerate(users):
             item = {"id": f"item{k}", "category": "pants"}
             assert client.post("/api/items", json=item, headers=headers).status_code == 201
-        for k, headers in enumerate(users):  # evicted stores reopen with their data
+        for k, headers in enumerate(users):  # each sees only their own items
             assert [i["id"] for i in client.get("/api/items", headers=headers).json()] == [
                 f"item{k}"
             ]

@@ -114,3 +114,13 @@ def test_outfits_and_feedback_are_private(service, stocked, bob):
 def test_unknown_locked_item_is_404(service, stocked):
     response = service.get("/api/outfits", params={"with": "nope"}, headers=stocked)
     assert response.status_code == 404 and "nope" in response.json()["detail"]
+
+
+def test_locks_no_outfit_can_hold_are_refused(service, alice):
+    for key, category in (("shirt-a", "shirt"), ("top-b", "top")):
+        body = {"id": key, "category": category}
+        assert service.post("/api/items", json=body, headers=alice).status_code == 201
+    response = service.get(
+        "/api/outfits", params=[("with", "shirt-a"), ("with", "top-b")], headers=alice
+    )
+    assert response.status_code == 422 and "one top per outfit" in response.json()["detail"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 
 import numpy as np
@@ -10,8 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from fashionkit.errors import NotFoundError
 from fashionkit.service import ServiceSettings, create_app
 from fashionkit.service.photos import JobStore, UploadRejected, check_image
+from fashionkit.wardrobe.database import WardrobeDatabase
 
 from .conftest import login
 from .fakes import TruthPredictor
@@ -180,7 +183,9 @@ def test_failed_detection_is_reported(detecting, predictor):
     alice = login(detecting, "alice")
     predictor.fail = RuntimeError("out of memory on the device")
     job = _wait(detecting, alice, _upload(detecting, alice, predictor.photo(5)).json()["id"])
-    assert job["status"] == "failed" and "out of memory" in job["error"]
+    # The person is told what to do; the exception is for the server's log.
+    assert job["status"] == "failed" and "try again" in job["error"]
+    assert "out of memory" not in job["error"] and "RuntimeError" not in job["error"]
     assert detecting.get(f"/api/photos/{job['id']}/overlay.png", headers=alice).status_code == 404
     predictor.fail = None
     job = _wait(detecting, alice, _upload(detecting, alice, predictor.photo(6)).json()["id"])
@@ -194,11 +199,14 @@ def test_unfinished_jobs_run_after_a_restart(tmp_path, predictor):
         user_id = client.get("/api/me", headers=alice).json()["id"]
     data = predictor.photo(7)
     # As a server killed after accepting the upload leaves it.
-    job = JobStore(data_dir).create(user_id, data, check_image(data, max_pixels=10**6))
+    with WardrobeDatabase(url) as database:
+        store = JobStore(database, data_dir)
+        job = store.create(user_id, data, check_image(data, max_pixels=10**6))
     with TestClient(create_app(url, data_dir, predictor=predictor)) as client:
         done = _wait(client, alice, job["id"])
         assert done["status"] == "done" and len(done["items"]) == predictor.garments(data)
-    assert not JobStore(data_dir).upload_path(job).exists()
+        assert done["attempts"] == 1
+    assert not store.upload_path(job).exists()
 
 
 def test_without_a_model_photos_say_so_and_the_rest_works(service):
@@ -280,36 +288,65 @@ def test_accepted_formats(fmt):
 
 
 def test_recover_removes_what_a_killed_server_left(tmp_path, predictor):
-    store = JobStore(tmp_path)
+    database = WardrobeDatabase(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    one, two = database.user_id("one"), database.user_id("two")
+    # A record of the file layout, from before jobs were rows: moved into the table.
+    old_id = "f" * 32
     data = predictor.photo(9)
+    (tmp_path / "jobs" / str(two)).mkdir(parents=True)
+    (tmp_path / "jobs" / str(two) / f"{old_id}.json").write_text(json.dumps({
+        "id": old_id, "user_id": two, "status": "queued", "created_at": "2026-11-30T10:00:00+00:00",
+        "width": 64, "height": 64, "format": "PNG", "items": [], "skipped": False,
+        "duplicates": [], "overlay": None, "supercategories": None, "error": None, "attempts": 0,
+    }))  # fmt: skip
+    (tmp_path / "jobs" / str(two) / ".incoming-x2").write_bytes(b'{"id": ')
+    store = JobStore(database, tmp_path)
+    (store.uploads_dir / f"{old_id}.png").write_bytes(data)
     image = check_image(data, max_pixels=10**6)
-    queued = store.create(1, data, image)
-    finished = store.create(1, data, image)
+    queued = store.create(one, data, image)
+    finished = store.create(one, data, image)
     finished["status"] = "done"
     store.save(finished)  # killed before its upload was deleted
-    lost = store.create(1, data, image)
+    lost = store.create(one, data, image)
     store.upload_path(lost).unlink()
     (store.uploads_dir / "0123456789abcdef0123456789abcdef.png").write_bytes(data)  # no job
     (store.uploads_dir / ".incoming-x1").write_bytes(data[:100])  # killed mid-write
-    (store.jobs_dir / "1" / ".incoming-x2").write_bytes(b'{"id": ')
-    # A record of the first layout (one folder for everybody's jobs).
-    old = store.create(2, data, image)
-    (store.jobs_dir / "2" / f"{old['id']}.json").rename(store.jobs_dir / f"{old['id']}.json")
 
     counts = store.recover()
-    assert counts == {"temporary": 2, "orphan_uploads": 2, "lost_uploads": 1}
+    assert counts == {
+        "temporary": 1, "orphan_uploads": 2, "lost_uploads": 1, "imported_records": 1
+    }  # fmt: skip
     assert sorted(p.name for p in store.uploads_dir.iterdir()) == sorted(
-        store.upload_path(j).name for j in (queued, old)
+        [store.upload_path(queued).name, f"{old_id}.png"]
     )
-    assert sorted(p.name for p in (store.jobs_dir / "1").iterdir()) == sorted(
-        f"{j['id']}.json" for j in (queued, finished, lost)
-    )
-    assert [j["id"] for j in store.of_user(2)] == [old["id"]]
-    assert sorted(p.name for p in store.jobs_dir.iterdir()) == ["1", "2"]
-    assert store.get(lost["id"], 1)["status"] == "failed"
-    assert "upload it again" in store.get(lost["id"], 1)["error"]
-    assert store.get(queued["id"], 1)["status"] == "queued"
-    assert store.recover() == {"temporary": 0, "orphan_uploads": 0, "lost_uploads": 0}
+    assert list((tmp_path / "jobs").glob("**/*.*")) == []
+    old = store.get(old_id, two)
+    assert old["status"] == "queued" and old["created_at"] == "2026-11-30T10:00:00+00:00"
+    assert [j["id"] for j in store.of_user(two)] == [old_id]
+    assert {j["id"] for j in store.of_user(one)} == {queued["id"], finished["id"], lost["id"]}
+    assert store.get(lost["id"], one)["status"] == "failed"
+    assert "upload it again" in store.get(lost["id"], one)["error"]
+    assert store.get(queued["id"], one)["status"] == "queued"
+    with pytest.raises(NotFoundError):
+        store.get(queued["id"], two)  # another person's job is not there for them
+    assert store.recover() == {
+        "temporary": 0, "orphan_uploads": 0, "lost_uploads": 0, "imported_records": 0
+    }  # fmt: skip
+    database.close()
+
+
+def test_a_queued_job_is_claimed_once(tmp_path, predictor):
+    with WardrobeDatabase(f"sqlite:///{tmp_path / 'w.sqlite'}") as database:
+        user = database.user_id("alice")
+        store = JobStore(database, tmp_path)
+        data = predictor.photo(12)
+        job = store.create(user, data, check_image(data, max_pixels=10**6))
+        first = store.claim(job["id"], user, "process-a")
+        assert first is not None and first["status"] == "running" and first["attempts"] == 1
+        assert store.claim(job["id"], user, "process-b") is None
+        store.requeue(first)  # as a restart does with a job its process left running
+        again = store.claim(job["id"], user, "process-b")
+        assert again is not None and again["attempts"] == 2
 
 
 def _job_left_running(tmp_path, predictor, index, attempts):
@@ -319,10 +356,11 @@ def _job_left_running(tmp_path, predictor, index, attempts):
         alice = login(client, "alice")
         user_id = client.get("/api/me", headers=alice).json()["id"]
     data = predictor.photo(index)
-    store = JobStore(data_dir)
-    job = store.create(user_id, data, check_image(data, max_pixels=10**6))
-    job["status"], job["attempts"] = "running", attempts
-    store.save(job)
+    with WardrobeDatabase(url) as database:
+        store = JobStore(database, data_dir)
+        job = store.create(user_id, data, check_image(data, max_pixels=10**6))
+        job["status"], job["attempts"] = "running", attempts
+        store.save(job)
     return url, data_dir, alice, job, data
 
 
@@ -334,7 +372,8 @@ def test_job_interrupted_after_storing_reports_its_items(tmp_path, predictor):
 
     url, data_dir, alice, job, data = _job_left_running(tmp_path, predictor, 10, attempts=1)
     with Wardrobe(url, user="alice") as wardrobe:  # what the first attempt committed
-        stored = ingest_photos(wardrobe, predictor, [JobStore(data_dir).upload_path(job)]).added
+        upload = data_dir / "uploads" / f"{job['id']}.png"
+        stored = ingest_photos(wardrobe, predictor, [upload]).added
     assert len(stored) == predictor.garments(data) > 0
     with TestClient(create_app(url, data_dir, predictor=predictor)) as client:
         done = _wait(client, alice, job["id"])
@@ -352,7 +391,7 @@ def test_job_interrupted_too_often_is_reported_failed(tmp_path, predictor):
         assert failed["status"] == "failed" and "interrupted" in failed["error"]
         assert client.get("/api/items", headers=alice).json() == []
     assert predictor.calls == 0
-    assert not JobStore(data_dir).upload_path(job).exists()  # tidied at the next start
+    assert not (data_dir / "uploads" / f"{job['id']}.png").exists()  # tidied at the next start
 
 
 def test_waiting_photos_per_person_are_capped(tmp_path, predictor):

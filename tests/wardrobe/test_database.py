@@ -6,8 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-from fashionkit.errors import InvalidDataError
+from fashionkit.errors import ConflictError, InvalidDataError, NotFoundError
 from fashionkit.wardrobe import Wardrobe, WardrobeItem, migrate
+from fashionkit.wardrobe.database import WardrobeDatabase
 from fashionkit.wardrobe.image_files import ImageStore
 from fashionkit.wardrobe.models import Base
 
@@ -19,7 +20,7 @@ def url(tmp_path):
 
 def test_empty_database_migrates_to_head_and_matches_models(url):
     with Wardrobe(url) as w:
-        assert migrate.current_revision(w.engine) == migrate.head_revision() == "0003"
+        assert migrate.current_revision(w.engine) == migrate.head_revision() == "0004"
         with w.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert diff == []
@@ -80,7 +81,7 @@ def test_items_crud_and_users_are_separate(url):
     with Wardrobe(url) as w, Wardrobe(url, user="other") as other:
         w.add(WardrobeItem(id="navy-coat", category_id=9, colors=("#1f2a44",), attribute_ids=(317, 80)))
         other.add(WardrobeItem(id="navy-coat", category_id=6))
-        with pytest.raises(ValueError, match="already"):
+        with pytest.raises(ConflictError, match="already"):
             w.add(WardrobeItem(id="navy-coat", category_id=9))
         assert w.get("navy-coat").attribute_ids == (80, 317)
         assert other.get("navy-coat").category_id == 6
@@ -93,7 +94,7 @@ def test_items_crud_and_users_are_separate(url):
         assert w.update("navy-coat", brand=None).brand is None
         w.remove("navy-coat")
         assert len(w) == 0 and len(other) == 1
-        with pytest.raises(KeyError):
+        with pytest.raises(NotFoundError, match="no item 'navy-coat'"):
             w.get("navy-coat")
 
 
@@ -108,9 +109,9 @@ def test_feedback_and_wear_log(url):
             (("p", "s", "t"), "wore"),
         ]
         assert w.get("s").last_worn == dt.date(2026, 5, 1)
-        with pytest.raises(ValueError, match="kind"):
+        with pytest.raises(InvalidDataError, match="kind"):
             w.record_feedback(["t"], "love")
-        with pytest.raises(KeyError, match="nope"):
+        with pytest.raises(NotFoundError, match="nope"):
             w.record_feedback(["t", "nope"], "like")
         # Removing an item cascades to its wear log and outfit links.
         w.remove("s")
@@ -156,7 +157,7 @@ def test_a_photo_and_its_items_are_stored_all_or_nothing(tmp_path):
     clash = ItemInPhoto(item=WardrobeItem(id="a", category_id=24), box=(0, 0, 4, 4), mask=rle,
                          score=0.8, attribute_scores={})
     w = Wardrobe(f"sqlite:///{tmp_path / 'w.sqlite'}", image_dir=tmp_path / "img")
-    with pytest.raises(ValueError, match="'a' is already"):
+    with pytest.raises(ConflictError, match="'a' is already"):
         w.add_photo(photo, (6, 8), [good, clash])
     assert w.items() == [] and w.annotated_photos() == []
     _, digest, new = w.add_photo(photo, (6, 8), [good])
@@ -180,3 +181,16 @@ def test_stale_temporary_files_are_removed_fresh_ones_kept(tmp_path):
     os.utime(stale, (two_hours_ago, two_hours_ago))
     assert store.remove_stale_temporary(min_age_s=3600) == 1
     assert not stale.exists() and fresh.exists() and store.has(digest, ".jpg")
+
+
+def test_one_database_hands_out_wardrobes_on_its_engine(url):
+    with WardrobeDatabase(url) as database:
+        alice, bob = database.wardrobe("alice"), database.wardrobe("bob")
+        assert alice.engine is bob.engine is database.engine
+        alice.add(WardrobeItem(id="tee", category_id=1))
+        assert len(bob) == 0 and bob.items() == []
+        alice.close()  # a view: the database's engine stays usable
+        again = database.wardrobe("alice", user_id=alice.user_id)
+        assert [i.id for i in again.items()] == ["tee"]
+    with Wardrobe(url, user="alice") as alone:  # the CLI's form: its own engine
+        assert [i.id for i in alone.items()] == ["tee"]

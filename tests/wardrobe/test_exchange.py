@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from fashionkit.errors import InvalidDataError
+from fashionkit.errors import ConflictError, InvalidDataError
 from fashionkit.wardrobe import Wardrobe, WardrobeItem, export_wardrobe, import_wardrobe, read_items
 
 ITEMS = [
@@ -46,7 +46,7 @@ def test_reimport_replaces_by_id(tmp_path):
         src.write_text(json.dumps({"items": [{"id": "tee", "category": 1, "brand": "B"}]}))
         import_wardrobe(w, src)
         assert w.items() == [WardrobeItem(id="tee", category_id=1, brand="B")]
-        with pytest.raises(ValueError, match="already"):
+        with pytest.raises(ConflictError, match="already"):
             import_wardrobe(w, src, replace=False)
 
 

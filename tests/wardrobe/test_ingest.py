@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fashionkit.data.synth import render_image
+from fashionkit.errors import NotFoundError
 from fashionkit.inference.images import load_photo
 from fashionkit.ontology import PART_IDS
 from fashionkit.wardrobe import Wardrobe, WardrobeItem
@@ -103,7 +104,7 @@ def test_same_garment_photographed_twice_is_offered_for_merge(tmp_path):
         merged = wardrobe.merge(old_id, new_id)
         assert merged.last_worn is not None
         assert len(wardrobe.details(old_id)) == details_before
-        with pytest.raises(KeyError):
+        with pytest.raises(NotFoundError):
             wardrobe.get(new_id)
 
 

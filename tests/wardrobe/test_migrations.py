@@ -1,4 +1,5 @@
-"""Revision 0003: the service's logins (``service_accounts``) inside the migrations.
+"""Migrations that matter to the service. 0003: its logins (``service_accounts``) inside the
+migrations; 0004: its photo jobs as a table (``photo_jobs``).
 
 Databases from before 0003 come in two kinds: made by the CLI (no ``service_accounts``), and
 made by the service, which created the table itself on start. Both upgrade keeping their rows,
@@ -91,7 +92,7 @@ def test_service_database_of_0002_keeps_its_logins(url):
         )
 
     migrate.upgrade(engine)
-    assert migrate.current_revision(engine) == "0003"
+    assert migrate.current_revision(engine) == migrate.head_revision()
     accounts = Accounts(engine)
     alice = accounts.authenticate("alice", "correct horse")
     assert alice is not None and alice.user_id == 1
@@ -154,3 +155,38 @@ def test_alembic_autogenerate_writes_an_empty_revision(url, tmp_path):
     upgrade = written.split("def upgrade() -> None:")[1].split("def downgrade")[0]
     code = [line.strip() for line in upgrade.splitlines() if line.strip()[:1] not in ("", "#")]
     assert code == ["pass"], written
+
+
+def test_database_of_0003_gets_the_jobs_table(url, tmp_path):
+    """A wardrobe at 0003 (a person with a login and an item) upgrades to 0004 keeping its
+    rows, and the service then keeps its photo jobs in the new table."""
+    from fashionkit.service.photos import JobStore, check_image
+    from fashionkit.wardrobe.database import WardrobeDatabase
+    from tests.service.fakes import TruthPredictor
+
+    engine = create_engine(url)
+    migrate.upgrade(engine, "0003")
+    _rows_of_0002(engine)
+    Accounts(engine).set_password("alice", "long enough")
+    assert "photo_jobs" not in inspect(engine).get_table_names()
+
+    migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == "0004"
+    assert "photo_jobs" in inspect(engine).get_table_names()
+    _no_differences(engine)
+    assert Accounts(engine).authenticate("alice", "long enough") is not None
+    engine.dispose()
+
+    data = TruthPredictor().photo(0)
+    with WardrobeDatabase(url) as database:
+        assert database.wardrobe("alice").get("old-shirt").colors == ("#ffffff",)
+        store = JobStore(database, tmp_path / "data")
+        job = store.create(1, data, check_image(data, max_pixels=10**6))
+        assert [j["id"] for j in store.of_user(1)] == [job["id"]]
+
+    engine = create_engine(url)
+    migrate.downgrade(engine, "0003")
+    assert "photo_jobs" not in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT key FROM items")).scalars().all() == ["old-shirt"]
+    engine.dispose()

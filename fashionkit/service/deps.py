@@ -1,0 +1,112 @@
+"""What the routes depend on, in one place: the service's settings and parts
+(:class:`ServiceState`, built once by :func:`~fashionkit.service.app.create_app`), the logged-in
+account and that person's wardrobe, and the photo worker when detection is available.
+
+Routes take these as FastAPI dependencies (``State``, ``CurrentAccount``, ``CurrentWardrobe``), so no route reaches another person's data except through its own account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from fashionkit.service.auth import Account, Accounts, TokenSigner
+from fashionkit.service.photos import JobStore, PhotoWorker
+from fashionkit.wardrobe.database import Wardrobe, WardrobeDatabase
+
+__all__ = [
+    "ServiceSettings",
+    "ServiceState",
+    "State",
+    "CurrentAccount",
+    "CurrentWardrobe",
+    "need_detection",
+    "current_account",
+]
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Limits of the service. ``max_upload_bytes``: a photo upload's size; ``max_pixels``: its
+    width × height; ``max_import_bytes``: a wardrobe import's size; ``max_json_bytes``: any
+    other request body; ``token_ttl_s``: how long a login lasts; ``min_score``: detections
+    below it do not become items; ``max_waiting_photos``: a person's uploads waiting for or in
+    detection (more answer 429, so that nobody fills the disk or the queue)."""
+
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    max_import_bytes: int = 10 * 1024 * 1024
+    max_json_bytes: int = 1024 * 1024
+    token_ttl_s: float = 7 * 24 * 3600
+    min_score: float = 0.5
+    max_waiting_photos: int = 20
+
+
+@dataclass
+class ServiceState:
+    """The parts of one running service. ``database``: the one engine of the process, every
+    person's wardrobe a view of it; ``worker`` is ``None`` without a model."""
+
+    settings: ServiceSettings
+    data_dir: Path
+    database: WardrobeDatabase
+    accounts: Accounts
+    signer: TokenSigner
+    jobs: JobStore
+    predictor: Any
+    worker: PhotoWorker | None
+
+    def wardrobe_for(self, user_id: int) -> Wardrobe:
+        """The wardrobe of the account ``user_id`` (:class:`NotFoundError` when it has none)."""
+        from fashionkit.errors import NotFoundError
+
+        account = self.accounts.get(user_id)
+        if account is None:
+            raise NotFoundError("user", user_id)
+        return self.database.wardrobe(account.name, user_id=account.user_id)
+
+
+def _state(request: Request) -> ServiceState:
+    return request.app.state.service
+
+
+State = Annotated[ServiceState, Depends(_state)]
+
+_oauth2 = OAuth2PasswordBearer(tokenUrl="/api/token")
+
+
+def current_account(state: State, token: Annotated[str, Depends(_oauth2)]) -> Account:
+    user_id = state.signer.check(token)
+    account = state.accounts.get(user_id) if user_id is not None else None
+    if account is None:
+        raise HTTPException(
+            401, "invalid or expired token", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return account
+
+
+CurrentAccount = Annotated[Account, Depends(current_account)]
+
+
+def _current_wardrobe(state: State, account: CurrentAccount) -> Wardrobe:
+    # A view over the process's one engine: nothing to close per request.
+    return state.database.wardrobe(account.name, user_id=account.user_id)
+
+
+CurrentWardrobe = Annotated[Wardrobe, Depends(_current_wardrobe)]
+
+
+def need_detection(state: ServiceState) -> PhotoWorker:
+    """The photo worker; 503 when the service runs without a model. Called in the route's body,
+    after the upload has been validated, as a client without a file gets 422 either way."""
+    if state.worker is None:
+        raise HTTPException(
+            503,
+            "photo detection is not available: the server was started without a model "
+            "(fashionkit serve --weights CHECKPOINT); items can still be added by hand",
+        )
+    return state.worker

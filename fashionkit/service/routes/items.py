@@ -1,0 +1,114 @@
+"""The person's wardrobe items: add, list, read, edit, remove, and their cut-outs."""
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi.responses import FileResponse, Response
+
+from fashionkit.errors import InvalidDataError, NotFoundError
+from fashionkit.ontology import load_ontology
+from fashionkit.service.deps import CurrentWardrobe
+from fashionkit.wardrobe.database import Wardrobe
+from fashionkit.wardrobe.items import (
+    EDITABLE_FIELDS,
+    WardrobeItem,
+    item_from_dict,
+    item_to_dict,
+    parse_category,
+    plausible_id,
+)
+
+router = APIRouter(prefix="/api/items")
+
+
+def item_json(item: WardrobeItem, has_cutout: bool) -> dict:
+    """The wardrobe item JSON plus ``category_name``, ``supercategory`` and ``cutout_url``
+    (``null`` for items entered by hand)."""
+    out = item_to_dict(item)
+    category = load_ontology().category(item.category_id)
+    out["category_name"] = category.short_name
+    out["supercategory"] = category.supercategory
+    out["cutout_url"] = f"/api/items/{quote(item.id, safe='')}/cutout" if has_cutout else None
+    return out
+
+
+def plausible(item_id: str) -> str:
+    # An id no item can have is answered without a query (PostgreSQL would refuse a NUL).
+    if not plausible_id(item_id):
+        raise NotFoundError("item", item_id[:60])
+    return item_id
+
+
+def get_item(wardrobe: Wardrobe, item_id: str) -> WardrobeItem:
+    return wardrobe.get(plausible(item_id))
+
+
+@router.post("", status_code=201)
+def add_item(wardrobe: CurrentWardrobe, body: Annotated[dict, Body()]) -> dict:
+    """Add an item in the wardrobe item JSON (see ``fashionkit.wardrobe.exchange``)."""
+    item, problems = item_from_dict(body, source="request", where="item")
+    if problems:
+        raise InvalidDataError(problems)
+    assert item is not None
+    return item_json(wardrobe.add(item), has_cutout=False)
+
+
+@router.get("")
+def list_items(
+    wardrobe: CurrentWardrobe,
+    category: str | None = Query(None, description="Fashionpedia name or id."),
+    season: str | None = None,
+    occasion: str | None = None,
+    favorite: bool | None = None,
+) -> list[dict]:
+    category_id = None
+    if category is not None:
+        try:
+            category_id = parse_category(category)
+        except ValueError as err:
+            raise HTTPException(422, str(err)) from None
+    items = wardrobe.items(category_id=category_id)
+    if season is not None:
+        items = [i for i in items if season.lower() in i.season]
+    if occasion is not None:
+        items = [i for i in items if occasion.lower() in i.occasion]
+    if favorite is not None:
+        items = [i for i in items if i.favorite == favorite]
+    with_cutout = wardrobe.keys_with_cutouts()
+    return [item_json(i, i.id in with_cutout) for i in items]
+
+
+@router.get("/{item_id}")
+def read_item(wardrobe: CurrentWardrobe, item_id: str) -> dict:
+    item = get_item(wardrobe, item_id)
+    return item_json(item, wardrobe.cutout_path(item.id) is not None)
+
+
+@router.patch("/{item_id}")
+def edit_item(wardrobe: CurrentWardrobe, item_id: str, changes: Annotated[dict, Body()]) -> dict:
+    """Change fields (``null`` clears one); ``id`` renames the item."""
+    unknown = sorted(set(changes) - {"id", *EDITABLE_FIELDS})
+    if unknown:
+        raise HTTPException(
+            422, f"unknown or read-only field(s) {', '.join(map(repr, unknown))}"
+        )
+    get_item(wardrobe, item_id)
+    item = wardrobe.update(item_id, **changes)
+    return item_json(item, wardrobe.cutout_path(item.id) is not None)
+
+
+@router.delete("/{item_id}", status_code=204)
+def delete_item(wardrobe: CurrentWardrobe, item_id: str) -> Response:
+    wardrobe.remove(plausible(item_id))
+    return Response(status_code=204)
+
+
+@router.get("/{item_id}/cutout", response_class=FileResponse)
+def item_cutout(wardrobe: CurrentWardrobe, item_id: str):
+    """The item's cut-out (RGBA PNG; items found in photos only)."""
+    get_item(wardrobe, item_id)
+    path = wardrobe.cutout_path(item_id)
+    if path is None or not path.exists():
+        raise NotFoundError("cut-out for item", item_id)
+    return FileResponse(path, media_type="image/png")

@@ -1,0 +1,91 @@
+"""Photo uploads, their detection jobs and the pictures drawn from them."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, HTTPException, UploadFile
+from fastapi.responses import FileResponse
+
+from fashionkit.errors import NotFoundError
+from fashionkit.service.auth import Account
+from fashionkit.service.deps import CurrentAccount, ServiceState, State, need_detection
+from fashionkit.service.photos import UploadRejected, check_image
+
+router = APIRouter(prefix="/api/photos")
+
+
+def job_json(job: dict) -> dict:
+    out = {k: v for k, v in job.items() if k not in ("user_id", "overlay", "supercategories")}
+    base = f"/api/photos/{job['id']}"
+    out["url"] = base
+    out["overlay_url"] = f"{base}/overlay.png" if job.get("overlay") else None
+    out["supercategories_url"] = (
+        f"{base}/supercategories.png" if job.get("supercategories") else None
+    )
+    return out
+
+
+@router.post("", status_code=202)
+async def upload_photo(
+    state: State, account: CurrentAccount, file: Annotated[UploadFile, File()]
+) -> dict:
+    """Upload a photo (multipart field ``file``): JPEG, PNG or WebP by content, capped in
+    bytes and pixels. Detection runs in the background; poll ``GET /api/photos/{id}``."""
+    from starlette.concurrency import run_in_threadpool
+
+    worker = need_detection(state)
+    settings = state.settings
+    limit = settings.max_waiting_photos
+    if not worker.reserve(account.user_id, limit):
+        raise HTTPException(
+            429,
+            f"{limit} of your photos are waiting for detection; upload more when they "
+            "are done",
+            headers={"Retry-After": "10"},
+        )
+    try:
+        data = await file.read(settings.max_upload_bytes + 1)
+        if len(data) > settings.max_upload_bytes:
+            raise HTTPException(413, f"photo over {settings.max_upload_bytes} bytes")
+        try:
+            image = await run_in_threadpool(check_image, data, max_pixels=settings.max_pixels)
+        except UploadRejected as err:
+            raise HTTPException(err.status, err.message) from None
+        job = await run_in_threadpool(state.jobs.create, account.user_id, data, image)
+    except BaseException:
+        worker.release(account.user_id)
+        raise
+    worker.submit(job, reserved=True)
+    return job_json(job)
+
+
+@router.get("")
+def list_photos(state: State, account: CurrentAccount) -> list[dict]:
+    return [job_json(j) for j in state.jobs.of_user(account.user_id)]
+
+
+@router.get("/{job_id}")
+def get_photo(state: State, account: CurrentAccount, job_id: str) -> dict:
+    """Status (queued, running, done, failed), the items found and the pictures' URLs."""
+    return job_json(state.jobs.get(job_id, account.user_id))
+
+
+def _picture(state: ServiceState, account: Account, job_id: str, key: str) -> FileResponse:
+    job = state.jobs.get(job_id, account.user_id)
+    if not job.get(key):
+        raise NotFoundError(f"{key} picture (status {job['status']}) for photo", job_id)
+    path = state.database.images.path(job[key], ".png")
+    if not path.exists():
+        raise NotFoundError(f"{key} picture for photo", job_id)
+    return FileResponse(path, media_type="image/png")
+
+
+@router.get("/{job_id}/overlay.png", response_class=FileResponse)
+def photo_overlay(state: State, account: CurrentAccount, job_id: str):
+    """Fig. 8: masks, boxes, names, scores and top attributes on the photo."""
+    return _picture(state, account, job_id, "overlay")
+
+
+@router.get("/{job_id}/supercategories.png", response_class=FileResponse)
+def photo_supercategories(state: State, account: CurrentAccount, job_id: str):
+    """Fig. 9: masks coloured by super category."""
+    return _picture(state, account, job_id, "supercategories")

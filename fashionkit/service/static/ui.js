@@ -1,0 +1,374 @@
+'use strict';
+const $ = (id) => document.getElementById(id);
+const TAGS = ['category', 'colors', 'season', 'material', 'pattern', 'brand', 'trend', 'occasion'];
+const LISTS = new Set(['colors', 'season', 'occasion']);
+let token = sessionStorage.getItem('fashionkit-token');
+let cutouts = new Map();  // item id -> blob: URL of its cut-out (null: it has none)
+
+function showError(message, where) { (where || $('error')).textContent = message || ''; }
+
+function describe(payload, status) {
+  if (payload && typeof payload.detail === 'string') return payload.detail;
+  if (payload && Array.isArray(payload.detail)) {
+    return payload.detail.map((d) => `${(d.loc || []).join('.')}: ${d.msg}`).join('\n');
+  }
+  return `request failed (${status})`;
+}
+
+async function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers || {});
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (options.json !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    options.body = JSON.stringify(options.json);
+  }
+  const response = await fetch(path, Object.assign({}, options, { headers }));
+  if (response.status === 401 && token) { logout(); }
+  const type = response.headers.get('content-type') || '';
+  const payload = type.includes('json') ? await response.json() : null;
+  if (!response.ok) throw new Error(describe(payload, response.status));
+  return payload;
+}
+
+async function blobUrl(path) {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+  if (!response.ok) return null;
+  return URL.createObjectURL(await response.blob());
+}
+
+async function cutoutUrl(item) {
+  // item: the item JSON, or an id of an item found in a photo (which has a cut-out).
+  const itemId = typeof item === 'string' ? item : item.id;
+  const path = typeof item === 'string'
+    ? `/api/items/${encodeURIComponent(itemId)}/cutout` : item.cutout_url;
+  if (!path) return null;
+  if (!cutouts.has(itemId)) cutouts.set(itemId, blobUrl(path));
+  return cutouts.get(itemId);
+}
+
+function forgetCutouts() {
+  for (const pending of cutouts.values()) {
+    pending.then((url) => { if (url) URL.revokeObjectURL(url); });
+  }
+  cutouts = new Map();
+}
+
+function element(tag, text, attrs = {}) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  return node;
+}
+
+function figure(src, caption, attrs = {}) {
+  const node = element('figure', null, attrs);
+  node.appendChild(element('img', null, { src, alt: caption }));
+  node.appendChild(element('figcaption', caption));
+  return node;
+}
+
+async function login(event) {
+  if (event) event.preventDefault();
+  showError();
+  const form = new URLSearchParams({ username: $('name').value, password: $('password').value });
+  try {
+    const answer = await api('/api/token', { method: 'POST', body: form });
+    token = answer.access_token;
+    sessionStorage.setItem('fashionkit-token', token);
+    $('password').value = '';
+    await start();
+  } catch (err) { showError(err.message); }
+}
+
+async function register() {
+  showError();
+  try {
+    await api('/api/users', { method: 'POST',
+      json: { name: $('name').value, password: $('password').value } });
+    await login();
+  } catch (err) { showError(err.message); }
+}
+
+function clearPage() {
+  // Nothing of the last person's wardrobe stays in the page for the next one.
+  for (const id of ['gallery', 'photo-pictures', 'photo-items', 'photo-notes', 'photo-list',
+                    'outfit-list']) {
+    $(id).replaceChildren();
+  }
+  for (const id of ['me', 'photo-status', 'gallery-count']) $(id).textContent = '';
+  for (const form of ['upload-form', 'filter-form', 'add-form', 'outfit-form']) $(form).reset();
+  forgetCutouts();
+}
+
+function logout() {
+  token = null;
+  sessionStorage.removeItem('fashionkit-token');
+  clearPage();
+  $('app').classList.add('hidden');
+  $('login').classList.remove('hidden');
+}
+
+async function loadCategories() {
+  const categories = await api('/api/categories');
+  $('categories').replaceChildren(...categories.map((c) => element('option', null,
+    { value: c.short_name, label: `${c.name} (${c.supercategory})` })));
+}
+
+async function start() {
+  const me = await api('/api/me');
+  $('me').textContent = me.name;
+  $('login').classList.add('hidden');
+  $('app').classList.remove('hidden');
+  await Promise.all([loadItems(), loadPhotos(), loadCategories()]);
+}
+
+function tagValue(item, tag) {
+  if (tag === 'category') return item.category_name;
+  const value = item[tag];
+  if (value === undefined || value === null) return '';
+  return Array.isArray(value) ? value.join(', ') : String(value);
+}
+
+async function itemCard(item) {
+  const card = element('div', null, { class: 'card', 'data-item': item.id });
+  card.appendChild(element('b', item.id, { class: 'item-id' }));
+  card.appendChild(element('div', `${item.category_name} (${item.supercategory})`,
+    { class: 'meta category' }));
+  const url = await cutoutUrl(item);
+  if (url) {
+    card.appendChild(element('img', null, { src: url, alt: `cut-out of ${item.id}`,
+      class: 'cutout' }));
+  } else if ((item.colors || []).length) {
+    const swatch = element('span', null, { class: 'swatch big', title: item.colors[0] });
+    swatch.style.background = item.colors[0];
+    card.appendChild(swatch);
+  }
+  const swatches = element('div');
+  for (const colour of item.colors || []) {
+    const swatch = element('span', null, { class: 'swatch', title: colour });
+    swatch.style.background = colour;
+    swatches.appendChild(swatch);
+  }
+  card.appendChild(swatches);
+  const seasons = item.season || [];
+  const summary = [seasons.length ? seasons.join(', ') : 'any season', item.material,
+    item.pattern, item.brand, item.trend, (item.occasion || []).join(', ')].filter(Boolean);
+  card.appendChild(element('div', summary.join(' · '), { class: 'meta tags-summary' }));
+  if (item.last_worn) {
+    card.appendChild(element('div', `last worn ${item.last_worn}`, { class: 'meta worn' }));
+  }
+  const editor = element('details', null, { class: 'edit' });
+  editor.appendChild(element('summary', 'Edit tags'));
+  const form = element('form', null, { class: 'tags' });
+  for (const tag of TAGS) {
+    const label = element('label', tag);
+    const input = element('input', null, { type: 'text', name: tag });
+    if (tag === 'category') input.setAttribute('list', 'categories');
+    input.value = tagValue(item, tag);
+    label.appendChild(input);
+    form.appendChild(label);
+  }
+  form.appendChild(element('button', 'Save', { type: 'submit', class: 'save' }));
+  const remove = element('button', 'Remove', { type: 'button', class: 'remove' });
+  form.appendChild(remove);
+  const problem = element('div', null, { class: 'error', role: 'alert' });
+  form.appendChild(problem);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const changes = {};
+    for (const tag of TAGS) {
+      const text = form.elements[tag].value.trim();
+      if (tag === 'category' && text === item.category_name) continue;
+      if (!text) { changes[tag] = null; continue; }
+      changes[tag] = LISTS.has(tag) ? text.split(',').map((s) => s.trim()).filter(Boolean) : text;
+    }
+    try {
+      await api(`/api/items/${encodeURIComponent(item.id)}`, { method: 'PATCH', json: changes });
+      showError(null, problem);
+      await loadItems();
+    } catch (err) { showError(err.message, problem); }
+  });
+  remove.addEventListener('click', async () => {
+    try {
+      await api(`/api/items/${encodeURIComponent(item.id)}`, { method: 'DELETE' });
+      await loadItems();
+    } catch (err) { showError(err.message, problem); }
+  });
+  editor.appendChild(form);
+  card.appendChild(editor);
+  return card;
+}
+
+async function loadItems(event) {
+  if (event) event.preventDefault();
+  const params = new URLSearchParams();
+  const category = $('filter-category').value.trim();
+  const occasion = $('filter-occasion').value.trim();
+  if (category) params.set('category', category);
+  if ($('filter-season').value) params.set('season', $('filter-season').value);
+  if (occasion) params.set('occasion', occasion);
+  try {
+    const items = await api(`/api/items?${params}`);
+    const cards = await Promise.all(items.map(itemCard));
+    $('gallery').replaceChildren(...cards);
+    $('gallery-count').textContent = `${items.length} item(s)`;
+    showError();
+  } catch (err) { showError(err.message); }
+}
+
+async function clearFilter() {
+  $('filter-form').reset();
+  await loadItems();
+}
+
+async function addItem(event) {
+  event.preventDefault();
+  try {
+    await api('/api/items', { method: 'POST', json: {
+      id: $('add-id').value, category: $('add-category').value, colors: [$('add-color').value] } });
+    $('add-id').value = '';
+    $('add-category').value = '';
+    showError();
+    await loadItems();
+  } catch (err) { showError(err.message); }
+}
+
+function jobSummary(job) {
+  if (job.status === 'failed') return `failed: ${job.error}`;
+  if (job.status !== 'done') return job.status;
+  return job.skipped ? 'already in the wardrobe' : `${job.items.length} item(s) found`;
+}
+
+async function showJob(job) {
+  $('photo-status').textContent = jobSummary(job);
+  const pictures = [];
+  for (const [url, caption, kind] of [
+    [job.overlay_url, 'Items found, labelled (Fig. 8)', 'overlay'],
+    [job.supercategories_url, 'By super category (Fig. 9)', 'supercategories']]) {
+    if (!url) continue;
+    const src = await blobUrl(url);
+    if (src) pictures.push(figure(src, caption, { 'data-picture': kind }));
+  }
+  $('photo-pictures').replaceChildren(...pictures);
+  const found = [];
+  const items = (job.items || []).length ? await api('/api/items') : [];
+  const byId = new Map(items.map((item) => [item.id, item]));
+  for (const itemId of job.items || []) {
+    const item = byId.get(itemId);  // gone when removed since
+    const src = item ? await cutoutUrl(item) : null;
+    if (src) found.push(figure(src, item.category_name, { 'data-item': itemId, title: itemId }));
+  }
+  $('photo-items').replaceChildren(...found);
+  $('photo-notes').replaceChildren(...(job.duplicates || []).map((d) => element('li',
+    `${d.new} looks like ${d.existing} (similarity ${d.appearance.toFixed(2)})`)));
+}
+
+async function loadPhotos() {
+  const jobs = await api('/api/photos');
+  const rows = jobs.slice().reverse().map((job) => {
+    const row = element('li', `${job.created_at.replace('T', ' ')}: ${jobSummary(job)} `,
+      { 'data-job': job.id });
+    if (job.overlay_url) {
+      const show = element('button', 'Show', { type: 'button' });
+      show.addEventListener('click', () => showJob(job).catch((err) => showError(err.message)));
+      row.appendChild(show);
+    }
+    return row;
+  });
+  $('photo-list').replaceChildren(...rows);
+}
+
+async function upload(event) {
+  event.preventDefault();
+  const file = $('photo-file').files[0];
+  if (!file) return;
+  const body = new FormData();
+  body.append('file', file);
+  showError();
+  $('upload-button').disabled = true;
+  try {
+    let job = await api('/api/photos', { method: 'POST', body });
+    $('photo-status').textContent = job.status;
+    while (job.status === 'queued' || job.status === 'running') {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      job = await api(job.url);
+      $('photo-status').textContent = job.status;
+    }
+    if (job.status === 'failed') throw new Error(job.error);
+    await showJob(job);
+    await Promise.all([loadItems(), loadPhotos()]);
+  } catch (err) {
+    $('photo-status').textContent = '';
+    showError(err.message);
+  } finally {
+    $('upload-button').disabled = false;
+  }
+}
+
+async function outfitPiece(itemId, item) {
+  const label = item ? `${itemId} (${item.category_name})` : itemId;
+  const piece = element('figure', null, { 'data-item': itemId });
+  const src = item ? await cutoutUrl(item) : null;
+  if (src) {
+    piece.appendChild(element('img', null, { src, alt: label }));
+  } else if (item && (item.colors || []).length) {
+    const swatch = element('span', null, { class: 'swatch' });
+    swatch.style.background = item.colors[0];
+    piece.appendChild(swatch);
+  }
+  piece.appendChild(element('figcaption', label));
+  return piece;
+}
+
+async function suggest(event) {
+  event.preventDefault();
+  const params = new URLSearchParams({ n: '5' });
+  if ($('outfit-season').value) params.set('season', $('outfit-season').value);
+  if ($('outfit-temperature').value) params.set('temperature', $('outfit-temperature').value);
+  if ($('outfit-occasion').value.trim()) params.set('occasion', $('outfit-occasion').value.trim());
+  try {
+    const [outfits, items] = await Promise.all([api(`/api/outfits?${params}`), api('/api/items')]);
+    const byId = new Map(items.map((item) => [item.id, item]));
+    const rows = await Promise.all(outfits.map(async (outfit) => {
+      const row = element('li', null, { class: 'outfit', 'data-outfit': outfit.items.join(' ') });
+      const pieces = element('div', null, { class: 'pieces' });
+      for (const itemId of outfit.items) pieces.appendChild(await outfitPiece(itemId, byId.get(itemId)));
+      row.appendChild(pieces);
+      row.appendChild(element('div', outfit.explanation, { class: 'explanation' }));
+      const problem = element('div', null, { class: 'error', role: 'alert' });
+      for (const kind of ['like', 'dislike', 'wore']) {
+        const button = element('button', kind, { type: 'button', 'data-kind': kind });
+        button.addEventListener('click', async () => {
+          try {
+            await api('/api/outfits/feedback', { method: 'POST',
+              json: { items: outfit.items, kind } });
+            button.textContent = `${kind} ✓`;
+            button.disabled = true;
+            showError(null, problem);
+            if (kind === 'wore') await loadItems();
+          } catch (err) { showError(err.message, problem); }
+        });
+        row.appendChild(button);
+      }
+      row.appendChild(problem);
+      return row;
+    }));
+    if (!rows.length) {
+      rows.push(element('li', 'No outfit fits (need a top and a bottom, or a one piece).'));
+    }
+    $('outfit-list').replaceChildren(...rows);
+    showError();
+  } catch (err) { showError(err.message); }
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('login-form').addEventListener('submit', login);
+  $('register-button').addEventListener('click', register);
+  $('logout').addEventListener('click', logout);
+  $('upload-form').addEventListener('submit', upload);
+  $('filter-form').addEventListener('submit', loadItems);
+  $('filter-clear').addEventListener('click', clearFilter);
+  $('add-form').addEventListener('submit', addItem);
+  $('outfit-form').addEventListener('submit', suggest);
+  if (token) start().catch(() => logout());
+});
