@@ -9,7 +9,7 @@ Backends: ``eager`` (fp32), ``bf16`` (torch autocast), the exported graph (expor
 per configuration, timed apart) run by ``onnxruntime`` (fp32), ``openvino`` (fp32) and
 ``openvino-bf16`` (OpenVINO's bf16 inference precision), and ``openvino-int8``: the OpenVINO IR
 quantised to INT8 by NNCF (calibrated on the benchmark photo; its speed does not depend on
-the calibration), the rest of it fp32. INT8 trades accuracy (see the README's parity table),
+the calibration), the rest of it fp32. INT8 trades accuracy (see the parity table in docs/inference.md),
 so the best floating-point backend is reported apart as well.
 
 Per configuration and backend: the median seconds per image and, in brackets, the fastest

@@ -13,7 +13,7 @@ evaluate`` uses:
 The learning curve costs the training nothing: the weights are copied in memory every
 ``--curve-every`` epochs and evaluated after the clock has stopped.
 
-Requirement (issue 4): mask AP50 ≥ 0.5, AP ≥ 0.3, attribute F1 > 0.5 after ≤ 8 minutes on 2 cores.
+The goal: mask AP50 ≥ 0.5, AP ≥ 0.3, attribute F1 > 0.5 after ≤ 8 minutes on 2 cores.
 
     .venv/bin/python benchmarks/learning_synth.py [--quick] [--minutes 8] [--out DIR]
 """

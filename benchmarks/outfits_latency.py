@@ -1,4 +1,4 @@
-"""Top-10 outfit latency on a 10,000-item wardrobe (issue 6: p95 ≤ 150 ms in the library call).
+"""Top-10 outfit latency on a 10,000-item wardrobe (goal: p95 ≤ 150 ms in the library call).
 
 Builds a seeded synthetic wardrobe (realistic category mix: tops, bottoms, dresses, shoes,
 outer layers, accessories; CSS colours; 20 % patterned; season tags; formality on half the

@@ -1,5 +1,5 @@
 """Synthetic world speed on one core: images rendered and written per second at 256² (the
-issue asks for at least 20), with 128² alongside.
+goal is at least 20), with 128² alongside.
 
 The rate is images per CPU second of this single-worker process (rendering, JPEG and JSON
 writing included), which is what one core delivers even when other jobs share the machine;

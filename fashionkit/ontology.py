@@ -209,12 +209,6 @@ class Ontology:
     def find_attribute(self, name: str) -> Attribute:
         return self._att_by_id[self._find(name, self._att_names, "attribute")]
 
-    def categories_in(self, supercategory: str) -> tuple[Category, ...]:
-        return tuple(c for c in self.categories if c.supercategory == supercategory)
-
-    def attributes_in(self, group: str) -> tuple[Attribute, ...]:
-        return tuple(a for a in self.attributes if a.supercategory == group)
-
     # -- (de)serialisation -----------------------------------------------------------------
     def categories_json(self) -> list[dict]:
         return [

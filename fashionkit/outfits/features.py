@@ -1,7 +1,7 @@
-"""Per-item features the coordination engine works on, as column arrays over a wardrobe.
+"""Per-item features the outfit search works on, as column arrays over a wardrobe.
 
-:class:`WardrobeIndex` is built once per wardrobe state (about 30 µs per item) and reused for
-every request; suggestions only read it.
+:class:`WardrobeIndex` is built once per wardrobe state and reused for every request;
+suggestions only read it.
 
 Formality (1 athletic/lounge … 5 black tie) is the person's value when set, otherwise inferred:
 the category's default (:data:`CATEGORY_FORMALITY`) overridden by telling attributes (blazer 4,

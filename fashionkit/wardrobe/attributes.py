@@ -5,7 +5,7 @@ correct every field afterwards.
 
 Season suggestion table (:func:`suggest_seasons`). Each rule that fires names the seasons it
 admits; a season's vote is the number of rules admitting it, and the suggestion is the seasons
-with the most votes. No rule firing means "any season" (an empty list, which the coordination
+with the most votes. No rule firing means "any season" (an empty list, which the outfit
 conditions treat as untagged).
 
 ================================================  =================================

@@ -1,4 +1,4 @@
-"""The wardrobe item as the library passes it around (import/export, coordination, CLI).
+"""The wardrobe item as the library passes it around (import/export, outfits, CLI).
 
 :class:`WardrobeItem` is a frozen value object, independent of the database. :func:`item_from_dict`
 builds one from the JSON form of the import format and collects every problem found, so a bad

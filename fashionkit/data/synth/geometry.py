@@ -23,9 +23,7 @@ __all__ = [
     "capsule",
     "polyline",
     "cut_polyline",
-    "rotate",
     "transform",
-    "lerp",
 ]
 
 
@@ -56,11 +54,6 @@ def rect(x0: float, y0: float, x1: float, y1: float) -> Polygon:
 
 def quad(*points) -> Polygon:
     return np.asarray(points, dtype=np.float64).reshape(-1, 2)
-
-
-def lerp(p0, p1, t: float) -> np.ndarray:
-    p0 = np.asarray(p0, dtype=np.float64)
-    return p0 + (np.asarray(p1, dtype=np.float64) - p0) * t
 
 
 def segment(p0, p1, width: float) -> Polygon:
@@ -115,12 +108,6 @@ def cut_polyline(points, fraction: float, n: int = 6) -> np.ndarray:
     cum = np.concatenate([[0.0], np.cumsum(seg)])
     t = np.linspace(0.0, cum[-1] * fraction, n)
     return np.stack([np.interp(t, cum, points[:, 0]), np.interp(t, cum, points[:, 1])], axis=1)
-
-
-def rotate(points: np.ndarray, angle: float, origin) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    p = np.asarray(points, dtype=np.float64) - origin
-    return np.stack([c * p[:, 0] - s * p[:, 1], s * p[:, 0] + c * p[:, 1]], axis=1) + origin
 
 
 def transform(points: np.ndarray, scale: float, angle: float, offset) -> np.ndarray:

@@ -132,6 +132,38 @@ def get_scene(scene: str | SceneConfig) -> SceneConfig:
         raise ValueError(f"unknown scene {scene!r}; known: {sorted(SCENES)}") from None
 
 
+# The garments and accessories a scene draws by name, as explicit tables: every name a scene
+# can choose is listed here, and a misspelt one fails at the lookup, not as a missing attribute.
+_TOPS = {
+    "tee": GarmentBuilder.tee,
+    "shirt": GarmentBuilder.shirt,
+    "sweater": GarmentBuilder.sweater,
+    "hoodie": GarmentBuilder.hoodie,
+}
+_BOTTOMS = {
+    "pants": GarmentBuilder.pants,
+    "shorts": GarmentBuilder.shorts,
+    "skirt": GarmentBuilder.skirt,
+}
+_OUTERWEAR = {
+    "jacket": GarmentBuilder.jacket,
+    "coat": GarmentBuilder.coat,
+    "cardigan": GarmentBuilder.cardigan,
+    "cape": GarmentBuilder.cape,
+    "vest": GarmentBuilder.vest,
+}
+_EXTRAS = {
+    "bag": AccessoryBuilder.bag,
+    "hat": AccessoryBuilder.hat,
+    "glasses": AccessoryBuilder.glasses,
+    "watch": AccessoryBuilder.watch,
+    "scarf": AccessoryBuilder.scarf,
+    "gloves": AccessoryBuilder.gloves,
+    "headband": AccessoryBuilder.headband,
+    "umbrella": AccessoryBuilder.umbrella,
+}
+
+
 def _dress(fig: Figure, rng: np.random.Generator, accessories: float = 1.0) -> dict:
     """Choose and draw one outfit on ``fig``; returns a short description. ``accessories``
     scales the odds of the optional accessories."""
@@ -156,12 +188,12 @@ def _dress(fig: Figure, rng: np.random.Generator, accessories: float = 1.0) -> d
         top_kind = str(rng.choice(["tee", "shirt", "sweater", "hoodie"], p=[0.33, 0.27, 0.22, 0.18]))
         tucked = top_kind in ("tee", "shirt") and rng.random() < 0.3
         z = Z.TOP_TUCKED if tucked else Z.TOP
-        top = getattr(gb, top_kind)(z)
+        top = _TOPS[top_kind](gb, z)
         if top_kind == "sweater" and rng.random() < 0.3:
             gb.shirt(z=Z.TOP - 0.2, collar_z=Z.TOP + 0.1)
             worn.append("shirt")
         bottom_kind = str(rng.choice(["pants", "shorts", "skirt"], p=[0.47, 0.2, 0.33]))
-        bottom = getattr(gb, bottom_kind)()
+        bottom = _BOTTOMS[bottom_kind](gb)
         legs_bare = bottom_kind != "pants"
         worn += [top.info["kind"], bottom.info["kind"]]
         if tucked and rng.random() < 0.6:
@@ -178,7 +210,7 @@ def _dress(fig: Figure, rng: np.random.Generator, accessories: float = 1.0) -> d
         choices = ["jacket", "coat", "cardigan", "cape"] + (["vest"] if top_kind in ("tee", "shirt") else [])
         weights = np.array([1.0, 1.0, 1.0, 0.25] + ([1.2] if len(choices) > 4 else []))
         outer = str(rng.choice(choices, p=weights / weights.sum()))
-        getattr(gb, outer)()
+        _OUTERWEAR[outer](gb)
         worn.append(outer)
     if legs_bare:
         r = rng.random()
@@ -197,7 +229,7 @@ def _dress(fig: Figure, rng: np.random.Generator, accessories: float = 1.0) -> d
               ("gloves", 0.07), ("headband", 0.0 if hood_up else 0.06), ("umbrella", 0.05)]
     for name, prob in extras:
         if rng.random() < prob * accessories:
-            getattr(ab, name)()
+            _EXTRAS[name](ab)
             worn.append(name)
     return {"worn": worn}
 
