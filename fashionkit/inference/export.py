@@ -42,12 +42,12 @@ shapes (NMS, top-k) trace there. OpenVINO's IR is converted from that ONNX graph
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
 import warnings
 from collections.abc import Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,7 +55,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from fashionkit.data.input_recipe import DataConfig, data_config_of
 from fashionkit.errors import InvalidDataError
+from fashionkit.inference.images import DEFAULT_MAX_PIXELS
+from fashionkit.inference.photos_dataset import FailedPhoto, PhotoDataset, input_transform_for
+from fashionkit.modeling import checked_config, model_from_checkpoint, read_checkpoint
+from fashionkit.modeling.model import InputTransform
+from fashionkit.modeling.roi_align import FPNRoIAlign
+from fashionkit.modeling.roi_heads import RoIPredictions
+from fashionkit.ontology import load_ontology
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -91,10 +99,7 @@ class RawPredictionGraph(nn.Module):
         model.transform.resize_images = False  # type: ignore[union-attr]
 
     def forward(self, image: torch.Tensor):
-        from fashionkit.inference.predictor import _raw_predictions
-        from fashionkit.modeling.roi_align import FPNRoIAlign
-
-        _, [r] = _raw_predictions(self.model, [image])
+        _, [r] = self.model.raw_predictions([image])  # type: ignore[operator]
         pooled = [self.model.get_submodule(f"roi_heads.{name}")
                   for name in ("box_roi_pool", "mask_roi_pool")]
         assert all(isinstance(p, FPNRoIAlign) for p in pooled)
@@ -105,10 +110,6 @@ class RawPredictionGraph(nn.Module):
 def _source_model(source, recipe: Any):
     """``(model, recipe dict or None, source name)`` from a checkpoint path or a model. A
     model passed in is deep-copied (its transform is changed for tracing)."""
-    import copy
-
-    from fashionkit.modeling import model_from_checkpoint, read_checkpoint
-
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         data = read_checkpoint(path)
@@ -120,12 +121,10 @@ def _source_model(source, recipe: Any):
 def _recipe_dict(recipe: Any) -> dict | None:
     """A recipe as builtins: a checkpoint's recipe dict as it is, a ``Recipe`` or a
     ``DataConfig`` through ``to_dict`` / its fields (only the input pipeline matters here)."""
-    from fashionkit.engine.recipes import DataConfig
-
     if recipe is None or isinstance(recipe, dict):
         return recipe
     if isinstance(recipe, DataConfig):
-        return {"data": {f.name: getattr(recipe, f.name) for f in fields(DataConfig)}}
+        return {"data": recipe.to_dict()}
     return recipe.to_dict()
 
 
@@ -160,7 +159,6 @@ def export_model(source: str | os.PathLike | nn.Module, out: str | os.PathLike,
         raise ValueError("INT8 quantisation writes an OpenVINO IR: use --format openvino")
     if int8_calibration is not None and not len(int8_calibration):
         raise ValueError("INT8 quantisation needs at least one calibration photo")
-    from fashionkit.ontology import load_ontology
 
     model, recipe_dict, name = _source_model(source, recipe)
     recipe_dict = _recipe_dict(recipe_dict)
@@ -202,21 +200,12 @@ class CalibrationInputs:
     reported up front (:class:`InvalidDataError` naming each)."""
 
     def __init__(self, config, recipe: dict | None, photos: Sequence[Any]):
-        from fashionkit.inference.images import DEFAULT_MAX_PIXELS
-        from fashionkit.inference.predictor import (
-            _data_config,
-            _Failed,
-            _PhotoDataset,
-            input_transform_for,
-        )
-        from fashionkit.modeling.model import InputTransform
-
         self._resize = InputTransform(config) if config.resize else None
-        self._dataset = _PhotoDataset(photos, input_transform_for(config, _data_config(recipe)),
-                                      max_pixels=DEFAULT_MAX_PIXELS)
+        self._dataset = PhotoDataset(photos, input_transform_for(config, data_config_of(recipe)),
+                                     max_pixels=DEFAULT_MAX_PIXELS)
         problems = [sample.error for sample in map(self._dataset.__getitem__,
                                                    range(len(self._dataset)))
-                    if isinstance(sample, _Failed)]
+                    if isinstance(sample, FailedPhoto)]
         if problems:
             raise InvalidDataError(problems)
 
@@ -265,8 +254,6 @@ def _export_onnx(model, recipe: dict | None, out: Path, metadata: dict) -> None:
 def read_export_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The ``fashionkit`` metadata of an exported ``.onnx`` or OpenVINO ``.xml`` file, checked
     for format, config and ontology version (errors name the file)."""
-    from fashionkit.modeling import checked_config
-
     path = Path(path)
     if not path.is_file():
         raise InvalidDataError.in_file(path, "exported model not found")
@@ -319,9 +306,6 @@ class ExportedModel:
 
     def __init__(self, path: str | os.PathLike, runtime: Runtime = "onnxruntime",
                  precision: Literal["f32", "bf16"] = "f32", threads: int | None = None):
-        from fashionkit.modeling import checked_config
-        from fashionkit.modeling.model import InputTransform
-
         self.path = Path(path)
         self.metadata = read_export_metadata(self.path)
         self.config = checked_config(self.metadata, self.path, what="exported model")
@@ -377,10 +361,8 @@ class ExportedModel:
 
     def raw_predictions(self, images: list[torch.Tensor]):
         """``(sizes the model ran at, [RoIPredictions per image])`` for ``3×H×W`` float images
-        in [0, 1], as :func:`fashionkit.inference.predictor._raw_predictions` gives for the
+        in [0, 1], as :meth:`AttributeMaskRCNN.raw_predictions` gives for the
         eager model (one image per graph run)."""
-        from fashionkit.modeling.roi_heads import RoIPredictions
-
         sizes, out = [], []
         for image in images:
             if self._resize is not None:

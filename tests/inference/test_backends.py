@@ -162,7 +162,6 @@ def test_the_gpu_fp16_path_runs_its_autocast_wrapping_on_the_cpu(untrained_check
     ``device_type="cuda"``; torch's CPU autocast also runs float16, so the same wrapping is
     checked against eager on this machine (boxes and scores: the model is untrained)."""
     from fashionkit.inference.backends import prepare_model
-    from fashionkit.inference.predictor import _raw_predictions
     from fashionkit.modeling import load_checkpoint
 
     model = load_checkpoint(untrained_checkpoint)
@@ -172,8 +171,8 @@ def test_the_gpu_fp16_path_runs_its_autocast_wrapping_on_the_cpu(untrained_check
     assert wrapped and all(m.dtype == torch.float16 for m in wrapped)
     assert all(m.device_type == "cpu" for m in wrapped if isinstance(m, AutocastWrapper))
     with torch.inference_mode():
-        _, want = _raw_predictions(model, images)
-        _, got = _raw_predictions(fp16, images)
+        _, want = model.raw_predictions(images)
+        _, got = fp16.raw_predictions(images)
     for w, g in zip(want, got, strict=True):
         assert g.scores.dtype == torch.float32 and g.mask_probs.dtype == torch.float32
         torch.testing.assert_close(g.scores[:10], w.scores[:10], atol=0.02, rtol=0)
