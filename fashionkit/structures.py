@@ -12,6 +12,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fashionkit.data.masks import encode_mask, rle_to_json
+from fashionkit.ontology import load_ontology
+
 __all__ = ["Detections"]
 
 
@@ -113,9 +116,6 @@ class Detections:
         "counts": str}, "bbox": [x, y, w, h], "score"}``; with ``with_attribute_scores``, also
         ``"attribute_scores"``: the scores of the listed ``attribute_ids``, in the same order.
         """
-        from fashionkit.data.masks import encode_mask, rle_to_json
-        from fashionkit.ontology import load_ontology
-
         ontology = load_ontology()
         index_of = {a: ontology.attribute_to_index(a) for ids in self.attribute_ids for a in ids}
         boxes = self.boxes.detach().float().cpu().numpy()

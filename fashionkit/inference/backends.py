@@ -25,6 +25,8 @@ import copy
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 __all__ = ["REDUCED_PRECISION_PARTS", "prepare_model"]
 
@@ -67,8 +69,6 @@ _NORMS = (nn.BatchNorm2d, nn.GroupNorm)
 
 
 def _is_frozen_bn(module: object) -> bool:
-    from torchvision.ops.misc import FrozenBatchNorm2d
-
     return isinstance(module, FrozenBatchNorm2d)
 
 
@@ -78,8 +78,6 @@ _NormStats = tuple[torch.Tensor, torch.Tensor, float, torch.Tensor | None, torch
 def _norm_stats(module: object) -> _NormStats | None:
     """``(running_mean, running_var, eps, weight, bias)`` of a BatchNorm2d / FrozenBatchNorm2d
     with running statistics (what folding needs), else ``None``."""
-    from torchvision.ops.misc import FrozenBatchNorm2d
-
     if not isinstance(module, nn.BatchNorm2d | FrozenBatchNorm2d):
         return None
     mean, var = module.running_mean, module.running_var
@@ -97,8 +95,6 @@ def fold_batchnorm(body: nn.Module) -> int:
     convolution's weights and bias; the norm becomes ``Identity``. Returns the number folded.
     Inference-only: the folded model computes the same function with two memory passes
     fewer per convolution."""
-    from torch.nn.utils.fusion import fuse_conv_bn_weights
-
     folded = 0
 
     def fold(parent: nn.Module, conv_name: str, bn_name: str) -> None:
