@@ -35,6 +35,11 @@ The export carries a ``fashionkit`` metadata entry (ONNX ``metadata_props``; Ope
 recipe (its input transform), checked on load like a checkpoint's
 (:func:`~fashionkit.modeling.checked_config`).
 
+The runtimes (onnx, onnxruntime, openvino, nncf) are the optional ``[export]`` extra
+(:data:`EXPORT_EXTRA`): each is imported where it is used, through :func:`import_runtime`, so
+that importing :mod:`fashionkit.inference` and the torch backends need none of them, and a
+missing one is an :class:`ExportRuntimeMissingError` saying how to install it.
+
 Tracing uses torch's TorchScript-based ONNX exporter (``dynamo=False``), with which
 torchvision exports and tests its detection models (``test/test_onnx.py``): its data-dependent
 shapes (NMS, top-k) trace there. OpenVINO's IR is converted from that ONNX graph.
@@ -43,12 +48,14 @@ shapes (NMS, top-k) trace there. OpenVINO's IR is converted from that ONNX graph
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import os
 import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 import numpy as np
@@ -56,7 +63,7 @@ import torch
 from torch import nn
 
 from fashionkit.data.input_recipe import DataConfig, data_config_of
-from fashionkit.errors import InvalidDataError
+from fashionkit.errors import FashionkitError, InvalidDataError
 from fashionkit.inference.images import DEFAULT_MAX_PIXELS
 from fashionkit.inference.photos_dataset import FailedPhoto, PhotoDataset, input_transform_for
 from fashionkit.modeling import checked_config, model_from_checkpoint, read_checkpoint
@@ -68,9 +75,12 @@ from fashionkit.ontology import load_ontology
 __all__ = [
     "EXPORT_FORMAT",
     "EXPORT_FORMATS",
+    "EXPORT_EXTRA",
+    "ExportRuntimeMissingError",
     "ExportedModel",
     "RawPredictionGraph",
     "export_model",
+    "import_runtime",
     "read_export_metadata",
 ]
 
@@ -85,6 +95,27 @@ POOLED_OUTPUTS: tuple[str, ...] = ("box_rois", "mask_rois")
 _METADATA_KEY = "fashionkit"
 
 Runtime = Literal["onnxruntime", "openvino"]
+
+#: How a user installs the optional export runtimes (onnx, onnxruntime, openvino, nncf).
+EXPORT_EXTRA = "pip install 'fashionkit[export]'"
+
+
+class ExportRuntimeMissingError(FashionkitError, ImportError):
+    """An export runtime (onnx, onnxruntime, openvino or nncf) is needed but not installed.
+    A :class:`~fashionkit.errors.FashionkitError`, so the CLI ends with this message (exit 2)."""
+
+
+def import_runtime(name: str, purpose: str) -> ModuleType:
+    """Import the optional export runtime ``name`` (``"onnx"``, ``"onnxruntime"``,
+    ``"openvino"``, ``"nncf"``: the ``[export]`` extra) when ``purpose`` needs it, or raise
+    :class:`ExportRuntimeMissingError` saying how to install it. These are imported only where
+    used, so that the eager and bf16 backends work without them."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        raise ExportRuntimeMissingError(
+            f"{purpose} needs {name}, which is not installed: install the export runtimes with "
+            f"{EXPORT_EXTRA}") from err
 
 
 
@@ -160,6 +191,10 @@ def export_model(source: str | os.PathLike | nn.Module, out: str | os.PathLike,
     if int8_calibration is not None and not len(int8_calibration):
         raise ValueError("INT8 quantisation needs at least one calibration photo")
 
+    import_runtime("onnx", "fashionkit export")  # checked before the trace, which takes a while
+    ov = import_runtime("openvino", "--format openvino") if format == "openvino" else None
+    if int8_calibration is not None:
+        import_runtime("nncf", "INT8 quantisation")
     model, recipe_dict, name = _source_model(source, recipe)
     recipe_dict = _recipe_dict(recipe_dict)
     metadata = {
@@ -172,11 +207,9 @@ def export_model(source: str | os.PathLike | nn.Module, out: str | os.PathLike,
         "outputs": list(OUTPUTS),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    if format == "onnx":
+    if ov is None:
         _export_onnx(model, recipe_dict, out, metadata)
         return out
-    import openvino as ov
-
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "model.onnx"
         _export_onnx(model, recipe_dict, onnx_path, metadata)
@@ -222,14 +255,13 @@ class CalibrationInputs:
 
 def _quantize_int8(ov_model, config, recipe: dict | None, photos: Sequence[Any]):
     """NNCF's post-training INT8 quantisation of ``ov_model`` calibrated on ``photos``."""
-    import nncf
-
+    nncf = import_runtime("nncf", "INT8 quantisation")
     inputs = CalibrationInputs(config, recipe, photos)
     return nncf.quantize(ov_model, nncf.Dataset(inputs), subset_size=len(inputs))
 
 
 def _export_onnx(model, recipe: dict | None, out: Path, metadata: dict) -> None:
-    import onnx
+    onnx = import_runtime("onnx", "fashionkit export")
 
     graph = RawPredictionGraph(model).eval()
     example = torch.rand(3, *_example_size(model, recipe), generator=torch.Generator().manual_seed(0))
@@ -259,19 +291,17 @@ def read_export_metadata(path: str | os.PathLike) -> dict[str, Any]:
         raise InvalidDataError.in_file(path, "exported model not found")
     try:
         if path.suffix == ".onnx":
-            import onnx
-
+            onnx = import_runtime("onnx", f"reading {path.name}")
             proto = onnx.load(str(path), load_external_data=False)
             raw = {p.key: p.value for p in proto.metadata_props}.get(_METADATA_KEY)
         elif path.suffix == ".xml":
-            import openvino as ov
-
+            ov = import_runtime("openvino", f"reading {path.name}")
             ov_model = ov.Core().read_model(path)
             raw = (ov_model.get_rt_info(_METADATA_KEY).astype(str)
                    if ov_model.has_rt_info(_METADATA_KEY) else None)
         else:
             raise InvalidDataError.in_file(path, "not an exported model (expected .onnx or OpenVINO .xml)")
-    except InvalidDataError:
+    except (InvalidDataError, ExportRuntimeMissingError):
         raise
     except Exception as err:  # the runtimes' parsers raise their own types
         raise InvalidDataError.in_file(path, f"not a readable exported model ({type(err).__name__}: "
@@ -329,8 +359,7 @@ class ExportedModel:
                 f"precision={self.precision!r})")
 
     def _onnxruntime(self, threads: int):
-        import onnxruntime as ort
-
+        ort = import_runtime("onnxruntime", "the onnxruntime backend")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -339,8 +368,7 @@ class ExportedModel:
         return lambda image: session.run(list(OUTPUTS), {"image": image})
 
     def _openvino(self, threads: int, precision: str):
-        import openvino as ov
-
+        ov = import_runtime("openvino", "the openvino backends")
         core = ov.Core()
         if precision == "bf16" and "BF16" not in core.get_property(
                 "CPU", "OPTIMIZATION_CAPABILITIES"):

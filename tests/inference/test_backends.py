@@ -96,6 +96,9 @@ def test_parity_on_a_trained_checkpoint(trained_checkpoint, trained_photos, trai
     ``bf16`` 34/34, mask IoU mean 0.996, scores 0.001 apart on average and 0.014 at worst
     (0.017 on the same recipe's checkpoint trained with torchvision's RoIAlign kernel; with
     the RPN's box deltas in bf16 as well: 0.022 and 0.015)."""
+    if backend != "bf16":
+        pytest.importorskip(backend)
+        pytest.importorskip("onnx")
     candidate = Predictor(trained_checkpoint, backend=backend, score_threshold=0.3,
                           batch_size=4)(trained_photos)
     _assert_parity(trained_eager, candidate)
@@ -115,6 +118,7 @@ def test_openvino_bf16_parity_within_its_measured_score_bound(trained_checkpoint
     recipe's checkpoint trained with torchvision's RoIAlign kernel (whose numbers differ from
     :func:`~fashionkit.modeling.roi_align.roi_align_gather`'s by ~1e-7); 0.056 there before
     the exported RoI coordinates were kept in fp32 (``FPNRoIAlign``)."""
+    pytest.importorskip("openvino")
     candidate = Predictor(trained_checkpoint, backend="openvino-bf16", score_threshold=0.26,
                           batch_size=4)(trained_photos)
     report = compare_predictions(trained_eager, candidate)
@@ -192,6 +196,8 @@ def test_int8_export_accuracy_within_its_measured_bounds(trained_checkpoint, tra
     does not meet. The candidate threshold is lowered so that detections near the cut match."""
     from fashionkit.inference.export import export_model
 
+    for runtime in ("onnx", "openvino", "nncf"):
+        pytest.importorskip(runtime)
     calibration = [p for s in (5, 6) for p, _ in drawn_samples(6, seed=s)]
     path = export_model(trained_checkpoint, tmp_path / "int8.xml", "openvino",
                         int8_calibration=calibration)
