@@ -66,13 +66,14 @@ from fashionkit.data.input_recipe import DataConfig, data_config_of
 from fashionkit.errors import FashionkitError, InvalidDataError
 from fashionkit.inference.images import DEFAULT_MAX_PIXELS
 from fashionkit.inference.photos_dataset import FailedPhoto, PhotoDataset, input_transform_for
-from fashionkit.modeling import checked_config, model_from_checkpoint, read_checkpoint
+from fashionkit.modeling import model_from_checkpoint, read_checkpoint
+from fashionkit.modeling.checkpoint import ModelFileFormat
 from fashionkit.modeling.model import InputTransform
 from fashionkit.modeling.roi_align import FPNRoIAlign
 from fashionkit.modeling.roi_heads import RoIPredictions
-from fashionkit.ontology import load_ontology
 
 __all__ = [
+    "EXPORTED_MODEL",
     "EXPORT_FORMAT",
     "EXPORT_FORMATS",
     "EXPORT_EXTRA",
@@ -84,8 +85,9 @@ __all__ = [
     "read_export_metadata",
 ]
 
-EXPORT_FORMAT = "fashionkit-export"
-EXPORT_VERSION = 1
+#: The exported model's metadata header, the checkpoint's header with its own format name.
+EXPORTED_MODEL = ModelFileFormat("fashionkit-export", 1, "exported model")
+EXPORT_FORMAT = EXPORTED_MODEL.name
 EXPORT_FORMATS: tuple[str, ...] = ("onnx", "openvino")
 OPSET = 17  # ONNX RoiAlign with torchvision's pixel convention needs ≥ 16
 OUTPUTS: tuple[str, ...] = ("boxes", "labels", "scores", "mask_probs", "attribute_scores")
@@ -198,10 +200,7 @@ def export_model(source: str | os.PathLike | nn.Module, out: str | os.PathLike,
     model, recipe_dict, name = _source_model(source, recipe)
     recipe_dict = _recipe_dict(recipe_dict)
     metadata = {
-        "format": EXPORT_FORMAT,
-        "format_version": EXPORT_VERSION,
-        "config": model.config.to_dict(),
-        "ontology_version": load_ontology().version,
+        **EXPORTED_MODEL.header(model.config),
         "recipe": recipe_dict,
         "source": name,
         "outputs": list(OUTPUTS),
@@ -310,13 +309,7 @@ def read_export_metadata(path: str | os.PathLike) -> dict[str, Any]:
     if raw is None:
         raise InvalidDataError.in_file(path, "no fashionkit metadata: export it with `fashionkit export`")
     metadata = json.loads(raw)
-    if metadata.get("format") != EXPORT_FORMAT:
-        raise InvalidDataError.in_file(path, f"metadata format is {metadata.get('format')!r}, not "
-                           f"{EXPORT_FORMAT!r}")
-    if metadata.get("format_version", 0) > EXPORT_VERSION:
-        raise InvalidDataError.in_file(path, f"export format version {metadata['format_version']} is newer than "
-                           f"this fashionkit reads ({EXPORT_VERSION})")
-    checked_config(metadata, path, what="exported model")
+    EXPORTED_MODEL.check(metadata, path)
     return metadata
 
 
@@ -327,9 +320,8 @@ class ExportedModel:
     ``precision``: ``"f32"``, or ``"bf16"`` (OpenVINO's inference precision hint: convolutions
     and matmuls in bfloat16 on CPUs with AVX-512-BF16 or AMX). OpenVINO's bf16 covers more of the
     model than the torch ``bf16`` backend (every fully-connected layer, the class-score layer
-    too, and its outputs rounded to bf16): a low-confidence detection's score then differs
-    from eager fp32 by up to ~0.04 (the parity test's bound is 0.02; confident ones agree to
-    ~0.01). The RoI coordinates stay fp32 (see
+    too, and its outputs rounded to bf16), so its scores get a wider parity bound than the
+    torch backend's, most of all for low-confidence detections. The RoI coordinates stay fp32 (see
     :class:`~fashionkit.modeling.roi_align.FPNRoIAlign`). ``threads``: intra-op threads
     (default: torch's). Attributes: ``config`` (``ModelConfig``), ``recipe`` (dict or None),
     ``metadata``."""
@@ -338,7 +330,7 @@ class ExportedModel:
                  precision: Literal["f32", "bf16"] = "f32", threads: int | None = None):
         self.path = Path(path)
         self.metadata = read_export_metadata(self.path)
-        self.config = checked_config(self.metadata, self.path, what="exported model")
+        self.config = EXPORTED_MODEL.check(self.metadata, self.path)
         self.recipe = self.metadata.get("recipe")
         self.runtime = runtime
         self.precision = precision
