@@ -11,10 +11,11 @@ pipeline, results in the photos' own pixels and Fashionpedia names.
 The input transform is the one the checkpoint was trained with: the recipe a training run
 stores in ``model.pt`` (``recipe.data``: the paper's resize-longest-side-and-pad to S,
 keep-ratio, or the jitter recipes' evaluation resize), built with
-:func:`~fashionkit.data.transforms.build_transforms` ``(train=False)``, exactly as validation
-during training. Detections are mapped back to the photo's pixels as
-``AttributeMaskRCNN.predict(original_sizes=..., scales=...)`` does (boxes divided by the
-scale, mask probabilities pasted at the photo's resolution), a few masks at a time.
+``DataConfig.transforms(train=False)``, exactly as validation during training. Detections are
+mapped back to the photo's pixels by :mod:`fashionkit.modeling.photo_pixels`, as
+``AttributeMaskRCNN.predict(original_sizes=..., scales=...)`` and training-time validation map
+them (boxes divided by the scale, mask probabilities pasted at the photo's resolution), one
+mask at a time straight into RLE.
 
 Backends (each tested for parity with eager fp32: detections matched, mask IoU, scores):
 
@@ -26,10 +27,10 @@ Backends (each tested for parity with eager fp32: detections matched, mask IoU, 
 - ``fp16``: the same with float16, CUDA only.
 - ``onnxruntime``, ``openvino``, ``openvino-bf16``: the model exported to a graph
   (:mod:`fashionkit.inference.export`) run by ONNX Runtime (fp32) or OpenVINO (fp32, or with
-  OpenVINO's bf16 inference precision, the fastest on CPU but with every layer in bf16: its
-  scores miss the parity bound of 0.02, by up to ~0.01), CPU only. They take an exported ``.onnx`` / ``.xml``
-  file (``fashionkit export``), or a checkpoint or model, which is then exported first (a few
-  seconds to a minute).
+  OpenVINO's bf16 inference precision, with every layer in bf16: its scores have a wider
+  parity bound than the torch ``bf16`` backend's), CPU only. They take an exported ``.onnx`` /
+  ``.xml`` file (``fashionkit export``), or a checkpoint or model, which is then exported
+  first. They need the optional ``[export]`` runtimes (``pip install 'fashionkit[export]'``).
 
 On a GPU pass ``device="cuda"`` with ``backend="bf16"`` (Ampere and newer) or ``"fp16"``:
 the same autocast wrapping, with CUDA's reduced-precision kernels (``eager`` runs fp32).
