@@ -129,3 +129,19 @@ def _fit_briefly(model, dataset, steps: int = STEPS) -> None:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+
+
+def test_training_logs_validation_ap_per_epoch(shapes, tmp_path):
+    """The engine's validation step feeds the evaluator detections in original pixels."""
+    import csv
+
+    from fashionkit.engine import apply_overrides, get_recipe, train
+
+    train_json, val_json, images = shapes
+    recipe = apply_overrides(get_recipe("cpu-tiny"), [
+        "data.image_size=64", "data.batch_size=4", "data.num_workers=0", "epochs=1",
+        "model.rpn_post_nms_top_n_train=50", "model.box_batch_size_per_image=32"])
+    train(recipe, train_json, val_json, images, tmp_path / "run", evaluate=True, progress=False)
+    with (tmp_path / "run" / "metrics.csv").open() as fh:
+        [row] = list(csv.DictReader(fh))
+    assert 0.0 <= float(row["val_segm_AP"]) <= 1.0
