@@ -148,7 +148,7 @@ def checkpoint_for(preset: str, size: int, folder: Path, pixels: np.ndarray) -> 
     """A random-weight checkpoint whose normalisation statistics are calibrated on the photo:
     with identity statistics a random 100-layer ResNet's activations overflow and nothing is
     detected, which would time a different (cheaper) program than a trained model runs."""
-    from fashionkit.inference.predictor import input_transform_for
+    from fashionkit.inference import input_transform_for
 
     config = model_config_from_preset(preset, norm="bn", box_score_thresh=0.0,
                                       box_detections_per_img=100)

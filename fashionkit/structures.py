@@ -12,6 +12,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fashionkit.data.masks import encode_mask, rle_to_json
+from fashionkit.ontology import load_ontology
+
 __all__ = ["Detections"]
 
 
@@ -106,38 +109,6 @@ class Detections:
             extra=dict(self.extra),
         )
 
-    def undo_resize(self, original_size: tuple[int, int], scale: float) -> Detections:
-        """These detections in the original image's pixels, for inputs that were resized by
-        ``scale`` (output pixels per original pixel) and padded right/bottom (the paper's
-        resize-and-pad, keep-ratio resizing, evaluation-time jitter): boxes divided by
-        ``scale`` and clipped; masks cropped to the unpadded region and resized (bilinear,
-        cut at 0.5) to ``original_size`` ``(H, W)``."""
-        import math
-
-        import torch.nn.functional as F
-
-        h, w = (int(v) for v in original_size)
-        boxes = self.boxes / float(scale)
-        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
-        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
-        ch = min(self.image_size[0], math.ceil(h * scale - 1e-6))
-        cw = min(self.image_size[1], math.ceil(w * scale - 1e-6))
-        if len(self):
-            crop = self.masks[:, :ch, :cw].float()[:, None]
-            masks = F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)[:, 0] >= 0.5
-        else:
-            masks = torch.zeros((0, h, w), dtype=torch.bool)
-        return Detections(
-            boxes=boxes,
-            category_ids=self.category_ids,
-            scores=self.scores,
-            masks=masks,
-            attribute_scores=self.attribute_scores,
-            attribute_ids=[list(a) for a in self.attribute_ids],
-            image_size=(h, w),
-            extra=dict(self.extra),
-        )
-
     def to_results(self, image_id: int, *, with_attribute_scores: bool = False) -> list[dict]:
         """Fashionpedia result-format records, one per detection.
 
@@ -145,9 +116,6 @@ class Detections:
         "counts": str}, "bbox": [x, y, w, h], "score"}``; with ``with_attribute_scores``, also
         ``"attribute_scores"``: the scores of the listed ``attribute_ids``, in the same order.
         """
-        from fashionkit.data.masks import encode_mask, rle_to_json
-        from fashionkit.ontology import load_ontology
-
         ontology = load_ontology()
         index_of = {a: ontology.attribute_to_index(a) for ids in self.attribute_ids for a in ids}
         boxes = self.boxes.detach().float().cpu().numpy()

@@ -11,7 +11,6 @@ from torch.utils.data import DataLoader
 from fashionkit.data.annotations import AnnotationSet
 from fashionkit.data.dataset import FashionDataset, collate
 from fashionkit.data.samplers import AspectRatioGroupedSampler, repeat_factors
-from fashionkit.data.transforms import build_transforms
 from fashionkit.engine.recipes import Recipe
 
 __all__ = ["FashionDataModule", "set_loader_epoch"]
@@ -52,12 +51,15 @@ class FashionDataModule(L.LightningDataModule):
         ids = train_set.image_ids
         if max_train_images is not None:
             ids = ids[:max_train_images]
-        self.train_dataset = FashionDataset(train_set, images_dir, _transforms(recipe, train=True),
+        self.train_dataset = FashionDataset(train_set, images_dir, recipe.data.transforms(train=True),
                                             image_ids=ids, seed=recipe.seed)
         self.val_dataset = None
         if val_set is not None:
+            # Validation decodes every photo at full size and lets the transform resize it, as
+            # the Predictor does: the AP logged here is then the AP of detect + evaluate.
             self.val_dataset = FashionDataset(val_set, val_images_dir or images_dir,
-                                              _transforms(recipe, train=False), seed=recipe.seed)
+                                              recipe.data.transforms(train=False),
+                                              seed=recipe.seed, decode_size=None)
 
     def steps_per_epoch(self, world_size: int) -> int:
         """Batches each process draws per epoch (DDP shards batches evenly)."""
@@ -78,21 +80,6 @@ class FashionDataModule(L.LightningDataModule):
         if self.val_dataset is None:
             return []
         return _loader(self.val_dataset, self.recipe, shuffle=False)
-
-
-def _transforms(recipe: Recipe, train: bool):
-    d = recipe.data
-    return build_transforms(
-        d.transform,
-        d.image_size,
-        train=train,
-        flip_p=d.flip_prob,
-        min_size=d.min_size,
-        max_size=d.max_size,
-        min_scale=d.jitter_min,
-        max_scale=d.jitter_max,
-        crop_size=d.crop_size,
-    )
 
 
 def _batch_sampler(dataset: FashionDataset, recipe: Recipe, shuffle: bool,

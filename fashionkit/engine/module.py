@@ -9,6 +9,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from fashionkit.engine.periodic_eval import predict_in_photo_pixels
 from fashionkit.engine.recipes import Recipe
 
 __all__ = ["DetectionModule", "effective_lr", "lr_factor", "parameter_groups"]
@@ -125,7 +126,7 @@ class DetectionModule(L.LightningModule):
             losses = self.model.losses(images, targets)
         self._log_losses("val", losses, len(images))
         if self.evaluator is not None:
-            detections = self.model.predict(images)
+            detections = predict_in_photo_pixels(self.model, images, targets)
             self.evaluator.process(targets, detections)
 
     def on_validation_epoch_start(self) -> None:

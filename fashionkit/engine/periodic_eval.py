@@ -1,15 +1,29 @@
-"""Periodic evaluation during training: detections from the validation batches, mapped back to
-the original images, scored with :class:`~fashionkit.evaluation.evaluator.FashionpediaEvaluator`
-against the validation annotation set (the same numbers ``fashionkit evaluate`` gives)."""
+"""Periodic evaluation during training: detections of the validation batches in the original
+images' pixels (:func:`predict_in_photo_pixels`, the mapping the Predictor uses too), scored
+with :class:`~fashionkit.evaluation.evaluator.FashionpediaEvaluator` against the validation
+annotation set (the same numbers ``fashionkit detect`` + ``fashionkit evaluate`` give)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from fashionkit.data.annotations import AnnotationSet
+from torch import Tensor
 
-__all__ = ["ValidationEvaluator", "flatten_metrics"]
+from fashionkit.data.annotations import AnnotationSet
+from fashionkit.structures import Detections
+
+__all__ = ["ValidationEvaluator", "flatten_metrics", "predict_in_photo_pixels"]
+
+
+def predict_in_photo_pixels(model: Any, images: Sequence[Tensor], targets: Sequence[dict]
+                            ) -> list[Detections]:
+    """The model's detections for a validation batch, in each original image's pixels: the
+    targets' ``orig_size`` ``(H, W)`` and ``scale`` (input pixels per original pixel) say how
+    the dataset's transform resized them, and ``model.predict`` pastes the mask probabilities
+    straight at the original resolution, as the Predictor does."""
+    sizes = [(int(t["orig_size"][0]), int(t["orig_size"][1])) for t in targets]
+    return model.predict(images, original_sizes=sizes, scales=[float(t["scale"]) for t in targets])
 
 
 def flatten_metrics(result: dict[str, Any]) -> dict[str, float]:
@@ -33,8 +47,9 @@ def flatten_metrics(result: dict[str, Any]) -> dict[str, float]:
 
 
 class ValidationEvaluator:
-    """Collects a validation pass's detections (in the model's input space) as result records
-    in original-image pixels; ``evaluate()`` returns :func:`flatten_metrics` of the pass.
+    """Collects a validation pass's detections, in original-image pixels
+    (:func:`predict_in_photo_pixels`), as result records; ``evaluate()`` returns
+    :func:`flatten_metrics` of the pass.
 
     Under DDP each process sees a shard: :meth:`gather` pools the records on every process
     before rank 0 evaluates."""
@@ -48,12 +63,15 @@ class ValidationEvaluator:
     def reset(self) -> None:
         self._records: dict[int, list[dict]] = {}
 
-    def process(self, targets: Sequence[dict], detections: Sequence[Any]) -> None:
+    def process(self, targets: Sequence[dict], detections: Sequence[Detections]) -> None:
         for target, det in zip(targets, detections, strict=True):
             image_id = int(target["image_id"])
-            original = det.undo_resize(tuple(int(v) for v in target["orig_size"]),
-                                       float(target["scale"]))
-            self._records[image_id] = original.to_results(image_id)
+            size = (int(target["orig_size"][0]), int(target["orig_size"][1]))
+            if tuple(det.image_size) != size:
+                raise ValueError(f"image id {image_id}: detections refer to a {det.image_size} "
+                                 f"image, the original is {size} (H, W): map them with "
+                                 "predict_in_photo_pixels")
+            self._records[image_id] = det.to_results(image_id)
 
     def gather(self) -> None:
         import torch.distributed as dist

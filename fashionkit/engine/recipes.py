@@ -29,6 +29,7 @@ from typing import Any, Literal
 import yaml
 
 from fashionkit import config_io as dataclass_io
+from fashionkit.data.input_recipe import DataConfig
 
 __all__ = [
     "DataConfig",
@@ -40,30 +41,6 @@ __all__ = [
     "load_recipe",
     "save_recipe",
 ]
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Input pipeline. ``transform``: ``paper`` (resize longest side + pad to ``image_size``²),
-    ``keep-ratio`` (shorter side ``min_size``, longer ≤ ``max_size``) or ``jitter`` (scale jitter
-    in ``[jitter_min, jitter_max]`` then crop/pad to ``image_size``²). ``crop_size`` > 0 trains on
-    random ``crop_size``² windows of the transformed images (evaluation uses whole images).
-    ``repeat_threshold`` > 0 turns on repeat-factor sampling of training images (LVIS; see
-    :func:`fashionkit.data.samplers.repeat_factors`): images with categories in fewer than that
-    share of the images are seen more than once per epoch."""
-
-    transform: Literal["paper", "keep-ratio", "jitter"] = "paper"
-    image_size: int = 1024
-    min_size: int = 800
-    max_size: int = 1333
-    jitter_min: float = 0.5
-    jitter_max: float = 2.0
-    crop_size: int = 0
-    repeat_threshold: float = 0.0
-    flip_prob: float = 0.5
-    batch_size: int = 2
-    num_workers: int = 2
-    group_by_aspect_ratio: bool = True
 
 
 @dataclass(frozen=True)

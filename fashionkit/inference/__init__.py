@@ -19,8 +19,9 @@ from fashionkit.inference.images import (
 )
 from fashionkit.inference.parity import ParityReport, compare_predictions
 from fashionkit.inference.parts import link_parts
+from fashionkit.inference.photos_dataset import input_transform_for
 from fashionkit.inference.prediction import AttributeScore, DetectedItem, Prediction
-from fashionkit.inference.predictor import BACKENDS, Predictor, input_transform_for
+from fashionkit.inference.predictor import BACKENDS, Predictor
 from fashionkit.inference.visualize import (
     cutouts,
     draw_overlay,

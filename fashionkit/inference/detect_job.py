@@ -30,13 +30,16 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from fashionkit.data import read_annotations
 from fashionkit.data.errors import SkipReport
 from fashionkit.errors import InvalidDataError, Problem
-
-if TYPE_CHECKING:  # the predictor imports torch; this module is read without it
-    from fashionkit.inference.predictor import Backend
+from fashionkit.inference.images import expand_sources
+from fashionkit.inference.predictor import Backend, Predictor
+from fashionkit.inference.visualize import save_visuals
+from fashionkit.ontology import load_ontology
 
 __all__ = ["DetectJob", "DetectSummary", "merge_shards", "run_detect", "shard_dir"]
 
@@ -101,11 +104,7 @@ class _Work:
 
 
 def _collect(job: DetectJob) -> _Work:
-    from fashionkit.inference.images import expand_sources
-
     if job.dataset is not None:
-        from fashionkit.data import read_annotations
-
         if job.images_dir is None:
             raise ValueError("dataset needs images_dir")
         # Only the image list matters here: a malformed annotation must not stop detection.
@@ -153,11 +152,6 @@ def run_detect(job: DetectJob, *, progress: bool = False, console=None) -> Detec
     read is listed in the summary and ``failures.json``; the others are processed. An
     annotation file that cannot be read, or paths that name no image at all, raise
     :class:`InvalidDataError`."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    from fashionkit.inference.predictor import Predictor
-    from fashionkit.inference.visualize import save_visuals
-
     work = _collect(job)
     out = Path(job.out_dir)
     visuals_dir = out / "visuals"
@@ -211,8 +205,6 @@ def run_detect(job: DetectJob, *, progress: bool = False, console=None) -> Detec
 
 
 def _write_images(path: Path, images: list[dict], weights: str) -> None:
-    from fashionkit.ontology import load_ontology
-
     ontology = load_ontology()
     path.write_text(json.dumps({
         "info": {"description": f"images detected by fashionkit with {weights}",

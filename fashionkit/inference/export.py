@@ -35,6 +35,11 @@ The export carries a ``fashionkit`` metadata entry (ONNX ``metadata_props``; Ope
 recipe (its input transform), checked on load like a checkpoint's
 (:func:`~fashionkit.modeling.checked_config`).
 
+The runtimes (onnx, onnxruntime, openvino, nncf) are the optional ``[export]`` extra
+(:data:`EXPORT_EXTRA`): each is imported where it is used, through :func:`import_runtime`, so
+that importing :mod:`fashionkit.inference` and the torch backends need none of them, and a
+missing one is an :class:`ExportRuntimeMissingError` saying how to install it.
+
 Tracing uses torch's TorchScript-based ONNX exporter (``dynamo=False``), with which
 torchvision exports and tests its detection models (``test/test_onnx.py``): its data-dependent
 shapes (NMS, top-k) trace there. OpenVINO's IR is converted from that ONNX graph.
@@ -42,32 +47,47 @@ shapes (NMS, top-k) trace there. OpenVINO's IR is converted from that ONNX graph
 
 from __future__ import annotations
 
+import copy
+import importlib
 import json
 import os
 import tempfile
 import warnings
 from collections.abc import Sequence
-from dataclasses import fields
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from fashionkit.errors import InvalidDataError
+from fashionkit.data.input_recipe import DataConfig, data_config_of
+from fashionkit.errors import FashionkitError, InvalidDataError
+from fashionkit.inference.images import DEFAULT_MAX_PIXELS
+from fashionkit.inference.photos_dataset import FailedPhoto, PhotoDataset, input_transform_for
+from fashionkit.modeling import model_from_checkpoint, read_checkpoint
+from fashionkit.modeling.checkpoint import ModelFileFormat
+from fashionkit.modeling.model import InputTransform
+from fashionkit.modeling.roi_align import FPNRoIAlign
+from fashionkit.modeling.roi_heads import RoIPredictions
 
 __all__ = [
+    "EXPORTED_MODEL",
     "EXPORT_FORMAT",
     "EXPORT_FORMATS",
+    "EXPORT_EXTRA",
+    "ExportRuntimeMissingError",
     "ExportedModel",
     "RawPredictionGraph",
     "export_model",
+    "import_runtime",
     "read_export_metadata",
 ]
 
-EXPORT_FORMAT = "fashionkit-export"
-EXPORT_VERSION = 1
+#: The exported model's metadata header, the checkpoint's header with its own format name.
+EXPORTED_MODEL = ModelFileFormat("fashionkit-export", 1, "exported model")
+EXPORT_FORMAT = EXPORTED_MODEL.name
 EXPORT_FORMATS: tuple[str, ...] = ("onnx", "openvino")
 OPSET = 17  # ONNX RoiAlign with torchvision's pixel convention needs ≥ 16
 OUTPUTS: tuple[str, ...] = ("boxes", "labels", "scores", "mask_probs", "attribute_scores")
@@ -77,6 +97,27 @@ POOLED_OUTPUTS: tuple[str, ...] = ("box_rois", "mask_rois")
 _METADATA_KEY = "fashionkit"
 
 Runtime = Literal["onnxruntime", "openvino"]
+
+#: How a user installs the optional export runtimes (onnx, onnxruntime, openvino, nncf).
+EXPORT_EXTRA = "pip install 'fashionkit[export]'"
+
+
+class ExportRuntimeMissingError(FashionkitError, ImportError):
+    """An export runtime (onnx, onnxruntime, openvino or nncf) is needed but not installed.
+    A :class:`~fashionkit.errors.FashionkitError`, so the CLI ends with this message (exit 2)."""
+
+
+def import_runtime(name: str, purpose: str) -> ModuleType:
+    """Import the optional export runtime ``name`` (``"onnx"``, ``"onnxruntime"``,
+    ``"openvino"``, ``"nncf"``: the ``[export]`` extra) when ``purpose`` needs it, or raise
+    :class:`ExportRuntimeMissingError` saying how to install it. These are imported only where
+    used, so that the eager and bf16 backends work without them."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        raise ExportRuntimeMissingError(
+            f"{purpose} needs {name}, which is not installed: install the export runtimes with "
+            f"{EXPORT_EXTRA}") from err
 
 
 
@@ -91,10 +132,7 @@ class RawPredictionGraph(nn.Module):
         model.transform.resize_images = False  # type: ignore[union-attr]
 
     def forward(self, image: torch.Tensor):
-        from fashionkit.inference.predictor import _raw_predictions
-        from fashionkit.modeling.roi_align import FPNRoIAlign
-
-        _, [r] = _raw_predictions(self.model, [image])
+        _, [r] = self.model.raw_predictions([image])  # type: ignore[operator]
         pooled = [self.model.get_submodule(f"roi_heads.{name}")
                   for name in ("box_roi_pool", "mask_roi_pool")]
         assert all(isinstance(p, FPNRoIAlign) for p in pooled)
@@ -105,10 +143,6 @@ class RawPredictionGraph(nn.Module):
 def _source_model(source, recipe: Any):
     """``(model, recipe dict or None, source name)`` from a checkpoint path or a model. A
     model passed in is deep-copied (its transform is changed for tracing)."""
-    import copy
-
-    from fashionkit.modeling import model_from_checkpoint, read_checkpoint
-
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         data = read_checkpoint(path)
@@ -120,12 +154,10 @@ def _source_model(source, recipe: Any):
 def _recipe_dict(recipe: Any) -> dict | None:
     """A recipe as builtins: a checkpoint's recipe dict as it is, a ``Recipe`` or a
     ``DataConfig`` through ``to_dict`` / its fields (only the input pipeline matters here)."""
-    from fashionkit.engine.recipes import DataConfig
-
     if recipe is None or isinstance(recipe, dict):
         return recipe
     if isinstance(recipe, DataConfig):
-        return {"data": {f.name: getattr(recipe, f.name) for f in fields(DataConfig)}}
+        return {"data": recipe.to_dict()}
     return recipe.to_dict()
 
 
@@ -160,25 +192,23 @@ def export_model(source: str | os.PathLike | nn.Module, out: str | os.PathLike,
         raise ValueError("INT8 quantisation writes an OpenVINO IR: use --format openvino")
     if int8_calibration is not None and not len(int8_calibration):
         raise ValueError("INT8 quantisation needs at least one calibration photo")
-    from fashionkit.ontology import load_ontology
 
+    import_runtime("onnx", "fashionkit export")  # checked before the trace, which takes a while
+    ov = import_runtime("openvino", "--format openvino") if format == "openvino" else None
+    if int8_calibration is not None:
+        import_runtime("nncf", "INT8 quantisation")
     model, recipe_dict, name = _source_model(source, recipe)
     recipe_dict = _recipe_dict(recipe_dict)
     metadata = {
-        "format": EXPORT_FORMAT,
-        "format_version": EXPORT_VERSION,
-        "config": model.config.to_dict(),
-        "ontology_version": load_ontology().version,
+        **EXPORTED_MODEL.header(model.config),
         "recipe": recipe_dict,
         "source": name,
         "outputs": list(OUTPUTS),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    if format == "onnx":
+    if ov is None:
         _export_onnx(model, recipe_dict, out, metadata)
         return out
-    import openvino as ov
-
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "model.onnx"
         _export_onnx(model, recipe_dict, onnx_path, metadata)
@@ -202,21 +232,12 @@ class CalibrationInputs:
     reported up front (:class:`InvalidDataError` naming each)."""
 
     def __init__(self, config, recipe: dict | None, photos: Sequence[Any]):
-        from fashionkit.inference.images import DEFAULT_MAX_PIXELS
-        from fashionkit.inference.predictor import (
-            _data_config,
-            _Failed,
-            _PhotoDataset,
-            input_transform_for,
-        )
-        from fashionkit.modeling.model import InputTransform
-
         self._resize = InputTransform(config) if config.resize else None
-        self._dataset = _PhotoDataset(photos, input_transform_for(config, _data_config(recipe)),
-                                      max_pixels=DEFAULT_MAX_PIXELS)
+        self._dataset = PhotoDataset(photos, input_transform_for(config, data_config_of(recipe)),
+                                     max_pixels=DEFAULT_MAX_PIXELS)
         problems = [sample.error for sample in map(self._dataset.__getitem__,
                                                    range(len(self._dataset)))
-                    if isinstance(sample, _Failed)]
+                    if isinstance(sample, FailedPhoto)]
         if problems:
             raise InvalidDataError(problems)
 
@@ -233,14 +254,13 @@ class CalibrationInputs:
 
 def _quantize_int8(ov_model, config, recipe: dict | None, photos: Sequence[Any]):
     """NNCF's post-training INT8 quantisation of ``ov_model`` calibrated on ``photos``."""
-    import nncf
-
+    nncf = import_runtime("nncf", "INT8 quantisation")
     inputs = CalibrationInputs(config, recipe, photos)
     return nncf.quantize(ov_model, nncf.Dataset(inputs), subset_size=len(inputs))
 
 
 def _export_onnx(model, recipe: dict | None, out: Path, metadata: dict) -> None:
-    import onnx
+    onnx = import_runtime("onnx", "fashionkit export")
 
     graph = RawPredictionGraph(model).eval()
     example = torch.rand(3, *_example_size(model, recipe), generator=torch.Generator().manual_seed(0))
@@ -265,26 +285,22 @@ def _export_onnx(model, recipe: dict | None, out: Path, metadata: dict) -> None:
 def read_export_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The ``fashionkit`` metadata of an exported ``.onnx`` or OpenVINO ``.xml`` file, checked
     for format, config and ontology version (errors name the file)."""
-    from fashionkit.modeling import checked_config
-
     path = Path(path)
     if not path.is_file():
         raise InvalidDataError.in_file(path, "exported model not found")
     try:
         if path.suffix == ".onnx":
-            import onnx
-
+            onnx = import_runtime("onnx", f"reading {path.name}")
             proto = onnx.load(str(path), load_external_data=False)
             raw = {p.key: p.value for p in proto.metadata_props}.get(_METADATA_KEY)
         elif path.suffix == ".xml":
-            import openvino as ov
-
+            ov = import_runtime("openvino", f"reading {path.name}")
             ov_model = ov.Core().read_model(path)
             raw = (ov_model.get_rt_info(_METADATA_KEY).astype(str)
                    if ov_model.has_rt_info(_METADATA_KEY) else None)
         else:
             raise InvalidDataError.in_file(path, "not an exported model (expected .onnx or OpenVINO .xml)")
-    except InvalidDataError:
+    except (InvalidDataError, ExportRuntimeMissingError):
         raise
     except Exception as err:  # the runtimes' parsers raise their own types
         raise InvalidDataError.in_file(path, f"not a readable exported model ({type(err).__name__}: "
@@ -293,13 +309,7 @@ def read_export_metadata(path: str | os.PathLike) -> dict[str, Any]:
     if raw is None:
         raise InvalidDataError.in_file(path, "no fashionkit metadata: export it with `fashionkit export`")
     metadata = json.loads(raw)
-    if metadata.get("format") != EXPORT_FORMAT:
-        raise InvalidDataError.in_file(path, f"metadata format is {metadata.get('format')!r}, not "
-                           f"{EXPORT_FORMAT!r}")
-    if metadata.get("format_version", 0) > EXPORT_VERSION:
-        raise InvalidDataError.in_file(path, f"export format version {metadata['format_version']} is newer than "
-                           f"this fashionkit reads ({EXPORT_VERSION})")
-    checked_config(metadata, path, what="exported model")
+    EXPORTED_MODEL.check(metadata, path)
     return metadata
 
 
@@ -310,21 +320,17 @@ class ExportedModel:
     ``precision``: ``"f32"``, or ``"bf16"`` (OpenVINO's inference precision hint: convolutions
     and matmuls in bfloat16 on CPUs with AVX-512-BF16 or AMX). OpenVINO's bf16 covers more of the
     model than the torch ``bf16`` backend (every fully-connected layer, the class-score layer
-    too, and its outputs rounded to bf16): a low-confidence detection's score then differs
-    from eager fp32 by up to ~0.04 (the parity test's bound is 0.02; confident ones agree to
-    ~0.01). The RoI coordinates stay fp32 (see
+    too, and its outputs rounded to bf16), so its scores get a wider parity bound than the
+    torch backend's, most of all for low-confidence detections. The RoI coordinates stay fp32 (see
     :class:`~fashionkit.modeling.roi_align.FPNRoIAlign`). ``threads``: intra-op threads
     (default: torch's). Attributes: ``config`` (``ModelConfig``), ``recipe`` (dict or None),
     ``metadata``."""
 
     def __init__(self, path: str | os.PathLike, runtime: Runtime = "onnxruntime",
                  precision: Literal["f32", "bf16"] = "f32", threads: int | None = None):
-        from fashionkit.modeling import checked_config
-        from fashionkit.modeling.model import InputTransform
-
         self.path = Path(path)
         self.metadata = read_export_metadata(self.path)
-        self.config = checked_config(self.metadata, self.path, what="exported model")
+        self.config = EXPORTED_MODEL.check(self.metadata, self.path)
         self.recipe = self.metadata.get("recipe")
         self.runtime = runtime
         self.precision = precision
@@ -345,8 +351,7 @@ class ExportedModel:
                 f"precision={self.precision!r})")
 
     def _onnxruntime(self, threads: int):
-        import onnxruntime as ort
-
+        ort = import_runtime("onnxruntime", "the onnxruntime backend")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -355,8 +360,7 @@ class ExportedModel:
         return lambda image: session.run(list(OUTPUTS), {"image": image})
 
     def _openvino(self, threads: int, precision: str):
-        import openvino as ov
-
+        ov = import_runtime("openvino", "the openvino backends")
         core = ov.Core()
         if precision == "bf16" and "BF16" not in core.get_property(
                 "CPU", "OPTIMIZATION_CAPABILITIES"):
@@ -377,10 +381,8 @@ class ExportedModel:
 
     def raw_predictions(self, images: list[torch.Tensor]):
         """``(sizes the model ran at, [RoIPredictions per image])`` for ``3×H×W`` float images
-        in [0, 1], as :func:`fashionkit.inference.predictor._raw_predictions` gives for the
+        in [0, 1], as :meth:`AttributeMaskRCNN.raw_predictions` gives for the
         eager model (one image per graph run)."""
-        from fashionkit.modeling.roi_heads import RoIPredictions
-
         sizes, out = [], []
         for image in images:
             if self._resize is not None:

@@ -19,15 +19,18 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
 
 import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL.Image import Image as PILImage
 
 from fashionkit.errors import InvalidDataError, Problem
 
@@ -49,10 +52,7 @@ IMAGE_SUFFIXES: tuple[str, ...] = (
     ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".jfif", ".ppm", ".pgm",
 )
 
-if TYPE_CHECKING:  # PIL is imported when a photo is loaded, not with this module
-    from PIL.Image import Image as PILImage
-
-PhotoSource = Union[str, os.PathLike, np.ndarray, "PILImage"]
+PhotoSource = str | os.PathLike | np.ndarray | PILImage
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,6 @@ def _bomb_message(width: int | None, height: int | None, max_pixels: int,
 
 def _to_rgb_array(image, name: str) -> np.ndarray:
     """Any PIL mode → ``H×W×3 uint8`` RGB (see the module docstring for the rules)."""
-    from PIL import Image
-
     mode = image.mode
     if mode == "RGB":
         return np.array(image, dtype=np.uint8)
@@ -110,10 +108,6 @@ def _to_rgb_array(image, name: str) -> np.ndarray:
         icc = image.info.get("icc_profile")
         if icc:
             try:
-                from io import BytesIO
-
-                from PIL import ImageCms
-
                 source = ImageCms.ImageCmsProfile(BytesIO(icc))
                 srgb = ImageCms.createProfile("sRGB")
                 return np.array(ImageCms.profileToProfile(image, source, srgb, outputMode="RGB"),
@@ -158,8 +152,6 @@ def load_photo(source: PhotoSource, *, name: str | None = None,
     unreadable, corrupted, truncated or oversized image; ``ValueError``/``TypeError`` for an
     input that is not an image at all (a programming error, not bad data).
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     if isinstance(source, np.ndarray):
         label = name or "<array>"
         pixels = _check_array(source, label)
@@ -236,8 +228,6 @@ def expand_sources(patterns: Sequence[str | os.PathLike]) -> tuple[list[Path], l
     Directory entries are picked by suffix (:data:`IMAGE_SUFFIXES`, any case); files named
     explicitly are kept whatever their suffix (a ``.dat`` that is a JPEG still loads). A
     pattern that matches nothing, or a missing path, is a :class:`Problem`."""
-    import glob
-
     out: list[Path] = []
     seen: set[Path] = set()
     problems: list[Problem] = []

@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+from pycocotools import mask as mask_utils
+from torchvision.ops import box_iou
 
 from fashionkit.inference.prediction import Prediction
 
@@ -46,17 +49,12 @@ class ParityReport:
 
 def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``N×4`` and ``M×4`` XYXY → ``N×M`` IoU."""
-    import torch
-    from torchvision.ops import box_iou
-
     return box_iou(torch.as_tensor(a, dtype=torch.float64),
                    torch.as_tensor(b, dtype=torch.float64)).numpy()
 
 
 def _mask_iou(a: dict, b: dict) -> float:
     """IoU of two RLEs; two empty masks agree (IoU 1), where pycocotools says 0."""
-    from pycocotools import mask as mask_utils
-
     if not mask_utils.area(a) and not mask_utils.area(b):
         return 1.0
     return float(mask_utils.iou([a], [b], [0])[0, 0])

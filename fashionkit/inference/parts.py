@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from pycocotools import mask as mask_utils
 
 from fashionkit.ontology import PART_IDS
 
@@ -31,8 +32,6 @@ def link_parts(category_ids: Sequence[int], masks: Sequence[dict],
     part's pixels, ``|part ∩ item| / |part|``, if that share is at least ``min_overlap``; ties
     go to the earlier (higher-scoring) item. Non-parts and unlinked parts get ``None``.
     """
-    from pycocotools import mask as mask_utils
-
     if len(category_ids) != len(masks):
         raise ValueError(f"{len(category_ids)} category ids but {len(masks)} masks")
     parts = set(PART_IDS)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fashionkit.data.masks import decode_rle
 from fashionkit.errors import Problem
 from fashionkit.inference.images import Photo
 
@@ -54,8 +55,6 @@ class DetectedItem:
 
     def mask_array(self) -> np.ndarray:
         """The mask as ``H×W`` bool."""
-        from fashionkit.data.masks import decode_rle
-
         return decode_rle(self.mask)
 
     def to_dict(self) -> dict:

@@ -1,6 +1,9 @@
-"""fashionkit's checkpoint format, and the one safe way to read weight files.
+"""fashionkit's checkpoint format, the header it shares with exported models, and the one
+safe way to read weight files.
 
-A checkpoint is a dict saved with ``torch.save``::
+Every file fashionkit writes for a model starts with the same header (:class:`ModelFileFormat`:
+``format``, ``format_version``, ``config``, ``ontology_version``), checked the same way on
+load. A checkpoint is that header plus the weights, a dict saved with ``torch.save``::
 
     {"format": "fashionkit-checkpoint", "format_version": 1,
      "config": ModelConfig.to_dict(), "ontology_version": str, "model": state_dict, ...extra}
@@ -12,15 +15,22 @@ weights_only=True)``: a file that would need arbitrary unpickling is refused, ne
 from __future__ import annotations
 
 import os
+import pickle
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from fashionkit.errors import InvalidDataError
+from fashionkit.modeling.config import ModelConfig
+from fashionkit.modeling.model import build_model
+from fashionkit.ontology import load_ontology
 
 __all__ = [
+    "CHECKPOINT",
     "CHECKPOINT_FORMAT",
+    "ModelFileFormat",
     "atomic_save",
     "save_checkpoint",
     "read_checkpoint",
@@ -30,9 +40,45 @@ __all__ = [
     "safe_torch_load",
 ]
 
-CHECKPOINT_FORMAT = "fashionkit-checkpoint"
-CHECKPOINT_VERSION = 1
 
+
+@dataclass(frozen=True)
+class ModelFileFormat:
+    """The header of one kind of model file: ``name`` (its ``format`` value), the newest
+    ``version`` this fashionkit writes and reads, and ``what`` it is called in errors."""
+
+    name: str
+    version: int
+    what: str
+
+    def header(self, config: ModelConfig) -> dict[str, Any]:
+        """``{"format", "format_version", "config", "ontology_version"}`` for a model with
+        ``config``, in builtins only."""
+        return {
+            "format": self.name,
+            "format_version": self.version,
+            "config": config.to_dict(),
+            "ontology_version": load_ontology().version,
+        }
+
+    def check(self, data: Any, path: str | Path, hint: str = "") -> ModelConfig:
+        """The :class:`ModelConfig` of a file's header after checking its format, version,
+        config and ontology (:func:`checked_config`); errors name ``path``, and ``hint`` ends
+        the message for a file of another format."""
+        if not isinstance(data, dict) or data.get("format") != self.name:
+            found = data.get("format") if isinstance(data, dict) else None
+            raise InvalidDataError.in_file(
+                path, f"not a fashionkit {self.what} (format {found!r}, expected "
+                      f"{self.name!r}){hint}")
+        if data.get("format_version", 0) > self.version:
+            raise InvalidDataError.in_file(
+                path, f"{self.what} format version {data['format_version']} is newer than this "
+                      f"fashionkit reads ({self.version})")
+        return checked_config(data, path, what=self.what)
+
+
+CHECKPOINT = ModelFileFormat("fashionkit-checkpoint", 1, "checkpoint")
+CHECKPOINT_FORMAT = CHECKPOINT.name
 
 
 def safe_torch_load(path: str | Path) -> Any:
@@ -45,7 +91,7 @@ def safe_torch_load(path: str | Path) -> Any:
         raise InvalidDataError.in_file(path, "weights file not found")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except __import__("pickle").UnpicklingError as err:
+    except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InvalidDataError.in_file(
             path,
@@ -61,23 +107,14 @@ def safe_torch_load(path: str | Path) -> Any:
 def save_checkpoint(model, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
     """Write ``model`` (an :class:`~fashionkit.modeling.AttributeMaskRCNN`) with its config and
     the ontology version. ``extra``: more builtin-only entries (recipe, epochs, metrics)."""
-    from fashionkit.ontology import load_ontology
-
-    reserved = {"format", "format_version", "config", "ontology_version", "model"}
-    clash = reserved & set(extra or {})
+    header = CHECKPOINT.header(model.config)
+    clash = (set(header) | {"model"}) & set(extra or {})
     if clash:
         raise ValueError(f"extra must not set {sorted(clash)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "format_version": CHECKPOINT_VERSION,
-        "config": model.config.to_dict(),
-        "ontology_version": load_ontology().version,
-        "model": state,
-        **(extra or {}),
-    }
+    payload = {**header, "model": state, **(extra or {})}
     atomic_save(payload, path)
     return path
 
@@ -106,16 +143,9 @@ def atomic_save(obj: Any, path: str | Path) -> None:
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint dict, checked for format, config and ontology version."""
     data = safe_torch_load(path)
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise InvalidDataError.in_file(path, "not a fashionkit checkpoint (no 'format': "
-                           f"{CHECKPOINT_FORMAT!r}); for torchvision or ImageNet weights use "
-                           "load_weights")
-    if data.get("format_version", 0) > CHECKPOINT_VERSION:
-        raise InvalidDataError.in_file(path, f"checkpoint format version {data['format_version']} is newer than "
-                           f"this fashionkit reads ({CHECKPOINT_VERSION})")
+    CHECKPOINT.check(data, path, hint="; for torchvision or ImageNet weights use load_weights")
     if "model" not in data:
         raise InvalidDataError.in_file(path, "checkpoint has no 'model'")
-    checked_config(data, path)
     return data
 
 
@@ -124,9 +154,6 @@ def checked_config(data: dict[str, Any], path: str | Path, what: str = "checkpoi
     carries the same ``config`` and ``ontology_version``), after checking that both are there,
     that the config is valid and that the ontology is this fashionkit's: another ontology
     version numbers classes and attributes differently."""
-    from fashionkit.modeling.config import ModelConfig
-    from fashionkit.ontology import load_ontology
-
     for key in ("config", "ontology_version"):
         if key not in data:
             raise InvalidDataError.in_file(path, f"{what} has no {key!r}")
@@ -144,8 +171,6 @@ def checked_config(data: dict[str, Any], path: str | Path, what: str = "checkpoi
 def model_from_checkpoint(data: dict[str, Any], path: str | Path):
     """The model a :func:`read_checkpoint` dict describes, its weights loaded (eval mode).
     ``path`` names the file in errors."""
-    from fashionkit.modeling.model import build_model
-
     model = build_model(checked_config(data, path))
     try:
         model.load_state_dict(data["model"], strict=True)

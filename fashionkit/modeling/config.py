@@ -17,24 +17,12 @@ Presets:
   box head and a 2-conv 64-wide mask head trained on at most 16 positive RoIs per image, RoIs
   assigned to FPN levels for 160 px inputs (``roi_canonical_scale=56``), the attribute loss
   averaged over RoIs.
-  The sizes were chosen by timing training steps (``tests/modeling/profile_step.py``: batch 8
-  of 160 px synthetic-world images, one thread, CPU ms per step): torchvision's default sizes
-  with R50 20 100, with R18 17 800; a P3–P6 version of this design with a 128-wide FPN and
-  mask head 1 340, with 64-wide ones 780 (about 0.5–0.6 s wall on 2 idle cores). The mask head
-  on every positive RoI costs as much as the backbone. At equal steps the 64-wide design's
-  validation loss and AP were no worse than the 128-wide one's. The rest was chosen by
-  held-out mask AP50 after 600 training steps on the synthetic world, in a few rounds against
-  the previous best: P2–P6 with 8 px anchors (small parts and shoes), 128 RoIs at a positive
-  fraction of 0.5, the level rule and the attribute normalisation, with the ``cpu-tiny``
-  recipe's cosine schedule, bf16 and repeat-factor sampling, took AP50 from 0.086 to 0.132, at
-  about 10% more time per step than P3–P6 (2 threads: 0.64 s bf16, 0.86 s fp32). A profile
-  of a step measures an untrained model; trained, ~30 positives per image reach the mask head
-  and a bf16 step took 0.90 s (RoIAlign's single-threaded backward alone 0.30 s). Capping the
-  mask head at 16 positive RoIs per image brought it to 0.69 s; in the 8-minute benchmark
-  held-out AP50 went from 0.074 (uncapped, 500 steps) to 0.104 (599 steps); a cap of 8 gave
-  0.104 too (630 steps). RoI pooling on CPU later became a multi-threaded gather
-  (:mod:`fashionkit.modeling.roi_align`): an untrained bf16 step 0.75 → 0.43 s, and the
-  8-minute benchmark ~830 steps, AP50 0.135.
+  The sizes were chosen by timing training steps (``tests/modeling/profile_step.py``) and by
+  held-out mask AP50 after short training runs on the synthetic world
+  (``benchmarks/learning_synth.py``; figures in ``benchmarks/RESULTS.md``): the mask head on
+  every positive RoI costs as much as the backbone, so it is narrow and capped per image;
+  P2–P6 with 8 px anchors finds small parts and shoes; a 64-wide FPN and mask head learn as
+  well as 128-wide ones at equal steps.
 
 The ``frozen_bn`` presets (paper, fashionpedia-*) expect pretrained weights
 (:func:`fashionkit.modeling.load_weights`: a COCO Mask R-CNN or ImageNet backbone file): frozen

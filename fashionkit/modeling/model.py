@@ -33,7 +33,6 @@ from torchvision.models.detection.faster_rcnn import (
     TwoMLPHead,
 )
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
-from torchvision.models.detection.roi_heads import paste_masks_in_image
 from torchvision.models.detection.rpn import RPNHead
 from torchvision.models.detection.transform import (
     GeneralizedRCNNTransform,
@@ -45,8 +44,10 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 from fashionkit.modeling.attribute_head import AttributeHead
 from fashionkit.modeling.config import ModelConfig
+from fashionkit.modeling.photo_pixels import boxes_to_photo, paste_masks
 from fashionkit.modeling.roi_align import FPNRoIAlign
-from fashionkit.modeling.roi_heads import AttributeRoIHeads, ExplicitRPN
+from fashionkit.modeling.roi_heads import AttributeRoIHeads, ExplicitRPN, RoIPredictions
+from fashionkit.ontology import load_ontology
 from fashionkit.structures import Detections
 
 __all__ = ["AttributeMaskRCNN", "build_model", "LOSS_NAMES"]
@@ -148,6 +149,18 @@ class AttributeMaskRCNN(nn.Module):
         }
 
     # -- inference -------------------------------------------------------------------------
+    def raw_predictions(self, images: Sequence[Tensor]
+                        ) -> tuple[list[tuple[int, int]], list[RoIPredictions]]:
+        """The RoI-level predictions before anything is mapped to photo pixels: ``(sizes
+        (H, W) the model ran at, one RoIPredictions per image)``. Callers wrap it in
+        ``torch.no_grad()`` / ``inference_mode()``; :meth:`predict` and the Predictor map the
+        result with :mod:`fashionkit.modeling.photo_pixels`."""
+        batch, _ = self.transform(list(images))
+        features = self.backbone(batch.tensors)
+        proposals = self.rpn.proposals(batch, features)
+        raw = self.roi_heads.predict(features, proposals, batch.image_sizes)
+        return [(int(size[0]), int(size[1])) for size in batch.image_sizes], raw
+
     @torch.no_grad()
     def predict(
         self,
@@ -162,11 +175,10 @@ class AttributeMaskRCNN(nn.Module):
         By default coordinates and masks refer to the input images. With ``original_sizes``
         ((h, w) per image) and ``scales`` (input pixels per original pixel, as the dataset's
         ``orig_size`` and ``scale``), they refer to the original photos instead: boxes are
-        divided by the scale and masks are pasted directly at the original resolution (the
-        zero padding is cut off). ``attribute_threshold`` defaults to the config's.
+        divided by the scale and mask probabilities are pasted directly at the original
+        resolution (the zero padding is cut off), by :mod:`fashionkit.modeling.photo_pixels`
+        as for the Predictor. ``attribute_threshold`` defaults to the config's.
         """
-        from fashionkit.ontology import load_ontology
-
         if self.training and any(isinstance(m, nn.modules.batchnorm._BatchNorm)
                                  for m in self.modules()):
             warnings.warn("predict() on a model in training mode: BatchNorm normalises with "
@@ -180,10 +192,7 @@ class AttributeMaskRCNN(nn.Module):
         if original_sizes is not None and scales is not None and (
                 len(original_sizes) != len(images) or len(scales) != len(images)):
             raise ValueError("original_sizes and scales need one entry per image")
-        batch, _ = self.transform(list(images))
-        features = self.backbone(batch.tensors)
-        proposals = self.rpn.proposals(batch, features)
-        raw = self.roi_heads.predict(features, proposals, batch.image_sizes)
+        model_sizes, raw = self.raw_predictions(images)
 
         ontology = load_ontology()
         category_of = torch.tensor([0] + [ontology.label_to_category(k)
@@ -191,18 +200,12 @@ class AttributeMaskRCNN(nn.Module):
         attribute_of = ontology.attribute_ids
         out = []
         for i, r in enumerate(raw):
-            model_h, model_w = batch.image_sizes[i]
-            in_h, in_w = input_sizes[i]
-            fx, fy = in_w / model_w, in_h / model_h
-            out_size = input_sizes[i]
+            out_size, scale = input_sizes[i], 1.0
             if original_sizes is not None and scales is not None:
-                fx, fy = fx / float(scales[i]), fy / float(scales[i])
                 out_size = (int(original_sizes[i][0]), int(original_sizes[i][1]))
-            boxes = r.boxes * torch.tensor([fx, fy, fx, fy], device=r.boxes.device)
-            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, out_size[1])
-            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, out_size[0])
-            masks = paste_masks_in_image(r.mask_probs, boxes, out_size)[:, 0]
-            masks = masks >= self.config.mask_threshold
+                scale = float(scales[i])
+            boxes = boxes_to_photo(r.boxes, model_sizes[i], input_sizes[i], out_size, scale)
+            masks = paste_masks(r.mask_probs, boxes, out_size, self.config.mask_threshold)
             attr = r.attribute_scores
             attribute_ids = []
             for row in attr.cpu():
@@ -211,7 +214,7 @@ class AttributeMaskRCNN(nn.Module):
                 attribute_ids.append([attribute_of[j] for j in idx.tolist()]
                                      if len(attribute_of) == attr.shape[1] else idx.tolist())
             out.append(Detections(
-                boxes=boxes.float().cpu(),
+                boxes=boxes.cpu(),
                 category_ids=category_of[r.labels.cpu()],
                 scores=r.scores.cpu(),
                 masks=masks.cpu(),

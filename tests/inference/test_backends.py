@@ -96,6 +96,9 @@ def test_parity_on_a_trained_checkpoint(trained_checkpoint, trained_photos, trai
     ``bf16`` 34/34, mask IoU mean 0.996, scores 0.001 apart on average and 0.014 at worst
     (0.017 on the same recipe's checkpoint trained with torchvision's RoIAlign kernel; with
     the RPN's box deltas in bf16 as well: 0.022 and 0.015)."""
+    if backend != "bf16":
+        pytest.importorskip(backend)
+        pytest.importorskip("onnx")
     candidate = Predictor(trained_checkpoint, backend=backend, score_threshold=0.3,
                           batch_size=4)(trained_photos)
     _assert_parity(trained_eager, candidate)
@@ -115,6 +118,7 @@ def test_openvino_bf16_parity_within_its_measured_score_bound(trained_checkpoint
     recipe's checkpoint trained with torchvision's RoIAlign kernel (whose numbers differ from
     :func:`~fashionkit.modeling.roi_align.roi_align_gather`'s by ~1e-7); 0.056 there before
     the exported RoI coordinates were kept in fp32 (``FPNRoIAlign``)."""
+    pytest.importorskip("openvino")
     candidate = Predictor(trained_checkpoint, backend="openvino-bf16", score_threshold=0.26,
                           batch_size=4)(trained_photos)
     report = compare_predictions(trained_eager, candidate)
@@ -162,7 +166,6 @@ def test_the_gpu_fp16_path_runs_its_autocast_wrapping_on_the_cpu(untrained_check
     ``device_type="cuda"``; torch's CPU autocast also runs float16, so the same wrapping is
     checked against eager on this machine (boxes and scores: the model is untrained)."""
     from fashionkit.inference.backends import prepare_model
-    from fashionkit.inference.predictor import _raw_predictions
     from fashionkit.modeling import load_checkpoint
 
     model = load_checkpoint(untrained_checkpoint)
@@ -172,8 +175,8 @@ def test_the_gpu_fp16_path_runs_its_autocast_wrapping_on_the_cpu(untrained_check
     assert wrapped and all(m.dtype == torch.float16 for m in wrapped)
     assert all(m.device_type == "cpu" for m in wrapped if isinstance(m, AutocastWrapper))
     with torch.inference_mode():
-        _, want = _raw_predictions(model, images)
-        _, got = _raw_predictions(fp16, images)
+        _, want = model.raw_predictions(images)
+        _, got = fp16.raw_predictions(images)
     for w, g in zip(want, got, strict=True):
         assert g.scores.dtype == torch.float32 and g.mask_probs.dtype == torch.float32
         torch.testing.assert_close(g.scores[:10], w.scores[:10], atol=0.02, rtol=0)
@@ -193,6 +196,8 @@ def test_int8_export_accuracy_within_its_measured_bounds(trained_checkpoint, tra
     does not meet. The candidate threshold is lowered so that detections near the cut match."""
     from fashionkit.inference.export import export_model
 
+    for runtime in ("onnx", "openvino", "nncf"):
+        pytest.importorskip(runtime)
     calibration = [p for s in (5, 6) for p, _ in drawn_samples(6, seed=s)]
     path = export_model(trained_checkpoint, tmp_path / "int8.xml", "openvino",
                         int8_calibration=calibration)

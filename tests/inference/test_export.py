@@ -11,15 +11,18 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from fashionkit.cli import app
-from fashionkit.errors import InvalidDataError
-from fashionkit.inference import Predictor
-from fashionkit.inference.export import ExportedModel, export_model, read_export_metadata
-from fashionkit.inference.parity import compare_predictions
-from fashionkit.inference.prediction import Prediction
-from fashionkit.modeling import load_checkpoint, read_checkpoint, save_checkpoint
+for _runtime in ("onnx", "onnxruntime", "openvino", "nncf"):  # the [export] extra
+    pytest.importorskip(_runtime)
 
-from .conftest import SIZE, synthetic_photo
+from fashionkit.cli import app  # noqa: E402
+from fashionkit.errors import InvalidDataError  # noqa: E402
+from fashionkit.inference import Predictor  # noqa: E402
+from fashionkit.inference.export import ExportedModel, export_model, read_export_metadata  # noqa: E402
+from fashionkit.inference.parity import compare_predictions  # noqa: E402
+from fashionkit.inference.prediction import Prediction  # noqa: E402
+from fashionkit.modeling import load_checkpoint, read_checkpoint, save_checkpoint  # noqa: E402
+
+from .conftest import SIZE, synthetic_photo  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

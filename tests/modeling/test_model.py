@@ -241,3 +241,23 @@ def test_mask_rois_per_image_caps_the_mask_branch_at_a_random_subset(tiny_config
     assert run(10_000, seed=1)["mrcnn_mask_loss"] == full["mrcnn_mask_loss"]
     with pytest.raises(ValueError, match="mask_rois_per_image"):
         tiny_config.replace(mask_rois_per_image=-1)
+
+
+def test_model_files_share_one_header_and_its_checks(tmp_path):
+    from fashionkit.errors import InvalidDataError
+    from fashionkit.inference.export import EXPORTED_MODEL
+    from fashionkit.modeling import model_config_from_preset
+    from fashionkit.modeling.checkpoint import CHECKPOINT
+
+    config = model_config_from_preset("cpu-tiny")
+    header = CHECKPOINT.header(config)
+    assert set(header) == {"format", "format_version", "config", "ontology_version"}
+    assert {**EXPORTED_MODEL.header(config), "format": CHECKPOINT.name} == header
+    assert CHECKPOINT.check(header, tmp_path / "m.pt") == config
+    with pytest.raises(InvalidDataError, match=r"m\.pt.*not a fashionkit checkpoint \(format "
+                                               r"'fashionkit-export'"):
+        CHECKPOINT.check(EXPORTED_MODEL.header(config), tmp_path / "m.pt")
+    with pytest.raises(InvalidDataError, match="exported model format version 2 is newer"):
+        EXPORTED_MODEL.check({**EXPORTED_MODEL.header(config), "format_version": 2}, "m.onnx")
+    with pytest.raises(InvalidDataError, match="ontology"):
+        CHECKPOINT.check({**header, "ontology_version": "other"}, "m.pt")

@@ -50,24 +50,3 @@ def test_shapes_are_checked_and_selection_works():
     top = det[det.scores > 0.5]
     assert len(top) == 1 and top.attribute_ids == det.attribute_ids[:1]
     assert len(Detections.empty((4, 4))) == 0 and Detections.empty((4, 4)).to_results(1) == []
-
-
-def test_undo_resize_maps_back_to_the_original_photo():
-    # A 3×4 photo scaled ×2 into a 6×8 frame, then padded to 8×10: masks made of 2×2 blocks
-    # map back exactly.
-    photo_masks = torch.tensor([[[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 1]]], dtype=torch.bool)
-    frame = torch.zeros(1, 8, 10, dtype=torch.bool)
-    frame[:, :6, :8] = photo_masks.repeat_interleave(2, 1).repeat_interleave(2, 2)
-    det = Detections(
-        boxes=torch.tensor([[0.0, 0.0, 8.0, 6.0]]),
-        category_ids=torch.tensor([1]),
-        scores=torch.tensor([0.9]),
-        masks=frame,
-        attribute_scores=torch.zeros(1, 294),
-        attribute_ids=[[]],
-        image_size=(8, 10),
-    )
-    back = det.undo_resize((3, 4), 2.0)
-    assert back.image_size == (3, 4)
-    assert torch.equal(back.masks, photo_masks)
-    torch.testing.assert_close(back.boxes, torch.tensor([[0.0, 0.0, 4.0, 3.0]]))
