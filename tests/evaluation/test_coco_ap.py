@@ -1,4 +1,4 @@
-"""COCO AP (faster-coco-eval) against pycocotools' COCOeval on the same inputs."""
+"""COCO AP (our matching with the COCO rule) against pycocotools' COCOeval on the same inputs."""
 
 from __future__ import annotations
 
