@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pycocotools import mask as mask_utils
 
 from fashionkit.evaluation.records import GroundTruth, ResultsTable
 
@@ -114,8 +115,6 @@ def build_units(
 ) -> Units:
     """Group, sort, truncate, and compute every unit's IoU (pycocotools ``maskUtils.iou``, crowd
     aware) and attribute F1 matrix."""
-    from pycocotools import mask as mask_utils
-
     n_img = max(gt.num_images, 1)
     # Sort detections by (category, image, -score, file order) in one lexsort.
     order = np.lexsort((dt.order, -dt.scores, dt.image_index, dt.category_ids))

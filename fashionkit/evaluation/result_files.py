@@ -17,14 +17,15 @@ from typing import Annotated, Any, cast
 
 import msgspec
 import numpy as np
+from pycocotools import mask as mask_utils
 
 from fashionkit.data.annotation_checks import POLYGON_TOLERANCE
 from fashionkit.data.masks import MAX_MASK_PIXELS, rle_areas, rle_string_totals
 from fashionkit.errors import InvalidDataError, Problem
-from fashionkit.evaluation.records import ResultsTable, attribute_index_lookup, pack_attributes
+from fashionkit.evaluation.attribute_sets import attribute_index_lookup, pack_attributes
 from fashionkit.ontology import Ontology
 
-__all__ = ["decode_results", "convert_results", "validate_gt_records"]
+__all__ = ["decode_results", "convert_results", "build_detections", "validate_gt_records"]
 
 
 # Ids and sizes go into int64 columns: a larger number is a record error, not an overflow.
@@ -152,21 +153,21 @@ def _check_rle_strings(items: list[tuple[int, str, int]], source: str, kind: str
     return problems
 
 
-def empty_detections(num_attributes: int) -> ResultsTable:
+def _no_detections(num_attributes: int) -> dict[str, Any]:
     words = (num_attributes + 63) // 64
-    return ResultsTable(
-        image_index=np.zeros(0, np.int64),
-        category_ids=np.zeros(0, np.int64),
-        scores=np.zeros(0),
-        boxes=np.zeros((0, 4)),
-        segmentations=[],
-        areas=np.zeros(0),
-        attributes=np.zeros((0, words), np.uint64),
-        attr_offsets=np.zeros(1, np.int64),
-        attr_index=np.zeros(0, np.int64),
-        attr_scores=None,
-        order=np.zeros(0, np.int64),
-    )
+    return {
+        "image_index": np.zeros(0, np.int64),
+        "category_ids": np.zeros(0, np.int64),
+        "scores": np.zeros(0),
+        "boxes": np.zeros((0, 4)),
+        "segmentations": [],
+        "areas": np.zeros(0),
+        "attributes": np.zeros((0, words), np.uint64),
+        "attr_offsets": np.zeros(1, np.int64),
+        "attr_index": np.zeros(0, np.int64),
+        "attr_scores": None,
+        "order": np.zeros(0, np.int64),
+    }
 
 
 def build_detections(
@@ -177,16 +178,16 @@ def build_detections(
     ontology: Ontology,
     source: str,
     iou_type: str | None = None,
-) -> ResultsTable:
-    """Typed result records → :class:`ResultsTable`, after checking every record against the
-    ground truth's images and the ontology. ``iou_type`` (``"segm"``/``"bbox"``) makes masks or
-    boxes mandatory. Raises :class:`InvalidDataError` listing each bad record by its index."""
-    from pycocotools import mask as mask_utils
-
+) -> dict[str, Any]:
+    """Typed result records → the columns of a
+    :class:`~fashionkit.evaluation.records.ResultsTable`, after checking every record against
+    the ground truth's images (``image_ids`` sorted, with their ``heights``/``widths``) and the
+    ontology. ``iou_type`` (``"segm"``/``"bbox"``) makes masks or boxes mandatory. Raises
+    :class:`InvalidDataError` listing each bad record by its index."""
     n = len(records)
     num_attributes = ontology.num_attributes
     if n == 0:
-        return empty_detections(num_attributes)
+        return _no_detections(num_attributes)
     problems: list[Problem] = []
 
     def bad(indices: np.ndarray, message) -> None:
@@ -354,20 +355,19 @@ def build_detections(
         assert segs is not None  # results with neither were refused above
         areas = rle_areas(segs).astype(np.float64)
         boxes = np.asarray(mask_utils.toBbox(segs), dtype=np.float64).reshape(-1, 4)
-    return ResultsTable(
-        image_index=pos_c.astype(np.int64),
-        category_ids=cat,
-        scores=score,
-        boxes=boxes,
-        segmentations=segs,
-        areas=areas,
-        attributes=pack_attributes(offsets, att_index, n, num_attributes),
-        attr_offsets=offsets.astype(np.int64),
-        attr_index=att_index,
-        attr_scores=attr_scores,
-        order=np.arange(n),
-        source=source,
-    )
+    return {
+        "image_index": pos_c.astype(np.int64),
+        "category_ids": cat,
+        "scores": score,
+        "boxes": boxes,
+        "segmentations": segs,
+        "areas": areas,
+        "attributes": pack_attributes(offsets, att_index, n, num_attributes),
+        "attr_offsets": offsets.astype(np.int64),
+        "attr_index": att_index,
+        "attr_scores": attr_scores,
+        "order": np.arange(n),
+    }
 
 
 def _integer(record: Any, key: str) -> int:
@@ -394,7 +394,8 @@ def _number(value: Any, what: str) -> float:
 def validate_gt_records(
     images: Sequence[Any], annotations: Sequence[Any], ontology: Ontology, source: str
 ) -> dict:
-    """Check ground-truth records and return :class:`GroundTruth` columns (see there)."""
+    """Check ground-truth records and return the columns of a
+    :class:`~fashionkit.evaluation.records.GroundTruth` (see there)."""
     problems: list[Problem] = []
     by_id: dict[int, tuple[int, int]] = {}
     bad_sizes: set[int] = set()
