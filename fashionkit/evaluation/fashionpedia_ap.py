@@ -264,8 +264,8 @@ def accumulate(
     ``attribute_categories`` fill only F1 index ``-1`` (COCO accumulation)."""
     n_iou, n_f1, n_rec = len(IOU_THRESHOLDS), len(F1_THRESHOLDS), len(RECALL_THRESHOLDS)
     n_area, n_m = len(AREA_RANGES), len(MAX_DETECTIONS)
-    precision = -np.ones((n_iou, n_f1, n_rec, _NUM_CATEGORIES, n_area, n_m))
-    recall = -np.ones((n_iou, n_f1, _NUM_CATEGORIES, n_area, n_m))
+    precision = np.full((n_iou, n_f1, n_rec, _NUM_CATEGORIES, n_area, n_m), -1.0)
+    recall = np.full((n_iou, n_f1, _NUM_CATEGORIES, n_area, n_m), -1.0)
 
     dt_cat = dt.category_ids[units.dt_keep]
     dt_score = dt.scores[units.dt_keep]
@@ -297,7 +297,10 @@ def accumulate(
                 else:
                     tp_rows = (tp[a, cols] if attr else tp[a, cols][:, lanes]).T
                     ign_rows = (ign[a, cols] if attr else ign[a, cols][:, lanes]).T
-                    pr, rc = _unique_lanes(_precision_recall, tp_rows, ign_rows, num_gt)
+                    if attr:
+                        pr, rc = _unique_lanes(_precision_recall, tp_rows, ign_rows, num_gt)
+                    else:  # few lanes: finding the distinct ones costs more than it saves
+                        pr, rc = _precision_recall(tp_rows, ign_rows, num_gt)
                 prev = (cols, pr, rc)
                 if attr:
                     precision[:, :, :, c, a, mi] = pr.reshape(n_iou, n_f1, n_rec)
