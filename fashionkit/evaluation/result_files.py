@@ -144,7 +144,7 @@ def build_detections(
     problems: list[Problem] = []
 
     def bad(indices: np.ndarray, message) -> None:
-        for i in np.flatnonzero(indices)[:50]:
+        for i in np.flatnonzero(indices):
             problems.append(
                 Problem(source, f"result {i}", message(int(i)) if callable(message) else message)
             )

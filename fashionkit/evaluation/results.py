@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from fashionkit.data.errors import read_input
 from fashionkit.data.masks import encode_mask, rle_to_json
 from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.evaluation.records import GroundTruth, ResultsTable
@@ -53,9 +54,7 @@ def load_ground_truth(source: Any, ontology: Ontology | None = None) -> GroundTr
     if isinstance(source, str | Path):
         name = str(source)
         try:
-            data = msgspec.json.decode(Path(source).read_bytes(), type=_GTFile)
-        except FileNotFoundError:
-            raise InvalidDataError([Problem(name, "file", "no such file")]) from None
+            data = msgspec.json.decode(read_input(source), type=_GTFile)
         except (msgspec.ValidationError, msgspec.DecodeError) as err:
             raise InvalidDataError(
                 [Problem(name, "file", f"not a COCO/Fashionpedia annotation file: {err}")]
@@ -74,10 +73,7 @@ def read_results(path: str | Path, gt: GroundTruth, iou_type: str | None = None)
     """A results file → :class:`ResultsTable`, checked against ``gt`` (image ids, size of every
     RLE, categories, attributes). ``iou_type`` makes ``segmentation`` or ``bbox`` mandatory."""
     name = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InvalidDataError([Problem(name, "file", "no such file")]) from None
+    data = read_input(path)
     return ResultsTable.from_records(decode_results(data, name), gt, name, iou_type)
 
 
