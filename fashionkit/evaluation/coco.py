@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from fashionkit.evaluation.fashionpedia_ap import accumulate
+from fashionkit.evaluation.fashionpedia_ap import FashionpediaAP, accumulate
 from fashionkit.evaluation.matching import (
     AREA_LABELS,
     IOU_THRESHOLDS,
@@ -27,12 +27,14 @@ from fashionkit.evaluation.matching import (
     match_all,
 )
 from fashionkit.evaluation.records import GroundTruth, ResultsTable
+from fashionkit.ontology import ATTRIBUTE_CATEGORY_IDS
 
 __all__ = ["COCO_KEYS", "coco_ap"]
 
 COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
 _NO_ATTRIBUTE_CATEGORIES = np.zeros(0, np.int64)
+_ATTRIBUTE_CATEGORIES = np.asarray(ATTRIBUTE_CATEGORY_IDS, np.int64)
 
 
 def _mean_valid(values: np.ndarray) -> float:
@@ -47,22 +49,32 @@ def coco_ap(
     iou_type: str = "segm",
     per_category: bool = False,
     units: Units | None = None,
+    fashionpedia: FashionpediaAP | None = None,
 ) -> dict[str, Any]:
     """COCO summary metrics (``COCO_KEYS``) of ``dt`` against ``gt``; with ``per_category``, also
     ``"per_category": {category id: AP}`` (IoU .50:.95, all areas, 100 detections).
     ``units``: :func:`~fashionkit.evaluation.matching.build_units` of the same inputs, if
-    already computed."""
+    already computed. ``fashionpedia``: the Fashionpedia AP of the same inputs, if computed: its
+    categories without attributes were matched and accumulated by COCO's rule already, so only
+    the categories with attributes are matched again."""
     if iou_type not in ("segm", "bbox"):
         raise ValueError(f"iou_type must be 'segm' or 'bbox', not {iou_type!r}")
     if units is None:
         units = build_units(gt, dt, iou_type)
-    tp, ign = match_all(units, gt, dt, _NO_ATTRIBUTE_CATEGORIES)
-    precision, recall = accumulate(units, gt, dt, tp, ign, _NO_ATTRIBUTE_CATEGORIES)
+    redo = None if fashionpedia is None else _ATTRIBUTE_CATEGORIES
+    tp, ign = match_all(units, gt, dt, _NO_ATTRIBUTE_CATEGORIES, categories=redo)
+    precision, recall = accumulate(
+        units, gt, dt, tp, ign, _NO_ATTRIBUTE_CATEGORIES, categories=redo
+    )
     # COCO's thresholds are the first ten (the last, -1, is Fashionpedia's "IoU ignored");
     # COCO matching fills only the "F1 ignored" slot.
     n_t = len(IOU_THRESHOLDS) - 1
     p = precision[:n_t, -1]  # (T, R, K, A, M)
     r = recall[:n_t, -1]  # (T, K, A, M)
+    if fashionpedia is not None:
+        keep = np.setdiff1d(np.arange(p.shape[2]), _ATTRIBUTE_CATEGORIES)
+        p[:, :, keep] = fashionpedia.precision[:n_t, -1][:, :, keep]
+        r[:, keep] = fashionpedia.recall[:n_t, -1][:, keep]
     a_all, m_100 = AREA_LABELS.index("all"), MAX_DETECTIONS.index(100)
     t50 = int(np.flatnonzero(IOU_THRESHOLDS == 0.5)[0])
     t75 = int(np.flatnonzero(IOU_THRESHOLDS == 0.75)[0])

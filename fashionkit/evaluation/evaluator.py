@@ -43,7 +43,7 @@ def evaluate_all(
         out["per_super_class"] = fp.per_super_class()
         out["per_category"] = fp.per_category()
     if coco:
-        out["coco"] = coco_ap(gt, dt, iou_type, units=units) if len(dt) else None
+        out["coco"] = coco_ap(gt, dt, iou_type, units=units, fashionpedia=fp) if len(dt) else None
     if attributes:
         am = attribute_metrics(gt, dt, iou_type, units=units)
         out["attributes"] = am.summary()

@@ -256,10 +256,11 @@ def accumulate(
     tp: np.ndarray,
     ign: np.ndarray,
     attribute_categories: np.ndarray,
+    categories: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Precision and recall per threshold pair, category, area range and detection limit from
     :func:`~fashionkit.evaluation.matching.match_all`'s ``tp``/``ign`` (same
-    ``attribute_categories``). Returns ``precision (11, 11, 101, 46, 4, 3)`` and ``recall
+    ``attribute_categories``; ``categories``: only these, the others stay ``-1``). Returns ``precision (11, 11, 101, 46, 4, 3)`` and ``recall
     (11, 11, 46, 4, 3)`` laid out as :class:`FashionpediaAP`'s; categories outside
     ``attribute_categories`` fill only F1 index ``-1`` (COCO accumulation)."""
     n_iou, n_f1, n_rec = len(IOU_THRESHOLDS), len(F1_THRESHOLDS), len(RECALL_THRESHOLDS)
@@ -277,7 +278,7 @@ def accumulate(
     all_lanes = np.arange(n_iou * n_f1)
     coco_lanes = np.arange(n_iou) * n_f1 + (n_f1 - 1)
     attr_set = set(np.asarray(attribute_categories).tolist())
-    for c in range(_NUM_CATEGORIES):
+    for c in range(_NUM_CATEGORIES) if categories is None else np.asarray(categories).tolist():
         attr = c in attr_set
         lanes = all_lanes if attr else coco_lanes
         cs, ce = np.searchsorted(dt_cat, [c, c + 1])
