@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
             None, "--json", help="Write all metrics here as JSON."
         ),
         coco: bool = typer.Option(
-            True, "--coco/--no-coco", help="Also compute COCO AP (faster-coco-eval)."
+            True, "--coco/--no-coco", help="Also compute COCO AP (pycocotools definitions)."
         ),
         attributes: bool = typer.Option(
             True, "--attributes/--no-attributes", help="Also compute per-attribute metrics."

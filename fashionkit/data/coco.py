@@ -17,13 +17,12 @@ import numpy as np
 
 from fashionkit.data.annotation_checks import validated_set
 from fashionkit.data.annotations import AnnotationSet
-from fashionkit.data.errors import OnInvalid, SkipReport
+from fashionkit.data.errors import OnInvalid, SkipReport, read_input
 from fashionkit.data.fashionpedia import (
     columns_from_structs,
     decode_instances_file,
     images_from_dicts,
 )
-from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.ontology import Ontology, load_ontology
 
 __all__ = ["read_coco", "category_mapping"]
@@ -59,11 +58,7 @@ def read_coco(
     path = Path(path)
     source = str(path)
     ontology = ontology or load_ontology()
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise InvalidDataError([Problem(source, "file", f"cannot be read ({err})")]) from None
-    file, problems, bad_image_ids, extras = decode_instances_file(data, source)
+    file, problems, bad_image_ids, extras = decode_instances_file(read_input(path), source)
     mapping, unmapped = category_mapping(file.categories, ontology)
     columns = columns_from_structs(file.annotations, extras)
     extra: dict[int, list[str]] = {}

@@ -36,9 +36,9 @@ cases emit a :class:`ImageSizeMismatchWarning` naming the file, and are counted 
 
 Large photos are decoded only as large as the pipeline can use (``decode_size``, by default the
 pipeline's ``max_input_size``): JPEGs are decoded in the DCT domain at a reduced scale, polygons
-are rasterised at the reduced size, RLE masks are decoded and resized. On a 3000×2000 JPEG with
-10 polygons this makes a ``"paper"`` (S=1024) sample about 9× faster; images at or below the
-size are decoded as they are.
+are rasterised at the reduced size, RLE masks are decoded and resized: decoding full-size
+pixels only to shrink them would dominate the cost of a sample. Images at or below the size are
+decoded as they are.
 
 Augmentation is reproducible: sample ``i`` in epoch ``e`` draws all its randomness from a
 ``torch.Generator`` seeded from ``(seed, e, i)``, so results do not depend on the number of
@@ -218,7 +218,7 @@ class FashionDataset(Dataset):
                 stored = raw.size
                 if final != expected and raw.format == "JPEG":
                     # Decode in the DCT domain at 1/2, 1/4 or 1/8 scale (never below the
-                    # request): several times faster than decoding every pixel and shrinking.
+                    # request): much cheaper than decoding every pixel and shrinking.
                     factor = max(final[0] / expected[0], final[1] / expected[1])
                     raw.draft("RGB", (math.ceil(stored[0] * factor), math.ceil(stored[1] * factor)))
                 rotated = ImageOps.exif_transpose(raw)

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from fashionkit.errors import Problem
+from fashionkit.errors import InvalidDataError, Problem
 
-__all__ = ["SkipReport", "OnInvalid"]
+__all__ = ["SkipReport", "OnInvalid", "cannot_read", "read_input"]
 
 OnInvalid = Literal["raise", "skip"]
 
@@ -51,3 +51,16 @@ class SkipReport:
 
     def write(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+
+
+def cannot_read(path: str | Path, err: OSError) -> InvalidDataError:
+    """The error for an input file that cannot be opened or read."""
+    return InvalidDataError.in_file(path, f"cannot be read ({err})")
+
+
+def read_input(path: str | Path) -> bytes:
+    """The bytes of an input file; a file that cannot be read is invalid input, naming it."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise cannot_read(path, err) from None

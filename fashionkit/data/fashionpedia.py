@@ -25,7 +25,7 @@ import numpy as np
 
 from fashionkit.data.annotation_checks import validated_set
 from fashionkit.data.annotations import AnnotationColumns, AnnotationSet, ImageInfo
-from fashionkit.data.errors import OnInvalid, SkipReport
+from fashionkit.data.errors import OnInvalid, SkipReport, read_input
 from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.ontology import Ontology, load_ontology
 
@@ -277,11 +277,7 @@ def read_fashionpedia(
     path = Path(path)
     source = str(path)
     ontology = ontology or load_ontology()
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise InvalidDataError([Problem(source, "file", f"cannot be read ({err})")]) from None
-    file, problems, bad_image_ids, extras = decode_instances_file(data, source)
+    file, problems, bad_image_ids, extras = decode_instances_file(read_input(path), source)
     fatal = check_category_names(file.categories, ontology, source)
     if fatal:
         raise InvalidDataError(fatal)

@@ -41,7 +41,7 @@ import numpy as np
 
 from fashionkit.data.annotation_checks import validated_set
 from fashionkit.data.annotations import AnnotationColumns, AnnotationSet, ImageInfo
-from fashionkit.data.errors import OnInvalid, SkipReport
+from fashionkit.data.errors import OnInvalid, SkipReport, cannot_read, read_input
 from fashionkit.data.masks import kaggle_to_rle, rle_areas, rle_to_kaggle
 from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.ontology import Attribute, Category, Ontology, load_ontology
@@ -178,10 +178,9 @@ def _label_file(csv_path: Path) -> _LabelFile | None:
     if not path.is_file():
         return None
     source = str(path)
+    data = read_input(path)
     try:
-        labels = msgspec.json.decode(path.read_bytes(), type=_LabelFile)
-    except OSError as err:
-        raise InvalidDataError([Problem(source, "file", f"cannot be read ({err})")]) from None
+        labels = msgspec.json.decode(data, type=_LabelFile)
     except msgspec.DecodeError as err:  # also ValidationError: JSON of the wrong shape
         raise InvalidDataError(
             [Problem(source, "file", f"not a label_descriptions file ({err})")]
@@ -324,7 +323,7 @@ def _read_csv(
         # surrogateescape: a byte that is not UTF-8 spoils its row (reported), not the file.
         handle = path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
     except OSError as err:
-        raise InvalidDataError([Problem(source, "file", f"cannot be read ({err})")]) from None
+        raise cannot_read(path, err) from None
     # EncodedPixels of a large mask with many runs can exceed csv's default 128 KiB field limit.
     csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
     with handle:

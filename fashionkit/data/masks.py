@@ -71,6 +71,9 @@ def rle_string_totals(counts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return ok, total
 
 
+_SIGN_OFFSET = np.left_shift(np.int64(1), 5 * np.arange(7, dtype=np.int64))
+
+
 def _rle_chunk(counts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     n = len(counts)
     ascii_ok = np.fromiter(map(str.isascii, counts), dtype=bool, count=n)
@@ -103,8 +106,9 @@ def _rle_chunk(counts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         if len(more) == 0:
             break
         val[more] |= (c[tok_start[more] + k] & 0x1F).astype(np.int64) << (5 * k)
+    # A set sign bit in a run's last character makes it negative: value - 2^(5 * length).
     neg = (c[tok_end] & 0x10) != 0
-    val[neg] -= np.int64(1) << (5 * np.minimum(tok_len[neg], 6))
+    np.subtract(val, _SIGN_OFFSET[np.minimum(tok_len, 6)], out=val, where=neg)
     ntok = np.zeros(n, dtype=np.int64)
     ntok[nonempty] = np.diff(np.concatenate([[0], np.searchsorted(tok_end, last, side="right")]))
     first_tok = np.concatenate([[0], np.cumsum(ntok)[:-1]])

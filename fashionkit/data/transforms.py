@@ -75,7 +75,7 @@ def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
     """
     if masks.shape[0] == 0:
         return torch.zeros((0, 4), dtype=torch.float32)
-    # Row/column projections; any() over uint8 is an order of magnitude faster than over bool.
+    # Row/column projections; torch's any() is much cheaper over uint8 than over bool.
     cols = masks.any(dim=1).bool()  # N×W
     rows = masks.any(dim=2).bool()  # N×H
     boxes = torch.cat([_extent(cols), _extent(rows)], dim=1)[:, [0, 2, 1, 3]]
@@ -94,7 +94,7 @@ def _extent(on: torch.Tensor) -> torch.Tensor:
 
 def mask_areas(masks: torch.Tensor) -> torch.Tensor:
     """``N×H×W`` masks → ``N`` float32 pixel counts."""
-    # numpy's count_nonzero is ~50× faster than torch's uint8 sum on CPU.
+    # numpy's count_nonzero is much cheaper than torch's uint8 sum on CPU.
     counts = [np.count_nonzero(m) for m in masks.cpu().numpy()]
     return torch.tensor(counts, dtype=torch.float32).reshape(masks.shape[0])
 

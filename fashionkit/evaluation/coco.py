@@ -1,9 +1,14 @@
-"""COCO AP/AR for boxes and masks, computed by faster-coco-eval (pycocotools' definitions).
+"""COCO AP/AR for boxes and masks (pycocotools' ``COCOeval`` definitions).
+
+Computed by the same IoU grouping and matching as Fashionpedia AP
+(:mod:`fashionkit.evaluation.matching`), with COCO's matching rule for every category: crowd
+regions absorb any number of detections and attributes play no part. The tests compare every
+key with pycocotools.
 
 Keys follow detectron2's naming: ``AP`` (IoU .50:.05:.95), ``AP50``, ``AP75``, ``APs``/``APm``/
 ``APl`` (area < 32², 32²–96², > 96²), ``AR1``/``AR10``/``AR100`` (max detections per image and
 category), ``ARs``/``ARm``/``ARl``. Values are fractions in [0, 1]; ``-1`` means no ground truth
-to average over. Categories are Fashionpedia ids; attributes play no part here.
+to average over. Categories are Fashionpedia ids.
 """
 
 from __future__ import annotations
@@ -12,77 +17,77 @@ from typing import Any
 
 import numpy as np
 
+from fashionkit.evaluation.fashionpedia_ap import FashionpediaAP, accumulate
+from fashionkit.evaluation.matching import (
+    AREA_LABELS,
+    IOU_THRESHOLDS,
+    MAX_DETECTIONS,
+    Units,
+    build_units,
+    match_all,
+)
 from fashionkit.evaluation.records import GroundTruth, ResultsTable
+from fashionkit.ontology import ATTRIBUTE_CATEGORY_IDS
 
-__all__ = ["COCO_KEYS", "coco_ap", "coco_inputs"]
+__all__ = ["COCO_KEYS", "coco_ap"]
 
 COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
+_NO_ATTRIBUTE_CATEGORIES = np.zeros(0, np.int64)
+_ATTRIBUTE_CATEGORIES = np.asarray(ATTRIBUTE_CATEGORY_IDS, np.int64)
 
-def coco_inputs(gt: GroundTruth, dt: ResultsTable) -> tuple[dict, list[dict]]:
-    """The COCO ground-truth dict and results list for ``gt``/``dt`` (masks as compressed RLE)."""
-    from fashionkit.data.masks import rle_to_json
 
-    images = [
-        {"id": int(i), "height": int(h), "width": int(w)}
-        for i, h, w in zip(gt.image_ids, gt.heights, gt.widths, strict=True)
-    ]
-    anns = []
-    for k in range(len(gt)):
-        seg = gt.segmentations[k]
-        anns.append(
-            {
-                "id": int(gt.ann_ids[k]),
-                "image_id": int(gt.image_ids[gt.image_index[k]]),
-                "category_id": int(gt.category_ids[k]),
-                "bbox": [float(v) for v in gt.boxes[k]],
-                "area": float(gt.areas[k]),
-                "iscrowd": int(gt.iscrowd[k]),
-                "segmentation": seg if seg is not None else [],
-            }
-        )
-    categories = [{"id": c.id, "name": c.name} for c in gt.ontology.categories]
-    results: list[dict[str, Any]] = []
-    for k in range(len(dt)):
-        r: dict[str, Any] = {
-            "image_id": int(gt.image_ids[dt.image_index[k]]),
-            "category_id": int(dt.category_ids[k]),
-            "score": float(dt.scores[k]),
-        }
-        if dt.boxes is not None:
-            r["bbox"] = [float(v) for v in dt.boxes[k]]
-        if dt.segmentations is not None:
-            seg = dt.segmentations[k]
-            r["segmentation"] = seg if isinstance(seg["counts"], str) else rle_to_json(seg)
-        results.append(r)
-    return {"images": images, "annotations": anns, "categories": categories}, results
+def _mean_valid(values: np.ndarray) -> float:
+    """pycocotools' ``_summarize``: the mean of the entries that are not ``-1``, else ``-1``."""
+    valid = values[values > -1]
+    return float(valid.mean()) if valid.size else -1.0
 
 
 def coco_ap(
-    gt: GroundTruth, dt: ResultsTable, iou_type: str = "segm", per_category: bool = False
+    gt: GroundTruth,
+    dt: ResultsTable,
+    iou_type: str = "segm",
+    per_category: bool = False,
+    units: Units | None = None,
+    fashionpedia: FashionpediaAP | None = None,
 ) -> dict[str, Any]:
     """COCO summary metrics (``COCO_KEYS``) of ``dt`` against ``gt``; with ``per_category``, also
-    ``"per_category": {category id: AP}`` (IoU .50:.95, all areas, 100 detections)."""
-    from faster_coco_eval import COCO, COCOeval_faster
-
+    ``"per_category": {category id: AP}`` (IoU .50:.95, all areas, 100 detections).
+    ``units``: :func:`~fashionkit.evaluation.matching.build_units` of the same inputs, if
+    already computed. ``fashionpedia``: the Fashionpedia AP of the same inputs, if computed: its
+    categories without attributes were matched and accumulated by COCO's rule already, so only
+    the categories with attributes are matched again."""
     if iou_type not in ("segm", "bbox"):
         raise ValueError(f"iou_type must be 'segm' or 'bbox', not {iou_type!r}")
-    gt_dict, results = coco_inputs(gt, dt)
-    coco_gt = COCO(gt_dict)
-    coco_dt = coco_gt.loadRes(results)
-    ev = COCOeval_faster(coco_gt, coco_dt, iou_type, print_function=lambda *a, **k: None)
-    ev.params.imgIds = [int(i) for i in gt.image_ids]
-    ev.evaluate()
-    ev.accumulate()
-    ev.summarize()
-    out: dict[str, Any] = {k: float(v) for k, v in zip(COCO_KEYS, ev.stats[:12], strict=True)}
+    if units is None:
+        units = build_units(gt, dt, iou_type)
+    redo = None if fashionpedia is None else _ATTRIBUTE_CATEGORIES
+    tp, ign = match_all(units, gt, dt, _NO_ATTRIBUTE_CATEGORIES, categories=redo)
+    precision, recall = accumulate(
+        units, gt, dt, tp, ign, _NO_ATTRIBUTE_CATEGORIES, categories=redo
+    )
+    # COCO's thresholds are the first ten (the last, -1, is Fashionpedia's "IoU ignored");
+    # COCO matching fills only the "F1 ignored" slot.
+    n_t = len(IOU_THRESHOLDS) - 1
+    p = precision[:n_t, -1]  # (T, R, K, A, M)
+    r = recall[:n_t, -1]  # (T, K, A, M)
+    if fashionpedia is not None:
+        keep = np.setdiff1d(np.arange(p.shape[2]), _ATTRIBUTE_CATEGORIES)
+        p[:, :, keep] = fashionpedia.precision[:n_t, -1][:, :, keep]
+        r[:, keep] = fashionpedia.recall[:n_t, -1][:, keep]
+    a_all, m_100 = AREA_LABELS.index("all"), MAX_DETECTIONS.index(100)
+    t50 = int(np.flatnonzero(IOU_THRESHOLDS == 0.5)[0])
+    t75 = int(np.flatnonzero(IOU_THRESHOLDS == 0.75)[0])
+    stats = [
+        _mean_valid(p[..., a_all, m_100]),
+        _mean_valid(p[t50, ..., a_all, m_100]),
+        _mean_valid(p[t75, ..., a_all, m_100]),
+        *(_mean_valid(p[..., AREA_LABELS.index(a), m_100]) for a in ("small", "medium", "large")),
+        *(_mean_valid(r[..., a_all, MAX_DETECTIONS.index(m)]) for m in MAX_DETECTIONS),
+        *(_mean_valid(r[..., AREA_LABELS.index(a), m_100]) for a in ("small", "medium", "large")),
+    ]
+    out: dict[str, Any] = dict(zip(COCO_KEYS, stats, strict=True))
     if per_category:
-        prec = np.asarray(ev.eval["precision"])[:, :, :, 0, -1]  # (T, R, K): all areas, 100 dets
-        cats = list(ev.params.catIds)
-        per = {}
-        for k, c in enumerate(cats):
-            p = prec[:, :, k]
-            p = p[p > -1]
-            per[int(c)] = float(p.mean()) if p.size else -1.0
-        out["per_category"] = per
+        cats = [c.id for c in gt.ontology.categories]
+        out["per_category"] = {int(c): _mean_valid(p[:, :, c, a_all, m_100]) for c in cats}
     return out

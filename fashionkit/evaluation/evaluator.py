@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fashionkit.evaluation.attributes import attribute_metrics
+from fashionkit.evaluation.coco import coco_ap
+from fashionkit.evaluation.fashionpedia_ap import evaluate_fashionpedia
+from fashionkit.evaluation.matching import build_units
 from fashionkit.evaluation.records import GroundTruth
 from fashionkit.evaluation.results import (
     load_ground_truth,
@@ -32,9 +36,6 @@ def evaluate_all(
     ``summarize_class`` layout), ``"coco"`` (:data:`~fashionkit.evaluation.coco.COCO_KEYS`) and
     ``"attributes"`` (:meth:`AttributeMetrics.summary`) with ``"per_attribute"``
     (:meth:`AttributeMetrics.per_attribute`, keyed by attribute id, plus its name)."""
-    from fashionkit.evaluation.fashionpedia_ap import evaluate_fashionpedia
-    from fashionkit.evaluation.matching import build_units
-
     units = build_units(gt, dt, iou_type)  # IoU and F1 matrices, shared by the metrics below
     fp = evaluate_fashionpedia(gt, dt, iou_type, units=units)  # type: ignore[arg-type]
     out: dict[str, Any] = dict(fp.results())
@@ -42,12 +43,8 @@ def evaluate_all(
         out["per_super_class"] = fp.per_super_class()
         out["per_category"] = fp.per_category()
     if coco:
-        from fashionkit.evaluation.coco import coco_ap
-
-        out["coco"] = coco_ap(gt, dt, iou_type) if len(dt) else None
+        out["coco"] = coco_ap(gt, dt, iou_type, units=units, fashionpedia=fp) if len(dt) else None
     if attributes:
-        from fashionkit.evaluation.attributes import attribute_metrics
-
         am = attribute_metrics(gt, dt, iou_type, units=units)
         out["attributes"] = am.summary()
         out["per_attribute"] = {

@@ -2,8 +2,8 @@
 
 The definitions, thresholds, super classes and key names are the official evaluator's
 (``fashionpedia`` 1.1 ``FPEval``), which is the reference: :func:`evaluate_fashionpedia` gives
-the same numbers (tests compare every key), on current numpy, about 20x faster at
-Fashionpedia-val scale (``benchmarks/evaluate_speed.py``). Three result groups, as the official ``results``/``resultDet``/``resultF1``:
+the same numbers (tests compare every key). Three result groups, as the official
+``results``/``resultDet``/``resultF1``:
 
 * ``"iou_f1"``: a detection counts when IoU ≥ t_IoU and attribute F1 ≥ t_F1, averaged over
   t_IoU, t_F1 ∈ .50:.05:.95 (categories without attributes: IoU only);
@@ -37,7 +37,7 @@ from fashionkit.evaluation.matching import (
 from fashionkit.evaluation.records import GroundTruth, ResultsTable
 from fashionkit.ontology import ACCESSORY_IDS, ATTRIBUTE_CATEGORY_IDS, MAIN_GARMENT_IDS, PART_IDS
 
-__all__ = ["FashionpediaAP", "evaluate_fashionpedia", "SUPER_CLASSES"]
+__all__ = ["FashionpediaAP", "accumulate", "evaluate_fashionpedia", "SUPER_CLASSES"]
 
 IouType = Literal["segm", "bbox"]
 
@@ -249,21 +249,24 @@ class FashionpediaAP:
         return out
 
 
-def evaluate_fashionpedia(
-    gt: GroundTruth, dt: ResultsTable, iou_type: IouType = "segm", units: Units | None = None
-) -> FashionpediaAP:
-    """Evaluate detections against ground truth (all of ``gt``'s images) the official way.
-    ``units``: :func:`~fashionkit.evaluation.matching.build_units` of the same inputs, if
-    already computed."""
-    if iou_type not in ("segm", "bbox"):
-        raise ValueError(f"iou_type must be 'segm' or 'bbox', not {iou_type!r}")
-    if units is None:
-        units = build_units(gt, dt, iou_type)
-    tp, ign = match_all(units, gt, dt, _ATTR_CATS)
+def accumulate(
+    units: Units,
+    gt: GroundTruth,
+    dt: ResultsTable,
+    tp: np.ndarray,
+    ign: np.ndarray,
+    attribute_categories: np.ndarray,
+    categories: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Precision and recall per threshold pair, category, area range and detection limit from
+    :func:`~fashionkit.evaluation.matching.match_all`'s ``tp``/``ign`` (same
+    ``attribute_categories``; ``categories``: only these, the others stay ``-1``). Returns ``precision (11, 11, 101, 46, 4, 3)`` and ``recall
+    (11, 11, 46, 4, 3)`` laid out as :class:`FashionpediaAP`'s; categories outside
+    ``attribute_categories`` fill only F1 index ``-1`` (COCO accumulation)."""
     n_iou, n_f1, n_rec = len(IOU_THRESHOLDS), len(F1_THRESHOLDS), len(RECALL_THRESHOLDS)
     n_area, n_m = len(AREA_RANGES), len(MAX_DETECTIONS)
-    precision = -np.ones((n_iou, n_f1, n_rec, _NUM_CATEGORIES, n_area, n_m))
-    recall = -np.ones((n_iou, n_f1, _NUM_CATEGORIES, n_area, n_m))
+    precision = np.full((n_iou, n_f1, n_rec, _NUM_CATEGORIES, n_area, n_m), -1.0)
+    recall = np.full((n_iou, n_f1, _NUM_CATEGORIES, n_area, n_m), -1.0)
 
     dt_cat = dt.category_ids[units.dt_keep]
     dt_score = dt.scores[units.dt_keep]
@@ -274,8 +277,9 @@ def evaluate_fashionpedia(
     )
     all_lanes = np.arange(n_iou * n_f1)
     coco_lanes = np.arange(n_iou) * n_f1 + (n_f1 - 1)
-    for c in range(_NUM_CATEGORIES):
-        attr = c in ATTRIBUTE_CATEGORY_IDS
+    attr_set = set(np.asarray(attribute_categories).tolist())
+    for c in range(_NUM_CATEGORIES) if categories is None else np.asarray(categories).tolist():
+        attr = c in attr_set
         lanes = all_lanes if attr else coco_lanes
         cs, ce = np.searchsorted(dt_cat, [c, c + 1])
         rank = units.dt_rank[cs:ce]
@@ -294,7 +298,10 @@ def evaluate_fashionpedia(
                 else:
                     tp_rows = (tp[a, cols] if attr else tp[a, cols][:, lanes]).T
                     ign_rows = (ign[a, cols] if attr else ign[a, cols][:, lanes]).T
-                    pr, rc = _unique_lanes(_precision_recall, tp_rows, ign_rows, num_gt)
+                    if attr:
+                        pr, rc = _unique_lanes(_precision_recall, tp_rows, ign_rows, num_gt)
+                    else:  # few lanes: finding the distinct ones costs more than it saves
+                        pr, rc = _precision_recall(tp_rows, ign_rows, num_gt)
                 prev = (cols, pr, rc)
                 if attr:
                     precision[:, :, :, c, a, mi] = pr.reshape(n_iou, n_f1, n_rec)
@@ -302,6 +309,21 @@ def evaluate_fashionpedia(
                 else:
                     precision[:, -1, :, c, a, mi] = pr
                     recall[:, -1, c, a, mi] = rc
+    return precision, recall
+
+
+def evaluate_fashionpedia(
+    gt: GroundTruth, dt: ResultsTable, iou_type: IouType = "segm", units: Units | None = None
+) -> FashionpediaAP:
+    """Evaluate detections against ground truth (all of ``gt``'s images) the official way.
+    ``units``: :func:`~fashionkit.evaluation.matching.build_units` of the same inputs, if
+    already computed."""
+    if iou_type not in ("segm", "bbox"):
+        raise ValueError(f"iou_type must be 'segm' or 'bbox', not {iou_type!r}")
+    if units is None:
+        units = build_units(gt, dt, iou_type)
+    tp, ign = match_all(units, gt, dt, _ATTR_CATS)
+    precision, recall = accumulate(units, gt, dt, tp, ign, _ATTR_CATS)
     names = {c: gt.category_name(c) for c in range(_NUM_CATEGORIES)}
     return FashionpediaAP(
         precision=precision, recall=recall, iou_type=iou_type, category_names=names

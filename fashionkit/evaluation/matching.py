@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pycocotools import mask as mask_utils
 
 from fashionkit.evaluation.records import GroundTruth, ResultsTable
 
@@ -114,8 +115,6 @@ def build_units(
 ) -> Units:
     """Group, sort, truncate, and compute every unit's IoU (pycocotools ``maskUtils.iou``, crowd
     aware) and attribute F1 matrix."""
-    from pycocotools import mask as mask_utils
-
     n_img = max(gt.num_images, 1)
     # Sort detections by (category, image, -score, file order) in one lexsort.
     order = np.lexsort((dt.order, -dt.scores, dt.image_index, dt.category_ids))
@@ -211,8 +210,10 @@ def match_all(
     gt: GroundTruth,
     dt: ResultsTable,
     attribute_categories: np.ndarray,
+    categories: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Match every unit for all area ranges and threshold pairs.
+    """Match every unit for all area ranges and threshold pairs (``categories``: only the
+    units of these categories; the rows of the others stay unmatched).
 
     Returns ``(tp, ignored)``, both ``(A, K, L) bool`` with ``A = 4`` area ranges, ``K`` kept
     detections (``units.dt_keep`` order) and ``L = 11 × 11`` lanes (IoU threshold index × F1
@@ -245,7 +246,10 @@ def match_all(
     ign[:, alone, :] = dt_out[:, alone, None]
 
     is_attr = np.isin(units.category, attribute_categories)
-    problems = np.flatnonzero((units.dt_count > 0) & (units.gt_count > 0))
+    wanted = (units.dt_count > 0) & (units.gt_count > 0)
+    if categories is not None:
+        wanted &= np.isin(units.category, categories)
+    problems = np.flatnonzero(wanted)
     if len(problems) == 0:
         return tp, ign
     dcap = _pow2(units.dt_count[problems])

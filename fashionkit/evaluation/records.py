@@ -3,8 +3,9 @@
 Both index images by position in :attr:`GroundTruth.image_ids` (sorted ascending, as the official
 evaluator orders them). Boxes are XYWH in pixels. Segmentations are kept as given (polygons,
 uncompressed or compressed RLE) and turned into compressed RLE on demand. Attribute sets are
-multi-hot vectors over the ontology's attributes in id order (294 long), bit-packed into
-``uint64`` words: row ``i`` of ``attributes`` is ``(W,)`` with ``W = ceil(294 / 64)``.
+multi-hot vectors over the ontology's attributes in id order, bit-packed into ``uint64`` words
+(:mod:`fashionkit.evaluation.attribute_sets`): row ``i`` of ``attributes`` is ``(W,)`` with
+``W = ceil(num_attributes / 64)``.
 """
 
 from __future__ import annotations
@@ -15,32 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from fashionkit.data.masks import segmentation_to_rle
+from fashionkit.errors import InvalidDataError, Problem
+from fashionkit.evaluation.result_files import build_detections, validate_gt_records
 from fashionkit.ontology import Ontology, load_ontology
 
-__all__ = ["GroundTruth", "ResultsTable", "pack_attributes", "attribute_index_lookup"]
-
-
-def attribute_index_lookup(ontology: Ontology) -> np.ndarray:
-    """``(max_id + 1,)`` int: attribute id → contiguous index, ``-1`` where no attribute has it."""
-    ids = np.asarray(ontology.attribute_ids, dtype=np.int64)
-    lut = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
-    lut[ids] = np.arange(len(ids))
-    return lut
-
-
-def pack_attributes(
-    offsets: np.ndarray, indices: np.ndarray, num_rows: int, num_attributes: int
-) -> np.ndarray:
-    """Ragged attribute indices (row ``i`` is ``indices[offsets[i]:offsets[i+1]]``, contiguous
-    0-based) → ``(num_rows, W)`` uint64 bit sets. Duplicates collapse, as in a multi-hot vector."""
-    words = (num_attributes + 63) // 64
-    packed = np.zeros(num_rows * words, dtype=np.uint64)
-    if len(indices):
-        rows = np.repeat(np.arange(num_rows), np.diff(offsets))
-        flat = rows * words + indices // 64
-        bits = np.left_shift(np.uint64(1), (indices % 64).astype(np.uint64))
-        np.bitwise_or.at(packed, flat, bits)
-    return packed.reshape(num_rows, words)
+__all__ = ["GroundTruth", "ResultsTable"]
 
 
 @dataclass
@@ -80,18 +61,20 @@ class GroundTruth:
     def rles(self) -> list[dict]:
         """Compressed RLE of every annotation (pycocotools form), computed once."""
         if self._rles is None:
-            from fashionkit.data.masks import segmentation_to_rle
-
-            missing = [int(a) for a, s in zip(self.ann_ids, self.segmentations, strict=True)
-                       if s is None]
+            missing = [
+                int(a) for a, s in zip(self.ann_ids, self.segmentations, strict=True) if s is None
+            ]
             if missing:
-                from fashionkit.errors import InvalidDataError, Problem
-
-                raise InvalidDataError([
-                    Problem(self.source, f"annotation id {a}",
-                            "has no segmentation (mask evaluation needs one)")
-                    for a in missing
-                ])
+                raise InvalidDataError(
+                    [
+                        Problem(
+                            self.source,
+                            f"annotation id {a}",
+                            "has no segmentation (mask evaluation needs one)",
+                        )
+                        for a in missing
+                    ]
+                )
             h, w = self.heights[self.image_index], self.widths[self.image_index]
             self._rles = [
                 segmentation_to_rle(seg, int(hh), int(ww))
@@ -138,8 +121,6 @@ class GroundTruth:
         """From Fashionpedia/COCO dicts (``images``: ``id, height, width``; ``annotations``:
         ``id, image_id, category_id, bbox, area, segmentation, iscrowd, attribute_ids``).
         Invalid records raise :class:`~fashionkit.data.errors.InvalidDataError` naming them."""
-        from fashionkit.evaluation.result_files import validate_gt_records
-
         ontology = ontology or load_ontology()
         cols = validate_gt_records(images, annotations, ontology, source)
         names = {
@@ -200,3 +181,19 @@ class ResultsTable:
 
     def __len__(self) -> int:
         return len(self.scores)
+
+    @classmethod
+    def from_records(
+        cls,
+        records: list[Any],
+        gt: GroundTruth,
+        source: str,
+        iou_type: str | None = None,
+    ) -> ResultsTable:
+        """Typed result records (:func:`~fashionkit.evaluation.result_files.decode_results`)
+        checked against ``gt``'s images and ontology; raises
+        :class:`~fashionkit.errors.InvalidDataError` listing each bad record by its index."""
+        cols = build_detections(
+            records, gt.image_ids, gt.heights, gt.widths, gt.ontology, source, iou_type
+        )
+        return cls(source=source, **cols)

@@ -1,9 +1,9 @@
 """Reading and checking ground truth and result records; every problem names its record.
 
-Results are decoded with msgspec (typed, fast); the checks that follow are vectorised so that a
-Fashionpedia-val-sized results file (~10^5 detections) is checked in well under a second.
-Compressed RLE strings are decoded here (vectorised) to prove they describe exactly ``h × w``
-pixels with no negative run: pycocotools trusts its input and reads past buffers otherwise.
+Results are decoded with msgspec into typed records, and the checks that follow work on whole
+columns. Segmentations are checked by :mod:`fashionkit.data.segmentation_checks` (the readers'
+checker), compressed RLE strings all at once: pycocotools trusts its input and reads past
+buffers on a string that does not describe exactly ``h × w`` pixels.
 """
 
 from __future__ import annotations
@@ -17,14 +17,19 @@ from typing import Annotated, Any, cast
 
 import msgspec
 import numpy as np
+from pycocotools import mask as mask_utils
 
-from fashionkit.data.annotation_checks import POLYGON_TOLERANCE
-from fashionkit.data.masks import MAX_MASK_PIXELS, rle_areas, rle_string_totals
+from fashionkit.data.masks import MAX_MASK_PIXELS, rle_areas
+from fashionkit.data.segmentation_checks import (
+    check_segmentation,
+    compressed_rle_problems,
+    rle_problem,
+)
 from fashionkit.errors import InvalidDataError, Problem
-from fashionkit.evaluation.records import ResultsTable, attribute_index_lookup, pack_attributes
+from fashionkit.evaluation.attribute_sets import attribute_index_lookup, pack_attributes
 from fashionkit.ontology import Ontology
 
-__all__ = ["decode_results", "convert_results", "validate_gt_records"]
+__all__ = ["decode_results", "convert_results", "build_detections", "validate_gt_records"]
 
 
 # Ids and sizes go into int64 columns: a larger number is a record error, not an overflow.
@@ -74,99 +79,48 @@ def convert_results(records: Sequence[Any], source: str) -> list[_Result]:
         raise _msgspec_problem(err, source) from None
 
 
-def _polygon_problem(seg: Any, h: int, w: int) -> str | None:
-    """Problem with a polygon list in an image of ``h × w``, or None. Points may lie outside
-    the image by :data:`~fashionkit.data.annotation_checks.POLYGON_TOLERANCE` pixels: pycocotools'
-    rasteriser crashes or never returns on coordinates far beyond the image."""
-    if not isinstance(seg, list) or not seg:
-        return "segmentation must be a non-empty list of polygons or an RLE dict"
-    for poly in seg:
-        if not isinstance(poly, list) or len(poly) < 6 or len(poly) % 2:
-            return "each polygon must be a flat list [x0, y0, x1, y1, ...] of at least 3 points"
-        if not all(_finite(v) for v in poly):
-            return "polygon coordinates must be finite numbers"
-        xs, ys = poly[0::2], poly[1::2]
-        t = POLYGON_TOLERANCE
-        if min(xs) < -t or min(ys) < -t or max(xs) > w + t or max(ys) > h + t:
-            return f"polygon has points outside the image (width {w}, height {h})"
-    return None
-
-
-def _finite(value: Any) -> bool:
-    """A number that is finite as a float (JSON integers may be longer than any float)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
-def _rle_problem(counts: Any, size: Any, h: int, w: int) -> str | None:
-    """Problem with one RLE (``counts`` str or list), or None. Strings are checked in bulk
-    by the caller; here only the list form and the size."""
-    if not (
-        isinstance(size, list | tuple)
-        and len(size) == 2
-        and all(_is_int(v) for v in size)
-        and [int(size[0]), int(size[1])] == [h, w]
-    ):
-        return f"RLE size {size} is not the image's [height, width] = [{h}, {w}]"
-    if isinstance(counts, list):
-        if not all(_is_int(v) and v >= 0 for v in counts):
-            return "uncompressed RLE counts must be non-negative integers"
-        if sum(counts) != h * w:
-            return f"RLE counts cover {sum(counts)} pixels, the image has {h * w}"
-    elif not isinstance(counts, str | bytes):
-        return "RLE counts must be a string (compressed) or a list of integers"
-    return None
+def _segmentation_problems(
+    items: Sequence[tuple[int, Any]], hs: Sequence[int], ws: Sequence[int]
+) -> dict[int, str]:
+    """``{row: message}`` for the segmentations ``items`` (``(row, segmentation)``, image size
+    ``hs[row] × ws[row]``), by :mod:`fashionkit.data.segmentation_checks` with empty masks
+    allowed (a detection may be empty, and the official evaluator takes empty ground truth).
+    Compressed strings are checked all at once."""
+    bad: dict[int, str] = {}
+    strings: list[tuple[int, str]] = []
+    for r, seg in items:
+        if isinstance(seg, dict):
+            msg = rle_problem(seg, hs[r], ws[r], check_string=False, allow_empty=True)
+            counts = seg.get("counts")
+            if msg is None and isinstance(counts, str | bytes):
+                strings.append((r, counts if isinstance(counts, str) else counts.decode("latin-1")))
+        else:
+            msg = check_segmentation(seg, hs[r], ws[r], allow_empty=True)
+        if msg is not None:
+            bad[r] = msg
+    bad.update(compressed_rle_problems(strings, hs, ws, allow_empty=True))
+    return bad
 
 
-def _check_rle_strings(items: list[tuple[int, str, int]], source: str, kind: str) -> list[Problem]:
-    """``items``: (record index or id, counts string, expected pixel count)."""
-    if not items:
-        return []
-    ok, total = rle_string_totals([s for _, s, _ in items])
-    problems = []
-    for (where, _, expected), good, tot in zip(items, ok, total, strict=True):
-        if not good:
-            problems.append(
-                Problem(
-                    source,
-                    f"{kind} {where}",
-                    "segmentation RLE counts are not a valid compressed RLE string",
-                )
-            )
-        elif tot != expected:
-            problems.append(
-                Problem(
-                    source,
-                    f"{kind} {where}",
-                    f"RLE counts cover {tot} pixels, the image has {expected}",
-                )
-            )
-    return problems
-
-
-def empty_detections(num_attributes: int) -> ResultsTable:
+def _no_detections(num_attributes: int) -> dict[str, Any]:
     words = (num_attributes + 63) // 64
-    return ResultsTable(
-        image_index=np.zeros(0, np.int64),
-        category_ids=np.zeros(0, np.int64),
-        scores=np.zeros(0),
-        boxes=np.zeros((0, 4)),
-        segmentations=[],
-        areas=np.zeros(0),
-        attributes=np.zeros((0, words), np.uint64),
-        attr_offsets=np.zeros(1, np.int64),
-        attr_index=np.zeros(0, np.int64),
-        attr_scores=None,
-        order=np.zeros(0, np.int64),
-    )
+    return {
+        "image_index": np.zeros(0, np.int64),
+        "category_ids": np.zeros(0, np.int64),
+        "scores": np.zeros(0),
+        "boxes": np.zeros((0, 4)),
+        "segmentations": [],
+        "areas": np.zeros(0),
+        "attributes": np.zeros((0, words), np.uint64),
+        "attr_offsets": np.zeros(1, np.int64),
+        "attr_index": np.zeros(0, np.int64),
+        "attr_scores": None,
+        "order": np.zeros(0, np.int64),
+    }
 
 
 def build_detections(
@@ -177,20 +131,20 @@ def build_detections(
     ontology: Ontology,
     source: str,
     iou_type: str | None = None,
-) -> ResultsTable:
-    """Typed result records → :class:`ResultsTable`, after checking every record against the
-    ground truth's images and the ontology. ``iou_type`` (``"segm"``/``"bbox"``) makes masks or
-    boxes mandatory. Raises :class:`InvalidDataError` listing each bad record by its index."""
-    from pycocotools import mask as mask_utils
-
+) -> dict[str, Any]:
+    """Typed result records → the columns of a
+    :class:`~fashionkit.evaluation.records.ResultsTable`, after checking every record against
+    the ground truth's images (``image_ids`` sorted, with their ``heights``/``widths``) and the
+    ontology. ``iou_type`` (``"segm"``/``"bbox"``) makes masks or boxes mandatory. Raises
+    :class:`InvalidDataError` listing each bad record by its index."""
     n = len(records)
     num_attributes = ontology.num_attributes
     if n == 0:
-        return empty_detections(num_attributes)
+        return _no_detections(num_attributes)
     problems: list[Problem] = []
 
     def bad(indices: np.ndarray, message) -> None:
-        for i in np.flatnonzero(indices)[:50]:
+        for i in np.flatnonzero(indices):
             problems.append(
                 Problem(source, f"result {i}", message(int(i)) if callable(message) else message)
             )
@@ -279,50 +233,49 @@ def build_detections(
     if has_seg.all():
         h = heights[pos_c]
         w = widths[pos_c]
-        strings: list[tuple[int, str, int]] = []
         segs = []
         rle_of = cast(Callable[[_Result], _RLE], attrgetter("segmentation"))
         fast = all(
             isinstance(r.segmentation, _RLE) and isinstance(r.segmentation.counts, str)
             for r in records
         )
+        hl, wl = h.tolist(), w.tolist()  # plain ints: numpy scalars are slow one by one
         if fast:  # the usual case, compressed RLE everywhere: checked in bulk
             sizes = np.array([rle_of(r).size for r in records], dtype=np.int64).reshape(n, 2)
             size_ok = ~known_img | ((sizes[:, 0] == h) & (sizes[:, 1] == w))
             bad(
                 ~size_ok,
                 lambda i: (
-                    f"RLE size {list(sizes[i])} is not the image's [height, width] = [{h[i]}, {w[i]}]"
+                    f"RLE size {sizes[i].tolist()} disagrees with the image size [{h[i]}, {w[i]}]"
                 ),
             )
-            hl, wl = h.tolist(), w.tolist()  # plain ints: numpy scalars are slow one by one
             strings = [
-                (i, cast(str, rle_of(records[i]).counts), hl[i] * wl[i])
+                (i, cast(str, rle_of(records[i]).counts))
                 for i in np.flatnonzero(size_ok & known_img).tolist()
             ]
+            found = compressed_rle_problems(strings, hl, wl, allow_empty=True)
             segs = [
                 {"size": [hh, ww], "counts": rle_of(r).counts}
                 for r, hh, ww in zip(records, hl, wl, strict=True)
             ]
-        for i, r in enumerate(records if not fast else ()):
-            seg = r.segmentation
-            hh, ww = int(h[i]), int(w[i])
-            if isinstance(seg, _RLE):
-                msg = _rle_problem(seg.counts, list(seg.size), hh, ww) if known_img[i] else None
-                if msg:
-                    problems.append(Problem(source, f"result {i}", msg))
-                    segs.append(None)
-                elif isinstance(seg.counts, str):
-                    strings.append((i, seg.counts, hh * ww))
-                    segs.append({"size": [hh, ww], "counts": seg.counts})
+        else:
+            items: list[tuple[int, Any]] = []
+            for i, r in enumerate(records):
+                seg = r.segmentation
+                if isinstance(seg, _RLE):
+                    as_dict = {"size": list(seg.size), "counts": seg.counts}
+                    if known_img[i]:
+                        items.append((i, as_dict))
+                    if isinstance(seg.counts, str):
+                        segs.append({"size": [hl[i], wl[i]], "counts": seg.counts})
+                    else:
+                        segs.append(seg.counts)  # uncompressed: converted below
                 else:
-                    segs.append(seg.counts)  # uncompressed: converted below
-            else:
-                msg = _polygon_problem(seg, hh, ww) if known_img[i] else None
-                if msg:
-                    problems.append(Problem(source, f"result {i}", msg))
-                segs.append(seg)
-        problems.extend(_check_rle_strings(strings, source, "result"))
+                    if known_img[i]:
+                        items.append((i, seg))
+                    segs.append(seg)
+            found = _segmentation_problems(items, hl, wl)
+        problems.extend(Problem(source, f"result {i}", m) for i, m in sorted(found.items()))
     elif has_seg.any() and iou_type != "bbox":
         first = int(np.flatnonzero(~has_seg)[0])
         problems.append(
@@ -354,20 +307,19 @@ def build_detections(
         assert segs is not None  # results with neither were refused above
         areas = rle_areas(segs).astype(np.float64)
         boxes = np.asarray(mask_utils.toBbox(segs), dtype=np.float64).reshape(-1, 4)
-    return ResultsTable(
-        image_index=pos_c.astype(np.int64),
-        category_ids=cat,
-        scores=score,
-        boxes=boxes,
-        segmentations=segs,
-        areas=areas,
-        attributes=pack_attributes(offsets, att_index, n, num_attributes),
-        attr_offsets=offsets.astype(np.int64),
-        attr_index=att_index,
-        attr_scores=attr_scores,
-        order=np.arange(n),
-        source=source,
-    )
+    return {
+        "image_index": pos_c.astype(np.int64),
+        "category_ids": cat,
+        "scores": score,
+        "boxes": boxes,
+        "segmentations": segs,
+        "areas": areas,
+        "attributes": pack_attributes(offsets, att_index, n, num_attributes),
+        "attr_offsets": offsets.astype(np.int64),
+        "attr_index": att_index,
+        "attr_scores": attr_scores,
+        "order": np.arange(n),
+    }
 
 
 def _integer(record: Any, key: str) -> int:
@@ -394,7 +346,8 @@ def _number(value: Any, what: str) -> float:
 def validate_gt_records(
     images: Sequence[Any], annotations: Sequence[Any], ontology: Ontology, source: str
 ) -> dict:
-    """Check ground-truth records and return :class:`GroundTruth` columns (see there)."""
+    """Check ground-truth records and return the columns of a
+    :class:`~fashionkit.evaluation.records.GroundTruth` (see there)."""
     problems: list[Problem] = []
     by_id: dict[int, tuple[int, int]] = {}
     bad_sizes: set[int] = set()
@@ -437,7 +390,9 @@ def validate_gt_records(
     segs: list[Any] = []
     att_rows: list[list[int]] = []
     seen: set[int] = set()
-    strings: list[tuple[int, str, int]] = []
+    seg_rows: list[tuple[int, Any]] = []
+    seg_where: dict[int, str] = {}
+    seg_h, seg_w = [0] * g, [0] * g
     for k, a in enumerate(annotations):
         aid = a.get("id") if isinstance(a, dict) else None
         where = f"annotation id {aid}" if _is_int(aid) else f"annotation #{k}"
@@ -490,21 +445,13 @@ def validate_gt_records(
         else:
             att_rows[k] = [int(lut[v]) for v in ids]
         seg = a.get("segmentation")
-        hh, ww = by_id[iid]
-        if isinstance(seg, dict):
-            msg = _rle_problem(seg.get("counts"), seg.get("size"), hh, ww)
-            if msg:
-                problems.append(Problem(source, where, msg))
-            elif isinstance(seg["counts"], str | bytes):
-                counts = seg["counts"]
-                text = counts if isinstance(counts, str) else counts.decode("latin-1")
-                strings.append((int(ann_ids[k]), text, hh * ww))
-        elif seg is not None:
-            msg = _polygon_problem(seg, hh, ww)
-            if msg:
-                problems.append(Problem(source, where, msg))
+        if seg is not None:
+            seg_rows.append((k, seg))
+            seg_where[k] = where
+        seg_h[k], seg_w[k] = by_id[iid]
         segs[k] = seg
-    problems.extend(_check_rle_strings(strings, source, "annotation id"))
+    found = _segmentation_problems(seg_rows, seg_h, seg_w)
+    problems.extend(Problem(source, seg_where[k], m) for k, m in sorted(found.items()))
     if problems:
         raise InvalidDataError(problems)
     n_att = np.array([len(r) for r in att_rows], dtype=np.int64)

@@ -18,9 +18,11 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from fashionkit.data.errors import read_input
+from fashionkit.data.masks import encode_mask, rle_to_json
 from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.evaluation.records import GroundTruth, ResultsTable
-from fashionkit.evaluation.result_files import build_detections, convert_results, decode_results
+from fashionkit.evaluation.result_files import convert_results, decode_results
 from fashionkit.ontology import Ontology
 
 __all__ = [
@@ -52,9 +54,7 @@ def load_ground_truth(source: Any, ontology: Ontology | None = None) -> GroundTr
     if isinstance(source, str | Path):
         name = str(source)
         try:
-            data = msgspec.json.decode(Path(source).read_bytes(), type=_GTFile)
-        except FileNotFoundError:
-            raise InvalidDataError([Problem(name, "file", "no such file")]) from None
+            data = msgspec.json.decode(read_input(source), type=_GTFile)
         except (msgspec.ValidationError, msgspec.DecodeError) as err:
             raise InvalidDataError(
                 [Problem(name, "file", f"not a COCO/Fashionpedia annotation file: {err}")]
@@ -73,24 +73,15 @@ def read_results(path: str | Path, gt: GroundTruth, iou_type: str | None = None)
     """A results file → :class:`ResultsTable`, checked against ``gt`` (image ids, size of every
     RLE, categories, attributes). ``iou_type`` makes ``segmentation`` or ``bbox`` mandatory."""
     name = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InvalidDataError([Problem(name, "file", "no such file")]) from None
-    records = decode_results(data, name)
-    return build_detections(
-        records, gt.image_ids, gt.heights, gt.widths, gt.ontology, name, iou_type
-    )
+    data = read_input(path)
+    return ResultsTable.from_records(decode_results(data, name), gt, name, iou_type)
 
 
 def results_from_records(
     records: Sequence[Any], gt: GroundTruth, iou_type: str | None = None, source: str = "results"
 ) -> ResultsTable:
     """In-memory result records (dicts in the result format) → :class:`ResultsTable`."""
-    typed = convert_results(records, source)
-    return build_detections(
-        typed, gt.image_ids, gt.heights, gt.widths, gt.ontology, source, iou_type
-    )
+    return ResultsTable.from_records(convert_results(records, source), gt, source, iou_type)
 
 
 def _numpy(x: Any) -> np.ndarray:
@@ -108,8 +99,6 @@ def predictions_to_results(image_id: int, prediction: Mapping[str, Any]) -> list
     of RLE dicts, ``attribute_ids``: N lists of Fashionpedia attribute ids, ``attribute_scores``:
     N lists of matching scores.
     """
-    from fashionkit.data.masks import encode_mask, rle_to_json
-
     boxes = _numpy(prediction["boxes"]).astype(np.float64).reshape(-1, 4)
     labels = prediction.get("category_ids", prediction.get("labels"))
     if labels is None:
@@ -156,7 +145,6 @@ def predictions_to_results(image_id: int, prediction: Mapping[str, Any]) -> list
 
 def write_results(path: str | Path, records: Sequence[Mapping[str, Any]]) -> None:
     """Write result records as a JSON list (RLE counts as str, numbers as plain JSON)."""
-    from fashionkit.data.masks import rle_to_json
 
     def plain(r: Mapping[str, Any]) -> dict:
         out = dict(r)

@@ -15,7 +15,7 @@ from PIL import Image
 from readers_helpers import fashionpedia_doc, rle_str, write_json
 
 from fashionkit.data import InvalidDataError, read_annotations
-from fashionkit.data.annotation_checks import check_segmentation, check_segmentations
+from fashionkit.data.segmentation_checks import check_segmentation, check_segmentations
 
 
 def _ann(doc, ann_id):

@@ -26,9 +26,9 @@ import pytest
 from hypothesis import strategies as st
 
 from fashionkit.data import InvalidDataError, read_annotations
-from fashionkit.data.annotation_checks import check_segmentation
 from fashionkit.data.fashionpedia import read_fashionpedia
 from fashionkit.data.masks import decode_rle, kaggle_to_rle, rle_areas, rle_to_kaggle
+from fashionkit.data.segmentation_checks import check_segmentation
 from fashionkit.errors import Problem
 from fashionkit.ontology import load_ontology
 from tests.fuzzing import (

@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
+from fashionkit.evaluation.attribute_sets import pack_attributes
 from fashionkit.evaluation.matching import attribute_f1
-from fashionkit.evaluation.records import pack_attributes
 
 N = 294
 

@@ -1,4 +1,4 @@
-"""COCO AP (faster-coco-eval) against pycocotools' COCOeval on the same inputs."""
+"""COCO AP (our matching with the COCO rule) against pycocotools' COCOeval on the same inputs."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from fashionkit.evaluation.coco import COCO_KEYS, coco_ap
+from fashionkit.evaluation.fashionpedia_ap import evaluate_fashionpedia
+from fashionkit.evaluation.matching import build_units
 from fashionkit.evaluation.results import load_ground_truth, results_from_records
 from fashionkit.evaluation.testing import CaseSpec, make_case
 
@@ -41,3 +43,17 @@ def test_coco_ap_matches_pycocotools(seed: int, iou_type: str) -> None:
     assert 0 < got["AP"] < 1
     present = {a["category_id"] for a in gt["annotations"] if not a["iscrowd"]}
     assert {c for c, v in got["per_category"].items() if v >= 0} == present
+
+
+@pytest.mark.parametrize("iou_type", ["segm", "bbox"])
+def test_coco_ap_reusing_fashionpedia_ap_is_the_same(iou_type: str) -> None:
+    gt, res = make_case(7, CaseSpec(image_size=(30, 300), crowd_rate=0.2, jitter=0.05))
+    g = load_ground_truth(gt)
+    d = results_from_records(res, g, iou_type=iou_type)
+    units = build_units(g, d, iou_type)
+    alone = coco_ap(g, d, iou_type, per_category=True, units=units)
+    fp = evaluate_fashionpedia(g, d, iou_type, units=units)
+    assert coco_ap(g, d, iou_type, per_category=True, units=units, fashionpedia=fp) == alone
+    np.testing.assert_allclose(
+        [alone[k] for k in COCO_KEYS], pycocotools_stats(gt, res, iou_type), atol=1e-6
+    )

@@ -56,7 +56,7 @@ def test_rle_of_wrong_size(case):
     gt, res = copy.deepcopy(case)
     h, w = res[4]["segmentation"]["size"]
     res[4]["segmentation"]["size"] = [h + 1, w]
-    _bad(res, gt, 4, "is not the image's [height, width]")
+    _bad(res, gt, 4, "disagrees with the image size")
 
 
 @pytest.mark.parametrize(
@@ -107,7 +107,7 @@ def test_results_file_errors(tmp_path, case):
     p.write_text(json.dumps(res))
     with pytest.raises(InvalidDataError, match=r"res.json: result 9: .*image_id"):
         read_results(p, g)
-    with pytest.raises(InvalidDataError, match="no such file"):
+    with pytest.raises(InvalidDataError, match="nope.json: file: cannot be read"):
         read_results(tmp_path / "nope.json", g)
 
 
@@ -198,7 +198,7 @@ def test_ids_beyond_int64_name_the_result(case, field, value):
 def test_result_polygons_far_outside_the_image_are_refused(case):
     gt, res = copy.deepcopy(case)
     res[1]["segmentation"] = [[0, 0, 3e9, 1, 5, 4]]  # hangs pycocotools' rasteriser
-    _bad(res, gt, 1, "polygon has points outside the image")
+    _bad(res, gt, 1, "outside the image")
 
 
 @pytest.mark.parametrize(("edit", "where", "message"), [
@@ -213,11 +213,11 @@ def test_result_polygons_far_outside_the_image_are_refused(case):
      "attribute_ids must be a list"),
     (lambda g: g["annotations"][0].update(iscrowd=True), "annotation id 1", "iscrowd must be 0 or 1"),
     (lambda g: g["annotations"][0].update(segmentation={"size": ["a", 1], "counts": "0"}),
-     "annotation id 1", "is not the image's [height, width]"),
+     "annotation id 1", "RLE size must be [height, width]"),
     (lambda g: g["annotations"][0].update(segmentation=[[0, 0, 1e12, 0, 1e12, 1e12]]),
-     "annotation id 1", "polygon has points outside the image"),
+     "annotation id 1", "outside the image"),
     (lambda g: g["annotations"][0].update(segmentation=[[0, 0, 10**400, 0, 5, 5]]),
-     "annotation id 1", "polygon coordinates must be finite numbers"),
+     "annotation id 1", "non-finite coordinates"),
 ])
 def test_ground_truth_records_that_crashed_the_loader(case, edit, where, message):
     gt = copy.deepcopy(case[0])
