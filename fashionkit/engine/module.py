@@ -150,8 +150,8 @@ class DetectionModule(L.LightningModule):
         cfg = self.recipe.optim
         groups = parameter_groups(self.model, cfg.weight_decay)
         lr = effective_lr(self.recipe, self.trainer.world_size)
-        # The fused kernels update all parameters in one vectorised pass (on CPU the default
-        # per-tensor loop cost ~5% of a cpu-tiny step); same update rule. Not under fp16 loss
+        # The fused kernels update all parameters in one vectorised pass instead of a
+        # per-tensor loop; same update rule. Not under fp16 loss
         # scaling, where Lightning unscales before clipping and a fused step would not.
         fused = self.device.type in ("cpu", "cuda") and self.recipe.precision != "16-mixed"
         if cfg.optimizer == "sgd":
