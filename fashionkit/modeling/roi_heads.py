@@ -39,7 +39,12 @@ _SAMPLING_MODE: contextvars.ContextVar[str] = contextvars.ContextVar("rpn_mode",
 
 
 class ExplicitRPN(RegionProposalNetwork):
-    """torchvision's RPN with explicit calls: :meth:`losses` and :meth:`proposals`."""
+    """torchvision's RPN with explicit calls: :meth:`losses` and :meth:`proposals`.
+
+    torchvision's RPN returns losses or proposals depending on ``.training`` and picks its
+    proposal counts the same way; explicit calls let validation compute losses on a model in
+    eval mode. :meth:`filter_proposals` also gives the ONNX export a graph without the
+    data-dependent ``If`` that torchvision's ``batched_nms`` exports."""
 
     def pre_nms_top_n(self) -> int:
         return self._pre_nms_top_n[_SAMPLING_MODE.get()]
