@@ -16,19 +16,19 @@ import lightning as L
 import numpy as np
 import torch
 
+from fashionkit.modeling import LOSS_NAMES as OBJECTIVE_NAMES
+from fashionkit.modeling.losses import TABLE4_LOSS_NAMES
+
 __all__ = ["EpochTable", "RNGState", "TABLE4_COLUMNS", "LOSS_NAMES", "plot_loss_curves"]
 
-# The seed paper's loss names (matterport Mask R-CNN), then RPN and attribute losses.
-LOSS_NAMES = (
-    "mrcnn_class_loss",
-    "mrcnn_bbox_loss",
-    "mrcnn_mask_loss",
-    "rpn_class_loss",
-    "rpn_bbox_loss",
-    "mrcnn_attribute_loss",
-)
-TABLE4_COLUMNS = tuple(f"train_{n}" for n in LOSS_NAMES[:3]) + tuple(
-    f"val_{n}" for n in LOSS_NAMES[:3]
+# The losses of the table and the curves: the seed paper's Table 4 losses (matterport's
+# definitions, :mod:`fashionkit.modeling.losses`), then the RPN and attribute losses. The
+# optimised RoI-head losses (torchvision's definitions: ``loss_classifier``, ``loss_box_reg``,
+# ``loss_mask``) follow them in ``metrics.csv`` under their own names.
+LOSS_NAMES = (*TABLE4_LOSS_NAMES, "rpn_class_loss", "rpn_bbox_loss", "mrcnn_attribute_loss")
+CSV_LOSS_NAMES = (*LOSS_NAMES, *(n for n in OBJECTIVE_NAMES if n not in LOSS_NAMES))
+TABLE4_COLUMNS = tuple(f"train_{n}" for n in TABLE4_LOSS_NAMES) + tuple(
+    f"val_{n}" for n in TABLE4_LOSS_NAMES
 )
 
 
@@ -39,8 +39,10 @@ def _as_float(value: Any) -> float:
 
 
 class EpochTable(L.Callback):
-    """Writes ``RUN/metrics.csv`` (one row per epoch: Table 4 columns first, then RPN and
-    attribute losses, then metrics), redraws ``RUN/loss_curves.png``, and prints the table
+    """Writes ``RUN/metrics.csv`` (one row per epoch: the Table 4 columns first, then the RPN
+    and attribute losses, the optimised RoI-head losses under torchvision's names
+    (``loss_classifier``, ``loss_box_reg``, ``loss_mask``), the objective's total ``*_loss``,
+    then metrics), redraws ``RUN/loss_curves.png``, and prints the table
     when training ends. Only rank 0 writes; values are already reduced across processes
     (``sync_dist=True`` in the module's logging)."""
 
@@ -79,7 +81,7 @@ class EpochTable(L.Callback):
             metrics = {k: v for k, v in metrics.items() if not k.startswith("val_")}
         row: dict[str, float] = {"epoch": float(trainer.current_epoch + 1)}
         for split in ("train", "val"):
-            for name in LOSS_NAMES:
+            for name in CSV_LOSS_NAMES:
                 key = f"{split}_{name}"
                 row[key] = metrics.get(key, math.nan)
             row[f"{split}_loss"] = metrics.get(f"{split}_loss", math.nan)
@@ -130,7 +132,7 @@ def print_loss_table(rows: list[dict[str, float]]) -> None:
 
 
 def plot_loss_curves(rows: list[dict[str, float]], path: str | Path) -> None:
-    """Fig. 10: one panel per loss, train vs val across epochs."""
+    """Fig. 10: one panel per loss of :data:`LOSS_NAMES`, train vs val across epochs."""
     import matplotlib
 
     matplotlib.use("Agg")

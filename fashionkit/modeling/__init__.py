@@ -5,7 +5,7 @@ Public API::
     config = model_config_from_preset("cpu-tiny")        # or PRESETS[...], ModelConfig(...)
     model = build_model(config)
     load_weights(model, "maskrcnn_resnet50_fpn_coco.pth")  # optional, local files only
-    losses = model.losses(images, targets)                # dict of the six named losses
+    losses = model.losses(images, targets)                # the objective's six named terms
     detections = model.eval().predict(images)             # list[fashionkit.structures.Detections]
     save_checkpoint(model, "model.pt"); model = load_checkpoint("model.pt")
 """

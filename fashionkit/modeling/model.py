@@ -3,10 +3,11 @@
 
 The model has two explicit calls and no training/eval-dependent return types:
 
-- ``model.losses(images, targets) -> dict[str, Tensor]``: the six losses, named as in the seed
-  paper (``rpn_class_loss``, ``rpn_bbox_loss``, ``mrcnn_class_loss``, ``mrcnn_bbox_loss``,
-  ``mrcnn_mask_loss``, ``mrcnn_attribute_loss``; the attribute loss already multiplied by
-  ``config.attribute_loss_weight``). It samples anchors and RoIs exactly as in training whatever
+- ``model.losses(images, targets) -> dict[str, Tensor]``: the six terms of the training
+  objective (:data:`LOSS_NAMES`; the RoI-head terms under torchvision's names and definitions,
+  the attribute loss already multiplied by ``config.attribute_loss_weight``); their sum is what
+  training minimises. ``model.losses_with_table4`` also returns the seed paper's Table 4 losses
+  (matterport's definitions, :mod:`fashionkit.modeling.losses`), for logging. It samples anchors and RoIs exactly as in training whatever
   ``.training`` is, so in eval mode (BatchNorm on running statistics, nothing updated) it gives
   an honest validation loss; wrap it in ``torch.no_grad()`` for validation.
 - ``model.predict(images) -> list[Detections]``: inference (proposal counts of the ``_test``
@@ -55,9 +56,9 @@ __all__ = ["AttributeMaskRCNN", "build_model", "LOSS_NAMES"]
 LOSS_NAMES: tuple[str, ...] = (
     "rpn_class_loss",
     "rpn_bbox_loss",
-    "mrcnn_class_loss",
-    "mrcnn_bbox_loss",
-    "mrcnn_mask_loss",
+    "loss_classifier",
+    "loss_box_reg",
+    "loss_mask",
     "mrcnn_attribute_loss",
 )
 
@@ -101,7 +102,14 @@ class AttributeMaskRCNN(nn.Module):
     # -- losses ----------------------------------------------------------------------------
     def losses(self, images: Sequence[Tensor], targets: Sequence[dict[str, Tensor]]
                ) -> dict[str, Tensor]:
-        """The six scalar losses (keys :data:`LOSS_NAMES`), whatever ``.training`` is."""
+        """The six scalar terms of the objective (keys :data:`LOSS_NAMES`), whatever
+        ``.training`` is."""
+        return self.losses_with_table4(images, targets)[0]
+
+    def losses_with_table4(self, images: Sequence[Tensor], targets: Sequence[dict[str, Tensor]]
+                           ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """:meth:`losses` and, from the same sampled RoIs, the Table 4 losses (keys
+        :data:`~fashionkit.modeling.losses.TABLE4_LOSS_NAMES`, detached)."""
         if len(images) != len(targets):
             raise ValueError(f"{len(images)} images but {len(targets)} targets")
         checked = [self._check_target(i, img, t)
@@ -110,12 +118,13 @@ class AttributeMaskRCNN(nn.Module):
         assert resized is not None
         features = self.backbone(batch.tensors)
         proposals, rpn_losses = self.rpn.losses(batch, features, resized)
-        roi_losses = self.roi_heads.losses(features, proposals, batch.image_sizes, resized)
+        roi_losses, table4 = self.roi_heads.losses(features, proposals, batch.image_sizes,
+                                                   resized)
         roi_losses["mrcnn_attribute_loss"] = (
             roi_losses["mrcnn_attribute_loss"] * self.config.attribute_loss_weight
         )
         out = {**rpn_losses, **roi_losses}
-        return {name: out[name] for name in LOSS_NAMES}
+        return {name: out[name] for name in LOSS_NAMES}, table4
 
     def _check_target(self, i: int, image: Tensor, target: dict[str, Tensor]) -> dict[str, Tensor]:
         if image.ndim != 3 or image.shape[0] != 3 or not image.is_floating_point():

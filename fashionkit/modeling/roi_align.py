@@ -2,10 +2,8 @@
 and an export-friendly ONNX program (:class:`FPNRoIAlign`).
 
 On CPU, torchvision's ``roi_align`` loops over RoIs, channels and bins on one thread (forward
-and backward), and first copies a channels-last map to contiguous NCHW. At the paper's size
-(R101-FPN, 1024², 1,000 proposals, 100 masks) the two poolers took 0.57 s of the ``bf16``
-backend's 0.97 s of RoI heads; in a ``cpu-tiny`` training step their backward was a third of
-the step. Every RoIAlign output value is a weighted sum of feature vectors: each bin's
+and backward), and first copies a channels-last map to contiguous NCHW, which makes the two
+poolers a large share of the RoI heads' time in CPU inference and training. Every RoIAlign output value is a weighted sum of feature vectors: each bin's
 ``sampling_ratio²`` sample points' four bilinear neighbours. Read as rows of an
 ``(N·H·W) × C`` table (a view of a channels-last map), a bin is a bag of
 ``4·sampling_ratio²`` rows with weights, which :func:`torch.nn.functional.embedding_bag` sums
@@ -87,8 +85,8 @@ def roi_align_gather(input: Tensor, rois: Tensor, output_size: tuple[int, int],
                           by_y(wy_hi) * by_x(wx_lo), by_y(wy_hi) * by_x(wx_hi)], dim=-1)
     weight = weight * inside[..., None]
     # rows of channels: a view of channels-last memory, else one copy (for one NCHW image
-    # ``reshape`` would return a view whose channels lie H·W apart, which embedding_bag read
-    # in 1.3 s instead of 0.03 s at R101-FPN 1024²)
+    # ``reshape`` would return a view whose channels lie H·W apart, which embedding_bag reads
+    # far more slowly than contiguous rows)
     table = input.to(dtype).permute(0, 2, 3, 1).reshape(n * h * w, c).contiguous()
     pooled = F.embedding_bag(index.reshape(count * ph * pw, -1), table,
                              per_sample_weights=weight.reshape(count * ph * pw, -1), mode="sum")
@@ -103,8 +101,8 @@ class FPNRoIAlign(MultiScaleRoIAlign):
 
     torchvision's exported program gathers each FPN level's RoIs, pools them, and merges the
     levels with ``ScatterElements`` over index tensors expanded to the full output
-    (RoIs × channels × 7 × 7 int64 per level): ~0.07 s of an R101-FPN 1024² graph in
-    OpenVINO, about a quarter of its non-convolution time. Exported, this one pools every RoI
+    (RoIs × channels × 7 × 7 int64 per level), a large part of the graph's non-convolution
+    time in OpenVINO. Exported, this one pools every RoI
     at every level and keeps each RoI's own level with ``where`` (the same numbers; RoIAlign
     itself is cheap).
 
@@ -113,9 +111,8 @@ class FPNRoIAlign(MultiScaleRoIAlign):
     reads the boxes tensor itself. That keeps the RoI arithmetic in fp32 under OpenVINO's
     bf16 precision: the CPU plugin runs in bf16 every float operation that does not lead to
     an output without passing a convolution or matmul, and 8-bit-mantissa RoI coordinates
-    (2–4 px steps at 512–1024 px) and level arithmetic moved a detection's score by 0.056
-    from eager fp32 on an earlier checkpoint of the slow parity test (0.036 with them in
-    fp32). The exported graph pools one image.
+    (2–4 px steps at 512–1024 px) and level arithmetic move detection scores visibly away
+    from eager fp32. The exported graph pools one image.
     """
 
     pooled: Tensor | None = None

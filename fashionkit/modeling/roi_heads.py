@@ -27,6 +27,7 @@ from torchvision.models.detection.rpn import RegionProposalNetwork, concat_box_p
 from torchvision.ops import boxes as box_ops
 
 from fashionkit.modeling.attribute_head import AttributeHead, attribute_loss, attribute_targets
+from fashionkit.modeling.losses import mrcnn_bbox_loss
 from fashionkit.modeling.nms import batched_nms_without_branches, classwise_nms
 
 __all__ = ["AttributeRoIHeads", "ExplicitRPN", "RoIPredictions"]
@@ -38,7 +39,12 @@ _SAMPLING_MODE: contextvars.ContextVar[str] = contextvars.ContextVar("rpn_mode",
 
 
 class ExplicitRPN(RegionProposalNetwork):
-    """torchvision's RPN with explicit calls: :meth:`losses` and :meth:`proposals`."""
+    """torchvision's RPN with explicit calls: :meth:`losses` and :meth:`proposals`.
+
+    torchvision's RPN returns losses or proposals depending on ``.training`` and picks its
+    proposal counts the same way; explicit calls let validation compute losses on a model in
+    eval mode. :meth:`filter_proposals` also gives the ONNX export a graph without the
+    data-dependent ``If`` that torchvision's ``batched_nms`` exports."""
 
     def pre_nms_top_n(self) -> int:
         return self._pre_nms_top_n[_SAMPLING_MODE.get()]
@@ -158,9 +164,12 @@ class AttributeRoIHeads(RoIHeads):
         proposals: list[Tensor],
         image_shapes: list[tuple[int, int]],
         targets: list[dict[str, Tensor]],
-    ) -> dict[str, Tensor]:
-        """``mrcnn_class_loss``, ``mrcnn_bbox_loss``, ``mrcnn_mask_loss`` and
-        ``mrcnn_attribute_loss`` (unweighted) on RoIs sampled from ``proposals`` + ground truth.
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """The optimised losses ``loss_classifier``, ``loss_box_reg``, ``loss_mask`` (torchvision's
+        definitions) and ``mrcnn_attribute_loss`` (unweighted), and the Table 4 losses
+        ``mrcnn_class_loss``, ``mrcnn_bbox_loss``, ``mrcnn_mask_loss`` (matterport's definitions,
+        detached; see :mod:`fashionkit.modeling.losses`), on RoIs sampled from ``proposals`` +
+        ground truth.
 
         ``targets[i]`` needs ``boxes`` (G×4 XYXY float), ``labels`` (G int64), ``masks``
         (G×H×W uint8) and ``attributes`` (G×A float multi-hot)."""
@@ -198,12 +207,19 @@ class AttributeRoIHeads(RoIHeads):
         )
         mask_loss = maskrcnn_loss(mask_logits, mask_proposals, [t["masks"] for t in targets],
                                   [t["labels"] for t in targets], pos_matched_idxs)
-        return {
-            "mrcnn_class_loss": class_loss,
-            "mrcnn_bbox_loss": box_loss,
-            "mrcnn_mask_loss": mask_loss,
+        objective = {
+            "loss_classifier": class_loss,
+            "loss_box_reg": box_loss,
+            "loss_mask": mask_loss,
             "mrcnn_attribute_loss": attr_loss,
         }
+        table4 = {
+            "mrcnn_class_loss": class_loss.detach(),
+            "mrcnn_bbox_loss": mrcnn_bbox_loss(box_regression.detach(), torch.cat(labels),
+                                               torch.cat(regression_targets)),
+            "mrcnn_mask_loss": mask_loss.detach(),
+        }
+        return objective, table4
 
     @property
     def num_attributes(self) -> int:

@@ -56,7 +56,8 @@ def test_run_folder_has_table4_metrics_curves_config_and_a_safe_checkpoint(shape
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     header = list(rows[0])
     assert header[1:7] == list(TABLE4_COLUMNS)
-    for col in (*TABLE4_COLUMNS[:3], "train_rpn_class_loss", "train_mrcnn_attribute_loss"):
+    for col in (*TABLE4_COLUMNS[:3], "train_rpn_class_loss", "train_mrcnn_attribute_loss",
+                "train_loss_box_reg", "train_loss_classifier", "train_loss_mask"):
         values = [float(r[col]) for r in rows]
         assert all(v == v and v >= 0 for v in values), col  # finite, not NaN
     # Validation ran only after epoch 2: epochs 1 and 3 have no val numbers (not stale ones).

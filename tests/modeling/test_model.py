@@ -45,10 +45,10 @@ def test_images_without_objects_give_zero_box_and_mask_losses(tiny_config):
     empty = [make_sample(64, n=0, seed=s) for s in (3, 4)]
     images, targets = zip(*empty, strict=True)
     losses = model.losses(list(images), list(targets))
-    for name in ("rpn_bbox_loss", "mrcnn_bbox_loss", "mrcnn_mask_loss"):
+    for name in ("rpn_bbox_loss", "loss_box_reg", "loss_mask"):
         assert losses[name].item() == 0.0, name
     # Background RoIs still teach "no attributes" and "background".
-    assert losses["mrcnn_class_loss"].item() > 0
+    assert losses["loss_classifier"].item() > 0
     assert losses["mrcnn_attribute_loss"].item() > 0
     sum(losses.values()).backward()
 
@@ -235,10 +235,10 @@ def test_mask_rois_per_image_caps_the_mask_branch_at_a_random_subset(tiny_config
     assert seen[-1] == 2 * 2  # 2 per image
     capped_other = run(2, seed=3)
     # A different draw of RoIs gives a different loss; the other heads are untouched.
-    assert capped["mrcnn_mask_loss"] != capped_other["mrcnn_mask_loss"]
-    assert capped["mrcnn_class_loss"] == full["mrcnn_class_loss"]
+    assert capped["loss_mask"] != capped_other["loss_mask"]
+    assert capped["loss_classifier"] == full["loss_classifier"]
     # A cap above the number of positives changes nothing.
-    assert run(10_000, seed=1)["mrcnn_mask_loss"] == full["mrcnn_mask_loss"]
+    assert run(10_000, seed=1)["loss_mask"] == full["loss_mask"]
     with pytest.raises(ValueError, match="mask_rois_per_image"):
         tiny_config.replace(mask_rois_per_image=-1)
 
