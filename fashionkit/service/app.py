@@ -51,7 +51,7 @@ from sqlalchemy.exc import OperationalError
 from fashionkit.errors import ConflictError, InvalidDataError, NotFoundError
 from fashionkit.service.auth import Accounts, TokenSigner
 from fashionkit.service.deps import ServiceSettings, ServiceState
-from fashionkit.service.limits import BodySizeLimit
+from fashionkit.service.limits import BodySizeLimit, EncodedSeparators
 from fashionkit.service.photos import JobStore, PhotoWorker
 from fashionkit.service.routes import ROUTERS
 from fashionkit.wardrobe.database import WardrobeDatabase
@@ -141,6 +141,7 @@ def create_app(
             "/api/wardrobe/import": settings.max_import_bytes,
         },
     )
+    app.add_middleware(EncodedSeparators)
     _add_error_handlers(app)
     for router in ROUTERS:
         # The routes themselves, not the router as one nested entry (which include_router

@@ -1,4 +1,5 @@
-"""A cap on request bodies, applied before any route parses them.
+"""Requests refused before any route sees them: bodies over a cap, paths with encoded
+separators.
 
 Starlette spools a multipart upload to a temporary file while it parses it, before the route
 can look at the size; without this cap a client could fill the disk with one request. Bodies
@@ -11,7 +12,42 @@ import json
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodySizeLimit"]
+__all__ = ["BodySizeLimit", "EncodedSeparators"]
+
+
+async def _answer(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class EncodedSeparators:
+    """ASGI middleware: 404 for a path with an encoded ``/`` or ``\\`` (``%2F``, ``%5C``).
+
+    The server decodes them before routing, so ``/api/items/x%2Fcutout`` would be
+    ``/api/items/x/cutout``, another route over another item. No id may hold either character
+    (:func:`fashionkit.wardrobe.items.id_problem`), so such a path names nothing."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw = (scope.get("raw_path") or b"").lower()
+            if b"%2f" in raw or b"%5c" in raw:
+                await _answer(send, 404, "no such path (an encoded '/' or '\\' names nothing)")
+                return
+        await self.app(scope, receive, send)
 
 
 class BodySizeLimit:
@@ -23,22 +59,6 @@ class BodySizeLimit:
         self.max_bytes = max_bytes
         self.per_path = dict(per_path or {})
 
-    @staticmethod
-    async def _answer(send: Send, status: int, detail: str) -> None:
-        body = json.dumps({"detail": detail}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -47,10 +67,10 @@ class BodySizeLimit:
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None:
             if not length.isdigit():
-                await self._answer(send, 400, "invalid Content-Length")
+                await _answer(send, 400, "invalid Content-Length")
                 return
             if int(length) > limit:
-                await self._answer(send, 413, f"request body over {limit} bytes")
+                await _answer(send, 413, f"request body over {limit} bytes")
                 return
         received = 0
 

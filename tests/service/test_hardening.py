@@ -54,3 +54,41 @@ def test_multi_picture_jpeg_is_a_jpeg(db_url, tmp_path):
             job = client.get(job["url"], headers=alice).json()
         assert job["status"] == "done", job
         assert len(job["items"]) == predictor.garments(data) > 0
+
+
+@pytest.mark.parametrize(
+    "item_id", ["x/cutout", "a\\b", "..", "abc\u202egpj", "co\u200bat", "tab\there"]
+)
+def test_ids_that_would_be_unreachable_are_refused(service, alice, item_id):
+    response = service.post("/api/items", json={"id": item_id, "category": "shirt"}, headers=alice)
+    assert response.status_code == 422, response.text
+    assert repr(item_id) in response.json()["detail"]  # the answer names the id
+    assert service.get("/api/items", headers=alice).json() == []
+    service.post("/api/items", json={"id": "ok", "category": "shirt"}, headers=alice)
+    renamed = service.patch("/api/items/ok", json={"id": item_id}, headers=alice)
+    assert renamed.status_code == 422, renamed.text
+    assert [i["id"] for i in service.get("/api/items", headers=alice).json()] == ["ok"]
+
+
+def test_an_encoded_slash_does_not_reach_another_items_cutout(db_url, tmp_path):
+    predictor = TruthPredictor()
+    app = create_app(
+        db_url, tmp_path / "data", predictor=predictor,
+        settings=ServiceSettings(max_pixels=400 * 400),
+    )  # fmt: skip
+    with TestClient(app) as client:
+        alice = login(client, "alice")
+        job = client.post(
+            "/api/photos", files={"file": ("p.png", predictor.photo(0), "image/png")},
+            headers=alice,
+        ).json()  # fmt: skip
+        deadline = time.monotonic() + 30
+        while job["status"] not in ("done", "failed") and time.monotonic() < deadline:
+            time.sleep(0.05)
+            job = client.get(job["url"], headers=alice).json()
+        key = job["items"][0]
+        assert client.get(f"/api/items/{key}/cutout", headers=alice).status_code == 200
+        for encoded in ("%2F", "%2f", "%5C", "%5c"):
+            response = client.get(f"/api/items/{key}{encoded}cutout", headers=alice)
+            assert response.status_code == 404, (encoded, response.headers)
+            assert response.headers["content-type"] == "application/json"
