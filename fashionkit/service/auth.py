@@ -239,6 +239,12 @@ class Accounts:
         password_hash = hash_password(password)
         with self.engine.begin() as connection:
             user_id = connection.execute(select(UserRow.id).where(UserRow.name == name)).scalar()
+            if user_id is None:  # the account's name in another case is the same account
+                user_id = connection.execute(
+                    select(UserRow.id)
+                    .where(_same_name(normalize_name(name)))
+                    .order_by(UserRow.id)
+                ).scalar()
             if user_id is None:
                 user_id = connection.execute(
                     insert(UserRow).values(name=name).returning(UserRow.id)

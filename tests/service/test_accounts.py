@@ -164,3 +164,23 @@ def test_a_cli_wardrobe_in_another_case_cannot_be_claimed(tmp_path):
     with TestClient(create_app(url, tmp_path / "data")) as client:
         response = client.post("/api/users", json={"name": "carol", "password": "long enough"})
         assert response.status_code == 409 and "command line" in response.json()["detail"]
+
+
+def test_cli_password_for_a_name_in_another_case_is_that_account(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from fashionkit.service import create_app
+    from fashionkit.service.auth import Accounts
+    from fashionkit.wardrobe.database import WardrobeDatabase
+
+    url = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    with TestClient(create_app(url, tmp_path / "data")) as client:
+        registered = client.post("/api/users", json={"name": "erin", "password": "first one!"})
+        database = WardrobeDatabase(url)
+        try:
+            changed = Accounts(database.engine).set_password("Erin", "second one")
+        finally:
+            database.close()
+        assert changed.user_id == registered.json()["id"]
+        token = client.post("/api/token", data={"username": "ERIN", "password": "second one"})
+        assert token.status_code == 200
