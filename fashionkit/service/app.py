@@ -10,7 +10,13 @@ Every ``/api`` route but registration and login needs ``Authorization: Bearer <t
 ``POST /api/token``) and sees only that person's wardrobe: another person's item, photo or
 outfit answers 404, as an unknown one does. Errors are JSON ``{"detail": message}`` (422 from
 request validation lists the fields); invalid item data answers 422 with ``"problems"``, one
-per wrong field. Interactive documentation is at ``/docs`` (OpenAPI at ``/openapi.json``).
+per wrong field. The OpenAPI description is at ``/openapi.json``; the interactive
+documentation (Swagger UI at ``/docs``) only with ``api_docs=True`` (``serve --api-docs``), as
+its page loads its scripts from a CDN into the service's origin.
+
+Every answer carries ``X-Content-Type-Options: nosniff``; answers to requests with credentials,
+and those of login and registration, ``Cache-Control: no-store``
+(:class:`~fashionkit.service.limits.SecurityHeaders`).
 
 Routes::
 
@@ -51,7 +57,7 @@ from sqlalchemy.exc import OperationalError
 from fashionkit.errors import ConflictError, InvalidDataError, NotFoundError
 from fashionkit.service.auth import Accounts, TokenSigner
 from fashionkit.service.deps import ServiceSettings, ServiceState
-from fashionkit.service.limits import BodySizeLimit, EncodedSeparators
+from fashionkit.service.limits import BodySizeLimit, EncodedSeparators, SecurityHeaders
 from fashionkit.service.photos import JobStore, PhotoWorker
 from fashionkit.service.routes import ROUTERS
 from fashionkit.wardrobe.database import WardrobeDatabase
@@ -69,6 +75,7 @@ def create_app(
     predictor=None,
     device: str = "cpu",
     settings: ServiceSettings | None = None,
+    api_docs: bool = False,
 ) -> FastAPI:
     """The service over the wardrobe database ``db_url`` (any SQLAlchemy URL), keeping pending
     uploads and its token secret under ``data_dir``. Photos and cut-outs go where the CLI
@@ -78,6 +85,7 @@ def create_app(
     Detection needs a model: ``weights`` (a fashionkit checkpoint, loaded on ``device``) or
     ``predictor`` (a :class:`~fashionkit.inference.Predictor` or a callable with its
     interface). Without either the service runs and the photo routes answer 503.
+    ``api_docs``: serve Swagger UI at ``/docs`` (its scripts come from a CDN).
 
     Nothing is opened until the application starts (its lifespan): then the database is
     migrated once and its one engine serves every person until shutdown disposes it.
@@ -131,6 +139,8 @@ def create_app(
         title="fashionkit",
         summary="Wardrobe from photos (Fashionpedia ontology) and outfit coordination.",
         lifespan=lifespan,
+        docs_url="/docs" if api_docs else None,
+        redoc_url=None,
     )
     app.add_middleware(
         BodySizeLimit,
@@ -142,6 +152,8 @@ def create_app(
         },
     )
     app.add_middleware(EncodedSeparators)
+    # Outermost: the answers of the middleware above carry the headers too.
+    app.add_middleware(SecurityHeaders, no_store_paths=frozenset({"/api/token", "/api/users"}))
     _add_error_handlers(app)
     for router in ROUTERS:
         # The routes themselves, not the router as one nested entry (which include_router

@@ -1,5 +1,5 @@
-"""Requests refused before any route sees them: bodies over a cap, paths with encoded
-separators.
+"""ASGI middleware of the service: requests refused before any route sees them (bodies over a
+cap, paths with encoded separators) and the headers every answer carries.
 
 Starlette spools a multipart upload to a temporary file while it parses it, before the route
 can look at the size; without this cap a client could fill the disk with one request. Bodies
@@ -12,7 +12,7 @@ import json
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodySizeLimit", "EncodedSeparators"]
+__all__ = ["BodySizeLimit", "EncodedSeparators", "SecurityHeaders"]
 
 
 async def _answer(send: Send, status: int, detail: str) -> None:
@@ -29,6 +29,39 @@ async def _answer(send: Send, status: int, detail: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class SecurityHeaders:
+    """ASGI middleware: ``X-Content-Type-Options: nosniff`` on every answer (a browser must not
+    run an uploaded picture or a JSON answer as a script or page), and ``Cache-Control:
+    no-store`` on the answers of requests that carry credentials and on those that hand them
+    out (``no_store_paths``: login and registration), so that no browser or proxy cache keeps
+    a person's token or wardrobe. Headers a route set itself are kept."""
+
+    def __init__(self, app: ASGIApp, no_store_paths: frozenset[str] = frozenset()):
+        self.app = app
+        self.no_store_paths = no_store_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        private = scope["path"].rstrip("/") in self.no_store_paths or any(
+            name == b"authorization" for name, _ in scope["headers"]
+        )
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                if b"x-content-type-options" not in present:
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                if private and b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 class EncodedSeparators:

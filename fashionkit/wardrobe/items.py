@@ -24,6 +24,8 @@ __all__ = [
     "plausible_id",
     "id_problem",
     "normalize_id",
+    "day_problem",
+    "EARLIEST_DAY",
     "EDITABLE_FIELDS",
     "MAX_ID_LENGTH",
 ]
@@ -122,6 +124,21 @@ def id_problem(text: str) -> str | None:
             f"got {shown}"
         )
     return None
+
+
+# Days a garment was worn or an outfit rated: a day before this is a typing mistake, and the
+# database's date arithmetic (days since last worn) must not meet 9999-12-31.
+EARLIEST_DAY = dt.date(1900, 1, 1)
+
+
+def day_problem(day: dt.date, name: str, today: dt.date | None = None) -> str | None:
+    """What is wrong with ``day`` as the day something was worn (``name`` is the field, for
+    the message): it must lie from :data:`EARLIEST_DAY` to tomorrow (a day's slack for the
+    client's time zone). ``None`` when it does."""
+    latest = (today or dt.date.today()) + dt.timedelta(days=1)
+    if EARLIEST_DAY <= day <= latest:
+        return None
+    return f"{name} must be a day from {EARLIEST_DAY} to {latest}, got {day.isoformat()}"
 
 
 def plausible_id(text: str) -> bool:
@@ -254,6 +271,10 @@ def item_from_dict(data, source: str, where: str) -> tuple[WardrobeItem | None, 
         except (TypeError, ValueError):
             errors.append(f"last_worn must be a YYYY-MM-DD date, got {last_worn!r}")
             last_worn = None
+        else:
+            problem = day_problem(last_worn, "last_worn")
+            if problem is not None:
+                errors.append(problem)
 
     if errors:
         return None, [Problem(source, where, e) for e in errors]

@@ -92,3 +92,75 @@ def test_an_encoded_slash_does_not_reach_another_items_cutout(db_url, tmp_path):
             response = client.get(f"/api/items/{key}{encoded}cutout", headers=alice)
             assert response.status_code == 404, (encoded, response.headers)
             assert response.headers["content-type"] == "application/json"
+
+
+def test_a_running_server_names_in_any_case_and_its_headers(tmp_path):
+    """``fashionkit serve`` as a real process: one account whatever the case of its name, and
+    the headers of its answers."""
+    import httpx
+
+    from .live import free_port, serve_command, start, stop
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = start(serve_command(tmp_path, port), port, tmp_path / "server.log")
+    try:
+        body = {"name": "Dora", "password": "correct horse"}
+        assert httpx.post(f"{base}/api/users", json=body).status_code == 201
+        body["name"] = "dora"
+        assert httpx.post(f"{base}/api/users", json=body).status_code == 409
+        token = httpx.post(
+            f"{base}/api/token", data={"username": "DORA", "password": "correct horse"}
+        )
+        assert token.status_code == 200, token.text
+        assert token.headers["cache-control"] == "no-store"
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        me = httpx.get(f"{base}/api/me", headers=headers)
+        assert me.json()["name"] == "dora" and me.headers["cache-control"] == "no-store"
+        for path in ("/", "/ui.js", "/favicon.svg", "/health", "/api/categories", "/nothing"):
+            answer = httpx.get(f"{base}{path}")
+            assert answer.headers["x-content-type-options"] == "nosniff", path
+        assert httpx.get(f"{base}/api/me").headers["x-content-type-options"] == "nosniff"
+        # Swagger UI and ReDoc load their scripts from a CDN: off unless asked for.
+        assert httpx.get(f"{base}/docs").status_code == 404
+        assert httpx.get(f"{base}/redoc").status_code == 404
+        assert httpx.get(f"{base}/openapi.json").status_code == 200
+    finally:
+        stop(process)
+
+
+def test_swagger_ui_only_when_asked_for(db_url, tmp_path):
+    with TestClient(create_app(db_url, tmp_path / "data", api_docs=True)) as client:
+        docs = client.get("/docs")
+        assert docs.status_code == 200 and "swagger" in docs.text.lower()
+        assert docs.headers["x-content-type-options"] == "nosniff"
+
+
+def test_answers_of_middleware_carry_the_headers(service, alice):
+    refused = service.get("/api/items/a%2Fb", headers=alice)
+    assert refused.status_code == 404
+    assert refused.headers["x-content-type-options"] == "nosniff"
+    assert refused.headers["cache-control"] == "no-store"
+    for path in ("/api/items", "/api/outfits/feedback", "/api/wardrobe/export"):
+        answer = service.get(path, headers=alice)
+        assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
+    assert "no-store" not in service.get("/api/categories").headers.get("cache-control", "")
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "1899-12-31"])
+def test_days_outside_a_sane_range_are_refused(service, alice, day):
+    service.post("/api/items", json={"id": "tee", "category": "top"}, headers=alice)
+    worn = service.post(
+        "/api/outfits/feedback", json={"items": ["tee"], "kind": "wore", "on": day}, headers=alice
+    )
+    assert worn.status_code == 422 and day in worn.text and "1900-01-01" in worn.text
+    imported = service.post(
+        "/api/wardrobe/import", json=[{"id": "coat", "category": "coat", "last_worn": day}],
+        headers=alice,
+    )  # fmt: skip
+    assert imported.status_code == 422 and "last_worn" in imported.text
+    fine = service.post(
+        "/api/outfits/feedback", json={"items": ["tee"], "kind": "wore", "on": "2020-02-29"},
+        headers=alice,
+    )  # fmt: skip
+    assert fine.status_code == 201, fine.text
