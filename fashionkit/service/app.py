@@ -23,8 +23,10 @@ Routes::
     GET    /health                         {"status": "ok", "detection": bool}
     GET    /  and  /ui.js, /favicon.svg    the browser page (fashionkit.service.ui)
     GET    /api/categories                 garment and accessory categories (no login needed)
-    POST   /api/users                      {"name", "password"} → 201 {"id", "name"}; 409 taken
-    POST   /api/token                      OAuth2 password form → {"access_token", "token_type"}
+    POST   /api/users                      {"name", "password"} → 201 {"id", "name"}; 409 taken,
+                                           429 past the registrations of an address an hour
+    POST   /api/token                      OAuth2 password form → {"access_token", "token_type"};
+                                           429 + Retry-After after repeated wrong passwords
     GET    /api/me                         {"id", "name"}
     POST   /api/items                      wardrobe item JSON → 201 item; 409 id taken
     GET    /api/items                      ?category=&season=&occasion=&favorite= → [item]
@@ -57,7 +59,12 @@ from sqlalchemy.exc import OperationalError
 from fashionkit.errors import ConflictError, InvalidDataError, NotFoundError
 from fashionkit.service.auth import Accounts, TokenSigner
 from fashionkit.service.deps import ServiceSettings, ServiceState
-from fashionkit.service.limits import BodySizeLimit, EncodedSeparators, SecurityHeaders
+from fashionkit.service.limits import (
+    BodySizeLimit,
+    EncodedSeparators,
+    LoginThrottle,
+    SecurityHeaders,
+)
 from fashionkit.service.photos import JobStore, PhotoWorker
 from fashionkit.service.routes import ROUTERS
 from fashionkit.wardrobe.database import WardrobeDatabase
@@ -76,6 +83,7 @@ def create_app(
     device: str = "cpu",
     settings: ServiceSettings | None = None,
     api_docs: bool = False,
+    throttle: LoginThrottle | None = None,
 ) -> FastAPI:
     """The service over the wardrobe database ``db_url`` (any SQLAlchemy URL), keeping pending
     uploads and its token secret under ``data_dir``. Photos and cut-outs go where the CLI
@@ -85,7 +93,8 @@ def create_app(
     Detection needs a model: ``weights`` (a fashionkit checkpoint, loaded on ``device``) or
     ``predictor`` (a :class:`~fashionkit.inference.Predictor` or a callable with its
     interface). Without either the service runs and the photo routes answer 503.
-    ``api_docs``: serve Swagger UI at ``/docs`` (its scripts come from a CDN).
+    ``api_docs``: serve Swagger UI at ``/docs`` (its scripts come from a CDN). ``throttle``:
+    how password guessing and registrations are slowed (:class:`LoginThrottle`'s defaults).
 
     Nothing is opened until the application starts (its lifespan): then the database is
     migrated once and its one engine serves every person until shutdown disposes it.
@@ -142,6 +151,7 @@ def create_app(
         docs_url="/docs" if api_docs else None,
         redoc_url=None,
     )
+    app.state.throttle = throttle or LoginThrottle()
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_json_bytes,

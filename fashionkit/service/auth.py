@@ -47,6 +47,7 @@ __all__ = [
     "MAX_PASSWORD_LENGTH",
     "check_password_length",
     "normalize_name",
+    "MIN_DISTINCT_CHARACTERS",
 ]
 
 # Names appear in URLs and logs; keep them to a plain, unambiguous alphabet.
@@ -72,11 +73,23 @@ def _same_name(key: str):
     return func.lower(UserRow.name) == key
 
 
+# Fewer different characters than this is a password guessed among the first few thousand
+# ("aaaaaaaa", "abababab", eight spaces), whatever its length.
+MIN_DISTINCT_CHARACTERS = 5
+
+
 def check_password_length(password: str) -> None:
-    """``ValueError`` naming the limits when ``password`` is too short or too long."""
+    """``ValueError`` naming the rule when ``password`` is too short or too long, or too
+    easily guessed (all spaces, or fewer than :data:`MIN_DISTINCT_CHARACTERS` different
+    characters)."""
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise ValueError(
             f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+        )
+    if not password.strip() or len(set(password)) < MIN_DISTINCT_CHARACTERS:
+        raise ValueError(
+            f"a password needs at least {MIN_DISTINCT_CHARACTERS} different characters and "
+            "not only spaces"
         )
 
 

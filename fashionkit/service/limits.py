@@ -1,5 +1,6 @@
-"""ASGI middleware of the service: requests refused before any route sees them (bodies over a
-cap, paths with encoded separators) and the headers every answer carries.
+"""Limits of the service: ASGI middleware for requests refused before any route sees them
+(bodies over a cap, paths with encoded separators) and the headers every answer carries, and
+:class:`LoginThrottle`, which slows password guessing and account creation.
 
 Starlette spools a multipart upload to a temporary file while it parses it, before the route
 can look at the size; without this cap a client could fill the disk with one request. Bodies
@@ -8,11 +9,17 @@ arrive and refused when they pass it. Either way the answer is 413 with a JSON `
 """
 
 import json
+import math
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodySizeLimit", "EncodedSeparators", "SecurityHeaders"]
+__all__ = ["BodySizeLimit", "EncodedSeparators", "SecurityHeaders", "LoginThrottle"]
 
 
 async def _answer(send: Send, status: int, detail: str) -> None:
@@ -118,3 +125,95 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+@dataclass
+class _Failures:
+    count: int = 0
+    last: float = 0.0
+
+
+@dataclass
+class LoginThrottle:
+    """Slows password guessing and account creation, in this process's memory.
+
+    Logins: after ``free_account_failures`` wrong passwords for one account (or
+    ``free_client_failures`` from one client address, whichever account they name), each
+    further attempt must wait twice as long as the one before, from 1 s up to
+    ``max_wait_s``; earlier attempts answer 429 with ``Retry-After`` and are not checked at
+    all (so they cost no scrypt hash either). A correct password clears its account's count
+    (not the client's: one's own account must not reset the guessing of others'); counts are
+    forgotten ``forget_after_s`` after their last failure. With the defaults an account meets
+    at most about 100 guesses a day from any number of clients.
+
+    Registrations: at most ``registrations_per_window`` accounts per client address in any
+    ``window_s`` seconds (each costs a scrypt hash and a wardrobe).
+
+    At most ``max_keys`` addresses and names are remembered (the oldest are forgotten), so
+    the memory is bounded. Several processes each keep their own counts."""
+
+    free_account_failures: int = 5
+    free_client_failures: int = 20
+    max_wait_s: float = 15 * 60
+    forget_after_s: float = 24 * 3600
+    registrations_per_window: int = 60
+    window_s: float = 3600
+    max_keys: int = 100_000
+    clock: Callable[[], float] = time.monotonic
+    _failures: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False)
+    _registrations: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def _wait(self, key: str, free: int, now: float) -> float:
+        entry = self._failures.get(key)
+        if entry is None or now - entry.last > self.forget_after_s:
+            return 0.0
+        if entry.count < free:
+            return 0.0
+        wait = min(2.0 ** (entry.count - free), self.max_wait_s)
+        return max(0.0, entry.last + wait - now)
+
+    def login_wait(self, name: str, client: str) -> int:
+        """Seconds until a login for account ``name`` (normalised) from ``client`` may be
+        tried; 0 when it may be now."""
+        now = self.clock()
+        with self._lock:
+            wait = max(
+                self._wait(f"name:{name}", self.free_account_failures, now),
+                self._wait(f"client:{client}", self.free_client_failures, now),
+            )
+        return math.ceil(wait)
+
+    def _remember(self, table: OrderedDict, key: str, value) -> None:
+        table[key] = value
+        table.move_to_end(key)
+        while len(table) > self.max_keys:
+            table.popitem(last=False)
+
+    def login_failed(self, name: str, client: str) -> None:
+        now = self.clock()
+        with self._lock:
+            for key in (f"name:{name}", f"client:{client}"):
+                entry = self._failures.get(key)
+                if entry is None or now - entry.last > self.forget_after_s:
+                    entry = _Failures()
+                entry.count += 1
+                entry.last = now
+                self._remember(self._failures, key, entry)
+
+    def login_succeeded(self, name: str) -> None:
+        with self._lock:
+            self._failures.pop(f"name:{name}", None)
+
+    def registration_wait(self, client: str) -> int:
+        """Seconds until ``client`` may register another account (0: now, and counted)."""
+        now = self.clock()
+        with self._lock:
+            times = self._registrations.get(client) or deque()
+            while times and now - times[0] >= self.window_s:
+                times.popleft()
+            if len(times) >= self.registrations_per_window:
+                return max(1, math.ceil(times[0] + self.window_s - now))
+            times.append(now)
+            self._remember(self._registrations, client, times)
+            return 0

@@ -164,3 +164,68 @@ def test_days_outside_a_sane_range_are_refused(service, alice, day):
         headers=alice,
     )  # fmt: skip
     assert fine.status_code == 201, fine.text
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_password_guessing_is_slowed_and_registrations_are_capped(db_url, tmp_path):
+    from fashionkit.service.limits import LoginThrottle
+
+    clock = _Clock()
+    throttle = LoginThrottle(registrations_per_window=3, clock=clock)
+    with TestClient(create_app(db_url, tmp_path / "data", throttle=throttle)) as client:
+        login(client, "alice")
+
+        def attempt(password, name="alice"):
+            return client.post("/api/token", data={"username": name, "password": password})
+
+        assert [attempt("wrong guess").status_code for _ in range(5)] == [401] * 5
+        blocked = attempt("correct horse")  # even the right password waits its turn
+        assert blocked.status_code == 429 and blocked.headers["retry-after"] == "1"
+        assert attempt("wrong guess", name="ALICE").status_code == 429  # one account
+        clock.now += 1
+        assert attempt("wrong guess").status_code == 401
+        blocked = attempt("wrong guess")
+        assert blocked.status_code == 429 and blocked.headers["retry-after"] == "2"
+        clock.now += 2
+        assert attempt("correct horse").status_code == 200  # clears the account's count
+        assert attempt("wrong guess").status_code == 401
+
+        for k in range(2):  # alice was the first of three
+            body = {"name": f"user{k}", "password": "correct horse"}
+            assert client.post("/api/users", json=body).status_code == 201
+        refused = client.post("/api/users", json={"name": "user9", "password": "correct horse"})
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+        clock.now += 3600
+        again = client.post("/api/users", json={"name": "user9", "password": "correct horse"})
+        assert again.status_code == 201
+
+
+def test_guessing_from_one_client_is_slowed_across_accounts():
+    from fashionkit.service.limits import LoginThrottle
+
+    clock = _Clock()
+    throttle = LoginThrottle(clock=clock)
+    for k in range(20):
+        assert throttle.login_wait(f"n{k}", "10.0.0.1") == 0
+        throttle.login_failed(f"n{k}", "10.0.0.1")
+    assert throttle.login_wait("someone-else", "10.0.0.1") == 1
+    assert throttle.login_wait("someone-else", "10.0.0.2") == 0
+    waits = []
+    for _ in range(15):
+        clock.now += throttle.login_wait("m0", "10.0.0.3")
+        throttle.login_failed("m0", "10.0.0.3")
+        waits.append(throttle.login_wait("m0", "10.0.0.3"))
+    assert waits[:6] == [0, 0, 0, 0, 1, 2] and waits[-1] == 15 * 60
+
+
+@pytest.mark.parametrize("password", ["aaaaaaaa", " " * 8, "abababab", "\t" * 12])
+def test_easily_guessed_passwords_are_refused(service, password):
+    response = service.post("/api/users", json={"name": "alice", "password": password})
+    assert response.status_code == 422 and "different characters" in response.text
