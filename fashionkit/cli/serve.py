@@ -1,4 +1,5 @@
-"""``fashionkit serve``: the web service (REST API with OpenAPI docs at ``/docs``)."""
+"""``fashionkit serve``: the web service (REST API, OpenAPI at ``/openapi.json``; Swagger UI at
+``/docs`` with ``--api-docs``)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,11 @@ def register(app: typer.Typer) -> None:
         max_megapixels: float = typer.Option(
             40.0, "--max-megapixels", min=0.01, help="Largest photo, megapixels."
         ),
+        api_docs: bool = typer.Option(
+            False,
+            "--api-docs",
+            help="Serve Swagger UI at /docs (its page loads scripts from a CDN).",
+        ),
     ) -> None:
         """Serve the wardrobe over HTTP for several people (each logs in and sees only their
         own items, photos and outfits)."""
@@ -61,5 +67,6 @@ def register(app: typer.Typer) -> None:
             weights,
             device=device,
             settings=settings,
+            api_docs=api_docs,
         )
         uvicorn.run(application, host=host, port=port)

@@ -10,15 +10,23 @@ Every ``/api`` route but registration and login needs ``Authorization: Bearer <t
 ``POST /api/token``) and sees only that person's wardrobe: another person's item, photo or
 outfit answers 404, as an unknown one does. Errors are JSON ``{"detail": message}`` (422 from
 request validation lists the fields); invalid item data answers 422 with ``"problems"``, one
-per wrong field. Interactive documentation is at ``/docs`` (OpenAPI at ``/openapi.json``).
+per wrong field. The OpenAPI description is at ``/openapi.json``; the interactive
+documentation (Swagger UI at ``/docs``) only with ``api_docs=True`` (``serve --api-docs``), as
+its page loads its scripts from a CDN into the service's origin.
+
+Every answer carries ``X-Content-Type-Options: nosniff``; answers to requests with credentials,
+and those of login and registration, ``Cache-Control: no-store``
+(:class:`~fashionkit.service.limits.SecurityHeaders`).
 
 Routes::
 
     GET    /health                         {"status": "ok", "detection": bool}
     GET    /  and  /ui.js, /favicon.svg    the browser page (fashionkit.service.ui)
     GET    /api/categories                 garment and accessory categories (no login needed)
-    POST   /api/users                      {"name", "password"} → 201 {"id", "name"}; 409 taken
-    POST   /api/token                      OAuth2 password form → {"access_token", "token_type"}
+    POST   /api/users                      {"name", "password"} → 201 {"id", "name"}; 409 taken,
+                                           429 past the registrations of an address an hour
+    POST   /api/token                      OAuth2 password form → {"access_token", "token_type"};
+                                           429 + Retry-After after repeated wrong passwords
     GET    /api/me                         {"id", "name"}
     POST   /api/items                      wardrobe item JSON → 201 item; 409 id taken
     GET    /api/items                      ?category=&season=&occasion=&favorite= → [item]
@@ -51,7 +59,12 @@ from sqlalchemy.exc import OperationalError
 from fashionkit.errors import ConflictError, InvalidDataError, NotFoundError
 from fashionkit.service.auth import Accounts, TokenSigner
 from fashionkit.service.deps import ServiceSettings, ServiceState
-from fashionkit.service.limits import BodySizeLimit
+from fashionkit.service.limits import (
+    BodySizeLimit,
+    EncodedSeparators,
+    LoginThrottle,
+    SecurityHeaders,
+)
 from fashionkit.service.photos import JobStore, PhotoWorker
 from fashionkit.service.routes import ROUTERS
 from fashionkit.wardrobe.database import WardrobeDatabase
@@ -69,6 +82,8 @@ def create_app(
     predictor=None,
     device: str = "cpu",
     settings: ServiceSettings | None = None,
+    api_docs: bool = False,
+    throttle: LoginThrottle | None = None,
 ) -> FastAPI:
     """The service over the wardrobe database ``db_url`` (any SQLAlchemy URL), keeping pending
     uploads and its token secret under ``data_dir``. Photos and cut-outs go where the CLI
@@ -78,6 +93,8 @@ def create_app(
     Detection needs a model: ``weights`` (a fashionkit checkpoint, loaded on ``device``) or
     ``predictor`` (a :class:`~fashionkit.inference.Predictor` or a callable with its
     interface). Without either the service runs and the photo routes answer 503.
+    ``api_docs``: serve Swagger UI at ``/docs`` (its scripts come from a CDN). ``throttle``:
+    how password guessing and registrations are slowed (:class:`LoginThrottle`'s defaults).
 
     Nothing is opened until the application starts (its lifespan): then the database is
     migrated once and its one engine serves every person until shutdown disposes it.
@@ -131,7 +148,10 @@ def create_app(
         title="fashionkit",
         summary="Wardrobe from photos (Fashionpedia ontology) and outfit coordination.",
         lifespan=lifespan,
+        docs_url="/docs" if api_docs else None,
+        redoc_url=None,
     )
+    app.state.throttle = throttle or LoginThrottle()
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_json_bytes,
@@ -141,6 +161,9 @@ def create_app(
             "/api/wardrobe/import": settings.max_import_bytes,
         },
     )
+    app.add_middleware(EncodedSeparators)
+    # Outermost: the answers of the middleware above carry the headers too.
+    app.add_middleware(SecurityHeaders, no_store_paths=frozenset({"/api/token", "/api/users"}))
     _add_error_handlers(app)
     for router in ROUTERS:
         # The routes themselves, not the router as one nested entry (which include_router

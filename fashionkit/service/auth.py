@@ -26,10 +26,11 @@ import os
 import re
 import secrets
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -45,6 +46,8 @@ __all__ = [
     "MIN_PASSWORD_LENGTH",
     "MAX_PASSWORD_LENGTH",
     "check_password_length",
+    "normalize_name",
+    "MIN_DISTINCT_CHARACTERS",
 ]
 
 # Names appear in URLs and logs; keep them to a plain, unambiguous alphabet.
@@ -57,11 +60,36 @@ _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
 
 
+def normalize_name(name: str) -> str:
+    """The form in which account names are compared and registered: Unicode NFKC, then
+    case-folded (``"ALICE"`` → ``"alice"``). For the names :data:`USERNAME_PATTERN` allows (ASCII)
+    this is lower case, which SQL's ``lower()`` computes alike on SQLite and PostgreSQL."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def _same_name(key: str):
+    """A ``WHERE`` clause: ``users.name`` is ``key`` (a :func:`normalize_name` form) in any
+    case; wardrobes named by the CLI keep the case they were given."""
+    return func.lower(UserRow.name) == key
+
+
+# Fewer different characters than this is a password guessed among the first few thousand
+# ("aaaaaaaa", "abababab", eight spaces), whatever its length.
+MIN_DISTINCT_CHARACTERS = 5
+
+
 def check_password_length(password: str) -> None:
-    """``ValueError`` naming the limits when ``password`` is too short or too long."""
+    """``ValueError`` naming the rule when ``password`` is too short or too long, or too
+    easily guessed (all spaces, or fewer than :data:`MIN_DISTINCT_CHARACTERS` different
+    characters)."""
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise ValueError(
             f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+        )
+    if not password.strip() or len(set(password)) < MIN_DISTINCT_CHARACTERS:
+        raise ValueError(
+            f"a password needs at least {MIN_DISTINCT_CHARACTERS} different characters and "
+            "not only spaces"
         )
 
 
@@ -182,28 +210,39 @@ class Accounts:
     def __init__(self, engine: Engine):
         self.engine = engine
 
+    def _taken(self, key: str) -> NameTaken | None:
+        """:class:`NameTaken` for the wardrobe named ``key`` in any case; ``None`` when none."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(UserRow.id, AccountRow.user_id.label("account"))
+                .outerjoin(AccountRow, AccountRow.user_id == UserRow.id)
+                .where(_same_name(key))
+            ).all()
+        if not rows:
+            return None
+        return NameTaken(key, any(row.account is not None for row in rows))
+
     def register(self, name: str, password: str) -> Account:
-        """A new account with a new, empty wardrobe; :class:`NameTaken` when the name has a
-        wardrobe already (made here or with the CLI: registering must not hand over someone's
-        existing wardrobe)."""
+        """A new account with a new, empty wardrobe, under the name's :func:`normalize_name`
+        form; :class:`NameTaken` when the name, in any case, has a wardrobe already (made here
+        or with the CLI: registering must not hand over someone's existing wardrobe)."""
+        key = normalize_name(name)
+        taken = self._taken(key)
+        if taken is not None:
+            raise taken
         password_hash = hash_password(password)
         try:
             with self.engine.begin() as connection:
                 user_id = connection.execute(
-                    insert(UserRow).values(name=name).returning(UserRow.id)
+                    insert(UserRow).values(name=key).returning(UserRow.id)
                 ).scalar_one()
                 connection.execute(
                     insert(AccountRow).values(user_id=user_id, password_hash=password_hash)
                 )
         except IntegrityError:
-            with self.engine.connect() as connection:
-                has_account = connection.execute(
-                    select(AccountRow.user_id)
-                    .join(UserRow, UserRow.id == AccountRow.user_id)
-                    .where(UserRow.name == name)
-                ).first() is not None
-            raise NameTaken(name, has_account) from None
-        return Account(user_id, name)
+            # Registered by someone else between the check and the insert.
+            raise self._taken(key) or NameTaken(key, True) from None
+        return Account(user_id, key)
 
     def set_password(self, name: str, password: str) -> Account:
         """Give the wardrobe ``name`` a login with ``password`` (replacing any it had),
@@ -213,6 +252,12 @@ class Accounts:
         password_hash = hash_password(password)
         with self.engine.begin() as connection:
             user_id = connection.execute(select(UserRow.id).where(UserRow.name == name)).scalar()
+            if user_id is None:  # the account's name in another case is the same account
+                user_id = connection.execute(
+                    select(UserRow.id)
+                    .where(_same_name(normalize_name(name)))
+                    .order_by(UserRow.id)
+                ).scalar()
             if user_id is None:
                 user_id = connection.execute(
                     insert(UserRow).values(name=name).returning(UserRow.id)
@@ -234,15 +279,19 @@ class Accounts:
             verify_password(password, _DUMMY_HASH)
             return None
         with self.engine.connect() as connection:
-            row = connection.execute(
-                select(UserRow.id, AccountRow.password_hash)
+            rows = connection.execute(
+                select(UserRow.id, UserRow.name, AccountRow.password_hash)
                 .join(AccountRow, AccountRow.user_id == UserRow.id)
-                .where(UserRow.name == name)
-            ).first()
-        if row is None:
+                .where(_same_name(normalize_name(name)))
+                .order_by(UserRow.id)
+            ).all()
+        if not rows:
             verify_password(password, _DUMMY_HASH)
             return None
-        return Account(row.id, name) if verify_password(password, row.password_hash) else None
+        # Accounts registered before names were compared in one case may differ only in
+        # case: the one typed exactly is meant, else the oldest.
+        row = next((r for r in rows if r.name == name), rows[0])
+        return Account(row.id, row.name) if verify_password(password, row.password_hash) else None
 
     def get(self, user_id: int) -> Account | None:
         with self.engine.connect() as connection:

@@ -1,4 +1,6 @@
-"""A cap on request bodies, applied before any route parses them.
+"""Limits of the service: ASGI middleware for requests refused before any route sees them
+(bodies over a cap, paths with encoded separators) and the headers every answer carries, and
+:class:`LoginThrottle`, which slows password guessing and account creation.
 
 Starlette spools a multipart upload to a temporary file while it parses it, before the route
 can look at the size; without this cap a client could fill the disk with one request. Bodies
@@ -7,11 +9,85 @@ arrive and refused when they pass it. Either way the answer is 413 with a JSON `
 """
 
 import json
+import math
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodySizeLimit"]
+__all__ = ["BodySizeLimit", "EncodedSeparators", "SecurityHeaders", "LoginThrottle"]
+
+
+async def _answer(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class SecurityHeaders:
+    """ASGI middleware: ``X-Content-Type-Options: nosniff`` on every answer (a browser must not
+    run an uploaded picture or a JSON answer as a script or page), and ``Cache-Control:
+    no-store`` on the answers of requests that carry credentials and on those that hand them
+    out (``no_store_paths``: login and registration), so that no browser or proxy cache keeps
+    a person's token or wardrobe. Headers a route set itself are kept."""
+
+    def __init__(self, app: ASGIApp, no_store_paths: frozenset[str] = frozenset()):
+        self.app = app
+        self.no_store_paths = no_store_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        private = scope["path"].rstrip("/") in self.no_store_paths or any(
+            name == b"authorization" for name, _ in scope["headers"]
+        )
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                if b"x-content-type-options" not in present:
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                if private and b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class EncodedSeparators:
+    """ASGI middleware: 404 for a path with an encoded ``/`` or ``\\`` (``%2F``, ``%5C``).
+
+    The server decodes them before routing, so ``/api/items/x%2Fcutout`` would be
+    ``/api/items/x/cutout``, another route over another item. No id may hold either character
+    (:func:`fashionkit.wardrobe.items.id_problem`), so such a path names nothing."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw = (scope.get("raw_path") or b"").lower()
+            if b"%2f" in raw or b"%5c" in raw:
+                await _answer(send, 404, "no such path (an encoded '/' or '\\' names nothing)")
+                return
+        await self.app(scope, receive, send)
 
 
 class BodySizeLimit:
@@ -23,22 +99,6 @@ class BodySizeLimit:
         self.max_bytes = max_bytes
         self.per_path = dict(per_path or {})
 
-    @staticmethod
-    async def _answer(send: Send, status: int, detail: str) -> None:
-        body = json.dumps({"detail": detail}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -47,10 +107,10 @@ class BodySizeLimit:
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None:
             if not length.isdigit():
-                await self._answer(send, 400, "invalid Content-Length")
+                await _answer(send, 400, "invalid Content-Length")
                 return
             if int(length) > limit:
-                await self._answer(send, 413, f"request body over {limit} bytes")
+                await _answer(send, 413, f"request body over {limit} bytes")
                 return
         received = 0
 
@@ -65,3 +125,95 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+@dataclass
+class _Failures:
+    count: int = 0
+    last: float = 0.0
+
+
+@dataclass
+class LoginThrottle:
+    """Slows password guessing and account creation, in this process's memory.
+
+    Logins: after ``free_account_failures`` wrong passwords for one account (or
+    ``free_client_failures`` from one client address, whichever account they name), each
+    further attempt must wait twice as long as the one before, from 1 s up to
+    ``max_wait_s``; earlier attempts answer 429 with ``Retry-After`` and are not checked at
+    all (so they cost no scrypt hash either). A correct password clears its account's count
+    (not the client's: one's own account must not reset the guessing of others'); counts are
+    forgotten ``forget_after_s`` after their last failure. With the defaults an account meets
+    at most about 100 guesses a day from any number of clients.
+
+    Registrations: at most ``registrations_per_window`` accounts per client address in any
+    ``window_s`` seconds (each costs a scrypt hash and a wardrobe).
+
+    At most ``max_keys`` addresses and names are remembered (the oldest are forgotten), so
+    the memory is bounded. Several processes each keep their own counts."""
+
+    free_account_failures: int = 5
+    free_client_failures: int = 20
+    max_wait_s: float = 15 * 60
+    forget_after_s: float = 24 * 3600
+    registrations_per_window: int = 60
+    window_s: float = 3600
+    max_keys: int = 100_000
+    clock: Callable[[], float] = time.monotonic
+    _failures: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False)
+    _registrations: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def _wait(self, key: str, free: int, now: float) -> float:
+        entry = self._failures.get(key)
+        if entry is None or now - entry.last > self.forget_after_s:
+            return 0.0
+        if entry.count < free:
+            return 0.0
+        wait = min(2.0 ** (entry.count - free), self.max_wait_s)
+        return max(0.0, entry.last + wait - now)
+
+    def login_wait(self, name: str, client: str) -> int:
+        """Seconds until a login for account ``name`` (normalised) from ``client`` may be
+        tried; 0 when it may be now."""
+        now = self.clock()
+        with self._lock:
+            wait = max(
+                self._wait(f"name:{name}", self.free_account_failures, now),
+                self._wait(f"client:{client}", self.free_client_failures, now),
+            )
+        return math.ceil(wait)
+
+    def _remember(self, table: OrderedDict, key: str, value) -> None:
+        table[key] = value
+        table.move_to_end(key)
+        while len(table) > self.max_keys:
+            table.popitem(last=False)
+
+    def login_failed(self, name: str, client: str) -> None:
+        now = self.clock()
+        with self._lock:
+            for key in (f"name:{name}", f"client:{client}"):
+                entry = self._failures.get(key)
+                if entry is None or now - entry.last > self.forget_after_s:
+                    entry = _Failures()
+                entry.count += 1
+                entry.last = now
+                self._remember(self._failures, key, entry)
+
+    def login_succeeded(self, name: str) -> None:
+        with self._lock:
+            self._failures.pop(f"name:{name}", None)
+
+    def registration_wait(self, client: str) -> int:
+        """Seconds until ``client`` may register another account (0: now, and counted)."""
+        now = self.clock()
+        with self._lock:
+            times = self._registrations.get(client) or deque()
+            while times and now - times[0] >= self.window_s:
+                times.popleft()
+            if len(times) >= self.registrations_per_window:
+                return max(1, math.ceil(times[0] + self.window_s - now))
+            times.append(now)
+            self._remember(self._registrations, client, times)
+            return 0

@@ -1,7 +1,8 @@
 """Photo uploads and the background detection jobs of the web service.
 
 An upload is checked before anything is kept: at most ``max_bytes`` bytes, a JPEG, PNG or
-WebP *by its content* (the client's file name and content type are ignored), at most
+WebP *by its content* (a multi-picture JPEG, as phones and cameras write, is a JPEG: its first
+picture is the photo) (the client's file name and content type are ignored), at most
 ``max_pixels`` pixels (read from the header, before decoding), and fully decodable. It is
 written under a server-chosen name in ``DATA_DIR/uploads`` (to a temporary name and renamed,
 so a crash never leaves half a file), then its job is a row of the wardrobe database
@@ -112,7 +113,10 @@ def check_image(data: bytes, *, max_pixels: int) -> CheckedImage:
             width, height = image.size
             if image.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF orientation: shown turned
                 width, height = height, width
-            checked = CheckedImage(str(image.format), width, height)
+            # Pillow calls a JPEG with more pictures after the first (MPF) "MPO"; the file is a
+            # JPEG to every reader, and the first picture is the one they show.
+            kind = "JPEG" if image.format == "MPO" else str(image.format)
+            checked = CheckedImage(kind, width, height)
     except Image.DecompressionBombError:
         # PIL refuses images far above its own pixel limit at open, before our cap is checked.
         raise UploadRejected(413, f"image is over the limit of {max_pixels} pixels") from None

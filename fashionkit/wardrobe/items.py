@@ -8,6 +8,7 @@ file is reported field by field (see :mod:`fashionkit.wardrobe.exchange` for the
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass, field, replace
 
 from fashionkit.errors import Problem
@@ -21,6 +22,10 @@ __all__ = [
     "item_to_dict",
     "parse_category",
     "plausible_id",
+    "id_problem",
+    "normalize_id",
+    "day_problem",
+    "EARLIEST_DAY",
     "EDITABLE_FIELDS",
     "MAX_ID_LENGTH",
 ]
@@ -30,7 +35,7 @@ __all__ = [
 class WardrobeItem:
     """One garment or accessory.
 
-    ``id`` is the person's stable key (any non-empty string). ``category_id`` is a Fashionpedia
+    ``id`` is the person's stable key (a string as :func:`id_problem` accepts). ``category_id`` is a Fashionpedia
     category id (0..45). ``colors`` are ``"#rrggbb"`` strings, main colour first. ``season``
     holds names from :data:`~fashionkit.wardrobe.attributes.SEASONS`; empty means "any
     season". ``formality`` is 1 (athletic/lounge) .. 5 (black tie), ``None`` when unknown.
@@ -75,13 +80,72 @@ _MAX_LENGTH = {"name": 200, "material": 100, "pattern": 100, "brand": 100, "tren
 _MAX_NOTES = 10_000
 # Control characters: PostgreSQL text cannot hold NUL, and ids appear in URLs and file names.
 _CONTROL = frozenset(map(chr, range(32))) | {"\x7f"}
+# Ids are path segments of the API (/api/items/{id}): a slash, even sent as %2F, splits the
+# segment and a backslash is a slash to some clients; "." and ".." are removed from paths by
+# clients and proxies. Either way such an item could be stored and never be reached again.
+_ID_SEPARATORS = frozenset("/\\")
+_DOT_SEGMENTS = frozenset({".", ".."})
+# Unicode categories refused in ids: control (Cc), format (Cf: bidirectional overrides and
+# zero-width characters, which make two different ids look alike or text run backwards),
+# surrogates (Cs), private use (Co) and unassigned (Cn), and line/paragraph separators.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def normalize_id(text: str) -> str:
+    """The form an id is stored and looked up in: stripped, Unicode NFC (so that an id typed
+    with a combining accent and one with the precomposed letter are one id)."""
+    return unicodedata.normalize("NFC", text.strip())
+
+
+def id_problem(text: str) -> str | None:
+    """What is wrong with ``text`` as an item id, or ``None`` when it is a valid one: the one
+    rule for ids, whichever way they come in (API, import, CLI). An id is non-empty, at most
+    :data:`MAX_ID_LENGTH` characters, in NFC, and holds no ``/`` or ``\\``, no control,
+    format (bidirectional, zero-width), private-use or unassigned characters, and is not ``.``
+    or ``..``."""
+    shown = f"{text[:40]!r}{'…' if len(text) > 40 else ''}"
+    if not text:
+        return "id must not be empty"
+    if len(text) > MAX_ID_LENGTH:
+        return f"id must be at most {MAX_ID_LENGTH} characters, got {len(text)}: {shown}"
+    if unicodedata.normalize("NFC", text) != text:
+        return f"id must be in Unicode NFC form, got {shown}"
+    if text in _DOT_SEGMENTS:
+        return f"id must not be {text!r} (a path segment clients remove)"
+    if _ID_SEPARATORS.intersection(text):
+        return f"id must not contain '/' or '\\' (ids are parts of URLs), got {shown}"
+    refused = sorted(
+        {c for c in text if unicodedata.category(c) in _REFUSED_CATEGORIES}, key=ord
+    )
+    if refused:
+        names = ", ".join(f"U+{ord(c):04X}" for c in refused[:5])
+        return (
+            f"id must not contain control, invisible or bidirectional characters ({names}), "
+            f"got {shown}"
+        )
+    return None
+
+
+# Days a garment was worn or an outfit rated: a day before this is a typing mistake, and the
+# database's date arithmetic (days since last worn) must not meet 9999-12-31.
+EARLIEST_DAY = dt.date(1900, 1, 1)
+
+
+def day_problem(day: dt.date, name: str, today: dt.date | None = None) -> str | None:
+    """What is wrong with ``day`` as the day something was worn (``name`` is the field, for
+    the message): it must lie from :data:`EARLIEST_DAY` to tomorrow (a day's slack for the
+    client's time zone). ``None`` when it does."""
+    latest = (today or dt.date.today()) + dt.timedelta(days=1)
+    if EARLIEST_DAY <= day <= latest:
+        return None
+    return f"{name} must be a day from {EARLIEST_DAY} to {latest}, got {day.isoformat()}"
 
 
 def plausible_id(text: str) -> bool:
-    """Whether ``text`` could be an item id (what :func:`item_from_dict` accepts): non-empty,
-    at most :data:`MAX_ID_LENGTH` characters, no control characters. Lookups of anything else
-    can answer "no such item" without asking the database."""
-    return 0 < len(text) <= MAX_ID_LENGTH and not _CONTROL.intersection(text)
+    """Whether ``text`` could be an item id (what :func:`item_from_dict` accepts, see
+    :func:`id_problem`). Lookups of anything else can answer "no such item" without asking
+    the database."""
+    return id_problem(text) is None
 
 
 def parse_category(value) -> int:
@@ -141,11 +205,11 @@ def item_from_dict(data, source: str, where: str) -> tuple[WardrobeItem | None, 
         item_id = str(item_id)
     if not isinstance(item_id, str) or not item_id.strip():
         errors.append(f"id must be a non-empty string, got {item_id!r}")
-    elif not plausible_id(item_id.strip()):
-        errors.append(
-            f"id must be at most {MAX_ID_LENGTH} characters without control characters, "
-            f"got {item_id[:40]!r}{'…' if len(item_id) > 40 else ''}"
-        )
+    else:
+        item_id = normalize_id(item_id)
+        problem = id_problem(item_id)
+        if problem is not None:
+            errors.append(problem)
     if "category" not in data:
         errors.append("category is missing")
         category_id = None
@@ -207,12 +271,16 @@ def item_from_dict(data, source: str, where: str) -> tuple[WardrobeItem | None, 
         except (TypeError, ValueError):
             errors.append(f"last_worn must be a YYYY-MM-DD date, got {last_worn!r}")
             last_worn = None
+        else:
+            problem = day_problem(last_worn, "last_worn")
+            if problem is not None:
+                errors.append(problem)
 
     if errors:
         return None, [Problem(source, where, e) for e in errors]
     assert category_id is not None and isinstance(item_id, str)
     item = WardrobeItem(
-        id=item_id.strip(),
+        id=item_id,
         category_id=category_id,
         colors=tuple(colors),
         season=tuple(s for s in SEASONS if s in season),

@@ -135,3 +135,52 @@ def test_password_hash_matches_hashlib_scrypt_directly():
         b"pw", salt=unb64(salt), n=int(n), r=int(r), p=int(p), maxmem=64 << 20, dklen=32
     )
     assert unb64(key) == expected
+
+
+def test_names_are_one_account_whatever_their_case(service):
+    created = service.post("/api/users", json={"name": "Alice", "password": "correct horse"})
+    assert created.status_code == 201 and created.json()["name"] == "alice"
+    for other in ("alice", "ALICE", "aLiCe"):
+        again = service.post("/api/users", json={"name": other, "password": "other password"})
+        assert again.status_code == 409, (other, again.text)
+    ids = set()
+    for typed in ("alice", "ALICE", "Alice"):
+        token = service.post("/api/token", data={"username": typed, "password": "correct horse"})
+        assert token.status_code == 200, (typed, token.text)
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        ids.add(service.get("/api/me", headers=headers).json()["id"])
+    assert ids == {created.json()["id"]}
+
+
+def test_a_cli_wardrobe_in_another_case_cannot_be_claimed(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from fashionkit.service import create_app
+    from fashionkit.wardrobe import Wardrobe, WardrobeItem
+
+    url = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    with Wardrobe(url, user="Carol", image_dir=tmp_path / "img") as wardrobe:
+        wardrobe.add(WardrobeItem(id="coat", category_id=9))
+    with TestClient(create_app(url, tmp_path / "data")) as client:
+        response = client.post("/api/users", json={"name": "carol", "password": "long enough"})
+        assert response.status_code == 409 and "command line" in response.json()["detail"]
+
+
+def test_cli_password_for_a_name_in_another_case_is_that_account(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from fashionkit.service import create_app
+    from fashionkit.service.auth import Accounts
+    from fashionkit.wardrobe.database import WardrobeDatabase
+
+    url = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    with TestClient(create_app(url, tmp_path / "data")) as client:
+        registered = client.post("/api/users", json={"name": "erin", "password": "first one!"})
+        database = WardrobeDatabase(url)
+        try:
+            changed = Accounts(database.engine).set_password("Erin", "second one")
+        finally:
+            database.close()
+        assert changed.user_id == registered.json()["id"]
+        token = client.post("/api/token", data={"username": "ERIN", "password": "second one"})
+        assert token.status_code == 200

@@ -101,8 +101,14 @@ def test_unreadable_files_are_invalid_data_not_crashes(tmp_path, raw, fragment):
     [
         ({"id": "x", "category": "²"}, "no Fashionpedia category is named '²'"),  # isdigit, not int
         ({"id": "x" * 201, "category": 1}, "at most 200 characters"),
-        ({"id": "a\x00b", "category": 1}, "without control characters"),
-        ({"id": "a\nb", "category": 1}, "without control characters"),
+        ({"id": "a\x00b", "category": 1}, "control, invisible or bidirectional"),
+        ({"id": "a\nb", "category": 1}, "control, invisible or bidirectional"),
+        ({"id": "x/cutout", "category": 1}, "must not contain '/'"),
+        ({"id": "a\\b", "category": 1}, "must not contain '/' or '\\'"),
+        ({"id": "..", "category": 1}, "must not be '..'"),
+        ({"id": "abc\u202egpj.exe", "category": 1}, "U+202E"),  # right-to-left override
+        ({"id": "co\u200bat", "category": 1}, "U+200B"),  # zero-width space
+        ({"id": "co\u2066at", "category": 1}, "U+2066"),  # left-to-right isolate
         ({"id": "x", "category": 1, "brand": "b" * 101}, "brand must be at most 100"),
         ({"id": "x", "category": 1, "notes": "n\x00"}, "notes must not contain NUL"),
         ({"id": "x", "category": 1, "occasion": ["w" * 101]}, "occasion"),
@@ -113,6 +119,44 @@ def test_values_no_database_could_store_are_refused(record, fragment):
 
     item, problems = item_from_dict(record, source="f.json", where="item 0")
     assert item is None and any(fragment in p.message for p in problems), problems
+
+
+def test_ids_are_stored_in_nfc_and_urls_characters_are_kept():
+    from fashionkit.wardrobe import item_from_dict
+
+    decomposed = "cafe\u0301"  # "café" typed with a combining accent
+    item, problems = item_from_dict({"id": f" {decomposed} ", "category": 1}, "f.json", "item 0")
+    assert problems == [] and item is not None and item.id == "caf\u00e9"
+    for fine in ("x%2Fcutout", "a?b#c", "dress (red)", "...", "üñï"):
+        item, problems = item_from_dict({"id": fine, "category": 1}, "f.json", "item 0")
+        assert problems == [] and item is not None and item.id == fine
+
+
+def test_import_and_rename_refuse_ids_with_a_slash(tmp_path):
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps([{"id": "ok", "category": 1}, {"id": "x/cutout", "category": 1}]))
+    with Wardrobe(f"sqlite:///{tmp_path / 'w.sqlite'}") as w:
+        with pytest.raises(InvalidDataError, match="x/cutout"):
+            import_wardrobe(w, src)
+        assert w.items() == []
+        w.add(WardrobeItem(id="ok", category_id=1))
+        with pytest.raises(InvalidDataError, match="must not contain '/'"):
+            w.update("ok", id="ok/cutout")
+        assert [i.id for i in w.items()] == ["ok"]
+
+
+def test_cli_refuses_an_id_with_a_slash(tmp_path):
+    import subprocess
+    import sys
+
+    db = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    result = subprocess.run(
+        [sys.executable, "-m", "fashionkit.cli", "wardrobe", "add", "--db", db, "--id", "a/b",
+         "--category", "shirt"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "a/b" in result.stderr + result.stdout and "'/'" in result.stderr + result.stdout
 
 
 def test_longest_accepted_values_are_stored(tmp_path):

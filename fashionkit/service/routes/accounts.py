@@ -2,9 +2,9 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from fashionkit.ontology import load_ontology
 from fashionkit.service.auth import (
@@ -12,8 +12,11 @@ from fashionkit.service.auth import (
     MIN_PASSWORD_LENGTH,
     USERNAME_PATTERN,
     NameTaken,
+    check_password_length,
+    normalize_name,
 )
 from fashionkit.service.deps import CurrentAccount, State
+from fashionkit.service.limits import LoginThrottle
 
 router = APIRouter(prefix="/api")
 
@@ -21,6 +24,27 @@ router = APIRouter(prefix="/api")
 class NewUser(BaseModel):
     name: str = Field(pattern=USERNAME_PATTERN.pattern, description="Letters, digits, _ . -")
     password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)
+
+    @field_validator("password")
+    @classmethod
+    def _not_easily_guessed(cls, password: str) -> str:
+        check_password_length(password)
+        return password
+
+
+def _throttle(request: Request) -> LoginThrottle:
+    return request.app.state.throttle
+
+
+def _client(request: Request) -> str:
+    # The peer's address (uvicorn puts a local proxy's X-Forwarded-For here).
+    return request.client.host if request.client else "unknown"
+
+
+def _too_many(wait: int, what: str) -> HTTPException:
+    return HTTPException(
+        429, f"too many {what}; try again in {wait} s", headers={"Retry-After": str(wait)}
+    )
 
 
 @router.get("/categories")
@@ -39,7 +63,11 @@ def categories() -> list[dict]:
 
 
 @router.post("/users", status_code=201)
-def create_user(state: State, user: NewUser) -> dict:
+def create_user(state: State, request: Request, user: NewUser) -> dict:
+    """Register; at most a set number of accounts per client address an hour (429 beyond)."""
+    wait = _throttle(request).registration_wait(_client(request))
+    if wait:
+        raise _too_many(wait, "accounts created from your address")
     try:
         account = state.accounts.register(user.name, user.password)
     except NameTaken as taken:
@@ -55,12 +83,24 @@ def create_user(state: State, user: NewUser) -> dict:
 
 
 @router.post("/token")
-def login(state: State, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict:
+def login(
+    state: State, request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+) -> dict:
+    """A token for name and password; after repeated wrong passwords for an account or from
+    an address, 429 with ``Retry-After`` until the wait has passed (see
+    :class:`~fashionkit.service.limits.LoginThrottle`)."""
+    throttle, client = _throttle(request), _client(request)
+    name = normalize_name(form.username)
+    wait = throttle.login_wait(name, client)
+    if wait:
+        raise _too_many(wait, "wrong passwords")
     account = state.accounts.authenticate(form.username, form.password)
     if account is None:
+        throttle.login_failed(name, client)
         raise HTTPException(
             401, "wrong name or password", headers={"WWW-Authenticate": "Bearer"}
         )
+    throttle.login_succeeded(name)
     return {"access_token": state.signer.issue(account.user_id), "token_type": "bearer"}
 
 

@@ -4,10 +4,11 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from fashionkit.service.deps import CurrentWardrobe
 from fashionkit.service.routes.items import get_item
+from fashionkit.wardrobe.items import day_problem
 
 router = APIRouter(prefix="/api/outfits")
 
@@ -21,7 +22,17 @@ ItemId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x
 class FeedbackIn(BaseModel):
     items: list[ItemId] = Field(min_length=1, max_length=50, description="The outfit's item ids.")
     kind: Literal["like", "dislike", "wore"]
-    on: dt.date | None = Field(None, description="Day worn (for 'wore'); default today.")
+    on: dt.date | None = Field(
+        None, description="Day worn (for 'wore'), 1900-01-01 to tomorrow; default today."
+    )
+
+    @field_validator("on")
+    @classmethod
+    def _sane_day(cls, day: dt.date | None) -> dt.date | None:
+        problem = day_problem(day, "on") if day is not None else None
+        if problem is not None:
+            raise ValueError(problem)
+        return day
 
 
 @router.get("")
