@@ -114,3 +114,53 @@ def test_concurrent_edits_of_different_fields_all_land(database):
         assert [outcome(r) for r in results] == ["ok"] * len(changes)
         item = wardrobe.get(key)
         assert (item.notes, item.brand, item.material, item.favorite) == ("n", "b", "wool", True)
+
+
+def test_a_running_server_answers_concurrent_requests_without_500s(tmp_path):
+    """The same races as HTTP requests to ``fashionkit serve``: 201/409 for two creates,
+    every concurrent PATCH lands, 204/404 for edits racing a delete."""
+    import httpx
+
+    from .live import free_port, serve_command, start, stop
+
+    port = free_port()
+    with fresh_database(tmp_path, "served") as url:
+        command = serve_command(tmp_path, port)
+        command[command.index("--db") + 1] = url
+        server = start(command, port, tmp_path / "server.log")
+        try:
+            base = f"http://127.0.0.1:{port}"
+            with httpx.Client(base_url=base, timeout=30) as http:
+                login = {"name": "alice", "password": "correct horse"}
+                assert http.post("/api/users", json=login).status_code == 201
+                token = http.post(
+                    "/api/token", data={"username": "alice", "password": "correct horse"}
+                ).json()["access_token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+                for trial in range(TRIALS // 2):
+                    body = {"id": f"s{trial}", "category": "shirt, blouse"}
+                    post = partial(http.post, "/api/items", json=body)
+                    codes = [r.status_code for r in at_once(post, post)]
+                    assert sorted(codes) == [201, 409]
+                    key = f"s{trial}"
+                    fields = [{"notes": "n"}, {"brand": "b"}, {"material": "wool"},
+                              {"favorite": True}]  # fmt: skip
+                    patches = [partial(http.patch, f"/api/items/{key}", json=f) for f in fields]
+                    assert [r.status_code for r in at_once(*patches)] == [200] * 4
+                    item = http.get(f"/api/items/{key}").json()
+                    assert (item["notes"], item["brand"], item["material"], item["favorite"]) == (
+                        "n", "b", "wool", True
+                    )  # fmt: skip
+                    racing = at_once(
+                        partial(http.delete, f"/api/items/{key}"),
+                        partial(http.patch, f"/api/items/{key}", json={"notes": "late"}),
+                        partial(http.post, "/api/outfits/feedback",
+                                json={"items": [key], "kind": "like"}),  # fmt: skip
+                        partial(http.get, f"/api/items/{key}/cutout"),
+                    )
+                    codes = [r.status_code for r in racing]
+                    assert codes[0] == 204 and all(c < 500 for c in codes), codes
+        finally:
+            stop(server)
+        assert "Traceback" not in (tmp_path / "server.log").read_text()
