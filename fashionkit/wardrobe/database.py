@@ -32,6 +32,7 @@ from fashionkit.wardrobe.image_files import ImageStore
 from fashionkit.wardrobe.items import WardrobeItem, item_from_dict, item_to_dict
 from fashionkit.wardrobe.models import (
     FEEDBACK_KINDS,
+    AccountRow,
     FeedbackRow,
     ItemAttributeRow,
     ItemDetailRow,
@@ -218,6 +219,17 @@ class WardrobeDatabase:
             # Another connection created it between our read and our insert: it exists now.
             with self.sessions() as session:
                 return session.scalars(select(UserRow.id).where(UserRow.name == user)).one()
+
+    def account_password_hash(self, user: str) -> str | None:
+        """The password hash of ``user``'s web-service login, ``None`` when that wardrobe has
+        none. A wardrobe with a login belongs to that account, so other tools ask for its
+        password before opening it."""
+        with self.sessions() as session:
+            return session.scalar(
+                select(AccountRow.password_hash)
+                .join(UserRow, UserRow.id == AccountRow.user_id)
+                .where(UserRow.name == user)
+            )
 
     @contextmanager
     def writing(self, conflict: str = "the wardrobe changed meanwhile; retry") -> Iterator[Session]:
