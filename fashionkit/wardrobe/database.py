@@ -218,7 +218,10 @@ class WardrobeDatabase:
         except IntegrityError:
             # Another connection created it between our read and our insert: it exists now.
             with self.sessions() as session:
-                return session.scalars(select(UserRow.id).where(UserRow.name == user)).one()
+                found = session.scalar(select(UserRow.id).where(UserRow.name == user))
+            if found is None:
+                raise
+            return found
 
     def account_password_hash(self, user: str) -> str | None:
         """The password hash of ``user``'s web-service login, ``None`` when that wardrobe has
