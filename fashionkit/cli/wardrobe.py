@@ -2,12 +2,16 @@
 suggestions, thin commands over :mod:`fashionkit.wardrobe` and :mod:`fashionkit.outfits`.
 
 Every command takes ``--db URL`` (any SQLAlchemy URL; default a SQLite file in the user's data
-directory) and ``--user NAME`` (several people can share one database).
+directory) and ``--user NAME`` (several people can share one database). A wardrobe that has a
+web-service login belongs to that account: the commands open it only with the account's
+password, from ``FASHIONKIT_PASSWORD`` or asked at the terminal.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +23,9 @@ from fashionkit.errors import EXIT_INVALID_INPUT, FashionkitError
 
 if TYPE_CHECKING:
     from fashionkit.wardrobe import Wardrobe
+    from fashionkit.wardrobe.database import WardrobeDatabase
 
+PASSWORD_ENV = "FASHIONKIT_PASSWORD"
 _DB_HELP = "SQLAlchemy URL of the wardrobe (default: SQLite file in the user data dir)."
 _LIST_FIELDS = ("colors", "season", "occasion", "attribute_ids")
 
@@ -35,13 +41,36 @@ def _open(db: str | None, user: str) -> Iterator[Wardrobe]:
     """The wardrobe, closed afterwards; a refusal of the library (an unknown item, a taken id,
     invalid data) ends the command with its message and exit code 2, also when the command is
     invoked without :func:`fashionkit.cli.main`."""
-    from fashionkit.wardrobe import Wardrobe
+    from fashionkit.wardrobe.database import WardrobeDatabase
 
-    with Wardrobe(db, user=user) as wardrobe:
+    with WardrobeDatabase(db) as database:
+        _prove_account(database, user)
+        wardrobe = database.wardrobe(user)
         try:
             yield wardrobe
         except FashionkitError as err:
             _fail(str(err))
+
+
+def _prove_account(database: WardrobeDatabase, user: str) -> None:
+    """Ends the command unless ``user``'s wardrobe has no web login or the person gives its
+    password: the default ``--user`` must not open someone's web-service wardrobe."""
+    stored = database.account_password_hash(user)
+    if stored is None:
+        return
+    from fashionkit.service.auth import verify_password
+
+    password = os.environ.get(PASSWORD_ENV)
+    if password is None:
+        if not sys.stdin.isatty():
+            _fail(
+                f"the wardrobe {user!r} belongs to the web service's account {user!r}: give "
+                f"its password in {PASSWORD_ENV} (or run this at a terminal to be asked), "
+                "or use the service"
+            )
+        password = typer.prompt(f"Password of the web account {user!r}", hide_input=True)
+    if not verify_password(password, stored):
+        _fail(f"wrong password for the web service's account {user!r}")
 
 
 def _fail(message: str) -> NoReturn:
@@ -323,13 +352,11 @@ def set_password(
         False, "--password-stdin", help="Read the password from the first line of stdin."
     ),
 ) -> None:
-    """Give a wardrobe a login for the web service (fashionkit serve), or change it: then log
-    in there as --user with this password and see the same items, photos and outfits."""
-    import sys
-
+    """Give a wardrobe a login for the web service (fashionkit serve), or change it (given the
+    current password, as for every command): then log in there as --user with this password and
+    see the same items, photos and outfits."""
     from fashionkit.service.auth import USERNAME_PATTERN, Accounts, check_password_length
-    from fashionkit.wardrobe import default_url, migrate
-    from fashionkit.wardrobe.database import create_store_engine
+    from fashionkit.wardrobe.database import WardrobeDatabase
 
     if not USERNAME_PATTERN.fullmatch(user):
         raise typer.BadParameter(
@@ -337,20 +364,17 @@ def set_password(
             "or digit)",
             param_hint="--user",
         )
-    if from_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        check_password_length(password)
-    except ValueError as err:
-        _fail(str(err))
-    engine = create_store_engine(db or default_url())
-    try:
-        migrate.upgrade(engine)
-        Accounts(engine).set_password(user, password)
-    finally:
-        engine.dispose()
+    with WardrobeDatabase(db) as database:
+        _prove_account(database, user)
+        if from_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        try:
+            check_password_length(password)
+        except ValueError as err:
+            _fail(str(err))
+        Accounts(database.engine).set_password(user, password)
     typer.echo(f"{user} can now log in to the web service")
 
 

@@ -14,13 +14,16 @@ for.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from fashionkit.errors import ConflictError, InvalidDataError, NotFoundError, Problem
 from fashionkit.ontology import load_ontology
@@ -29,6 +32,7 @@ from fashionkit.wardrobe.image_files import ImageStore
 from fashionkit.wardrobe.items import WardrobeItem, item_from_dict, item_to_dict
 from fashionkit.wardrobe.models import (
     FEEDBACK_KINDS,
+    AccountRow,
     FeedbackRow,
     ItemAttributeRow,
     ItemDetailRow,
@@ -203,13 +207,54 @@ class WardrobeDatabase:
 
     def user_id(self, user: str) -> int:
         """The ``users`` row of ``user``, created when there is none."""
-        with self.sessions.begin() as session:
-            row = session.scalar(select(UserRow).where(UserRow.name == user))
-            if row is None:
-                row = UserRow(name=user)
-                session.add(row)
-                session.flush()
-            return row.id
+        try:
+            with self.sessions.begin() as session:
+                row = session.scalar(select(UserRow).where(UserRow.name == user))
+                if row is None:
+                    row = UserRow(name=user)
+                    session.add(row)
+                    session.flush()
+                return row.id
+        except IntegrityError:
+            # Another connection created it between our read and our insert: it exists now.
+            with self.sessions() as session:
+                found = session.scalar(select(UserRow.id).where(UserRow.name == user))
+            if found is None:
+                raise
+            return found
+
+    def account_password_hash(self, user: str) -> str | None:
+        """The password hash of ``user``'s web-service login, ``None`` when that wardrobe has
+        none. A wardrobe with a login belongs to that account, so other tools ask for its
+        password before opening it."""
+        with self.sessions() as session:
+            return session.scalar(
+                select(AccountRow.password_hash)
+                .join(UserRow, UserRow.id == AccountRow.user_id)
+                .where(UserRow.name == user)
+            )
+
+    @contextmanager
+    def writing(self, conflict: str = "the wardrobe changed meanwhile; retry") -> Iterator[Session]:
+        """A write transaction that sees no other writer between its reads and its writes.
+
+        SQLite takes its writer lock at the start (``BEGIN IMMEDIATE``), so transactions that
+        read a row and write it back run one after another; on PostgreSQL the reads that matter
+        lock their rows (:meth:`Wardrobe._row` with ``lock``). A unique or foreign-key
+        violation left to the database (two writers inserting one id) raises
+        :class:`ConflictError` with ``conflict``; a row deleted under an update or a delete
+        raises :class:`NotFoundError`."""
+        try:
+            with self.sessions.begin() as session:
+                if self.engine.dialect.name == "sqlite":
+                    # pysqlite opens transactions lazily, so this is the transaction's first
+                    # statement and takes the writer lock before anything is read.
+                    session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+                yield session
+        except IntegrityError as err:
+            raise ConflictError(conflict) from err
+        except StaleDataError as err:
+            raise NotFoundError("item", "deleted meanwhile") from err
 
 
 class Wardrobe:
@@ -326,8 +371,12 @@ class Wardrobe:
             worn = self._last_worn(session)
             return [self._to_item(r, worn.get(r.id)) for r in rows]
 
-    def _row(self, session: Session, key: str) -> ItemRow:
-        row = session.scalar(self._item_query().where(ItemRow.key == key))
+    def _row(self, session: Session, key: str, *, lock: bool = False) -> ItemRow:
+        query = self._item_query().where(ItemRow.key == key)
+        if lock:
+            # PostgreSQL: concurrent writers of this item wait for this transaction.
+            query = query.with_for_update(of=ItemRow)
+        row = session.scalar(query)
         if row is None:
             raise NotFoundError("item", key)
         return row
@@ -361,7 +410,8 @@ class Wardrobe:
         items = list(items)
         scores = attribute_scores or [None] * len(items)
         keys = [i.id for i in items]
-        with self._sessions.begin() as session:
+        taken = "an item id of this write was added meanwhile; retry"
+        with self.database.writing(taken) as session:
             existing: dict[str, ItemRow] = {}
             # Chunked IN lists: SQLite caps the number of bound parameters per statement.
             for start in range(0, len(keys), _CHUNK):
@@ -395,32 +445,36 @@ class Wardrobe:
 
     def update(self, key: str, **changes) -> WardrobeItem:
         """Change fields of an item (names and formats as in the import format: ``category`` by
-        name or id, ``colors`` as hex …); invalid values raise :class:`InvalidDataError`."""
-        current = item_to_dict(self.get(key))
-        current.pop("last_worn", None)
-        for name, value in changes.items():
-            if value is None:
-                current.pop(name, None)
-            else:
-                current[name] = value
-        item, problems = item_from_dict(
-            current, source=f"wardrobe {self.user!r}", where=f"item {key!r}"
-        )
-        if problems:
-            raise InvalidDataError(problems)
-        assert item is not None
-        with self._sessions.begin() as session:
-            row = self._row(session, key)
+        name or id, ``colors`` as hex …); invalid values raise :class:`InvalidDataError`.
+
+        The item is read, changed and written in one transaction holding its row, so edits of
+        different fields made at the same time all land."""
+        with self.database.writing() as session:
+            row = self._row(session, key, lock=True)
+            current = item_to_dict(self._to_item(row, None))
+            current.pop("last_worn", None)
+            for name, value in changes.items():
+                if value is None:
+                    current.pop(name, None)
+                else:
+                    current[name] = value
+            item, problems = item_from_dict(
+                current, source=f"wardrobe {self.user!r}", where=f"item {key!r}"
+            )
+            if problems:
+                raise InvalidDataError(problems)
+            assert item is not None
             if item.id != key and session.scalar(
                 select(ItemRow.id).where(ItemRow.user_id == self.user_id, ItemRow.key == item.id)
             ):
                 raise ConflictError(f"item id {item.id!r} is already in the wardrobe")
             self._fill_row(row, item, None)
-        return self.get(item.id)
+            session.flush()
+            return self._to_item(row, self._last_worn(session, [row.id]).get(row.id))
 
     def remove(self, key: str) -> None:
-        with self._sessions.begin() as session:
-            session.delete(self._row(session, key))
+        with self.database.writing() as session:
+            session.delete(self._row(session, key, lock=True))
 
     # -- photos and detected items ----------------------------------------------------------
     def add_photo(self, path: str | Path, size: tuple[int, int],
@@ -430,7 +484,7 @@ class Wardrobe:
         items or with none of them. Returns ``(photo row id, sha256, new)``; ``new`` is False
         when this person already added the same bytes, and then ``items`` are not added."""
         digest, suffix = self.images.put_file(path)
-        with self._sessions.begin() as session:
+        with self.database.writing("this photo or an item id in it was added meanwhile") as session:
             row = session.scalar(
                 select(PhotoRow).where(PhotoRow.user_id == self.user_id, PhotoRow.sha256 == digest)
             )
@@ -589,8 +643,9 @@ class Wardrobe:
             raise InvalidDataError(
                 [Problem(f"wardrobe {self.user!r}", f"item {keep!r}", "cannot merge into itself")]
             )
-        with self._sessions.begin() as session:
-            kept, dropped = self._row(session, keep), self._row(session, drop)
+        with self.database.writing() as session:
+            kept = self._row(session, keep, lock=True)
+            dropped = self._row(session, drop, lock=True)
             for wear in session.scalars(select(WearRow).where(WearRow.item_id == dropped.id)):
                 wear.item_id = kept.id
             in_kept = set(
@@ -629,10 +684,13 @@ class Wardrobe:
     # -- wear log, outfits, feedback ------------------------------------------------------------
     def _rows_for(self, session: Session, keys: Iterable[str]) -> list[ItemRow]:
         keys = list(dict.fromkeys(keys))
+        # Locked (PostgreSQL) so that none is deleted before the outfit refers to it.
         rows = {
             r.key: r
             for r in session.scalars(
-                select(ItemRow).where(ItemRow.user_id == self.user_id, ItemRow.key.in_(keys))
+                select(ItemRow)
+                .where(ItemRow.user_id == self.user_id, ItemRow.key.in_(keys))
+                .with_for_update()
             )
         }
         missing = [k for k in keys if k not in rows]
@@ -672,7 +730,7 @@ class Wardrobe:
         keys = list(dict.fromkeys(keys))
         if len(keys) < 1:
             raise InvalidDataError([Problem(source, "feedback", "needs at least one item id")])
-        with self._sessions.begin() as session:
+        with self.database.writing() as session:
             outfit = self._save_outfit(session, keys, score, explanation, None)
             session.add(FeedbackRow(user_id=self.user_id, outfit_id=outfit.id, kind=kind))
             if kind == "wore":
@@ -682,22 +740,27 @@ class Wardrobe:
             return outfit.id
 
     def feedback(self) -> list[FeedbackEvent]:
-        """All feedback, oldest first."""
+        """All feedback, oldest first. An item deleted while this reads is left out of its
+        outfits, as it would be once deleted."""
         with self._sessions() as session:
-            keys = dict(
-                session.execute(
-                    select(ItemRow.id, ItemRow.key).where(ItemRow.user_id == self.user_id)
-                ).all()
-            )
             rows = session.scalars(
                 select(FeedbackRow)
                 .where(FeedbackRow.user_id == self.user_id)
                 .options(selectinload(FeedbackRow.outfit).selectinload(OutfitRow.items))
                 .order_by(FeedbackRow.id)
             ).all()
+            # Read after the links (each statement sees its own moment on PostgreSQL): every
+            # item a link names is here unless it has since been deleted.
+            keys = dict(
+                session.execute(
+                    select(ItemRow.id, ItemRow.key).where(ItemRow.user_id == self.user_id)
+                ).all()
+            )
             return [
                 FeedbackEvent(
-                    items=tuple(sorted(keys[link.item_id] for link in r.outfit.items)),
+                    items=tuple(
+                        sorted(keys[link.item_id] for link in r.outfit.items if link.item_id in keys)
+                    ),
                     kind=r.kind,
                     created_at=r.created_at,
                 )

@@ -289,3 +289,42 @@ def test_bad_input_on_every_route_is_never_a_500(world):
     assert seen > 500
     # Nothing of that reached Alice's data.
     assert client.get("/api/items/white-shirt", headers=alice).json()["brand"] == "Alice's"
+
+
+def test_a_web_accounts_wardrobe_opens_on_the_command_line_only_with_its_password(
+    db_url, tmp_path, monkeypatch
+):
+    """``default`` registered on the page: the CLI's default ``--user`` must not add to or read
+    that account's wardrobe, nor replace its password, without the account's password."""
+    from typer.testing import CliRunner
+
+    from fashionkit.cli import app as cli
+
+    monkeypatch.delenv("FASHIONKIT_PASSWORD", raising=False)
+
+    def run(*args: str, password: str | None = None, input: str | None = None):
+        env = {"FASHIONKIT_PASSWORD": password} if password is not None else {}
+        return CliRunner().invoke(cli, ["wardrobe", *args, "--db", db_url], input=input, env=env)
+
+    with TestClient(create_app(db_url, tmp_path / "data")) as client:
+        owner = login(client, "default")
+        refused = run("add", "--id", "planted", "--category", "shirt")
+        assert refused.exit_code == 2 and "belongs to the web service" in refused.output
+        wrong = run("add", "--id", "planted", "--category", "shirt", password="not it at all")
+        assert wrong.exit_code == 2 and "wrong password" in wrong.output
+        assert run("list").exit_code == 2
+        takeover = run("password", "--password-stdin", input="a new password\n")
+        assert takeover.exit_code == 2
+        assert client.get("/api/items", headers=owner).json() == []
+        assert login_ok(client, "default", "correct horse")
+
+        added = run("add", "--id", "mine", "--category", "shirt", password="correct horse")
+        assert added.exit_code == 0, added.output
+        assert [i["id"] for i in client.get("/api/items", headers=owner).json()] == ["mine"]
+        # A wardrobe without a login still opens as before.
+        assert run("add", "--id", "x", "--category", "shirt", "--user", "cli-only").exit_code == 0
+
+
+def login_ok(client: TestClient, name: str, password: str) -> bool:
+    response = client.post("/api/token", data={"username": name, "password": password})
+    return response.status_code == 200

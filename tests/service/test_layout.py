@@ -19,8 +19,10 @@ from .conftest import login
 from .fakes import TruthPredictor
 
 
-def _cli(*args, input=None):
-    result = CliRunner().invoke(cli, [str(a) for a in args], input=input)
+def _cli(*args, input=None, password=None):
+    # ``password``: the web account's, which the CLI asks for before opening its wardrobe.
+    env = {"FASHIONKIT_PASSWORD": password} if password is not None else {}
+    result = CliRunner().invoke(cli, [str(a) for a in args], input=input, env=env)
     return result
 
 
@@ -63,7 +65,7 @@ def test_cli_wardrobe_gets_a_web_login_and_shows_its_pictures(tmp_path):
         # A second run changes the password; the old one stops working.
         result = _cli(
             "wardrobe", "password", "--db", url, "--user", "carol", "--password-stdin",
-            input="another password\n",
+            input="another password\n", password="long enough",
         )  # fmt: skip
         assert result.exit_code == 0, result.output
         assert (
@@ -99,10 +101,15 @@ def test_service_photos_are_where_the_cli_looks(tmp_path):
         for key in job["items"]:
             assert wardrobe.cutout_path(key).exists()
             assert wardrobe.photo_of(key).read_bytes() == data
-    listed = _cli("wardrobe", "list", "--db", url, "--user", "alice", "--json")
+    listed = _cli(
+        "wardrobe", "list", "--db", url, "--user", "alice", "--json", password="correct horse"
+    )
     assert listed.exit_code == 0 and len(listed.stdout) > 2
     out = tmp_path / "dataset"
-    exported = _cli("wardrobe", "export-dataset", out, "--db", url, "--user", "alice")
+    exported = _cli(
+        "wardrobe", "export-dataset", out, "--db", url, "--user", "alice",
+        password="correct horse",
+    )  # fmt: skip
     assert exported.exit_code == 0, exported.output
     assert len(list((out / "images").iterdir())) == 1
 

@@ -1,5 +1,5 @@
 """Migrations that matter to the service. 0003: its logins (``service_accounts``) inside the
-migrations; 0004: its photo jobs as a table (``photo_jobs``).
+migrations; 0004: its photo jobs as a table (``photo_jobs``); 0005: user ids never reused.
 
 Databases from before 0003 come in two kinds: made by the CLI (no ``service_accounts``), and
 made by the service, which created the table itself on start. Both upgrade keeping their rows,
@@ -170,7 +170,7 @@ def test_database_of_0003_gets_the_jobs_table(url, tmp_path):
     Accounts(engine).set_password("alice", "long enough")
     assert "photo_jobs" not in inspect(engine).get_table_names()
 
-    migrate.upgrade(engine)
+    migrate.upgrade(engine, "0004")
     assert migrate.current_revision(engine) == "0004"
     assert "photo_jobs" in inspect(engine).get_table_names()
     _no_differences(engine)
@@ -187,6 +187,40 @@ def test_database_of_0003_gets_the_jobs_table(url, tmp_path):
     engine = create_engine(url)
     migrate.downgrade(engine, "0003")
     assert "photo_jobs" not in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT key FROM items")).scalars().all() == ["old-shirt"]
+    engine.dispose()
+
+
+def test_a_deleted_users_id_is_never_given_to_the_next(url):
+    """A database at 0004 upgrades keeping its users, accounts and items; then the id of the
+    newest user, once deleted, does not come back (a token naming it would name a stranger)."""
+    from fashionkit.wardrobe.database import WardrobeDatabase
+
+    engine = create_engine(url)
+    migrate.upgrade(engine, "0004")
+    _rows_of_0002(engine)
+    Accounts(engine).set_password("alice", "long enough")
+    if engine.dialect.name == "postgresql":  # the rows above were inserted with their ids
+        with engine.begin() as conn:
+            conn.execute(
+                text("SELECT setval(pg_get_serial_sequence('users', 'id'), max(id)) FROM users")
+            )
+    migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == migrate.head_revision()
+    _no_differences(engine)
+    assert Accounts(engine).authenticate("alice", "long enough") is not None
+    engine.dispose()
+
+    with WardrobeDatabase(url) as database:
+        assert database.wardrobe("alice").get("old-shirt").colors == ("#ffffff",)
+        mallory = database.user_id("mallory")
+        with database.engine.begin() as conn:
+            conn.execute(text("DELETE FROM users WHERE id = :id"), {"id": mallory})
+        assert database.user_id("next") > mallory
+
+    engine = create_engine(url)
+    migrate.downgrade(engine, "0004")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT key FROM items")).scalars().all() == ["old-shirt"]
     engine.dispose()
