@@ -3,11 +3,24 @@ and logged-in clients."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
 from fashionkit.service import create_app
 from tests.databases import fresh_database
+
+
+def wait_for_job(client: TestClient, headers: dict, job_id: str, timeout: float = 30.0) -> dict:
+    """The photo job once it is done or failed; fails the test if it is neither by ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/photos/{job_id}", headers=headers).json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
 
 
 def login(client: TestClient, name: str, password: str = "correct horse") -> dict:

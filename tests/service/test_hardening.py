@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,7 +14,7 @@ from fashionkit.data.synth import render_image
 from fashionkit.service import ServiceSettings, create_app
 from fashionkit.service.photos import check_image
 
-from .conftest import login
+from .conftest import login, wait_for_job
 from .fakes import TruthPredictor
 
 
@@ -46,12 +45,8 @@ def test_multi_picture_jpeg_is_a_jpeg(db_url, tmp_path):
             "/api/photos", files={"file": ("IMG_0001.JPG", data, "image/jpeg")}, headers=alice
         )
         assert response.status_code == 202, response.text
-        job = response.json()
-        assert job["format"] == "JPEG"
-        deadline = time.monotonic() + 30
-        while job["status"] not in ("done", "failed") and time.monotonic() < deadline:
-            time.sleep(0.05)
-            job = client.get(job["url"], headers=alice).json()
+        assert response.json()["format"] == "JPEG"
+        job = wait_for_job(client, alice, response.json()["id"])
         assert job["status"] == "done", job
         assert len(job["items"]) == predictor.garments(data) > 0
 
@@ -82,10 +77,7 @@ def test_an_encoded_slash_does_not_reach_another_items_cutout(db_url, tmp_path):
             "/api/photos", files={"file": ("p.png", predictor.photo(0), "image/png")},
             headers=alice,
         ).json()  # fmt: skip
-        deadline = time.monotonic() + 30
-        while job["status"] not in ("done", "failed") and time.monotonic() < deadline:
-            time.sleep(0.05)
-            job = client.get(job["url"], headers=alice).json()
+        job = wait_for_job(client, alice, job["id"])
         key = job["items"][0]
         assert client.get(f"/api/items/{key}/cutout", headers=alice).status_code == 200
         for encoded in ("%2F", "%2f", "%5C", "%5c"):

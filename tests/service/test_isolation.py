@@ -6,15 +6,13 @@ cannot be added without saying how it keeps people apart.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from fashionkit.service import create_app
 
-from .conftest import login
+from .conftest import login, wait_for_job
 from .fakes import TruthPredictor
 
 # Routes that hold no one's data.
@@ -29,16 +27,6 @@ HAND = [
 ]
 
 
-def _wait(client, headers, job_id):
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/photos/{job_id}", headers=headers).json()
-        if job["status"] in ("done", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(job)
-
-
 @pytest.fixture
 def world(db_url, tmp_path):
     """Alice with hand-entered items, a detected photo and feedback; Bob with one item."""
@@ -50,7 +38,7 @@ def world(db_url, tmp_path):
             assert client.post("/api/items", json=item, headers=alice).status_code == 201
         photo = predictor.photo(0)
         files = {"file": ("p.png", photo, "image/png")}
-        job = _wait(
+        job = wait_for_job(
             client, alice, client.post("/api/photos", files=files, headers=alice).json()["id"]
         )
         assert job["status"] == "done" and job["items"]
@@ -160,7 +148,7 @@ def check_upload(w):
     c = w["client"]
     # The same photo: Bob gets his own job and items; Alice cannot see his job.
     files = {"file": ("p.png", w["photo"], "image/png")}
-    job = _wait(c, w["bob"], c.post("/api/photos", files=files, headers=w["bob"]).json()["id"])
+    job = wait_for_job(c, w["bob"], c.post("/api/photos", files=files, headers=w["bob"]).json()["id"])
     assert job["status"] == "done" and not job["skipped"] and job["id"] != w["job"]["id"]
     assert set(job["items"]) <= _bob_ids(c, w["bob"])
     unknown = c.get(f"/api/photos/{'0' * 32}", headers=w["alice"])

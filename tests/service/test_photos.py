@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from fashionkit.service import ServiceSettings, create_app
 from fashionkit.service.photos import JobStore, UploadRejected, check_image
 from fashionkit.wardrobe.database import WardrobeDatabase
 
-from .conftest import login
+from .conftest import login, wait_for_job
 from .fakes import TruthPredictor
 
 
@@ -42,16 +41,6 @@ def _upload(client, headers, data, name="photo.png", content_type="image/png"):
     return client.post("/api/photos", files={"file": (name, data, content_type)}, headers=headers)
 
 
-def _wait(client, headers, job_id, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/photos/{job_id}", headers=headers).json()
-        if job["status"] in ("done", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
-
-
 def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
@@ -65,7 +54,7 @@ def test_upload_detects_items_with_pictures(detecting, predictor):
     assert response.status_code == 202, response.text
     job = response.json()
     assert job["status"] in ("queued", "running", "done") and len(job["id"]) == 32
-    job = _wait(detecting, alice, job["id"])
+    job = wait_for_job(detecting, alice, job["id"])
     assert job["status"] == "done", job
     assert len(job["items"]) == predictor.garments(data) > 0
     items = {i["id"] for i in detecting.get("/api/items", headers=alice).json()}
@@ -93,7 +82,7 @@ def test_upload_detects_items_with_pictures(detecting, predictor):
     assert one["cutout_url"] == listed[0]["cutout_url"]
     assert [j["id"] for j in detecting.get("/api/photos", headers=alice).json()] == [job["id"]]
 
-    again = _wait(detecting, alice, _upload(detecting, alice, data).json()["id"])
+    again = wait_for_job(detecting, alice, _upload(detecting, alice, data).json()["id"])
     assert again["status"] == "done" and again["skipped"] and again["items"] == []
 
 
@@ -109,7 +98,7 @@ def test_type_is_sniffed_from_content_not_name(detecting, predictor):
     gif = io.BytesIO()
     Image.new("RGB", (8, 8)).save(gif, format="GIF")
     assert _upload(detecting, alice, gif.getvalue(), name="a.png").status_code == 415
-    assert _wait(detecting, alice, response.json()["id"])["status"] == "done"
+    assert wait_for_job(detecting, alice, response.json()["id"])["status"] == "done"
 
 
 def test_caps_and_damaged_files(detecting, predictor):
@@ -140,7 +129,7 @@ def test_decompression_bomb_is_refused_before_decoding():
 
 def test_photos_are_private(detecting, predictor):
     alice, bob = login(detecting, "alice"), login(detecting, "bob")
-    job = _wait(detecting, alice, _upload(detecting, alice, predictor.photo(3)).json()["id"])
+    job = wait_for_job(detecting, alice, _upload(detecting, alice, predictor.photo(3)).json()["id"])
     for path in ("", "/overlay.png", "/supercategories.png"):
         assert detecting.get(f"/api/photos/{job['id']}{path}", headers=bob).status_code == 404
     assert detecting.get("/api/photos", headers=bob).json() == []
@@ -176,19 +165,19 @@ def test_detection_does_not_block_other_requests(detecting, predictor):
         "running",
     )
     predictor.gate.set()
-    assert _wait(detecting, alice, job["id"])["status"] == "done"
+    assert wait_for_job(detecting, alice, job["id"])["status"] == "done"
 
 
 def test_failed_detection_is_reported(detecting, predictor):
     alice = login(detecting, "alice")
     predictor.fail = RuntimeError("out of memory on the device")
-    job = _wait(detecting, alice, _upload(detecting, alice, predictor.photo(5)).json()["id"])
+    job = wait_for_job(detecting, alice, _upload(detecting, alice, predictor.photo(5)).json()["id"])
     # The person is told what to do; the exception is for the server's log.
     assert job["status"] == "failed" and "try again" in job["error"]
     assert "out of memory" not in job["error"] and "RuntimeError" not in job["error"]
     assert detecting.get(f"/api/photos/{job['id']}/overlay.png", headers=alice).status_code == 404
     predictor.fail = None
-    job = _wait(detecting, alice, _upload(detecting, alice, predictor.photo(6)).json()["id"])
+    job = wait_for_job(detecting, alice, _upload(detecting, alice, predictor.photo(6)).json()["id"])
     assert job["status"] == "done"
 
 
@@ -203,7 +192,7 @@ def test_unfinished_jobs_run_after_a_restart(tmp_path, predictor):
         store = JobStore(database, data_dir)
         job = store.create(user_id, data, check_image(data, max_pixels=10**6))
     with TestClient(create_app(url, data_dir, predictor=predictor)) as client:
-        done = _wait(client, alice, job["id"])
+        done = wait_for_job(client, alice, job["id"])
         assert done["status"] == "done" and len(done["items"]) == predictor.garments(data)
         assert done["attempts"] == 1
     assert not store.upload_path(job).exists()
@@ -268,7 +257,7 @@ def test_real_predictor_through_the_service(tmp_path, predictor):
     )
     with TestClient(app) as client:
         alice = login(client, "alice")
-        job = _wait(client, alice, _upload(client, alice, predictor.photo(8, size=96)).json()["id"])
+        job = wait_for_job(client, alice, _upload(client, alice, predictor.photo(8, size=96)).json()["id"])
         assert job["status"] == "done", job
         assert job["items"], "an untrained model with threshold 0 still returns boxes"
         assert client.get(job["overlay_url"], headers=alice).status_code == 200
@@ -376,7 +365,7 @@ def test_job_interrupted_after_storing_reports_its_items(tmp_path, predictor):
         stored = ingest_photos(wardrobe, predictor, [upload]).added
     assert len(stored) == predictor.garments(data) > 0
     with TestClient(create_app(url, data_dir, predictor=predictor)) as client:
-        done = _wait(client, alice, job["id"])
+        done = wait_for_job(client, alice, job["id"])
         assert done["status"] == "done" and not done["skipped"], done
         assert done["items"] == stored and done["attempts"] == 2
         assert len(client.get("/api/items", headers=alice).json()) == len(stored)
@@ -413,5 +402,5 @@ def test_waiting_photos_per_person_are_capped(tmp_path, predictor):
         assert _upload(client, bob, predictor.photo(23)).status_code == 202  # his own places
         predictor.gate.set()
         for job_id in first:
-            assert _wait(client, alice, job_id)["status"] == "done"
+            assert wait_for_job(client, alice, job_id)["status"] == "done"
         assert _upload(client, alice, predictor.photo(22)).status_code == 202
