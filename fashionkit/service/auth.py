@@ -11,9 +11,17 @@ Password hash format: ``scrypt$n$r$p$<salt b64>$<hash b64>`` (standard-library
 :func:`hashlib.scrypt`, 16-byte random salt, 32-byte key), so parameters can be raised later
 without invalidating stored hashes.
 
-Token format: ``<payload b64url>.<signature b64url>``, payload ``{"sub": user id, "exp": unix
-seconds}`` as JSON, signature HMAC-SHA256 over the payload's base64 text with the service's
-secret (32 random bytes kept in ``DATA_DIR/service-secret``, so tokens survive restarts).
+Token format: ``<payload b64url>.<signature b64url>``, payload ``{"sub": user id, "gen": token
+generation, "exp": unix seconds}`` as JSON, signature HMAC-SHA256 over the payload's base64 text
+with the service's secret (32 random bytes kept in ``DATA_DIR/service-secret``, so tokens
+survive restarts).
+
+Revocation: a token is good only while its ``gen`` is the account's
+``service_accounts.token_generation``, which every password change and every sign-out raises
+by one (:meth:`Accounts.set_password`, :meth:`Accounts.change_password`,
+:meth:`Accounts.end_sessions`), so each of them ends every token issued before it, on every
+device and in every service process (the number is read from the database on each request,
+with the account itself). A deleted account's tokens end with it (its id is never reused).
 """
 
 from __future__ import annotations
@@ -164,13 +172,15 @@ class TokenSigner:
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._secret, payload.encode("ascii"), hashlib.sha256).digest())
 
-    def issue(self, user_id: int, now: float | None = None) -> str:
+    def issue(self, user_id: int, generation: int = 0, now: float | None = None) -> str:
+        """A token for ``user_id`` at the account's token ``generation``."""
         expires = int((now if now is not None else time.time()) + self.ttl_s)
-        payload = _b64(json.dumps({"sub": user_id, "exp": expires}).encode())
+        payload = _b64(json.dumps({"sub": user_id, "gen": generation, "exp": expires}).encode())
         return f"{payload}.{self._sign(payload)}"
 
-    def check(self, token: str, now: float | None = None) -> int | None:
-        """The user id of a valid, unexpired token; ``None`` otherwise."""
+    def claims(self, token: str, now: float | None = None) -> tuple[int, int] | None:
+        """``(user id, token generation)`` of a valid, unexpired token; ``None`` otherwise
+        (also for a token without a generation, from before tokens could be revoked)."""
         payload, _, signature = token.partition(".")
         if not payload or not signature:
             return None
@@ -178,14 +188,20 @@ class TokenSigner:
             if not hmac.compare_digest(self._sign(payload), signature):
                 return None
             claims = json.loads(_unb64(payload))
-            user_id, expires = claims["sub"], claims["exp"]
+            user_id, generation, expires = claims["sub"], claims["gen"], claims["exp"]
         except (ValueError, KeyError, TypeError, UnicodeError):
             return None
-        if not isinstance(user_id, int) or not isinstance(expires, int):
+        if not all(type(value) is int for value in (user_id, generation, expires)):
             return None
         if expires < (now if now is not None else time.time()):
             return None
-        return user_id
+        return user_id, generation
+
+    def check(self, token: str, now: float | None = None) -> int | None:
+        """The user id of a valid, unexpired token; ``None`` otherwise. Whether the token is
+        still of the account's generation is for the caller (:func:`claims`)."""
+        claims = self.claims(token, now)
+        return claims[0] if claims is not None else None
 
 
 class NameTaken(Exception):
@@ -200,8 +216,11 @@ class NameTaken(Exception):
 
 @dataclass(frozen=True)
 class Account:
+    """A login: its wardrobe's id and name, and the token generation its tokens must carry."""
+
     user_id: int
     name: str
+    generation: int = 0
 
 
 class Accounts:
@@ -242,7 +261,7 @@ class Accounts:
         except IntegrityError:
             # Registered by someone else between the check and the insert.
             raise self._taken(key) or NameTaken(key, True) from None
-        return Account(user_id, key)
+        return Account(user_id, key, 0)
 
     def set_password(self, name: str, password: str) -> Account:
         """Give the wardrobe ``name`` a login with ``password`` (replacing any it had),
@@ -262,16 +281,59 @@ class Accounts:
                 user_id = connection.execute(
                     insert(UserRow).values(name=name).returning(UserRow.id)
                 ).scalar_one()
-            updated = connection.execute(
+            generation = connection.execute(
                 update(AccountRow)
                 .where(AccountRow.user_id == user_id)
-                .values(password_hash=password_hash)
-            ).rowcount
-            if not updated:
-                connection.execute(
-                    insert(AccountRow).values(user_id=user_id, password_hash=password_hash)
+                .values(
+                    password_hash=password_hash,
+                    token_generation=AccountRow.token_generation + 1,
                 )
-        return Account(user_id, name)
+                .returning(AccountRow.token_generation)
+            ).scalar()
+            if generation is None:
+                generation = 0
+                connection.execute(
+                    insert(AccountRow).values(
+                        user_id=user_id, password_hash=password_hash, token_generation=0
+                    )
+                )
+        return Account(user_id, name, generation)
+
+    def change_password(self, user_id: int, current: str, new: str) -> Account | None:
+        """Replace the login's password when ``current`` is right, ending every token issued
+        before (the account with its new generation); ``None`` when ``current`` is wrong."""
+        check_password_length(new)
+        with self.engine.connect() as connection:
+            stored = connection.execute(
+                select(AccountRow.password_hash).where(AccountRow.user_id == user_id)
+            ).scalar()
+        if stored is None or not verify_password(current, stored):
+            return None
+        password_hash = hash_password(new)
+        with self.engine.begin() as connection:
+            generation = connection.execute(
+                update(AccountRow)
+                # Only if the password is still the one checked: of two changes at once, one wins.
+                .where(AccountRow.user_id == user_id, AccountRow.password_hash == stored)
+                .values(
+                    password_hash=password_hash,
+                    token_generation=AccountRow.token_generation + 1,
+                )
+                .returning(AccountRow.token_generation)
+            ).scalar()
+        if generation is None:
+            return None
+        account = self.get(user_id)
+        return account if account is not None and account.generation == generation else None
+
+    def end_sessions(self, user_id: int) -> None:
+        """Sign out everywhere: every token of the login issued so far stops working."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(AccountRow)
+                .where(AccountRow.user_id == user_id)
+                .values(token_generation=AccountRow.token_generation + 1)
+            )
 
     def authenticate(self, name: str, password: str) -> Account | None:
         if not USERNAME_PATTERN.fullmatch(name):
@@ -280,7 +342,9 @@ class Accounts:
             return None
         with self.engine.connect() as connection:
             rows = connection.execute(
-                select(UserRow.id, UserRow.name, AccountRow.password_hash)
+                select(
+                    UserRow.id, UserRow.name, AccountRow.password_hash, AccountRow.token_generation
+                )
                 .join(AccountRow, AccountRow.user_id == UserRow.id)
                 .where(_same_name(normalize_name(name)))
                 .order_by(UserRow.id)
@@ -291,13 +355,15 @@ class Accounts:
         # Accounts registered before names were compared in one case may differ only in
         # case: the one typed exactly is meant, else the oldest.
         row = next((r for r in rows if r.name == name), rows[0])
-        return Account(row.id, row.name) if verify_password(password, row.password_hash) else None
+        if not verify_password(password, row.password_hash):
+            return None
+        return Account(row.id, row.name, row.token_generation)
 
     def get(self, user_id: int) -> Account | None:
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(UserRow.name)
+                select(UserRow.name, AccountRow.token_generation)
                 .join(AccountRow, AccountRow.user_id == UserRow.id)
                 .where(UserRow.id == user_id)
             ).first()
-        return Account(user_id, row.name) if row is not None else None
+        return Account(user_id, row.name, row.token_generation) if row is not None else None

@@ -80,9 +80,11 @@ _oauth2 = OAuth2PasswordBearer(tokenUrl="/api/token")
 
 
 def current_account(state: State, token: Annotated[str, Depends(_oauth2)]) -> Account:
-    user_id = state.signer.check(token)
-    account = state.accounts.get(user_id) if user_id is not None else None
-    if account is None:
+    claims = state.signer.claims(token)
+    account = state.accounts.get(claims[0]) if claims is not None else None
+    # A token from before the account's last password change or sign-out is of an older
+    # generation: it no longer authenticates.
+    if account is None or claims is None or account.generation != claims[1]:
         raise HTTPException(
             401, "invalid or expired token", headers={"WWW-Authenticate": "Bearer"}
         )

@@ -208,6 +208,8 @@ class AccountRow(Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     password_hash: Mapped[str] = mapped_column(String(200))
+    # Carried by every token of this login; raising it ends them all (fashionkit.service.auth).
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class JobRow(Base):

@@ -170,6 +170,25 @@ def _photo_route(suffix=""):
     return check
 
 
+def check_change_password(w):
+    c = w["client"]
+    body = {"current_password": "correct horse", "new_password": "bobs new password"}
+    changed = c.post("/api/me/password", json=body, headers=w["bob"])
+    assert changed.status_code == 200, changed.text
+    w["bob"] = {"Authorization": f"Bearer {changed.json()['access_token']}"}
+    # Bob's change ends Bob's tokens only: Alice's token and password still work.
+    assert c.get("/api/me", headers=w["alice"]).json()["name"] == "alice"
+    assert login_ok(c, "alice", "correct horse") and not login_ok(c, "alice", "bobs new password")
+
+
+def check_logout(w):
+    c = w["client"]
+    assert c.post("/api/logout", headers=w["bob"]).status_code == 204
+    assert c.get("/api/me", headers=w["bob"]).status_code == 401
+    assert c.get("/api/me", headers=w["alice"]).json()["name"] == "alice"
+
+
+# In this order: the last two end Bob's tokens.
 ISOLATION = {
     ("GET", "/api/me"): check_me,
     ("POST", "/api/items"): check_create_item,
@@ -188,6 +207,8 @@ ISOLATION = {
     ("GET", "/api/photos/{job_id}"): _photo_route(),
     ("GET", "/api/photos/{job_id}/overlay.png"): _photo_route("/overlay.png"),
     ("GET", "/api/photos/{job_id}/supercategories.png"): _photo_route("/supercategories.png"),
+    ("POST", "/api/me/password"): check_change_password,
+    ("POST", "/api/logout"): check_logout,
 }
 
 
@@ -251,6 +272,14 @@ HOSTILE_QUERIES = [
 ]  # fmt: skip
 
 
+def _signed_in_again(client, headers: dict, path: str) -> dict:
+    """A fresh token after a sign-out, so that the next hostile request is authenticated."""
+    if path != "/api/logout":
+        return headers
+    token = client.post("/api/token", data={"username": "alice", "password": "correct horse"})
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
 def test_bad_input_on_every_route_is_never_a_500(world):
     client, alice = world["client"], world["alice"]
     routes = sorted(PUBLIC | set(ISOLATION))
@@ -270,10 +299,12 @@ def test_bad_input_on_every_route_is_never_a_500(world):
                         response.text,
                     )
                     seen += 1
+                    alice = _signed_in_again(client, alice, path)
             for params in HOSTILE_QUERIES:
                 response = client.request(method, url, params=params, headers=alice)
                 assert response.status_code < 500, (method, url, params, response.text)
                 seen += 1
+                alice = _signed_in_again(client, alice, path)
     assert seen > 500
     # Nothing of that reached Alice's data.
     assert client.get("/api/items/white-shirt", headers=alice).json()["brand"] == "Alice's"

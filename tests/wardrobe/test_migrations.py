@@ -1,5 +1,6 @@
 """Migrations that matter to the service. 0003: its logins (``service_accounts``) inside the
-migrations; 0004: its photo jobs as a table (``photo_jobs``); 0005: user ids never reused.
+migrations; 0004: its photo jobs as a table (``photo_jobs``); 0005: user ids never reused;
+0006: a token generation per login, so that logins can be ended.
 
 Databases from before 0003 come in two kinds: made by the CLI (no ``service_accounts``), and
 made by the service, which created the table itself on start. Both upgrade keeping their rows,
@@ -65,6 +66,15 @@ def _rows_of_0002(engine) -> None:
             )
         )
         conn.execute(text("INSERT INTO wear_log (item_id, worn_on) VALUES (7, '2026-02-03')"))
+
+
+def _login_of_before_0006(engine) -> None:
+    """Alice's login as revisions before 0006 stored it (no token generation)."""
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO service_accounts (user_id, password_hash) VALUES (1, :h)"),
+            {"h": hash_password("long enough")},
+        )
 
 
 def _table_as_the_old_service_made_it(engine) -> None:
@@ -167,14 +177,17 @@ def test_database_of_0003_gets_the_jobs_table(url, tmp_path):
     engine = create_engine(url)
     migrate.upgrade(engine, "0003")
     _rows_of_0002(engine)
-    Accounts(engine).set_password("alice", "long enough")
+    _login_of_before_0006(engine)
     assert "photo_jobs" not in inspect(engine).get_table_names()
 
     migrate.upgrade(engine, "0004")
     assert migrate.current_revision(engine) == "0004"
     assert "photo_jobs" in inspect(engine).get_table_names()
-    _no_differences(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT user_id FROM service_accounts")).scalars().all() == [1]
+    migrate.upgrade(engine)
     assert Accounts(engine).authenticate("alice", "long enough") is not None
+    migrate.downgrade(engine, "0004")
     engine.dispose()
 
     data = TruthPredictor().photo(0)
@@ -200,7 +213,7 @@ def test_a_deleted_users_id_is_never_given_to_the_next(url):
     engine = create_engine(url)
     migrate.upgrade(engine, "0004")
     _rows_of_0002(engine)
-    Accounts(engine).set_password("alice", "long enough")
+    _login_of_before_0006(engine)
     if engine.dialect.name == "postgresql":  # the rows above were inserted with their ids
         with engine.begin() as conn:
             conn.execute(
@@ -223,4 +236,27 @@ def test_a_deleted_users_id_is_never_given_to_the_next(url):
     migrate.downgrade(engine, "0004")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT key FROM items")).scalars().all() == ["old-shirt"]
+    engine.dispose()
+
+
+def test_logins_of_0005_get_a_token_generation(url):
+    """0006 keeps every login (generation 0); after a password change the generation is 1, and
+    a downgrade to 0005 keeps the logins without it."""
+    engine = create_engine(url)
+    migrate.upgrade(engine, "0005")
+    _rows_of_0002(engine)
+    _login_of_before_0006(engine)
+    migrate.upgrade(engine, "0006")
+    _no_differences(engine)
+    accounts = Accounts(engine)
+    alice = accounts.authenticate("alice", "long enough")
+    assert alice is not None and alice.generation == 0
+    assert accounts.set_password("alice", "another one").generation == 1
+    assert accounts.get(1).generation == 1
+    migrate.downgrade(engine, "0005")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT user_id FROM service_accounts")).scalars().all() == [1]
+        assert "token_generation" not in {
+            c["name"] for c in inspect(conn).get_columns("service_accounts")
+        }
     engine.dispose()

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field, field_validator
 
@@ -101,9 +101,55 @@ def login(
             401, "wrong name or password", headers={"WWW-Authenticate": "Bearer"}
         )
     throttle.login_succeeded(name)
-    return {"access_token": state.signer.issue(account.user_id), "token_type": "bearer"}
+    return {
+        "access_token": state.signer.issue(account.user_id, account.generation),
+        "token_type": "bearer",
+    }
 
 
 @router.get("/me")
 def me(account: CurrentAccount) -> dict:
     return {"id": account.user_id, "name": account.name}
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(max_length=MAX_PASSWORD_LENGTH)
+    new_password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)
+
+    @field_validator("new_password")
+    @classmethod
+    def _not_easily_guessed(cls, password: str) -> str:
+        check_password_length(password)
+        return password
+
+
+@router.post("/me/password")
+def change_password(
+    state: State, request: Request, account: CurrentAccount, change: PasswordChange
+) -> dict:
+    """Change the password (the current one is asked again, and wrong ones are slowed as at
+    login). Every token issued before, this one too, stops working; the answer holds a new
+    token for this client."""
+    throttle, client = _throttle(request), _client(request)
+    name = normalize_name(account.name)
+    wait = throttle.login_wait(name, client)
+    if wait:
+        raise _too_many(wait, "wrong passwords")
+    changed = state.accounts.change_password(
+        account.user_id, change.current_password, change.new_password
+    )
+    if changed is None:
+        throttle.login_failed(name, client)
+        raise HTTPException(403, "the current password is wrong")
+    throttle.login_succeeded(name)
+    return {
+        "access_token": state.signer.issue(changed.user_id, changed.generation),
+        "token_type": "bearer",
+    }
+
+
+@router.post("/logout", status_code=204)
+def logout(state: State, account: CurrentAccount) -> Response:
+    """Sign out everywhere: every token of the account issued so far stops working."""
+    state.accounts.end_sessions(account.user_id)
+    return Response(status_code=204)
