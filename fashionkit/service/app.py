@@ -160,6 +160,8 @@ def create_app(
             "/api/photos": settings.max_upload_bytes + 64 * 1024,
             "/api/wardrobe/import": settings.max_import_bytes,
         },
+        idle_timeout_s=settings.body_idle_timeout_s,
+        total_timeout_s=settings.body_timeout_s,
     )
     app.add_middleware(EncodedSeparators)
     # Outermost: the answers of the middleware above carry the headers too.

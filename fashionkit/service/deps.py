@@ -35,7 +35,9 @@ class ServiceSettings:
     width × height; ``max_import_bytes``: a wardrobe import's size; ``max_json_bytes``: any
     other request body; ``token_ttl_s``: how long a login lasts; ``min_score``: detections
     below it do not become items; ``max_waiting_photos``: a person's uploads waiting for or in
-    detection (more answer 429, so that nobody fills the disk or the queue)."""
+    detection (more answer 429, so that nobody fills the disk or the queue);
+    ``body_idle_timeout_s``: the longest pause in a request body; ``body_timeout_s``: the
+    longest a whole request body may take (408 beyond either)."""
 
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 40_000_000
@@ -44,6 +46,8 @@ class ServiceSettings:
     token_ttl_s: float = 7 * 24 * 3600
     min_score: float = 0.5
     max_waiting_photos: int = 20
+    body_idle_timeout_s: float = 30.0
+    body_timeout_s: float = 300.0
 
 
 @dataclass

@@ -6,8 +6,13 @@ Starlette spools a multipart upload to a temporary file while it parses it, befo
 can look at the size; without this cap a client could fill the disk with one request. Bodies
 with a ``Content-Length`` over the cap are refused at once; chunked bodies are counted as they
 arrive and refused when they pass it. Either way the answer is 413 with a JSON ``detail``.
+A body that stops arriving (no bytes for ``idle_timeout_s``) or takes longer than
+``total_timeout_s`` in all is refused with 408, so a slow client cannot hold a request, and
+what it sent so far, for ever. (The request line and headers come before the application sees
+anything: their timeouts are the server's, see ``docs/wardrobe-and-service.md``.)
 """
 
+import asyncio
 import json
 import math
 import threading
@@ -92,12 +97,23 @@ class EncodedSeparators:
 
 class BodySizeLimit:
     """ASGI middleware: request bodies of at most ``per_path[path]`` bytes, or ``max_bytes``
-    for paths not listed."""
+    for paths not listed, arriving with no pause over ``idle_timeout_s`` and whole within
+    ``total_timeout_s``."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None):
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        per_path: dict[str, int] | None = None,
+        *,
+        idle_timeout_s: float = 30.0,
+        total_timeout_s: float = 300.0,
+    ):
         self.app = app
         self.max_bytes = max_bytes
         self.per_path = dict(per_path or {})
+        self.idle_timeout_s = idle_timeout_s
+        self.total_timeout_s = total_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -113,15 +129,29 @@ class BodySizeLimit:
                 await _answer(send, 413, f"request body over {limit} bytes")
                 return
         received = 0
+        complete = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.total_timeout_s
 
         async def counted() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:
+                # After the body only a disconnect can come, and a streaming answer waits
+                # for it as long as it streams: no timeout.
+                return await receive()
+            timeout = min(self.idle_timeout_s, deadline - loop.time())
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(timeout, 0.0))
+            except TimeoutError:
+                # Routes and FastAPI's body parsing let an HTTPException through unchanged.
+                raise HTTPException(
+                    408, "the request body arrived too slowly; send it again"
+                ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    # Routes and FastAPI's body parsing let an HTTPException through unchanged.
                     raise HTTPException(413, f"request body over {limit} bytes")
+                complete = not message.get("more_body", False)
             return message
 
         await self.app(scope, counted, send)

@@ -49,8 +49,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from fashionkit.errors import NotFoundError
 from fashionkit.wardrobe.database import WardrobeDatabase
@@ -70,6 +71,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+#: Uploads decoded at once to check them (the others wait): a picture small on the wire may be
+#: huge decoded (an all-zero 6300×6300 PNG is 113 KiB and 119 MB of pixels), so the memory for
+#: checks is bounded by this many pictures of ``max_pixels``, whatever the number of uploads.
+DECODING_AT_ONCE = 2
+_decoding = threading.BoundedSemaphore(DECODING_AT_ONCE)
+# Bytes a decoded pixel takes at most in the modes Pillow opens JPEG, PNG and WebP in (RGBA,
+# CMYK, 32-bit integer).
+BYTES_PER_PIXEL = 4
 _SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 _TEMPORARY = ".incoming-"
 # Times a job may be started before an interruption is taken as its own doing.
@@ -100,16 +109,36 @@ class CheckedImage:
         return _SUFFIXES[self.format]
 
 
-def check_image(data: bytes, *, max_pixels: int) -> CheckedImage:
-    """Sniff and validate an uploaded image; :class:`UploadRejected` (415 for other types,
-    413 for too many pixels, 400 for a damaged file) otherwise."""
+def _stream(data: bytes | BinaryIO) -> BinaryIO:
+    if isinstance(data, bytes | bytearray):
+        return io.BytesIO(data)
+    data.seek(0)
+    return data
+
+
+def _size(data: bytes | BinaryIO) -> int:
+    if isinstance(data, bytes | bytearray):
+        return len(data)
+    return data.seek(0, os.SEEK_END)
+
+
+def check_image(data: bytes | BinaryIO, *, max_pixels: int) -> CheckedImage:
+    """Sniff and validate an uploaded image (its bytes, or a seekable file of them);
+    :class:`UploadRejected` (415 for other types, 413 for too many pixels, 400 for a damaged
+    file) otherwise.
+
+    Memory: the header is read first, and only a picture within ``max_pixels`` is decoded,
+    at most :data:`DECODING_AT_ONCE` at a time in the process, so checking takes at most
+    ``DECODING_AT_ONCE × BYTES_PER_PIXEL × max_pixels`` bytes of pixels (320 MB with the
+    defaults) however many uploads arrive together. A JPEG is decoded at an eighth of its
+    size (every coefficient is still read, so damage is still found)."""
     from PIL import Image, UnidentifiedImageError
 
-    if not data:
+    if not _size(data):
         raise UploadRejected(400, "the uploaded file is empty")
     try:
         # formats=: only these decoders may even look at the bytes.
-        with Image.open(io.BytesIO(data), formats=list(_SUFFIXES)) as image:
+        with Image.open(_stream(data), formats=list(_SUFFIXES)) as image:
             width, height = image.size
             if image.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF orientation: shown turned
                 width, height = height, width
@@ -133,25 +162,35 @@ def check_image(data: bytes, *, max_pixels: int) -> CheckedImage:
             f"{max_pixels} pixels",
         )
     try:
-        with Image.open(io.BytesIO(data), formats=[checked.format]) as image:
+        with _decoding, Image.open(_stream(data), formats=[checked.format]) as image:
+            if checked.format == "JPEG":
+                # DCT scaling: the whole file is decoded, into 1/64 of the pixels.
+                image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
             image.load()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise UploadRejected(400, f"damaged {checked.format} image: {err}") from None
     return checked
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: bytes | BinaryIO) -> str:
+    """Write ``data`` (bytes, or a file copied in blocks) to ``path`` whole or not at all;
+    returns its SHA-256."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMPORARY)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            source = _stream(data)
+            while block := source.read(1 << 20):
+                digest.update(block)
+                f.write(block)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return digest.hexdigest()
 
 
 def _now() -> dt.datetime:
@@ -197,12 +236,13 @@ class JobStore:
     def upload_path(self, job: dict) -> Path:
         return self.uploads_dir / f"{job['id']}{_SUFFIXES[job['format']]}"
 
-    def create(self, user_id: int, data: bytes, image: CheckedImage) -> dict:
+    def create(self, user_id: int, data: bytes | BinaryIO, image: CheckedImage) -> dict:
+        """A queued job for the checked upload ``data`` (bytes, or a seekable file copied in
+        blocks, so an upload need not be in memory)."""
         row = JobRow(
             id=uuid.uuid4().hex,
             user_id=user_id,
             status="queued",
-            photo_sha256=hashlib.sha256(data).hexdigest(),
             photo_format=image.format,
             width=image.width,
             height=image.height,
@@ -210,7 +250,7 @@ class JobStore:
             created_at=_now(),
         )
         # The photo first: a job record always has its upload until the job has finished.
-        _write_atomic(self.uploads_dir / f"{row.id}{image.suffix}", data)
+        row.photo_sha256 = _write_atomic(self.uploads_dir / f"{row.id}{image.suffix}", data)
         with self.database.sessions.begin() as session:
             session.add(row)
         return _job_of(row)
@@ -272,6 +312,17 @@ class JobStore:
 
     def of_user(self, user_id: int) -> list[dict]:
         return self._select(JobRow.user_id == user_id)
+
+    def waiting(self, user_id: int) -> int:
+        """How many of the person's jobs are queued or running, in every process."""
+        with self.database.engine.connect() as connection:
+            return int(
+                connection.execute(
+                    select(func.count())
+                    .select_from(JobRow)
+                    .where(JobRow.user_id == user_id, JobRow.status.in_(("queued", "running")))
+                ).scalar_one()
+            )
 
     def unfinished(self) -> list[dict]:
         return self._select(JobRow.status.in_(("queued", "running")))

@@ -1,9 +1,8 @@
 """Photo uploads, their detection jobs and the pictures drawn from them."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, File, HTTPException, UploadFile
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from fashionkit.errors import NotFoundError
 from fashionkit.service.auth import Account
@@ -24,33 +23,66 @@ def job_json(job: dict) -> dict:
     return out
 
 
-@router.post("", status_code=202)
-async def upload_photo(
-    state: State, account: CurrentAccount, file: Annotated[UploadFile, File()]
-) -> dict:
+# The request body is parsed by the route, after the login and the person's quota are checked
+# (a declared File() parameter would be read whole before any dependency runs).
+_MULTIPART_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("", status_code=202, openapi_extra=_MULTIPART_BODY)
+async def upload_photo(request: Request, state: State, account: CurrentAccount) -> dict:
     """Upload a photo (multipart field ``file``): JPEG, PNG or WebP by content, capped in
-    bytes and pixels. Detection runs in the background; poll ``GET /api/photos/{id}``."""
+    bytes and pixels. Detection runs in the background; poll ``GET /api/photos/{id}``.
+
+    Nothing of the body is read before the token is checked, detection is known to be
+    available and the person has room for another photo; then the file is spooled to disk as
+    it arrives (Starlette keeps at most 1 MiB of it in memory) within the byte cap."""
     from starlette.concurrency import run_in_threadpool
 
     worker = need_detection(state)
     settings = state.settings
     limit = settings.max_waiting_photos
+    busy = HTTPException(
+        429,
+        f"{limit} of your photos are waiting for detection; upload more when they are done",
+        headers={"Retry-After": "10"},
+    )
     if not worker.reserve(account.user_id, limit):
-        raise HTTPException(
-            429,
-            f"{limit} of your photos are waiting for detection; upload more when they "
-            "are done",
-            headers={"Retry-After": "10"},
-        )
+        raise busy
     try:
-        data = await file.read(settings.max_upload_bytes + 1)
-        if len(data) > settings.max_upload_bytes:
-            raise HTTPException(413, f"photo over {settings.max_upload_bytes} bytes")
-        try:
-            image = await run_in_threadpool(check_image, data, max_pixels=settings.max_pixels)
-        except UploadRejected as err:
-            raise HTTPException(err.status, err.message) from None
-        job = await run_in_threadpool(state.jobs.create, account.user_id, data, image)
+        # Jobs of every process on this database count, not only this one's.
+        if await run_in_threadpool(state.jobs.waiting, account.user_id) >= limit:
+            raise busy
+        async with request.form(max_files=1, max_fields=4) as form:
+            upload = form.get("file")
+            if not isinstance(upload, StarletteUpload):
+                raise HTTPException(
+                    422,
+                    [{"loc": ["body", "file"], "msg": "a multipart field 'file' with the photo "
+                      "is required", "type": "missing"}],
+                )  # fmt: skip
+            size = upload.size if upload.size is not None else 0
+            if size > settings.max_upload_bytes:
+                raise HTTPException(413, f"photo over {settings.max_upload_bytes} bytes")
+            try:
+                image = await run_in_threadpool(
+                    check_image, upload.file, max_pixels=settings.max_pixels
+                )
+            except UploadRejected as err:
+                raise HTTPException(err.status, err.message) from None
+            job = await run_in_threadpool(state.jobs.create, account.user_id, upload.file, image)
     except BaseException:
         worker.release(account.user_id)
         raise
