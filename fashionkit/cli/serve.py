@@ -47,6 +47,18 @@ def register(app: typer.Typer) -> None:
             "--api-docs",
             help="Serve Swagger UI at /docs (its page loads scripts from a CDN).",
         ),
+        max_concurrency: int = typer.Option(
+            200,
+            "--max-concurrency",
+            min=1,
+            help="Connections and requests at once; more answer 503 at once.",
+        ),
+        header_timeout: float = typer.Option(
+            10.0,
+            "--header-timeout",
+            min=0.1,
+            help="Seconds a client has to send a request's line and headers (408 after).",
+        ),
     ) -> None:
         """Serve the wardrobe over HTTP for several people (each logs in and sees only their
         own items, photos and outfits)."""
@@ -54,6 +66,7 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from fashionkit.service import ServiceSettings, create_app
+        from fashionkit.service.server import server_config
         from fashionkit.wardrobe import default_url
 
         settings = ServiceSettings(
@@ -69,4 +82,11 @@ def register(app: typer.Typer) -> None:
             settings=settings,
             api_docs=api_docs,
         )
-        uvicorn.run(application, host=host, port=port)
+        config = server_config(
+            application,
+            host,
+            port,
+            header_timeout_s=header_timeout,
+            max_concurrency=max_concurrency,
+        )
+        uvicorn.Server(config).run()

@@ -12,11 +12,12 @@ import pytest
 import uvicorn
 
 from fashionkit.service import ServiceSettings, create_app
+from fashionkit.service.server import server_config
 
 from .fakes import TruthPredictor
 from .live import free_port
 
-IDLE_S, TOTAL_S = 1.0, 3.0
+IDLE_S, TOTAL_S, HEAD_S = 1.0, 3.0, 1.5
 
 
 @pytest.fixture
@@ -26,7 +27,10 @@ def server(db_url, tmp_path):
     )
     app = create_app(db_url, tmp_path / "data", predictor=TruthPredictor(), settings=settings)
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    # As `fashionkit serve` runs it, with a shorter head timeout.
+    config = server_config(
+        app, "127.0.0.1", port, header_timeout_s=HEAD_S, max_concurrency=20, log_level="warning"
+    )
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
@@ -192,3 +196,46 @@ def test_a_body_that_trickles_is_cut_off_at_the_total_timeout(server):
         status, _ = _status(sock)
     assert status == 408
     assert TOTAL_S * 0.9 <= time.monotonic() - started < TOTAL_S + 3
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\n"])
+def test_a_request_head_that_never_ends_is_cut_off(server, sent):
+    """Nothing, or a request line and a header and then silence: 408 and closed after the
+    head timeout (uvicorn alone waits for ever)."""
+    with _connect(server) as sock:
+        sock.sendall(sent)
+        started = time.monotonic()
+        status, _ = _status(sock)
+        assert sock.recv(1) == b""  # closed
+    assert status == 408
+    assert HEAD_S * 0.9 <= time.monotonic() - started < HEAD_S + 2
+
+
+def test_a_kept_alive_connection_gets_the_head_timeout_again(server):
+    """After one answer on a kept-alive connection, a second head that stalls is cut off too;
+    the first request, answered in time, is not."""
+    with _connect(server) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert _status(sock)[0] == 200
+        sock.sendall(b"GET /health HTTP/1.1\r\n")
+        started = time.monotonic()
+        status, _ = _status(sock)
+    assert status == 408 and time.monotonic() - started < HEAD_S + 2
+
+
+def test_a_slow_route_is_not_cut_off_by_the_head_timeout(server):
+    """The head timer ends with the head: a request whose answer takes longer than the head
+    timeout is answered (here: a login, whose scrypt and the throttle's checks are quick, so
+    the wait is made by sending the body slowly within the idle limit)."""
+    with _connect(server) as sock:
+        body = b"username=nobody&password=wrongwrong"
+        sock.sendall(
+            b"POST /api/token HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        )
+        for start in range(0, len(body), 8):
+            sock.sendall(body[start : start + 8])
+            time.sleep(HEAD_S / 3)
+        status, _ = _status(sock)
+    assert status == 401
