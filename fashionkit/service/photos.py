@@ -75,7 +75,10 @@ JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 #: huge decoded (an all-zero 6300×6300 PNG is 113 KiB and 119 MB of pixels), so the memory for
 #: checks is bounded by this many pictures of ``max_pixels``, whatever the number of uploads.
 DECODING_AT_ONCE = 2
-_decoding = threading.BoundedSemaphore(DECODING_AT_ONCE)
+# The decodes run on these threads only, not on whichever request thread checks the upload:
+# the C allocator keeps freed memory in per-thread arenas, so decodes spread over the 40
+# request threads would each leave a picture's worth resident even when run one at a time.
+_decoders = ThreadPoolExecutor(max_workers=DECODING_AT_ONCE, thread_name_prefix="fashionkit-check")
 # Bytes a decoded pixel takes at most in the modes Pillow opens JPEG, PNG and WebP in (RGBA,
 # CMYK, 32-bit integer).
 BYTES_PER_PIXEL = 4
@@ -139,13 +142,11 @@ def check_image(data: bytes | BinaryIO, *, max_pixels: int) -> CheckedImage:
     try:
         # formats=: only these decoders may even look at the bytes.
         with Image.open(_stream(data), formats=list(_SUFFIXES)) as image:
+            # Only the header so far (a PNG's EXIF may follow its pixels: read after decoding).
             width, height = image.size
-            if image.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF orientation: shown turned
-                width, height = height, width
             # Pillow calls a JPEG with more pictures after the first (MPF) "MPO"; the file is a
             # JPEG to every reader, and the first picture is the one they show.
             kind = "JPEG" if image.format == "MPO" else str(image.format)
-            checked = CheckedImage(kind, width, height)
     except Image.DecompressionBombError:
         # PIL refuses images far above its own pixel limit at open, before our cap is checked.
         raise UploadRejected(413, f"image is over the limit of {max_pixels} pixels") from None
@@ -155,21 +156,28 @@ def check_image(data: bytes | BinaryIO, *, max_pixels: int) -> CheckedImage:
         ) from None
     except (OSError, ValueError, SyntaxError) as err:
         raise UploadRejected(400, f"unreadable image: {err}") from None
-    if checked.width * checked.height > max_pixels:
+    if width * height > max_pixels:
         raise UploadRejected(
-            413,
-            f"image of {checked.width}×{checked.height} pixels is over the limit of "
-            f"{max_pixels} pixels",
+            413, f"image of {width}×{height} pixels is over the limit of {max_pixels} pixels"
         )
     try:
-        with _decoding, Image.open(_stream(data), formats=[checked.format]) as image:
-            if checked.format == "JPEG":
-                # DCT scaling: the whole file is decoded, into 1/64 of the pixels.
-                image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
-            image.load()
+        turned = _decoders.submit(_decode, data, kind).result()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise UploadRejected(400, f"damaged {checked.format} image: {err}") from None
-    return checked
+        raise UploadRejected(400, f"damaged {kind} image: {err}") from None
+    return CheckedImage(kind, height, width) if turned else CheckedImage(kind, width, height)
+
+
+def _decode(data: bytes | BinaryIO, kind: str) -> bool:
+    """Decode the whole picture (on a :data:`_decoders` thread); whether its EXIF orientation
+    shows it turned by a quarter (its width and height swapped)."""
+    from PIL import Image
+
+    with Image.open(_stream(data), formats=[kind]) as image:
+        if kind == "JPEG":
+            # DCT scaling: the whole file is decoded, into 1/64 of the pixels.
+            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+        image.load()
+        return image.getexif().get(0x0112) in (5, 6, 7, 8)
 
 
 def _write_atomic(path: Path, data: bytes | BinaryIO) -> str:
