@@ -56,7 +56,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
-from fashionkit.errors import ConflictError, InvalidDataError, NotFoundError
+from fashionkit.errors import MAX_LISTED_PROBLEMS, ConflictError, InvalidDataError, NotFoundError
 from fashionkit.service.auth import Accounts, TokenSigner
 from fashionkit.service.deps import ServiceSettings, ServiceState
 from fashionkit.service.limits import (
@@ -174,14 +174,24 @@ def create_app(
     return app
 
 
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InvalidDataError)
     async def _invalid_data(_request: Request, err: InvalidDataError) -> JSONResponse:
         return JSONResponse(
             status_code=422,
             content={
-                "detail": str(err),
-                "problems": [{"where": p.where, "message": p.message} for p in err.problems],
+                "detail": "\n".join(_short(line) for line in str(err).splitlines()),
+                # The first problems, each cut short: a large invalid file must not answer
+                # with a larger error.
+                "problems": [
+                    {"where": _short(p.where), "message": _short(p.message)}
+                    for p in err.problems[:MAX_LISTED_PROBLEMS]
+                ],
+                "more_problems": max(0, len(err.problems) - MAX_LISTED_PROBLEMS),
             },
         )
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request, Response
 from fastapi.security import OAuth2PasswordBearer
 
 from fashionkit.service.auth import Account, Accounts, TokenSigner
@@ -26,6 +26,12 @@ __all__ = [
     "CurrentWardrobe",
     "need_detection",
     "current_account",
+    "ListPage",
+    "Page",
+    "paged",
+    "room_for_items",
+    "DEFAULT_PAGE",
+    "MAX_PAGE",
 ]
 
 
@@ -37,7 +43,10 @@ class ServiceSettings:
     below it do not become items; ``max_waiting_photos``: a person's uploads waiting for or in
     detection (more answer 429, so that nobody fills the disk or the queue);
     ``body_idle_timeout_s``: the longest pause in a request body; ``body_timeout_s``: the
-    longest a whole request body may take (408 beyond either)."""
+    longest a whole request body may take (408 beyond either); ``max_items``: the items one
+    person's wardrobe may hold (adding, importing or uploading past it answers 422);
+    ``import_batch``: items stored per transaction by an import, so that a large one does not
+    hold the writer lock for its whole length."""
 
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 40_000_000
@@ -48,6 +57,8 @@ class ServiceSettings:
     max_waiting_photos: int = 20
     body_idle_timeout_s: float = 30.0
     body_timeout_s: float = 300.0
+    max_items: int = 10_000
+    import_batch: int = 500
 
 
 @dataclass
@@ -104,6 +115,52 @@ def _current_wardrobe(state: State, account: CurrentAccount) -> Wardrobe:
 
 
 CurrentWardrobe = Annotated[Wardrobe, Depends(_current_wardrobe)]
+
+
+#: Entries a list answers with unless ``limit`` says otherwise, and the most it may ask for.
+DEFAULT_PAGE = 200
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Page:
+    """``?limit=&offset=`` of a list route: at most ``limit`` entries from the ``offset``-th."""
+
+    limit: int
+    offset: int
+
+
+def _page(
+    limit: int = Query(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Entries in this page."),
+    offset: int = Query(0, ge=0, le=10**9, description="Entries skipped before this page."),
+) -> Page:
+    return Page(limit, offset)
+
+
+ListPage = Annotated[Page, Depends(_page)]
+
+
+def paged(request: Request, response: Response, page: Page, total: int) -> None:
+    """Headers of a page of a list: ``X-Total-Count`` (entries in the whole list) and, when
+    more follow, ``Link: <next page>; rel="next"``."""
+    response.headers["X-Total-Count"] = str(total)
+    if page.offset + page.limit < total:
+        following = request.url.include_query_params(
+            limit=page.limit, offset=page.offset + page.limit
+        )
+        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+
+
+def room_for_items(state: ServiceState, wardrobe: Wardrobe, adding: int) -> None:
+    """422 when ``adding`` more items would take the wardrobe past ``max_items``."""
+    limit = state.settings.max_items
+    held = len(wardrobe)
+    if held + adding > limit:
+        raise HTTPException(
+            422,
+            f"a wardrobe holds at most {limit} items; this one has {held} and this request "
+            f"would add {adding}: remove some first",
+        )
 
 
 def need_detection(state: ServiceState) -> PhotoWorker:

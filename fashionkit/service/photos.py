@@ -308,18 +308,31 @@ class JobStore:
                 raise NotFoundError("photo", job_id)
             return _job_of(row)
 
-    def _select(self, *where) -> list[dict]:
+    def _select(self, *where, offset: int = 0, limit: int | None = None) -> list[dict]:
         with self.database.sessions() as session:
             rows = session.scalars(
-                select(JobRow).where(*where).order_by(JobRow.created_at, JobRow.id)
+                select(JobRow)
+                .where(*where)
+                .order_by(JobRow.created_at, JobRow.id)
+                .offset(offset)
+                .limit(limit)
             )
             return [_job_of(row) for row in rows]
 
     def all(self) -> list[dict]:
         return self._select()
 
-    def of_user(self, user_id: int) -> list[dict]:
-        return self._select(JobRow.user_id == user_id)
+    def of_user(self, user_id: int, *, offset: int = 0, limit: int | None = None) -> list[dict]:
+        """The person's jobs, oldest first (``offset``/``limit``: one page of them)."""
+        return self._select(JobRow.user_id == user_id, offset=offset, limit=limit)
+
+    def count_of_user(self, user_id: int) -> int:
+        with self.database.engine.connect() as connection:
+            return int(
+                connection.execute(
+                    select(func.count()).select_from(JobRow).where(JobRow.user_id == user_id)
+                ).scalar_one()
+            )
 
     def waiting(self, user_id: int) -> int:
         """How many of the person's jobs are queued or running, in every process."""

@@ -360,16 +360,54 @@ class Wardrobe:
             for a in item.attribute_ids
         ]
 
-    def items(self, category_id: int | None = None) -> list[WardrobeItem]:
-        """All items (or those of one category), ordered by id, with ``last_worn`` from the
-        wear log."""
+    def items(
+        self,
+        category_id: int | None = None,
+        *,
+        favorite: bool | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[WardrobeItem]:
+        """All items (or those of one category, or (not) marked favourite), ordered by id, with
+        ``last_worn`` from the wear log; ``offset``/``limit``: one page of them."""
         query = self._item_query()
         if category_id is not None:
             query = query.where(ItemRow.category_id == category_id)
+        if favorite is not None:
+            query = query.where(ItemRow.favorite.is_(favorite))
+        if offset or limit is not None:
+            query = query.offset(offset).limit(limit)
         with self._sessions() as session:
             rows = session.scalars(query).all()
-            worn = self._last_worn(session)
+            if limit is None:
+                worn = self._last_worn(session)
+            else:  # a page: the wear log of its items only
+                worn = {}
+                ids = [r.id for r in rows]
+                for start in range(0, len(ids), _CHUNK):
+                    worn.update(self._last_worn(session, ids[start : start + _CHUNK]))
             return [self._to_item(r, worn.get(r.id)) for r in rows]
+
+    def feedback_count(self) -> int:
+        with self._sessions() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(FeedbackRow)
+                    .where(FeedbackRow.user_id == self.user_id)
+                )
+                or 0
+            )
+
+    def count(self, category_id: int | None = None, *, favorite: bool | None = None) -> int:
+        """How many items :meth:`items` would return without a page."""
+        query = select(func.count()).select_from(ItemRow).where(ItemRow.user_id == self.user_id)
+        if category_id is not None:
+            query = query.where(ItemRow.category_id == category_id)
+        if favorite is not None:
+            query = query.where(ItemRow.favorite.is_(favorite))
+        with self._sessions() as session:
+            return int(session.scalar(query) or 0)
 
     def _row(self, session: Session, key: str, *, lock: bool = False) -> ItemRow:
         query = self._item_query().where(ItemRow.key == key)
@@ -566,6 +604,22 @@ class Wardrobe:
             digest = self._row(session, key).cutout_sha256
         return self.images.path(digest, ".png") if digest else None
 
+    def existing_keys(self, keys: Iterable[str]) -> set[str]:
+        """Those of ``keys`` that are ids of items in this wardrobe."""
+        keys = list(keys)
+        found: set[str] = set()
+        with self._sessions() as session:
+            for start in range(0, len(keys), _CHUNK):
+                found.update(
+                    session.scalars(
+                        select(ItemRow.key).where(
+                            ItemRow.user_id == self.user_id,
+                            ItemRow.key.in_(keys[start : start + _CHUNK]),
+                        )
+                    )
+                )
+        return found
+
     def keys_with_cutouts(self) -> set[str]:
         """Ids of the items that have a cut-out (those found in photos), in one query."""
         with self._sessions() as session:
@@ -739,15 +793,17 @@ class Wardrobe:
                     session.add(WearRow(item_id=link.item_id, worn_on=day, outfit_id=outfit.id))
             return outfit.id
 
-    def feedback(self) -> list[FeedbackEvent]:
-        """All feedback, oldest first. An item deleted while this reads is left out of its
-        outfits, as it would be once deleted."""
+    def feedback(self, *, offset: int = 0, limit: int | None = None) -> list[FeedbackEvent]:
+        """All feedback (``offset``/``limit``: one page of it), oldest first. An item deleted
+        while this reads is left out of its outfits, as it would be once deleted."""
         with self._sessions() as session:
             rows = session.scalars(
                 select(FeedbackRow)
                 .where(FeedbackRow.user_id == self.user_id)
                 .options(selectinload(FeedbackRow.outfit).selectinload(OutfitRow.items))
                 .order_by(FeedbackRow.id)
+                .offset(offset)
+                .limit(limit)
             ).all()
             # Read after the links (each statement sees its own moment on PostgreSQL): every
             # item a link names is here unless it has since been deleted.

@@ -27,11 +27,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fashionkit.errors import InvalidDataError, Problem
+from fashionkit.errors import ConflictError, InvalidDataError, Problem
 from fashionkit.wardrobe.database import Wardrobe
 from fashionkit.wardrobe.items import WardrobeItem, item_from_dict, item_to_dict
 
-__all__ = ["read_items", "write_items", "import_wardrobe", "export_wardrobe", "FORMAT_NAME"]
+__all__ = [
+    "read_items",
+    "write_items",
+    "import_wardrobe",
+    "store_items",
+    "export_wardrobe",
+    "FORMAT_NAME",
+]
 
 FORMAT_NAME = "fashionkit-wardrobe"
 FORMAT_VERSION = 1
@@ -106,13 +113,50 @@ def write_items(items: list[WardrobeItem], path: str | Path) -> None:
     Path(path).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", "utf-8")
 
 
-def import_wardrobe(wardrobe: Wardrobe, path: str | Path, *, replace: bool = True) -> int:
+def import_wardrobe(
+    wardrobe: Wardrobe, path: str | Path, *, replace: bool = True, batch_size: int | None = None
+) -> int:
     """Read ``path`` and store its items (overwriting items with the same id unless
     ``replace=False``, which raises :class:`~fashionkit.errors.ConflictError` on a taken id).
-    Returns the item count."""
-    items = read_items(path)
-    wardrobe.put_many(items, replace=replace)
-    return len(items)
+    Returns the item count.
+
+    The whole file is validated first: nothing is stored when any item is invalid. With
+    ``batch_size`` the items are then stored in transactions of that many, so that a large
+    import does not hold the database's writer lock for its whole length (others' writes run
+    between the batches); a write that fails part-way (a taken id, the database gone) keeps the
+    batches before it, and its :class:`~fashionkit.errors.ConflictError` says how many."""
+    return store_items(wardrobe, read_items(path), replace=replace, batch_size=batch_size)
+
+
+def store_items(
+    wardrobe: Wardrobe,
+    items: list[WardrobeItem],
+    *,
+    replace: bool = True,
+    batch_size: int | None = None,
+) -> int:
+    """Store validated ``items`` as :func:`import_wardrobe` does; returns how many."""
+    if batch_size is None or len(items) <= batch_size:
+        wardrobe.put_many(items, replace=replace)
+        return len(items)
+    if not replace:
+        taken = wardrobe.existing_keys([i.id for i in items])
+        if taken:
+            first = sorted(taken)[0]
+            raise ConflictError(
+                f"item id {first!r} is already in the wardrobe ({len(taken)} of the file's "
+                "ids are); nothing was imported"
+            )
+    stored = 0
+    for start in range(0, len(items), batch_size):
+        try:
+            wardrobe.put_many(items[start : start + batch_size], replace=replace)
+        except ConflictError as err:
+            raise ConflictError(
+                f"{err} (the first {stored} of the file's {len(items)} items were stored)"
+            ) from err
+        stored += len(items[start : start + batch_size])
+    return stored
 
 
 def export_wardrobe(wardrobe: Wardrobe, path: str | Path) -> int:

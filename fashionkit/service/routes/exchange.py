@@ -8,7 +8,13 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from fashionkit.errors import InvalidDataError, Problem
-from fashionkit.service.deps import CurrentAccount, CurrentWardrobe, State
+from fashionkit.service.deps import (
+    CurrentAccount,
+    CurrentWardrobe,
+    ServiceState,
+    State,
+    room_for_items,
+)
 from fashionkit.wardrobe.database import Wardrobe
 
 router = APIRouter(prefix="/api/wardrobe")
@@ -19,7 +25,9 @@ async def import_items(
     request: Request, state: State, account: CurrentAccount, replace: bool = True
 ):
     """Import a wardrobe file (request body: the JSON of ``fashionkit wardrobe export``);
-    nothing is stored when any item is invalid (422 lists them)."""
+    nothing is stored when any item is invalid (422 names the first problems' items and says
+    how many more), nor when it would take the wardrobe past its most items (422). Stored in
+    transactions of a few hundred items, so other requests proceed meanwhile."""
     from starlette.concurrency import run_in_threadpool
 
     limit = state.settings.max_import_bytes
@@ -29,19 +37,19 @@ async def import_items(
         if len(body) > limit:
             raise HTTPException(413, f"import over {limit} bytes")
     wardrobe = state.database.wardrobe(account.name, user_id=account.user_id)
-    count = await run_in_threadpool(_import, wardrobe, state.data_dir, bytes(body), replace)
+    count = await run_in_threadpool(_import, state, wardrobe, bytes(body), replace)
     return {"imported": count}
 
 
-def _import(wardrobe: Wardrobe, data_dir: Path, body: bytes, replace: bool) -> int:
-    from fashionkit.wardrobe.exchange import import_wardrobe
+def _import(state: ServiceState, wardrobe: Wardrobe, body: bytes, replace: bool) -> int:
+    from fashionkit.wardrobe.exchange import read_items, store_items
 
-    folder = Path(tempfile.mkdtemp(dir=data_dir, prefix=".import-"))
+    folder = Path(tempfile.mkdtemp(dir=state.data_dir, prefix=".import-"))
     try:
         path = folder / "upload.json"
         path.write_bytes(body)
         try:
-            return import_wardrobe(wardrobe, path, replace=replace)
+            items = read_items(path)
         except InvalidDataError as err:
             # The temporary file's path means nothing to the client (and is the server's).
             raise InvalidDataError(
@@ -49,6 +57,11 @@ def _import(wardrobe: Wardrobe, data_dir: Path, body: bytes, replace: bool) -> i
             ) from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    new = len(items) - len(wardrobe.existing_keys(i.id for i in items))
+    room_for_items(state, wardrobe, new)
+    return store_items(
+        wardrobe, items, replace=replace, batch_size=state.settings.import_batch
+    )
 
 
 @router.get("/export")

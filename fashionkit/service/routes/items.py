@@ -3,12 +3,12 @@
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from fashionkit.errors import InvalidDataError, NotFoundError
 from fashionkit.ontology import load_ontology
-from fashionkit.service.deps import CurrentWardrobe
+from fashionkit.service.deps import CurrentWardrobe, ListPage, State, paged, room_for_items
 from fashionkit.wardrobe.database import Wardrobe
 from fashionkit.wardrobe.items import (
     EDITABLE_FIELDS,
@@ -45,36 +45,53 @@ def get_item(wardrobe: Wardrobe, item_id: str) -> WardrobeItem:
 
 
 @router.post("", status_code=201)
-def add_item(wardrobe: CurrentWardrobe, body: Annotated[dict, Body()]) -> dict:
-    """Add an item in the wardrobe item JSON (see ``fashionkit.wardrobe.exchange``)."""
+def add_item(state: State, wardrobe: CurrentWardrobe, body: Annotated[dict, Body()]) -> dict:
+    """Add an item in the wardrobe item JSON (see ``fashionkit.wardrobe.exchange``); 422 when
+    the wardrobe holds its most items already."""
     item, problems = item_from_dict(body, source="request", where="item")
     if problems:
         raise InvalidDataError(problems)
     assert item is not None
+    room_for_items(state, wardrobe, 1)
     return item_json(wardrobe.add(item), has_cutout=False)
 
 
 @router.get("")
 def list_items(
+    request: Request,
+    response: Response,
     wardrobe: CurrentWardrobe,
+    page: ListPage,
     category: str | None = Query(None, description="Fashionpedia name or id."),
     season: str | None = None,
     occasion: str | None = None,
     favorite: bool | None = None,
 ) -> list[dict]:
+    """One page of the items, ordered by id (``?limit=`` at most 1000, default 200;
+    ``?offset=``); ``X-Total-Count`` says how many match, ``Link: …; rel="next"`` where the
+    next page is."""
     category_id = None
     if category is not None:
         try:
             category_id = parse_category(category)
         except ValueError as err:
             raise HTTPException(422, str(err)) from None
-    items = wardrobe.items(category_id=category_id)
-    if season is not None:
-        items = [i for i in items if season.lower() in i.season]
-    if occasion is not None:
-        items = [i for i in items if occasion.lower() in i.occasion]
-    if favorite is not None:
-        items = [i for i in items if i.favorite == favorite]
+    if season is None and occasion is None:
+        total = wardrobe.count(category_id, favorite=favorite)
+        items = wardrobe.items(
+            category_id, favorite=favorite, offset=page.offset, limit=page.limit
+        )
+    else:
+        # Seasons and occasions are lists in one column: matched here, over a wardrobe of at
+        # most max_items.
+        items = wardrobe.items(category_id, favorite=favorite)
+        if season is not None:
+            items = [i for i in items if season.lower() in i.season]
+        if occasion is not None:
+            items = [i for i in items if occasion.lower() in i.occasion]
+        total = len(items)
+        items = items[page.offset : page.offset + page.limit]
+    paged(request, response, page, total)
     with_cutout = wardrobe.keys_with_cutouts()
     return [item_json(i, i.id in with_cutout) for i in items]
 

@@ -3,10 +3,10 @@
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field, field_validator
 
-from fashionkit.service.deps import CurrentWardrobe
+from fashionkit.service.deps import CurrentWardrobe, ListPage, paged
 from fashionkit.service.routes.items import get_item
 from fashionkit.wardrobe.items import day_problem
 
@@ -82,8 +82,12 @@ def outfit_feedback(wardrobe: CurrentWardrobe, feedback: FeedbackIn) -> dict:
 
 
 @router.get("/feedback")
-def list_feedback(wardrobe: CurrentWardrobe) -> list[dict]:
+def list_feedback(
+    request: Request, response: Response, wardrobe: CurrentWardrobe, page: ListPage
+) -> list[dict]:
+    """One page of the feedback, oldest first (``?limit=&offset=`` as for items)."""
+    paged(request, response, page, wardrobe.feedback_count())
     return [
         {"items": list(e.items), "kind": e.kind, "created_at": e.created_at.isoformat()}
-        for e in wardrobe.feedback()
+        for e in wardrobe.feedback(offset=page.offset, limit=page.limit)
     ]

@@ -1,12 +1,20 @@
 """Photo uploads, their detection jobs and the pictures drawn from them."""
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from fashionkit.errors import NotFoundError
 from fashionkit.service.auth import Account
-from fashionkit.service.deps import CurrentAccount, ServiceState, State, need_detection
+from fashionkit.service.deps import (
+    CurrentAccount,
+    ListPage,
+    ServiceState,
+    State,
+    need_detection,
+    paged,
+    room_for_items,
+)
 from fashionkit.service.photos import UploadRejected, check_image
 
 router = APIRouter(prefix="/api/photos")
@@ -65,6 +73,9 @@ async def upload_photo(request: Request, state: State, account: CurrentAccount) 
         # Jobs of every process on this database count, not only this one's.
         if await run_in_threadpool(state.jobs.waiting, account.user_id) >= limit:
             raise busy
+        # Room for at least one more item (a photo adds its items past the limit, once).
+        wardrobe = state.database.wardrobe(account.name, user_id=account.user_id)
+        await run_in_threadpool(room_for_items, state, wardrobe, 1)
         async with request.form(max_files=1, max_fields=4) as form:
             upload = form.get("file")
             if not isinstance(upload, StarletteUpload):
@@ -91,8 +102,13 @@ async def upload_photo(request: Request, state: State, account: CurrentAccount) 
 
 
 @router.get("")
-def list_photos(state: State, account: CurrentAccount) -> list[dict]:
-    return [job_json(j) for j in state.jobs.of_user(account.user_id)]
+def list_photos(
+    request: Request, response: Response, state: State, account: CurrentAccount, page: ListPage
+) -> list[dict]:
+    """One page of the person's uploads, oldest first (``?limit=&offset=`` as for items)."""
+    paged(request, response, page, state.jobs.count_of_user(account.user_id))
+    jobs = state.jobs.of_user(account.user_id, offset=page.offset, limit=page.limit)
+    return [job_json(j) for j in jobs]
 
 
 @router.get("/{job_id}")

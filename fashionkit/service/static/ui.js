@@ -30,6 +30,22 @@ async function api(path, options = {}) {
   return payload;
 }
 
+// Every entry of a paginated list: its pages, following each answer's Link: <...>; rel="next".
+async function apiAll(path) {
+  const entries = [];
+  let next = path;
+  while (next) {
+    const response = await fetch(next, { headers: { Authorization: `Bearer ${token}` } });
+    if (response.status === 401 && token) { logout(); }
+    const payload = await response.json();
+    if (!response.ok) throw new Error(describe(payload, response.status));
+    entries.push(...payload);
+    const link = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('link') || '');
+    next = link ? link[1] : null;
+  }
+  return entries;
+}
+
 async function blobUrl(path) {
   const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
   if (!response.ok) return null;
@@ -101,6 +117,8 @@ function clearPage() {
 }
 
 function logout() {
+  // Ends this login's tokens on the server too (every device's), not only on this page.
+  if (token) fetch('/api/logout', { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
   token = null;
   sessionStorage.removeItem('fashionkit-token');
   clearPage();
@@ -208,7 +226,7 @@ async function loadItems(event) {
   if ($('filter-season').value) params.set('season', $('filter-season').value);
   if (occasion) params.set('occasion', occasion);
   try {
-    const items = await api(`/api/items?${params}`);
+    const items = await apiAll(`/api/items?${params}`);
     const cards = await Promise.all(items.map(itemCard));
     $('gallery').replaceChildren(...cards);
     $('gallery-count').textContent = `${items.length} item(s)`;
@@ -251,7 +269,7 @@ async function showJob(job) {
   }
   $('photo-pictures').replaceChildren(...pictures);
   const found = [];
-  const items = (job.items || []).length ? await api('/api/items') : [];
+  const items = (job.items || []).length ? await apiAll('/api/items') : [];
   const byId = new Map(items.map((item) => [item.id, item]));
   for (const itemId of job.items || []) {
     const item = byId.get(itemId);  // gone when removed since
@@ -264,7 +282,7 @@ async function showJob(job) {
 }
 
 async function loadPhotos() {
-  const jobs = await api('/api/photos');
+  const jobs = await apiAll('/api/photos');
   const rows = jobs.slice().reverse().map((job) => {
     const row = element('li', `${job.created_at.replace('T', ' ')}: ${jobSummary(job)} `,
       { 'data-job': job.id });
@@ -327,7 +345,7 @@ async function suggest(event) {
   if ($('outfit-temperature').value) params.set('temperature', $('outfit-temperature').value);
   if ($('outfit-occasion').value.trim()) params.set('occasion', $('outfit-occasion').value.trim());
   try {
-    const [outfits, items] = await Promise.all([api(`/api/outfits?${params}`), api('/api/items')]);
+    const [outfits, items] = await Promise.all([api(`/api/outfits?${params}`), apiAll('/api/items')]);
     const byId = new Map(items.map((item) => [item.id, item]));
     const rows = await Promise.all(outfits.map(async (outfit) => {
       const row = element('li', null, { class: 'outfit', 'data-outfit': outfit.items.join(' ') });
