@@ -217,14 +217,25 @@ async def check_through_api(base: str, people: list[Client]) -> tuple[int, int, 
     lost = lost_edits = 0
     jobs: dict[str, int] = defaultdict(int)
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+
+        async def every(path: str, headers: dict) -> list[dict]:
+            # Lists come in pages (at most 1000 entries each).
+            entries: list[dict] = []
+            while True:
+                page = await http.get(
+                    path, params={"limit": 1000, "offset": len(entries)}, headers=headers
+                )
+                entries.extend(page.json())
+                if len(entries) >= int(page.headers["x-total-count"]):
+                    return entries
+
         for person in people:
-            listed = await http.get("/api/items", headers=person.headers)
-            items = {i["id"]: i for i in listed.json()}
+            items = {i["id"]: i for i in await every("/api/items", person.headers)}
             lost += sum(key not in items for key in person.created)
             lost_edits += sum(
                 items.get(key, {}).get("brand") != brand for key, brand in person.brand.items()
             )
-            for job in (await http.get("/api/photos", headers=person.headers)).json():
+            for job in await every("/api/photos", person.headers):
                 jobs[job["status"]] += 1
     return lost, lost_edits, dict(jobs)
 

@@ -28,8 +28,14 @@ Routes::
     POST   /api/token                      OAuth2 password form → {"access_token", "token_type"};
                                            429 + Retry-After after repeated wrong passwords
     GET    /api/me                         {"id", "name"}
-    POST   /api/items                      wardrobe item JSON → 201 item; 409 id taken
+    POST   /api/me/password                {"current_password", "new_password"} → new token;
+                                           every earlier token of the account ends (403 wrong)
+    POST   /api/logout                     204; every token of the account ends
+    POST   /api/items                      wardrobe item JSON → 201 item; 409 id taken,
+                                           422 past the wardrobe's most items
     GET    /api/items                      ?category=&season=&occasion=&favorite= → [item]
+                                           (lists: ?limit= ≤ 1000, default 200, &offset=;
+                                           X-Total-Count, Link rel="next")
     GET    /api/items/{id}                 item (+ "category_name", "supercategory", "cutout_url")
     PATCH  /api/items/{id}                 {field: value | null, "id": new id} → item
     DELETE /api/items/{id}                 204
