@@ -276,8 +276,17 @@ def test_wardrobe_in_the_browser(live, tmp_path):
         shot("08-feedback")
 
         # -- log out; the next person sees nothing of alice's ---------------------------------
+        token = page.evaluate("sessionStorage.getItem('fashionkit-token')")
         page.click("#logout")
         expect(page.locator("#login")).to_be_visible()
+        # Logging out ends the login on the server too: the page's token no longer works.
+        deadline = time.monotonic() + 10
+        while (
+            httpx.get(f"{base}/api/me", headers={"Authorization": f"Bearer {token}"}).status_code
+            != 401
+        ):
+            assert time.monotonic() < deadline, "the page's token still works after log out"
+            time.sleep(0.1)
         for emptied in ("#gallery", "#photo-pictures", "#photo-items", "#outfit-list"):
             assert page.locator(emptied).evaluate("e => e.childElementCount") == 0, emptied
         shot("09-logged-out")
