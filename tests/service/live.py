@@ -54,3 +54,18 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def all_pages(http, path: str) -> list[dict]:
+    """Every entry of a list route, page after page (``Link: <…>; rel="next"``); ``http``: an
+    httpx or test client with the credentials."""
+    entries: list[dict] = []
+    url: str | None = f"{path}{'&' if '?' in path else '?'}limit=1000"
+    while url:
+        response = http.get(url)
+        assert response.status_code == 200, response.text
+        entries.extend(response.json())
+        link = response.headers.get("link")
+        url = link.split(">")[0].lstrip("<") if link else None
+    assert len(entries) == int(response.headers["x-total-count"])
+    return entries

@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from .fakes import TruthPredictor
-from .live import free_port, start, stop
+from .live import all_pages, free_port, start, stop
 
 PASSWORD = "correct horse"
 
@@ -189,13 +189,13 @@ def _kill_during_uploads(tmp_path: Path, rounds: int) -> None:
         with httpx.Client(base_url=server.base, headers=headers, timeout=30) as http:
             deadline = time.monotonic() + 60
             while True:
-                jobs = http.get("/api/photos").json()
+                jobs = all_pages(http, "/api/photos")
                 if all(j["status"] in ("done", "failed") for j in jobs):
                     break
                 assert time.monotonic() < deadline, jobs
                 time.sleep(0.1)
             by_id = {j["id"]: j for j in jobs}
-            items = {i["id"]: i for i in http.get("/api/items").json()}
+            items = {i["id"]: i for i in all_pages(http, "/api/items")}
             for key in created:
                 assert key in items, f"item {key} answered 201 and is gone"
             # Every job finished (those the client never heard of too), with its photo's items.
