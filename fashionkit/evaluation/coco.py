@@ -62,9 +62,9 @@ def coco_ap(
     if units is None:
         units = build_units(gt, dt, iou_type)
     redo = None if fashionpedia is None else _ATTRIBUTE_CATEGORIES
-    tp, ign = match_all(units, gt, dt, _NO_ATTRIBUTE_CATEGORIES, categories=redo)
+    matches = match_all(units, gt, dt, _NO_ATTRIBUTE_CATEGORIES, categories=redo)
     precision, recall = accumulate(
-        units, gt, dt, tp, ign, _NO_ATTRIBUTE_CATEGORIES, categories=redo
+        units, gt, dt, matches, _NO_ATTRIBUTE_CATEGORIES, categories=redo
     )
     # COCO's thresholds are the first ten (the last, -1, is Fashionpedia's "IoU ignored");
     # COCO matching fills only the "F1 ignored" slot.
