@@ -72,7 +72,8 @@ def coco_ap(
     p = precision[:n_t, -1]  # (T, R, K, A, M)
     r = recall[:n_t, -1]  # (T, K, A, M)
     if fashionpedia is not None:
-        keep = np.setdiff1d(np.arange(p.shape[2]), _ATTRIBUTE_CATEGORIES)
+        keep = np.ones(p.shape[2], dtype=bool)
+        keep[_ATTRIBUTE_CATEGORIES] = False
         p[:, :, keep] = fashionpedia.precision[:n_t, -1][:, :, keep]
         r[:, keep] = fashionpedia.recall[:n_t, -1][:, keep]
     a_all, m_100 = AREA_LABELS.index("all"), MAX_DETECTIONS.index(100)

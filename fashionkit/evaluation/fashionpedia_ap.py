@@ -69,6 +69,22 @@ class FashionpediaAP:
     _sums: dict = field(default_factory=dict, repr=False, compare=False)
 
     # -- the official _summarize ---------------------------------------------------------------
+    def _threshold_sums(self, kind, area, max_dets) -> tuple[np.ndarray, np.ndarray]:
+        """Per (IoU threshold, F1 threshold, category): the sum and the count of the precision
+        (``"ap"``, over the recall thresholds) or recall (``"ar"``) entries that are not ``-1``
+        for one area range and detection limit; every selection below adds these up."""
+        key = (kind, area, max_dets)
+        if key not in self._sums:
+            a = AREA_LABELS.index(area)
+            m = MAX_DETECTIONS.index(max_dets)
+            if kind == "ap":
+                s = self.precision[..., a, m]  # (T_iou, T_f1, R, K)
+            else:
+                s = self.recall[:, :, None, :, a, m]  # (T_iou, T_f1, 1, K)
+            valid = s > -1
+            self._sums[key] = np.where(valid, s, 0.0).sum(axis=2), valid.sum(axis=2)
+        return self._sums[key]
+
     def _category_sums(
         self, kind, iou_thr, f1_thr, f1, iou, area, max_dets
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -77,18 +93,13 @@ class FashionpediaAP:
         key = (kind, iou_thr, f1_thr, f1, iou, area, max_dets)
         if key in self._sums:
             return self._sums[key]
-        a = AREA_LABELS.index(area)
-        m = MAX_DETECTIONS.index(max_dets)
-        if kind == "ap":
-            s = self.precision[..., a, m]  # (T_iou, T_f1, R, K)
-        else:
-            s = self.recall[:, :, None, :, a, m]  # (T_iou, T_f1, 1, K)
+        sums, counts = self._threshold_sums(kind, area, max_dets)
         if iou and iou_thr is not None:
-            s = s[np.where(iou_thr == IOU_THRESHOLDS)[0]]
+            rows = np.flatnonzero(iou_thr == IOU_THRESHOLDS)
         elif iou:
-            s = s[:-1]
+            rows = np.arange(len(IOU_THRESHOLDS) - 1)
         else:
-            s = s[[-1]]
+            rows = np.array([len(IOU_THRESHOLDS) - 1])
         # Which F1 slots count, per category: categories without attributes only have "ignored".
         use = np.zeros((len(F1_THRESHOLDS), _NUM_CATEGORIES), dtype=bool)
         use[-1, :] = True
@@ -102,8 +113,10 @@ class FashionpediaAP:
             )
             use[:, attr] = False
             use[np.ix_(slots, np.flatnonzero(attr))] = True
-        valid = (s > -1) & use[None, :, None, :]
-        out = np.where(valid, s, 0.0).sum(axis=(0, 1, 2)), valid.sum(axis=(0, 1, 2))
+        out = (
+            np.where(use, sums[rows], 0.0).sum(axis=(0, 1)),
+            np.where(use, counts[rows], 0).sum(axis=(0, 1)),
+        )
         self._sums[key] = out
         return out
 
@@ -221,7 +234,8 @@ def accumulate(
     :func:`~fashionkit.evaluation.matching.match_all`'s matches (same ``attribute_categories``;
     ``categories``: only these, the others stay ``-1``). Returns ``precision (11, 11, 101, 46,
     4, 3)`` and ``recall (11, 11, 46, 4, 3)`` laid out as :class:`FashionpediaAP`'s; categories
-    outside ``attribute_categories`` fill only F1 index ``-1`` (COCO accumulation).
+    outside ``attribute_categories`` fill only F1 index ``-1`` (COCO accumulation). With no
+    ``attribute_categories`` (COCO AP) that slot is all there is: the F1 axis has length 1.
 
     COCO's accumulation ranks a category's detections by score (per image its top ``m``; equal
     scores in image order) and reads the precision ``tp / (tp + fp)`` at each recall threshold,
@@ -235,9 +249,10 @@ def accumulate(
     n_iou, n_f1, n_rec = len(IOU_THRESHOLDS), len(F1_THRESHOLDS), len(RECALL_THRESHOLDS)
     n_area, n_m = len(AREA_RANGES), len(MAX_DETECTIONS)
     n_lanes = n_iou * n_f1
+    f1_axis = n_f1 if len(attribute_categories) else 1
     # filled as (area, limit, category, ...) blocks, returned as views in the official order
-    precision = np.full((n_area, n_m, _NUM_CATEGORIES, n_iou, n_f1, n_rec), -1.0)
-    recall = np.full((n_area, n_m, _NUM_CATEGORIES, n_iou, n_f1), -1.0)
+    precision = np.full((n_area, n_m, _NUM_CATEGORIES, n_iou, f1_axis, n_rec), -1.0)
+    recall = np.full((n_area, n_m, _NUM_CATEGORIES, n_iou, f1_axis), -1.0)
 
     dt_cat = dt.category_ids[units.dt_keep]
     lo, hi = AREA_RANGES[:, 0], AREA_RANGES[:, 1]

@@ -131,7 +131,7 @@ def build_units(
     gorder = np.lexsort((np.arange(len(gt)), gt.image_index, gt.category_ids))
     gkey = gt.category_ids[gorder] * n_img + gt.image_index[gorder]
 
-    keys = np.union1d(np.unique(dkey), np.unique(gkey)).astype(np.int64)
+    keys = _distinct(np.concatenate([dkey, gkey])).astype(np.int64)
     dt_start = np.searchsorted(dkey, keys, "left")
     dt_count = np.searchsorted(dkey, keys, "right") - dt_start
     gt_start = np.searchsorted(gkey, keys, "left")
@@ -201,6 +201,13 @@ def build_units(
     )
 
 
+def _distinct(x: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (``np.unique`` without its import of ``numpy.ma``, which costs
+    more than the sort at start-up)."""
+    x = np.sort(x)
+    return x[np.concatenate([[True], x[1:] != x[:-1]])] if len(x) else x
+
+
 def _pow2(x: np.ndarray) -> np.ndarray:
     """The next power of two (≥ 1): bucket sizes, so padding wastes at most half."""
     return (1 << np.ceil(np.log2(np.maximum(x, 1))).astype(np.int64)).astype(np.int64)
@@ -260,16 +267,18 @@ def match_all(
     if len(problems):
         dcap = _pow2(units.dt_count[problems])
         gcap = _pow2(units.gt_count[problems])
-        keys = np.stack([is_attr[problems].astype(np.int64), gcap, dcap], 1)
-        for key in np.unique(keys, axis=0):
-            sel = problems[(keys == key).all(1)]
+        # bucket key: (rule, ground-truth cap, detection cap) as one number
+        base = int(max(gcap.max(), dcap.max())) + 1
+        keys = (is_attr[problems].astype(np.int64) * base + gcap) * base + dcap
+        for key in _distinct(keys).tolist():
+            sel = problems[keys == key]
             parts.append(
                 _match_bucket(
                     units,
                     sel,
-                    bool(key[0]),
-                    int(key[1]),
-                    int(key[2]),
+                    key >= base * base,
+                    (key // base) % base,
+                    key % base,
                     gt_ignore,
                     gt_crowd,
                     gt_nonzero,
