@@ -119,7 +119,7 @@ def _rle_chunk(counts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         neg = (c[multi] & np.uint8(0x10)) != 0
         np.subtract(v, _SIGN_OFFSET[np.minimum(length, 6)], out=v, where=neg)
         value[multi] = v  # |v| < 2^30: fits
-    val = value[ends].astype(np.int64)
+    val = np.compress(ends, value).astype(np.int64)
     starts = ends_at[nonempty] - lengths[nonempty]
     ntok = np.add.reduceat(ends.view(np.int8), starts, dtype=np.int64)
     first_tok = np.cumsum(ntok) - ntok

@@ -169,21 +169,18 @@ def build_units(
             raise ValueError("bbox evaluation needs detections with boxes")
         g_regions = gt.boxes
         d_regions = dt.boxes
-    crowd = gt.iscrowd.astype(np.uint8)
-    for u in both:
-        ds, dc, gs, gc = dt_start[u], dt_count[u], gt_start[u], gt_count[u]
-        di = dt_keep[ds : ds + dc]
-        gi = gorder[gs : gs + gc]
-        d: Any
-        g: Any
-        if iou_type == "segm":
-            d = [d_regions[i] for i in di]
-            g = [g_regions[i] for i in gi]
-        else:
-            d = d_regions[di]
-            g = g_regions[gi]
-        m = mask_utils.iou(d, g, crowd[gi].tolist())
-        ious[pair_offset[u] : pair_offset[u] + dc * gc] = np.asarray(m, dtype=np.float64).ravel()
+    # regions in units order, so that a unit's are one slice; plain ints: the loop runs once per
+    # unit, where numpy scalars would cost more than the IoU of a small unit
+    if iou_type == "segm":
+        d_sorted: Any = list(map(d_regions.__getitem__, dt_keep.tolist()))
+        g_sorted: Any = list(map(g_regions.__getitem__, gorder.tolist()))
+    else:
+        d_sorted, g_sorted = d_regions[dt_keep], g_regions[gorder]
+    crowd = gt.iscrowd[gorder].astype(np.uint8).tolist()
+    columns = (dt_start, dt_count, gt_start, gt_count, pair_offset)
+    for ds, dc, gs, gc, po in zip(*(c[both].tolist() for c in columns), strict=True):
+        m = mask_utils.iou(d_sorted[ds : ds + dc], g_sorted[gs : gs + gc], crowd[gs : gs + gc])
+        ious[po : po + dc * gc] = np.asarray(m, dtype=np.float64).ravel()
 
     return Units(
         dt_keep=dt_keep,
