@@ -77,61 +77,73 @@ _SIGN_OFFSET = np.left_shift(np.int64(1), 5 * np.arange(7, dtype=np.int64))
 def _rle_chunk(counts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     n = len(counts)
     ascii_ok = np.fromiter(map(str.isascii, counts), dtype=bool, count=n)
-    strings = [s if a else "" for s, a in zip(counts, ascii_ok, strict=True)]
-    lengths = np.fromiter(map(len, strings), dtype=np.int64, count=n)
+    if not ascii_ok.all():
+        counts = [s if a else "" for s, a in zip(counts, ascii_ok, strict=True)]
+    lengths = np.fromiter(map(len, counts), dtype=np.int64, count=n)
     ok = ascii_ok & (lengths > 0)
     total = np.zeros(n, dtype=np.int64)
-    if not ok.any():
+    nonempty = np.flatnonzero(lengths > 0)
+    if len(nonempty) == 0:
         return ok, total
     ends_at = np.cumsum(lengths)
-    c = np.frombuffer("".join(strings).encode("ascii"), dtype=np.uint8) - np.uint8(48)
-    bad = np.flatnonzero(c > 63)  # wraps below 48 too
-    if len(bad):
-        ok[np.searchsorted(ends_at, bad, side="right")] = False
-        c = np.where(c > 63, np.uint8(0), c)
-    ends = (c & 0x20) == 0
-    nonempty = np.flatnonzero(lengths > 0)
+    c = np.frombuffer("".join(counts).encode("ascii"), dtype=np.uint8) - np.uint8(48)
+    bad = c > 63  # wraps below 48 too
+    if bad.any():
+        ok[np.searchsorted(ends_at, np.flatnonzero(bad), side="right")] = False
+        c[bad] = 0
+    ends = c < 32  # the character has no continuation bit: it ends a run
     last = ends_at[nonempty] - 1
     ok[nonempty] &= ends[last]
     ends[last] = True  # a broken string must not run into the next one
-    tok_end = np.flatnonzero(ends)
-    tok_start = np.concatenate([[0], tok_end[:-1] + 1])
-    tok_len = tok_end - tok_start + 1
-    if (tok_len > 6).any():
-        ok[np.searchsorted(ends_at, tok_start[tok_len > 6], side="right")] = False
-    val = (c[tok_start] & 0x1F).astype(np.int64)
-    more = np.arange(len(tok_start))
-    for k in range(1, 6):
-        more = more[tok_len[more] > k]
-        if len(more) == 0:
-            break
-        val[more] |= (c[tok_start[more] + k] & 0x1F).astype(np.int64) << (5 * k)
-    # A set sign bit in a run's last character makes it negative: value - 2^(5 * length).
-    neg = (c[tok_end] & 0x10) != 0
-    np.subtract(val, _SIGN_OFFSET[np.minimum(tok_len, 6)], out=val, where=neg)
-    ntok = np.zeros(n, dtype=np.int64)
-    ntok[nonempty] = np.diff(np.concatenate([[0], np.searchsorted(tok_end, last, side="right")]))
-    first_tok = np.concatenate([[0], np.cumsum(ntok)[:-1]])
+    low = c & np.uint8(31)
+    # A run of one character (the common case) is 5 signed bits; held at its character.
+    value = ((low ^ np.uint8(16)).view(np.int8) - np.int8(16)).astype(np.int32)
+    # Longer runs: the characters before the last continue it, lowest 5 bits first.
+    multi = np.flatnonzero(ends[1:] & ~ends[:-1]) + 1
+    if len(multi):
+        v = low[multi].astype(np.int64)
+        length = np.ones(len(multi), np.int64)
+        idx = np.arange(len(multi))
+        for k in range(1, 7):
+            at = multi[idx] - k
+            idx = idx[(at >= 0) & ~ends[np.maximum(at, 0)]]  # still inside the run
+            if len(idx) == 0:
+                break
+            length[idx] += 1
+            if k < 6:
+                v[idx] = (v[idx] << 5) | low[multi[idx] - k]
+        too_long = length > 6
+        if too_long.any():
+            ok[np.searchsorted(ends_at, multi[too_long], side="right")] = False
+        # A set sign bit in a run's last character makes it negative: value - 2^(5 * length).
+        neg = (c[multi] & np.uint8(0x10)) != 0
+        np.subtract(v, _SIGN_OFFSET[np.minimum(length, 6)], out=v, where=neg)
+        value[multi] = v  # |v| < 2^30: fits
+    val = np.compress(ends, value).astype(np.int64)
+    starts = ends_at[nonempty] - lengths[nonempty]
+    ntok = np.add.reduceat(ends.view(np.int8), starts, dtype=np.int64)
+    first_tok = np.cumsum(ntok) - ntok
+    run0 = val[first_tok]
+    val[first_tok] = 0  # run 0 is on no delta chain
     # rleFrString: from the fourth run on, each run is stored as a delta to the run two back,
-    # so runs are running sums along the even and the odd positions of each string. Pad every
-    # string to an even token count, view as (pairs, 2) and take one cumulative sum down both
-    # columns; subtracting the sums before each string's first pair restarts the chains.
-    odd = ntok & 1
-    pad_before = np.cumsum(odd) - odd
-    pos = np.arange(len(val)) + np.repeat(pad_before, ntok)
-    y = np.zeros(len(val) + int(odd.sum()), dtype=np.int64)
-    y[pos] = val
-    y[first_tok[nonempty] + pad_before[nonempty]] = 0  # run 0 is not on the even chain
-    chains = np.cumsum(y.reshape(-1, 2), axis=0)
-    first_row = (first_tok + pad_before) // 2
-    rows = (ntok + odd) // 2
-    before = np.where(first_row[:, None] > 0, chains[np.maximum(first_row - 1, 0)], 0)
-    runs = (chains - np.repeat(before, rows, axis=0)).reshape(-1)[pos]
-    runs[first_tok[nonempty]] = val[first_tok[nonempty]]
-    negative = np.flatnonzero(runs < 0)
-    if len(negative):
-        ok[np.searchsorted(first_tok, negative, side="right") - 1] = False
-    total[nonempty] = np.add.reduceat(runs, first_tok[nonempty])
+    # so runs are running sums along the even and the odd positions of a string. A string's
+    # even (odd) positions are one parity of the whole token stream, so two running sums over
+    # the stream, each less its value before the string, give every run.
+    bad_run = run0 < 0
+    covered = run0.copy()
+    for p in (0, 1):
+        chain = np.cumsum(val[p::2])
+        lo = (first_tok - p + 1) // 2
+        cnt = (first_tok + ntok - 1 - p) // 2 - lo + 1
+        has = np.flatnonzero(cnt > 0)
+        if len(has) == 0:
+            continue
+        lo_h = lo[has]
+        before = np.where(lo_h > 0, chain[np.maximum(lo_h - 1, 0)], 0)
+        bad_run[has] |= np.minimum.reduceat(chain, lo_h) < before
+        covered[has] += np.add.reduceat(chain, lo_h) - cnt[has] * before
+    ok[nonempty[bad_run]] = False
+    total[nonempty] = covered
     return ok, total
 
 

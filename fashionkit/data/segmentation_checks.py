@@ -15,6 +15,7 @@ thinner than a pixel but larger than that area would pass; no real annotation lo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -162,17 +163,22 @@ def compressed_rle_problems(
     all strings at once."""
     if not items:
         return {}
-    ok, covered = rle_string_totals([text for _, text in items])
+    rows = np.fromiter(map(itemgetter(0), items), dtype=np.int64, count=len(items))
+    ok, covered = rle_string_totals(list(map(itemgetter(1), items)))
+    expected = np.asarray(hs, dtype=np.int64)[rows] * np.asarray(ws, dtype=np.int64)[rows]
     out: dict[int, str] = {}
-    good: list[tuple[int, str]] = []
-    for (r, text), is_ok, total in zip(items, ok.tolist(), covered.tolist(), strict=True):
-        expected = hs[r] * ws[r]
-        if not is_ok:
+    for k in np.flatnonzero(~ok | (covered != expected)).tolist():
+        r = int(rows[k])
+        if not ok[k]:
             out[r] = "compressed RLE counts are not a valid COCO RLE string"
-        elif total != expected:
-            out[r] = f"RLE counts cover {total} pixels; the image has {hs[r]}x{ws[r]}={expected}"
-        elif not allow_empty:
-            good.append((r, text))
+        else:
+            out[r] = (
+                f"RLE counts cover {covered[k]} pixels; the image has {hs[r]}x{ws[r]}="
+                f"{expected[k]}"
+            )
+    good: list[tuple[int, str]] = []
+    if not allow_empty:
+        good = [items[k] for k in np.flatnonzero(ok & (covered == expected)).tolist()]
     areas = rle_areas([{"size": [hs[r], ws[r]], "counts": text.encode()} for r, text in good])
     for (r, _), area in zip(good, areas.tolist(), strict=True):
         if area == 0:

@@ -62,9 +62,9 @@ def coco_ap(
     if units is None:
         units = build_units(gt, dt, iou_type)
     redo = None if fashionpedia is None else _ATTRIBUTE_CATEGORIES
-    tp, ign = match_all(units, gt, dt, _NO_ATTRIBUTE_CATEGORIES, categories=redo)
+    matches = match_all(units, gt, dt, _NO_ATTRIBUTE_CATEGORIES, categories=redo)
     precision, recall = accumulate(
-        units, gt, dt, tp, ign, _NO_ATTRIBUTE_CATEGORIES, categories=redo
+        units, gt, dt, matches, _NO_ATTRIBUTE_CATEGORIES, categories=redo
     )
     # COCO's thresholds are the first ten (the last, -1, is Fashionpedia's "IoU ignored");
     # COCO matching fills only the "F1 ignored" slot.
@@ -72,7 +72,8 @@ def coco_ap(
     p = precision[:n_t, -1]  # (T, R, K, A, M)
     r = recall[:n_t, -1]  # (T, K, A, M)
     if fashionpedia is not None:
-        keep = np.setdiff1d(np.arange(p.shape[2]), _ATTRIBUTE_CATEGORIES)
+        keep = np.ones(p.shape[2], dtype=bool)
+        keep[_ATTRIBUTE_CATEGORIES] = False
         p[:, :, keep] = fashionpedia.precision[:n_t, -1][:, :, keep]
         r[:, keep] = fashionpedia.recall[:n_t, -1][:, keep]
     a_all, m_100 = AREA_LABELS.index("all"), MAX_DETECTIONS.index(100)

@@ -12,6 +12,7 @@ from typing import Any
 from fashionkit.evaluation.attributes import attribute_metrics
 from fashionkit.evaluation.coco import coco_ap
 from fashionkit.evaluation.fashionpedia_ap import evaluate_fashionpedia
+from fashionkit.evaluation.gc_pause import collector_paused
 from fashionkit.evaluation.matching import build_units
 from fashionkit.evaluation.records import GroundTruth
 from fashionkit.evaluation.results import (
@@ -23,6 +24,7 @@ from fashionkit.evaluation.results import (
 __all__ = ["FashionpediaEvaluator", "evaluate_all"]
 
 
+@collector_paused()
 def evaluate_all(
     gt: GroundTruth,
     dt,

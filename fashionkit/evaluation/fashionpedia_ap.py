@@ -30,6 +30,7 @@ from fashionkit.evaluation.matching import (
     IOU_THRESHOLDS,
     MAX_DETECTIONS,
     RECALL_THRESHOLDS,
+    Matches,
     Units,
     build_units,
     match_all,
@@ -51,47 +52,6 @@ _NUM_CATEGORIES = 46
 _ATTR_CATS = np.asarray(ATTRIBUTE_CATEGORY_IDS)
 
 
-def _precision_recall(
-    tp: np.ndarray, ign: np.ndarray, num_gt: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """COCO accumulation for ``L`` lanes of score-sorted detections.
-
-    ``tp``/``ign``: ``(L, n) bool``. Returns ``precision (L, 101)`` at the recall thresholds
-    (interpolated: the best precision at any recall at or above) and ``recall (L,)``.
-    """
-    n_lanes, n = tp.shape
-    if n == 0:
-        return np.zeros((n_lanes, len(RECALL_THRESHOLDS))), np.zeros(n_lanes)
-    fp = ~tp & ~ign
-    tp_sum = np.cumsum(tp, axis=1, dtype=np.float64)
-    fp_sum = np.cumsum(fp, axis=1, dtype=np.float64)
-    recall = tp_sum[:, -1] / num_gt
-    pr = tp_sum / (fp_sum + tp_sum + np.spacing(1))
-    pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-    # searchsorted(tp_sum / num_gt, r) is the first position where the true-positive count
-    # reaches the least k with k / num_gt >= r: the position of the k-th true positive.
-    k_needed = np.searchsorted(np.arange(num_gt + 1) / num_gt, RECALL_THRESHOLDS, side="left")
-    counts = tp_sum[:, -1].astype(np.int64)
-    rows, cols = np.nonzero(tp)
-    row_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    reach = k_needed[None, :] <= counts[:, None]
-    nth = np.where(reach, row_start[:, None] + np.maximum(k_needed[None, :] - 1, 0), 0)
-    pos = np.where(k_needed[None, :] == 0, 0, cols[nth] if len(cols) else 0)
-    precision = np.where(reach, np.take_along_axis(pr, pos, 1), 0.0)
-    return precision, recall
-
-
-def _unique_lanes(fn, tp: np.ndarray, ign: np.ndarray, num_gt: int):
-    """``fn`` on the distinct (tp, ign) rows only: many threshold pairs give identical rows."""
-    if tp.shape[0] <= 1 or tp.shape[1] == 0:
-        return fn(tp, ign, num_gt)
-    bits = np.ascontiguousarray(np.packbits(np.concatenate([tp, ign], axis=1), axis=1))
-    rows = bits.view(np.dtype((np.void, bits.shape[1]))).ravel()
-    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
-    pr, rc = fn(tp[first], ign[first], num_gt)
-    return pr[inverse], rc[inverse]
-
-
 @dataclass
 class FashionpediaAP:
     """Accumulated Fashionpedia evaluation.
@@ -109,6 +69,22 @@ class FashionpediaAP:
     _sums: dict = field(default_factory=dict, repr=False, compare=False)
 
     # -- the official _summarize ---------------------------------------------------------------
+    def _threshold_sums(self, kind, area, max_dets) -> tuple[np.ndarray, np.ndarray]:
+        """Per (IoU threshold, F1 threshold, category): the sum and the count of the precision
+        (``"ap"``, over the recall thresholds) or recall (``"ar"``) entries that are not ``-1``
+        for one area range and detection limit; every selection below adds these up."""
+        key = (kind, area, max_dets)
+        if key not in self._sums:
+            a = AREA_LABELS.index(area)
+            m = MAX_DETECTIONS.index(max_dets)
+            if kind == "ap":
+                s = self.precision[..., a, m]  # (T_iou, T_f1, R, K)
+            else:
+                s = self.recall[:, :, None, :, a, m]  # (T_iou, T_f1, 1, K)
+            valid = s > -1
+            self._sums[key] = np.where(valid, s, 0.0).sum(axis=2), valid.sum(axis=2)
+        return self._sums[key]
+
     def _category_sums(
         self, kind, iou_thr, f1_thr, f1, iou, area, max_dets
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -117,18 +93,13 @@ class FashionpediaAP:
         key = (kind, iou_thr, f1_thr, f1, iou, area, max_dets)
         if key in self._sums:
             return self._sums[key]
-        a = AREA_LABELS.index(area)
-        m = MAX_DETECTIONS.index(max_dets)
-        if kind == "ap":
-            s = self.precision[..., a, m]  # (T_iou, T_f1, R, K)
-        else:
-            s = self.recall[:, :, None, :, a, m]  # (T_iou, T_f1, 1, K)
+        sums, counts = self._threshold_sums(kind, area, max_dets)
         if iou and iou_thr is not None:
-            s = s[np.where(iou_thr == IOU_THRESHOLDS)[0]]
+            rows = np.flatnonzero(iou_thr == IOU_THRESHOLDS)
         elif iou:
-            s = s[:-1]
+            rows = np.arange(len(IOU_THRESHOLDS) - 1)
         else:
-            s = s[[-1]]
+            rows = np.array([len(IOU_THRESHOLDS) - 1])
         # Which F1 slots count, per category: categories without attributes only have "ignored".
         use = np.zeros((len(F1_THRESHOLDS), _NUM_CATEGORIES), dtype=bool)
         use[-1, :] = True
@@ -142,8 +113,10 @@ class FashionpediaAP:
             )
             use[:, attr] = False
             use[np.ix_(slots, np.flatnonzero(attr))] = True
-        valid = (s > -1) & use[None, :, None, :]
-        out = np.where(valid, s, 0.0).sum(axis=(0, 1, 2)), valid.sum(axis=(0, 1, 2))
+        out = (
+            np.where(use, sums[rows], 0.0).sum(axis=(0, 1)),
+            np.where(use, counts[rows], 0).sum(axis=(0, 1)),
+        )
         self._sums[key] = out
         return out
 
@@ -253,63 +226,157 @@ def accumulate(
     units: Units,
     gt: GroundTruth,
     dt: ResultsTable,
-    tp: np.ndarray,
-    ign: np.ndarray,
+    matches: Matches,
     attribute_categories: np.ndarray,
     categories: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Precision and recall per threshold pair, category, area range and detection limit from
-    :func:`~fashionkit.evaluation.matching.match_all`'s ``tp``/``ign`` (same
-    ``attribute_categories``; ``categories``: only these, the others stay ``-1``). Returns ``precision (11, 11, 101, 46, 4, 3)`` and ``recall
-    (11, 11, 46, 4, 3)`` laid out as :class:`FashionpediaAP`'s; categories outside
-    ``attribute_categories`` fill only F1 index ``-1`` (COCO accumulation)."""
+    :func:`~fashionkit.evaluation.matching.match_all`'s matches (same ``attribute_categories``;
+    ``categories``: only these, the others stay ``-1``). Returns ``precision (11, 11, 101, 46,
+    4, 3)`` and ``recall (11, 11, 46, 4, 3)`` laid out as :class:`FashionpediaAP`'s; categories
+    outside ``attribute_categories`` fill only F1 index ``-1`` (COCO accumulation). With no
+    ``attribute_categories`` (COCO AP) that slot is all there is: the F1 axis has length 1.
+
+    COCO's accumulation ranks a category's detections by score (per image its top ``m``; equal
+    scores in image order) and reads the precision ``tp / (tp + fp)`` at each recall threshold,
+    interpolated: the best precision at that recall or beyond. Precision rises only at a true
+    positive, so the curve is known from the true positives alone: the ``k``-th has precision
+    ``k / (k + fp)``, ``fp`` the false positives ranked above it, which are the detections
+    ranked above less the true positives and the ignored. Unmatched detections are false
+    positives or, outside the area range, ignored, so only the matches (few) are visited one by
+    one; the others are counted by a cumulative sum per area range.
+    """
     n_iou, n_f1, n_rec = len(IOU_THRESHOLDS), len(F1_THRESHOLDS), len(RECALL_THRESHOLDS)
     n_area, n_m = len(AREA_RANGES), len(MAX_DETECTIONS)
-    precision = np.full((n_iou, n_f1, n_rec, _NUM_CATEGORIES, n_area, n_m), -1.0)
-    recall = np.full((n_iou, n_f1, _NUM_CATEGORIES, n_area, n_m), -1.0)
+    n_lanes = n_iou * n_f1
+    f1_axis = n_f1 if len(attribute_categories) else 1
+    # filled as (area, limit, category, ...) blocks, returned as views in the official order
+    precision = np.full((n_area, n_m, _NUM_CATEGORIES, n_iou, f1_axis, n_rec), -1.0)
+    recall = np.full((n_area, n_m, _NUM_CATEGORIES, n_iou, f1_axis), -1.0)
 
     dt_cat = dt.category_ids[units.dt_keep]
-    dt_score = dt.scores[units.dt_keep]
-    gt_cat = gt.category_ids
     lo, hi = AREA_RANGES[:, 0], AREA_RANGES[:, 1]
+    dt_area = dt.areas[units.dt_keep]
+    dt_out = (dt_area[None, :] < lo[:, None]) | (dt_area[None, :] > hi[:, None])  # (A, K)
     gt_counted = ~(
         gt.iscrowd[None, :] | (gt.areas[None, :] < lo[:, None]) | (gt.areas[None, :] > hi[:, None])
     )
-    all_lanes = np.arange(n_iou * n_f1)
+    num_gt = np.stack(
+        [np.bincount(gt.category_ids[row], minlength=_NUM_CATEGORIES) for row in gt_counted]
+    )  # (A, C)
+    wanted = np.zeros(_NUM_CATEGORIES, dtype=bool)
+    wanted[np.arange(_NUM_CATEGORIES) if categories is None else np.asarray(categories)] = True
+    is_attr = np.zeros(_NUM_CATEGORIES, dtype=bool)
+    is_attr[np.asarray(attribute_categories, dtype=np.int64)] = True
     coco_lanes = np.arange(n_iou) * n_f1 + (n_f1 - 1)
-    attr_set = set(np.asarray(attribute_categories).tolist())
-    for c in range(_NUM_CATEGORIES) if categories is None else np.asarray(categories).tolist():
-        attr = c in attr_set
-        lanes = all_lanes if attr else coco_lanes
-        cs, ce = np.searchsorted(dt_cat, [c, c + 1])
-        rank = units.dt_rank[cs:ce]
-        cols_by_m = []
-        for m in MAX_DETECTIONS:
-            sel = cs + np.flatnonzero(rank < m)
-            cols_by_m.append(sel[np.argsort(-dt_score[sel], kind="stable")])
-        for a in range(n_area):
-            num_gt = int(np.count_nonzero(gt_counted[a] & (gt_cat == c)))
-            if num_gt == 0:
-                continue
-            prev = None
-            for mi, cols in enumerate(cols_by_m):
-                if prev is not None and len(prev[0]) == len(cols):
-                    pr, rc = prev[1], prev[2]  # no unit had more detections: same curve
-                else:
-                    tp_rows = (tp[a, cols] if attr else tp[a, cols][:, lanes]).T
-                    ign_rows = (ign[a, cols] if attr else ign[a, cols][:, lanes]).T
-                    if attr:
-                        pr, rc = _unique_lanes(_precision_recall, tp_rows, ign_rows, num_gt)
-                    else:  # few lanes: finding the distinct ones costs more than it saves
-                        pr, rc = _precision_recall(tp_rows, ign_rows, num_gt)
-                prev = (cols, pr, rc)
-                if attr:
-                    precision[:, :, :, c, a, mi] = pr.reshape(n_iou, n_f1, n_rec)
-                    recall[:, :, c, a, mi] = rc.reshape(n_iou, n_f1)
-                else:
-                    precision[:, -1, :, c, a, mi] = pr
-                    recall[:, -1, c, a, mi] = rc
-    return precision, recall
+
+    # Detections ranked per category by score: units are (category, image, score, file order),
+    # so a stable sort by (category, -score) keeps image order among equal scores.
+    k_all = len(dt_cat)
+    order = np.lexsort((np.arange(k_all), -dt.scores[units.dt_keep], dt_cat))
+    rank_of = np.empty(k_all, np.int64)
+    rank_of[order] = np.arange(k_all)
+    cat_o = dt_cat[order]
+    unit_rank_o = units.dt_rank[order]
+    # events by (area, category, lane, rank): one sort serves every detection limit, since a
+    # limit keeps a subsequence of the ranking
+    ev_cat = dt_cat[matches.det]
+    keep = wanted[ev_cat] & (is_attr[ev_cat] | (matches.lane % n_f1 == n_f1 - 1))
+    ev_area, ev_lane, ev_cat = matches.area[keep], matches.lane[keep], ev_cat[keep]
+    ev_rank, ev_tp = rank_of[matches.det[keep]], matches.tp[keep]
+    group = (ev_area * _NUM_CATEGORIES + ev_cat) * n_lanes + ev_lane
+    by = np.argsort(group * max(k_all, 1) + ev_rank)
+    ev_area, ev_lane, ev_cat = ev_area[by], ev_lane[by], ev_cat[by]
+    ev_rank, ev_tp, group = ev_rank[by], ev_tp[by], group[by]
+    area_start = np.searchsorted(ev_area, np.arange(n_area + 1))
+    for a in range(n_area):
+        e = slice(area_start[a], area_start[a + 1])
+        out_o = dt_out[a, order]
+        # ignored in the area range: the unmatched outside it, the events inside it; the true
+        # positives outside it are not
+        ev_ign = (~ev_tp[e]).astype(np.int64) - out_o[ev_rank[e]]
+        for mi, m in enumerate(MAX_DETECTIONS):
+            inc = unit_rank_o < m
+            at = np.cumsum(inc) - 1  # rank among the included detections
+            sel = inc[ev_rank[e]]
+            _accumulate_one(
+                at[ev_rank[e][sel]],
+                ev_lane[e][sel],
+                ev_cat[e][sel],
+                group[e][sel],
+                ev_tp[e][sel],
+                ev_ign[sel],
+                cat_o[inc],
+                out_o[inc],
+                num_gt[a] * wanted,
+                is_attr,
+                coco_lanes,
+                precision[a, mi],
+                recall[a, mi],
+            )
+    return precision.transpose(3, 4, 5, 2, 0, 1), recall.transpose(3, 4, 2, 0, 1)
+
+
+def _accumulate_one(
+    rank, lane, cat, group, is_tp, ign_delta, cat_o, out_o, num_gt, is_attr, coco_lanes,
+    precision, recall,
+) -> None:
+    """One area range and detection limit. Events ``rank``/``lane``/``cat``/``group``/``is_tp``
+    grouped by ``group`` (category, lane), by ``rank`` within; ``ign_delta``: ignored minus
+    ignored when unmatched (-1, 0 or 1). ``cat_o``/``out_o``: category and outside-the-range of
+    the ranked detections. ``num_gt (C,)``: ground truth counted per category (0: skip).
+    Writes ``precision (C, 11, 11, 101)`` and ``recall (C, 11, 11)``."""
+    counted = num_gt[cat] > 0  # whole (category, lane) groups: the others have nothing to rank
+    rank, lane, cat, group = rank[counted], lane[counted], cat[counted], group[counted]
+    is_tp, ign_delta = is_tp[counted], ign_delta[counted]
+    n_iou, n_f1, n_rec = len(IOU_THRESHOLDS), len(F1_THRESHOLDS), len(RECALL_THRESHOLDS)
+    n_lanes = n_iou * n_f1
+    cat_first = np.searchsorted(cat_o, np.arange(_NUM_CATEGORIES))
+    out_above = np.concatenate([[0], np.cumsum(out_o)])  # out-of-range detections ranked above
+    cats = np.flatnonzero(num_gt > 0)
+    width = num_gt[cats]
+    base = np.zeros(_NUM_CATEGORIES, np.int64)
+    base[cats] = np.concatenate([[0], np.cumsum(width * n_lanes)[:-1]])
+    curve = np.zeros(int((width * n_lanes).sum()))  # per category (lane, k): precision at TP k
+    tp_flat = np.zeros(_NUM_CATEGORIES * n_lanes, np.int64)
+    if len(rank):
+        starts = np.flatnonzero(np.concatenate([[True], group[1:] != group[:-1]]))
+        gid = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(rank))))
+
+        def within_group_cumsum(x: np.ndarray) -> np.ndarray:
+            c = np.cumsum(x, dtype=np.int64)
+            return c - (c - x)[starts][gid]
+
+        k = within_group_cumsum(is_tp)
+        ignored = within_group_cumsum(ign_delta)
+        t = np.flatnonzero(is_tp)
+        c_t, r_t, k_t = cat[t], rank[t], k[t]
+        first = cat_first[c_t]
+        ignored_t = out_above[r_t + 1] - out_above[first] + ignored[t]
+        if (k_t > num_gt[c_t]).any():
+            raise AssertionError("more true positives than ground truth: matching is broken")
+        fp = (r_t - first + 1) - k_t - ignored_t
+        kf = k_t.astype(np.float64)
+        # the same float operations as COCO's tp / (fp + tp + eps)
+        pr = kf / (fp.astype(np.float64) + kf + np.spacing(1))
+        curve[base[c_t] + lane[t] * num_gt[c_t] + k_t - 1] = pr
+        tp_flat += np.bincount(cat[t] * n_lanes + lane[t], minlength=len(tp_flat))
+    tp_count = tp_flat.reshape(_NUM_CATEGORIES, n_lanes)
+    for c, w in zip(cats.tolist(), width.tolist(), strict=True):
+        block = curve[base[c] : base[c] + w * n_lanes].reshape(n_lanes, w)
+        best = np.maximum.accumulate(block[:, ::-1], axis=1)[:, ::-1]
+        k_needed = np.searchsorted(np.arange(w + 1) / w, RECALL_THRESHOLDS, side="left")
+        n_tp = tp_count[c]
+        prec = np.where(
+            k_needed[None, :] <= n_tp[:, None], best[:, np.maximum(k_needed - 1, 0)], 0.0
+        )
+        rec = n_tp / w
+        if is_attr[c]:
+            precision[c] = prec.reshape(n_iou, n_f1, n_rec)
+            recall[c] = rec.reshape(n_iou, n_f1)
+        else:
+            precision[c, :, -1] = prec[coco_lanes]
+            recall[c, :, -1] = rec[coco_lanes]
 
 
 def evaluate_fashionpedia(
@@ -322,8 +389,8 @@ def evaluate_fashionpedia(
         raise ValueError(f"iou_type must be 'segm' or 'bbox', not {iou_type!r}")
     if units is None:
         units = build_units(gt, dt, iou_type)
-    tp, ign = match_all(units, gt, dt, _ATTR_CATS)
-    precision, recall = accumulate(units, gt, dt, tp, ign, _ATTR_CATS)
+    matches = match_all(units, gt, dt, _ATTR_CATS)
+    precision, recall = accumulate(units, gt, dt, matches, _ATTR_CATS)
     names = {c: gt.category_name(c) for c in range(_NUM_CATEGORIES)}
     return FashionpediaAP(
         precision=precision, recall=recall, iou_type=iou_type, category_names=names

@@ -40,6 +40,7 @@ __all__ = [
     "build_units",
     "attribute_f1",
     "match_all",
+    "Matches",
 ]
 
 # Built exactly as pycocotools/fashionpedia build them: the float values decide ties at edges.
@@ -130,7 +131,7 @@ def build_units(
     gorder = np.lexsort((np.arange(len(gt)), gt.image_index, gt.category_ids))
     gkey = gt.category_ids[gorder] * n_img + gt.image_index[gorder]
 
-    keys = np.union1d(np.unique(dkey), np.unique(gkey)).astype(np.int64)
+    keys = _distinct(np.concatenate([dkey, gkey])).astype(np.int64)
     dt_start = np.searchsorted(dkey, keys, "left")
     dt_count = np.searchsorted(dkey, keys, "right") - dt_start
     gt_start = np.searchsorted(gkey, keys, "left")
@@ -168,21 +169,18 @@ def build_units(
             raise ValueError("bbox evaluation needs detections with boxes")
         g_regions = gt.boxes
         d_regions = dt.boxes
-    crowd = gt.iscrowd.astype(np.uint8)
-    for u in both:
-        ds, dc, gs, gc = dt_start[u], dt_count[u], gt_start[u], gt_count[u]
-        di = dt_keep[ds : ds + dc]
-        gi = gorder[gs : gs + gc]
-        d: Any
-        g: Any
-        if iou_type == "segm":
-            d = [d_regions[i] for i in di]
-            g = [g_regions[i] for i in gi]
-        else:
-            d = d_regions[di]
-            g = g_regions[gi]
-        m = mask_utils.iou(d, g, crowd[gi].tolist())
-        ious[pair_offset[u] : pair_offset[u] + dc * gc] = np.asarray(m, dtype=np.float64).ravel()
+    # regions in units order, so that a unit's are one slice; plain ints: the loop runs once per
+    # unit, where numpy scalars would cost more than the IoU of a small unit
+    if iou_type == "segm":
+        d_sorted: Any = list(map(d_regions.__getitem__, dt_keep.tolist()))
+        g_sorted: Any = list(map(g_regions.__getitem__, gorder.tolist()))
+    else:
+        d_sorted, g_sorted = d_regions[dt_keep], g_regions[gorder]
+    crowd = gt.iscrowd[gorder].astype(np.uint8).tolist()
+    columns = (dt_start, dt_count, gt_start, gt_count, pair_offset)
+    for ds, dc, gs, gc, po in zip(*(c[both].tolist() for c in columns), strict=True):
+        m = mask_utils.iou(d_sorted[ds : ds + dc], g_sorted[gs : gs + gc], crowd[gs : gs + gc])
+        ious[po : po + dc * gc] = np.asarray(m, dtype=np.float64).ravel()
 
     return Units(
         dt_keep=dt_keep,
@@ -200,9 +198,34 @@ def build_units(
     )
 
 
+def _distinct(x: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (``np.unique`` without its import of ``numpy.ma``, which costs
+    more than the sort at start-up)."""
+    x = np.sort(x)
+    return x[np.concatenate([[True], x[1:] != x[:-1]])] if len(x) else x
+
+
 def _pow2(x: np.ndarray) -> np.ndarray:
     """The next power of two (≥ 1): bucket sizes, so padding wastes at most half."""
     return (1 << np.ceil(np.log2(np.maximum(x, 1))).astype(np.int64)).astype(np.int64)
+
+
+@dataclass
+class Matches:
+    """What matching changed, as events: ``E`` (area range, detection, lane) triples.
+
+    A detection that matches nothing is a false positive, or ignored when its area is outside
+    the range; that is every detection's state in every area range and lane except the events.
+    ``area (E,)`` area-range index, ``det (E,)`` kept detection (``Units.dt_keep`` order),
+    ``lane (E,)`` IoU threshold index × 11 + F1 threshold index, ``tp (E,) bool``: a true
+    positive; otherwise the detection is ignored (matched to an ignored ground truth) though
+    its area is in the range.
+    """
+
+    area: np.ndarray
+    det: np.ndarray
+    lane: np.ndarray
+    tp: np.ndarray
 
 
 def match_all(
@@ -211,24 +234,16 @@ def match_all(
     dt: ResultsTable,
     attribute_categories: np.ndarray,
     categories: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> Matches:
     """Match every unit for all area ranges and threshold pairs (``categories``: only the
-    units of these categories; the rows of the others stay unmatched).
+    units of these categories; the others stay unmatched).
 
-    Returns ``(tp, ignored)``, both ``(A, K, L) bool`` with ``A = 4`` area ranges, ``K`` kept
-    detections (``units.dt_keep`` order) and ``L = 11 × 11`` lanes (IoU threshold index × F1
-    threshold index, in ``IOU_THRESHOLDS``/``F1_THRESHOLDS`` order). A detection counts as a
-    true positive when matched to a ground truth with a non-zero id (the official evaluator
-    stores matches by id, so a match to id 0 reads as none) that is not ignored; ``ignored``
-    detections count neither way. For categories without attributes
-    only the lanes with F1 index 10 ("F1 ignored") are filled: COCO matching has no F1.
+    A detection counts as a true positive when matched to a ground truth with a non-zero id
+    (the official evaluator stores matches by id, so a match to id 0 reads as none) that is not
+    ignored; one matched to an ignored ground truth is ignored (counts neither way). For
+    categories without attributes only the lanes with F1 index 10 ("F1 ignored") are matched:
+    COCO matching has no F1.
     """
-    n_keep = len(units.dt_keep)
-    n_area = len(AREA_RANGES)
-    lanes = _NT_IOU * _NT_F1
-    tp = np.zeros((n_area, n_keep, lanes), dtype=bool)
-    ign = np.zeros((n_area, n_keep, lanes), dtype=bool)
-
     gt_area = gt.areas[units.gt_sel]
     gt_crowd = gt.iscrowd[units.gt_sel]
     gt_nonzero = gt.ann_ids[units.gt_sel] != 0
@@ -240,46 +255,47 @@ def match_all(
     )
     dt_out = (dt_area[None, :] < lo[:, None]) | (dt_area[None, :] > hi[:, None])
 
-    # ResultsTable with no ground truth in their unit: unmatched, ignored only if out of range.
-    has_gt = np.repeat(units.gt_count > 0, units.dt_count)
-    alone = ~has_gt
-    ign[:, alone, :] = dt_out[:, alone, None]
-
     is_attr = np.isin(units.category, attribute_categories)
     wanted = (units.dt_count > 0) & (units.gt_count > 0)
     if categories is not None:
         wanted &= np.isin(units.category, categories)
     problems = np.flatnonzero(wanted)
-    if len(problems) == 0:
-        return tp, ign
-    dcap = _pow2(units.dt_count[problems])
-    gcap = _pow2(units.gt_count[problems])
-    keys = np.stack([is_attr[problems].astype(np.int64), gcap, dcap], 1)
-    for key in np.unique(keys, axis=0):
-        sel = problems[(keys == key).all(1)]
-        _match_bucket(
-            units,
-            sel,
-            bool(key[0]),
-            int(key[1]),
-            int(key[2]),
-            gt_ignore,
-            gt_crowd,
-            gt_nonzero,
-            dt_out,
-            tp,
-            ign,
-        )
-    return tp, ign
+    parts: list[tuple[np.ndarray, ...]] = []
+    if len(problems):
+        dcap = _pow2(units.dt_count[problems])
+        gcap = _pow2(units.gt_count[problems])
+        # bucket key: (rule, ground-truth cap, detection cap) as one number
+        base = int(max(gcap.max(), dcap.max())) + 1
+        keys = (is_attr[problems].astype(np.int64) * base + gcap) * base + dcap
+        for key in _distinct(keys).tolist():
+            sel = problems[keys == key]
+            parts.append(
+                _match_bucket(
+                    units,
+                    sel,
+                    key >= base * base,
+                    (key // base) % base,
+                    key % base,
+                    gt_ignore,
+                    gt_crowd,
+                    gt_nonzero,
+                    dt_out,
+                )
+            )
+    if not parts:
+        empty = np.zeros(0, np.int64)
+        return Matches(area=empty, det=empty, lane=empty, tp=np.zeros(0, bool))
+    cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
+    return Matches(area=cols[0], det=cols[1], lane=cols[2], tp=cols[3])
 
 
 def _match_bucket(
-    units, sel, attr_rule, gcap, dcap, gt_ignore, gt_crowd, gt_nonzero, dt_out, tp, ign
-) -> None:
+    units, sel, attr_rule, gcap, dcap, gt_ignore, gt_crowd, gt_nonzero, dt_out
+) -> tuple[np.ndarray, ...]:
     """Match the units ``sel`` (all with at most ``dcap`` detections and ``gcap`` ground
-    truths, padded to that) for every area range and lane; write their ``tp``/``ign`` rows.
-    ``attr_rule``: the official attribute matching (IoU and F1, crowd used once) rather than
-    COCO's (IoU only, crowd reusable)."""
+    truths, padded to that) for every area range and lane; return their events (area, det,
+    lane, tp) as :class:`Matches` holds them. ``attr_rule``: the official attribute matching
+    (IoU and F1, crowd used once) rather than COCO's (IoU only, crowd reusable)."""
     n_area = gt_ignore.shape[0]
     nu = len(sel)
     dc = units.dt_count[sel]
@@ -310,7 +326,6 @@ def _match_bucket(
         lane_ids = np.arange(_NT_IOU) * _NT_F1 + (_NT_F1 - 1)
     start_iou = np.minimum(thr_iou, 1 - 1e-10)
     start_f1 = np.minimum(thr_f1, 1 - 1e-10)
-    nl = len(lane_ids)
 
     # Problems are (unit, area range); per area range the ground truth is reordered: ignored last.
     ig = np.where(gvalid[None], gt_ignore[:, np.where(gvalid, gpos, 0)], True)  # (A, U, G)
@@ -344,21 +359,12 @@ def _match_bucket(
         flat = np.arange(npb)[:, None, None] * gcap + np.maximum(result, 0)
         g_ign = hit & ig.reshape(-1)[flat]
         counted = hit & nz.reshape(-1)[flat]
-    # (P, L, D) → tp / ignored per detection and lane
+    # (P, L, D) → events: true positives, and detections ignored though inside the range
     out_p = dt_out[:, np.maximum(dpos, 0)].reshape(npb, 1, dcap)  # problem p = area * nu + unit
-    d_ign = g_ign | (~counted & out_p)
-    is_tp = counted & ~d_ign
-    is_tp = is_tp.reshape(n_area, nu, nl, dcap)
-    d_ign = d_ign.reshape(n_area, nu, nl, dcap)
-    uu, dd = np.nonzero(dvalid)
-    cols = dpos[uu, dd]
-    for a in range(n_area):
-        if nl == tp.shape[2]:
-            tp[a, cols] = is_tp[a][uu, :, dd]
-            ign[a, cols] = d_ign[a][uu, :, dd]
-        else:
-            tp[a][np.ix_(cols, lane_ids)] = is_tp[a][uu, :, dd]
-            ign[a][np.ix_(cols, lane_ids)] = d_ign[a][uu, :, dd]
+    is_tp = counted & ~g_ign
+    pp, ll, dd = np.nonzero(is_tp | (g_ign & ~out_p))
+    unit = pp % nu
+    return pp // nu, dpos[unit, dd], lane_ids[ll], is_tp[pp, ll, dd]
 
 
 def _match_single(iou, f1, reusable, start_iou, start_f1) -> np.ndarray:

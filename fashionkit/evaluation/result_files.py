@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
-from itertools import chain
-from operator import attrgetter
-from typing import Annotated, Any, cast
+from collections.abc import Sequence
+from itertools import chain, repeat
+from operator import attrgetter, is_not
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
@@ -163,8 +163,10 @@ def build_detections(
     bad(~known_cat, lambda i: f"unknown category id {cat[i]} (Fashionpedia ids are 0..45)")
     bad(~np.isfinite(score), "score must be a finite number")
 
-    has_box = np.fromiter((r.bbox is not None for r in records), dtype=bool, count=n)
-    has_seg = np.fromiter((r.segmentation is not None for r in records), dtype=bool, count=n)
+    bboxes = list(map(attrgetter("bbox"), records))
+    seg_fields = list(map(attrgetter("segmentation"), records))
+    has_box = np.fromiter(map(is_not, bboxes, repeat(None)), dtype=bool, count=n)
+    has_seg = np.fromiter(map(is_not, seg_fields, repeat(None)), dtype=bool, count=n)
     if iou_type == "bbox":
         bad(~has_box, "missing 'bbox' (needed for bbox evaluation)")
     if iou_type == "segm":
@@ -180,12 +182,10 @@ def build_detections(
         )
     boxes = None
     if has_box.all():
-        lens = np.fromiter((len(r.bbox or ()) for r in records), dtype=np.int64, count=n)
+        lens = np.fromiter(map(len, bboxes), dtype=np.int64, count=n)
         bad(lens != 4, "bbox must be [x, y, width, height]")
-        boxes = np.array(
-            [r.bbox if r.bbox is not None and len(r.bbox) == 4 else [0.0] * 4 for r in records],
-            dtype=np.float64,
-        )
+        four = bboxes if (lens == 4).all() else [b if len(b) == 4 else [0.0] * 4 for b in bboxes]
+        boxes = np.fromiter(chain.from_iterable(four), dtype=np.float64, count=4 * n).reshape(n, 4)
         bad(
             ~np.isfinite(boxes).all(1) | (boxes[:, 2] < 0) | (boxes[:, 3] < 0),
             "bbox values must be finite with width, height >= 0",
@@ -207,22 +207,17 @@ def build_detections(
             f"unknown attribute id(s) {[a for a in records[i].attribute_ids if not (0 <= a < len(lut) and lut[a] >= 0)]}"
         ),
     )
-    has_ascores = np.fromiter(
-        (r.attribute_scores is not None for r in records), dtype=bool, count=n
-    )
+    score_lists = list(map(attrgetter("attribute_scores"), records))
+    has_ascores = np.fromiter(map(is_not, score_lists, repeat(None)), dtype=bool, count=n)
     attr_scores = None
     if has_ascores.any():
-        lens = np.fromiter(
-            (len(r.attribute_scores or ()) for r in records), dtype=np.int64, count=n
-        )
+        lens = np.fromiter((len(v or ()) for v in score_lists), dtype=np.int64, count=n)
         bad(has_ascores & (lens != n_att), "attribute_scores must have one score per attribute id")
         bad(~has_ascores, "attribute_scores given for some results only; give them for all or none")
         if has_ascores.all() and (lens == n_att).all():
             attr_scores = np.fromiter(
-                (s for r in records for s in (r.attribute_scores or ())),
-                dtype=np.float64,
-                count=int(offsets[-1]),
-            )  # type: ignore[union-attr]
+                chain.from_iterable(score_lists), dtype=np.float64, count=int(offsets[-1])
+            )
             bad(
                 np.bincount(att_owner, weights=~np.isfinite(attr_scores), minlength=n) > 0,
                 "attribute scores must be finite",
@@ -234,14 +229,16 @@ def build_detections(
         h = heights[pos_c]
         w = widths[pos_c]
         segs = []
-        rle_of = cast(Callable[[_Result], _RLE], attrgetter("segmentation"))
-        fast = all(
-            isinstance(r.segmentation, _RLE) and isinstance(r.segmentation.counts, str)
-            for r in records
-        )
+        fast = all(map(isinstance, seg_fields, repeat(_RLE)))
+        counts: list[Any] = list(map(attrgetter("counts"), seg_fields)) if fast else []
+        fast = fast and all(map(isinstance, counts, repeat(str)))
         hl, wl = h.tolist(), w.tolist()  # plain ints: numpy scalars are slow one by one
         if fast:  # the usual case, compressed RLE everywhere: checked in bulk
-            sizes = np.array([rle_of(r).size for r in records], dtype=np.int64).reshape(n, 2)
+            sizes = np.fromiter(
+                chain.from_iterable(map(attrgetter("size"), seg_fields)),
+                dtype=np.int64,
+                count=2 * n,
+            ).reshape(n, 2)
             size_ok = ~known_img | ((sizes[:, 0] == h) & (sizes[:, 1] == w))
             bad(
                 ~size_ok,
@@ -249,14 +246,15 @@ def build_detections(
                     f"RLE size {sizes[i].tolist()} disagrees with the image size [{h[i]}, {w[i]}]"
                 ),
             )
-            strings = [
-                (i, cast(str, rle_of(records[i]).counts))
-                for i in np.flatnonzero(size_ok & known_img).tolist()
-            ]
+            checked = size_ok & known_img
+            strings = (
+                list(enumerate(counts))
+                if checked.all()
+                else [(i, counts[i]) for i in np.flatnonzero(checked).tolist()]
+            )
             found = compressed_rle_problems(strings, hl, wl, allow_empty=True)
             segs = [
-                {"size": [hh, ww], "counts": rle_of(r).counts}
-                for r, hh, ww in zip(records, hl, wl, strict=True)
+                {"size": [hh, ww], "counts": c} for c, hh, ww in zip(counts, hl, wl, strict=True)
             ]
         else:
             items: list[tuple[int, Any]] = []

@@ -21,6 +21,7 @@ import numpy as np
 from fashionkit.data.errors import read_input
 from fashionkit.data.masks import encode_mask, rle_to_json
 from fashionkit.errors import InvalidDataError, Problem
+from fashionkit.evaluation.gc_pause import collector_paused
 from fashionkit.evaluation.records import GroundTruth, ResultsTable
 from fashionkit.evaluation.result_files import convert_results, decode_results
 from fashionkit.ontology import Ontology
@@ -40,6 +41,7 @@ class _GTFile(msgspec.Struct):
     categories: list[dict[str, Any]] = []
 
 
+@collector_paused()
 def load_ground_truth(source: Any, ontology: Ontology | None = None) -> GroundTruth:
     """Ground truth from a Fashionpedia/COCO JSON file path, its parsed dict, an
     :class:`~fashionkit.data.AnnotationSet`, or a :class:`GroundTruth` (returned as is).
@@ -69,6 +71,7 @@ def load_ground_truth(source: Any, ontology: Ontology | None = None) -> GroundTr
     return GroundTruth.from_records(images, anns, ontology, source=name, categories=cats)
 
 
+@collector_paused()
 def read_results(path: str | Path, gt: GroundTruth, iou_type: str | None = None) -> ResultsTable:
     """A results file → :class:`ResultsTable`, checked against ``gt`` (image ids, size of every
     RLE, categories, attributes). ``iou_type`` makes ``segmentation`` or ``bbox`` mandatory."""
@@ -77,6 +80,7 @@ def read_results(path: str | Path, gt: GroundTruth, iou_type: str | None = None)
     return ResultsTable.from_records(decode_results(data, name), gt, name, iou_type)
 
 
+@collector_paused()
 def results_from_records(
     records: Sequence[Any], gt: GroundTruth, iou_type: str | None = None, source: str = "results"
 ) -> ResultsTable:

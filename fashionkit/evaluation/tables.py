@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 __all__ = [
     "summary_table",
@@ -24,6 +25,12 @@ _ORDER = [
 ]  # fmt: skip
 
 
+def _row(table: Table, *cells: str) -> None:
+    """Cells as plain text: data (names, numbers) is not console markup, and skipping the
+    markup and emoji parsing of every cell makes the tables cheap to print."""
+    table.add_row(*map(Text, cells))
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "–"
@@ -41,7 +48,8 @@ def summary_table(result: dict[str, Any], title: str) -> Table:
     keys.sort(key=lambda k: _ORDER.index(k) if k in _ORDER else len(_ORDER))
     table = Table("metric", *(label for _, label in _GROUPS), title=title)
     for k in keys:
-        table.add_row(
+        _row(
+            table,
             k,
             *(_fmt(result.get(g, {}).get(k)) if k in result.get(g, {}) else "" for g, _ in _GROUPS),
         )
@@ -60,7 +68,8 @@ def super_class_table(per_super: dict[str, Any]) -> Table:
     )
     for name, groups in per_super.items():
         iou = groups.get("iou", {})
-        table.add_row(
+        _row(
+            table,
             name.removeprefix("supercls-"),
             _fmt(groups.get("iou + f1", {}).get("AP")),
             _fmt(iou.get("AP")),
@@ -81,7 +90,8 @@ def category_table(
         iou = groups.get("iou", {})
         if iou.get("AP", -1) < 0 and iou.get("AR@100", -1) < 0:
             continue  # no ground truth of this category
-        table.add_row(
+        _row(
+            table,
             name,
             _fmt(groups.get("iou_f1", {}).get("AP")),
             _fmt(iou.get("AP")),
@@ -96,14 +106,14 @@ def coco_table(coco: dict[str, Any], title: str = "COCO") -> Table:
     table = Table("metric", "value", title=title)
     for k, v in coco.items():
         if k != "per_category":
-            table.add_row(k, _fmt(v))
+            _row(table, k, _fmt(v))
     return table
 
 
 def attribute_table(summary: dict[str, float]) -> Table:
     table = Table("attribute metric", "value", title="attributes (matched detections, IoU ≥ 0.5)")
     for k, v in summary.items():
-        table.add_row(k, str(int(v)) if k == "matched_detections" else _fmt(v))
+        _row(table, k, str(int(v)) if k == "matched_detections" else _fmt(v))
     return table
 
 
@@ -121,7 +131,8 @@ def per_attribute_table(per_attribute: dict[str, Any], top: int = 20) -> Table:
         title=f"top {len(rows)} attributes by support",
     )
     for aid, v in rows:
-        table.add_row(
+        _row(
+            table,
             aid,
             v["name"],
             str(v["support"]),

@@ -183,6 +183,83 @@ def test_rle_string_check_agrees_with_pycocotools():
     assert not ok.any()
 
 
+
+def _string_of_runs(runs: list[int]) -> str:
+    """pycocotools' ``rleToString`` for any runs, negative ones included."""
+    out = []
+    for i, x in enumerate(runs):
+        if i > 2:
+            x -= runs[i - 2]
+        more = True
+        while more:
+            c = x & 0x1F
+            x >>= 5
+            more = x != -1 if c & 0x10 else x != 0
+            out.append(chr((c | 0x20 if more else c) + 48))
+    return "".join(out)
+
+
+def _reference_totals(text: str) -> tuple[bool, int]:
+    """pycocotools' ``rleFrString`` one character at a time, refusing what it would misread."""
+    if not text or not text.isascii():
+        return False, 0
+    runs: list[int] = []
+    i = 0
+    while i < len(text):
+        x = k = 0
+        more = True
+        while more:
+            if i == len(text):
+                return False, 0  # the last run is not terminated
+            c = ord(text[i]) - 48
+            if not 0 <= c <= 63:
+                return False, 0
+            x |= (c & 0x1F) << 5 * k
+            more = bool(c & 0x20)
+            i += 1
+            k += 1
+        if c & 0x10:
+            x |= -1 << 5 * k
+        if k > 6:
+            return False, 0
+        runs.append(x + (runs[-2] if len(runs) > 2 else 0))
+    return min(runs) >= 0, sum(runs)
+
+
+def test_rle_string_check_agrees_with_a_character_by_character_decoder():
+    """Valid strings, arbitrary (also negative) runs and corruptions of them, in one call, so
+    that the column-wise decoding must keep every string's runs apart."""
+    rng = np.random.default_rng(1)
+    strings = []
+    for _ in range(300):
+        h, w = (int(v) for v in rng.integers(1, 300, 2))
+        m = rng.random((h, w)) < rng.random()
+        strings.append(mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))["counts"].decode())
+    for _ in range(600):
+        n = int(rng.integers(0, 14))
+        scale = [40, 1 << 12, 1 << 31][int(rng.integers(3))]
+        strings.append(_string_of_runs([int(v) for v in rng.integers(-scale // 8, scale, n)]))
+    alphabet = [chr(c) for c in range(40, 120)] + ["\x00", "é"]
+    for text in list(strings):
+        j = int(rng.integers(len(text) + 1))
+        kind = int(rng.integers(5))
+        if kind == 0:
+            strings.append(text[:j])
+        elif kind == 1:
+            strings.append(text[:j] + str(rng.choice(alphabet)) + text[j + 1 :])
+        elif kind == 2:
+            strings.append(text[:j] + text[j + 1 :])
+        elif kind == 3:
+            strings.append(text + str(rng.choice(alphabet)))
+        else:
+            strings.append(text[:j] + "o" * int(rng.integers(1, 9)) + text[j:])
+    rng.shuffle(strings)
+    ok, total = rle_string_totals(strings)
+    expected = [_reference_totals(t) for t in strings]
+    np.testing.assert_array_equal(ok, [e[0] for e in expected])
+    np.testing.assert_array_equal(total[ok], [e[1] for e in expected if e[0]])
+    assert 0.2 < ok.mean() < 0.8  # both kinds well represented
+
 # -- crashes found by fuzzing (tests/evaluation/test_fuzz_results.py) ---------------------
 
 
