@@ -31,7 +31,16 @@ from fashionkit.modeling.photo_pixels import paste_masks
 
 GOLDEN_DIR = Path(__file__).parent / "golden" / "official"
 TFREF_PYTHON = Path.home() / "tfref" / "bin" / "python"
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "tensorflow-tpu"
+
+
+def _reference() -> Path | None:
+    """The official code: ``shared/reference/tensorflow-tpu`` beside the checkout or one level
+    up (a worktree sits one level deeper)."""
+    for up in (3, 4):
+        path = Path(__file__).resolve().parents[up] / "shared" / "reference" / "tensorflow-tpu"
+        if path.is_dir():
+            return path
+    return None
 
 SMALL = ModelConfig(num_classes=4, num_attributes=3, fpn_channels=8, representation_size=16,
                     mask_head_channels=8)
@@ -422,3 +431,116 @@ def test_golden_detections_attributes_and_masks(golden_run):
     nonempty = union > 0
     assert nonempty.sum() >= n // 2
     assert (inter[nonempty] / union[nonempty]).min() >= 0.9
+
+
+# --------------------------------------------------------------------------- against TF, directly
+
+_TF_HEADS = textwrap.dedent("""
+    import os, sys
+    REF, OUT = sys.argv[1], sys.argv[2]
+    DET = os.path.join(REF, "models", "official", "detection")
+    sys.path[:0] = [DET, os.path.join(REF, "models"),
+                    os.path.join(REF, "models", "official", "efficientnet")]
+    import numpy as np
+    import tensorflow.compat.v1 as tf
+    tf.disable_eager_execution()
+    from projects.fashionpedia.configs import factory as config_factory
+    from projects.fashionpedia.modeling.architecture import factory
+    from projects.fashionpedia.ops import postprocess_ops
+    from ops import spatial_transform_ops
+
+    params = config_factory.config_generator("attribute_mask_rcnn")
+    params.override({"architecture": {"use_bfloat16": False}}, is_strict=True)
+    S = 256
+    rng = np.random.RandomState(0)
+    feats = {l: rng.randn(1, S >> l, S >> l, 256).astype(np.float32) for l in range(3, 8)}
+    R = 300
+    yc = rng.uniform(0, 240, R); xc = rng.uniform(0, 250, R)
+    hh = np.exp(rng.uniform(np.log(2), np.log(300), R)); ww = hh * np.exp(rng.uniform(-1, 1, R))
+    props = np.stack([yc - hh / 2, xc - ww / 2, yc + hh / 2, xc + ww / 2], 1)
+    props = np.clip(props, 0, [239, 249, 239, 249]).astype(np.float32)
+    props[0] = [10, 10, 10, 10]
+    props[1] = [0, 0, 239, 249]
+    props[2] = [100.3, 50.7, 100.9, 51.2]
+    props[3] = [-30, -20, 60, 40]
+    props[4] = [200, 220, 300, 330]
+    with tf.Graph().as_default():
+        f = {l: tf.constant(v) for l, v in feats.items()}
+        rois = tf.constant(props[None])
+        roi7 = spatial_transform_ops.multilevel_crop_and_resize(f, rois, output_size=7)
+        cls, attr, box = factory.fast_rcnn_head_generator(params)(roi7, is_training=False)
+        det = postprocess_ops.GenericDetectionGenerator(params.postprocess)(
+            box, cls, attr, rois, tf.constant([[[240.0, 250.0]]]))
+        mroi = spatial_transform_ops.multilevel_crop_and_resize(
+            f, det["detection_boxes"], output_size=14)
+        masks = tf.nn.sigmoid(factory.mask_rcnn_head_generator(params)(
+            mroi, tf.cast(det["detection_classes"], tf.int32), is_training=False))
+        values = {}
+        for v in tf.global_variables():
+            name, shp = v.op.name, v.shape.as_list()
+            if name.endswith("moving_variance"):
+                a = rng.uniform(0.5, 2.0, shp)
+            elif name.endswith("gamma"):
+                a = rng.uniform(0.5, 1.5, shp)
+            elif name.endswith(("beta", "moving_mean")):
+                a = rng.uniform(-0.3, 0.3, shp)
+            elif name.endswith("bias"):
+                a = rng.uniform(-0.1, 0.1, shp)
+            else:
+                fan_in = shp[0] * shp[1] * shp[3] if "conv5" in name else int(np.prod(shp[:-1]))
+                a = rng.randn(*shp) * np.sqrt(2.0 / fan_in)
+                a *= 6 if "class-predict" in name else 0.3 if "box-predict" in name else 1
+            values[name] = a.astype(np.float32)
+        with tf.Session() as sess:
+            for v in tf.global_variables():
+                v.load(values[v.op.name], sess)
+            out = sess.run({"roi7": roi7, "roi14": mroi, "class_logits": cls,
+                            "attribute_logits": attr, "box_deltas": box, "masks": masks, **det})
+    np.savez(OUT, proposals=props, **{f"fpn_{l}": v for l, v in feats.items()},
+             **{k: np.asarray(v)[0] for k, v in out.items()},
+             **{"var:" + k: v for k, v in values.items()})
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not TFREF_PYTHON.exists() or _reference() is None,
+                    reason="needs ~/tfref (tensorflow-cpu) and shared/reference/tensorflow-tpu")
+def test_against_the_official_tf_heads(tmp_path):
+    """The official TF heads on random FPN features, proposals (with empty, sub-pixel and
+    off-image ones) and weights: RoI features, logits, detections and masks."""
+    script, out = tmp_path / "tf_heads.py", tmp_path / "tf_heads.npz"
+    script.write_text(_TF_HEADS, encoding="utf-8")
+    run = subprocess.run([str(TFREF_PYTHON), str(script), str(_reference()), str(out)],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    d = dict(np.load(out))
+    heads = H.OfficialRoIHeads(ModelConfig()).eval()
+    heads.load_state_dict(H.tf_to_state_dict(
+        {k[4:]: v for k, v in d.items() if k.startswith("var:")}), strict=True)
+    features = {lv: torch.from_numpy(d[f"fpn_{lv}"]).permute(0, 3, 1, 2).contiguous()
+                for lv in range(3, 8)}
+    proposals = torch.from_numpy(d["proposals"])[:, [1, 0, 3, 2]]
+    n = int(d["num_detections"])
+    tf_boxes = torch.from_numpy(d["detection_boxes"][:n])[:, [1, 0, 3, 2]]
+    with torch.no_grad():
+        roi7 = heads._pool(features, [proposals], 7)
+        roi14 = heads._pool(features, [tf_boxes], 14)
+        class_logits, box_deltas, attribute_logits = heads.box_outputs(features, [proposals])
+        pred = heads(features, [proposals], [(240, 250)])[0]
+    # float32 rounding of the sample coordinates (different operation order) moves a few
+    # values by ~1e-5 on O(1) features
+    np.testing.assert_allclose(roi7.permute(0, 2, 3, 1).numpy(), d["roi7"], rtol=1e-5,
+                               atol=1e-4)
+    np.testing.assert_allclose(roi14.permute(0, 2, 3, 1).numpy(), d["roi14"][:n],
+                               rtol=1e-5, atol=1e-4)
+    for name, ours in (("class_logits", class_logits), ("box_deltas", box_deltas),
+                       ("attribute_logits", attribute_logits)):
+        np.testing.assert_allclose(ours.numpy(), d[name], rtol=1e-4,
+                                   atol=1e-5 * float(np.abs(d[name]).max()), err_msg=name)
+    assert n >= 20 and len(pred.scores) == n
+    assert pred.labels.tolist() == d["detection_classes"][:n].tolist()
+    np.testing.assert_allclose(pred.scores.numpy(), d["detection_scores"][:n], atol=1e-4)
+    np.testing.assert_allclose(pred.boxes.numpy(), tf_boxes.numpy(), atol=1e-3)
+    np.testing.assert_allclose(pred.attribute_scores.numpy(), d["detection_attributes"][:n],
+                               atol=1e-4)
+    np.testing.assert_allclose(pred.mask_probs[:, 0].numpy(), d["masks"][:n], atol=1e-4)

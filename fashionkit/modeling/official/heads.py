@@ -166,8 +166,11 @@ def official_roi_align(features: Mapping[int, Tensor], boxes_yxyx: Tensor, batch
     weight = torch.stack([wylo[:, :, None] * wxlo[:, None, :], wylo[:, :, None] * wxhi[:, None, :],
                           wyhi[:, :, None] * wxlo[:, None, :], wyhi[:, :, None] * wxhi[:, None, :]],
                          -1)
-    out = F.embedding_bag(index.reshape(-1, 4), table, mode="sum",
-                          per_sample_weights=weight.reshape(-1, 4).to(table.dtype))
+    weight = weight.reshape(-1, 4).to(table.dtype)
+    if torch.onnx.is_in_onnx_export():  # exported, embedding_bag becomes a Loop over bags
+        out = (table[index.reshape(-1, 4)] * weight[:, :, None]).sum(dim=1)
+    else:
+        out = F.embedding_bag(index.reshape(-1, 4), table, mode="sum", per_sample_weights=weight)
     return out.reshape(k_boxes, output_size, output_size, c).permute(0, 3, 1, 2).to(dtype)
 
 
