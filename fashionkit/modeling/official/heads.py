@@ -20,7 +20,9 @@ What the official code does, and therefore what this module does:
 - **Post-processing** (``GenericDetectionGenerator`` of the Fashionpedia project): softmax over
   the classes, background dropped; each proposal decoded once per class with the legacy
   "+1" box convention (``h = y2 − y1 + 1``, ``y2' = y1' + h' − 1``; ``dh, dw ≤ log(1000/16)``),
-  clipped to ``[0, H−1] × [0, W−1]`` of the image's valid (unpadded) size; per class the top
+  clipped to ``[0, H−1] × [0, W−1]`` of the given image size (the official code passes its
+  ``image_info[:, 1]``, which its inference preprocessing, ``resize_and_crop_image``, sets to
+  the padded ``S×S`` input, not to the resized photo inside it); per class the top
   ``pre_nms_per_class`` scores, those ``> box_score_thresh``, greedy NMS at
   ``box_nms_thresh``; then the ``box_detections_per_img`` best over all classes (ties: lower
   class, then higher rank first). A detection's attributes are the sigmoid of its proposal's
@@ -337,7 +339,9 @@ class OfficialRoIHeads(nn.Module):
     def forward(self, features: Mapping[int, Tensor], proposals: list[Tensor],
                 valid_sizes: list[tuple[int, int]]) -> list[RoIPredictions]:
         """Detections per image. ``features``: level 3..7 → N×256×H×W; ``proposals``: per image
-        R×4 XYXY model-input pixels; ``valid_sizes``: per image the unpadded ``(H, W)``."""
+        R×4 XYXY model-input pixels; ``valid_sizes``: per image the ``(H, W)`` detections are
+        clipped to (for parity with the official code: the padded input size, its
+        ``image_info[:, 1]``)."""
         if not (len(proposals) == len(valid_sizes)):
             raise ValueError(f"{len(proposals)} proposal lists for {len(valid_sizes)} sizes")
         class_logits, box_deltas, attribute_logits = self.box_outputs(features, proposals)
