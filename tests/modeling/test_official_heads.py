@@ -544,3 +544,44 @@ def test_against_the_official_tf_heads(tmp_path):
     np.testing.assert_allclose(pred.attribute_scores.numpy(), d["detection_attributes"][:n],
                                atol=1e-4)
     np.testing.assert_allclose(pred.mask_probs[:, 0].numpy(), d["masks"][:n], atol=1e-4)
+
+
+def test_exports_to_onnx_with_the_same_detections():
+    """The heads trace to ONNX (the RoIAlign gather, the per-class NMS op) and give eager's
+    detections for proposal counts other than the traced one."""
+    ort = pytest.importorskip("onnxruntime")
+    import io
+
+    torch.manual_seed(0)
+    heads = H.OfficialRoIHeads(SMALL).eval()
+    with torch.no_grad():
+        heads.class_logits.weight.mul_(30)
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.heads = heads
+
+        def forward(self, f3, f4, f5, f6, f7, proposals):
+            p = self.heads({3: f3, 4: f4, 5: f5, 6: f6, 7: f7}, [proposals], [(128, 128)])[0]
+            return p.boxes, p.labels, p.scores, p.mask_probs, p.attribute_scores
+
+    features = list(_pyramid(channels=8, size=128, batch=1, seed=1).values())
+    traced = torch.tensor([[4.0, 6.0, 60.0, 90.0], [30.0, 10.0, 120.0, 70.0],
+                           [0.0, 0.0, 127.0, 100.0]])
+    other = torch.tensor([[14.0, 16.0, 70.0, 80.0], [3.0, 10.0, 100.0, 70.0],
+                          [0.0, 0.0, 127.0, 120.0], [50.0, 50.0, 60.0, 66.0]])
+    model = Wrapped().eval()
+    buf = io.BytesIO()
+    names = ["f3", "f4", "f5", "f6", "f7", "proposals"]
+    torch.onnx.export(model, (*features, traced), buf, opset_version=17, dynamo=False,
+                      input_names=names, dynamic_axes={"proposals": {0: "r"}})
+    session = ort.InferenceSession(buf.getvalue())
+    for proposals in (traced, other):
+        got = session.run(None, dict(zip(names, [a.numpy() for a in (*features, proposals)],
+                                         strict=True)))
+        with torch.no_grad():
+            want = model(*features, proposals)
+        assert len(want[2]) > 0
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, w.numpy(), rtol=1e-5, atol=1e-5)

@@ -211,6 +211,15 @@ def _xyxy_to_yxyx(boxes: Tensor) -> Tensor:
     return boxes[:, [1, 0, 3, 2]]
 
 
+def _order(values: Tensor, dim: int = 0, descending: bool = True) -> Tensor:
+    """Indices that sort ``values``; ties keep their order (TF's ``top_k``: lower index first).
+    Exported to ONNX the sort is ``TopK``, which has no stable form (ties of float scores
+    are the only case where it matters)."""
+    if torch.onnx.is_in_onnx_export():
+        return torch.sort(values, dim=dim, descending=descending).indices
+    return torch.sort(values, dim=dim, descending=descending, stable=True).indices
+
+
 # --------------------------------------------------------------------------- modules
 
 
@@ -315,7 +324,7 @@ class OfficialRoIHeads(nn.Module):
         # Candidates per class: within its top ``pre_nms_per_class`` scores (ties: lower
         # proposal first, as TF's top_k), above the threshold strictly, and not the all-zero
         # box (TF's padded NMS counts a kept box only if a coordinate is > 0).
-        order = torch.sort(scores, dim=0, descending=True, stable=True).indices
+        order = _order(scores, dim=0)
         rank = torch.empty_like(order)
         rank.scatter_(0, order, torch.arange(r, device=order.device)[:, None].expand_as(order))
         candidate = ((rank < self.pre_nms_per_class) & (scores > cfg.box_score_thresh)
@@ -328,9 +337,9 @@ class OfficialRoIHeads(nn.Module):
         # The official order: classes concatenated (each by decreasing score, ties by rank),
         # then a stable sort by score.
         key = rank[prop, cls].to(torch.float64) + cls.to(torch.float64) * (r + 1)
-        by_class = torch.argsort(key)
+        by_class = _order(key, descending=False)
         cls, prop, kept_scores = cls[by_class], prop[by_class], kept_scores[by_class]
-        best = torch.sort(kept_scores, descending=True, stable=True).indices
+        best = _order(kept_scores)
         best = best[: cfg.box_detections_per_img]
         cls, prop, kept_scores = cls[best], prop[best], kept_scores[best]
         out_boxes = boxes[prop, cls][:, [1, 0, 3, 2]]
