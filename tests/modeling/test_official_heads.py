@@ -381,11 +381,23 @@ def golden_run():
     return g, manifest, head, roi, pred, valid
 
 
-def test_golden_variables_are_the_ones_the_heads_read(golden_run):
-    _, manifest, *_ = golden_run
+@pytest.mark.parametrize("backbone", ["r50", "r101"])
+def test_the_checkpoints_head_variables_are_the_ones_the_heads_read(backbone):
+    """Every variable of the official training checkpoint under the heads' scopes (its
+    Momentum slots aside) is read, with the shape the heads expect."""
+    import official_cases
+
+    manifest = {v["name"]: tuple(v["shape"]) for v in official_cases.load_manifest(backbone)}
     in_heads = {n for n in manifest if n.split("/")[0] in ("fast_rcnn_head", "mask_head")
                 and not n.endswith("/Momentum")}
-    assert H.tf_variable_names(ModelConfig()) == in_heads
+    names = H.tf_variable_names(ModelConfig())
+    assert names == in_heads
+    # a Momentum slot for each trainable one (BatchNorm's moving statistics are not)
+    assert {n for n in names if n + "/Momentum" in manifest} == {
+        n for n in names if "/moving_" not in n}
+    state = H.tf_to_state_dict({n: official_cases.weight_for(n, manifest[n]) for n in names})
+    heads = H.OfficialRoIHeads(ModelConfig())
+    heads.load_state_dict(state, strict=True)
 
 
 def test_golden_box_head_outputs(golden_run):
