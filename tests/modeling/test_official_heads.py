@@ -418,30 +418,38 @@ def test_golden_detections_attributes_and_masks(golden_run):
     assert n >= 20 and len(pred.scores) == n
     tf_boxes = g["detection_boxes"][:, [1, 0, 3, 2]]
     ours_boxes = pred.boxes.numpy()
-    # by order
-    assert pred.labels.tolist() == g["detection_classes"].tolist()
+    # by order, where TF's score is apart from its neighbours' (near-ties may swap places)
+    gaps = np.abs(np.diff(g["detection_scores"]))
+    apart = np.ones(n, bool)
+    apart[1:] &= gaps > 1e-4
+    apart[:-1] &= gaps > 1e-4
+    assert apart.sum() >= n // 2
+    keep = torch.from_numpy(apart)
+    assert (pred.labels.numpy() == g["detection_classes"])[apart].all()
     np.testing.assert_allclose(pred.scores.numpy(), g["detection_scores"], atol=0.01)
-    assert np.diag(_iou(ours_boxes, tf_boxes)).min() >= 0.9
+    assert np.diag(_iou(ours_boxes, tf_boxes))[apart].min() >= 0.9
+    assert sorted(pred.labels.tolist()) == sorted(g["detection_classes"].tolist())
     # by IoU: each TF detection has ours of its class over 0.9 IoU and within 0.01 in score
     iou = _iou(tf_boxes, ours_boxes)
     same = g["detection_classes"][:, None] == pred.labels.numpy()[None, :]
     close = np.abs(g["detection_scores"][:, None] - pred.scores.numpy()[None, :]) <= 0.01
     assert ((iou >= 0.9) & same & close).any(axis=1).all()
     # attributes follow their detection: the same top 5, probabilities close
-    np.testing.assert_allclose(pred.attribute_scores.numpy(), g["detection_attributes"],
-                               atol=1e-3)
-    ours_top = np.argsort(-pred.attribute_scores.numpy(), axis=1)[:, :5]
-    tf_top = np.argsort(-g["detection_attributes"], axis=1)[:, :5]
+    np.testing.assert_allclose(pred.attribute_scores.numpy()[apart],
+                               g["detection_attributes"][apart], atol=1e-3)
+    ours_top = np.argsort(-pred.attribute_scores.numpy()[apart], axis=1)[:, :5]
+    tf_top = np.argsort(-g["detection_attributes"][apart], axis=1)[:, :5]
     assert np.mean([len(set(a) & set(b)) / 5 for a, b in zip(ours_top, tf_top, strict=True)]) >= 0.95
     # masks: the probabilities, then pasted in the model-input frame
-    np.testing.assert_allclose(pred.mask_probs[:, 0].numpy(), g["detection_masks"], atol=1e-3)
-    ours = paste_masks(pred.mask_probs, pred.boxes, valid)
-    theirs = paste_masks(torch.from_numpy(g["detection_masks"])[:, None],
-                         torch.from_numpy(tf_boxes), valid)
+    np.testing.assert_allclose(pred.mask_probs[keep, 0].numpy(), g["detection_masks"][apart],
+                               atol=1e-3)
+    ours = paste_masks(pred.mask_probs[keep], pred.boxes[keep], valid)
+    theirs = paste_masks(torch.from_numpy(g["detection_masks"][apart])[:, None],
+                         torch.from_numpy(tf_boxes[apart]), valid)
     inter = (ours & theirs).flatten(1).sum(1).double()
     union = (ours | theirs).flatten(1).sum(1).double()
     nonempty = union > 0
-    assert nonempty.sum() >= n // 2
+    assert nonempty.sum() >= apart.sum() // 2
     assert (inter[nonempty] / union[nonempty]).min() >= 0.9
 
 
