@@ -229,6 +229,15 @@ def test_postprocess_without_proposals():
     assert attributes.shape == (0, 3)
 
 
+def test_forward_without_proposals():
+    heads = H.OfficialRoIHeads(SMALL).eval()
+    with torch.no_grad():
+        out = heads(_pyramid(channels=8, size=128, batch=2), [torch.zeros(0, 4)] * 2,
+                    [(128, 128)] * 2)
+    assert [len(p.scores) for p in out] == [0, 0]
+    assert out[0].mask_probs.shape == (0, 1, 28, 28) and out[1].attribute_scores.shape == (0, 3)
+
+
 def test_forward_end_to_end_shapes_and_masks_of_the_detected_class():
     torch.manual_seed(0)
     heads = H.OfficialRoIHeads(SMALL).eval()
