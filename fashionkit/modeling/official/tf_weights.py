@@ -92,6 +92,11 @@ def convert_variables(variables: Mapping[str, np.ndarray], mapping: VariableMap,
             problems.append(Problem(source, f"variable {name!r}", "missing"))
             continue
         value = variables[name]
+        if not np.issubdtype(np.asarray(value).dtype, np.floating):
+            problems.append(Problem(source, f"variable {name!r}",
+                                    f"has dtype {np.asarray(value).dtype}, the model needs "
+                                    "floats"))
+            continue
         if tuple(value.shape) != want:
             problems.append(Problem(source, f"variable {name!r}",
                                     f"has shape {list(value.shape)}, the model needs "
