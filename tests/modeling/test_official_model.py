@@ -235,33 +235,51 @@ def official_run(request, tmp_path_factory):
     image, target = transform(photo, {"masks": torch.zeros((0, h, w), dtype=torch.uint8),
                                       "scale": torch.tensor(1.0)}, None)
     out: dict = {"golden": golden, "size": size, "scale": float(target["scale"])}
+    # One pass through raw_predictions, its stages captured on the way.
+    captured: dict = {}
+    hooks = [model.backbone.body.register_forward_hook(
+                 lambda m, i, o: captured.__setitem__("body", o)),
+             model.backbone.fpn.register_forward_hook(
+                 lambda m, i, o: captured.__setitem__("fpn", o)),
+             model.rpn.register_forward_hook(lambda m, i, o: captured.__setitem__("rpn", o)),
+             model.backbone.register_forward_pre_hook(
+                 lambda m, i: captured.__setitem__("images", i[0]))]
+    proposals_of = model.proposals
+
+    def proposals(features, clip_sizes):
+        captured["clip_sizes"] = clip_sizes
+        captured["proposals"] = proposals_of(features, clip_sizes)
+        return captured["proposals"]
+
+    model.proposals = proposals  # type: ignore[method-assign]
     with torch.no_grad():
-        batch = model.preprocess([image])
-        body = model.backbone.body(batch.images)
-        fpn = model.backbone.fpn(body)
-        scores, deltas = model.rpn(fpn)
-        proposals, proposal_scores = model.proposals(fpn, batch.clip_sizes)
+        sizes, raw = model.raw_predictions([image])
+        fpn = captured["fpn"]
         # The box head on TF's own proposals isolates it from near-ties in the proposals.
         tf_rois = torch.from_numpy(golden["proposals"][: golden["class_logits"].shape[0]])
         head = model.roi_heads.box_outputs(fpn, [tf_rois[:, [1, 0, 3, 2]]])
-        sizes, raw = model.raw_predictions([image])
-    out.update(batch=batch, body=body, fpn=fpn, scores=scores, deltas=deltas,
-               anchors=model.anchors(fpn), proposals=proposals[0].numpy(),
-               proposal_scores=proposal_scores[0].numpy(), head=head, sizes=sizes, raw=raw[0])
+    for hook in hooks:
+        hook.remove()
+    boxes, scores = captured["proposals"]
+    out.update(images=captured["images"], clip_sizes=captured["clip_sizes"],
+               body=captured["body"], fpn=fpn, scores=captured["rpn"][0],
+               deltas=captured["rpn"][1], anchors=model.anchors(fpn),
+               proposals=boxes[0].numpy(), proposal_scores=scores[0].numpy(), head=head,
+               sizes=sizes, raw=raw[0])
     return out
 
 
 def test_golden_input(official_run):
-    g, b = official_run["golden"], official_run["batch"]
+    g = official_run["golden"]
     size = official_run["size"]
-    assert np.abs(_nhwc(b.images) - g["image"]).max() < 1e-4
-    h, w = b.sizes[0]
+    assert np.abs(_nhwc(official_run["images"]) - g["image"]).max() < 1e-4
+    h, w = official_run["sizes"][0]
     assert g["image_info"][1].tolist() == [size, size]
     assert np.allclose(g["image_info"][0], g["photo_shape"])
     assert official_run["scale"] == pytest.approx(float(g["image_info"][2].min()), rel=1e-6)
     assert (h, w) == tuple(np.round(g["image_info"][0] * g["image_info"][2]).astype(int))
     # the official proposals are clipped to image_info[:, 1] (the padded size), as ours
-    assert tuple(g["rpn_clip_shape"].tolist()) == b.clip_sizes[0]
+    assert tuple(g["rpn_clip_shape"].tolist()) == official_run["clip_sizes"][0]
 
 
 def test_golden_backbone_and_fpn(official_run):
