@@ -165,6 +165,10 @@ def test_preprocess_normalises_and_pads_to_128():
     std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
     assert torch.allclose(batch.images[0, :, :170], (image - mean) / std)
     assert batch.images[0, :, 170:].abs().sum() == 0
+    # S = 200, not a multiple of 128: padded to 256 wide, boxes clipped to the official S×S
+    odd = model.preprocess([torch.rand(3, 100, 200), torch.rand(3, 200, 150)])
+    assert odd.images.shape == (2, 3, 256, 256)
+    assert odd.clip_sizes == [(200, 200), (200, 200)]
 
 
 # -- parity with the official TensorFlow code (golden data of make_official.py) ---------------
