@@ -301,7 +301,9 @@ def test_golden_input(official_run):
 
 def test_golden_backbone_and_fpn(official_run):
     g = official_run["golden"]
-    for level in (2, 3, 4, 5):
+    stored = [level for level in (2, 3, 4, 5) if f"backbone_{level}" in g]
+    assert stored  # every 32nd channel of the ResNet outputs
+    for level in stored:
         assert _rel(_nhwc(official_run["body"][level])[..., ::32], g[f"backbone_{level}"]) < 1e-3
     for level in range(3, 8):
         ours = _nhwc(official_run["fpn"][level])
