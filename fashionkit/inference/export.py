@@ -65,7 +65,14 @@ from torch import nn
 from fashionkit.data.input_recipe import DataConfig, data_config_of
 from fashionkit.errors import FashionkitError, InvalidDataError
 from fashionkit.inference.images import DEFAULT_MAX_PIXELS
-from fashionkit.inference.photos_dataset import FailedPhoto, PhotoDataset, input_transform_for
+from fashionkit.inference.photos_dataset import (
+    SQUARE_TRANSFORMS,
+    FailedPhoto,
+    ImageSizeError,
+    PhotoDataset,
+    input_transform_for,
+    recipe_at_image_size,
+)
 from fashionkit.modeling import model_from_checkpoint, read_checkpoint
 from fashionkit.modeling.checkpoint import ModelFileFormat
 from fashionkit.modeling.model import InputTransform
@@ -163,14 +170,22 @@ def _recipe_dict(recipe: Any) -> dict | None:
 
 def _example_size(model, recipe: dict | None) -> tuple[int, int]:
     data = (recipe or {}).get("data") or {}
-    if data.get("transform", "paper") in ("paper", "jitter") and "image_size" in data:
+    if data.get("transform", "paper") in SQUARE_TRANSFORMS and "image_size" in data:
         return int(data["image_size"]), int(data["image_size"])
     return int(model.config.max_size), int(model.config.max_size)
 
 
+def _fixed_input_size(model) -> bool:
+    """Whether the traced graph of ``model`` runs only at the input size it was traced at.
+    torchvision's detection models trace with dynamic sizes (its transform pads with tensor
+    arithmetic, anchors follow the feature maps' shapes: the parity tests run other sizes)."""
+    return False
+
+
 def export_model(source: str | os.PathLike | nn.Module, out: str | os.PathLike,
                  format: str = "onnx", *, recipe: Any = None,
-                 int8_calibration: Sequence[Any] | None = None) -> Path:
+                 int8_calibration: Sequence[Any] | None = None,
+                 image_size: int | None = None) -> Path:
     """Export a checkpoint (or an :class:`~fashionkit.modeling.AttributeMaskRCNN`, with its
     ``recipe`` if the default input transform does not fit) to ``out``: ``format="onnx"``
     writes one ``.onnx`` file; ``"openvino"`` an IR, ``out`` ``.xml`` and its ``.bin`` beside
@@ -181,7 +196,13 @@ def export_model(source: str | os.PathLike | nn.Module, out: str | os.PathLike,
     quantisation measures activation ranges; the IR then runs its convolutions and
     fully-connected layers in INT8 (VNNI/AMX), the rest in the session's precision. The
     photos should look like the ones the model will see (a few hundred from the validation
-    set); a photo that cannot be read is an error naming it."""
+    set); a photo that cannot be read is an error naming it.
+
+    ``image_size``: export for this square input size instead of the recipe's (see
+    :func:`~fashionkit.inference.photos_dataset.recipe_at_image_size`); the graph is traced
+    at it and its recipe says it. The metadata's ``input`` entry records the size traced at
+    and whether the graph runs at that size only (``fixed_size``, see
+    :func:`_fixed_input_size`)."""
     if format not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {format!r}; choose one of {list(EXPORT_FORMATS)}")
     out = Path(out)
@@ -199,11 +220,16 @@ def export_model(source: str | os.PathLike | nn.Module, out: str | os.PathLike,
         import_runtime("nncf", "INT8 quantisation")
     model, recipe_dict, name = _source_model(source, recipe)
     recipe_dict = _recipe_dict(recipe_dict)
+    if image_size is not None:
+        recipe_dict = {**(recipe_dict or {}), "data": recipe_at_image_size(
+            model.config, data_config_of(recipe_dict), image_size).to_dict()}
+    traced = _example_size(model, recipe_dict)
     metadata = {
         **EXPORTED_MODEL.header(model.config),
         "recipe": recipe_dict,
         "source": name,
         "outputs": list(OUTPUTS),
+        "input": {"traced_size": list(traced), "fixed_size": _fixed_input_size(model)},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     if ov is None:
@@ -345,6 +371,17 @@ class ExportedModel:
             self._run = self._openvino(threads, precision)
         else:
             raise ValueError(f"unknown runtime {runtime!r}; choose 'onnxruntime' or 'openvino'")
+
+    def check_input_size(self, image_size: int) -> None:
+        """Raise :class:`ImageSizeError` when this graph cannot run at the square input size
+        ``image_size``: a graph traced for one fixed size runs only at it."""
+        entry = self.metadata.get("input") or {}
+        traced = entry.get("traced_size")
+        if entry.get("fixed_size") and traced and list(traced) != [image_size, image_size]:
+            raise ImageSizeError(
+                f"{self.path.name} was exported for {traced[0]}×{traced[1]} inputs only: export "
+                f"the checkpoint again at that size (`fashionkit export --image-size "
+                f"{image_size}`), or run the checkpoint itself at it")
 
     def __repr__(self) -> str:
         return (f"ExportedModel({str(self.path)!r}, runtime={self.runtime!r}, "
