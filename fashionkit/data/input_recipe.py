@@ -15,14 +15,16 @@ __all__ = ["DataConfig", "data_config_of"]
 @dataclass(frozen=True)
 class DataConfig:
     """Input pipeline. ``transform``: ``paper`` (resize longest side + pad to ``image_size``²),
-    ``keep-ratio`` (shorter side ``min_size``, longer ≤ ``max_size``) or ``jitter`` (scale jitter
-    in ``[jitter_min, jitter_max]`` then crop/pad to ``image_size``²). ``crop_size`` > 0 trains on
+    ``keep-ratio`` (shorter side ``min_size``, longer ≤ ``max_size``), ``jitter`` (scale jitter
+    in ``[jitter_min, jitter_max]`` then crop/pad to ``image_size``²) or ``official`` (the
+    published Fashionpedia models' input: longest side to ``image_size`` with TF1's bilinear
+    resize, no padding; :class:`~fashionkit.data.transforms.OfficialResize`). ``crop_size`` > 0 trains on
     random ``crop_size``² windows of the transformed images (evaluation uses whole images).
     ``repeat_threshold`` > 0 turns on repeat-factor sampling of training images (LVIS; see
     :func:`fashionkit.data.samplers.repeat_factors`): images with categories in fewer than that
     share of the images are seen more than once per epoch."""
 
-    transform: Literal["paper", "keep-ratio", "jitter"] = "paper"
+    transform: Literal["paper", "keep-ratio", "jitter", "official"] = "paper"
     image_size: int = 1024
     min_size: int = 800
     max_size: int = 1333

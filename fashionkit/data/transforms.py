@@ -47,6 +47,9 @@ __all__ = [
     "RandomHorizontalFlip",
     "ScaleJitter",
     "RandomCrop",
+    "OfficialResize",
+    "official_scaled_size",
+    "resize_bilinear_tf1",
     "build_transforms",
     "masks_to_boxes",
     "mask_areas",
@@ -381,7 +384,88 @@ class RandomCrop:
         return f"RandomCrop(size={self.size})"
 
 
-TransformKind = Literal["paper", "keep-ratio", "jitter"]
+def official_scaled_size(height: int, width: int, size: int) -> tuple[tuple[int, int], float]:
+    """``((H', W'), scale)`` of the official ``resize_and_crop_image`` (no jitter): ``scale =
+    min(size / H, size / W)`` and ``H' = round(H · scale)``, ``W' = round(W · scale)``, in
+    float32 and with round-half-to-even, as TensorFlow computes them."""
+    s = np.float32(size)
+    scale = min(s / np.float32(height), s / np.float32(width))
+    new_h = int(np.round(np.float32(height) * scale))
+    new_w = int(np.round(np.float32(width) * scale))
+    return (max(1, new_h), max(1, new_w)), float(scale)
+
+
+def _legacy_axis(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source rows (or columns) and weights of TF1's bilinear resize along one axis: output
+    ``i`` samples input ``i · in/out`` (float32), between ``floor`` and ``min(floor + 1,
+    in − 1)``."""
+    scale = np.float32(in_size) / np.float32(out_size)
+    src = np.arange(out_size, dtype=np.float32) * scale
+    low = np.floor(src)
+    lerp = (src - low).astype(np.float32)
+    low_i = np.minimum(low.astype(np.int64), in_size - 1)
+    high_i = np.minimum(low_i + 1, in_size - 1)
+    return low_i, high_i, lerp
+
+
+def resize_bilinear_tf1(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """TensorFlow 1's ``tf.image.resize_images(..., BILINEAR)`` (``resize_bilinear`` with
+    ``align_corners=False, half_pixel_centers=False``) of a float ``C×H×W`` image.
+
+    Output pixel ``(i, j)`` interpolates input ``(i · H/height, j · W/width)``: no half-pixel
+    shift, no antialiasing, the last row/column repeated at the border. PyTorch has no such
+    mode (``align_corners=False`` there means half-pixel centres), and the official models
+    were trained and evaluated on it, so it is computed here: the horizontal interpolation
+    first, then the vertical one, in float32, in the order TF's kernel does."""
+    if not image.is_floating_point():
+        raise ValueError("resize_bilinear_tf1 needs a float image")
+    y0, y1, fy = _legacy_axis(image.shape[-2], height)
+    x0, x1, fx = _legacy_axis(image.shape[-1], width)
+    img = image.to(torch.float32)
+    y0_t, y1_t = torch.from_numpy(y0), torch.from_numpy(y1)
+    x0_t, x1_t = torch.from_numpy(x0), torch.from_numpy(x1)
+    fx_t = torch.from_numpy(fx)
+    fy_t = torch.from_numpy(fy)[:, None]
+    top, bottom = img[:, y0_t], img[:, y1_t]
+    top = top[..., x0_t] + (top[..., x1_t] - top[..., x0_t]) * fx_t
+    bottom = bottom[..., x0_t] + (bottom[..., x1_t] - bottom[..., x0_t]) * fx_t
+    return top + (bottom - top) * fy_t
+
+
+class OfficialResize:
+    """The official Fashionpedia input (tensorflow/tpu ``resize_and_crop_image`` without
+    jitter): the longest side to ``size`` by :func:`official_scaled_size`, with TF1's bilinear
+    resize (:func:`resize_bilinear_tf1`) of the float image; no padding (the official model
+    pads to a multiple of 128 itself).
+
+    Returns ``float32`` in [0, 1] (a ``uint8`` image is first multiplied by 1/255 as TF's
+    ``convert_image_dtype`` does); masks are resized by TF1's nearest neighbour (source
+    ``floor(i · in/out)``, which is PyTorch's ``nearest``); ``scale`` is multiplied by the
+    official ``scale``. No ``max_input_size``: the photo must be decoded at full size, since
+    a resize without antialiasing of a pre-shrunk photo gives other pixels."""
+
+    def __init__(self, size: int = 1024):
+        if size < 1:
+            raise ValueError(f"size must be positive, got {size}")
+        self.size = size
+
+    def __call__(
+        self, image: torch.Tensor, target: Target, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, Target]:
+        _check_image(image, target)
+        h, w = image.shape[-2:]
+        (new_h, new_w), factor = official_scaled_size(int(h), int(w), self.size)
+        if image.dtype == torch.uint8:
+            image = image.to(torch.float32) * np.float32(1.0 / 255.0)
+        image = resize_bilinear_tf1(image, new_h, new_w)
+        masks = F.resize_mask(target["masks"], [new_h, new_w], InterpolationMode.NEAREST)
+        return image, _scaled(replace_masks(target, masks), factor)
+
+    def __repr__(self) -> str:
+        return f"OfficialResize(size={self.size})"
+
+
+TransformKind = Literal["paper", "keep-ratio", "jitter", "official"]
 
 
 def build_transforms(
@@ -406,6 +490,9 @@ def build_transforms(
       to ``size×size``); evaluation is :class:`ResizeLongestAndPad` to ``size`` (the jitter
       with scale 1 and no crop).
 
+    - ``"official"``: :class:`OfficialResize` to ``size`` (the published Fashionpedia models'
+      input, for ``architecture="official"`` models); training adds the flip first.
+
     ``crop_size`` > 0 adds a :class:`RandomCrop` of that size after the resize in training
     (evaluation sees whole images).
     """
@@ -419,4 +506,7 @@ def build_transforms(
         if train:
             return Compose([*flip, ScaleJitter(min_scale, max_scale, size), *crop])
         return Compose([ResizeLongestAndPad(size)])
-    raise ValueError(f"unknown transform kind {kind!r} (choose 'paper', 'keep-ratio' or 'jitter')")
+    if kind == "official":
+        return Compose([*flip, OfficialResize(size), *crop])
+    raise ValueError(f"unknown transform kind {kind!r} (choose 'paper', 'keep-ratio', 'jitter' "
+                     "or 'official')")

@@ -11,6 +11,16 @@ Presets:
 - ``fashionpedia-r50`` / ``fashionpedia-r101``: Fashionpedia's Attribute-Mask R-CNN — FPN
   P2–P6, a 4-conv + 1-fc box head and a 4-conv mask head with normalisation (torchvision's v2
   heads), 294-way sigmoid attribute head; 1024×1024 inputs.
+- ``official-r50`` / ``official-r101``: the official TensorFlow Attribute-Mask R-CNN that the
+  published Fashionpedia checkpoints were trained with (``architecture="official"``,
+  :mod:`fashionkit.modeling.official`): ResNet with BatchNorm (eps 1e-3) and TensorFlow's
+  'SAME' padding, FPN P3–P7 with BatchNorm, an RPN head with one BatchNorm per level, anchors
+  of 3 strides side with aspect ratios (1, 2, 0.5), 1000 proposals per level before and 1000
+  in all after NMS at 0.7, 4-conv + 1-fc box head and 4-conv mask head with BatchNorm;
+  inputs normalised by the model and zero-padded to a multiple of 128 (the official
+  resize of the long side is the ``official`` input transform of
+  :class:`fashionkit.data.input_recipe.DataConfig`). Converted checkpoints
+  (:func:`fashionkit.modeling.official.convert_tf_checkpoint`) carry these configs.
 - ``cpu-tiny``: the design that learns fastest on 2 CPU cores: ResNet-18 with plain BatchNorm
   trained from scratch, a 64-channel FPN on P2–P6 with anchors 8–128, 600/200 proposals
   before/after NMS, 128 sampled RoIs per image with half of them positive, a 256-wide two-fc
@@ -42,6 +52,7 @@ from fashionkit import config_io as dataclass_io
 
 __all__ = ["ModelConfig", "PRESETS", "model_config_from_preset"]
 
+Architecture = Literal["torchvision", "official"]
 Backbone = Literal["resnet18", "resnet34", "resnet50", "resnet101"]
 Heads = Literal["v1", "v2"]
 Norm = Literal["frozen_bn", "bn", "gn"]
@@ -54,6 +65,13 @@ _RESNET_CHANNELS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet1
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture of an Attribute-Mask R-CNN (torchvision ``MaskRCNN`` + attribute head).
+
+    ``architecture``: ``torchvision`` (:class:`fashionkit.modeling.AttributeMaskRCNN`, the
+    fields below as documented) or ``official`` (:class:`fashionkit.modeling.official.
+    OfficialAttributeMaskRCNN`, the TensorFlow model of the published checkpoints: it needs
+    ``fpn_levels=(3, 4, 5)`` — FPN P3–P7 —, one anchor size per level P3..P7 and
+    ``norm="bn"``; ``heads``, ``resize``, ``trainable_backbone_layers`` and the training-only
+    fields do not apply to it).
 
     Backbone and FPN
         ``backbone``: a torchvision ResNet. ``norm``: ``frozen_bn`` for pretrained backbones
@@ -91,6 +109,7 @@ class ModelConfig:
         predictions (0.05 as in Fashionpedia).
     """
 
+    architecture: Architecture = "torchvision"
     # backbone and FPN
     backbone: Backbone = "resnet50"
     norm: Norm = "frozen_bn"
@@ -148,7 +167,8 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("backbone", "norm", "heads", "attribute_loss", "attribute_loss_normalization"):
+        for name in ("architecture", "backbone", "norm", "heads", "attribute_loss",
+                     "attribute_loss_normalization"):
             allowed = typing.get_args(typing.get_type_hints(ModelConfig)[name])
             if getattr(self, name) not in allowed:
                 problems.append(f"{name}={getattr(self, name)!r} (allowed: {', '.join(allowed)})")
@@ -157,7 +177,16 @@ class ModelConfig:
         levels = tuple(self.fpn_levels)
         if not levels or sorted(set(levels)) != list(levels) or not set(levels) <= {2, 3, 4, 5}:
             problems.append(f"fpn_levels={levels} (increasing, from 2..5)")
-        if len(self.anchor_sizes) != len(levels) + 1:
+        if self.architecture == "official":
+            if levels != (3, 4, 5) or len(self.anchor_sizes) != 5 or self.norm != "bn":
+                problems.append(
+                    f"architecture='official' needs fpn_levels=(3, 4, 5) (P3–P7), 5 anchor sizes "
+                    f"and norm='bn'; got fpn_levels={levels}, {len(self.anchor_sizes)} sizes, "
+                    f"norm={self.norm!r}")
+            if self.backbone not in ("resnet50", "resnet101"):
+                problems.append(f"architecture='official' has ResNet-50 or -101, not "
+                                f"{self.backbone!r}")
+        elif len(self.anchor_sizes) != len(levels) + 1:
             problems.append(
                 f"anchor_sizes has {len(self.anchor_sizes)} sizes for {len(levels) + 1} FPN "
                 f"levels (fpn_levels={levels} plus the pooled level)"
@@ -219,10 +248,52 @@ _FASHIONPEDIA_R50 = ModelConfig(
     rpn_post_nms_top_n_test=1000,
 )
 
+# The official config (projects/fashionpedia/configs/model_config.py of tensorflow/tpu):
+# anchor_size 3 × stride 2**level on P3..P7, aspect ratios (w/h) in its order 1, 2, 0.5; test
+# proposals 1000 per level before NMS, 1000 in all after; postprocess score 0.05, NMS 0.5,
+# 100 detections; box head 4 convs + fc 1024, mask head 4 convs of 256 (28×28 masks).
+_OFFICIAL_R50 = ModelConfig(
+    architecture="official",
+    backbone="resnet50",
+    norm="bn",
+    trainable_backbone_layers=5,
+    fpn_levels=(3, 4, 5),
+    fpn_channels=256,
+    heads="v2",
+    num_classes=47,
+    num_attributes=294,
+    representation_size=1024,
+    box_head_convs=4,
+    mask_head_convs=4,
+    mask_head_channels=256,
+    resize=False,
+    min_size=1024,
+    max_size=1024,
+    size_divisible=128,
+    image_mean=(0.485, 0.456, 0.406),
+    image_std=(0.229, 0.224, 0.225),
+    anchor_sizes=(24, 48, 96, 192, 384),
+    anchor_aspect_ratios=(1.0, 2.0, 0.5),
+    rpn_pre_nms_top_n_train=2000,
+    rpn_pre_nms_top_n_test=1000,
+    rpn_post_nms_top_n_train=1000,
+    rpn_post_nms_top_n_test=1000,
+    rpn_nms_thresh=0.7,
+    box_batch_size_per_image=512,
+    box_positive_fraction=0.25,
+    box_score_thresh=0.05,
+    box_nms_thresh=0.5,
+    box_detections_per_img=100,
+    roi_canonical_scale=224,
+    mask_rois_per_image=128,
+)
+
 PRESETS: dict[str, ModelConfig] = {
     "paper": _PAPER,
     "fashionpedia-r50": _FASHIONPEDIA_R50,
     "fashionpedia-r101": dataclasses.replace(_FASHIONPEDIA_R50, backbone="resnet101"),
+    "official-r50": _OFFICIAL_R50,
+    "official-r101": dataclasses.replace(_OFFICIAL_R50, backbone="resnet101"),
     # Chosen by profiling on the project's 2-core CPU (see the module docstring).
     "cpu-tiny": ModelConfig(
         backbone="resnet18",

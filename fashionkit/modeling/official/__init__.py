@@ -1,0 +1,9 @@
+"""The official TensorFlow Attribute-Mask R-CNN (tensorflow/tpu, the published Fashionpedia
+checkpoints) in PyTorch: ``OfficialAttributeMaskRCNN`` (``ModelConfig.architecture ==
+"official"``, presets ``official-r50`` / ``official-r101``) and the conversion of its TF
+checkpoints, :func:`convert_tf_checkpoint`.
+
+Parts: :mod:`.backbone` (ResNet, TF 'SAME' padding), :mod:`.fpn` (P3–P7 with BatchNorm),
+:mod:`.rpn` (head, anchors, box coding, proposals), :mod:`.heads` (RoIAlign, box/attribute/mask
+heads, post-processing), :mod:`.model` (the assembly), :mod:`.convert` (checkpoints).
+"""
