@@ -87,6 +87,7 @@ __all__ = [
     "ExportRuntimeMissingError",
     "ExportedModel",
     "RawPredictionGraph",
+    "pad_to_square",
     "export_model",
     "import_runtime",
     "read_export_metadata",
@@ -128,23 +129,57 @@ def import_runtime(name: str, purpose: str) -> ModuleType:
 
 
 
+def _is_official(model_or_config) -> bool:
+    config = getattr(model_or_config, "config", model_or_config)
+    return getattr(config, "architecture", "torchvision") == "official"
+
+
 class RawPredictionGraph(nn.Module):
     """The traced function: ``image`` ``3×H×W`` float in [0, 1] (already resized when the
     model resizes by itself) → the five :data:`OUTPUTS` of that image (see the module
-    docstring). The model's own resize is switched off in here: it runs before the graph."""
+    docstring), and for torchvision-based models the :data:`POOLED_OUTPUTS`. The model's own
+    resize is switched off in here: it runs before the graph.
+
+    The official architecture (:class:`~fashionkit.modeling.official.OfficialAttributeMaskRCNN`)
+    is traced on its padded square input (see :func:`pad_to_square`): its padding, anchors
+    and proposal counts follow Python-side sizes, which a trace freezes, so its graph runs at
+    the size it was traced at only (``fixed_size`` in the metadata)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
-        model.transform.resize_images = False  # type: ignore[union-attr]
+        self.official = _is_official(model)
+        if not self.official:
+            model.transform.resize_images = False  # type: ignore[union-attr]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [*OUTPUTS] if self.official else [*OUTPUTS, *POOLED_OUTPUTS]
 
     def forward(self, image: torch.Tensor):
         _, [r] = self.model.raw_predictions([image])  # type: ignore[operator]
+        outputs = (r.boxes, r.labels, r.scores, r.mask_probs, r.attribute_scores)
+        if self.official:
+            return outputs
         pooled = [self.model.get_submodule(f"roi_heads.{name}")
                   for name in ("box_roi_pool", "mask_roi_pool")]
         assert all(isinstance(p, FPNRoIAlign) for p in pooled)
-        return (r.boxes, r.labels, r.scores, r.mask_probs, r.attribute_scores,
-                *(p.pooled for p in pooled))  # type: ignore[union-attr]
+        return (*outputs, *(p.pooled for p in pooled))  # type: ignore[union-attr]
+
+
+def pad_to_square(image: torch.Tensor, size: tuple[int, int], config) -> torch.Tensor:
+    """An official-architecture input (``3×h×w`` in [0, 1], h, w ≤ the traced size) padded
+    bottom/right to ``size`` with the normalisation mean: the model normalises, then pads
+    with zeros, and the mean is what normalises to exactly zero, so the graph sees the input
+    the eager model builds (for the recipe's S: the model pads to S×S too)."""
+    h, w = int(image.shape[-2]), int(image.shape[-1])
+    if h > size[0] or w > size[1]:
+        raise ImageSizeError(f"an input of {h}×{w} does not fit the exported graph's "
+                             f"{size[0]}×{size[1]}")
+    mean = torch.tensor(config.image_mean, dtype=image.dtype).view(3, 1, 1)
+    out = mean.expand(3, *size).clone()
+    out[:, :h, :w] = image
+    return out
 
 
 def _source_model(source, recipe: Any):
@@ -178,8 +213,9 @@ def _example_size(model, recipe: dict | None) -> tuple[int, int]:
 def _fixed_input_size(model) -> bool:
     """Whether the traced graph of ``model`` runs only at the input size it was traced at.
     torchvision's detection models trace with dynamic sizes (its transform pads with tensor
-    arithmetic, anchors follow the feature maps' shapes: the parity tests run other sizes)."""
-    return False
+    arithmetic, anchors follow the feature maps' shapes: the parity tests run other sizes);
+    the official architecture does not (:class:`RawPredictionGraph`)."""
+    return _is_official(model)
 
 
 def export_model(source: str | os.PathLike | nn.Module, out: str | os.PathLike,
@@ -240,7 +276,8 @@ def export_model(source: str | os.PathLike | nn.Module, out: str | os.PathLike,
         _export_onnx(model, recipe_dict, onnx_path, metadata)
         ov_model = ov.convert_model(onnx_path)
     if int8_calibration is not None:
-        ov_model = _quantize_int8(ov_model, model.config, recipe_dict, int8_calibration)
+        ov_model = _quantize_int8(ov_model, model.config, recipe_dict, int8_calibration,
+                                  traced if _fixed_input_size(model) else None)
         metadata["quantization"] = {"method": "nncf post-training int8",
                                     "calibration_images": len(int8_calibration)}
     ov_model.set_rt_info(json.dumps(metadata), _METADATA_KEY)
@@ -257,7 +294,10 @@ class CalibrationInputs:
     Construction decodes each photo once, so that every photo that cannot be read is
     reported up front (:class:`InvalidDataError` naming each)."""
 
-    def __init__(self, config, recipe: dict | None, photos: Sequence[Any]):
+    def __init__(self, config, recipe: dict | None, photos: Sequence[Any],
+                 pad_to: tuple[int, int] | None = None):
+        self._config = config
+        self._pad_to = pad_to  # a fixed-size graph's input size (see pad_to_square)
         self._resize = InputTransform(config) if config.resize else None
         self._dataset = PhotoDataset(photos, input_transform_for(config, data_config_of(recipe)),
                                      max_pixels=DEFAULT_MAX_PIXELS)
@@ -275,14 +315,87 @@ class CalibrationInputs:
             image = self._dataset[k].image  # type: ignore[union-attr]  # checked on construction
             if self._resize is not None:
                 image, _ = self._resize.resize(image)
+            if self._pad_to is not None:
+                image = pad_to_square(image, self._pad_to, self._config)
             yield {"image": np.ascontiguousarray(image.numpy())}
 
 
-def _quantize_int8(ov_model, config, recipe: dict | None, photos: Sequence[Any]):
+def _quantize_int8(ov_model, config, recipe: dict | None, photos: Sequence[Any],
+                   pad_to: tuple[int, int] | None = None):
     """NNCF's post-training INT8 quantisation of ``ov_model`` calibrated on ``photos``."""
     nncf = import_runtime("nncf", "INT8 quantisation")
-    inputs = CalibrationInputs(config, recipe, photos)
+    inputs = CalibrationInputs(config, recipe, photos, pad_to)
     return nncf.quantize(ov_model, nncf.Dataset(inputs), subset_size=len(inputs))
+
+
+def _sort_symbolic(g, self, *args):
+    """ONNX for ``torch.sort`` including its ``stable=True`` overload (which the official
+    architecture's post-processing uses, for the official ranking of tied scores, and which
+    torch's TorchScript exporter does not map): a full-length ``TopK``, whose ties keep the
+    lower index first (ONNX's definition), as a stable sort does."""
+    from torch.onnx import symbolic_helper
+
+    dim, descending = args[-2:]  # (stable,) dim, descending
+    dim = symbolic_helper._get_const(dim, "i", "dim")
+    descending = symbolic_helper._get_const(descending, "i", "descending")
+    size = g.op("Gather", g.op("Shape", self),
+                g.op("Constant", value_t=torch.tensor([dim], dtype=torch.int64)))
+    return g.op("TopK", self, size, axis_i=dim, largest_i=descending, sorted_i=1, outputs=2)
+
+
+def _bag_size(g, offsets):
+    """B (a graph value, ``[B]`` int64) when ``offsets`` are ``0, B, 2B, …``: a constant, or
+    the ``Range(0, K·B, B)`` that ``F.embedding_bag`` builds for a 2-D ``K×B`` input; else
+    ``None``."""
+    from torch.onnx import symbolic_helper
+
+    def const(value):
+        while value.node().kind() == "onnx::Cast":
+            value = next(iter(value.node().inputs()))
+        return symbolic_helper._maybe_get_const(value, "t"), value
+
+    starts = symbolic_helper._maybe_get_const(offsets, "t")
+    if isinstance(starts, torch.Tensor):
+        if starts.ndim != 1 or starts.numel() < 2:
+            return None
+        bag = int(starts[1] - starts[0])
+        if bag < 1 or not bool((starts == torch.arange(starts.numel()) * bag).all()):
+            return None
+        return g.op("Constant", value_t=torch.tensor([bag], dtype=torch.int64))
+    if offsets.node().kind() != "onnx::Range":
+        return None
+    start, _, step = offsets.node().inputs()
+    first, _ = const(start)
+    if not (isinstance(first, torch.Tensor) and first.numel() == 1 and int(first) == 0):
+        return None
+    step_int64 = g.op("Cast", step, to_i=7)  # TensorProto.INT64
+    return g.op("Reshape", step_int64, g.op("Constant", value_t=torch.tensor([1])))
+
+
+def _embedding_bag_symbolic(g, table, indices, offsets, scale_grad_by_freq, mode, sparse,
+                            per_sample_weights, include_last_offset, padding_idx):
+    """ONNX for the weighted ``embedding_bag`` sum over bags of one size (what
+    ``F.embedding_bag`` of a 2-D ``K×B`` index with ``per_sample_weights`` does, as the
+    official architecture's RoIAlign gathers its four bilinear neighbours): ``Gather`` of the
+    ``K×B`` rows, times the weights, summed over B. Exact and loop-free; torch's own mapping
+    is a ``Loop`` over bags whose length the trace freezes at the example's detection count,
+    so another photo reads out of bounds. Other uses keep torch's mapping."""
+    from torch.onnx import symbolic_helper
+    from torch.onnx._internal.torchscript_exporter import symbolic_opset11
+
+    bag = _bag_size(g, offsets)
+    mode_i = symbolic_helper._maybe_get_const(mode, "i")
+    if bag is None or symbolic_helper._is_none(per_sample_weights) or mode_i != 0:
+        return symbolic_opset11.embedding_bag(g, table, indices, offsets, scale_grad_by_freq,
+                                              mode, sparse, per_sample_weights,
+                                              include_last_offset, padding_idx)
+    shape = g.op("Concat", g.op("Constant", value_t=torch.tensor([-1])), bag, axis_i=0)
+    rows = g.op("Gather", table, g.op("Reshape", indices, shape), axis_i=0)  # K×B×C
+    weights = g.op("Unsqueeze", g.op("Reshape", per_sample_weights, shape),
+                   g.op("Constant", value_t=torch.tensor([2], dtype=torch.int64)))
+    summed = g.op("ReduceSum", g.op("Mul", rows, weights),
+                  g.op("Constant", value_t=torch.tensor([1], dtype=torch.int64)), keepdims_i=0)
+    return summed, None, None, None
 
 
 def _export_onnx(model, recipe: dict | None, out: Path, metadata: dict) -> None:
@@ -290,16 +403,25 @@ def _export_onnx(model, recipe: dict | None, out: Path, metadata: dict) -> None:
 
     graph = RawPredictionGraph(model).eval()
     example = torch.rand(3, *_example_size(model, recipe), generator=torch.Generator().manual_seed(0))
-    dynamic = {"image": {1: "height", 2: "width"}, **{k: {0: "detections"} for k in OUTPUTS},
-               "box_rois": {0: "proposals"}, "mask_rois": {0: "detections"}}
+    dynamic = {**({} if graph.official else {"image": {1: "height", 2: "width"}}),
+               **{k: {0: "detections"} for k in OUTPUTS},
+               **({} if graph.official else {"box_rois": {0: "proposals"},
+                                             "mask_rois": {0: "detections"}})}
     with warnings.catch_warnings():
         # The tracer's notes on Python values frozen into the graph (image sizes in asserts,
         # per-level anchor counts) and the TorchScript exporter's deprecation notice: the
         # graph is checked against eager by the parity tests, at other image sizes too.
         warnings.simplefilter("ignore")
-        torch.onnx.export(graph, (example,), str(out), dynamo=False, opset_version=OPSET,
-                          input_names=["image"], output_names=[*OUTPUTS, *POOLED_OUTPUTS],
-                          dynamic_axes=dynamic, do_constant_folding=True)
+        symbolics = {"aten::sort": _sort_symbolic, "aten::embedding_bag": _embedding_bag_symbolic}
+        for name, fn in symbolics.items():
+            torch.onnx.register_custom_op_symbolic(name, fn, OPSET)
+        try:
+            torch.onnx.export(graph, (example,), str(out), dynamo=False, opset_version=OPSET,
+                              input_names=["image"], output_names=graph.output_names,
+                              dynamic_axes=dynamic, do_constant_folding=True)
+        finally:
+            for name in symbolics:
+                torch.onnx.unregister_custom_op_symbolic(name, OPSET)
     proto = onnx.load(str(out))
     entry = proto.metadata_props.add()
     entry.key, entry.value = _METADATA_KEY, json.dumps(metadata)
@@ -363,6 +485,11 @@ class ExportedModel:
         threads = int(threads or torch.get_num_threads())
         # The model's own resize (config.resize) runs here, in torch, as in eager.
         self._resize = InputTransform(self.config) if self.config.resize else None
+        entry = self.metadata.get("input") or {}
+        # A fixed-size graph (the official architecture) gets its input padded to that size.
+        self._pad_to: tuple[int, int] | None = (
+            (int(entry["traced_size"][0]), int(entry["traced_size"][1]))
+            if entry.get("fixed_size") else None)
         if runtime == "onnxruntime":
             if precision != "f32":
                 raise ValueError("the onnxruntime backend runs fp32 only; for bf16 use openvino")
@@ -425,6 +552,8 @@ class ExportedModel:
             if self._resize is not None:
                 image, _ = self._resize.resize(image)
             sizes.append((int(image.shape[-2]), int(image.shape[-1])))
+            if self._pad_to is not None:
+                image = pad_to_square(image.float().cpu(), self._pad_to, self.config)
             arrays = self._run(np.ascontiguousarray(image.float().cpu().numpy()))
             boxes, labels, scores, mask_probs, attributes = (torch.from_numpy(a) for a in arrays)
             # Where an image has no detection OpenVINO returns one row of zeros (label 0,
