@@ -456,7 +456,7 @@ class OfficialResize:
         h, w = image.shape[-2:]
         (new_h, new_w), factor = official_scaled_size(int(h), int(w), self.size)
         if image.dtype == torch.uint8:
-            image = image.to(torch.float32) * np.float32(1.0 / 255.0)
+            image = image.to(torch.float32) * float(np.float32(1.0 / 255.0))
         image = resize_bilinear_tf1(image, new_h, new_w)
         masks = F.resize_mask(target["masks"], [new_h, new_w], InterpolationMode.NEAREST)
         return image, _scaled(replace_masks(target, masks), factor)

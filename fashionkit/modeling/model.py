@@ -269,7 +269,14 @@ def _build_backbone(config: ModelConfig) -> BackboneWithFPN:
 
 def build_model(config: ModelConfig) -> AttributeMaskRCNN:
     """An untrained :class:`AttributeMaskRCNN` for ``config`` (random init everywhere; load
-    weights with :func:`fashionkit.modeling.load_weights`)."""
+    weights with :func:`fashionkit.modeling.load_weights`), or for ``architecture="official"``
+    an :class:`~fashionkit.modeling.official.OfficialAttributeMaskRCNN` (same inference
+    interface; its weights come from :func:`~fashionkit.modeling.official.convert_tf_checkpoint`)."""
+    if config.architecture == "official":
+        # Imported here: the official model reuses this module's predict().
+        from fashionkit.modeling.official.model import OfficialAttributeMaskRCNN
+
+        return OfficialAttributeMaskRCNN(config)  # type: ignore[return-value]
     backbone = _build_backbone(config)
     channels = config.fpn_channels
     n_levels = len(config.fpn_levels) + 1

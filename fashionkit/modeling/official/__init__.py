@@ -7,3 +7,19 @@ Parts: :mod:`.backbone` (ResNet, TF 'SAME' padding), :mod:`.fpn` (P3–P7 with B
 :mod:`.rpn` (head, anchors, box coding, proposals), :mod:`.heads` (RoIAlign, box/attribute/mask
 heads, post-processing), :mod:`.model` (the assembly), :mod:`.convert` (checkpoints).
 """
+
+from fashionkit.modeling.official.convert import (
+    ConversionReport,
+    convert_tf_checkpoint,
+    official_state_dict,
+    official_variable_names,
+)
+from fashionkit.modeling.official.model import OfficialAttributeMaskRCNN
+
+__all__ = [
+    "ConversionReport",
+    "OfficialAttributeMaskRCNN",
+    "convert_tf_checkpoint",
+    "official_state_dict",
+    "official_variable_names",
+]

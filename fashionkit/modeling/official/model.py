@@ -97,9 +97,11 @@ class OfficialAttributeMaskRCNN(nn.Module):
         sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
         height = -(-max(h for h, _ in sizes) // div) * div
         width = -(-max(w for _, w in sizes) // div) * div
+        mean, std = self.image_mean, self.image_std
+        assert isinstance(mean, Tensor) and isinstance(std, Tensor)
         batch = []
         for image in images:
-            image = (image.to(self.image_mean) - self.image_mean) / self.image_std
+            image = (image.to(mean) - mean) / std
             batch.append(F.pad(image, (0, width - image.shape[-1], 0, height - image.shape[-2])))
         return Preprocessed(torch.stack(batch), sizes, [(height, width)] * len(images))
 
