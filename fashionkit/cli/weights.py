@@ -102,17 +102,20 @@ def register(app: typer.Typer) -> None:
         if source not in SOURCES:
             raise typer.BadParameter(f"{source!r} is not one of {', '.join(SOURCES)}",
                                      param_hint="--from")
-        if image_size is not None and image_size < 1:
-            raise typer.BadParameter(f"must be positive, got {image_size}",
-                                     param_hint="--image-size")
+        if image_size is not None:
+            from fashionkit.inference.photos_dataset import size_divisor
+            from fashionkit.modeling.config import PRESETS
+
+            divisor = size_divisor(PRESETS["official-r50"])
+            if image_size < 1 or image_size % divisor:
+                raise typer.BadParameter(f"must be a positive multiple of {divisor} (the "
+                                         f"official model's coarsest stride), got {image_size}",
+                                         param_hint="--image-size")
         resolved = checkpoint_prefix(prefix)
         from fashionkit.modeling.official.convert import convert_tf_checkpoint
 
         console = Console(stderr=True)
-        try:
-            report = convert_tf_checkpoint(resolved, out, image_size=image_size)
-        except ValueError as err:  # a config the official architecture cannot take
-            raise typer.BadParameter(str(err), param_hint="--image-size") from None
+        report = convert_tf_checkpoint(resolved, out, image_size=image_size)
         console.print(f"converted [bold]{escape(str(resolved))}[/] → "
                       f"[bold]{escape(str(report.out))}[/]", highlight=False)
         print_report(report, console)

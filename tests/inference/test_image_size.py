@@ -79,11 +79,14 @@ def test_recipes_without_a_square_size_refuse_it():
     jitter = DataConfig(transform="jitter", image_size=256, jitter_min=0.3)
     assert recipe_at_image_size(config, jitter, 192) == DataConfig(
         transform="jitter", image_size=192, jitter_min=0.3)
-    # The official architecture pads to multiples of 128 (P7).
-    official = config.replace(size_divisible=32)
-    object.__setattr__(official, "architecture", "official")  # without the official branch
-    with pytest.raises(ImageSizeError, match="not a multiple of 128"):
-        recipe_at_image_size(official, DataConfig(transform="paper", image_size=256), 320)
+    # The official architecture pads to multiples of 128 (P7), whatever size_divisible says.
+    official = model_config_from_preset("official-r50")
+    recipe = DataConfig(transform="official", image_size=1024)
+    assert recipe_at_image_size(official, recipe, 640) == DataConfig(transform="official",
+                                                                      image_size=640)
+    for bad in (official, official.replace(size_divisible=32)):
+        with pytest.raises(ImageSizeError, match="not a multiple of 128"):
+            recipe_at_image_size(bad, recipe, 320)
 
 
 def test_detect_cli_image_size(untrained_checkpoint, tmp_path):
