@@ -1,0 +1,130 @@
+"""A published Fashionpedia checkpoint end to end, without TensorFlow: the official R50 training
+checkpoint rebuilt from the golden manifest and weight rule (every variable TF saved, Momentum
+slots and ``global_step`` included), ``fashionkit convert-weights``, then ``fashionkit detect
+--image-size 256`` on a photo (results, predictions with attribute scores, Fig. 7/8/9) and
+``fashionkit wardrobe add`` with a checkpoint converted for 256² inputs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from fashionkit.cli import app, main
+from fashionkit.ontology import PART_IDS, load_ontology
+from tests.modeling.official_cases import checkpoint_variables, test_photo
+from tests.modeling.tensorbundle_writer import write_bundle
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+SIZE = 256
+PHOTO_SHAPE = (300, 451)
+
+
+def _main(monkeypatch, capsys, *args) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["fashionkit", *map(str, args)])
+    with pytest.raises(SystemExit) as info:
+        main()
+    captured = capsys.readouterr()
+    return int(info.value.code or 0), captured.out + captured.err
+
+
+@pytest.fixture(scope="module")
+def tf_checkpoint(tmp_path_factory) -> Path:
+    prefix = tmp_path_factory.mktemp("release") / "fashionpedia-r50-fpn" / "model.ckpt"
+    prefix.parent.mkdir()
+    write_bundle(prefix, {name: (dtype, value) for name, dtype, value in
+                          checkpoint_variables("r50")})
+    return prefix
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("photos") / "look.png"
+    Image.fromarray(test_photo(*PHOTO_SHAPE)).save(path)
+    return path
+
+
+def test_convert_then_detect_at_another_size(tf_checkpoint, photo, tmp_path, monkeypatch,
+                                            capsys):
+    out = tmp_path / "r50.pt"
+    code, output = _main(monkeypatch, capsys, "convert-weights", "--from", "tf-fashionpedia",
+                         tf_checkpoint.parent, "--out", out)  # the unpacked folder
+    assert code == 0, output
+    text = " ".join(output.split())
+    assert "backbone resnet50" in text and "variables used 395" in text
+    assert "parameters 46,365,839" in text  # the official R50: 46.4M
+    manifest = [n for n, _, _ in checkpoint_variables("r50")]
+    slots = sum(n.endswith("/Momentum") for n in manifest)
+    assert f"variables skipped {slots + 1}" in text
+    assert f"{slots} × momentum optimizer slot" in text and "1 × training step counter" in text
+    data = torch.load(out, map_location="cpu", weights_only=True)
+    assert data["config"]["architecture"] == "official"
+    assert data["config"]["backbone"] == "resnet50"
+    assert data["recipe"]["data"]["transform"] == "official"
+    assert data["recipe"]["data"]["image_size"] == 1024
+
+    results_dir = tmp_path / "out"
+    result = CliRunner().invoke(app, [
+        "detect", "--weights", str(out), str(photo), "--out", str(results_dir),
+        "--image-size", str(SIZE), "--score-threshold", "0.05", "--workers", "0", "--visuals"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((results_dir / "results.json").read_text())
+    ontology = load_ontology()
+    assert len(results) >= 20
+    h, w = PHOTO_SHAPE
+    for r in results:
+        assert 0 <= r["category_id"] < 46 and r["score"] >= 0.05 and r["image_id"] == 1
+        x, y, bw, bh = r["bbox"]
+        assert -1e-3 <= x and x + bw <= w + 1e-3 and -1e-3 <= y and y + bh <= h + 1e-3
+        assert r["segmentation"]["size"] == [h, w]
+        assert len(r["attribute_ids"]) == len(r["attribute_scores"]) > 0
+        assert all(a in ontology.attribute_ids for a in r["attribute_ids"])
+        assert r["attribute_scores"] == sorted(r["attribute_scores"], reverse=True)
+    [details] = json.loads((results_dir / "predictions.json").read_text())
+    assert len(details["items"]) == len(results)
+    assert details["items"][0]["attributes"][0]["name"]
+    visuals = results_dir / "visuals"
+    assert (visuals / "look_overlay.png").is_file()          # Fig. 8
+    assert (visuals / "look_supercategories.png").is_file()  # Fig. 9
+    assert list((visuals / "look_items").glob("*.png"))      # Fig. 7
+
+    # A checkpoint converted for 256² runs there without --image-size: the same detections.
+    out_256 = tmp_path / "r50-256.pt"
+    code, output = _main(monkeypatch, capsys, "convert-weights", "--from", "tf-fashionpedia",
+                         tf_checkpoint, "--out", out_256, "--image-size", str(SIZE))
+    assert code == 0, output
+    # The wardrobe takes the best few garments (fewer items: faster), from the same detections.
+    garment_scores = sorted((r["score"] for r in results if r["category_id"] not in PART_IDS),
+                            reverse=True)
+    assert garment_scores
+    min_score = garment_scores[min(5, len(garment_scores) - 1)]
+    garments = sorted(r["category_id"] for r in results
+                      if r["category_id"] not in PART_IDS and r["score"] >= min_score)
+    db = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    result = CliRunner().invoke(app, ["wardrobe", "add", str(photo), "--weights", str(out_256),
+                                      "--db", db, "--min-score", repr(min_score)])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(CliRunner().invoke(app, ["wardrobe", "list", "--json", "--db", db]).stdout)
+    assert sorted(item["category"] for item in listed) == garments
+
+
+def test_a_bad_checkpoint_exits_2_naming_the_variable(tf_checkpoint, tmp_path, monkeypatch,
+                                                      capsys):
+    """The released files with the data shard cut short (an interrupted download)."""
+    broken = tmp_path / "model.ckpt"
+    (tmp_path / "model.ckpt.index").write_bytes(tf_checkpoint.with_name("model.ckpt.index")
+                                                .read_bytes())
+    data = tf_checkpoint.with_name("model.ckpt.data-00000-of-00001").read_bytes()
+    (tmp_path / "model.ckpt.data-00000-of-00001").write_bytes(data[: len(data) // 2])
+    out = tmp_path / "r50.pt"
+    code, output = _main(monkeypatch, capsys, "convert-weights", "--from", "tf-fashionpedia",
+                         broken, "--out", out)
+    assert code == 2 and "Traceback" not in output
+    assert "model.ckpt" in output and ("truncated" in output or "shorter" in output), output
+    assert not out.exists()
