@@ -222,3 +222,30 @@ def test_exported_official_graph_equals_eager(exported_official, converted_256):
     report = compare_predictions(eager, exported)
     assert report.reference >= 20 and report.matched_share >= 0.95, report.summary()
     assert float(report.score_diff.max()) <= 1e-4, report.summary()
+
+
+@pytest.mark.slow
+def test_the_service_detects_with_the_converted_model(converted_256, tmp_path):
+    """``serve --weights MODEL.pt``'s path: the service's own Predictor on the converted
+    checkpoint, a photo uploaded, its items added."""
+    import io
+
+    from fastapi.testclient import TestClient
+
+    from fashionkit.service import create_app
+    from fashionkit.service.deps import ServiceSettings
+    from tests.service.conftest import login, wait_for_job
+
+    app = create_app(f"sqlite:///{tmp_path / 'w.sqlite'}", tmp_path / "data", converted_256,
+                     settings=ServiceSettings(min_score=0.05))
+    buffer = io.BytesIO()
+    Image.fromarray(test_photo(*PHOTO_SHAPE)).save(buffer, format="PNG")
+    with TestClient(app) as client:
+        headers = login(client, "alice")
+        job = client.post("/api/photos", files={"file": ("look.png", buffer.getvalue(),
+                                                         "image/png")}, headers=headers).json()
+        job = wait_for_job(client, headers, job["id"], timeout=900)
+        assert job["status"] == "done", job
+        assert client.get(job["overlay_url"], headers=headers).status_code == 200
+        items = client.get("/api/items", headers=headers).json()
+        assert items, "no garment added"
