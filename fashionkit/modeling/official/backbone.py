@@ -24,6 +24,7 @@ the BatchNorm after it. :func:`tf_variable_map` reproduces that numbering.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Mapping
 
@@ -129,7 +130,7 @@ def tf_variable_map(config: ModelConfig, prefix: str = "") -> VariableMap:
     depth = _DEPTHS[config.backbone]
     scope = f"resnet{depth}"
     out: VariableMap = {}
-    counter = iter(range(10_000))
+    counter = itertools.count()
 
     def add(key: str) -> None:
         i = next(counter)

@@ -30,7 +30,7 @@ from fashionkit.modeling.official.tf_weights import (
     convert_variables,
 )
 
-__all__ = ["LEVELS", "OfficialFPN", "tf_to_state_dict", "tf_variable_map", "tf_variable_names"]
+__all__ = ["LEVELS", "OfficialFPN", "build_fpn", "tf_to_state_dict", "tf_variable_map", "tf_variable_names"]
 
 LEVELS: tuple[int, ...] = (3, 4, 5, 6, 7)
 _INPUT_LEVELS = (3, 4, 5)
@@ -61,13 +61,10 @@ class OfficialFPN(nn.Module):
         return {level: self.norm[str(level)](feats[level]) for level in LEVELS}
 
 
-def _module(config: ModelConfig) -> OfficialFPN:
+def build_fpn(config: ModelConfig) -> OfficialFPN:
+    """The FPN on the ResNet of ``config`` (C3, C4, C5 of 512, 1024, 2048 channels)."""
     c5 = config.backbone_out_channels
     return OfficialFPN({k: c5 // 2 ** (5 - k) for k in _INPUT_LEVELS}, config.fpn_channels)
-
-
-def build_fpn(config: ModelConfig) -> OfficialFPN:
-    return _module(config)
 
 
 def tf_variable_map(config: ModelConfig, prefix: str = "") -> VariableMap:

@@ -20,7 +20,9 @@ What the official code does, and therefore what this module does:
 - **Post-processing** (``GenericDetectionGenerator`` of the Fashionpedia project): softmax over
   the classes, background dropped; each proposal decoded once per class with the legacy
   "+1" box convention (``h = y2 − y1 + 1``, ``y2' = y1' + h' − 1``; ``dh, dw ≤ log(1000/16)``),
-  clipped to ``[0, H−1] × [0, W−1]`` of the image's valid (unpadded) size; per class the top
+  clipped to ``[0, H−1] × [0, W−1]`` of the given image size (the official code passes its
+  ``image_info[:, 1]``, which its inference preprocessing, ``resize_and_crop_image``, sets to
+  the padded ``S×S`` input, not to the resized photo inside it); per class the top
   ``pre_nms_per_class`` scores, those ``> box_score_thresh``, greedy NMS at
   ``box_nms_thresh``; then the ``box_detections_per_img`` best over all classes (ties: lower
   class, then higher rank first). A detection's attributes are the sigmoid of its proposal's
@@ -166,8 +168,11 @@ def official_roi_align(features: Mapping[int, Tensor], boxes_yxyx: Tensor, batch
     weight = torch.stack([wylo[:, :, None] * wxlo[:, None, :], wylo[:, :, None] * wxhi[:, None, :],
                           wyhi[:, :, None] * wxlo[:, None, :], wyhi[:, :, None] * wxhi[:, None, :]],
                          -1)
-    out = F.embedding_bag(index.reshape(-1, 4), table, mode="sum",
-                          per_sample_weights=weight.reshape(-1, 4).to(table.dtype))
+    weight = weight.reshape(-1, 4).to(table.dtype)
+    if torch.onnx.is_in_onnx_export():  # exported, embedding_bag becomes a Loop over bags
+        out = (table[index.reshape(-1, 4)] * weight[:, :, None]).sum(dim=1)
+    else:
+        out = F.embedding_bag(index.reshape(-1, 4), table, mode="sum", per_sample_weights=weight)
     return out.reshape(k_boxes, output_size, output_size, c).permute(0, 3, 1, 2).to(dtype)
 
 
@@ -204,6 +209,15 @@ def _clip_yxyx(boxes: Tensor, valid_size: tuple[int, int]) -> Tensor:
 
 def _xyxy_to_yxyx(boxes: Tensor) -> Tensor:
     return boxes[:, [1, 0, 3, 2]]
+
+
+def _order(values: Tensor, dim: int = 0, descending: bool = True) -> Tensor:
+    """Indices that sort ``values``; ties keep their order (TF's ``top_k``: lower index first).
+    Exported to ONNX the sort is ``TopK``, which has no stable form (ties of float scores
+    are the only case where it matters)."""
+    if torch.onnx.is_in_onnx_export():
+        return torch.sort(values, dim=dim, descending=descending).indices
+    return torch.sort(values, dim=dim, descending=descending, stable=True).indices
 
 
 # --------------------------------------------------------------------------- modules
@@ -310,7 +324,7 @@ class OfficialRoIHeads(nn.Module):
         # Candidates per class: within its top ``pre_nms_per_class`` scores (ties: lower
         # proposal first, as TF's top_k), above the threshold strictly, and not the all-zero
         # box (TF's padded NMS counts a kept box only if a coordinate is > 0).
-        order = torch.sort(scores, dim=0, descending=True, stable=True).indices
+        order = _order(scores, dim=0)
         rank = torch.empty_like(order)
         rank.scatter_(0, order, torch.arange(r, device=order.device)[:, None].expand_as(order))
         candidate = ((rank < self.pre_nms_per_class) & (scores > cfg.box_score_thresh)
@@ -323,9 +337,9 @@ class OfficialRoIHeads(nn.Module):
         # The official order: classes concatenated (each by decreasing score, ties by rank),
         # then a stable sort by score.
         key = rank[prop, cls].to(torch.float64) + cls.to(torch.float64) * (r + 1)
-        by_class = torch.argsort(key)
+        by_class = _order(key, descending=False)
         cls, prop, kept_scores = cls[by_class], prop[by_class], kept_scores[by_class]
-        best = torch.sort(kept_scores, descending=True, stable=True).indices
+        best = _order(kept_scores)
         best = best[: cfg.box_detections_per_img]
         cls, prop, kept_scores = cls[best], prop[best], kept_scores[best]
         out_boxes = boxes[prop, cls][:, [1, 0, 3, 2]]
@@ -334,7 +348,9 @@ class OfficialRoIHeads(nn.Module):
     def forward(self, features: Mapping[int, Tensor], proposals: list[Tensor],
                 valid_sizes: list[tuple[int, int]]) -> list[RoIPredictions]:
         """Detections per image. ``features``: level 3..7 → N×256×H×W; ``proposals``: per image
-        R×4 XYXY model-input pixels; ``valid_sizes``: per image the unpadded ``(H, W)``."""
+        R×4 XYXY model-input pixels; ``valid_sizes``: per image the ``(H, W)`` detections are
+        clipped to (for parity with the official code: the padded input size, its
+        ``image_info[:, 1]``)."""
         if not (len(proposals) == len(valid_sizes)):
             raise ValueError(f"{len(proposals)} proposal lists for {len(valid_sizes)} sizes")
         class_logits, box_deltas, attribute_logits = self.box_outputs(features, proposals)

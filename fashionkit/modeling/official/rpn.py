@@ -123,7 +123,11 @@ def clip_boxes(boxes: Tensor, height: float, width: float) -> Tensor:
 
 
 def _top(scores: Tensor, k: int) -> Tensor:
-    """Indices of the ``k`` best scores, earlier first among equals (``tf.nn.top_k``)."""
+    """Indices of the ``k`` best scores, earlier first among equals (``tf.nn.top_k``).
+    Exported to ONNX the sort is ``TopK``, which has no stable form (only exact ties of
+    float scores can differ)."""
+    if torch.onnx.is_in_onnx_export():
+        return torch.sort(scores, descending=True).indices[:k]
     return torch.sort(scores, descending=True, stable=True).indices[:k]
 
 
