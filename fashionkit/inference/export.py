@@ -328,76 +328,6 @@ def _quantize_int8(ov_model, config, recipe: dict | None, photos: Sequence[Any],
     return nncf.quantize(ov_model, nncf.Dataset(inputs), subset_size=len(inputs))
 
 
-def _sort_symbolic(g, self, *args):
-    """ONNX for ``torch.sort`` including its ``stable=True`` overload (which the official
-    architecture's post-processing uses, for the official ranking of tied scores, and which
-    torch's TorchScript exporter does not map): a full-length ``TopK``, whose ties keep the
-    lower index first (ONNX's definition), as a stable sort does."""
-    from torch.onnx import symbolic_helper
-
-    dim, descending = args[-2:]  # (stable,) dim, descending
-    dim = symbolic_helper._get_const(dim, "i", "dim")
-    descending = symbolic_helper._get_const(descending, "i", "descending")
-    size = g.op("Gather", g.op("Shape", self),
-                g.op("Constant", value_t=torch.tensor([dim], dtype=torch.int64)))
-    return g.op("TopK", self, size, axis_i=dim, largest_i=descending, sorted_i=1, outputs=2)
-
-
-def _bag_size(g, offsets):
-    """B (a graph value, ``[B]`` int64) when ``offsets`` are ``0, B, 2B, …``: a constant, or
-    the ``Range(0, K·B, B)`` that ``F.embedding_bag`` builds for a 2-D ``K×B`` input; else
-    ``None``."""
-    from torch.onnx import symbolic_helper
-
-    def const(value):
-        while value.node().kind() == "onnx::Cast":
-            value = next(iter(value.node().inputs()))
-        return symbolic_helper._maybe_get_const(value, "t"), value
-
-    starts = symbolic_helper._maybe_get_const(offsets, "t")
-    if isinstance(starts, torch.Tensor):
-        if starts.ndim != 1 or starts.numel() < 2:
-            return None
-        bag = int(starts[1] - starts[0])
-        if bag < 1 or not bool((starts == torch.arange(starts.numel()) * bag).all()):
-            return None
-        return g.op("Constant", value_t=torch.tensor([bag], dtype=torch.int64))
-    if offsets.node().kind() != "onnx::Range":
-        return None
-    start, _, step = offsets.node().inputs()
-    first, _ = const(start)
-    if not (isinstance(first, torch.Tensor) and first.numel() == 1 and int(first) == 0):
-        return None
-    step_int64 = g.op("Cast", step, to_i=7)  # TensorProto.INT64
-    return g.op("Reshape", step_int64, g.op("Constant", value_t=torch.tensor([1])))
-
-
-def _embedding_bag_symbolic(g, table, indices, offsets, scale_grad_by_freq, mode, sparse,
-                            per_sample_weights, include_last_offset, padding_idx):
-    """ONNX for the weighted ``embedding_bag`` sum over bags of one size (what
-    ``F.embedding_bag`` of a 2-D ``K×B`` index with ``per_sample_weights`` does, as the
-    official architecture's RoIAlign gathers its four bilinear neighbours): ``Gather`` of the
-    ``K×B`` rows, times the weights, summed over B. Exact and loop-free; torch's own mapping
-    is a ``Loop`` over bags whose length the trace freezes at the example's detection count,
-    so another photo reads out of bounds. Other uses keep torch's mapping."""
-    from torch.onnx import symbolic_helper
-    from torch.onnx._internal.torchscript_exporter import symbolic_opset11
-
-    bag = _bag_size(g, offsets)
-    mode_i = symbolic_helper._maybe_get_const(mode, "i")
-    if bag is None or symbolic_helper._is_none(per_sample_weights) or mode_i != 0:
-        return symbolic_opset11.embedding_bag(g, table, indices, offsets, scale_grad_by_freq,
-                                              mode, sparse, per_sample_weights,
-                                              include_last_offset, padding_idx)
-    shape = g.op("Concat", g.op("Constant", value_t=torch.tensor([-1])), bag, axis_i=0)
-    rows = g.op("Gather", table, g.op("Reshape", indices, shape), axis_i=0)  # K×B×C
-    weights = g.op("Unsqueeze", g.op("Reshape", per_sample_weights, shape),
-                   g.op("Constant", value_t=torch.tensor([2], dtype=torch.int64)))
-    summed = g.op("ReduceSum", g.op("Mul", rows, weights),
-                  g.op("Constant", value_t=torch.tensor([1], dtype=torch.int64)), keepdims_i=0)
-    return summed, None, None, None
-
-
 def _export_onnx(model, recipe: dict | None, out: Path, metadata: dict) -> None:
     onnx = import_runtime("onnx", "fashionkit export")
 
@@ -412,16 +342,9 @@ def _export_onnx(model, recipe: dict | None, out: Path, metadata: dict) -> None:
         # per-level anchor counts) and the TorchScript exporter's deprecation notice: the
         # graph is checked against eager by the parity tests, at other image sizes too.
         warnings.simplefilter("ignore")
-        symbolics = {"aten::sort": _sort_symbolic, "aten::embedding_bag": _embedding_bag_symbolic}
-        for name, fn in symbolics.items():
-            torch.onnx.register_custom_op_symbolic(name, fn, OPSET)
-        try:
-            torch.onnx.export(graph, (example,), str(out), dynamo=False, opset_version=OPSET,
-                              input_names=["image"], output_names=graph.output_names,
-                              dynamic_axes=dynamic, do_constant_folding=True)
-        finally:
-            for name in symbolics:
-                torch.onnx.unregister_custom_op_symbolic(name, OPSET)
+        torch.onnx.export(graph, (example,), str(out), dynamo=False, opset_version=OPSET,
+                          input_names=["image"], output_names=graph.output_names,
+                          dynamic_axes=dynamic, do_constant_folding=True)
     proto = onnx.load(str(out))
     entry = proto.metadata_props.add()
     entry.key, entry.value = _METADATA_KEY, json.dumps(metadata)
