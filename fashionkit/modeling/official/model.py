@@ -10,8 +10,9 @@ input transform (:class:`fashionkit.data.transforms.OfficialResize`). The model 
 (the official mean and std, per channel, on [0, 1] values) and zero-pads them bottom/right to
 the batch's largest size rounded up to ``size_divisible`` (128 = the stride of P7), as the
 official ``resize_and_crop_image`` pads the normalised image. Proposals and detections are
-clipped to that padded size: the official code clips to ``image_info[:, 1]``, the desired
-output size (S×S), not the size of the resized photo inside it.
+clipped to ``S×S``, S the image's long side: the official code clips to ``image_info[:, 1]``,
+the desired output size, not to the resized photo inside it (for S a multiple of 128 that is
+the padded input).
 
 State-dict layout (the names of converted checkpoints):
 
@@ -57,7 +58,8 @@ class OfficialBackbone(nn.Module):
 class Preprocessed:
     """A batch ready for the network: ``images`` ``N×3×H×W`` normalised and zero-padded,
     ``sizes`` the images' own ``(H, W)`` (before padding), ``clip_sizes`` the ``(H, W)`` that
-    boxes are clipped to (the padded size, as the official ``image_info[:, 1]``)."""
+    boxes are clipped to: the official ``image_info[:, 1]``, the desired square ``S×S``, whose
+    side is the long side of an image the ``official`` transform resized."""
 
     def __init__(self, images: Tensor, sizes: list[tuple[int, int]],
                  clip_sizes: list[tuple[int, int]]):
@@ -103,7 +105,8 @@ class OfficialAttributeMaskRCNN(nn.Module):
         for image in images:
             image = (image.to(mean) - mean) / std
             batch.append(F.pad(image, (0, width - image.shape[-1], 0, height - image.shape[-2])))
-        return Preprocessed(torch.stack(batch), sizes, [(height, width)] * len(images))
+        clip = [(max(h, w), max(h, w)) for h, w in sizes]
+        return Preprocessed(torch.stack(batch), sizes, clip)
 
     def anchors(self, features: Mapping[int, Tensor]) -> dict[int, Tensor]:
         """The anchors of each level ([y1, x1, y2, x2], model-input pixels)."""
