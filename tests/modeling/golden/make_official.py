@@ -32,17 +32,19 @@ top-left S·scale part holds the resized photo):
 - ``rpn_clip_shape`` float32 (2,): the [height, width] the model clips proposals and detections
   to (``image_info[1]`` = [S, S]): boxes are clipped to [0, S-1] in both axes, i.e. to the whole
   padded canvas, NOT to the unpadded photo region.
-- ``backbone_{3..5}`` float32 (S/2^l, S/2^l, C_l/32): ResNet block-group outputs C3..C5 (after
-  the last block's ReLU), every 32nd channel (``[..., ::32]``; C_l = 512, 1024, 2048).
+- ``backbone_{3..5}`` (S = 256 only) float32 (S/2^l, S/2^l, C_l/32): ResNet block-group
+  outputs C3..C5 (after the last block's ReLU), every 32nd channel (``[..., ::32]``;
+  C_l = 512, 1024, 2048).
 - ``fpn_{3..7}`` float32 (S/2^l, S/2^l, 256) for S = 256; every 16th channel (16 channels,
   ``[..., ::16]``) for S = 384: the FPN outputs after the ``fpn/p{l}-bn`` BatchNorm (no ReLU),
   which feed the RPN and the RoI heads.
 - ``rpn_scores_{3..7}`` float32 (H, W, 3): RPN logits (before sigmoid); channel a = anchor a.
 - ``rpn_boxes_{3..7}`` float32 (H, W, 12): RPN deltas; channels 4a..4a+3 are (ty, tx, th, tw) of
   anchor a (no weights: decoded with weights 1).
-- ``anchors_{3..7}`` float32 (H·W·3, 4): the anchors the RPN decodes against, row
-  ``(y·W + x)·3 + a``, i.e. level by level the reshape of ``rpn_*`` (H, W, A[, 4]) to rows.
-  Anchor a has aspect ratio [1.0, 2.0, 0.5][a] (ratio = width/height), base size 3·2^l,
+- Anchors (not stored: :func:`documented_anchors`, which the generator checks against the
+  graph's): per level (H·W·3, 4), row ``(y·W + x)·3 + a``, i.e. the reshape of ``rpn_*``
+  (H, W, A[, 4]) to rows; the RPN decodes row i of a level's deltas against anchor row i. Anchor
+  a has aspect ratio [1.0, 2.0, 0.5][a] (ratio = width/height), base size 3·2^l,
   ``h = 3·2^l / sqrt(ratio)``, ``w = 3·2^l · sqrt(ratio)``, centre ``(2^l/2 + y·2^l, 2^l/2 + x·2^l)``,
   box ``centre ∓ size/2``, float, not clipped, not rounded.
 - ``proposals`` float32 (1000, 4), model-input frame, and ``proposal_scores`` float32 (1000,):
@@ -53,10 +55,11 @@ top-left S·scale part holds the resized photo):
   sigmoid probabilities. When fewer than 1000 survive, the rest are padding rows: box 0,
   score -1 (none in these cases unless ``properties`` says so); they are box-head inputs like the
   others. These 1000 rows are exactly what the box head sees.
-- ``roi_features`` float32 (4, 7, 7, 256): the box head's input (``multilevel_crop_and_resize``
-  of the FPN features, output 7) for proposals[:4].
-- ``class_logits`` float32 (100, 47), ``box_deltas`` float32 (100, 188),
-  ``attribute_logits`` float32 (100, 294): the box head's outputs for proposals[:100], before any
+- ``roi_features`` float32 (4, 7, 7, 256) (S = 256; every 16th channel for S = 384): the box
+  head's input (``multilevel_crop_and_resize`` of the FPN features, output 7) for proposals[:4].
+- ``class_logits`` float32 (K, 47), ``box_deltas`` float32 (K, 188),
+  ``attribute_logits`` float32 (K, 294), K = 100 for S = 256 and 50 for S = 384: the box head's
+  outputs for proposals[:K], before any
   softmax / sigmoid. Class 0 is background. ``box_deltas[:, 4c:4c+4]`` = (ty, tx, th, tw) of
   class c (class 0's block included), decoded with weights [10, 10, 5, 5] against the proposal.
 - ``num_detections`` int64 (): n, the official ``num_detections``.
@@ -277,9 +280,26 @@ def _channels(x, size, step=16):
     return x if size == 256 else x[..., ::step]
 
 
+def documented_anchors(level: int, size: int) -> np.ndarray:
+    """The anchors of a level as the module docstring lays them out: rows (y·W + x)·3 + a."""
+    stride = 2.0**level
+    centres = np.arange(stride / 2, size, stride)
+    rows = []
+    for cy in centres:
+        for cx in centres:
+            for ratio in (1.0, 2.0, 0.5):
+                h, w = 3 * stride / np.sqrt(ratio), 3 * stride * np.sqrt(ratio)
+                rows.append([cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2])
+    return np.array(rows)
+
+
 def collect(values: dict, size: int, photo_hw) -> dict:
     t = values
     n = int(t["num_detections"][0])
+    full = size == 256
+    for lv in LEVELS:  # what the docstring says about the anchors (not stored: a formula)
+        np.testing.assert_allclose(t[f"anchors_{lv}"][0], documented_anchors(lv, size),
+                                   rtol=0, atol=1e-4)
     out = {
         "photo_shape": np.array(photo_hw, np.int64),
         "photo_crc32": np.array(zlib.crc32(test_photo(*photo_hw).tobytes()), np.int64),
@@ -287,19 +307,21 @@ def collect(values: dict, size: int, photo_hw) -> dict:
         "image": t["image"][0].astype(np.float32),
         "rpn_clip_shape": np.asarray(t["rpn_clip_shape"][0], np.float32),
     }
-    for lv in range(3, 6):
-        out[f"backbone_{lv}"] = t[f"backbone_{lv}"][0][..., ::32].astype(np.float32)
+    if full:
+        for lv in range(3, 6):
+            out[f"backbone_{lv}"] = t[f"backbone_{lv}"][0][..., ::32].astype(np.float32)
     for lv in LEVELS:
         out[f"fpn_{lv}"] = _channels(t[f"fpn_{lv}"][0], size).astype(np.float32)
         out[f"rpn_scores_{lv}"] = t[f"rpn_scores_{lv}"][0].astype(np.float32)
         out[f"rpn_boxes_{lv}"] = t[f"rpn_boxes_{lv}"][0].astype(np.float32)
-        out[f"anchors_{lv}"] = t[f"anchors_{lv}"][0].astype(np.float32)
     out["proposals"] = t["proposals"][0].astype(np.float32)
     out["proposal_scores"] = t["proposal_scores"][0].astype(np.float32)
-    out["roi_features"] = t["roi_features"][0, :NUM_ROI_FEATURES].astype(np.float32)
-    out["class_logits"] = t["class_logits"][0, :NUM_HEAD_ROIS].astype(np.float32)
-    out["box_deltas"] = t["box_deltas"][0, :NUM_HEAD_ROIS].astype(np.float32)
-    out["attribute_logits"] = t["attribute_logits"][0, :NUM_HEAD_ROIS].astype(np.float32)
+    out["roi_features"] = _channels(t["roi_features"][0, :NUM_ROI_FEATURES], size).astype(
+        np.float32)
+    heads = NUM_HEAD_ROIS if full else NUM_HEAD_ROIS // 2
+    out["class_logits"] = t["class_logits"][0, :heads].astype(np.float32)
+    out["box_deltas"] = t["box_deltas"][0, :heads].astype(np.float32)
+    out["attribute_logits"] = t["attribute_logits"][0, :heads].astype(np.float32)
     out["num_detections"] = np.array(n, np.int64)
     out["detection_boxes"] = t["detection_boxes"][0, :n].astype(np.float32)
     out["detection_boxes_photo"] = t["detection_boxes_photo"][0, :n].astype(np.float32)
@@ -360,7 +382,8 @@ def properties(d: dict) -> dict:
         "mask_prob_percentiles_5_50_95": [
             float(p) for p in np.percentile(d["detection_masks"], [5, 50, 95])],
         "fpn_rms": [float(np.sqrt(np.mean(d[f"fpn_{lv}"] ** 2))) for lv in LEVELS],
-        "backbone_rms": [float(np.sqrt(np.mean(d[f"backbone_{lv}"] ** 2))) for lv in range(3, 6)],
+        "backbone_rms": [float(np.sqrt(np.mean(d[f"backbone_{lv}"] ** 2)))
+                         for lv in range(3, 6) if f"backbone_{lv}" in d],
     }
 
 
