@@ -1,7 +1,9 @@
 """Inference speed of the Predictor's backends against eager fp32, side by side in one run.
 
-Configurations: the paper's (R101-FPN, 1024×1024 input, 100 detections per image), and R50-FPN
-at 1024 and 512 (the Fashionpedia R50 design). Weights are random (speed does not depend on
+Configurations: the official Fashionpedia R101-FPN (``official-r101``, the architecture of the
+published checkpoints that ``fashionkit convert-weights`` converts, at its 1024² input; the
+model users will run), the paper's (R101-FPN, 1024×1024 input, 100 detections per image), and
+R50-FPN at 1024 and 512 (the Fashionpedia R50 design). Weights are random (speed does not depend on
 them) and the box score threshold is 0, so every image yields exactly the configured 100
 detections, whose masks are pasted at the photo's size and RLE-encoded as in real use.
 
@@ -25,12 +27,17 @@ printed with the peaks: a bf16 peak far above ~64 FLOP per cycle and core means 
 ``speedup_best_vs_eager_fp32_r101_1024``, ``best_backend``, ``limit_share`` (the best
 backend's share of its precision's peak, at R101-FPN 1024),
 ``speedup_best_float_vs_eager_fp32_r101_1024`` and ``best_float_backend`` (the same without
-INT8).
+INT8), for the paper's R101; and the same five for the official R101 at 1024, prefixed
+``official_`` (``official_speedup_best_vs_eager_fp32_r101_1024`` …), with
+``official_gflop_r101_1024``. A backend that fails on a configuration (e.g. an export the
+runtime cannot run) is printed as failed with its reason and left out of that
+configuration's comparison.
 
     .venv/bin/python benchmarks/inference_speed.py [--quick] [--repeats N] [--backends a,b]
 
-``--quick``: R50-FPN at 512 only, one timed call per backend (the RESULT keys then describe
-that configuration). On a GPU the same Predictor runs with ``device="cuda"`` and
+``--quick``: R50-FPN and the official R50 at 512 only, one timed call per backend (the RESULT
+keys then describe those configurations: the plain keys R50-FPN, the ``official_`` keys the
+official R50). On a GPU the same Predictor runs with ``device="cuda"`` and
 ``backend="bf16"``/``"fp16"``.
 """
 
@@ -150,8 +157,10 @@ def checkpoint_for(preset: str, size: int, folder: Path, pixels: np.ndarray) -> 
     detected, which would time a different (cheaper) program than a trained model runs."""
     from fashionkit.inference import input_transform_for
 
-    config = model_config_from_preset(preset, norm="bn", box_score_thresh=0.0,
-                                      box_detections_per_img=100)
+    official = preset.startswith("official-")
+    overrides = {} if official else {"norm": "bn"}  # the official model has BatchNorm already
+    config = model_config_from_preset(preset, box_score_thresh=0.0, box_detections_per_img=100,
+                                      **overrides)
     torch.manual_seed(0)
     model = build_model(config)
     for module in model.modules():
@@ -160,24 +169,28 @@ def checkpoint_for(preset: str, size: int, folder: Path, pixels: np.ndarray) -> 
     h, w = pixels.shape[:2]
     image = torch.from_numpy(pixels.copy()).permute(2, 0, 1)
     target = {"masks": torch.zeros((0, h, w), dtype=torch.uint8), "scale": torch.tensor(1.0)}
-    image, _ = input_transform_for(config, _paper(size))(image, target)
+    recipe = _recipe(size, official)
+    image, _ = input_transform_for(config, recipe)(image, target)
+    image = image.float() / 255 if image.dtype == torch.uint8 else image
     model.train()
     with torch.no_grad():
-        batch, _ = model.transform([image.float() / 255])
-        features = model.backbone(batch.tensors)
-        proposals = model.rpn.proposals(batch, features)
-        model.roi_heads.predict(features, proposals, batch.image_sizes)
+        if official:  # inference code in training mode: BatchNorm takes the batch's statistics
+            model.raw_predictions([image])
+        else:
+            batch, _ = model.transform([image])
+            features = model.backbone(batch.tensors)
+            proposals = model.rpn.proposals(batch, features)
+            model.roi_heads.predict(features, proposals, batch.image_sizes)
     model.eval()
     path = folder / f"{preset}-{size}.pt"
-    save_checkpoint(model, path, extra={"recipe": {"data": {"transform": "paper",
-                                                            "image_size": size}}})
+    save_checkpoint(model, path, extra={"recipe": {"data": recipe.to_dict()}})
     return path
 
 
-def _paper(size: int):
-    from fashionkit.engine.recipes import DataConfig
+def _recipe(size: int, official: bool = False):
+    from fashionkit.data.input_recipe import DataConfig
 
-    return DataConfig(transform="paper", image_size=size)
+    return DataConfig(transform="official" if official else "paper", image_size=size)
 
 
 def photo(size: int = 1024) -> np.ndarray:
@@ -204,27 +217,47 @@ def time_backend(predictor: Predictor, pixels: np.ndarray) -> tuple[float, float
 
 
 def make_predictors(backends, path: Path, folder: Path,
-                    pixels: np.ndarray) -> tuple[dict, dict[str, float]]:
+                    pixels: np.ndarray) -> tuple[dict, dict[str, float], dict[str, str]]:
     """Predictors per backend; the exported ones share one ONNX export, ``openvino-int8``
-    runs an IR quantised by NNCF calibrated on the photo (each export timed)."""
+    runs an IR quantised by NNCF calibrated on the photo (each export timed). Also the
+    backends that could not be prepared, with the reason."""
     from fashionkit.inference.export import export_model
 
     seconds: dict[str, float] = {}
     sources = {}
+    failed: dict[str, str] = {}
     if any(b in EXPORTED for b in backends):
         start = time.perf_counter()
-        onnx_path = export_model(path, folder / f"{path.stem}.onnx")
-        seconds["ONNX export"] = time.perf_counter() - start
-        sources.update({b: (onnx_path, b) for b in EXPORTED})
+        try:
+            onnx_path = export_model(path, folder / f"{path.stem}.onnx")
+            seconds["ONNX export"] = time.perf_counter() - start
+            sources.update({b: (onnx_path, b) for b in EXPORTED})
+        except Exception as err:  # reported per backend, the others still run
+            failed.update({b: _reason(err) for b in EXPORTED if b in backends})
     if "openvino-int8" in backends:
         start = time.perf_counter()
-        int8_path = export_model(path, folder / f"{path.stem}-int8.xml", "openvino",
-                                 int8_calibration=[pixels])
-        seconds["INT8 export"] = time.perf_counter() - start
-        sources["openvino-int8"] = (int8_path, "openvino")  # INT8 convolutions, fp32 rest
-    predictors = {b: Predictor(sources.get(b, (path, b))[0], backend=sources.get(b, (path, b))[1],
-                               score_threshold=0.0, batch_size=1) for b in backends}
-    return predictors, seconds
+        try:
+            int8_path = export_model(path, folder / f"{path.stem}-int8.xml", "openvino",
+                                     int8_calibration=[pixels])
+            seconds["INT8 export"] = time.perf_counter() - start
+            sources["openvino-int8"] = (int8_path, "openvino")  # INT8 convolutions, fp32 rest
+        except Exception as err:
+            failed["openvino-int8"] = _reason(err)
+    predictors = {}
+    for b in backends:
+        if b in failed:
+            continue
+        source, backend = sources.get(b, (path, b))
+        try:
+            predictors[b] = Predictor(source, backend=backend, score_threshold=0.0, batch_size=1)
+        except Exception as err:
+            failed[b] = _reason(err)
+    return predictors, seconds, failed
+
+
+def _reason(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[-1][:200] if text else ''}"
 
 
 def main() -> None:
@@ -233,12 +266,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backends", default=",".join(BACKENDS),
                         help="comma-separated, eager first (the reference)")
+    parser.add_argument("--configs", default=None,
+                        help="comma-separated PRESET:SIZE (default: every configuration, or "
+                             "with --quick fashionpedia-r50:512,official-r50:512)")
     args = parser.parse_args()
     backends = tuple(args.backends.split(","))
     if backends[0] != "eager" or not set(backends) <= set(BACKENDS):
         parser.error(f"--backends: eager first, then any of {BACKENDS}")
-    configs = [("fashionpedia-r50", 512)] if args.quick else [
-        ("paper", 1024), ("fashionpedia-r50", 1024), ("fashionpedia-r50", 512)]
+    configs = ([("fashionpedia-r50", 512), ("official-r50", 512)] if args.quick else [
+        ("official-r101", 1024), ("paper", 1024), ("fashionpedia-r50", 1024),
+        ("fashionpedia-r50", 512)])
+    if args.configs:
+        configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.configs.split(",")]
     repeats = 1 if args.quick else args.repeats
 
     print(machine())
@@ -249,24 +288,36 @@ def main() -> None:
         print(f"peak {_name(dtype):8s} {peaks[dtype]:6.0f} GFLOP/s, the best "
               f"of: " + ", ".join(f"{k} {v:.0f}" for k, v in kernels.items()))
     pixels = photo(1024)
-    headline = None
+    headlines: dict[str, tuple] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for preset, size in configs:
             path = checkpoint_for(preset, size, Path(tmp), pixels)
             gflop = forward_gflop(Predictor(path, score_threshold=0.0), pixels)
-            predictors, export_seconds = make_predictors(backends, path, Path(tmp), pixels)
+            predictors, export_seconds, failed = make_predictors(backends, path, Path(tmp),
+                                                                 pixels)
             for what, secs in export_seconds.items():
                 print(f"{preset:18s} {size:5d}  {what} {secs:.0f} s")
-            counts = {b: len(p(pixels)[0].items) for b, p in predictors.items()}  # warm-up
-            walls: dict[str, list[float]] = {b: [] for b in backends}
-            cpus: dict[str, list[float]] = {b: [] for b in backends}
+            counts = {}
+            for b, p in list(predictors.items()):  # warm-up
+                try:
+                    counts[b] = len(p(pixels)[0].items)
+                except Exception as err:
+                    failed[b] = _reason(err)
+                    del predictors[b]
+            for backend, reason in failed.items():
+                print(f"{preset:18s} {size:5d}  {backend:13s} failed: {reason}")
+            ran = [b for b in backends if b in predictors]
+            if "eager" not in ran:
+                continue
+            walls: dict[str, list[float]] = {b: [] for b in ran}
+            cpus: dict[str, list[float]] = {b: [] for b in ran}
             for _ in range(repeats):  # alternating, so that all share the machine's noise
-                for backend, predictor in predictors.items():
-                    wall, cpu = time_backend(predictor, pixels)
+                for backend in ran:
+                    wall, cpu = time_backend(predictors[backend], pixels)
                     walls[backend].append(wall)
                     cpus[backend].append(cpu)
-            times = {b: statistics.median(walls[b]) for b in backends}
-            for backend in backends:
+            times = {b: statistics.median(walls[b]) for b in ran}
+            for backend in ran:
                 seconds = times[backend]
                 print(f"{preset:18s} {size:5d}  {backend:13s} {seconds:7.2f} s/image "
                       f"[{min(walls[backend]):.2f}–{max(walls[backend]):.2f}] "
@@ -281,17 +332,22 @@ def main() -> None:
                       f"{times['eager'] / times[b]:.2f}x eager fp32 (wall), "
                       f"{statistics.median(cpus['eager']) / statistics.median(cpus[b]):.2f}x "
                       f"(CPU time)")
-            if headline is None:
-                headline = (times["eager"] / times[best], best,
-                            gflop / times[best] / peaks[PRECISION[best]],
-                            times["eager"] / times[best_float], best_float)
-    assert headline is not None
-    speedup, best, share, float_speedup, best_float = headline
-    print(f"RESULT speedup_best_vs_eager_fp32_r101_1024 {speedup:.3f}")
-    print(f"RESULT best_backend {best}")
-    print(f"RESULT limit_share {share:.3f}")
-    print(f"RESULT speedup_best_float_vs_eager_fp32_r101_1024 {float_speedup:.3f}")
-    print(f"RESULT best_float_backend {best_float}")
+            kind = "official" if preset.startswith("official-") else "torchvision"
+            if kind not in headlines:
+                headlines[kind] = (times["eager"] / times[best], best,
+                                   gflop / times[best] / peaks[PRECISION[best]],
+                                   times["eager"] / times[best_float], best_float, gflop)
+    for kind, prefix in (("torchvision", ""), ("official", "official_")):
+        if kind not in headlines:
+            continue
+        speedup, best, share, float_speedup, best_float, gflop = headlines[kind]
+        print(f"RESULT {prefix}speedup_best_vs_eager_fp32_r101_1024 {speedup:.3f}")
+        print(f"RESULT {prefix}best_backend {best}")
+        print(f"RESULT {prefix}limit_share {share:.3f}")
+        print(f"RESULT {prefix}speedup_best_float_vs_eager_fp32_r101_1024 {float_speedup:.3f}")
+        print(f"RESULT {prefix}best_float_backend {best_float}")
+        if prefix:
+            print(f"RESULT {prefix}gflop_r101_1024 {gflop:.1f}")
 
 
 def _name(precision) -> str:

@@ -37,10 +37,11 @@ def _register_all() -> None:
         synth,
         train,
         wardrobe,
+        weights,
     )
 
-    for module in (ontology, convert, synth, train, evaluate, detect, export, demo, wardrobe,
-                   serve):
+    for module in (ontology, convert, weights, synth, train, evaluate, detect, export, demo,
+                   wardrobe, serve):
         module.register(app)
 
 

@@ -53,6 +53,11 @@ def register(app: typer.Typer) -> None:
             help="Draw the Fig. 7/8/9 pictures. Default: on for photos, off with --dataset."),
         max_attributes: int = typer.Option(2, "--max-attributes", min=0,
                                            help="Attributes named per item in the overlay."),
+        image_size: int | None = typer.Option(
+            None, "--image-size", metavar="S",
+            help="Run at S×S inputs instead of the size the checkpoint's recipe says (e.g. 640 "
+                 "for a 1024² model, as the official Fashionpedia inference does): a multiple "
+                 "of the model's size divisor (32; 128 for the official architecture)."),
         shard: str | None = typer.Option(
             None, "--shard", metavar="K/N",
             help="Run shard K of N (0-based) into OUT/shards/; merge with `fashionkit "
@@ -77,6 +82,7 @@ def register(app: typer.Typer) -> None:
 
         from fashionkit.errors import EXIT_PARTIAL_FAILURE, format_problems
         from fashionkit.inference.detect_job import DetectJob, run_detect
+        from fashionkit.inference.photos_dataset import ImageSizeError
 
         console = Console(stderr=True)
         if dataset is not None and images is None:
@@ -98,9 +104,12 @@ def register(app: typer.Typer) -> None:
                              else (0.0 if dataset is not None else 0.5)),
             batch_size=batch_size, num_workers=workers, max_pixels=max_pixels,
             visuals=visuals if visuals is not None else dataset is None,
-            max_attributes=max_attributes, shard=shard_of,
+            max_attributes=max_attributes, shard=shard_of, image_size=image_size,
         )
-        summary = run_detect(job, progress=True, console=console)
+        try:
+            summary = run_detect(job, progress=True, console=console)
+        except ImageSizeError as err:
+            raise typer.BadParameter(str(err), param_hint="--image-size") from None
         console.print(f"{summary.images_done} image(s), {summary.detections} detection(s) → "
                       f"{escape(str(summary.results_path))}")
         if summary.failures:

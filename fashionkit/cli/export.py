@@ -19,6 +19,10 @@ def register(app: typer.Typer) -> None:
                                "quantisation), calibrated on these photos: files, folders or "
                                "globs, repeatable; a few hundred like the ones to detect on. "
                                "Faster, less exact: see the README's parity table."),
+        image_size: int | None = typer.Option(
+            None, "--image-size", metavar="S",
+            help="Export for S×S inputs instead of the checkpoint recipe's size (see "
+                 "`fashionkit detect --image-size`)."),
     ) -> None:
         """Export a trained model for ONNX Runtime or OpenVINO.
 
@@ -49,8 +53,13 @@ def register(app: typer.Typer) -> None:
                 raise InvalidDataError(problems)
             if not calibration:
                 raise typer.BadParameter("no photos found", param_hint="--int8")
+        from fashionkit.inference.photos_dataset import ImageSizeError
+
         try:
-            path = export_model(weights, out, format, int8_calibration=calibration)
+            path = export_model(weights, out, format, int8_calibration=calibration,
+                                image_size=image_size)
+        except ImageSizeError as err:
+            raise typer.BadParameter(str(err), param_hint="--image-size") from None
         except ValueError as err:
             raise typer.BadParameter(str(err), param_hint="--out") from None
         written = [path] + ([path.with_suffix(".bin")] if format == "openvino" else [])

@@ -27,7 +27,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-__all__ = ["REDUCED_PRECISION_PARTS", "prepare_model"]
+__all__ = ["REDUCED_PRECISION_PARTS", "prepare_model", "reduced_precision_parts"]
 
 # Attribute paths of the parts run in reduced precision (see the module docstring).
 REDUCED_PRECISION_PARTS: tuple[str, ...] = (
@@ -37,6 +37,25 @@ REDUCED_PRECISION_PARTS: tuple[str, ...] = (
     "roi_heads.mask_head",
     "roi_heads.mask_predictor",
 )
+
+
+def reduced_precision_parts(model: nn.Module) -> tuple[str, ...]:
+    """The parts of ``model`` run in reduced precision: :data:`REDUCED_PRECISION_PARTS` for
+    the torchvision-based models; for the official architecture
+    (:class:`~fashionkit.modeling.official.OfficialAttributeMaskRCNN`) the same roles under its
+    own names: backbone and FPN, the RPN's shared 3×3 convolution (its per-level BatchNorms
+    and the objectness and box-delta layers stay fp32), each of the box head's convolutions
+    and its fc layer (its BatchNorm, the class, box-delta and attribute layers stay fp32), and
+    the mask head's convolutions, deconvolution and mask logits."""
+    config = getattr(model, "config", None)
+    if getattr(config, "architecture", "torchvision") != "official":
+        return REDUCED_PRECISION_PARTS
+    heads = model.get_submodule("roi_heads")
+    return ("backbone", "rpn.conv",
+            *(f"roi_heads.box_convs.{i}" for i in range(len(heads.box_convs))),  # type: ignore[arg-type]
+            "roi_heads.box_fc",
+            *(f"roi_heads.mask_convs.{i}" for i in range(len(heads.mask_convs))),  # type: ignore[arg-type]
+            "roi_heads.mask_deconv", "roi_heads.mask_logits")
 
 
 def _to_float(value):
@@ -132,7 +151,7 @@ class StoredInDtype(nn.Module):
 def prepare_model(model: nn.Module, backend: str, device: torch.device,
                   copy_model: bool = False) -> nn.Module:
     """The model ready for ``backend`` on ``device`` (eval mode). ``eager``: as it is.
-    ``bf16``/``fp16``: :data:`REDUCED_PRECISION_PARTS` wrapped in :class:`AutocastWrapper`, weights
+    ``bf16``/``fp16``: :func:`reduced_precision_parts` wrapped in :class:`AutocastWrapper`, weights
     channels-last. ``copy_model``: work on a deep copy (the caller's model is not changed)."""
     model = model.eval()
     if backend == "eager":
@@ -142,7 +161,7 @@ def prepare_model(model: nn.Module, backend: str, device: torch.device,
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[backend]
     # NHWC lets oneDNN (AMX) and cuDNN pick their fast reduced-precision convolution kernels.
     model = model.to(device).to(memory_format=torch.channels_last)
-    parts = list(REDUCED_PRECISION_PARTS)
+    parts = list(reduced_precision_parts(model))
     backbone = model.get_submodule("backbone")
     fold_batchnorm(backbone.get_submodule("body"))
     if not any(isinstance(m, _NORMS) or _is_frozen_bn(m) for m in backbone.modules()):

@@ -64,6 +64,7 @@ class DetectJob:
     visuals: bool = True
     max_attributes: int = 2
     shard: tuple[int, int] | None = None
+    image_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,8 @@ def run_detect(job: DetectJob, *, progress: bool = False, console=None) -> Detec
         out = shard_dir(job.out_dir, k, n)
     predictor = Predictor(job.weights, backend=job.backend, device=job.device,
                           score_threshold=job.score_threshold, batch_size=job.batch_size,
-                          num_workers=job.num_workers, max_pixels=job.max_pixels)
+                          num_workers=job.num_workers, max_pixels=job.max_pixels,
+                          image_size=job.image_size)
     out.mkdir(parents=True, exist_ok=True)
     (out / _DONE).unlink(missing_ok=True)
     results = _JsonListWriter(out / "results.json")

@@ -65,7 +65,14 @@ from torch import nn
 from fashionkit.data.input_recipe import DataConfig, data_config_of
 from fashionkit.errors import FashionkitError, InvalidDataError
 from fashionkit.inference.images import DEFAULT_MAX_PIXELS
-from fashionkit.inference.photos_dataset import FailedPhoto, PhotoDataset, input_transform_for
+from fashionkit.inference.photos_dataset import (
+    SQUARE_TRANSFORMS,
+    FailedPhoto,
+    ImageSizeError,
+    PhotoDataset,
+    input_transform_for,
+    recipe_at_image_size,
+)
 from fashionkit.modeling import model_from_checkpoint, read_checkpoint
 from fashionkit.modeling.checkpoint import ModelFileFormat
 from fashionkit.modeling.model import InputTransform
@@ -80,6 +87,7 @@ __all__ = [
     "ExportRuntimeMissingError",
     "ExportedModel",
     "RawPredictionGraph",
+    "pad_to_square",
     "export_model",
     "import_runtime",
     "read_export_metadata",
@@ -121,23 +129,57 @@ def import_runtime(name: str, purpose: str) -> ModuleType:
 
 
 
+def _is_official(model_or_config) -> bool:
+    config = getattr(model_or_config, "config", model_or_config)
+    return getattr(config, "architecture", "torchvision") == "official"
+
+
 class RawPredictionGraph(nn.Module):
     """The traced function: ``image`` ``3×H×W`` float in [0, 1] (already resized when the
     model resizes by itself) → the five :data:`OUTPUTS` of that image (see the module
-    docstring). The model's own resize is switched off in here: it runs before the graph."""
+    docstring), and for torchvision-based models the :data:`POOLED_OUTPUTS`. The model's own
+    resize is switched off in here: it runs before the graph.
+
+    The official architecture (:class:`~fashionkit.modeling.official.OfficialAttributeMaskRCNN`)
+    is traced on its padded square input (see :func:`pad_to_square`): its padding, anchors
+    and proposal counts follow Python-side sizes, which a trace freezes, so its graph runs at
+    the size it was traced at only (``fixed_size`` in the metadata)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
-        model.transform.resize_images = False  # type: ignore[union-attr]
+        self.official = _is_official(model)
+        if not self.official:
+            model.transform.resize_images = False  # type: ignore[union-attr]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [*OUTPUTS] if self.official else [*OUTPUTS, *POOLED_OUTPUTS]
 
     def forward(self, image: torch.Tensor):
         _, [r] = self.model.raw_predictions([image])  # type: ignore[operator]
+        outputs = (r.boxes, r.labels, r.scores, r.mask_probs, r.attribute_scores)
+        if self.official:
+            return outputs
         pooled = [self.model.get_submodule(f"roi_heads.{name}")
                   for name in ("box_roi_pool", "mask_roi_pool")]
         assert all(isinstance(p, FPNRoIAlign) for p in pooled)
-        return (r.boxes, r.labels, r.scores, r.mask_probs, r.attribute_scores,
-                *(p.pooled for p in pooled))  # type: ignore[union-attr]
+        return (*outputs, *(p.pooled for p in pooled))  # type: ignore[union-attr]
+
+
+def pad_to_square(image: torch.Tensor, size: tuple[int, int], config) -> torch.Tensor:
+    """An official-architecture input (``3×h×w`` in [0, 1], h, w ≤ the traced size) padded
+    bottom/right to ``size`` with the normalisation mean: the model normalises, then pads
+    with zeros, and the mean is what normalises to exactly zero, so the graph sees the input
+    the eager model builds (for the recipe's S: the model pads to S×S too)."""
+    h, w = int(image.shape[-2]), int(image.shape[-1])
+    if h > size[0] or w > size[1]:
+        raise ImageSizeError(f"an input of {h}×{w} does not fit the exported graph's "
+                             f"{size[0]}×{size[1]}")
+    mean = torch.tensor(config.image_mean, dtype=image.dtype).view(3, 1, 1)
+    out = mean.expand(3, *size).clone()
+    out[:, :h, :w] = image
+    return out
 
 
 def _source_model(source, recipe: Any):
@@ -163,14 +205,23 @@ def _recipe_dict(recipe: Any) -> dict | None:
 
 def _example_size(model, recipe: dict | None) -> tuple[int, int]:
     data = (recipe or {}).get("data") or {}
-    if data.get("transform", "paper") in ("paper", "jitter") and "image_size" in data:
+    if data.get("transform", "paper") in SQUARE_TRANSFORMS and "image_size" in data:
         return int(data["image_size"]), int(data["image_size"])
     return int(model.config.max_size), int(model.config.max_size)
 
 
+def _fixed_input_size(model) -> bool:
+    """Whether the traced graph of ``model`` runs only at the input size it was traced at.
+    torchvision's detection models trace with dynamic sizes (its transform pads with tensor
+    arithmetic, anchors follow the feature maps' shapes: the parity tests run other sizes);
+    the official architecture does not (:class:`RawPredictionGraph`)."""
+    return _is_official(model)
+
+
 def export_model(source: str | os.PathLike | nn.Module, out: str | os.PathLike,
                  format: str = "onnx", *, recipe: Any = None,
-                 int8_calibration: Sequence[Any] | None = None) -> Path:
+                 int8_calibration: Sequence[Any] | None = None,
+                 image_size: int | None = None) -> Path:
     """Export a checkpoint (or an :class:`~fashionkit.modeling.AttributeMaskRCNN`, with its
     ``recipe`` if the default input transform does not fit) to ``out``: ``format="onnx"``
     writes one ``.onnx`` file; ``"openvino"`` an IR, ``out`` ``.xml`` and its ``.bin`` beside
@@ -181,7 +232,13 @@ def export_model(source: str | os.PathLike | nn.Module, out: str | os.PathLike,
     quantisation measures activation ranges; the IR then runs its convolutions and
     fully-connected layers in INT8 (VNNI/AMX), the rest in the session's precision. The
     photos should look like the ones the model will see (a few hundred from the validation
-    set); a photo that cannot be read is an error naming it."""
+    set); a photo that cannot be read is an error naming it.
+
+    ``image_size``: export for this square input size instead of the recipe's (see
+    :func:`~fashionkit.inference.photos_dataset.recipe_at_image_size`); the graph is traced
+    at it and its recipe says it. The metadata's ``input`` entry records the size traced at
+    and whether the graph runs at that size only (``fixed_size``, see
+    :func:`_fixed_input_size`)."""
     if format not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {format!r}; choose one of {list(EXPORT_FORMATS)}")
     out = Path(out)
@@ -199,11 +256,16 @@ def export_model(source: str | os.PathLike | nn.Module, out: str | os.PathLike,
         import_runtime("nncf", "INT8 quantisation")
     model, recipe_dict, name = _source_model(source, recipe)
     recipe_dict = _recipe_dict(recipe_dict)
+    if image_size is not None:
+        recipe_dict = {**(recipe_dict or {}), "data": recipe_at_image_size(
+            model.config, data_config_of(recipe_dict), image_size).to_dict()}
+    traced = _example_size(model, recipe_dict)
     metadata = {
         **EXPORTED_MODEL.header(model.config),
         "recipe": recipe_dict,
         "source": name,
         "outputs": list(OUTPUTS),
+        "input": {"traced_size": list(traced), "fixed_size": _fixed_input_size(model)},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     if ov is None:
@@ -214,7 +276,8 @@ def export_model(source: str | os.PathLike | nn.Module, out: str | os.PathLike,
         _export_onnx(model, recipe_dict, onnx_path, metadata)
         ov_model = ov.convert_model(onnx_path)
     if int8_calibration is not None:
-        ov_model = _quantize_int8(ov_model, model.config, recipe_dict, int8_calibration)
+        ov_model = _quantize_int8(ov_model, model.config, recipe_dict, int8_calibration,
+                                  traced if _fixed_input_size(model) else None)
         metadata["quantization"] = {"method": "nncf post-training int8",
                                     "calibration_images": len(int8_calibration)}
     ov_model.set_rt_info(json.dumps(metadata), _METADATA_KEY)
@@ -231,7 +294,10 @@ class CalibrationInputs:
     Construction decodes each photo once, so that every photo that cannot be read is
     reported up front (:class:`InvalidDataError` naming each)."""
 
-    def __init__(self, config, recipe: dict | None, photos: Sequence[Any]):
+    def __init__(self, config, recipe: dict | None, photos: Sequence[Any],
+                 pad_to: tuple[int, int] | None = None):
+        self._config = config
+        self._pad_to = pad_to  # a fixed-size graph's input size (see pad_to_square)
         self._resize = InputTransform(config) if config.resize else None
         self._dataset = PhotoDataset(photos, input_transform_for(config, data_config_of(recipe)),
                                      max_pixels=DEFAULT_MAX_PIXELS)
@@ -249,13 +315,16 @@ class CalibrationInputs:
             image = self._dataset[k].image  # type: ignore[union-attr]  # checked on construction
             if self._resize is not None:
                 image, _ = self._resize.resize(image)
+            if self._pad_to is not None:
+                image = pad_to_square(image, self._pad_to, self._config)
             yield {"image": np.ascontiguousarray(image.numpy())}
 
 
-def _quantize_int8(ov_model, config, recipe: dict | None, photos: Sequence[Any]):
+def _quantize_int8(ov_model, config, recipe: dict | None, photos: Sequence[Any],
+                   pad_to: tuple[int, int] | None = None):
     """NNCF's post-training INT8 quantisation of ``ov_model`` calibrated on ``photos``."""
     nncf = import_runtime("nncf", "INT8 quantisation")
-    inputs = CalibrationInputs(config, recipe, photos)
+    inputs = CalibrationInputs(config, recipe, photos, pad_to)
     return nncf.quantize(ov_model, nncf.Dataset(inputs), subset_size=len(inputs))
 
 
@@ -264,15 +333,17 @@ def _export_onnx(model, recipe: dict | None, out: Path, metadata: dict) -> None:
 
     graph = RawPredictionGraph(model).eval()
     example = torch.rand(3, *_example_size(model, recipe), generator=torch.Generator().manual_seed(0))
-    dynamic = {"image": {1: "height", 2: "width"}, **{k: {0: "detections"} for k in OUTPUTS},
-               "box_rois": {0: "proposals"}, "mask_rois": {0: "detections"}}
+    dynamic = {**({} if graph.official else {"image": {1: "height", 2: "width"}}),
+               **{k: {0: "detections"} for k in OUTPUTS},
+               **({} if graph.official else {"box_rois": {0: "proposals"},
+                                             "mask_rois": {0: "detections"}})}
     with warnings.catch_warnings():
         # The tracer's notes on Python values frozen into the graph (image sizes in asserts,
         # per-level anchor counts) and the TorchScript exporter's deprecation notice: the
         # graph is checked against eager by the parity tests, at other image sizes too.
         warnings.simplefilter("ignore")
         torch.onnx.export(graph, (example,), str(out), dynamo=False, opset_version=OPSET,
-                          input_names=["image"], output_names=[*OUTPUTS, *POOLED_OUTPUTS],
+                          input_names=["image"], output_names=graph.output_names,
                           dynamic_axes=dynamic, do_constant_folding=True)
     proto = onnx.load(str(out))
     entry = proto.metadata_props.add()
@@ -337,6 +408,11 @@ class ExportedModel:
         threads = int(threads or torch.get_num_threads())
         # The model's own resize (config.resize) runs here, in torch, as in eager.
         self._resize = InputTransform(self.config) if self.config.resize else None
+        entry = self.metadata.get("input") or {}
+        # A fixed-size graph (the official architecture) gets its input padded to that size.
+        self._pad_to: tuple[int, int] | None = (
+            (int(entry["traced_size"][0]), int(entry["traced_size"][1]))
+            if entry.get("fixed_size") else None)
         if runtime == "onnxruntime":
             if precision != "f32":
                 raise ValueError("the onnxruntime backend runs fp32 only; for bf16 use openvino")
@@ -345,6 +421,17 @@ class ExportedModel:
             self._run = self._openvino(threads, precision)
         else:
             raise ValueError(f"unknown runtime {runtime!r}; choose 'onnxruntime' or 'openvino'")
+
+    def check_input_size(self, image_size: int) -> None:
+        """Raise :class:`ImageSizeError` when this graph cannot run at the square input size
+        ``image_size``: a graph traced for one fixed size runs only at it."""
+        entry = self.metadata.get("input") or {}
+        traced = entry.get("traced_size")
+        if entry.get("fixed_size") and traced and list(traced) != [image_size, image_size]:
+            raise ImageSizeError(
+                f"{self.path.name} was exported for {traced[0]}×{traced[1]} inputs only: export "
+                f"the checkpoint again at that size (`fashionkit export --image-size "
+                f"{image_size}`), or run the checkpoint itself at it")
 
     def __repr__(self) -> str:
         return (f"ExportedModel({str(self.path)!r}, runtime={self.runtime!r}, "
@@ -388,6 +475,8 @@ class ExportedModel:
             if self._resize is not None:
                 image, _ = self._resize.resize(image)
             sizes.append((int(image.shape[-2]), int(image.shape[-1])))
+            if self._pad_to is not None:
+                image = pad_to_square(image.float().cpu(), self._pad_to, self.config)
             arrays = self._run(np.ascontiguousarray(image.float().cpu().numpy()))
             boxes, labels, scores, mask_probs, attributes = (torch.from_numpy(a) for a in arrays)
             # Where an image has no detection OpenVINO returns one row of zeros (label 0,

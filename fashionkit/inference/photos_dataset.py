@@ -5,6 +5,7 @@ unreadable one, so that a DataLoader's workers never raise on a bad file."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,62 @@ from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.inference.images import Photo, PhotoSource, load_photo
 from fashionkit.modeling.config import ModelConfig
 
-__all__ = ["FailedPhoto", "PhotoDataset", "PhotoSample", "collate_photos", "input_transform_for"]
+__all__ = ["FailedPhoto", "ImageSizeError", "PhotoDataset", "PhotoSample", "SQUARE_TRANSFORMS",
+           "collate_photos", "input_transform_for", "recipe_at_image_size"]
+
+#: The recipes whose evaluation transform brings every photo to one square size S
+#: (``DataConfig.image_size``): the paper's resize-and-pad, the jitter recipes' evaluation
+#: resize, and the official Fashionpedia recipe (long side S; the model pads to S×S).
+SQUARE_TRANSFORMS: tuple[str, ...] = ("paper", "jitter", "official")
+
+
+class ImageSizeError(ValueError):
+    """An input size a model cannot run at (``image_size`` of the
+    :class:`~fashionkit.inference.Predictor`, ``--image-size`` of ``fashionkit detect``)."""
+
+
+def size_divisor(config: ModelConfig) -> int:
+    """What every side of a model input must be a multiple of, so that the padded batch the
+    model builds is the photo's square itself: ``config.size_divisible``; for the official
+    architecture at least 128 (its coarsest level, P7, is 2⁷ times smaller than the input)."""
+    divisor = int(config.size_divisible)
+    if getattr(config, "architecture", "torchvision") == "official":
+        divisor = max(divisor, 128)
+    return divisor
+
+
+def recipe_at_image_size(config: ModelConfig, data_config: DataConfig | None,
+                         image_size: int) -> DataConfig:
+    """The evaluation recipe ``data_config`` (``None``: the default of
+    :func:`input_transform_for`) run at the square input size ``image_size`` instead of its
+    own ``DataConfig.image_size``, as the official Fashionpedia inference runs its 1024²
+    checkpoints at 640² by default.
+
+    Raises :class:`ImageSizeError` when ``image_size`` is not positive, not a multiple of the
+    model's size divisor (:func:`size_divisor`: otherwise the model pads the square further,
+    and the run is not at that size), or when the recipe has no square size to replace: a
+    ``keep-ratio`` recipe (``min_size``/``max_size``) or a model that resizes its inputs
+    itself (``config.resize``)."""
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise ImageSizeError(f"image_size must be a positive integer, got {image_size!r}")
+    divisor = size_divisor(config)
+    if image_size % divisor:
+        lower = max(divisor, image_size // divisor * divisor)
+        raise ImageSizeError(
+            f"image_size {image_size} is not a multiple of {divisor}, which this model's "
+            f"inputs are padded to (e.g. {lower} or {lower + divisor})")
+    if config.resize:
+        raise ImageSizeError(
+            "this model resizes its inputs itself (min_size "
+            f"{config.min_size}, max_size {config.max_size}): image_size does not apply")
+    if data_config is None:
+        return DataConfig(transform="paper", image_size=image_size)
+    if data_config.transform not in SQUARE_TRANSFORMS:
+        raise ImageSizeError(
+            f"the checkpoint's recipe resizes with {data_config.transform!r} (shorter side "
+            f"{data_config.min_size}, longer at most {data_config.max_size}), not to a square: "
+            "image_size does not apply")
+    return dataclasses.replace(data_config, image_size=image_size)
 
 
 def input_transform_for(config: ModelConfig, data_config: DataConfig | None = None

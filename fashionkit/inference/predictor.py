@@ -56,17 +56,19 @@ from fashionkit.inference.images import DEFAULT_MAX_PIXELS, PhotoSource
 from fashionkit.inference.parts import DEFAULT_PART_OVERLAP, link_parts
 from fashionkit.inference.photos_dataset import (
     FailedPhoto,
+    ImageSizeError,
     PhotoDataset,
     PhotoSample,
     collate_photos,
     input_transform_for,
+    recipe_at_image_size,
 )
 from fashionkit.inference.prediction import AttributeScore, DetectedItem, Prediction
 from fashionkit.modeling import ModelConfig, model_from_checkpoint, read_checkpoint
 from fashionkit.modeling.photo_pixels import boxes_to_photo, paste_masks_as_rles
 from fashionkit.ontology import load_ontology
 
-__all__ = ["BACKENDS", "Predictor"]
+__all__ = ["BACKENDS", "ImageSizeError", "Predictor"]
 
 Backend = Literal["eager", "bf16", "fp16", "onnxruntime", "openvino", "openvino-bf16"]
 # Backends that run the torch model, and those that run an exported graph (runtime, precision).
@@ -95,7 +97,9 @@ class Predictor:
     ``attribute_threshold``: attributes listed per item (default: the model config's, 0.05).
     ``batch_size``: photos per forward pass. ``num_workers``: DataLoader processes decoding
     photos. ``max_pixels``: the decompression-bomb limit. ``part_overlap``: see
-    :func:`~fashionkit.inference.parts.link_parts`.
+    :func:`~fashionkit.inference.parts.link_parts`. ``image_size``: run at this square input
+    size instead of the recipe's (:func:`~fashionkit.inference.photos_dataset.recipe_at_image_size`
+    says which models and sizes allow it; :class:`ImageSizeError` otherwise).
     """
 
     def __init__(self, checkpoint_or_model: str | os.PathLike | torch.nn.Module, *,
@@ -103,7 +107,7 @@ class Predictor:
                  score_threshold: float = 0.5, attribute_threshold: float | None = None,
                  batch_size: int = 2, num_workers: int = 0,
                  max_pixels: int | None = DEFAULT_MAX_PIXELS, recipe: Any = None,
-                 part_overlap: float = DEFAULT_PART_OVERLAP):
+                 part_overlap: float = DEFAULT_PART_OVERLAP, image_size: int | None = None):
         exported_file = (isinstance(checkpoint_or_model, (str, os.PathLike))
                          and Path(checkpoint_or_model).suffix in _EXPORTED_SUFFIXES)
         if backend is None:
@@ -127,12 +131,12 @@ class Predictor:
                                                                  (str, os.PathLike))
                        else type(checkpoint_or_model).__name__)
         self.model: torch.nn.Module | ExportedModel
-        if backend in EXPORTED_BACKENDS:
-            self.model, recipe = self._exported(checkpoint_or_model, backend, exported_file,
-                                                recipe)
-        elif exported_file:
-            raise ValueError(f"{checkpoint_or_model} is an exported model: run it with backend "
-                             f"{' or '.join(repr(b) for b in EXPORTED_BACKENDS)}")
+        if exported_file:
+            if backend not in EXPORTED_BACKENDS:
+                raise ValueError(f"{checkpoint_or_model} is an exported model: run it with "
+                                 f"backend {' or '.join(repr(b) for b in EXPORTED_BACKENDS)}")
+            self.model, recipe = self._exported_file(Path(checkpoint_or_model), backend,  # type: ignore[arg-type]
+                                                     recipe, image_size)
         else:
             if isinstance(checkpoint_or_model, (str, os.PathLike)):
                 path = Path(checkpoint_or_model)
@@ -141,10 +145,16 @@ class Predictor:
                 recipe = data.get("recipe") if recipe is None else recipe
             else:
                 model = checkpoint_or_model
-            self.model = prepare_model(model, backend, self.device,
-                                       copy_model=model is checkpoint_or_model)
+            if image_size is not None:
+                recipe = recipe_at_image_size(model.config, data_config_of(recipe), image_size)
+            if backend in EXPORTED_BACKENDS:
+                self.model = self._export(model, backend, recipe)
+            else:
+                self.model = prepare_model(model, backend, self.device,
+                                           copy_model=model is checkpoint_or_model)
         self.config: ModelConfig = self.model.config  # type: ignore[assignment]
         self.data_config = data_config_of(recipe)
+        self.image_size = image_size
         self.transform = input_transform_for(self.config, self.data_config)
         self.score_threshold = float(score_threshold)
         self.attribute_threshold = (self.config.attribute_score_threshold
@@ -155,21 +165,27 @@ class Predictor:
         self.part_overlap = float(part_overlap)
         self.ontology = load_ontology()
 
-    def _exported(self, source, backend: str, exported_file: bool, recipe: Any):
-        """The :class:`ExportedModel` for ``backend`` and the recipe to use. A checkpoint or
-        model is exported first, to a temporary ``.onnx`` kept while the Predictor lives."""
+    def _exported_file(self, path: Path, backend: str, recipe: Any, image_size: int | None):
+        """The :class:`ExportedModel` of an exported file for ``backend``, and the recipe to
+        use (its own unless ``recipe`` is given; at ``image_size`` when given)."""
         runtime, precision = EXPORTED_BACKENDS[backend]
-        if exported_file:
-            path = Path(source)
-            if runtime == "onnxruntime" and path.suffix != ".onnx":
-                raise ValueError(f"backend 'onnxruntime' runs .onnx files, not {path.name!r} "
-                                 "(an OpenVINO IR: use 'openvino' or 'openvino-bf16')")
-        else:
-            self._export_dir = tempfile.TemporaryDirectory(prefix="fashionkit-export-")
-            path = export_model(source, Path(self._export_dir.name) / "model.onnx",
-                                recipe=recipe)
+        if runtime == "onnxruntime" and path.suffix != ".onnx":
+            raise ValueError(f"backend 'onnxruntime' runs .onnx files, not {path.name!r} "
+                             "(an OpenVINO IR: use 'openvino' or 'openvino-bf16')")
         model = ExportedModel(path, runtime, precision)
-        return model, model.recipe if recipe is None else recipe
+        recipe = model.recipe if recipe is None else recipe
+        if image_size is not None:
+            recipe = recipe_at_image_size(model.config, data_config_of(recipe), image_size)
+            model.check_input_size(image_size)
+        return model, recipe
+
+    def _export(self, model: torch.nn.Module, backend: str, recipe: Any) -> ExportedModel:
+        """A model exported for ``backend`` at its recipe's input size, to a temporary
+        ``.onnx`` kept while the Predictor lives."""
+        runtime, precision = EXPORTED_BACKENDS[backend]
+        self._export_dir = tempfile.TemporaryDirectory(prefix="fashionkit-export-")
+        path = export_model(model, Path(self._export_dir.name) / "model.onnx", recipe=recipe)
+        return ExportedModel(path, runtime, precision)
 
     def __repr__(self) -> str:
         return (f"Predictor({self.source!r}, backend={self.backend!r}, device='{self.device}', "
