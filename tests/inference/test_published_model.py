@@ -204,16 +204,7 @@ def test_the_exported_official_graph_runs_at_its_size_only(exported_official, co
         Predictor(exported_official, image_size=384)
 
 
-_OFFSETS_BUG = (
-    "official_roi_align (fashionkit/modeling/official/heads.py) accumulates the per-level row "
-    "offsets with `start += f.shape[0] * f.shape[2] * f.shape[3]`; traced, the shape values "
-    "are tensors and the in-place += gives every level after the first the last offset, so "
-    "RoIs pooled above P3 read other rows or out of bounds in an exported graph. Fix: "
-    "`start = start + int(f.shape[0]) * int(f.shape[2]) * int(f.shape[3])`")
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=_OFFSETS_BUG)
 def test_exported_official_graph_equals_eager(exported_official, converted_256):
     pytest.importorskip("onnxruntime")
     from fashionkit.inference import Predictor
@@ -227,7 +218,6 @@ def test_exported_official_graph_equals_eager(exported_official, converted_256):
     assert float(report.score_diff.max()) <= 1e-4, report.summary()
 
 
-@pytest.mark.xfail(strict=True, reason=_OFFSETS_BUG)
 def test_traced_roi_align_reads_every_level(tmp_path):
     """The official RoIAlign exported to ONNX equals eager for boxes of every level."""
     ort = pytest.importorskip("onnxruntime")

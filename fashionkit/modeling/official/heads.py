@@ -153,7 +153,9 @@ def official_roi_align(features: Mapping[int, Tensor], boxes_yxyx: Tensor, batch
         f = features[lv]
         tables.append(f.permute(0, 2, 3, 1).reshape(-1, c))
         offsets.append(start)
-        start += f.shape[0] * f.shape[2] * f.shape[3]
+        # Plain ints: under tracing shape entries are tensors, and ``+=`` on the first one
+        # would alias every later level's offset to the same value.
+        start = start + int(f.shape[0]) * int(f.shape[2]) * int(f.shape[3])
     table = torch.cat(tables)
     level_offset = torch.tensor(offsets, device=boxes.device)[level - lo]
     level_w = torch.tensor([features[lv].shape[3] for lv in levels], device=boxes.device)[level - lo]
