@@ -171,7 +171,15 @@ def test_golden_case_is_complete_and_meaningful(backbone, size, photo_hw):
     assert ((classes >= 1) & (classes <= 46)).all() and len(np.unique(classes)) >= 5
     scores = d["detection_scores"]
     assert (np.diff(scores) <= 0).all() and scores[-1] >= 0.05
-    assert len(np.unique(np.round(scores, 3))) >= 0.8 * n  # scores mostly not tied
+    # scores not tied: no two equal, and most detections more than 1e-4 (nearly half more than
+    # 1e-3) from both neighbours, so their order does not hang on rounding
+    gaps = -np.diff(scores)
+    assert gaps.min() > 1e-6
+    for tol, share in ((1e-4, 0.8), (1e-3, 0.45)):
+        apart = np.ones(n, bool)
+        apart[1:] &= gaps > tol
+        apart[:-1] &= gaps > tol
+        assert apart.sum() >= share * n, (tol, apart.sum())
     p5, p95 = np.percentile(d["detection_attributes"], [5, 95])
     assert p5 < 0.2 and p95 > 0.7  # attribute probabilities spread, not all about 0.5
     m5, m95 = np.percentile(d["detection_masks"], [5, 95])
