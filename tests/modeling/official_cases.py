@@ -110,22 +110,25 @@ def _bias(name: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.nda
 _RESNET_BLOCKS = {"50": (3, 4, 6, 3), "101": (3, 4, 23, 3)}
 
 
-def _resnet_roles(depth: str) -> list[str]:
-    """The role of ``resnet<depth>/conv2d_<i>`` and ``batch_normalization_<i>`` by index i
-    (TF numbers layers in creation order, a BatchNorm after every conv): stem, then per bottleneck
-    block the projection shortcut (first block of a group only) and the branch's a, b, c."""
-    roles = ["stem"]
-    for blocks in _RESNET_BLOCKS[depth]:
+def _resnet_roles(depth: str) -> list[tuple[int, str]]:
+    """(stage, role) of ``resnet<depth>/conv2d_<i>`` and ``batch_normalization_<i>`` by index i
+    (TF numbers layers in creation order, a BatchNorm after every conv): the stem (stage 1), then
+    per bottleneck block of stages 2..5 the projection shortcut (first block only) and the
+    branch's a, b, c."""
+    roles = [(1, "stem")]
+    for stage, blocks in enumerate(_RESNET_BLOCKS[depth], start=2):
         for b in range(blocks):
-            roles += (["projection"] if b == 0 else []) + ["a", "b", "c"]
+            roles += [(stage, r) for r in (["projection"] if b == 0 else []) + ["a", "b", "c"]]
     return roles
 
 
-def _role(name: str) -> str | None:
+def _role(name: str, group: bool = False) -> str | None:
+    """A ResNet layer's role (``"c"``), or with ``group`` its depth and stage (``"101/4"``)."""
     m = re.match(r"resnet(\d+)/(?:conv2d|batch_normalization)(?:_(\d+))?/", name)
     if not m or m.group(1) not in _RESNET_BLOCKS:
         return None
-    return _resnet_roles(m.group(1))[int(m.group(2) or 0)]
+    stage, role = _resnet_roles(m.group(1))[int(m.group(2) or 0)]
+    return f"{m.group(1)}/{stage}" if group else role
 
 
 def _batch_norm(name: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -138,6 +141,8 @@ def _batch_norm(name: str, shape: tuple[int, ...], rng: np.random.Generator) -> 
         # The branch's last BatchNorm feeds the residual sum: smaller, so that the sum's scale
         # does not grow block after block (what a trained ResNet's small gammas there do).
         if _role(name) == "c":
+            if _role(name, group=True) == "101/4":  # 23 blocks, not 6: a quarter of the variance
+                return rng.uniform(0.15, 0.3, shape).astype(np.float32)
             return rng.uniform(0.3, 0.6, shape).astype(np.float32)
         # The FPN's BatchNorms (no ReLU after them) bring the pyramid back to about unit scale.
         if name.startswith("fpn/"):

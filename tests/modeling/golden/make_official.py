@@ -53,8 +53,8 @@ top-left S·scale part holds the resized photo):
   IoU 0.7 keeping at most 1000 (``ops/nms.sorted_non_max_suppression_padded``), concatenation
   of levels 3..7, top 1000 by score over all levels, sorted by score descending. Scores are
   sigmoid probabilities. When fewer than 1000 survive, the rest are padding rows: box 0,
-  score -1 (none in these cases unless ``properties`` says so); they are box-head inputs like the
-  others. These 1000 rows are exactly what the box head sees.
+  score -1, and they are box-head inputs like the others (in the four cases all 1000 rows are
+  real proposals). These 1000 rows are exactly what the box head sees.
 - ``roi_features`` float32 (4, 7, 7, 256) (S = 256; every 16th channel for S = 384): the box
   head's input (``multilevel_crop_and_resize`` of the FPN features, output 7) for proposals[:4].
 - ``class_logits`` float32 (K, 47), ``box_deltas`` float32 (K, 188),
@@ -62,7 +62,8 @@ top-left S·scale part holds the resized photo):
   outputs for proposals[:K], before any
   softmax / sigmoid. Class 0 is background. ``box_deltas[:, 4c:4c+4]`` = (ty, tx, th, tw) of
   class c (class 0's block included), decoded with weights [10, 10, 5, 5] against the proposal.
-- ``num_detections`` int64 (): n, the official ``num_detections``.
+- ``num_detections`` int64 (): n, the official ``num_detections`` (at most 100: where n = 100
+  the cap bound, and the 100th score is above the 0.05 threshold).
 - ``detection_boxes`` float32 (n, 4): model-input frame, exactly the model's PREDICT output
   (first n rows), clipped to [0, S-1].
 - ``detection_boxes_photo`` float32 (n, 4): the same in the photo frame, as inference.py computes
