@@ -175,13 +175,12 @@ def test_preprocess_normalises_and_pads_to_128():
 # The checkpoint is rebuilt from the golden manifest and weight rule (model variables and
 # global_step; the Momentum slots are left out here: test_official_convert covers them),
 # converted, loaded through load_checkpoint, and run on the golden photo through the
-# checkpoint's own input recipe. The 256 cases run in the default suite, the 384 ones are slow.
+# checkpoint's own input recipe. Every case runs in the default suite (each takes seconds).
 
 def _case_params():
     from tests.modeling.official_cases import CASES
 
-    return [pytest.param(case, id=f"{case[0]}-{case[1]}",
-                         marks=() if case[1] == 256 else pytest.mark.slow) for case in CASES]
+    return [pytest.param(case, id=f"{case[0]}-{case[1]}") for case in CASES]
 
 
 def _rel(ours: np.ndarray, ref: np.ndarray) -> float:

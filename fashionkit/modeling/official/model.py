@@ -8,8 +8,8 @@ It offers the inference interface of :class:`fashionkit.modeling.AttributeMaskRC
 Input: a list of float ``3×H×W`` RGB images in [0, 1], already resized by the ``official``
 input transform (:class:`fashionkit.data.transforms.OfficialResize`). The model normalises them
 (the official mean and std, per channel, on [0, 1] values) and zero-pads them bottom/right to
-the batch's largest size rounded up to ``size_divisible`` (128 = the stride of P7), as the
-official ``resize_and_crop_image`` pads the normalised image. Proposals and detections are
+a square of the batch's longest side rounded up to ``size_divisible`` (128 = the stride of P7),
+as the official ``resize_and_crop_image`` pads the normalised image. Proposals and detections are
 clipped to ``S×S``, S the image's long side: the official code clips to ``image_info[:, 1]``,
 the desired output size, not to the resized photo inside it (for S a multiple of 128 that is
 the padded input).
@@ -97,8 +97,10 @@ class OfficialAttributeMaskRCNN(nn.Module):
                                  f"{tuple(image.shape)}")
         div = self.config.size_divisible
         sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
-        height = -(-max(h for h, _ in sizes) // div) * div
-        width = -(-max(w for _, w in sizes) // div) * div
+        # A square canvas, as the official resize_and_crop_image pads to S×S: padding only to the
+        # photo's own short side would change the anchors, proposals and detections of the
+        # canvas below it, all of which the official model keeps.
+        height = width = -(-max(max(h, w) for h, w in sizes) // div) * div
         mean, std = self.image_mean, self.image_std
         assert isinstance(mean, Tensor) and isinstance(std, Tensor)
         batch = []
