@@ -35,7 +35,7 @@ TFREF_PYTHON = Path.home() / "tfref" / "bin" / "python"
 
 def _reference() -> Path | None:
     """The official code: ``shared/reference/tensorflow-tpu`` beside the checkout or one level
-    up (a worktree sits one level deeper)."""
+    further up (for a checkout inside another folder)."""
     for up in (3, 4):
         path = Path(__file__).resolve().parents[up] / "shared" / "reference" / "tensorflow-tpu"
         if path.is_dir():

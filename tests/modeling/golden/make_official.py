@@ -124,7 +124,7 @@ REPO = os.path.dirname(os.path.dirname(MODELING))
 
 def _find_reference() -> str:
     """The official code's folder: $FASHIONKIT_TF_REFERENCE, else ``shared/reference`` next to
-    the checkout or one level up (a worktree of the project sits one level deeper)."""
+    the checkout or one level further up (for a checkout inside another folder)."""
     if os.environ.get("FASHIONKIT_TF_REFERENCE"):
         return os.environ["FASHIONKIT_TF_REFERENCE"]
     for up in ("..", os.path.join("..", "..")):
