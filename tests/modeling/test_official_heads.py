@@ -27,6 +27,7 @@ from torchvision.ops import box_iou, roi_align
 from fashionkit.errors import InvalidDataError
 from fashionkit.modeling.config import ModelConfig
 from fashionkit.modeling.official import heads as H
+from fashionkit.modeling.official.rpn import decode_boxes
 from fashionkit.modeling.photo_pixels import paste_masks
 
 GOLDEN_DIR = Path(__file__).parent / "golden" / "official"
@@ -158,15 +159,16 @@ def test_roi_align_rejects_levels_that_do_not_halve():
 
 def test_decode_boxes_yx_order_weights_and_plus_one():
     anchors = torch.tensor([[100.0, 200.0, 140.0, 250.0]])  # h = 41, w = 51 ("+1")
-    zero = H.decode_boxes(torch.zeros(1, 4), anchors)
+    zero = decode_boxes(torch.zeros(1, 4), anchors, H.BOX_CODING_WEIGHTS)
     torch.testing.assert_close(zero, anchors)
-    d = H.decode_boxes(torch.tensor([[10.0, -5.0, 5.0 * math.log(2.0), 0.0]]), anchors)
+    d = decode_boxes(torch.tensor([[10.0, -5.0, 5.0 * math.log(2.0), 0.0]]), anchors,
+                     H.BOX_CODING_WEIGHTS)
     # dy = 10/10 → centre moves down by one height; dx = −5/10 → left by half a width;
     # dh = log 2 → twice as tall; dw = 0
     yc, xc = 100 + 20.5 + 41, 200 + 25.5 - 25.5
     torch.testing.assert_close(d, torch.tensor([[yc - 41, xc - 25.5, yc - 41 + 82 - 1,
                                                  xc - 25.5 + 51 - 1]]))
-    big = H.decode_boxes(torch.tensor([[0.0, 0.0, 100.0, 100.0]]), anchors)
+    big = decode_boxes(torch.tensor([[0.0, 0.0, 100.0, 100.0]]), anchors, H.BOX_CODING_WEIGHTS)
     assert big[0, 2] - big[0, 0] + 1 == pytest.approx(41 * 1000 / 16, rel=1e-5)
 
 

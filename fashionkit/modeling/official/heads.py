@@ -53,11 +53,11 @@ from torch import Tensor, nn
 from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.modeling.config import ModelConfig
 from fashionkit.modeling.nms import classwise_nms
+from fashionkit.modeling.official.rpn import clip_boxes, decode_boxes
 from fashionkit.modeling.roi_heads import RoIPredictions
 
 __all__ = [
     "OfficialRoIHeads",
-    "decode_boxes",
     "official_roi_align",
     "roi_levels",
     "tf_to_state_dict",
@@ -66,8 +66,6 @@ __all__ = [
 
 #: Box coding weights of the official Fast R-CNN head, in its ``[y, x, h, w]`` order.
 BOX_CODING_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
-#: Upper bound of the decoded log-size deltas (official ``BBOX_XFORM_CLIP``).
-BBOX_XFORM_CLIP = math.log(1000.0 / 16.0)
 #: Official ``postprocess.pre_nms_num_boxes``: candidates per class before NMS.
 PRE_NMS_PER_CLASS = 1000
 BOX_ROI_SIZE = 7
@@ -181,34 +179,6 @@ def official_roi_align(features: Mapping[int, Tensor], boxes_yxyx: Tensor, batch
 # --------------------------------------------------------------------------- box coding
 
 
-def decode_boxes(deltas: Tensor, anchors_yxyx: Tensor,
-                 weights: tuple[float, float, float, float] = BOX_CODING_WEIGHTS) -> Tensor:
-    """The official ``decode_boxes``: ``[..., 4]`` deltas ``[dy, dx, dh, dw]`` on anchors
-    ``[y1, x1, y2, x2]`` (broadcastable) → boxes ``[y1, x1, y2, x2]``, legacy "+1" sizes."""
-    dy = deltas[..., 0] / weights[0]
-    dx = deltas[..., 1] / weights[1]
-    dh = torch.clamp(deltas[..., 2] / weights[2], max=BBOX_XFORM_CLIP)
-    dw = torch.clamp(deltas[..., 3] / weights[3], max=BBOX_XFORM_CLIP)
-    ah = anchors_yxyx[..., 2] - anchors_yxyx[..., 0] + 1.0
-    aw = anchors_yxyx[..., 3] - anchors_yxyx[..., 1] + 1.0
-    ayc = anchors_yxyx[..., 0] + 0.5 * ah
-    axc = anchors_yxyx[..., 1] + 0.5 * aw
-    yc = dy * ah + ayc
-    xc = dx * aw + axc
-    h = torch.exp(dh) * ah
-    w = torch.exp(dw) * aw
-    y1 = yc - 0.5 * h
-    x1 = xc - 0.5 * w
-    return torch.stack([y1, x1, y1 + h - 1.0, x1 + w - 1.0], dim=-1)
-
-
-def _clip_yxyx(boxes: Tensor, valid_size: tuple[int, int]) -> Tensor:
-    """Official ``clip_boxes``: into ``[0, H−1] × [0, W−1]``."""
-    h, w = float(valid_size[0]), float(valid_size[1])
-    top = boxes.new_tensor([h - 1.0, w - 1.0, h - 1.0, w - 1.0])
-    return torch.clamp(torch.minimum(boxes, top), min=0.0)
-
-
 def _xyxy_to_yxyx(boxes: Tensor) -> Tensor:
     return boxes[:, [1, 0, 3, 2]]
 
@@ -320,7 +290,8 @@ class OfficialRoIHeads(nn.Module):
         scores = torch.softmax(class_logits.float(), dim=1)[:, 1:]  # R×(C−1)
         deltas = box_deltas.float().reshape(r, num_classes, 4)[:, 1:]
         anchors = _xyxy_to_yxyx(proposals_xyxy.float())[:, None, :]
-        boxes = _clip_yxyx(decode_boxes(deltas, anchors), valid_size)  # R×(C−1)×4, yxyx
+        boxes = clip_boxes(decode_boxes(deltas, anchors, BOX_CODING_WEIGHTS),
+                           float(valid_size[0]), float(valid_size[1]))  # R×(C−1)×4, yxyx
         attributes = torch.sigmoid(attribute_logits.float())
 
         # Candidates per class: within its top ``pre_nms_per_class`` scores (ties: lower

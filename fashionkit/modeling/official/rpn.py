@@ -96,12 +96,15 @@ def anchors_for_level(level: int, size: float, aspect_ratios: Sequence[float],
     return boxes.reshape(-1, 4)
 
 
-def decode_boxes(deltas: Tensor, anchors: Tensor) -> Tensor:
-    """The official ``decode_boxes`` without weights: ``…×4`` (dy, dx, dh, dw) on ``…×4``
-    [y1, x1, y2, x2] anchors → [y1, x1, y2, x2] boxes."""
+def decode_boxes(deltas: Tensor, anchors: Tensor,
+                 weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)) -> Tensor:
+    """The official ``decode_boxes``: ``…×4`` (dy, dx, dh, dw) on ``…×4`` (broadcastable)
+    [y1, x1, y2, x2] anchors → [y1, x1, y2, x2] boxes, legacy "+1" sizes. The RPN decodes
+    without ``weights``; the Fast R-CNN head with its own."""
     dy, dx, dh, dw = deltas.unbind(-1)
-    dh = dh.clamp(max=BBOX_XFORM_CLIP)
-    dw = dw.clamp(max=BBOX_XFORM_CLIP)
+    dy, dx = dy / weights[0], dx / weights[1]
+    dh = (dh / weights[2]).clamp(max=BBOX_XFORM_CLIP)
+    dw = (dw / weights[3]).clamp(max=BBOX_XFORM_CLIP)
     ay1, ax1, ay2, ax2 = anchors.unbind(-1)
     ah = ay2 - ay1 + 1.0
     aw = ax2 - ax1 + 1.0
