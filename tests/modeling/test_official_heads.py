@@ -273,8 +273,8 @@ def test_forward_end_to_end_shapes_and_masks_of_the_detected_class():
 
 def _tf_variables(config: ModelConfig, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    shapes = {name: shape for name, shape, _ in H._layout(config).values()}
-    return {name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()}
+    return {name: rng.standard_normal(shape).astype(np.float32)
+            for name, shape in H.tf_variable_shapes(config).items()}
 
 
 def test_tf_weights_layouts():
@@ -348,7 +348,7 @@ def test_tf_to_state_dict_names_missing_and_misshaped_variables():
         H.tf_to_state_dict(variables, SMALL)
     text = str(err.value)
     assert "mask_head/batch_normalization_2/beta" in text and "missing" in text
-    assert "fast_rcnn_head/fc6/kernel" in text and "(7, 7)" in text
+    assert "fast_rcnn_head/fc6/kernel" in text and "[7, 7]" in text
     assert len(err.value.problems) == 2
     # extra variables (backbone, optimizer slots) are the caller's business
     variables = _tf_variables(SMALL)

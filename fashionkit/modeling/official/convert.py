@@ -77,12 +77,13 @@ class ConversionReport:
 
 
 def _parts(config: ModelConfig):
-    return (("backbone.body.", backbone), ("backbone.fpn.", fpn), ("rpn.", rpn))
+    return (("backbone.body.", backbone), ("backbone.fpn.", fpn), ("rpn.", rpn),
+            ("roi_heads.", heads))
 
 
 def official_variable_names(config: ModelConfig) -> set[str]:
     """Every TF variable the official model of ``config`` consumes."""
-    names: set[str] = set(heads.tf_variable_names(config))
+    names: set[str] = set()
     for _, part in _parts(config):
         names |= part.tf_variable_names(config)
     return names
@@ -101,11 +102,6 @@ def official_state_dict(variables: Mapping[str, np.ndarray], config: ModelConfig
                           for k, v in part.tf_to_state_dict(variables, config, source).items()})
         except InvalidDataError as err:
             problems.extend(err.problems)
-    try:
-        state.update({"roi_heads." + k: v
-                      for k, v in heads.tf_to_state_dict(variables, config).items()})
-    except InvalidDataError as err:
-        problems.extend(Problem(source, p.where, p.message) for p in err.problems)
     if problems:
         raise InvalidDataError(problems)
     return state

@@ -50,10 +50,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.modeling.config import ModelConfig
 from fashionkit.modeling.nms import classwise_nms
 from fashionkit.modeling.official.rpn import clip_boxes, decode_boxes
+from fashionkit.modeling.official.tf_weights import (
+    VariableMap,
+    batch_norm_entries,
+    conv_entries,
+    convert_variables,
+    dense_entries,
+    tf_shape,
+)
 from fashionkit.modeling.roi_heads import RoIPredictions
 
 __all__ = [
@@ -342,101 +349,63 @@ class OfficialRoIHeads(nn.Module):
 # --------------------------------------------------------------------------- TF weights
 
 
-def _layout(config: ModelConfig) -> dict[str, tuple[str, tuple[int, ...], str]]:
-    """state-dict key → (TF variable, TF shape, conversion kind)."""
-    c, f, rep = config.fpn_channels, config.fpn_channels, config.representation_size
-    m, classes = config.mask_head_channels, config.num_classes
-    out: dict[str, tuple[str, tuple[int, ...], str]] = {}
+def tf_variable_map(config: ModelConfig) -> VariableMap:
+    """TF variable → (state-dict key, kind). The deconvolution's TF kernel (h, w, out, in) takes
+    the convolution's transpose to ConvTranspose2d's (in, out, h, w); ``fc6`` is a dense kernel
+    whose rows :func:`tf_to_state_dict` then reorders (see there)."""
+    out: VariableMap = {}
 
-    def bn(key: str, scope: str, index: int, channels: int) -> None:
-        name = f"{scope}/batch_normalization" + (f"_{index}" if index else "")
-        for ours, theirs in (("weight", "gamma"), ("bias", "beta"),
-                             ("running_mean", "moving_mean"), ("running_var", "moving_variance")):
-            out[f"{key}.{ours}"] = (f"{name}/{theirs}", (channels,), "vector")
+    def bn_scope(scope: str, index: int) -> str:
+        return f"{scope}/batch_normalization" + (f"_{index}" if index else "")
 
     for i in range(config.box_head_convs):
-        cin = c if i == 0 else f
-        out[f"box_convs.{i}.conv.weight"] = (f"fast_rcnn_head/conv_{i}/kernel", (3, 3, cin, f),
-                                             "conv")
-        out[f"box_convs.{i}.conv.bias"] = (f"fast_rcnn_head/conv_{i}/bias", (f,), "vector")
-        bn(f"box_convs.{i}.bn", "fast_rcnn_head", i, f)
-    flat_c = f if config.box_head_convs else c
-    out["box_fc.weight"] = ("fast_rcnn_head/fc6/kernel", (BOX_ROI_SIZE ** 2 * flat_c, rep),
-                            f"fc_from_nhwc:{flat_c}")
-    out["box_fc.bias"] = ("fast_rcnn_head/fc6/bias", (rep,), "vector")
-    bn("box_fc_bn", "fast_rcnn_head", config.box_head_convs, rep)
-    for key, name, units in (("class_logits", "class-predict", classes),
-                             ("attribute_logits", "attribute-predict", config.num_attributes),
-                             ("box_deltas", "box-predict", 4 * classes)):
-        out[f"{key}.weight"] = (f"fast_rcnn_head/{name}/kernel", (rep, units), "dense")
-        out[f"{key}.bias"] = (f"fast_rcnn_head/{name}/bias", (units,), "vector")
+        out.update(conv_entries(f"fast_rcnn_head/conv_{i}", f"box_convs.{i}.conv", bias=True))
+        out.update(batch_norm_entries(bn_scope("fast_rcnn_head", i), f"box_convs.{i}.bn"))
+    out.update(dense_entries("fast_rcnn_head/fc6", "box_fc"))
+    out.update(batch_norm_entries(bn_scope("fast_rcnn_head", config.box_head_convs), "box_fc_bn"))
+    for key, name in (("class_logits", "class-predict"), ("attribute_logits", "attribute-predict"),
+                      ("box_deltas", "box-predict")):
+        out.update(dense_entries(f"fast_rcnn_head/{name}", key))
     for i in range(config.mask_head_convs):
-        cin = c if i == 0 else m
-        out[f"mask_convs.{i}.conv.weight"] = (f"mask_head/mask-conv-l{i}/kernel", (3, 3, cin, m),
-                                              "conv")
-        out[f"mask_convs.{i}.conv.bias"] = (f"mask_head/mask-conv-l{i}/bias", (m,), "vector")
-        bn(f"mask_convs.{i}.bn", "mask_head", i, m)
-    m_in = m if config.mask_head_convs else c
-    out["mask_deconv.conv.weight"] = ("mask_head/conv5-mask/kernel", (2, 2, m, m_in), "deconv")
-    out["mask_deconv.conv.bias"] = ("mask_head/conv5-mask/bias", (m,), "vector")
-    bn("mask_deconv.bn", "mask_head", config.mask_head_convs, m)
-    out["mask_logits.weight"] = ("mask_head/mask_fcn_logits/kernel", (1, 1, m, classes), "conv")
-    out["mask_logits.bias"] = ("mask_head/mask_fcn_logits/bias", (classes,), "vector")
+        out.update(conv_entries(f"mask_head/mask-conv-l{i}", f"mask_convs.{i}.conv", bias=True))
+        out.update(batch_norm_entries(bn_scope("mask_head", i), f"mask_convs.{i}.bn"))
+    out.update(conv_entries("mask_head/conv5-mask", "mask_deconv.conv", bias=True))
+    out.update(batch_norm_entries(bn_scope("mask_head", config.mask_head_convs),
+                                  "mask_deconv.bn"))
+    out.update(conv_entries("mask_head/mask_fcn_logits", "mask_logits", bias=True))
     return out
+
+
+def _shape_model(config: ModelConfig) -> OfficialRoIHeads:
+    with torch.device("meta"):
+        return OfficialRoIHeads(config)
+
+
+def tf_variable_shapes(config: ModelConfig | None = None) -> dict[str, tuple[int, ...]]:
+    """The TF variables :func:`tf_to_state_dict` consumes, with the shapes TF stores them in."""
+    config = config or ModelConfig()
+    expected = _shape_model(config).state_dict()
+    return {name: tf_shape(tuple(expected[key].shape), kind)
+            for name, (key, kind) in tf_variable_map(config).items()}
 
 
 def tf_variable_names(config: ModelConfig | None = None) -> set[str]:
     """The TF checkpoint variables :func:`tf_to_state_dict` consumes (no optimizer slots)."""
-    return {name for name, _, _ in _layout(config or ModelConfig()).values()}
+    return set(tf_variable_map(config or ModelConfig()))
 
 
-def _convert(array: np.ndarray, kind: str) -> np.ndarray:
-    if kind == "vector":
-        return array
-    if kind == "conv":  # HWIO -> OIHW
-        return array.transpose(3, 2, 0, 1)
-    if kind == "deconv":  # TF (kh, kw, out, in) -> PyTorch ConvTranspose2d (in, out, kh, kw)
-        return array.transpose(3, 2, 0, 1)
-    if kind == "dense":  # (in, out) -> (out, in)
-        return array.T
-    if kind.startswith("fc_from_nhwc:"):
-        # TF flattens the RoI features as (y, x, channel), PyTorch as (channel, y, x).
-        channels = int(kind.split(":")[1])
-        units = array.shape[1]
-        return (array.reshape(BOX_ROI_SIZE, BOX_ROI_SIZE, channels, units)
-                .transpose(3, 2, 0, 1).reshape(units, -1))
-    raise AssertionError(kind)
-
-
-def tf_to_state_dict(variables: Mapping[str, np.ndarray],
-                     config: ModelConfig | None = None) -> dict[str, Tensor]:
+def tf_to_state_dict(variables: Mapping[str, np.ndarray], config: ModelConfig | None = None,
+                     source: str = "checkpoint") -> dict[str, Tensor]:
     """:class:`OfficialRoIHeads` state dict (keys relative to it) from TF checkpoint variables
     (name → array; other variables are ignored: the caller accounts for them). Raises
     :class:`~fashionkit.errors.InvalidDataError` naming every missing or mis-shaped variable.
     ``config``: the sizes (default: the official 47 classes, 294 attributes, 256/1024 widths).
     BatchNorm's ``num_batches_tracked`` is 0 (TF keeps no such count)."""
-    layout = _layout(config or ModelConfig())
-    problems: list[Problem] = []
-    state: dict[str, Tensor] = {}
-    for key, (name, shape, kind) in layout.items():
-        if name not in variables:
-            problems.append(Problem("TF checkpoint", f"variable {name}",
-                                    f"missing (needed for RoI heads {key}, shape {shape})"))
-            continue
-        array = np.asarray(variables[name])
-        if tuple(array.shape) != shape:
-            problems.append(Problem("TF checkpoint", f"variable {name}",
-                                    f"shape {tuple(array.shape)}, expected {shape}"))
-            continue
-        if not np.issubdtype(array.dtype, np.floating):
-            problems.append(Problem("TF checkpoint", f"variable {name}",
-                                    f"dtype {array.dtype}, expected a float type"))
-            continue
-        state[key] = torch.from_numpy(
-            np.ascontiguousarray(_convert(array, kind), dtype=np.float32))
-    if problems:
-        raise InvalidDataError(problems)
-    for key in list(state):
-        if key.endswith(".running_var"):
-            state[key[: -len("running_var")] + "num_batches_tracked"] = torch.tensor(0)
+    config = config or ModelConfig()
+    state = convert_variables(variables, tf_variable_map(config), _shape_model(config), source)
+    # TF flattens the RoI features as (y, x, channel), PyTorch as (channel, y, x).
+    fc = state["box_fc.weight"]
+    channels = fc.shape[1] // BOX_ROI_SIZE ** 2
+    state["box_fc.weight"] = (fc.reshape(fc.shape[0], BOX_ROI_SIZE, BOX_ROI_SIZE, channels)
+                              .permute(0, 3, 1, 2).reshape(fc.shape[0], -1).contiguous())
     return state
