@@ -452,12 +452,20 @@ class Wardrobe:
         with self.database.writing(taken) as session:
             existing: dict[str, ItemRow] = {}
             # Chunked IN lists: SQLite caps the number of bound parameters per statement.
+            # Locked (PostgreSQL): an item edited or deleted meanwhile is replaced or inserted
+            # again after that write, not lost to a stale read. In id order, as _rows_for
+            # locks, so that writers of the same items wait instead of deadlocking (per
+            # chunk; imports come in batches of at most one chunk).
             for start in range(0, len(keys), _CHUNK):
                 chunk = keys[start : start + _CHUNK]
-                existing.update(
-                    (r.key, r)
-                    for r in session.scalars(self._item_query().where(ItemRow.key.in_(chunk)))
+                query = (
+                    self._item_query()
+                    .where(ItemRow.key.in_(chunk))
+                    .order_by(None)
+                    .order_by(ItemRow.id)
+                    .with_for_update(of=ItemRow)
                 )
+                existing.update((r.key, r) for r in session.scalars(query))
             for item, item_scores in zip(items, scores, strict=True):
                 row = existing.get(item.id)
                 if row is not None and not replace:
@@ -698,8 +706,7 @@ class Wardrobe:
                 [Problem(f"wardrobe {self.user!r}", f"item {keep!r}", "cannot merge into itself")]
             )
         with self.database.writing() as session:
-            kept = self._row(session, keep, lock=True)
-            dropped = self._row(session, drop, lock=True)
+            kept, dropped = self._rows_for(session, [keep, drop])
             for wear in session.scalars(select(WearRow).where(WearRow.item_id == dropped.id)):
                 wear.item_id = kept.id
             in_kept = set(
@@ -738,12 +745,15 @@ class Wardrobe:
     # -- wear log, outfits, feedback ------------------------------------------------------------
     def _rows_for(self, session: Session, keys: Iterable[str]) -> list[ItemRow]:
         keys = list(dict.fromkeys(keys))
-        # Locked (PostgreSQL) so that none is deleted before the outfit refers to it.
+        # Locked (PostgreSQL) so that none is deleted before the outfit refers to it, in the
+        # order of their row ids whatever the order of ``keys``: two transactions locking the
+        # same items then wait for each other instead of deadlocking.
         rows = {
             r.key: r
             for r in session.scalars(
                 select(ItemRow)
                 .where(ItemRow.user_id == self.user_id, ItemRow.key.in_(keys))
+                .order_by(ItemRow.id)
                 .with_for_update()
             )
         }
