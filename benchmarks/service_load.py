@@ -16,12 +16,22 @@ the whole answer, measured in this process (asyncio + httpx, one connection per 
 server's detection thread, its request threads and these 50 clients share the machine's CPU
 cores, so the figures are the whole system's on this machine, not the server's alone.
 
+Then a phase of races (``--race-people`` of the people, ``--race-rounds`` rounds each, all at
+once): in each round a person sends, each group at the same instant, two creates of one id; two
+renames of two items to one new id with an edit of the first; four PATCHes of different fields
+of one item; and a delete of an item with an edit, feedback ("wore"), its cut-out and a second
+delete. Every acknowledged write of it is checked like the others: a created or renamed item is
+there under its id, each field a PATCH answered 200 for is in the item, an item whose delete
+answered 204 is gone. The answers' statuses are tabled per race.
+
 Afterwards the server is stopped (SIGTERM) and checked: every item answered 201 is listed by
 the API as its owner's and is in the database file (read with sqlite3), with the tags of its
 last edit answered 200; no answer was a 5xx and no connection failed.
 
 Ends with ``RESULT server_errors N``, ``RESULT lost_items N`` and ``RESULT p95_ms X`` (all
-requests). ``--quick``: 10 s.
+requests of the load phase); the races' 5xx answers and failed connections count in
+``server_errors``, their lost items, edits and deletes in ``lost_items``. ``--quick``: 10 s and
+5 race rounds.
 """
 
 from __future__ import annotations
@@ -60,6 +70,9 @@ class Client:
     headers: dict
     created: list[str] = field(default_factory=list)
     brand: dict[str, str] = field(default_factory=dict)  # item id -> brand of its last edit
+    # item id -> the fields racing PATCHes answered 200 for, and their values
+    fields: dict[str, dict] = field(default_factory=lambda: defaultdict(dict))
+    deleted: set[str] = field(default_factory=set)  # ids whose delete answered 204
     job: str | None = None
     n: int = 0
 
@@ -211,9 +224,111 @@ async def load(base: str, clients: int, seconds: float, pool: list[bytes]):
     return people, tally, time.perf_counter() - start
 
 
+async def timed(tally: Tally, kind: str, request) -> httpx.Response | None:
+    """Await ``request`` (an httpx coroutine), tallying its latency and status as ``kind``;
+    ``None`` when the connection failed."""
+    start = time.perf_counter()
+    try:
+        response = await request
+        await response.aread()
+    except httpx.HTTPError as err:
+        tally.failures.append(f"{kind}: {type(err).__name__}: {err}")
+        return None
+    tally.latencies[kind].append((time.perf_counter() - start) * 1000)
+    tally.statuses[kind][response.status_code] += 1
+    return response
+
+
+def status(response: httpx.Response | None) -> int | None:
+    return None if response is None else response.status_code
+
+
+async def race_round(http: httpx.AsyncClient, client: Client, r: int, tally: Tally) -> None:
+    """One round of conflicting writes by ``client``: each group of requests is sent at once
+    (asyncio.gather over separate connections)."""
+    h = client.headers
+    prefix = f"race{client.index}-{r}"
+
+    async def at_once(kind: str, *requests) -> list[int | None]:
+        answers = await asyncio.gather(*(timed(tally, kind, q) for q in requests))
+        return [status(a) for a in answers]
+
+    async def new_item(key: str, category: str) -> bool:
+        answer = await timed(
+            tally, "race-setup", http.post("/api/items", json={"id": key, "category": category},
+                                           headers=h)
+        )  # fmt: skip
+        if status(answer) == 201:
+            client.created.append(key)
+            return True
+        return False
+
+    # Two creates of one id: one 201, one 409.
+    key = f"{prefix}-c"
+    body = {"id": key, "category": "shirt"}
+    created = await at_once("race-create", *(http.post("/api/items", json=body, headers=h)
+                                             for _ in range(2)))  # fmt: skip
+    if 201 in created:
+        client.created.append(key)
+
+    # Two renames to one id, and an edit of the first item meanwhile.
+    a, b, new = f"{prefix}-ra", f"{prefix}-rb", f"{prefix}-rn"
+    if await new_item(a, "pants") and await new_item(b, "pants"):
+        renamed = await at_once(
+            "race-rename",
+            http.patch(f"/api/items/{a}", json={"id": new}, headers=h),
+            http.patch(f"/api/items/{b}", json={"id": new}, headers=h),
+            http.patch(f"/api/items/{a}", json={"notes": "hemmed"}, headers=h),
+        )
+        for old, answer in zip((a, b), renamed[:2], strict=True):
+            if answer == 200:
+                client.created[client.created.index(old)] = new
+        if renamed[2] == 200:  # applied before a rename of ``a`` or to ``a`` unrenamed
+            client.fields[new if renamed[0] == 200 else a]["notes"] = "hemmed"
+
+    # Four PATCHes of different fields of one item: each answered 200 must be in it.
+    key = f"{prefix}-p"
+    if await new_item(key, "coat"):
+        changes = [{"notes": "n"}, {"brand": "b"}, {"material": "wool"}, {"favorite": True}]
+        patched = await at_once(
+            "race-patch", *(http.patch(f"/api/items/{key}", json=c, headers=h) for c in changes)
+        )
+        for change, answer in zip(changes, patched, strict=True):
+            if answer == 200:
+                client.fields[key].update(change)
+
+    # A delete, with an edit, feedback, the cut-out and a second delete at the same time.
+    key = f"{prefix}-d"
+    if await new_item(key, "skirt"):
+        answers = await at_once(
+            "race-delete",
+            http.delete(f"/api/items/{key}", headers=h),
+            http.patch(f"/api/items/{key}", json={"notes": "late"}, headers=h),
+            http.post("/api/outfits/feedback", json={"items": [key], "kind": "wore"}, headers=h),
+            http.get(f"/api/items/{key}/cutout", headers=h),
+            http.delete(f"/api/items/{key}", headers=h),
+        )
+        if 204 in (answers[0], answers[4]):
+            client.created.remove(key)
+            client.deleted.add(key)
+
+
+async def races(base: str, people: list[Client], rounds: int) -> Tally:
+    tally = Tally()
+
+    async def person(client: Client) -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+            for r in range(rounds):
+                await race_round(http, client, r, tally)
+
+    await asyncio.gather(*(person(c) for c in people))
+    return tally
+
+
 async def check_through_api(base: str, people: list[Client]) -> tuple[int, int, dict]:
-    """Items answered 201 but not listed (lost), edits answered 200 but not shown; and the
-    photo jobs' statuses."""
+    """Items answered 201 but not listed (lost), edits answered 200 but not shown (a racing
+    PATCH's field counts as one edit; an item whose delete answered 204 but is listed, too);
+    and the photo jobs' statuses."""
     lost = lost_edits = 0
     jobs: dict[str, int] = defaultdict(int)
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
@@ -235,6 +350,12 @@ async def check_through_api(base: str, people: list[Client]) -> tuple[int, int, 
             lost_edits += sum(
                 items.get(key, {}).get("brand") != brand for key, brand in person.brand.items()
             )
+            lost_edits += sum(
+                items.get(key, {}).get(name) != value
+                for key, fields in person.fields.items()
+                for name, value in fields.items()
+            )
+            lost_edits += sum(key in items for key in person.deleted)
             for job in await every("/api/photos", person.headers):
                 jobs[job["status"]] += 1
     return lost, lost_edits, dict(jobs)
@@ -265,8 +386,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--weights", type=Path, default=None, help="model for detection")
     parser.add_argument("--keep", type=Path, default=None, help="keep the server's files here")
+    parser.add_argument("--race-people", type=int, default=10, help="people racing themselves")
+    parser.add_argument("--race-rounds", type=int, default=None, help="default 25, --quick 5")
     args = parser.parse_args()
     seconds = args.seconds or (10.0 if args.quick else 60.0)
+    rounds = args.race_rounds or (5 if args.quick else 25)
 
     folder = Path(args.keep or tempfile.mkdtemp(prefix="fashionkit-load-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -280,6 +404,10 @@ def main() -> None:
     try:
         people, tally, elapsed = asyncio.run(load(base, args.clients, seconds, pool))
         print(f"load average after: {os.getloadavg()[0]:.2f}")
+        racers = people[: args.race_people]
+        started = time.perf_counter()
+        raced = asyncio.run(races(base, racers, rounds))
+        race_s = time.perf_counter() - started
         lost_api, lost_edits, jobs = asyncio.run(check_through_api(base, people))
     finally:
         server.send_signal(signal.SIGTERM)
@@ -305,8 +433,18 @@ def main() -> None:
     p50, p95 = np.percentile(all_values, 50), np.percentile(all_values, 95)
     print(f"{'all':10}{len(all_values):8d}{p50:10.1f}{p95:10.1f}{all_values.max():10.1f}")
 
-    server_errors = len(tally.failures) + sum(
-        n for per_kind in tally.statuses.values() for s, n in per_kind.items() if s >= 500
+    race_total = sum(len(v) for v in raced.latencies.values())
+    print(f"\nraces: {len(racers)} people × {rounds} rounds in {race_s:.1f} s, "
+          f"{race_total} requests")  # fmt: skip
+    print(f"{'race':14}{'count':>8}{'p50 ms':>10}{'max ms':>10}  statuses")
+    for kind, values in raced.latencies.items():
+        statuses = ", ".join(f"{s}×{n}" for s, n in sorted(raced.statuses[kind].items()))
+        print(f"{kind:14}{len(values):8d}{np.percentile(values, 50):10.1f}"
+              f"{max(values):10.1f}  {statuses}")  # fmt: skip
+
+    server_errors = sum(
+        len(t.failures) + sum(n for per in t.statuses.values() for s, n in per.items() if s >= 500)
+        for t in (tally, raced)
     )
     client_errors = sum(
         n for per_kind in tally.statuses.values() for s, n in per_kind.items() if 400 <= s < 500
@@ -318,7 +456,7 @@ def main() -> None:
     too_many = sum(per_kind.get(429, 0) for per_kind in tally.statuses.values())
     print(f"4xx answers: {client_errors} (429, too many photos waiting: {too_many}); "
           f"connection failures: {len(tally.failures)}")  # fmt: skip
-    for failure in tally.failures[:5]:
+    for failure in (tally.failures + raced.failures)[:5]:
         print(f"  {failure}")
     print(f"RESULT server_errors {server_errors}")
     print(f"RESULT lost_items {max(lost_api, lost_db) + lost_edits}")
