@@ -11,8 +11,12 @@ What uvicorn enforces itself, with the values chosen here:
 What it does not: a client that opens a connection and sends its request line and headers
 slowly (or nothing) is never timed out by uvicorn. :func:`header_timeout_protocol` adds that:
 a connection that has not sent a complete request head within ``header_timeout_s`` of opening,
-or of its previous answer, gets 408 and is closed. The request body's pace is the
-application's (:class:`~fashionkit.service.limits.BodySizeLimit`). The total number of open
+or of its previous answer, gets 408 and is closed. It extends uvicorn's ``H11Protocol``, which
+is not uvicorn's public API: :func:`check_uvicorn_protocol` checks, before the server starts,
+that the installed uvicorn still has each method and attribute it relies on, and refuses to
+start (naming uvicorn's version) rather than serve without the timeout.
+
+The request body's pace is the application's (:class:`~fashionkit.service.limits.BodySizeLimit`). The total number of open
 connections, TLS, and rates per address beyond logins are for a proxy in front.
 """
 
@@ -22,9 +26,54 @@ import asyncio
 
 import h11
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["header_timeout_protocol", "server_config", "ServerLimits"]
+from fashionkit.errors import FashionkitError
+
+try:
+    from uvicorn.protocols.http import h11_impl
+except ImportError:  # reported by check_uvicorn_protocol, when a server is configured
+    h11_impl = None  # type: ignore[assignment]
+
+__all__ = ["header_timeout_protocol", "server_config", "ServerLimits", "check_uvicorn_protocol"]
+
+#: What :func:`header_timeout_protocol` uses of uvicorn's h11 implementation, by the code object
+#: that must name it: the methods it extends (``on_response_complete`` is what uvicorn calls
+#: when an answer is sent, from ``handle_events``), and the attributes it reads.
+_RELIED_ON = {
+    "H11Protocol.__init__": ("loop", "conn", "cycle"),
+    "H11Protocol.connection_made": ("transport",),
+    "H11Protocol.connection_lost": (),
+    "H11Protocol.handle_events": ("on_response_complete",),
+    "H11Protocol.on_response_complete": (),
+    "RequestResponseCycle.__init__": ("response_complete",),
+}
+
+
+def check_uvicorn_protocol() -> None:
+    """Raise :class:`~fashionkit.errors.FashionkitError`, naming the installed uvicorn's version
+    and what is missing, unless its ``uvicorn.protocols.http.h11_impl`` has each method and
+    attribute in :data:`_RELIED_ON` (read from the methods' code, so no connection is needed)."""
+    version = getattr(uvicorn, "__version__", "unknown")
+    if h11_impl is None:
+        missing = ["the module uvicorn.protocols.http.h11_impl"]
+    else:
+        missing = []
+        for where, names in _RELIED_ON.items():
+            class_name, method = where.split(".")
+            code = getattr(getattr(getattr(h11_impl, class_name, None), method, None),
+                           "__code__", None)  # fmt: skip
+            if code is None:
+                missing.append(where)
+            else:
+                missing.extend(f"{where}: {name}" for name in names if name not in code.co_names)
+    if not hasattr(h11, "IDLE"):
+        missing.append("h11.IDLE")
+    if missing:
+        raise FashionkitError(
+            f"uvicorn {version} is not one the request-head timeout of `fashionkit serve` "
+            f"works with (fashionkit.service.server extends its h11 protocol, which lacks: "
+            f"{'; '.join(missing)}); install a uvicorn release that has them"
+        )
 
 _TIMEOUT_ANSWER = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
@@ -32,11 +81,12 @@ _TIMEOUT_ANSWER = (
 )
 
 
-def header_timeout_protocol(header_timeout_s: float) -> type[H11Protocol]:
+def header_timeout_protocol(header_timeout_s: float) -> type[asyncio.Protocol]:
     """uvicorn's h11 protocol, closing connections whose request head takes longer than
-    ``header_timeout_s`` (answering 408 first)."""
+    ``header_timeout_s`` (answering 408 first); :func:`check_uvicorn_protocol` first."""
+    check_uvicorn_protocol()
 
-    class HeaderTimeoutProtocol(H11Protocol):
+    class HeaderTimeoutProtocol(h11_impl.H11Protocol):
         _head_timer: asyncio.TimerHandle | None = None
 
         def _arm(self) -> None:
