@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from fashionkit.wardrobe.models import AccountRow, UserRow
@@ -223,6 +223,23 @@ class Account:
     generation: int = 0
 
 
+def _replace_password(
+    connection: Connection, user_id: int, password_hash: str, *, unless_changed: str | None = None
+) -> int | None:
+    """Store ``password_hash`` as the login's password and raise its token generation: a new
+    password ends every token issued before it. The new generation; ``None`` when the user has
+    no login, or (``unless_changed``: the hash the caller checked) its password is no longer
+    that one."""
+    query = update(AccountRow).where(AccountRow.user_id == user_id)
+    if unless_changed is not None:
+        query = query.where(AccountRow.password_hash == unless_changed)
+    return connection.execute(
+        query.values(
+            password_hash=password_hash, token_generation=AccountRow.token_generation + 1
+        ).returning(AccountRow.token_generation)
+    ).scalar()
+
+
 class Accounts:
     """Registration and login against the wardrobe database (migrated to the head revision)."""
 
@@ -281,15 +298,7 @@ class Accounts:
                 user_id = connection.execute(
                     insert(UserRow).values(name=name).returning(UserRow.id)
                 ).scalar_one()
-            generation = connection.execute(
-                update(AccountRow)
-                .where(AccountRow.user_id == user_id)
-                .values(
-                    password_hash=password_hash,
-                    token_generation=AccountRow.token_generation + 1,
-                )
-                .returning(AccountRow.token_generation)
-            ).scalar()
+            generation = _replace_password(connection, user_id, password_hash)
             if generation is None:
                 generation = 0
                 connection.execute(
@@ -311,16 +320,10 @@ class Accounts:
             return None
         password_hash = hash_password(new)
         with self.engine.begin() as connection:
-            generation = connection.execute(
-                update(AccountRow)
-                # Only if the password is still the one checked: of two changes at once, one wins.
-                .where(AccountRow.user_id == user_id, AccountRow.password_hash == stored)
-                .values(
-                    password_hash=password_hash,
-                    token_generation=AccountRow.token_generation + 1,
-                )
-                .returning(AccountRow.token_generation)
-            ).scalar()
+            # Only if the password is still the one checked: of two changes at once, one wins.
+            generation = _replace_password(
+                connection, user_id, password_hash, unless_changed=stored
+            )
         if generation is None:
             return None
         account = self.get(user_id)

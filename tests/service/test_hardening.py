@@ -26,8 +26,21 @@ def _mpo(synth_image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def test_multi_picture_jpeg_is_a_jpeg(db_url, tmp_path):
+@pytest.fixture
+def detecting(db_url, tmp_path):
+    """A service detecting with the synthetic world's truth (photos up to 400 × 400), a client
+    of it, alice's Authorization header, and the predictor (to add photos' truth)."""
     predictor = TruthPredictor()
+    app = create_app(
+        db_url, tmp_path / "data", predictor=predictor,
+        settings=ServiceSettings(max_pixels=400 * 400),
+    )  # fmt: skip
+    with TestClient(app) as client:
+        yield client, login(client, "alice"), predictor
+
+
+def test_multi_picture_jpeg_is_a_jpeg(detecting):
+    client, alice, predictor = detecting
     synth = render_image(seed=5, index=0, size=160, max_figures=1)
     data = _mpo(synth.image)
     assert Image.open(io.BytesIO(data)).format == "MPO"
@@ -35,20 +48,14 @@ def test_multi_picture_jpeg_is_a_jpeg(db_url, tmp_path):
     checked = check_image(data, max_pixels=160 * 160)
     assert (checked.format, checked.width, checked.height) == ("JPEG", 160, 160)
 
-    app = create_app(
-        db_url, tmp_path / "data", predictor=predictor,
-        settings=ServiceSettings(max_pixels=400 * 400),
-    )  # fmt: skip
-    with TestClient(app) as client:
-        alice = login(client, "alice")
-        response = client.post(
-            "/api/photos", files={"file": ("IMG_0001.JPG", data, "image/jpeg")}, headers=alice
-        )
-        assert response.status_code == 202, response.text
-        assert response.json()["format"] == "JPEG"
-        job = wait_for_job(client, alice, response.json()["id"])
-        assert job["status"] == "done", job
-        assert len(job["items"]) == predictor.garments(data) > 0
+    response = client.post(
+        "/api/photos", files={"file": ("IMG_0001.JPG", data, "image/jpeg")}, headers=alice
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["format"] == "JPEG"
+    job = wait_for_job(client, alice, response.json()["id"])
+    assert job["status"] == "done", job
+    assert len(job["items"]) == predictor.garments(data) > 0
 
 
 @pytest.mark.parametrize(
@@ -65,25 +72,19 @@ def test_ids_that_would_be_unreachable_are_refused(service, alice, item_id):
     assert [i["id"] for i in service.get("/api/items", headers=alice).json()] == ["ok"]
 
 
-def test_an_encoded_slash_does_not_reach_another_items_cutout(db_url, tmp_path):
-    predictor = TruthPredictor()
-    app = create_app(
-        db_url, tmp_path / "data", predictor=predictor,
-        settings=ServiceSettings(max_pixels=400 * 400),
-    )  # fmt: skip
-    with TestClient(app) as client:
-        alice = login(client, "alice")
-        job = client.post(
-            "/api/photos", files={"file": ("p.png", predictor.photo(0), "image/png")},
-            headers=alice,
-        ).json()  # fmt: skip
-        job = wait_for_job(client, alice, job["id"])
-        key = job["items"][0]
-        assert client.get(f"/api/items/{key}/cutout", headers=alice).status_code == 200
-        for encoded in ("%2F", "%2f", "%5C", "%5c"):
-            response = client.get(f"/api/items/{key}{encoded}cutout", headers=alice)
-            assert response.status_code == 404, (encoded, response.headers)
-            assert response.headers["content-type"] == "application/json"
+def test_an_encoded_slash_does_not_reach_another_items_cutout(detecting):
+    client, alice, predictor = detecting
+    job = client.post(
+        "/api/photos", files={"file": ("p.png", predictor.photo(0), "image/png")},
+        headers=alice,
+    ).json()  # fmt: skip
+    job = wait_for_job(client, alice, job["id"])
+    key = job["items"][0]
+    assert client.get(f"/api/items/{key}/cutout", headers=alice).status_code == 200
+    for encoded in ("%2F", "%2f", "%5C", "%5c"):
+        response = client.get(f"/api/items/{key}{encoded}cutout", headers=alice)
+        assert response.status_code == 404, (encoded, response.headers)
+        assert response.headers["content-type"] == "application/json"
 
 
 def test_a_running_server_names_in_any_case_and_its_headers(tmp_path):

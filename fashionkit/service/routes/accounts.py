@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field
 
 from fashionkit.ontology import load_ontology
 from fashionkit.service.auth import (
@@ -21,15 +21,23 @@ from fashionkit.service.limits import LoginThrottle
 router = APIRouter(prefix="/api")
 
 
+def _checked_password(password: str) -> str:
+    check_password_length(password)
+    return password
+
+
+#: A password a person chooses (registering or changing it): the rule of
+#: :func:`~fashionkit.service.auth.check_password_length`, its length also in the OpenAPI schema.
+NewPassword = Annotated[
+    str,
+    Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH),
+    AfterValidator(_checked_password),
+]
+
+
 class NewUser(BaseModel):
     name: str = Field(pattern=USERNAME_PATTERN.pattern, description="Letters, digits, _ . -")
-    password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)
-
-    @field_validator("password")
-    @classmethod
-    def _not_easily_guessed(cls, password: str) -> str:
-        check_password_length(password)
-        return password
+    password: NewPassword
 
 
 def _throttle(request: Request) -> LoginThrottle:
@@ -114,13 +122,7 @@ def me(account: CurrentAccount) -> dict:
 
 class PasswordChange(BaseModel):
     current_password: str = Field(max_length=MAX_PASSWORD_LENGTH)
-    new_password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)
-
-    @field_validator("new_password")
-    @classmethod
-    def _not_easily_guessed(cls, password: str) -> str:
-        check_password_length(password)
-        return password
+    new_password: NewPassword
 
 
 @router.post("/me/password")
