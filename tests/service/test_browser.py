@@ -2,8 +2,9 @@
 
 A person creates an account, uploads a photo and sees the labelled overlay (Fig. 8), the
 super-category view (Fig. 9) and the items found as cut-outs; edits a tag; adds items by hand;
-filters the gallery; gets outfits with their explanations and gives like / dislike / wore; logs
-out, and the next person sees none of it. Each step asserts what the page shows and what the
+filters the gallery; gets outfits with their explanations and gives like / dislike / wore;
+changes the password (a second tab still holding the old token goes back to the login, where
+the new password works); logs out, and the next person sees none of it. Each step asserts what the page shows and what the
 server then holds, and saves a screenshot under the test's temporary folder (``screenshots/``).
 
 The server listens on 127.0.0.1 only, in this process, detecting with the synthetic world's
@@ -42,6 +43,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 PASSWORD = "correct horse"
+NEW_PASSWORD = "battery staple"
 BY_HAND = [
     ("white-shirt", "shirt", "#ffffff"),
     ("blue-tee", "top", "#3060c0"),
@@ -275,6 +277,68 @@ def test_wardrobe_in_the_browser(live, tmp_path):
             )
         shot("08-feedback")
 
+        # -- change the password: earlier tokens end, the new password logs in ----------------
+        old_token = page.evaluate("sessionStorage.getItem('fashionkit-token')")
+        page.click("#password-change summary")
+        page.fill("#current-password", "not the password")
+        page.fill("#new-password", NEW_PASSWORD)
+        page.fill("#repeat-password", NEW_PASSWORD + "!")
+        page.click("#password-button")
+        expect(page.locator("#error")).to_contain_text("differ")  # refused before any request
+        page.fill("#repeat-password", NEW_PASSWORD)
+        page.click("#password-button")
+        expect(page.locator("#error")).to_contain_text("current password is wrong")
+        page.fill("#current-password", PASSWORD)
+        page.click("#password-button")
+        expect(page.locator("#password-status")).to_contain_text("Password changed")
+        expect(page.locator("#error")).to_have_text("")
+        for field in ("#current-password", "#new-password", "#repeat-password"):
+            expect(page.locator(field)).to_have_value("")
+        new_token = page.evaluate("sessionStorage.getItem('fashionkit-token')")
+        assert new_token and new_token != old_token
+
+        def me(bearer: str) -> int:
+            answer = httpx.get(f"{base}/api/me", headers={"Authorization": f"Bearer {bearer}"})
+            return answer.status_code
+
+        assert (me(old_token), me(new_token)) == (401, 200)
+        shot("09-password")
+        # A second tab still holding the old token (as another device would) goes back to
+        # the login; the old password is refused there and the new one works.
+        other = browser.new_page()
+        other.set_default_timeout(15_000)
+        other.on("pageerror", lambda err: problems.append(f"other tab: page error: {err}"))
+        other_refused: list[tuple[str, str, int]] = []
+        other.on(
+            "response",
+            lambda r: (
+                other_refused.append((r.request.method, r.url[len(base) :], r.status))
+                if r.status >= 400
+                else None
+            ),
+        )
+        other.goto(f"{base}/")
+        other.evaluate(f"sessionStorage.setItem('fashionkit-token', {old_token!r})")
+        other.reload()
+        expect(other.locator("#login")).to_be_visible()
+        expect(other.locator("#app")).to_be_hidden()
+        assert other.evaluate("sessionStorage.getItem('fashionkit-token')") is None
+        other.fill("#name", "alice")
+        other.fill("#password", PASSWORD)
+        other.click("#login-button")
+        expect(other.locator("#error")).to_contain_text("wrong name or password")
+        other.fill("#password", NEW_PASSWORD)
+        other.click("#login-button")
+        expect(other.locator("#me")).to_have_text("alice")
+        expect(other.locator("#gallery .card")).to_have_count(garments + len(BY_HAND))
+        assert other_refused[-1] == ("POST", "/api/token", 401), other_refused
+        assert all(status == 401 for _, _, status in other_refused), other_refused
+        other.close()
+        # The old token's refusals did not end the new login of the first tab.
+        assert me(new_token) == 200
+        page.click("#filter-clear")
+        expect(cards).to_have_count(garments + len(BY_HAND))
+
         # -- log out; the next person sees nothing of alice's ---------------------------------
         token = page.evaluate("sessionStorage.getItem('fashionkit-token')")
         page.click("#logout")
@@ -289,7 +353,7 @@ def test_wardrobe_in_the_browser(live, tmp_path):
             time.sleep(0.1)
         for emptied in ("#gallery", "#photo-pictures", "#photo-items", "#outfit-list"):
             assert page.locator(emptied).evaluate("e => e.childElementCount") == 0, emptied
-        shot("09-logged-out")
+        shot("10-logged-out")
         page.fill("#name", "bob")
         page.fill("#password", PASSWORD)
         page.click("#register-button")
@@ -297,7 +361,7 @@ def test_wardrobe_in_the_browser(live, tmp_path):
         expect(page.locator("#gallery-count")).to_have_text("0 item(s)")
         expect(cards).to_have_count(0)
         expect(page.locator("#photo-list li")).to_have_count(0)
-        shot("10-next-person")
+        shot("11-next-person")
         browser.close()
 
     assert problems == [], "\n".join(problems)
@@ -306,11 +370,12 @@ def test_wardrobe_in_the_browser(live, tmp_path):
         ("POST", "/api/users", 422),
         ("PATCH", f"/api/items/{key}", 422),
         ("POST", "/api/items", 409),
+        ("POST", "/api/me/password", 403),
     ]
     assert sorted(p.name for p in shots.iterdir()) == [
         "01-login.png", "02-logged-in.png", "03-photo.png", "04-gallery.png", "05-edit.png",
-        "06-filter.png", "07-outfits.png", "08-feedback.png", "09-logged-out.png",
-        "10-next-person.png",
+        "06-filter.png", "07-outfits.png", "08-feedback.png", "09-password.png",
+        "10-logged-out.png", "11-next-person.png",
     ]  # fmt: skip
     with Wardrobe(db, user="alice", apply_migrations=False) as wardrobe:  # the database itself
         assert len(wardrobe) == garments + len(BY_HAND)

@@ -111,9 +111,35 @@ function clearPage() {
                     'outfit-list']) {
     $(id).replaceChildren();
   }
-  for (const id of ['me', 'photo-status', 'gallery-count']) $(id).textContent = '';
-  for (const form of ['upload-form', 'filter-form', 'add-form', 'outfit-form']) $(form).reset();
+  for (const id of ['me', 'photo-status', 'gallery-count', 'password-status']) {
+    $(id).textContent = '';
+  }
+  for (const form of ['upload-form', 'filter-form', 'add-form', 'outfit-form',
+                      'password-form']) {
+    $(form).reset();
+  }
+  $('password-change').open = false;
   forgetCutouts();
+}
+
+async function changePassword(event) {
+  event.preventDefault();
+  showError();
+  $('password-status').textContent = '';
+  if ($('new-password').value !== $('repeat-password').value) {
+    showError('the new password and its repetition differ');
+    return;
+  }
+  try {
+    // The server ends every earlier token of the account, this page's too, and answers with a
+    // new one for this page.
+    const answer = await api('/api/me/password', { method: 'POST', json: {
+      current_password: $('current-password').value, new_password: $('new-password').value } });
+    token = answer.access_token;
+    sessionStorage.setItem('fashionkit-token', token);
+    for (const id of ['current-password', 'new-password', 'repeat-password']) $(id).value = '';
+    $('password-status').textContent = 'Password changed; every other login has ended.';
+  } catch (err) { showError(err.message); }
 }
 
 function logout() {
@@ -135,6 +161,7 @@ async function loadCategories() {
 async function start() {
   const me = await api('/api/me');
   $('me').textContent = me.name;
+  $('password-user').value = me.name;  // for password managers, beside the new password
   $('login').classList.add('hidden');
   $('app').classList.remove('hidden');
   await Promise.all([loadItems(), loadPhotos(), loadCategories()]);
@@ -383,6 +410,7 @@ document.addEventListener('DOMContentLoaded', () => {
   $('login-form').addEventListener('submit', login);
   $('register-button').addEventListener('click', register);
   $('logout').addEventListener('click', logout);
+  $('password-form').addEventListener('submit', changePassword);
   $('upload-form').addEventListener('submit', upload);
   $('filter-form').addEventListener('submit', loadItems);
   $('filter-clear').addEventListener('click', clearFilter);
