@@ -37,8 +37,9 @@ Routes::
                                            (lists: ?limit= ≤ 1000, default 200, &offset=;
                                            X-Total-Count, Link rel="next")
     GET    /api/items/{id}                 item (+ "category_name", "supercategory", "cutout_url")
-    PATCH  /api/items/{id}                 {field: value | null, "id": new id} → item
-    DELETE /api/items/{id}                 204
+    PATCH  /api/items/{id}                 {field: value | null, "id": new id} → item; 409 new
+                                           id taken (concurrent edits all land, none is 409)
+    DELETE /api/items/{id}                 204; requests racing it answer 404
     GET    /api/items/{id}/cutout          RGBA PNG (items found in photos)
     GET    /api/outfits                    ?season=&temperature=&occasion=&formality=&with=&outer=&n=
                                            → [{"items", "score", "explanation"}]
