@@ -454,8 +454,8 @@ def main() -> None:
           f"in the database: {lost_db}; edits not shown: {lost_edits}")  # fmt: skip
     print(f"photo jobs: {jobs} (queued ones run at the next start)")
     too_many = sum(per_kind.get(429, 0) for per_kind in tally.statuses.values())
-    print(f"4xx answers: {client_errors} (429, too many photos waiting: {too_many}); "
-          f"connection failures: {len(tally.failures)}")  # fmt: skip
+    print(f"4xx answers of the load phase: {client_errors} (429, too many photos waiting: "
+          f"{too_many}); connection failures: {len(tally.failures)}")  # fmt: skip
     for failure in (tally.failures + raced.failures)[:5]:
         print(f"  {failure}")
     print(f"RESULT server_errors {server_errors}")
