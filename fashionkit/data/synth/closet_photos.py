@@ -173,7 +173,7 @@ def plan_outfit(rng: np.random.Generator, pool: Sequence[ItemLook], worn: Mappin
                 required: Sequence[ItemLook] = ()) -> list[ItemLook] | None:
     """One plausible outfit from ``pool`` that holds every item of ``required``: a one-piece, or
     a top and a bottom (a shirt may go under a sweater), maybe outerwear, shoes, a belt, a bag,
-    a hat, a scarf. Items worn less often (``worn``: times per item id) are likelier. ``None``
+    a hat, a scarf (no outerwear over a required top). Items worn less often (``worn``: times per item id) are likelier. ``None``
     when the pool holds no base outfit compatible with ``required``."""
     by_slot: dict[str, list[ItemLook]] = {}
     for look in pool:
@@ -210,7 +210,8 @@ def plan_outfit(rng: np.random.Generator, pool: Sequence[ItemLook], worn: Mappin
         if top.kind == "sweater" and shirts and rng.random() < 0.35:
             out.append(shirts[int(rng.integers(len(shirts)))])
     top_kind = out[0].kind
-    if "outer" in need or rng.random() < 0.5:
+    # A required top is what the photo is for: no outerwear that might hide it.
+    if "outer" in need or ("top" not in need and rng.random() < 0.5):
         outer = pick("outer", lambda look: look.kind != "vest" or top_kind in ("tee", "shirt"))
         if outer is not None and (outer.kind != "vest" or top_kind in ("tee", "shirt")):
             out.append(outer)
