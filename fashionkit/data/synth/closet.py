@@ -12,7 +12,7 @@
 "correlate"}}, "items": [{"id": "item-000", "category_id", "known", "tags": {type: value},
 "kind", "look_seed", "texture", "palette", "mark": {"shape", "color"}, "look": {...}}]}``.
 ``look`` is what the item shows when built on a reference figure: ``pattern``, ``colors``
-(names), ``attributes`` (Fashionpedia names), ``style`` (``"hoodie"``, ``"boot"``) — the item
+(names), ``attributes`` (Fashionpedia names), ``style`` (``"hoodie"``, ``"boot"``), ``hood_up`` — the item
 itself is its ``kind`` and ``look_seed`` (see :mod:`.closet_photos`). ``known: false`` items
 are worn only in new photos: the wardrobe has never seen them.
 
@@ -39,7 +39,8 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from fashionkit.data.synth.closet_photos import KINDS, ItemLook, plan_outfit, render_photo
-from fashionkit.data.synth.figures import Figure, sample_pose
+from fashionkit.data.synth.figures import Figure, Z, sample_pose
+from fashionkit.data.synth.garments import HOOD
 from fashionkit.data.synth.textures import Finish
 from fashionkit.errors import InvalidDataError
 from fashionkit.ontology import load_ontology
@@ -148,7 +149,8 @@ class ClosetItem:
 
     @property
     def item_look(self) -> ItemLook:
-        return ItemLook(self.id, self.kind, self.look_seed, Finish(self.texture, self.palette), *self.mark)
+        return ItemLook(self.id, self.kind, self.look_seed, Finish(self.texture, self.palette), *self.mark,
+                        hood_up=bool(self.look.get("hood_up", False)))
 
     def to_json(self) -> dict:
         return {"id": self.id, "category_id": self.category_id, "known": self.known, "tags": self.tags,
@@ -261,7 +263,8 @@ def _realise(kind: str, look_seed: int, finish: Finish) -> tuple[int, dict]:
     out = builder.belt(3.0, 0.08) if kind == "belt" else getattr(builder, method)()
     obj = out[0] if isinstance(out, list) else out
     look = {"pattern": obj.paint.pattern, "colors": list(obj.paint.names),
-            "attributes": list(obj.attributes), "style": obj.info.get("kind") or kind}
+            "attributes": list(obj.attributes), "style": obj.info.get("kind") or kind,
+            "hood_up": any(op.item.category_id == HOOD and op.z > Z.HAIR for op in fig.ops)}
     assert obj.category_id is not None
     return int(obj.category_id), look
 

@@ -79,7 +79,8 @@ PHOTO_SCENE = SceneConfig(figure_weights=(0.7, 0.3), closeup=0.12, height=(0.62,
 class ItemLook:
     """What it takes to draw one closet item again: ``kind`` (a :data:`KINDS` key),
     ``look_seed`` (seeds every random choice of its look), its ``finish``, and its brand's mark
-    (``mark_shape`` of :data:`MARK_SHAPES`, ``mark_color`` a :data:`~.textures.COLORS` name)."""
+    (``mark_shape`` of :data:`MARK_SHAPES`, ``mark_color`` a :data:`~.textures.COLORS` name);
+    ``hood_up``: it is a top worn with its hood up (no hat goes over it)."""
 
     id: str
     kind: str
@@ -87,6 +88,7 @@ class ItemLook:
     finish: Finish
     mark_shape: str
     mark_color: str
+    hood_up: bool = False
 
     @property
     def slot(self) -> str:
@@ -172,9 +174,10 @@ def draw_mark(look: ItemLook, fig: Figure, objs: Sequence[SceneObject], belt_y: 
 def plan_outfit(rng: np.random.Generator, pool: Sequence[ItemLook], worn: Mapping[str, int],
                 required: Sequence[ItemLook] = ()) -> list[ItemLook] | None:
     """One plausible outfit from ``pool`` that holds every item of ``required``: a one-piece, or
-    a top and a bottom (a shirt may go under a sweater), maybe outerwear, shoes, a belt, a bag,
-    a hat, a scarf (no outerwear over a required top). Items worn less often (``worn``: times per item id) are likelier. ``None``
-    when the pool holds no base outfit compatible with ``required``."""
+    a top and a bottom (a shirt may go under a sweater), maybe outerwear (a vest only over a
+    top; none over a required top, which it might hide), shoes, a belt, a bag, a hat (not over
+    a raised hood, when another top will do), a scarf. Items worn less often (``worn``: times
+    per item id) are likelier. ``None`` when ``required`` cannot be worn together from ``pool``."""
     by_slot: dict[str, list[ItemLook]] = {}
     for look in pool:
         by_slot.setdefault(look.slot, []).append(look)
@@ -185,38 +188,42 @@ def plan_outfit(rng: np.random.Generator, pool: Sequence[ItemLook], worn: Mappin
     def pick(slot: str, where=lambda look: True) -> ItemLook | None:
         if slot in need:
             return need[slot]
-        options = [look for look in by_slot.get(slot, []) if where(look)]
+        options = [look for look in by_slot.get(slot, []) if where(look)] or by_slot.get(slot, [])
         if not options:
             return None
         w = np.array([1.0 / (1.0 + worn.get(look.id, 0)) ** 2 for look in options])
         return options[int(rng.choice(len(options), p=w / w.sum()))]
 
-    can_separates = ("top" in need or "top" in by_slot) and ("bottom" in need or "bottom" in by_slot)
-    can_one = "one-piece" in need or "one-piece" in by_slot
-    if "one-piece" in need and ("top" in need or "bottom" in need):
-        return None
-    if not (can_separates or can_one):
-        return None
-    one = "one-piece" in need or (can_one and not ("top" in need or "bottom" in need)
-                                  and (not can_separates or rng.random() < 0.3))
+    separates = {"top", "bottom"} <= need.keys() | by_slot.keys()
+    vest = need.get("outer") is not None and need["outer"].kind == "vest"
+    if "one-piece" in need:
+        if "top" in need or "bottom" in need or vest:
+            return None
+        one = True
+    elif "top" in need or "bottom" in need or vest or "one-piece" not in by_slot:
+        if not separates:
+            return None
+        one = False
+    else:
+        one = not separates or rng.random() < 0.3
     out: list[ItemLook] = []
     if one:
         out.append(pick("one-piece"))  # type: ignore[arg-type]
     else:
-        top = pick("top")
+        top = pick("top", lambda look: not ("hat" in need and look.hood_up))
         assert top is not None
         out += [top, pick("bottom")]  # type: ignore[list-item]
         shirts = [look for look in by_slot.get("top", []) if look.kind == "shirt"]
         if top.kind == "sweater" and shirts and rng.random() < 0.35:
             out.append(shirts[int(rng.integers(len(shirts)))])
-    top_kind = out[0].kind
-    # A required top is what the photo is for: no outerwear that might hide it.
+    base = out[0]
     if "outer" in need or ("top" not in need and rng.random() < 0.5):
-        outer = pick("outer", lambda look: look.kind != "vest" or top_kind in ("tee", "shirt"))
-        if outer is not None and (outer.kind != "vest" or top_kind in ("tee", "shirt")):
+        outer = pick("outer", lambda look: look.kind != "vest" or not one)
+        if outer is not None and (outer.kind != "vest" or not one):
             out.append(outer)
     for slot, odds in (("shoes", 0.9), ("belt", 0.3), ("bag", 0.35), ("hat", 0.25), ("scarf", 0.2)):
-        if slot == "belt" and top_kind not in ("tee", "shirt", "dress", "jumpsuit") and slot not in need:
+        if slot not in need and (slot == "belt" and base.kind in ("sweater", "hoodie")
+                                 or slot == "hat" and base.hood_up):
             continue
         if slot in need or rng.random() < odds:
             item = pick(slot)
@@ -262,8 +269,6 @@ def _wear(fig: Figure, rng: np.random.Generator, outfit: Sequence[ItemLook]) -> 
                 belt_y = 2.45
             elif "low waist" in attrs.get("bottom", ()):
                 belt_y += 0.4
-        elif look.kind == "hat" and any(op.item.category_id == 27 and op.z > Z.HAIR for op in fig.ops):
-            continue  # a hood is up
         objs = build_item(look, fig, z=z, collar_z=collar_z, belt_y=belt_y)
         attrs[look.slot] = objs[0].attributes
 
