@@ -44,6 +44,9 @@ def test_closet_json_follows_the_format(closet):
     assert len(grounded) >= 2 and len(set(closet.tag_types) - grounded) >= 1
     assert [it.id for it in closet.items] == [f"item-{i:03d}" for i in range(14)]
     assert sum(not it.known for it in closet.items) == 3
+    for split in ("labelled", "new"):
+        images = json.loads((closet.labelled.dir.parent / split / "annotations.json").read_text())["images"]
+        assert all(sum(f["owner"] for f in img["synth"]["figures"]) == 1 for img in images)
     for it in closet.items:
         assert set(it.tags) == set(closet.tag_types)
         for k, v in it.tags.items():
@@ -99,7 +102,7 @@ def test_item_ids_are_where_the_items_are_drawn(closet):
         figures = json.loads(closet.labelled.annotations_path.read_text() if stream == 0 else
                              closet.new.annotations_path.read_text())
         meta = next(i for i in figures["images"] if i["id"] == photo.image_id)["synth"]
-        outfits = [f["items"] for f in meta["figures"]]
+        outfits = [f["items"] for f in sorted(meta["figures"], key=lambda f: not f["owner"])]
         index = int(photo.path.stem)
         again = render_photo(looks, outfits, closet.seed, stream, index, SIZE)
         assert np.array_equal(np.asarray(again.image), np.asarray(Image.open(photo.path)))

@@ -270,15 +270,18 @@ def _realise(kind: str, look_seed: int, finish: Finish) -> tuple[int, dict]:
 
 
 def _draw_items(seed: int, items: int, unseen: int) -> list[ClosetItem]:
-    """The closet's items; the first two known ones are a top and a bottom, so that the known
-    items always make an outfit. Tag values of the ungrounded types come from their own
+    """The closet's items; the first known ones are a top, a bottom and (with three known items
+    or more) shoes, so that the known items always make an outfit. Tag values of the ungrounded types come from their own
     generator, one per item, which nothing else reads."""
     rng = np.random.default_rng([seed, 1])
     kinds = [_weighted(rng, _KIND_ODDS) for _ in range(items)]
     known = items - unseen
     kinds[0] = _weighted(rng, {k: _KIND_ODDS[k] for k in ("tee", "shirt", "sweater", "hoodie")})
     kinds[1] = _weighted(rng, {k: _KIND_ODDS[k] for k in ("pants", "shorts", "skirt")})
-    unknown_at = set((2 + rng.permutation(items - 2)[:unseen]).tolist()) if unseen else set()
+    fixed = 2
+    if known >= 3:  # and a pair of shoes
+        kinds[2], fixed = "shoes", 3
+    unknown_at = set((fixed + rng.permutation(items - fixed)[:unseen]).tolist()) if unseen else set()
     out = []
     for i, kind in enumerate(kinds):
         brand = str(list(BRANDS)[int(rng.integers(len(BRANDS)))])

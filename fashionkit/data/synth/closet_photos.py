@@ -276,22 +276,27 @@ def _wear(fig: Figure, rng: np.random.Generator, outfit: Sequence[ItemLook]) -> 
 def render_photo(looks: Mapping[str, ItemLook], outfits: Sequence[Sequence[str]], seed: int,
                  stream: int, index: int, size: int, min_area: int | None = None) -> SynthImage:
     """Photo ``index`` of ``stream`` (one per split) of the closet ``seed``: one figure per
-    outfit (item ids, drawn back to front) on a ``size × size`` background, relit.
+    outfit (item ids; the first is the owner's) on a ``size × size`` background, relit.
 
     Annotations are :class:`~.scene.SynthImage`'s, each with an ``"item_id"``: the item an
     object is, or for a part (sleeve, pocket, buckle) the item it belongs to."""
     rng = np.random.default_rng([int(seed), 7, int(stream), int(index)])
     bg, bg_kind, floor = background(rng, size, size)
     places = place_figures(rng, size, size, len(outfits), PHOTO_SCENE, floor)
+    owner_at = int(rng.integers(len(outfits)))  # the owner stands at any depth
+    by_depth = [list(o) for o in outfits[1:]]
+    by_depth.insert(owner_at, list(outfits[0]))
     for scale, x, y, _ in places:
         drop_shadow(bg, x, y, scale)
     canvas = Canvas(bg)
     figures = []
-    for k, ((scale, x, y, angle), outfit) in enumerate(zip(places, outfits, strict=True)):
+    for k, ((scale, x, y, angle), outfit) in enumerate(zip(places, by_depth, strict=True)):
         fig = Figure(sample_pose(rng), scale=scale, angle=angle, feet=(x, y), index=k)
-        body_ops(fig, rng)
+        # The closet's owner (wearing the first outfit) has the same skin and hair in every
+        # photo; anyone else is drawn afresh.
+        body_ops(fig, np.random.default_rng([int(seed), 4]) if k == owner_at else rng)
         _wear(fig, rng, [looks[i] for i in outfit])
-        figures.append({"figure": k, "height_px": round(scale * 8, 1), "items": list(outfit)})
+        figures.append({"figure": k, "owner": k == owner_at, "height_px": round(scale * 8, 1), "items": list(outfit)})
         for op in fig.image_ops():
             if op.item.category_id is not None:
                 op.item.info.setdefault("figure", k)
