@@ -117,7 +117,7 @@ class Paint:
 
 
 # Surface textures, each a luminance modulation that a fabric's colours and pattern leave
-# visible: the weave or finish a material shows. Periods are a tenth of a head unit (at least
+# visible: the weave or finish a material shows. Periods are a seventh of a head unit (at least
 # 3 pixels), so that they survive images where a figure is a few hundred pixels tall.
 TEXTURES: dict[str, str] = {
     "": "flat",
@@ -149,7 +149,7 @@ class Finish:
         """``paint`` with this texture, sized for a figure whose head unit is ``unit`` pixels."""
         if not self.texture:
             return paint
-        return dataclasses.replace(paint, texture=self.texture, texture_scale=max(3.0, 0.1 * unit))
+        return dataclasses.replace(paint, texture=self.texture, texture_scale=max(3.0, unit / 7.0))
 
 
 def hex_color(rgb: RGB) -> str:
@@ -316,8 +316,13 @@ def render(p: Paint, x0: int, y0: int, w: int, h: int) -> tuple[np.ndarray, np.n
         rib = np.where((np.arange(x0, x0 + w) // 2) % 2 == 0, 1.0, 0.86).astype(np.float32)
         out *= rib[None, :, None]
     if p.texture:
-        out *= _texture(p, X, Y, w)[..., None]
+        # Partly additive, so that the texture also shows on black and navy fabric.
+        m = _texture(p, X, Y, w)[..., None]
+        out = out * m + (m - np.float32(1.0)) * np.float32(_TEXTURE_FLOOR)
     return out, idx
+
+
+_TEXTURE_FLOOR = 50.0  # grey levels: how strongly a texture shows on the darkest fabric
 
 
 def _texture(p: Paint, X: np.ndarray, Y: np.ndarray, w: int) -> np.ndarray:
