@@ -187,6 +187,33 @@ def test_bad_arguments_are_refused_before_anything_is_written(tmp_path):
         load_closet(tmp_path / "used")
 
 
+def test_an_interrupted_run_leaves_nothing_behind(tmp_path, monkeypatch):
+    from fashionkit.data.synth import closet as closet_module
+
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("disk full")
+        return render_photo(*args, **kwargs)
+
+    monkeypatch.setattr(closet_module, "render_photo", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        generate_closet(tmp_path / "c", items=5, labelled_photos=2, new_photos=2, unseen_items=1, image_size=64)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_refuses_an_annotation_of_no_item(tmp_path):
+    generate_closet(tmp_path / "c", items=5, labelled_photos=2, new_photos=1, unseen_items=1, image_size=64)
+    path = tmp_path / "c" / "new" / "annotations.json"
+    data = json.loads(path.read_text())
+    data["annotations"][0]["item_id"] = "item-999"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InvalidDataError, match=r"annotations.json: annotation id \d+: item_id 'item-999'"):
+        load_closet(tmp_path / "c")
+
+
 def test_cli_writes_a_closet_and_refuses_a_used_folder(tmp_path):
     from fashionkit.cli import app
 

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -42,7 +44,7 @@ from fashionkit.data.synth.closet_photos import KINDS, ItemLook, plan_outfit, re
 from fashionkit.data.synth.figures import Figure, Z, sample_pose
 from fashionkit.data.synth.garments import HOOD
 from fashionkit.data.synth.textures import Finish
-from fashionkit.errors import InvalidDataError
+from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.ontology import load_ontology
 
 __all__ = [
@@ -375,6 +377,25 @@ def generate_closet(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"{out} exists and is not an empty folder")
     start = time.perf_counter()
+    # Written beside OUT and moved into place at the end: an interrupted run leaves no half closet.
+    work = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        summary = _write(work, items, labelled_photos, new_photos, unseen_items, image_size, seed, workers, progress)
+        if out.exists():
+            out.rmdir()
+        work.rename(out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    summary.out_dir = out
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _write(out: Path, items: int, labelled_photos: int, new_photos: int, unseen_items: int, image_size: int,
+           seed: int, workers: int, progress: Callable[[int, int], None] | None) -> ClosetSummary:
     closet_items = _draw_items(seed, items, unseen_items)
     plans = _plan(seed, closet_items, labelled_photos, new_photos)
     looks = {it.id: it.item_look for it in closet_items}
@@ -444,7 +465,6 @@ def generate_closet(
         "items": [it.to_json() for it in closet_items],
     }
     (out / "closet.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
-    summary.seconds = time.perf_counter() - start
     return summary
 
 
@@ -484,4 +504,12 @@ def load_closet(folder: str | Path) -> Closet:
         raise InvalidDataError.in_file(path, "missing: not a closet folder") from None
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise InvalidDataError.in_file(path, f"not a closet description: {err}") from None
-    return Closet(int(doc["seed"]), items, tag_types, _load_split(root / "labelled"), _load_split(root / "new"))
+    closet = Closet(int(doc["seed"]), items, tag_types, _load_split(root / "labelled"), _load_split(root / "new"))
+    ids = {it.id for it in items}
+    for split in (closet.labelled, closet.new):
+        for photo in split.photos:
+            for a in photo.annotations:
+                if a.get("item_id") is not None and a["item_id"] not in ids:
+                    raise InvalidDataError([Problem(str(split.annotations_path), f"annotation id {a['id']}",
+                                                    f"item_id {a['item_id']!r} is not an item of {path}")])
+    return closet
