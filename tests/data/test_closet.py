@@ -15,7 +15,8 @@ from scipy.stats import chi2_contingency
 from typer.testing import CliRunner
 
 from fashionkit.data.readers import read_annotations
-from fashionkit.data.synth.closet import TAG_TYPES, _draw_items, generate_closet, load_closet
+from fashionkit.data.synth.closet import TAG_TYPES, generate_closet, load_closet
+from fashionkit.data.synth.closet_items import draw_items
 from fashionkit.data.synth.closet_photos import render_photo
 from fashionkit.data.synth.textures import TEXTURES, Finish
 from fashionkit.errors import InvalidDataError
@@ -233,7 +234,7 @@ def test_cli_writes_a_closet_and_refuses_a_used_folder(tmp_path):
 
 
 def _many_items() -> list:
-    return [it for seed in range(40) for it in _draw_items(seed, 24, 0)]
+    return [it for seed in range(40) for it in draw_items(seed, 24, 0)]
 
 
 def test_ungrounded_tags_are_independent_of_the_look_and_grounded_ones_follow_it():
