@@ -96,9 +96,10 @@ def test_objects_match_their_annotations(closet):
 
 def test_item_ids_are_where_the_items_are_drawn(closet):
     """Give one item another texture and render its photo again: the pixels that change are
-    that item's, inside the masks annotated with its id, and most of them do change."""
+    that item's, inside the masks annotated with its id, and most of them do change. Likewise
+    its brand's mark in another colour."""
     looks = {it.id: it.item_look for it in closet.items}
-    checked = 0
+    checked = marked = 0
     for stream, photo in _photos(closet)[::3]:
         figures = json.loads(closet.labelled.annotations_path.read_text() if stream == 0 else
                              closet.new.annotations_path.read_text())
@@ -120,8 +121,15 @@ def test_item_ids_are_where_the_items_are_drawn(closet):
                     mine |= o.mask
             assert diff.any() and not (diff & ~mine).any()
             assert diff[mine].mean() > 0.5
+            # The brand's mark is on the item too, and seldom hidden.
+            colour = "green" if look.mark_color != "green" else "red"
+            changed = dict(looks, **{obj.item_id: dataclasses.replace(look, mark_color=colour)})
+            pixels = np.asarray(render_photo(changed, outfits, closet.seed, stream, index, SIZE).image)
+            diff = np.any(pixels != np.asarray(again.image), axis=2)
+            assert not (diff & ~mine).any()
+            marked += bool(diff.any())
             checked += 1
-    assert checked >= 8
+    assert checked >= 8 and marked >= 0.7 * checked
 
 
 def _chromaticity(photo_pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
