@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from fashionkit.data.readers import read_annotations
 from fashionkit.data.synth.closet import TAG_TYPES, generate_closet, load_closet
 from fashionkit.data.synth.closet_items import draw_items
-from fashionkit.data.synth.closet_photos import render_photo
+from fashionkit.data.synth.closet_photos import KINDS, ItemLook, build_item, render_photo
+from fashionkit.data.synth.figures import Figure, sample_pose
 from fashionkit.data.synth.textures import TEXTURES, Finish
 from fashionkit.errors import InvalidDataError
 
@@ -272,3 +273,39 @@ def test_ungrounded_tags_are_independent_of_the_look_and_grounded_ones_follow_it
     # The material does depend on the kind (wool coats, leather belts), as a wardrobe's does.
     table = Counter((it.kind, it.tags["material"]) for it in items)
     assert table[("belt", "leather")] > 0 and table[("belt", "silk")] == 0
+
+
+def _drawn(look, pose_seed: int, scale: float) -> tuple[list[tuple], list[tuple[float, float]]]:
+    """What one item shows when built on a figure: per annotated object (the item and its
+    parts), its category, attributes and fabric; and apart, its pattern and texture sizes over
+    the figure's head unit (fabric sizes follow the figure, a zipper's metal does not)."""
+    fig = Figure(sample_pose(np.random.default_rng(pose_seed)), scale=scale, angle=0.0, feet=(100.0, 300.0))
+    build_item(look, fig)
+    out, sizes, seen = [], [], set()
+    for op in fig.ops:
+        obj = op.item
+        if obj.category_id is None or id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        p = obj.paint
+        info = {k: v for k, v in obj.info.items() if not (look.kind == "bag" and k == "kind")}
+        out.append((obj.category_id, obj.attributes, p.pattern, p.colors, p.names, p.angle, p.phase,
+                    p.shade, p.outline, p.rib, p.texture, sorted(info.items())))
+        sizes.append((p.scale, p.texture_scale))
+    return out, sizes
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_an_item_looks_the_same_on_any_figure(kind):
+    """The builders draw an item's look from its own generator, whatever the pose and size of
+    the figure wearing it (a bag's strap alone follows a raised arm)."""
+    for seed in range(6):
+        look = ItemLook("item-000", kind, 1000 + seed, Finish("twill", ("navy", "red")), "circle", "white")
+        first, small = _drawn(look, 1, 30.0)
+        assert first
+        for pose, unit in ((2, 55.0), (3, 41.0)):
+            again, sizes = _drawn(look, pose, unit)
+            assert again == first
+            for a, b in zip(small, sizes, strict=True):
+                for x, y in zip(a, b, strict=True):  # the same size, or the same in head units
+                    assert x == y or abs(x / 30.0 - y / unit) < 1e-9, (x, y)
