@@ -175,7 +175,7 @@ def plan_outfit(rng: np.random.Generator, pool: Sequence[ItemLook], worn: Mappin
                 required: Sequence[ItemLook] = ()) -> list[ItemLook] | None:
     """One plausible outfit from ``pool`` that holds every item of ``required``: a one-piece, or
     a top and a bottom (a shirt may go under a sweater), maybe outerwear (a vest only over a
-    top; none over a required top, which it might hide), shoes, a belt, a bag, a hat (not over
+    top; none over a required top, no coat over a required bottom: they might hide it), shoes, a belt, a bag, a hat (not over
     a raised hood, when another top will do), a scarf. Items worn less often (``worn``: times
     per item id) are likelier. ``None`` when ``required`` cannot be worn together from ``pool``."""
     by_slot: dict[str, list[ItemLook]] = {}
@@ -218,8 +218,13 @@ def plan_outfit(rng: np.random.Generator, pool: Sequence[ItemLook], worn: Mappin
             out.append(shirts[int(rng.integers(len(shirts)))])
     base = out[0]
     if "outer" in need or ("top" not in need and rng.random() < 0.5):
-        outer = pick("outer", lambda look: look.kind != "vest" or not one)
-        if outer is not None and (outer.kind != "vest" or not one):
+        def fits(look: ItemLook) -> bool:
+            # No vest over a one-piece, no coat over a required bottom or one-piece it might hide.
+            return (look.kind != "vest" or not one) and (
+                look.kind != "coat" or "outer" in need or not {"bottom", "one-piece"} & need.keys())
+
+        outer = pick("outer", fits)
+        if outer is not None and fits(outer):
             out.append(outer)
     for slot, odds in (("shoes", 0.9), ("belt", 0.3), ("bag", 0.35), ("hat", 0.25), ("scarf", 0.2)):
         if slot not in need and (slot == "belt" and base.kind in ("sweater", "hoodie")
