@@ -12,9 +12,10 @@
 "correlate"}}, "items": [{"id": "item-000", "category_id", "known", "tags": {type: value},
 "kind", "look_seed", "texture", "palette", "mark": {"shape", "color"}, "look": {...}}]}``.
 ``look`` is what the item shows when built on a reference figure: ``pattern``, ``colors``
-(names), ``attributes`` (Fashionpedia names), ``style`` (``"hoodie"``, ``"boot"``), ``hood_up`` — the item
-itself is its ``kind`` and ``look_seed`` (see :mod:`.closet_photos`). ``known: false`` items
-are worn only in new photos: the wardrobe has never seen them.
+(names), ``attributes`` (Fashionpedia names), ``style`` (``"hoodie"``, ``"boot"``),
+``hood_up``; the item itself is its ``kind`` and ``look_seed`` (see :mod:`.closet_photos` and
+:mod:`.closet_items`). ``known: false`` items are worn only in new photos: the wardrobe has
+never seen them.
 
 Tags (one value per item and type): ``material`` shows as the fabric's texture, ``brand`` as a
 mark on the item and the palette its main colour is drawn from, ``trend`` as its pattern;

@@ -135,9 +135,10 @@ def _realise(kind: str, look_seed: int, finish: Finish) -> tuple[int, dict]:
 
 
 def draw_items(seed: int, items: int, unseen: int) -> list[ClosetItem]:
-    """The closet's items; the first known ones are a top, a bottom and (with three known items
-    or more) shoes, so that the known items always make an outfit. Tag values of the ungrounded types come from their own
-    generator, one per item, which nothing else reads."""
+    """The closet's ``items`` items, ``unseen`` of them ``known: False``. The first ones are a
+    known top, bottom and (with three known items or more) shoes, so that the known items always
+    make an outfit. The ungrounded tags come from a generator of their own per item, which
+    nothing else reads: they are independent of everything drawn."""
     rng = np.random.default_rng([seed, 1])
     kinds = [_weighted(rng, _KIND_ODDS) for _ in range(items)]
     known = items - unseen
