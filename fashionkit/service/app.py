@@ -130,23 +130,28 @@ def create_app(
         )
         if predictor is not None:
             state.worker = PhotoWorker(
-                jobs, predictor, state.wardrobe_for, min_score=settings.min_score
+                jobs,
+                predictor,
+                state.wardrobe_for,
+                min_score=settings.min_score,
+                lease_s=settings.job_lease_s,
+                poll_s=settings.job_poll_s,
             )
         app.state.service = state
-        # What a killed server left: temporary files, uploads no job owns (see photos.py).
+        # What a killed process left: temporary files, uploads no job owns (see photos.py).
         tidied = jobs.recover()
         tidied["temporary"] += database.images.remove_stale_temporary()
+        tidied["interrupted_too_often"] = jobs.fail_exhausted()
         if any(tidied.values()):
             log.info("tidied after an unclean stop: %s", tidied)
         if state.worker is not None:
-            resumed = state.worker.resume()
-            if resumed:
-                log.info("resumed %d unfinished photo job(s)", resumed)
+            # Takes this process's share of the jobs, those others left unfinished too.
+            state.worker.start()
         try:
             yield
         finally:
             if state.worker is not None:
-                # Unstarted jobs stay queued and run at the next start.
+                # Unstarted jobs stay queued for any process, this one's next start too.
                 state.worker.shutdown(wait=True)
             database.close()
 
