@@ -346,8 +346,8 @@ def _expire(database, job) -> None:
         )
 
 
-def test_a_job_is_held_by_one_worker_until_its_lease_runs_out(tmp_path, predictor):
-    with WardrobeDatabase(f"sqlite:///{tmp_path / 'w.sqlite'}") as database:
+def test_a_job_is_held_by_one_worker_until_its_lease_runs_out(db_url, tmp_path, predictor):
+    with WardrobeDatabase(db_url) as database:
         store, job = _store_with_a_job(database, tmp_path, predictor)
         first = store.claim_next("process-a", lease_s=30)
         assert first is not None and first["id"] == job["id"]
@@ -374,10 +374,10 @@ def test_a_job_is_held_by_one_worker_until_its_lease_runs_out(tmp_path, predicto
         assert store.claim_next("process-c", lease_s=30) is None
 
 
-def test_a_job_started_too_often_is_failed_not_taken(tmp_path, predictor):
+def test_a_job_started_too_often_is_failed_not_taken(db_url, tmp_path, predictor):
     from fashionkit.service.photos import MAX_ATTEMPTS
 
-    with WardrobeDatabase(f"sqlite:///{tmp_path / 'w.sqlite'}") as database:
+    with WardrobeDatabase(db_url) as database:
         store, job = _store_with_a_job(database, tmp_path, predictor)
         for k in range(MAX_ATTEMPTS):
             taken = store.claim_next(f"process-{k}", lease_s=30)
@@ -389,12 +389,12 @@ def test_a_job_started_too_often_is_failed_not_taken(tmp_path, predictor):
         assert not store.upload_path(job).exists()
 
 
-def test_oldest_job_first_and_each_taken_once_by_racing_workers(tmp_path, predictor):
+def test_oldest_job_first_and_each_taken_once_by_racing_workers(db_url, tmp_path, predictor):
     """Eight threads (each its own worker name) take 12 jobs at once: every job exactly once,
     and the first taken is the oldest."""
     import threading
 
-    with WardrobeDatabase(f"sqlite:///{tmp_path / 'w.sqlite'}") as database:
+    with WardrobeDatabase(db_url) as database:
         user = database.user_id("alice")
         store = JobStore(database, tmp_path)
         data = predictor.photo(13)
