@@ -17,8 +17,9 @@ PostgreSQL database and the data folder) share the jobs through leases. A worker
 with one conditional ``UPDATE`` — the job is queued, or running under a lease that has run out
 — that names it the holder, counts an attempt and sets ``lease_until`` :data:`LEASE_S` ahead;
 of several processes exactly one such update succeeds. While it runs the job the holder renews
-the lease every :data:`LEASE_S`/3 seconds, so a job whose process died is taken over by a live
-one within :data:`LEASE_S`, without waiting for the dead one to come back. The result is
+the lease every third of :data:`LEASE_S` (``ServiceSettings.job_lease_s``), so a job whose
+process died is taken over by a live one within :data:`LEASE_S`, without waiting for the dead
+one to come back. The result is
 written only by the holder of the latest attempt (the final update names holder and attempt),
 so a process that lost its lease to another, having stalled past it, cannot write a second
 result. Leases compare the processes' clocks: machines sharing a database keep them in step
