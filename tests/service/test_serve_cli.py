@@ -9,6 +9,7 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from .live import free_port, serve_command, start, stop
 
@@ -170,6 +171,7 @@ def _wait_for(condition, timeout: float = 60.0, what: str = "") -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="finds workers in /proc")
 def test_workers_share_one_address_logins_and_the_throttle(tmp_path):
     """``serve --workers 2``: two processes answer on one port; logins and the throttle hold
     on fresh connections (each accepted by either); a worker killed with -9 is replaced and

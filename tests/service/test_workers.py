@@ -175,7 +175,7 @@ def _share_and_kill(tmp_path: Path, rounds: int) -> None:
             assert set(calls) == set(sha.values())
             assert taken_over
 
-            with httpx.Client(base_url=servers[1].base, headers=headers, timeout=30) as http:
+            with httpx.Client(base_url=survivor.base, headers=headers, timeout=30) as http:
                 jobs = {j["id"]: j for j in all_pages(http, "/api/photos")}
                 items = {i["id"] for i in all_pages(http, "/api/items")}
             found: list[str] = []
