@@ -418,6 +418,52 @@ def test_oldest_job_first_and_each_taken_once_by_racing_workers(db_url, tmp_path
         assert sorted(taken) == sorted(jobs[1:])
 
 
+def test_a_worker_whose_lease_was_taken_writes_nothing(db_url, tmp_path, predictor):
+    """The worker stalls in detection past its lease and another process takes the job over:
+    its result is refused, and it leaves the upload to the new holder, who then runs the job
+    and reports the items the first one had stored (once)."""
+    import time
+
+    from fashionkit.service.photos import PhotoWorker
+
+    with WardrobeDatabase(db_url) as database:
+        store, job = _store_with_a_job(database, tmp_path, predictor, index=15)
+        taken: list[dict] = []
+
+        def stalled(paths, **kwargs):
+            # What a stall past the lease leads to: the lease runs out, another takes it.
+            (held,) = [j for j in store.unfinished() if j["id"] == job["id"]]
+            _expire(database, held)
+            taken.append(store.claim_next("process-b", lease_s=30))
+            return predictor(paths, **kwargs)
+
+        worker = PhotoWorker(
+            store, stalled, lambda user_id: database.wardrobe("alice"), poll_s=0.05
+        )
+        worker.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not taken or worker._held is not None:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        finally:
+            worker.shutdown(wait=True)
+        now = store.get(job["id"], job["user_id"])
+        assert now["status"] == "running" and now["attempts"] == 2 and now["items"] == []
+        assert store.upload_path(job).exists()  # for process b
+
+        b = PhotoWorker(store, predictor, lambda user_id: database.wardrobe("alice"))
+        b.name = "process-b"
+        b._run_job(taken[0])
+        done = store.get(job["id"], job["user_id"])
+        assert done["status"] == "done" and len(done["items"]) == predictor.garments(
+            predictor.photo(15)
+        )
+        assert not store.upload_path(job).exists()
+        # b found the photo stored by a: its items are reported, not stored a second time.
+        assert sorted(done["items"]) == sorted(i.id for i in database.wardrobe("alice").items())
+
+
 def test_recover_leaves_an_upload_another_process_is_recording(tmp_path, predictor):
     """An upload renamed into place whose job is not committed yet is locked by its writer:
     a recover() meanwhile (another process starting) leaves it; once the writer is gone it is
