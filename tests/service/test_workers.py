@@ -101,9 +101,8 @@ def _throttle_is_shared(servers: list[Server]) -> None:
             assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
 
 
-def _share_and_kill(tmp_path: Path, rounds: int) -> None:
+def _share_and_kill(tmp_path: Path, rounds: int, per_round: int) -> None:
     truth = TruthPredictor()
-    per_round = 12
     photos = {i: truth.photo(i) for i in range(per_round * rounds)}
     sha = {i: hashlib.sha256(d).hexdigest() for i, d in photos.items()}
     with fresh_database(tmp_path) as url:
@@ -203,9 +202,9 @@ def _share_and_kill(tmp_path: Path, rounds: int) -> None:
 
 
 def test_two_processes_share_jobs_and_a_killed_ones_are_not_lost(tmp_path):
-    _share_and_kill(tmp_path, rounds=1)
+    _share_and_kill(tmp_path, rounds=1, per_round=8)
 
 
 @pytest.mark.slow
 def test_repeated_kills_of_either_process(tmp_path):
-    _share_and_kill(tmp_path, rounds=4)
+    _share_and_kill(tmp_path, rounds=4, per_round=12)
