@@ -917,9 +917,12 @@ class Wardrobe:
                 ).all()
             )
 
-    def wear_stats(self, *, since: dt.date | None = None) -> dict[str, WearStats]:
-        """Item id → :class:`WearStats` for every item worn at least once (on or after
-        ``since``, when given); items never worn are absent."""
+    def wear_stats(
+        self, *, since: dt.date | None = None, until: dt.date | None = None
+    ) -> dict[str, WearStats]:
+        """Item id → :class:`WearStats` for every item worn at least once (counting the days
+        from ``since`` to ``until``, both included, when given); items never worn are
+        absent."""
         query = (
             select(ItemRow.key, func.count(func.distinct(WearRow.worn_on)), func.max(WearRow.worn_on))
             .join(ItemRow, ItemRow.id == WearRow.item_id)
@@ -928,6 +931,8 @@ class Wardrobe:
         )
         if since is not None:
             query = query.where(WearRow.worn_on >= since)
+        if until is not None:
+            query = query.where(WearRow.worn_on <= until)
         with self._sessions() as session:
             return {
                 key: WearStats(int(count), last) for key, count, last in session.execute(query)
@@ -967,3 +972,13 @@ class Wardrobe:
             for detected in found:
                 self._insert_detected(session, None, detected)
         return [d.item.id for d in found]
+
+    def item_photos(self) -> dict[str, int | None]:
+        """Item id → the row id of the wardrobe photo it was found in (``None``: entered by
+        hand, or added from an outfit photo)."""
+        with self._sessions() as session:
+            return dict(
+                session.execute(
+                    select(ItemRow.key, ItemRow.photo_id).where(ItemRow.user_id == self.user_id)
+                ).all()
+            )
