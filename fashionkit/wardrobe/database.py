@@ -918,11 +918,15 @@ class Wardrobe:
             )
 
     def wear_stats(
-        self, *, since: dt.date | None = None, until: dt.date | None = None
+        self,
+        keys: Iterable[str] | None = None,
+        *,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
     ) -> dict[str, WearStats]:
-        """Item id → :class:`WearStats` for every item worn at least once (counting the days
-        from ``since`` to ``until``, both included, when given); items never worn are
-        absent."""
+        """Item id → :class:`WearStats` for every item (of ``keys``, when given) worn at least
+        once (counting the days from ``since`` to ``until``, both included, when given);
+        items never worn are absent."""
         query = (
             select(ItemRow.key, func.count(func.distinct(WearRow.worn_on)), func.max(WearRow.worn_on))
             .join(ItemRow, ItemRow.id == WearRow.item_id)
@@ -933,10 +937,18 @@ class Wardrobe:
             query = query.where(WearRow.worn_on >= since)
         if until is not None:
             query = query.where(WearRow.worn_on <= until)
+        wanted = list(keys) if keys is not None else None
+        out: dict[str, WearStats] = {}
         with self._sessions() as session:
-            return {
-                key: WearStats(int(count), last) for key, count, last in session.execute(query)
-            }
+            for start in range(0, len(wanted), _CHUNK) if wanted is not None else [0]:
+                chunk = (
+                    query.where(ItemRow.key.in_(wanted[start : start + _CHUNK]))
+                    if wanted is not None
+                    else query
+                )
+                for key, count, last in session.execute(chunk):
+                    out[key] = WearStats(int(count), last)
+        return out
 
     def record_wears(self, keys: Iterable[str], on: dt.date | None = None) -> list[str]:
         """Log that the items ``keys`` were worn on ``on`` (default today), once per item and
