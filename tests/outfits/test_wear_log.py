@@ -5,8 +5,7 @@ import datetime as dt
 
 import pytest
 
-from fashionkit.outfits import Conditions, WardrobeIndex, score_breakdown, suggest_outfits
-from fashionkit.outfits import rules
+from fashionkit.outfits import Conditions, WardrobeIndex, rules, score_breakdown, suggest_outfits
 from fashionkit.outfits.explain import how_long
 from fashionkit.outfits.search import suggest_for_wardrobe
 from fashionkit.wardrobe import Wardrobe, WardrobeItem
