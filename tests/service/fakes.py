@@ -7,6 +7,7 @@ overlay drawing run exactly as with the model.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import threading
@@ -16,6 +17,21 @@ from pycocotools import mask as mask_utils
 
 from fashionkit.data.synth import render_image
 from tests.synth_truth import truth_prediction
+
+
+@functools.cache
+def tiny_embedder():
+    """An :class:`~fashionkit.personal.embedding.ItemEmbedder` of a tiny detector with seeded
+    random weights (one per process: building it takes seconds). Real embeddings of what the
+    fake predictor finds, for tests of recognition's plumbing."""
+    import torch
+
+    from fashionkit.modeling import build_model, model_config_from_preset
+    from fashionkit.personal.embedding import ItemEmbedder
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return ItemEmbedder(build_model(model_config_from_preset("cpu-tiny")))
 
 
 class TruthPredictor:
