@@ -4,8 +4,10 @@ For each photo the detector finds the garments and accessories (as when items ar
 photo: :func:`~fashionkit.wardrobe.ingest.items_in_prediction`), an
 :class:`~fashionkit.personal.embedding.ItemEmbedder` embeds each of them, and a
 :class:`~fashionkit.personal.recognition.Gallery` over the person's stored item embeddings of
-the same embedder key (:meth:`~fashionkit.wardrobe.database.Wardrobe.embeddings`) says which
-item each is, or that it is new. The items of one photo are distinct items, so they are
+the same embedder key (:meth:`~fashionkit.wardrobe.database.Wardrobe.embedding_samples`)
+says which item each is, or that it is new. A recognised item's embedding in the photo is kept
+as another view of it (:func:`keep_views`): an item seen in several photos is recognised more
+surely, and the gallery's "new item" threshold is then calibrated on the person's own items. The items of one photo are distinct items, so they are
 matched together (``exclusive``: no two detections become the same item). Each recognised
 item gets one wear on the day (:meth:`~fashionkit.wardrobe.database.Wardrobe.record_wears`,
 once per item and day, so the same photo sent twice logs nothing more); the others are offered
@@ -42,6 +44,7 @@ __all__ = [
     "ReindexReport",
     "gallery_for",
     "recognise",
+    "keep_views",
     "log_outfit_photos",
     "reindex",
 ]
@@ -56,6 +59,9 @@ class RecognisedItem:
     similarity: float
     category_id: int
     box: tuple[float, float, float, float]
+    # The detection's embedding (D float32): another view of the item, kept to recognise it
+    # more surely next time.
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,7 @@ def gallery_for(wardrobe: Wardrobe, embedder_key: str):
     from photos) with this model first."""
     from fashionkit.personal.recognition import Gallery
 
-    keys, vectors = wardrobe.embeddings(embedder_key)
+    keys, sources, vectors = wardrobe.embedding_samples(embedder_key)
     if not keys:
         others = wardrobe.embedders()
         hint = (
@@ -120,7 +126,12 @@ def gallery_for(wardrobe: Wardrobe, embedder_key: str):
             ]
         )
     photos = wardrobe.item_photos()
-    groups = [f"photo:{photos[k]}" if photos.get(k) is not None else f"item:{k}" for k in keys]
+    groups = [
+        f"outfit:{source}" if source
+        else f"photo:{photos[k]}" if photos.get(k) is not None
+        else f"item:{k}"
+        for k, source in zip(keys, sources, strict=True)
+    ]  # fmt: skip
     return Gallery.fit(vectors, keys, groups=groups)
 
 
@@ -152,6 +163,7 @@ def recognise(
                     similarity=float(match.similarity),
                     category_id=detected.item.category_id,
                     box=tuple(float(v) for v in detected.box),  # type: ignore[arg-type]
+                    vector=detected.embedding[1] if detected.embedding is not None else None,
                 )
             )
         else:
@@ -159,6 +171,17 @@ def recognise(
                 OfferedItem(detected, float(match.similarity), list(match.candidates))
             )
     return recognised, offered
+
+
+def keep_views(
+    wardrobe: Wardrobe, embedder_key: str, photo_sha256: str, recognised: Sequence[RecognisedItem]
+) -> None:
+    """Keep each recognised item's embedding from this photo as another view of it: with two
+    or more photos of an item the gallery calibrates its "new item" threshold on the person's
+    own items (leave one photo out) instead of falling back to a guess."""
+    views = [(r.item_id, photo_sha256, r.vector) for r in recognised if r.vector is not None]
+    if views:
+        wardrobe.add_views(embedder_key, views)
 
 
 def log_outfit_photos(
@@ -189,11 +212,13 @@ def log_outfit_photos(
         if prediction.error is not None:
             problems.append(prediction.error)
             continue
+        digest = file_digest(path)
         recognised, offered = recognise(
-            wardrobe, prediction, embedder, gallery, file_digest(path)[:12], min_score=min_score
+            wardrobe, prediction, embedder, gallery, digest[:12], min_score=min_score
         )
         report = OutfitPhotoReport(str(path), day, recognised, offered)
         report.logged = wardrobe.record_wears([r.item_id for r in recognised], on=day)
+        keep_views(wardrobe, embedder.key, digest, recognised)
         if add_new and offered:
             new = [o.detected for o in offered]
             present = wardrobe.existing_keys(d.item.id for d in new)

@@ -131,7 +131,7 @@ def recognise_outfit(worker, wardrobe: Wardrobe, job: dict, upload: Path) -> Non
     recognise by, or a photo that cannot be read, fails the job with a message for the
     person (:class:`~fashionkit.service.photos.UnusablePhoto`)."""
     from fashionkit.inference.visualize import draw_overlay
-    from fashionkit.personal.wearlog import gallery_for, recognise
+    from fashionkit.personal.wearlog import gallery_for, keep_views, recognise
     from fashionkit.service.photos import UnusablePhoto
     from fashionkit.wardrobe.image_files import file_digest
 
@@ -147,17 +147,14 @@ def recognise_outfit(worker, wardrobe: Wardrobe, job: dict, upload: Path) -> Non
     prediction = worker.predictor([str(upload)], on_error="skip")[0]
     if prediction.error is not None:
         raise UnusablePhoto(prediction.error.message)
+    digest = file_digest(upload)
     recognised, offered = recognise(
-        wardrobe,
-        prediction,
-        worker.embedder,
-        gallery,
-        file_digest(upload)[:12],
-        min_score=worker.min_score,
+        wardrobe, prediction, worker.embedder, gallery, digest[:12], min_score=worker.min_score
     )
     day = dt.date.fromisoformat(job["worn_on"])
     # Once per item and day: a job run again after a crash logs nothing twice.
     job["logged"] = wardrobe.record_wears([r.item_id for r in recognised], on=day)
+    keep_views(wardrobe, worker.embedder.key, digest, recognised)
     job["recognised"] = [
         {
             "item": r.item_id,

@@ -846,7 +846,9 @@ class Wardrobe:
 
     # -- recognition: item embeddings, wear counts, wears from photos ---------------------------
     @staticmethod
-    def _embedding_row(item_id: int, embedder: str, vector: np.ndarray) -> ItemEmbeddingRow:
+    def _embedding_row(
+        item_id: int, embedder: str, vector: np.ndarray, source: str = ""
+    ) -> ItemEmbeddingRow:
         values = np.asarray(vector, dtype="<f4")
         if values.ndim != 1 or not len(values) or not np.isfinite(values).all():
             raise InvalidDataError(
@@ -854,20 +856,27 @@ class Wardrobe:
                          f"a vector is 1-D, non-empty and finite, got shape {values.shape}")]
             )  # fmt: skip
         return ItemEmbeddingRow(
-            item_id=item_id, embedder=embedder, dims=len(values), vector=values.tobytes()
+            item_id=item_id,
+            embedder=embedder,
+            source=source,
+            dims=len(values),
+            vector=values.tobytes(),
         )
 
     def set_embeddings(
         self, embedder: str, vectors: Mapping[str, np.ndarray], *, replace_all: bool = False
     ) -> None:
-        """Store each item's vector (item id → D float32) under ``embedder`` (the embedder's
-        ``key``), replacing the item's earlier vector of that key, in one transaction.
-        ``replace_all``: also drop this person's vectors of that key for items not given (a
-        reindex). :class:`NotFoundError` names an unknown item id."""
+        """Store each item's vector of its own picture (item id → D float32) under
+        ``embedder`` (the embedder's ``key``), replacing the item's earlier one of that key, in
+        one transaction. ``replace_all``: also drop this person's own-picture vectors of that
+        key for items not given (a reindex; views from outfit photos stay).
+        :class:`NotFoundError` names an unknown item id."""
         with self.database.writing() as session:
             rows = self._rows_for(session, vectors)
             ids = [r.id for r in rows]
-            stale = delete(ItemEmbeddingRow).where(ItemEmbeddingRow.embedder == embedder)
+            stale = delete(ItemEmbeddingRow).where(
+                ItemEmbeddingRow.embedder == embedder, ItemEmbeddingRow.source == ""
+            )
             if replace_all:
                 mine = select(ItemRow.id).where(ItemRow.user_id == self.user_id)
                 session.execute(stale.where(ItemEmbeddingRow.item_id.in_(mine)))
@@ -879,19 +888,57 @@ class Wardrobe:
             for row, vector in zip(rows, vectors.values(), strict=True):
                 session.add(self._embedding_row(row.id, embedder, vector))
 
+    def add_views(self, embedder: str, views: Iterable[tuple[str, str, np.ndarray]]) -> None:
+        """Store vectors of items as seen in other photos: ``(item id, source photo SHA-256,
+        D float32)`` each, replacing an earlier one of the same item, key and photo; one
+        transaction. :class:`NotFoundError` names an unknown item id."""
+        views = [(key, str(source), vector) for key, source, vector in views]
+        if any(not source for _, source, _ in views):
+            raise ValueError("a view needs the photo it was seen in")
+        with self.database.writing() as session:
+            rows = {r.key: r for r in self._rows_for(session, [k for k, _, _ in views])}
+            for key, source, vector in views:
+                session.execute(
+                    delete(ItemEmbeddingRow).where(
+                        ItemEmbeddingRow.item_id == rows[key].id,
+                        ItemEmbeddingRow.embedder == embedder,
+                        ItemEmbeddingRow.source == source,
+                    )
+                )
+                session.add(self._embedding_row(rows[key].id, embedder, vector, source))
+
     def embeddings(self, embedder: str) -> tuple[list[str], np.ndarray]:
-        """This person's item ids that have a vector of ``embedder``, and the vectors (N×D
-        float32, in the same order, by item id); ``([], 0×0)`` when there are none.
-        :class:`InvalidDataError` when stored vectors are damaged or of mixed sizes."""
+        """This person's item ids that have a vector of ``embedder`` of their own picture, and
+        those vectors (N×D float32, in the same order, by item id); ``([], 0×0)`` when there
+        are none. :class:`InvalidDataError` when stored vectors are damaged or of mixed
+        sizes."""
+        keys, _, vectors = self._vectors(embedder, own_only=True)
+        return keys, vectors
+
+    def embedding_samples(self, embedder: str) -> tuple[list[str], list[str], np.ndarray]:
+        """Every vector of ``embedder`` of this person's items, own pictures and views:
+        ``(item ids, sources, N×D float32)``, by item id then source (``""`` first)."""
+        return self._vectors(embedder, own_only=False)
+
+    def _vectors(self, embedder: str, *, own_only: bool):
+        query = (
+            select(
+                ItemRow.key,
+                ItemEmbeddingRow.source,
+                ItemEmbeddingRow.dims,
+                ItemEmbeddingRow.vector,
+            )
+            .join(ItemRow, ItemRow.id == ItemEmbeddingRow.item_id)
+            .where(ItemRow.user_id == self.user_id, ItemEmbeddingRow.embedder == embedder)
+            .order_by(ItemRow.key, ItemEmbeddingRow.source)
+        )
+        if own_only:
+            query = query.where(ItemEmbeddingRow.source == "")
         with self._sessions() as session:
-            found = session.execute(
-                select(ItemRow.key, ItemEmbeddingRow.dims, ItemEmbeddingRow.vector)
-                .join(ItemRow, ItemRow.id == ItemEmbeddingRow.item_id)
-                .where(ItemRow.user_id == self.user_id, ItemEmbeddingRow.embedder == embedder)
-                .order_by(ItemRow.key)
-            ).all()
-        if not found:
-            return [], np.zeros((0, 0), np.float32)
+            rows = session.execute(query).all()
+        if not rows:
+            return [], [], np.zeros((0, 0), np.float32)
+        found = [(k, d, v) for k, _, d, v in rows]
         dims = {d for _, d, _ in found}
         bad = [k for k, d, v in found if len(v) != 4 * d]
         if len(dims) > 1 or bad:
@@ -903,14 +950,16 @@ class Wardrobe:
                          f"{message}: run 'fashionkit wardrobe reindex'")]
             )  # fmt: skip
         vectors = np.stack([np.frombuffer(v, dtype="<f4") for _, _, v in found])
-        return [k for k, _, _ in found], vectors.astype(np.float32)
+        return [k for k, _, _ in found], [s for _, s, _, _ in rows], vectors.astype(np.float32)
 
     def embedders(self) -> dict[str, int]:
         """Embedder key → how many of this person's items have a vector of it."""
         with self._sessions() as session:
             return dict(
                 session.execute(
-                    select(ItemEmbeddingRow.embedder, func.count())
+                    select(
+                        ItemEmbeddingRow.embedder, func.count(func.distinct(ItemEmbeddingRow.item_id))
+                    )
                     .join(ItemRow, ItemRow.id == ItemEmbeddingRow.item_id)
                     .where(ItemRow.user_id == self.user_id)
                     .group_by(ItemEmbeddingRow.embedder)

@@ -277,8 +277,10 @@ class ItemEmbeddingRow(Base):
     """An item's appearance embedding, for recognising it in later photos
     (:mod:`fashionkit.personal.wearlog`). ``embedder`` is the embedder's ``key`` (the model and
     embedding version that made the vector: vectors of different keys are not comparable);
-    ``vector`` is ``dims`` little-endian float32 values, L2-normalised. Rows belong to a person
-    through their item and go with it."""
+    ``source`` where the vector was seen: ``""`` for the item's own picture (its wardrobe photo
+    or cut-out), else the SHA-256 of an outfit photo it was recognised in (another view of it,
+    which makes later recognition surer); ``vector`` is ``dims`` little-endian float32 values,
+    L2-normalised. Rows belong to a person through their item and go with it."""
 
     __tablename__ = "item_embeddings"
 
@@ -286,6 +288,7 @@ class ItemEmbeddingRow(Base):
         ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
     )
     embedder: Mapped[str] = mapped_column(String(200), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
     dims: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now)

@@ -163,3 +163,25 @@ def test_reindex_recomputes_from_photos_and_cutouts(closet, embedder, tmp_path):
     position = {k: n for n, k in enumerate(again_keys)}
     # Items of wardrobe photos get back exactly what ingest stored.
     assert np.allclose(after[[position[k] for k in keys]], before, atol=1e-5)
+
+
+def test_recognised_items_keep_their_view_of_the_photo(closet, embedder, tmp_path):
+    wardrobe, truth, _, added = closet
+    outfit = tmp_path / "outfit.png"
+    outfit.write_bytes(truth.outfit(0, 1))
+    report = log_outfit_photos(wardrobe, truth, embedder, [outfit], on=DAY)[0][0]
+    seen = {r.item_id for r in report.recognised}
+    assert seen
+    keys, sources, vectors = wardrobe.embedding_samples(embedder.key)
+    views = {k for k, s in zip(keys, sources, strict=True) if s == _digest(outfit)}
+    assert views == seen and len(keys) == len(added) + len(seen)
+    own_keys, _ = wardrobe.embeddings(embedder.key)
+    assert own_keys == sorted(added)  # the views are extra samples, not the items' own
+    # The same photo again replaces its views; a reindex keeps them.
+    log_outfit_photos(wardrobe, truth, embedder, [outfit], on=DAY)
+    assert len(wardrobe.embedding_samples(embedder.key)[0]) == len(added) + len(seen)
+    reindex(wardrobe, embedder)
+    assert len(wardrobe.embedding_samples(embedder.key)[0]) == len(added) + len(seen)
+    gone = sorted(seen)[0]
+    wardrobe.remove(gone)
+    assert gone not in wardrobe.embedding_samples(embedder.key)[0]

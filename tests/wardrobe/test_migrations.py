@@ -326,8 +326,8 @@ def test_0008_adds_item_embeddings_and_job_kinds(url):
         item_id = conn.execute(text("SELECT id FROM items")).scalars().first()
         conn.execute(
             text(
-                "INSERT INTO item_embeddings (item_id, embedder, dims, vector, updated_at) "
-                "VALUES (:item, 'k', 1, :vector, '2026-01-01')"
+                "INSERT INTO item_embeddings (item_id, embedder, source, dims, vector, "
+                "updated_at) VALUES (:item, 'k', '', 1, :vector, '2026-01-01')"
             ),
             {"item": item_id, "vector": b"\0\0\x80?"},
         )

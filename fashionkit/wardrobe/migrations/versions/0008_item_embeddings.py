@@ -1,5 +1,5 @@
-"""Recognising a person's items in new photos: ``item_embeddings`` (one appearance vector per
-item and embedder), and ``photo_jobs.kind`` ("photo": items are added from it; "outfit": a
+"""Recognising a person's items in new photos: ``item_embeddings`` (appearance vectors of each
+item per embedder: one of its own picture, one per outfit photo it was recognised in), and ``photo_jobs.kind`` ("photo": items are added from it; "outfit": a
 photo of what the person wears, whose items are recognised and logged as worn).
 
 Existing jobs are photo jobs.
@@ -28,6 +28,7 @@ def upgrade() -> None:
             primary_key=True,
         ),
         sa.Column("embedder", sa.String(200), primary_key=True),
+        sa.Column("source", sa.String(64), primary_key=True),
         sa.Column("dims", sa.Integer(), nullable=False),
         sa.Column("vector", sa.LargeBinary(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
