@@ -59,34 +59,45 @@ def register(app: typer.Typer) -> None:
             min=0.1,
             help="Seconds a client has to send a request's line and headers (408 after).",
         ),
+        workers: int = typer.Option(
+            1,
+            "--workers",
+            min=1,
+            help="Processes serving the one address, sharing photo jobs and logins through "
+            "the database (each loads its own model; --max-concurrency is per process).",
+        ),
     ) -> None:
         """Serve the wardrobe over HTTP for several people (each logs in and sees only their
         own items, photos and outfits)."""
         import platformdirs
-        import uvicorn
 
-        from fashionkit.service import ServiceSettings, create_app
-        from fashionkit.service.server import server_config
+        from fashionkit.service.server import ServiceOptions, run, server_config
         from fashionkit.wardrobe import default_url
+        from fashionkit.wardrobe.database import WardrobeDatabase
 
-        settings = ServiceSettings(
-            max_upload_bytes=int(max_upload_mb * 1024 * 1024),
-            max_pixels=int(max_megapixels * 1_000_000),
-            min_score=min_score,
-        )
-        application = create_app(
-            db or default_url(),
-            data_dir or platformdirs.user_data_path("fashionkit") / "service",
-            weights,
+        options = ServiceOptions(
+            db_url=db or default_url(),
+            data_dir=str(data_dir or platformdirs.user_data_path("fashionkit") / "service"),
+            weights=None if weights is None else str(weights),
             device=device,
-            settings=settings,
+            settings={
+                "max_upload_bytes": int(max_upload_mb * 1024 * 1024),
+                "max_pixels": int(max_megapixels * 1_000_000),
+                "min_score": min_score,
+            },
             api_docs=api_docs,
         )
+        if workers > 1:
+            # Once, here: a database that cannot be opened is told once, before any worker.
+            WardrobeDatabase(options.db_url).close()
         config = server_config(
-            application,
+            # One process: the application is built here, where a bad checkpoint is reported
+            # as the other commands report it.
+            options if workers > 1 else options.create_app(),
             host,
             port,
             header_timeout_s=header_timeout,
             max_concurrency=max_concurrency,
+            workers=workers,
         )
-        uvicorn.Server(config).run()
+        run(config)

@@ -78,6 +78,7 @@ from fashionkit.service.limits import (
     EncodedSeparators,
     LoginThrottle,
     SecurityHeaders,
+    ThrottleRules,
 )
 from fashionkit.service.photos import JobStore, PhotoWorker
 from fashionkit.service.routes import ROUTERS
@@ -97,7 +98,7 @@ def create_app(
     device: str = "cpu",
     settings: ServiceSettings | None = None,
     api_docs: bool = False,
-    throttle: LoginThrottle | None = None,
+    throttle: ThrottleRules | None = None,
     embedder=None,
 ) -> FastAPI:
     """The service over the wardrobe database ``db_url`` (any SQLAlchemy URL), keeping pending
@@ -113,7 +114,8 @@ def create_app(
     ``weights`` when those are given; without one, outfit photos answer 503 and photos' items
     are stored without embeddings.
     ``api_docs``: serve Swagger UI at ``/docs`` (its scripts come from a CDN). ``throttle``:
-    how password guessing and registrations are slowed (:class:`LoginThrottle`'s defaults).
+    how password guessing and registrations are slowed (:class:`ThrottleRules`'s defaults), with
+    the counts in the database, shared by every process on it.
 
     Nothing is opened until the application starts (its lifespan): then the database is
     migrated once and its one engine serves every person until shutdown disposes it.
@@ -151,23 +153,26 @@ def create_app(
                 predictor,
                 state.wardrobe_for,
                 min_score=settings.min_score,
+                lease_s=settings.job_lease_s,
+                poll_s=settings.job_poll_s,
                 embedder=embedder,
             )
         app.state.service = state
-        # What a killed server left: temporary files, uploads no job owns (see photos.py).
+        app.state.throttle = LoginThrottle(database, throttle)
+        # What a killed process left: temporary files, uploads no job owns (see photos.py).
         tidied = jobs.recover()
         tidied["temporary"] += database.images.remove_stale_temporary()
+        tidied["interrupted_too_often"] = jobs.fail_exhausted()
         if any(tidied.values()):
             log.info("tidied after an unclean stop: %s", tidied)
         if state.worker is not None:
-            resumed = state.worker.resume()
-            if resumed:
-                log.info("resumed %d unfinished photo job(s)", resumed)
+            # Takes this process's share of the jobs, those others left unfinished too.
+            state.worker.start()
         try:
             yield
         finally:
             if state.worker is not None:
-                # Unstarted jobs stay queued and run at the next start.
+                # Unstarted jobs stay queued for any process, this one's next start too.
                 state.worker.shutdown(wait=True)
             database.close()
 
@@ -178,7 +183,6 @@ def create_app(
         docs_url="/docs" if api_docs else None,
         redoc_url=None,
     )
-    app.state.throttle = throttle or LoginThrottle()
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_json_bytes,

@@ -33,6 +33,7 @@ import json
 import os
 import re
 import secrets
+import tempfile
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -158,16 +159,23 @@ class TokenSigner:
 
     @classmethod
     def from_file(cls, path: Path, ttl_s: float) -> TokenSigner:
-        """The secret in ``path``, created (owner read/write only) on first use."""
+        """The secret in ``path``, created (owner read/write only) on first use. Processes
+        starting together agree on one: the secret is written whole under a temporary name
+        and linked to ``path`` only if no other process's is there already."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return cls(path.read_bytes(), ttl_s)
-        secret = secrets.token_bytes(32)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secret)
-        return cls(secret, ttl_s)
+        if not path.exists():
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+            try:
+                with os.fdopen(fd, "wb") as f:  # mkstemp: owner read/write only
+                    f.write(secrets.token_bytes(32))
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp)
+        return cls(path.read_bytes(), ttl_s)
 
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._secret, payload.encode("ascii"), hashlib.sha256).digest())

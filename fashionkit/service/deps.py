@@ -15,7 +15,7 @@ from fastapi import Depends, HTTPException, Query, Request, Response
 from fastapi.security import OAuth2PasswordBearer
 
 from fashionkit.service.auth import Account, Accounts, TokenSigner
-from fashionkit.service.photos import JobStore, PhotoWorker
+from fashionkit.service.photos import LEASE_S, POLL_S, JobStore, PhotoWorker
 from fashionkit.wardrobe.database import Wardrobe, WardrobeDatabase
 
 __all__ = [
@@ -46,7 +46,9 @@ class ServiceSettings:
     longest a whole request body may take (408 beyond either); ``max_items``: the items one
     person's wardrobe may hold (adding, importing or uploading past it answers 422);
     ``import_batch``: items stored per transaction by an import, so that a large one does not
-    hold the writer lock for its whole length."""
+    hold the writer lock for its whole length; ``job_lease_s``, ``job_poll_s``: how long a
+    photo job stays with a process that stopped renewing it, and how often a process looks for
+    jobs it was not told of (:class:`~fashionkit.service.photos.PhotoWorker`)."""
 
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 40_000_000
@@ -59,6 +61,8 @@ class ServiceSettings:
     body_timeout_s: float = 300.0
     max_items: int = 10_000
     import_batch: int = 500
+    job_lease_s: float = LEASE_S
+    job_poll_s: float = POLL_S
 
 
 @dataclass

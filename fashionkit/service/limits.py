@@ -1,6 +1,7 @@
 """Limits of the service: ASGI middleware for requests refused before any route sees them
 (bodies over a cap, paths with encoded separators) and the headers every answer carries, and
-:class:`LoginThrottle`, which slows password guessing and account creation.
+:class:`LoginThrottle`, which slows password guessing and account creation for every process
+on the database alike.
 
 Starlette spools a multipart upload to a temporary file while it parses it, before the route
 can look at the size; without this cap a client could fill the disk with one request. Bodies
@@ -13,18 +14,28 @@ anything: their timeouts are the server's, see ``docs/wardrobe-and-service.md``.
 """
 
 import asyncio
+import hashlib
 import json
 import math
-import threading
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from sqlalchemy import delete, select
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodySizeLimit", "EncodedSeparators", "SecurityHeaders", "LoginThrottle"]
+from fashionkit.errors import ConflictError
+from fashionkit.wardrobe.database import WardrobeDatabase
+from fashionkit.wardrobe.models import ThrottleRow
+
+__all__ = [
+    "BodySizeLimit",
+    "EncodedSeparators",
+    "SecurityHeaders",
+    "LoginThrottle",
+    "ThrottleRules",
+]
 
 
 async def _answer(send: Send, status: int, detail: str) -> None:
@@ -157,15 +168,9 @@ class BodySizeLimit:
         await self.app(scope, counted, send)
 
 
-@dataclass
-class _Failures:
-    count: int = 0
-    last: float = 0.0
-
-
-@dataclass
-class LoginThrottle:
-    """Slows password guessing and account creation, in this process's memory.
+@dataclass(frozen=True)
+class ThrottleRules:
+    """How :class:`LoginThrottle` slows password guessing and account creation.
 
     Logins: after ``free_account_failures`` wrong passwords for one account (or
     ``free_client_failures`` from one client address, whichever account they name), each
@@ -174,13 +179,12 @@ class LoginThrottle:
     all (so they cost no scrypt hash either). A correct password clears its account's count
     (not the client's: one's own account must not reset the guessing of others'); counts are
     forgotten ``forget_after_s`` after their last failure. With the defaults an account meets
-    at most about 100 guesses a day from any number of clients.
+    at most about 100 guesses a day from any number of clients and service processes.
 
     Registrations: at most ``registrations_per_window`` accounts per client address in any
     ``window_s`` seconds (each costs a scrypt hash and a wardrobe).
 
-    At most ``max_keys`` addresses and names are remembered (the oldest are forgotten), so
-    the memory is bounded. Several processes each keep their own counts."""
+    ``clock``: seconds since the epoch, read alike by every process sharing the counts."""
 
     free_account_failures: int = 5
     free_client_failures: int = 20
@@ -188,62 +192,121 @@ class LoginThrottle:
     forget_after_s: float = 24 * 3600
     registrations_per_window: int = 60
     window_s: float = 3600
-    max_keys: int = 100_000
-    clock: Callable[[], float] = time.monotonic
-    _failures: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False)
-    _registrations: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    clock: Callable[[], float] = time.time
 
-    def _wait(self, key: str, free: int, now: float) -> float:
-        entry = self._failures.get(key)
-        if entry is None or now - entry.last > self.forget_after_s:
+    def wait_after(self, failures: int, last_s: float, free: int, now: float) -> float:
+        """Seconds still to wait after ``failures`` wrong passwords, the last at ``last_s``."""
+        if now - last_s > self.forget_after_s or failures < free:
             return 0.0
-        if entry.count < free:
-            return 0.0
-        wait = min(2.0 ** (entry.count - free), self.max_wait_s)
-        return max(0.0, entry.last + wait - now)
+        wait = min(2.0 ** (failures - free), self.max_wait_s)
+        return max(0.0, last_s + wait - now)
+
+
+# Longest key the throttle's table holds; longer names and addresses are stored hashed.
+_MAX_KEY = 255
+# Seconds between deletions of forgotten counts, per process.
+_PRUNE_EVERY_S = 60.0
+
+
+def _key(kind: str, value: str) -> str:
+    key = f"{kind}:{value}"
+    if len(key) <= _MAX_KEY:
+        return key
+    return f"{kind}:sha256:{hashlib.sha256(value.encode('utf-8', 'replace')).hexdigest()}"
+
+
+class LoginThrottle:
+    """Slows password guessing and account creation as ``rules`` say (:class:`ThrottleRules`),
+    with the counts in the wardrobe database (``service_throttle``,
+    :class:`~fashionkit.wardrobe.models.ThrottleRow`), so that every service process on it
+    sees the same counts and N processes allow the rate of one.
+
+    Each change of a count is one write transaction that reads and writes its row with no
+    other writer between (:meth:`~fashionkit.wardrobe.database.WardrobeDatabase.writing`), so
+    failures from several processes at once are all counted. Counts past ``forget_after_s``
+    (registrations past ``window_s``) are deleted, so the table holds at most a day's worth of
+    names and addresses."""
+
+    def __init__(self, database: WardrobeDatabase, rules: ThrottleRules | None = None):
+        self.database = database
+        self.rules = rules or ThrottleRules()
+        self._next_prune = 0.0
+
+    def _rows(self, keys: list[str]) -> dict[str, ThrottleRow]:
+        with self.database.sessions() as session:
+            rows = session.scalars(select(ThrottleRow).where(ThrottleRow.key.in_(keys)))
+            return {row.key: row for row in rows}
+
+    def _change(self, key: str, change: Callable[[ThrottleRow, float], int]) -> int:
+        """Run ``change(row, now)`` on ``key``'s row (a new one with no failures and no
+        times when there is none) in one locked write transaction; its result."""
+        for attempt in range(3):
+            try:
+                with self.database.writing() as session:
+                    now = self.rules.clock()
+                    row = session.scalar(
+                        select(ThrottleRow).where(ThrottleRow.key == key).with_for_update()
+                    )
+                    if row is None:
+                        row = ThrottleRow(key=key, failures=0, last_s=now)
+                        session.add(row)
+                    return change(row, now)
+            except ConflictError:  # another process inserted the row first: update it
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _prune(self, now: float) -> None:
+        if now < self._next_prune:
+            return
+        self._next_prune = now + _PRUNE_EVERY_S
+        horizon = now - max(self.rules.forget_after_s, self.rules.window_s)
+        with self.database.engine.begin() as connection:
+            connection.execute(delete(ThrottleRow).where(ThrottleRow.last_s < horizon))
 
     def login_wait(self, name: str, client: str) -> int:
         """Seconds until a login for account ``name`` (normalised) from ``client`` may be
         tried; 0 when it may be now."""
-        now = self.clock()
-        with self._lock:
-            wait = max(
-                self._wait(f"name:{name}", self.free_account_failures, now),
-                self._wait(f"client:{client}", self.free_client_failures, now),
-            )
+        rules = self.rules
+        account, address = _key("account", name), _key("client", client)
+        rows = self._rows([account, address])
+        now = rules.clock()
+        wait = 0.0
+        for key, free in ((account, rules.free_account_failures),
+                          (address, rules.free_client_failures)):  # fmt: skip
+            if key in rows:
+                wait = max(wait, rules.wait_after(rows[key].failures, rows[key].last_s, free, now))
         return math.ceil(wait)
 
-    def _remember(self, table: OrderedDict, key: str, value) -> None:
-        table[key] = value
-        table.move_to_end(key)
-        while len(table) > self.max_keys:
-            table.popitem(last=False)
-
     def login_failed(self, name: str, client: str) -> None:
-        now = self.clock()
-        with self._lock:
-            for key in (f"name:{name}", f"client:{client}"):
-                entry = self._failures.get(key)
-                if entry is None or now - entry.last > self.forget_after_s:
-                    entry = _Failures()
-                entry.count += 1
-                entry.last = now
-                self._remember(self._failures, key, entry)
+        forget = self.rules.forget_after_s
+
+        def count(row: ThrottleRow, now: float) -> int:
+            row.failures = 1 if now - row.last_s > forget else row.failures + 1
+            row.last_s = now
+            return row.failures
+
+        for key in (_key("account", name), _key("client", client)):
+            self._change(key, count)
+        self._prune(self.rules.clock())
 
     def login_succeeded(self, name: str) -> None:
-        with self._lock:
-            self._failures.pop(f"name:{name}", None)
+        with self.database.engine.begin() as connection:
+            connection.execute(
+                delete(ThrottleRow).where(ThrottleRow.key == _key("account", name))
+            )
 
     def registration_wait(self, client: str) -> int:
         """Seconds until ``client`` may register another account (0: now, and counted)."""
-        now = self.clock()
-        with self._lock:
-            times = self._registrations.get(client) or deque()
-            while times and now - times[0] >= self.window_s:
-                times.popleft()
-            if len(times) >= self.registrations_per_window:
-                return max(1, math.ceil(times[0] + self.window_s - now))
-            times.append(now)
-            self._remember(self._registrations, client, times)
+        rules = self.rules
+
+        def register(row: ThrottleRow, now: float) -> int:
+            times = [t for t in (row.times or []) if now - t < rules.window_s]
+            if len(times) >= rules.registrations_per_window:
+                return max(1, math.ceil(times[0] + rules.window_s - now))
+            row.times, row.last_s = [*times, now], now
             return 0
+
+        wait = self._change(_key("register", client), register)
+        self._prune(rules.clock())
+        return wait

@@ -6,20 +6,34 @@ picture is the photo) (the client's file name and content type are ignored), at 
 ``max_pixels`` pixels (read from the header, before decoding), and fully decodable. It is
 written under a server-chosen name in ``DATA_DIR/uploads`` (to a temporary name and renamed,
 so a crash never leaves half a file), then its job is a row of the wardrobe database
-(:class:`~fashionkit.wardrobe.models.JobRow`). A worker thread claims each queued job once
-(an atomic update, so several processes on one database never run a job twice) and runs it
-through
+(:class:`~fashionkit.wardrobe.models.JobRow`). Each process's :class:`PhotoWorker` takes jobs
+from that table, whichever process accepted them, and runs each through
 :func:`fashionkit.wardrobe.ingest.ingest_photos` (which stores a photo and all of its items in
 one transaction), and draws the Fig. 8 overlay and the Fig. 9 super-category view into the
 wardrobe's image store.
 
-A server killed at any point loses nothing it answered for and keeps nothing half-done. At the
-next start, :meth:`JobStore.recover` removes temporary files and uploads that never got a job
-record (their client got no 202) or whose job had finished; jobs left queued or running run
-again (records of the earlier file layout, ``DATA_DIR/jobs/<user id>/<job id>.json``, are
-moved into the table first). A job interrupted while running is run again up to :data:`MAX_ATTEMPTS` times in all,
-then reported failed (a photo that kills the server must not do so at every start); when its
-earlier attempt had already stored the photo, the job reports that photo's items.
+Several processes on one database (``serve --workers N``, or several machines sharing a
+PostgreSQL database and the data folder) share the jobs through leases. A worker takes a job
+with one conditional ``UPDATE`` — the job is queued, or running under a lease that has run out
+— that names it the holder, counts an attempt and sets ``lease_until`` :data:`LEASE_S` ahead;
+of several processes exactly one such update succeeds. While it runs the job the holder renews
+the lease every third of :data:`LEASE_S` (``ServiceSettings.job_lease_s``), so a job whose
+process died is taken over by a live one within :data:`LEASE_S`, without waiting for the dead
+one to come back. The result is
+written only by the holder of the latest attempt (the final update names holder and attempt),
+so a process that lost its lease to another, having stalled past it, cannot write a second
+result. Leases compare the processes' clocks: machines sharing a database keep them in step
+(NTP), well within :data:`LEASE_S`.
+
+A server killed at any point loses nothing it answered for and keeps nothing half-done.
+:meth:`JobStore.recover` (at every start, and every :data:`TIDY_S` in a worker) removes
+temporary files and uploads that never got a job record (their client got no 202) or whose job
+had finished — a file another live process is still writing or about to record is locked by
+it (``flock``) and left alone — and marks failed the unfinished jobs whose upload is missing
+(records of the earlier file layout, ``DATA_DIR/jobs/<user id>/<job id>.json``, are moved into
+the table first). A job is started at most :data:`MAX_ATTEMPTS` times in all, then reported
+failed (a photo that kills the server must not do so at every start); when an earlier attempt
+had already stored the photo, the job reports that photo's items.
 
 Job record (also the JSON of ``GET /api/photos/{id}``)::
 
@@ -46,9 +60,11 @@ import json
 import logging
 import os
 import re
+import secrets
 import socket
 import tempfile
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -57,7 +73,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
+
+try:
+    import fcntl
+except ImportError:  # Windows: no other process's files to tell apart from a killed one's
+    fcntl = None  # type: ignore[assignment]
 
 from fashionkit.errors import NotFoundError
 from fashionkit.wardrobe.database import WardrobeDatabase
@@ -72,6 +93,9 @@ __all__ = [
     "UnusablePhoto",
     "JOB_ID",
     "MAX_ATTEMPTS",
+    "LEASE_S",
+    "POLL_S",
+    "TIDY_S",
 ]
 
 log = logging.getLogger(__name__)
@@ -92,6 +116,12 @@ _SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 _TEMPORARY = ".incoming-"
 # Times a job may be started before an interruption is taken as its own doing.
 MAX_ATTEMPTS = 3
+#: Seconds a running job stays with its process without a renewal (renewed every third of it).
+LEASE_S = 30.0
+#: Seconds between a worker's reads of the job table when nothing woke it.
+POLL_S = 2.0
+#: Seconds between a worker's tidying of what stopped processes left (:meth:`JobStore.recover`).
+TIDY_S = 300.0
 
 
 class UnusablePhoto(Exception):
@@ -186,14 +216,40 @@ def _decode(data: bytes | BinaryIO, kind: str) -> bool:
         return image.getexif().get(0x0112) in (5, 6, 7, 8)
 
 
-def _write_atomic(path: Path, data: bytes | BinaryIO) -> str:
+def _lock_held(fd: int) -> None:
+    """Lock the open file ``fd`` for this process until it is closed (or the process dies):
+    :meth:`JobStore.recover` in any process leaves a locked upload alone."""
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def _unused(path: Path) -> int | None:
+    """An open descriptor of ``path`` locked for us, when no live process holds it (the caller
+    closes it); ``None`` when one does, or the file is gone."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    if fcntl is None:
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _write_locked(path: Path, data: bytes | BinaryIO) -> tuple[str, int]:
     """Write ``data`` (bytes, or a file copied in blocks) to ``path`` whole or not at all;
-    returns its SHA-256."""
+    returns its SHA-256 and a descriptor holding the file locked (:func:`_lock_held`) from
+    before its first byte, for the caller to close once the file's job is recorded."""
     path.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMPORARY)
     try:
-        with os.fdopen(fd, "wb") as f:
+        _lock_held(fd)
+        with os.fdopen(os.dup(fd), "wb") as f:
             source = _stream(data)
             while block := source.read(1 << 20):
                 digest.update(block)
@@ -203,8 +259,9 @@ def _write_atomic(path: Path, data: bytes | BinaryIO) -> str:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        os.close(fd)
         raise
-    return digest.hexdigest()
+    return digest.hexdigest(), fd
 
 
 def _now() -> dt.datetime:
@@ -250,6 +307,25 @@ def _job_of(row: JobRow) -> dict:
     }
 
 
+def _takeable(now: dt.datetime):
+    """Jobs a worker may take: queued, or running under a lease that has run out (or, left by
+    a fashionkit before leases, under none)."""
+    return or_(
+        JobRow.status == "queued",
+        and_(
+            JobRow.status == "running",
+            or_(JobRow.lease_until.is_(None), JobRow.lease_until < now),
+        ),
+    )
+
+
+def _interrupted_too_often(attempts: int) -> str:
+    return (
+        f"detection was interrupted {attempts} times (the server stopped while it ran); "
+        "upload the photo again to retry"
+    )
+
+
 class JobStore:
     """Job records in the wardrobe database (:class:`~fashionkit.wardrobe.models.JobRow`) and
     the pending uploads on disk, in ``root/uploads``. Jobs are handled as the dicts of the
@@ -289,13 +365,29 @@ class JobStore:
             created_at=_now(),
         )
         # The photo first: a job record always has its upload until the job has finished.
-        row.photo_sha256 = _write_atomic(self.uploads_dir / f"{row.id}{image.suffix}", data)
-        with self.database.sessions.begin() as session:
-            session.add(row)
+        # The file stays locked until the record is committed, so that no other process's
+        # recover() takes it for an upload without a job meanwhile.
+        path = self.uploads_dir / f"{row.id}{image.suffix}"
+        row.photo_sha256, lock = _write_locked(path, data)
+        try:
+            with self.database.sessions.begin() as session:
+                session.add(row)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(lock)
         return _job_of(row)
 
     def save(self, job: dict) -> None:
-        """Store the job's status, attempts, error and result (and when it finished)."""
+        """Store the job's status, attempts, error and result (and when it finished), whoever
+        holds it; a worker ends the job it holds with :meth:`finish` instead."""
+        with self.database.engine.begin() as connection:
+            connection.execute(
+                update(JobRow).where(JobRow.id == job["id"]).values(**self._values(job))
+            )
+
+    def _values(self, job: dict) -> dict:
         values = {
             "status": job["status"],
             "attempts": job["attempts"],
@@ -304,27 +396,116 @@ class JobStore:
         }
         if job["status"] in ("done", "failed"):
             values["finished_at"] = _now()
-        with self.database.engine.begin() as connection:
-            connection.execute(update(JobRow).where(JobRow.id == job["id"]).values(**values))
+            values["lease_until"] = None
+        return values
 
-    def claim(self, job_id: str, user_id: int, by: str) -> dict | None:
-        """Take a queued job for running: one atomic ``UPDATE … WHERE status = 'queued'``, so
-        that of several processes exactly one gets it. The job, now running with one attempt
-        more; ``None`` when it is not queued (someone else has it, or it ended)."""
+    def claim_next(self, by: str, lease_s: float = 30.0) -> dict | None:
+        """Take the oldest job a worker may take (:func:`_takeable`) for the worker named
+        ``by``, under a lease of ``lease_s`` seconds: the job, now running with one attempt
+        more; ``None`` when there is none. A job already started :data:`MAX_ATTEMPTS` times is
+        marked failed instead (:meth:`fail_exhausted`).
+
+        Each candidate is taken with one ``UPDATE … WHERE`` it is still takeable and still at
+        the attempt that was read: of several processes trying at once, exactly one updates
+        the row (SQLite runs writers one at a time; PostgreSQL re-checks the condition on the
+        row another transaction has just updated), and the others try the next candidate."""
+        self.fail_exhausted()
+        while True:
+            now = _now()
+            with self.database.engine.connect() as connection:
+                candidates = connection.execute(
+                    select(JobRow.id, JobRow.attempts)
+                    .where(_takeable(now), JobRow.attempts < MAX_ATTEMPTS)
+                    .order_by(JobRow.created_at, JobRow.id)
+                    .limit(8)
+                ).all()
+            if not candidates:
+                return None
+            for job_id, attempts in candidates:
+                taken = self._take(job_id, attempts, by, lease_s)
+                if taken is not None:
+                    return taken
+
+    def _take(self, job_id: str, attempts: int, by: str, lease_s: float) -> dict | None:
         now = _now()
         with self.database.engine.begin() as connection:
             taken = connection.execute(
                 update(JobRow)
-                .where(JobRow.id == job_id, JobRow.status == "queued")
+                .where(JobRow.id == job_id, JobRow.attempts == attempts, _takeable(now))
                 .values(
                     status="running",
-                    attempts=JobRow.attempts + 1,
+                    attempts=attempts + 1,
                     claimed_by=by,
                     claimed_at=now,
                     started_at=now,
+                    lease_until=now + dt.timedelta(seconds=lease_s),
                 )
             ).rowcount
-        return self.get(job_id, user_id) if taken else None
+        if not taken:
+            return None
+        with self.database.sessions() as session:
+            row = session.get(JobRow, job_id)
+            return None if row is None else _job_of(row)
+
+    def renew(self, job: dict, by: str, lease_s: float) -> bool:
+        """Extend the lease of ``job`` (as :meth:`claim_next` returned it) to ``lease_s``
+        seconds from now; ``False`` when ``by`` no longer holds that attempt of it (its lease
+        ran out and another worker took it)."""
+        with self.database.engine.begin() as connection:
+            return bool(
+                connection.execute(
+                    update(JobRow)
+                    .where(*self._held(job, by))
+                    .values(lease_until=_now() + dt.timedelta(seconds=lease_s))
+                ).rowcount
+            )
+
+    def finish(self, job: dict, by: str) -> bool:
+        """Store the end of ``job`` (status, error, result) if ``by`` still holds that attempt
+        of it; ``False``, writing nothing, when another worker has taken it over since."""
+        with self.database.engine.begin() as connection:
+            return bool(
+                connection.execute(
+                    update(JobRow).where(*self._held(job, by)).values(**self._values(job))
+                ).rowcount
+            )
+
+    @staticmethod
+    def _held(job: dict, by: str) -> tuple:
+        return (
+            JobRow.id == job["id"],
+            JobRow.status == "running",
+            JobRow.claimed_by == by,
+            JobRow.attempts == job["attempts"],
+        )
+
+    def fail_exhausted(self) -> int:
+        """Mark failed the takeable jobs already started :data:`MAX_ATTEMPTS` times (their
+        processes stopped while they ran), and remove their uploads. Returns how many."""
+        now = _now()
+        with self.database.engine.connect() as connection:
+            exhausted = connection.execute(
+                select(JobRow.id, JobRow.attempts, JobRow.photo_format).where(
+                    _takeable(now), JobRow.attempts >= MAX_ATTEMPTS
+                )
+            ).all()
+        failed = 0
+        for job_id, attempts, photo_format in exhausted:
+            with self.database.engine.begin() as connection:
+                marked = connection.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job_id, JobRow.attempts == attempts, _takeable(now))
+                    .values(
+                        status="failed",
+                        error=_interrupted_too_often(attempts),
+                        finished_at=now,
+                        lease_until=None,
+                    )
+                ).rowcount
+            if marked:
+                self.upload_path({"id": job_id, "format": photo_format}).unlink(missing_ok=True)
+                failed += 1
+        return failed
 
     def get(self, job_id: str, user_id: int, *, kind: str | None = None) -> dict:
         """The job, when it belongs to ``user_id`` (and is of ``kind``, when given);
@@ -405,15 +586,13 @@ class JobStore:
     def unfinished(self) -> list[dict]:
         return self._select(JobRow.status.in_(("queued", "running")))
 
-    def requeue(self, job: dict) -> None:
-        """Put a job that was running when its process stopped back in the queue."""
-        with self.database.engine.begin() as connection:
-            connection.execute(
-                update(JobRow)
-                .where(JobRow.id == job["id"])
-                .values(status="queued", claimed_by=None, claimed_at=None)
+    def _unfinished_ids(self) -> set[str]:
+        with self.database.engine.connect() as connection:
+            return set(
+                connection.execute(
+                    select(JobRow.id).where(JobRow.status.in_(("queued", "running")))
+                ).scalars()
             )
-        job["status"] = "queued"
 
     def _import_legacy_records(self) -> int:
         """Job records of the file layout (``jobs/<user id>/<job id>.json``) into the table."""
@@ -454,35 +633,59 @@ class JobStore:
         return imported
 
     def recover(self) -> dict[str, int]:
-        """Tidy what a killed server left, before any job runs: temporary files, uploads
-        without a job record or whose job has finished, and unfinished jobs whose upload is
-        missing (marked failed). Returns counts of each, for the log."""
+        """Tidy what a killed process left: temporary files, uploads without a job record or
+        whose job has finished, and unfinished jobs whose upload is missing (marked failed).
+        Safe while other processes serve the same folder: a file a live process is writing or
+        has not yet recorded is locked by it and left alone, and a job is marked failed only
+        while it is still unfinished. Returns counts of each, for the log."""
         counts = {"temporary": 0, "orphan_uploads": 0, "lost_uploads": 0}
         counts["imported_records"] = self._import_legacy_records()
-        for path in self.uploads_dir.glob(f"{_TEMPORARY}*"):
-            path.unlink(missing_ok=True)
-            counts["temporary"] += 1
-        pending = {self.upload_path(job).name: job for job in self.unfinished()}
-        for path in self.uploads_dir.iterdir():
-            if path.name not in pending:
-                path.unlink(missing_ok=True)
-                counts["orphan_uploads"] += 1
-        for name, job in pending.items():
-            if not (self.uploads_dir / name).exists():
-                job["status"] = "failed"
-                job["error"] = (
-                    "the uploaded photo was lost when the server stopped; upload it again"
-                )
-                self.save(job)
-                counts["lost_uploads"] += 1
+        unfinished = self._unfinished_ids()
+        for path in sorted(self.uploads_dir.iterdir()):
+            if path.name.startswith(_TEMPORARY):
+                kind = "temporary"
+            elif path.stem not in unfinished:
+                kind = "orphan_uploads"
+            else:
+                continue
+            fd = _unused(path)
+            if fd is None:
+                continue
+            try:
+                # Read again under the lock: the writer may have recorded its job meanwhile.
+                if kind == "temporary" or path.stem not in self._unfinished_ids():
+                    path.unlink(missing_ok=True)
+                    counts[kind] += 1
+            finally:
+                os.close(fd)
+        for job in self.unfinished():
+            if self.upload_path(job).exists():
+                continue
+            with self.database.engine.begin() as connection:
+                counts["lost_uploads"] += connection.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job["id"], JobRow.status.in_(("queued", "running")))
+                    .values(
+                        status="failed",
+                        error="the uploaded photo was lost when the server stopped; "
+                        "upload it again",
+                        finished_at=_now(),
+                        lease_until=None,
+                    )
+                ).rowcount
         return counts
 
 
 class PhotoWorker:
-    """Runs detection jobs on one background thread (the model is not shared across threads).
+    """Runs detection jobs of every process on the database, one at a time on one background
+    thread of this process (the model is not shared across threads), holding each under a
+    lease that a second thread renews (see the module docstring).
 
     ``predictor``: a :class:`~fashionkit.inference.Predictor` or a callable with its
     interface. ``wardrobe_for(user_id)``: the person's :class:`~fashionkit.wardrobe.Wardrobe`.
+    ``lease_s``: how long a job stays with this process without a renewal; ``poll_s``: how
+    often the table is read for jobs when nothing woke the worker (another process's uploads,
+    jobs whose process died). Nothing runs before :meth:`start`.
     """
 
     def __init__(
@@ -492,6 +695,8 @@ class PhotoWorker:
         wardrobe_for: Callable,
         *,
         min_score: float = 0.5,
+        lease_s: float = LEASE_S,
+        poll_s: float = POLL_S,
         embedder=None,
     ):
         self.store = store
@@ -501,68 +706,97 @@ class PhotoWorker:
         self.embedder = embedder
         self.wardrobe_for = wardrobe_for
         self.min_score = min_score
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fashionkit-detect")
-        self._waiting: Counter[int] = Counter()  # per person: jobs reserved or not finished
-        self._waiting_lock = threading.Lock()
-        # Names this process in the jobs it claims.
-        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.lease_s = lease_s
+        self.poll_s = poll_s
+        self._uploading: Counter[int] = Counter()  # per person: uploads not yet recorded
+        self._uploading_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._held: dict | None = None  # the job being run, as claim_next returned it
+        self._held_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        # Names this process in the jobs it holds; the random part tells apart processes of
+        # one pid on one host name (containers, or a pid reused after a restart).
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
     def reserve(self, user_id: int, limit: int) -> bool:
-        """Hold a place for one more of this person's jobs, unless ``limit`` of theirs are
-        waiting or running already. A reserved place is given back by :meth:`release`, or by
-        the job's end once :meth:`submit` has run it."""
-        with self._waiting_lock:
-            if self._waiting[user_id] >= limit:
+        """Hold a place for one more upload of this person's in this process, unless
+        ``limit`` of theirs are arriving here already. The place is given back by
+        :meth:`release`, or by :meth:`submit` once the job is recorded (then it counts in
+        :meth:`JobStore.waiting`)."""
+        with self._uploading_lock:
+            if self._uploading[user_id] >= limit:
                 return False
-            self._waiting[user_id] += 1
+            self._uploading[user_id] += 1
             return True
 
+    def uploading(self, user_id: int) -> int:
+        """The person's uploads reserved in this process and not yet recorded as jobs."""
+        with self._uploading_lock:
+            return self._uploading[user_id]
+
     def release(self, user_id: int) -> None:
-        with self._waiting_lock:
-            self._waiting[user_id] -= 1
+        with self._uploading_lock:
+            self._uploading[user_id] -= 1
+            if self._uploading[user_id] <= 0:
+                del self._uploading[user_id]
 
-    def submit(self, job: dict, *, reserved: bool = False):
-        if not reserved:
-            with self._waiting_lock:
-                self._waiting[job["user_id"]] += 1
-        return self._pool.submit(self._run, job["id"], job["user_id"])
+    def submit(self, job: dict, *, reserved: bool = False) -> None:
+        """Wake the worker for a newly recorded job (giving back its place when
+        ``reserved``). Jobs run oldest first, whichever process recorded them."""
+        if reserved:
+            self.release(job["user_id"])
+        self._wake.set()
 
-    def resume(self) -> int:
-        """Queue again the jobs a previous run left unfinished, oldest first; a job already
-        started :data:`MAX_ATTEMPTS` times is marked failed instead. Returns how many were
-        queued."""
-        queued = 0
-        for job in self.store.unfinished():
-            if job["attempts"] >= MAX_ATTEMPTS:
-                job["status"] = "failed"
-                job["error"] = (
-                    f"detection was interrupted {job['attempts']} times (the server stopped "
-                    "while it ran); upload the photo again to retry"
-                )
-                self.store.save(job)
-                self.store.upload_path(job).unlink(missing_ok=True)
-                continue
-            if job["status"] == "running":
-                self.store.requeue(job)
-            self.submit(job)
-            queued += 1
-        return queued
+    def start(self) -> None:
+        for target, name in ((self._loop, "detect"), (self._renew_leases, "lease")):
+            thread = threading.Thread(target=target, name=f"fashionkit-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def shutdown(self, wait: bool = False) -> None:
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+        """Stop taking jobs; ``wait``: until the job running now has ended. Jobs not started
+        stay queued for any process."""
+        self._stop.set()
+        self._wake.set()
+        if wait:
+            for thread in self._threads:
+                thread.join()
 
-    def _run(self, job_id: str, user_id: int) -> None:
-        released = threading.Event()
-        try:
-            self._run_job(job_id, user_id, released)
-        finally:
-            if not released.is_set():
-                self.release(user_id)
+    def _loop(self) -> None:
+        next_tidy = time.monotonic() + TIDY_S
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                if time.monotonic() >= next_tidy:
+                    next_tidy = time.monotonic() + TIDY_S
+                    tidied = self.store.recover()
+                    if any(tidied.values()):
+                        log.info("tidied after a stopped process: %s", tidied)
+                job = self.store.claim_next(self.name, self.lease_s)
+            except Exception:  # the database away for a while: try again at the next poll
+                log.exception("could not read the photo jobs")
+                job = None
+            if job is None:
+                self._wake.wait(self.poll_s)
+                continue
+            self._run_job(job)
 
-    def _run_job(self, job_id: str, user_id: int, released: threading.Event) -> None:
-        job = self.store.claim(job_id, user_id, self.name)
-        if job is None:  # taken by another process, or no longer queued
-            return
+    def _renew_leases(self) -> None:
+        while not self._stop.wait(self.lease_s / 3):
+            with self._held_lock:
+                job = self._held
+            if job is None:
+                continue
+            try:
+                if not self.store.renew(job, self.name, self.lease_s):
+                    log.warning("photo job %s was taken over by another process", job["id"])
+            except Exception:
+                log.exception("could not renew the lease of photo job %s", job["id"])
+
+    def _run_job(self, job: dict) -> None:
+        with self._held_lock:
+            self._held = job
         upload = self.store.upload_path(job)
         try:
             self._detect(job, upload)
@@ -572,22 +806,34 @@ class PhotoWorker:
             job["error"] = str(err)
         except Exception:  # a failed job is reported to its owner, not lost
             # The details are for the server's log; the person is told what they can do.
-            log.exception("photo job %s failed", job_id)
+            log.exception("photo job %s failed", job["id"])
             job["status"] = "failed"
             job["error"] = (
                 "detection failed on the server; try again later, or upload another photo"
             )
-        # The place is free before the record says so: whoever sees "done" may upload again.
-        self.release(user_id)
-        released.set()
-        self.store.save(job)
-        upload.unlink(missing_ok=True)
+        finally:
+            with self._held_lock:
+                self._held = None
+        try:
+            finished = self.store.finish(job, self.name)
+        except Exception:  # its lease runs out and another process runs it again
+            log.exception("could not store the end of photo job %s", job["id"])
+            return
+        if finished:
+            upload.unlink(missing_ok=True)
+        else:  # its new holder needs the upload, and writes the result
+            log.warning("photo job %s: the lease was lost, the result not stored", job["id"])
 
     def _detect(self, job: dict, upload: Path) -> None:
         from fashionkit.inference.visualize import draw_overlay, draw_supercategories
         from fashionkit.wardrobe.image_files import file_digest
         from fashionkit.wardrobe.ingest import ingest_photos
 
+        if not upload.exists():
+            raise UnusablePhoto(
+                "the uploaded photo is not on this server (several machines must share the "
+                "service's data folder); upload it again"
+            )
         wardrobe = self.wardrobe_for(job["user_id"])
         if job.get("kind") == "outfit":
             from fashionkit.service.outfit_photos import recognise_outfit
@@ -609,7 +855,7 @@ class PhotoWorker:
         job["items"] = list(report.added)
         job["skipped"] = bool(report.skipped)
         if report.skipped and job["attempts"] > 1:
-            # An earlier attempt of this job stored the photo and its items, then the server
+            # An earlier attempt of this job stored the photo and its items, then its process
             # stopped before the job record said so: report them as this job's.
             job["items"] = wardrobe.photo_items(file_digest(upload))
             job["skipped"] = False

@@ -24,7 +24,14 @@ def _config() -> Config:
     return config
 
 
+# Key of the PostgreSQL advisory lock migrations take (any constant shared by all versions).
+_MIGRATION_LOCK = 0x6661736B  # "fask"
+
+
 def _run(engine: Engine, action, revision: str) -> None:
+    """Run ``action`` in one transaction that no other migration of the database runs beside:
+    processes started together (``serve --workers``, several machines) migrate one after
+    another, and the later ones find nothing left to do."""
     config = _config()
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
@@ -32,6 +39,11 @@ def _run(engine: Engine, action, revision: str) -> None:
             # cascade those drops into child rows. The pragma is a no-op inside a transaction,
             # so it is set before alembic begins one.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            # The writer lock before alembic reads the revision (pysqlite would begin lazily).
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            # Held until the transaction ends.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
         config.attributes["connection"] = connection
         try:
             action(config, revision)

@@ -45,7 +45,7 @@ class Server:
         command = [
             sys.executable, "-m", "tests.service.truth_server", "--port", str(self.port),
             "--db", f"sqlite:///{self.db}", "--data-dir", str(self.data),
-            "--photos", str(self.photos), "--delay", "0.15",
+            "--photos", str(self.photos), "--delay", "0.15", "--lease", "3",
         ]  # fmt: skip
         self.process = start(command, self.port, self.tmp / "server.log")
 

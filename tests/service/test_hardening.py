@@ -9,6 +9,7 @@ import io
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy import select
 
 from fashionkit.data.synth import render_image
 from fashionkit.service import ServiceSettings, create_app
@@ -167,10 +168,10 @@ class _Clock:
 
 
 def test_password_guessing_is_slowed_and_registrations_are_capped(db_url, tmp_path):
-    from fashionkit.service.limits import LoginThrottle
+    from fashionkit.service.limits import ThrottleRules
 
     clock = _Clock()
-    throttle = LoginThrottle(registrations_per_window=3, clock=clock)
+    throttle = ThrottleRules(registrations_per_window=3, clock=clock)
     with TestClient(create_app(db_url, tmp_path / "data", throttle=throttle)) as client:
         login(client, "alice")
 
@@ -199,22 +200,99 @@ def test_password_guessing_is_slowed_and_registrations_are_capped(db_url, tmp_pa
         assert again.status_code == 201
 
 
-def test_guessing_from_one_client_is_slowed_across_accounts():
-    from fashionkit.service.limits import LoginThrottle
+def test_guessing_from_one_client_is_slowed_across_accounts(db_url):
+    from fashionkit.service.limits import LoginThrottle, ThrottleRules
+    from fashionkit.wardrobe.database import WardrobeDatabase
 
     clock = _Clock()
-    throttle = LoginThrottle(clock=clock)
-    for k in range(20):
-        assert throttle.login_wait(f"n{k}", "10.0.0.1") == 0
-        throttle.login_failed(f"n{k}", "10.0.0.1")
-    assert throttle.login_wait("someone-else", "10.0.0.1") == 1
-    assert throttle.login_wait("someone-else", "10.0.0.2") == 0
-    waits = []
-    for _ in range(15):
-        clock.now += throttle.login_wait("m0", "10.0.0.3")
-        throttle.login_failed("m0", "10.0.0.3")
-        waits.append(throttle.login_wait("m0", "10.0.0.3"))
-    assert waits[:6] == [0, 0, 0, 0, 1, 2] and waits[-1] == 15 * 60
+    with WardrobeDatabase(db_url) as database:
+        throttle = LoginThrottle(database, ThrottleRules(clock=clock))
+        for k in range(20):
+            assert throttle.login_wait(f"n{k}", "10.0.0.1") == 0
+            throttle.login_failed(f"n{k}", "10.0.0.1")
+        assert throttle.login_wait("someone-else", "10.0.0.1") == 1
+        assert throttle.login_wait("someone-else", "10.0.0.2") == 0
+        waits = []
+        for _ in range(15):
+            clock.now += throttle.login_wait("m0", "10.0.0.3")
+            throttle.login_failed("m0", "10.0.0.3")
+            waits.append(throttle.login_wait("m0", "10.0.0.3"))
+        assert waits[:6] == [0, 0, 0, 0, 1, 2] and waits[-1] == 15 * 60
+        # A name of any length is one account, and its count is forgotten after a day.
+        long_name = "x" * 5000
+        for _ in range(5):
+            throttle.login_failed(long_name, "10.0.0.4")
+        assert throttle.login_wait(long_name, "10.0.0.5") == 1
+        assert throttle.login_wait("x" * 4999, "10.0.0.5") == 0
+        clock.now += 24 * 3600 + 1
+        assert throttle.login_wait(long_name, "10.0.0.5") == 0
+        throttle.login_failed("m1", "10.0.0.6")  # deletes the forgotten counts
+        from fashionkit.wardrobe.models import ThrottleRow
+
+        with database.sessions() as session:
+            keys = set(session.scalars(select(ThrottleRow.key)))
+        assert keys == {"account:m1", "client:10.0.0.6"}
+
+
+def test_two_service_instances_on_one_database_share_the_counts(db_url, tmp_path):
+    """Wrong passwords sent alternately to two applications on one database (as two service
+    processes) are slowed as if sent to one; registrations are capped over both alike."""
+    from fashionkit.service.limits import ThrottleRules
+
+    clock = _Clock()
+    rules = ThrottleRules(registrations_per_window=3, clock=clock)
+    apps = [create_app(db_url, tmp_path / "data", throttle=rules) for _ in range(2)]
+    with TestClient(apps[0]) as one, TestClient(apps[1]) as two:
+        login(one, "alice")
+
+        def attempt(client, password="wrong guess"):
+            return client.post("/api/token", data={"username": "alice", "password": password})
+
+        statuses = [attempt((one, two)[k % 2]).status_code for k in range(5)]
+        assert statuses == [401] * 5
+        for client in (one, two):  # the sixth waits, in either process
+            blocked = attempt(client, "correct horse")
+            assert blocked.status_code == 429 and blocked.headers["retry-after"] == "1"
+        clock.now += 1
+        assert attempt(two).status_code == 401
+        assert attempt(one).headers["retry-after"] == "2"
+        clock.now += 2
+        assert attempt(one, "correct horse").status_code == 200  # clears it for both
+        assert attempt(two, "correct horse").status_code == 200
+
+        body = {"name": "bob", "password": "correct horse"}
+        assert two.post("/api/users", json=body).status_code == 201  # alice was the first
+        body = {"name": "carol", "password": "correct horse"}
+        assert one.post("/api/users", json=body).status_code == 201
+        body = {"name": "dave", "password": "correct horse"}
+        for client in (one, two):
+            assert client.post("/api/users", json=body).status_code == 429
+
+
+def test_failures_from_many_threads_are_all_counted(db_url):
+    """Wrong passwords counted from 8 threads at once (each count a read and a write of one
+    row): none is lost, as none would be from several processes."""
+    import threading
+
+    from fashionkit.service.limits import LoginThrottle, ThrottleRules
+    from fashionkit.wardrobe.database import WardrobeDatabase
+    from fashionkit.wardrobe.models import ThrottleRow
+
+    with WardrobeDatabase(db_url) as database:
+        throttles = [LoginThrottle(database, ThrottleRules()) for _ in range(8)]
+        threads = [
+            threading.Thread(
+                target=lambda t=t: [t.login_failed("alice", f"10.0.0.{k}") for k in range(5)]
+            )
+            for t in throttles
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with database.sessions() as session:
+            assert session.get(ThrottleRow, "account:alice").failures == 40
+            assert session.get(ThrottleRow, "client:10.0.0.3").failures == 8
 
 
 @pytest.mark.parametrize("password", ["aaaaaaaa", " " * 8, "abababab", "\t" * 12])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 
@@ -324,18 +325,124 @@ def test_recover_removes_what_a_killed_server_left(tmp_path, predictor):
     database.close()
 
 
-def test_a_queued_job_is_claimed_once(tmp_path, predictor):
-    with WardrobeDatabase(f"sqlite:///{tmp_path / 'w.sqlite'}") as database:
+def _store_with_a_job(database, tmp_path, predictor, index=12):
+    user = database.user_id("alice")
+    store = JobStore(database, tmp_path)
+    data = predictor.photo(index)
+    return store, store.create(user, data, check_image(data, max_pixels=10**6))
+
+
+def _expire(database, job) -> None:
+    """As when the holder's process died :data:`LEASE_S` ago: its lease is in the past."""
+    from sqlalchemy import update
+
+    from fashionkit.wardrobe.models import JobRow
+
+    with database.engine.begin() as connection:
+        connection.execute(
+            update(JobRow)
+            .where(JobRow.id == job["id"])
+            .values(lease_until=dt.datetime(2000, 1, 1))
+        )
+
+
+def test_a_job_is_held_by_one_worker_until_its_lease_runs_out(db_url, tmp_path, predictor):
+    with WardrobeDatabase(db_url) as database:
+        store, job = _store_with_a_job(database, tmp_path, predictor)
+        first = store.claim_next("process-a", lease_s=30)
+        assert first is not None and first["id"] == job["id"]
+        assert first["status"] == "running" and first["attempts"] == 1
+        assert store.claim_next("process-b", lease_s=30) is None  # held, lease running
+        assert store.renew(first, "process-a", lease_s=30)
+        assert not store.renew(first, "process-b", lease_s=30)  # b holds nothing
+
+        _expire(database, first)  # a died: its lease ran out
+        second = store.claim_next("process-b", lease_s=30)
+        assert second is not None and second["id"] == job["id"] and second["attempts"] == 2
+        assert store.claim_next("process-c", lease_s=30) is None
+        # a was only slow: it can neither renew nor write its result any more.
+        assert not store.renew(first, "process-a", lease_s=30)
+        first.update(status="done", items=["from-a"])
+        assert not store.finish(first, "process-a")
+        assert store.get(job["id"], job["user_id"])["status"] == "running"
+        second.update(status="done", items=["from-b"])
+        assert store.finish(second, "process-b")
+        assert not store.finish(second, "process-b")  # once
+        ended = store.get(job["id"], job["user_id"])
+        assert ended["status"] == "done" and ended["items"] == ["from-b"]
+        assert ended["attempts"] == 2
+        assert store.claim_next("process-c", lease_s=30) is None
+
+
+def test_a_job_started_too_often_is_failed_not_taken(db_url, tmp_path, predictor):
+    from fashionkit.service.photos import MAX_ATTEMPTS
+
+    with WardrobeDatabase(db_url) as database:
+        store, job = _store_with_a_job(database, tmp_path, predictor)
+        for k in range(MAX_ATTEMPTS):
+            taken = store.claim_next(f"process-{k}", lease_s=30)
+            assert taken is not None and taken["attempts"] == k + 1
+            _expire(database, taken)
+        assert store.claim_next("process-last", lease_s=30) is None
+        failed = store.get(job["id"], job["user_id"])
+        assert failed["status"] == "failed" and "interrupted" in failed["error"]
+        assert not store.upload_path(job).exists()
+
+
+def test_oldest_job_first_and_each_taken_once_by_racing_workers(db_url, tmp_path, predictor):
+    """Eight threads (each its own worker name) take 12 jobs at once: every job exactly once,
+    and the first taken is the oldest."""
+    import threading
+
+    with WardrobeDatabase(db_url) as database:
         user = database.user_id("alice")
         store = JobStore(database, tmp_path)
-        data = predictor.photo(12)
-        job = store.create(user, data, check_image(data, max_pixels=10**6))
-        first = store.claim(job["id"], user, "process-a")
-        assert first is not None and first["status"] == "running" and first["attempts"] == 1
-        assert store.claim(job["id"], user, "process-b") is None
-        store.requeue(first)  # as a restart does with a job its process left running
-        again = store.claim(job["id"], user, "process-b")
-        assert again is not None and again["attempts"] == 2
+        data = predictor.photo(13)
+        image = check_image(data, max_pixels=10**6)
+        jobs = [store.create(user, data, image)["id"] for _ in range(12)]
+        first = store.claim_next("first", lease_s=30)
+        assert first is not None and first["id"] == jobs[0]
+        taken: list[str] = []
+        lock = threading.Lock()
+
+        def worker(k: int) -> None:
+            while (job := store.claim_next(f"w{k}", lease_s=30)) is not None:
+                with lock:
+                    taken.append(job["id"])
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(taken) == sorted(jobs[1:])
+
+
+def test_recover_leaves_an_upload_another_process_is_recording(tmp_path, predictor):
+    """An upload renamed into place whose job is not committed yet is locked by its writer:
+    a recover() meanwhile (another process starting) leaves it; once the writer is gone it is
+    an orphan and goes."""
+    import fcntl
+    import os
+
+    with WardrobeDatabase(f"sqlite:///{tmp_path / 'w.sqlite'}") as database:
+        store = JobStore(database, tmp_path)
+        path = store.uploads_dir / ("0" * 32 + ".png")
+        path.write_bytes(predictor.photo(14))
+        temporary = store.uploads_dir / ".incoming-abc"
+        temporary.write_bytes(b"half")
+        holders = [os.open(p, os.O_RDONLY) for p in (path, temporary)]
+        # Another process's lock: flock locks belong to the open file, so this one conflicts.
+        for fd in holders:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        counts = store.recover()
+        assert counts["orphan_uploads"] == counts["temporary"] == 0
+        assert path.exists() and temporary.exists()
+        for fd in holders:
+            os.close(fd)
+        counts = store.recover()
+        assert counts["orphan_uploads"] == counts["temporary"] == 1
+        assert not path.exists() and not temporary.exists()
 
 
 def _job_left_running(tmp_path, predictor, index, attempts):

@@ -139,3 +139,77 @@ def test_serve_with_weights_detects_in_photos(tmp_path):
         assert httpx.get(f"{base}{job['overlay_url']}", headers=headers).status_code == 200
     finally:
         _stop(process)
+
+
+def _children(pid: int) -> set[int]:
+    """The processes ``pid`` started that are alive (Linux's /proc); a fresh worker is a
+    spawned interpreter, so the resource tracker uvicorn's spawn starts is left out."""
+    found = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found |= {int(c) for c in f.read().split()}
+        except FileNotFoundError:
+            continue
+    workers = set()
+    for child in found:
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as f:
+                command = f.read()
+        except FileNotFoundError:
+            continue
+        if b"resource_tracker" not in command:
+            workers.add(child)
+    return workers
+
+
+def _wait_for(condition, timeout: float = 60.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_workers_share_one_address_logins_and_the_throttle(tmp_path):
+    """``serve --workers 2``: two processes answer on one port; logins and the throttle hold
+    on fresh connections (each accepted by either); a worker killed with -9 is replaced and
+    the service answers meanwhile; SIGTERM stops them all."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = _start(tmp_path, port, "--workers", "2")
+    try:
+        _wait_for(lambda: len(_children(process.pid)) == 2, what="two workers")
+        body = {"name": "alice", "password": "correct horse"}
+        assert httpx.post(f"{base}/api/users", json=body).status_code == 201
+
+        def attempt(password: str) -> httpx.Response:  # a new connection each time
+            return httpx.post(
+                f"{base}/api/token", data={"username": "alice", "password": password}
+            )
+
+        assert [attempt("wrong guess").status_code for _ in range(5)] == [401] * 5
+        # Within the second's wait after the fifth failure, whichever process answers.
+        # (That the two count as one is shown deterministically with one process per port
+        # in test_workers.py: which worker accepts a connection is the kernel's choice.)
+        refused = attempt("correct horse")
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
+        time.sleep(1.1)
+        token = attempt("correct horse")
+        assert token.status_code == 200
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        for k in range(6):  # fresh connections: either worker may answer
+            item = {"id": f"shirt-{k}", "category": "shirt, blouse"}
+            assert httpx.post(f"{base}/api/items", json=item, headers=headers).status_code == 201
+
+        victim = min(_children(process.pid))
+        os.kill(victim, signal.SIGKILL)
+        for _ in range(5):
+            answer = httpx.get(f"{base}/api/items", headers=headers, timeout=30)
+            assert answer.status_code == 200 and len(answer.json()) == 6
+        _wait_for(
+            lambda: len(_children(process.pid)) == 2 and victim not in _children(process.pid),
+            what="the killed worker's replacement",
+        )
+    finally:
+        _stop(process)
+    assert process.returncode == 0

@@ -342,3 +342,31 @@ def test_0008_adds_item_embeddings_and_job_kinds(url):
         assert "item_embeddings" not in inspect(conn).get_table_names()
         assert "kind" not in {c["name"] for c in inspect(conn).get_columns("photo_jobs")}
         assert conn.execute(text("SELECT COUNT(*) FROM photo_jobs")).scalar() == 1
+
+
+def test_processes_starting_together_migrate_one_after_another(url):
+    """Four engines (as four service processes starting at once) migrate one empty database
+    at the same moment: each succeeds, and the schema is made once."""
+    import threading
+
+    engines = [create_engine(url) for _ in range(4)]
+    start = threading.Barrier(len(engines))
+    errors: list[BaseException] = []
+
+    def migrate_it(engine) -> None:
+        start.wait()
+        try:
+            migrate.upgrade(engine)
+        except BaseException as err:  # reported below, with the others'
+            errors.append(err)
+
+    threads = [threading.Thread(target=migrate_it, args=(e,)) for e in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert migrate.current_revision(engines[0]) == migrate.head_revision()
+    _no_differences(engines[0])
+    for engine in engines:
+        engine.dispose()

@@ -88,8 +88,10 @@ async def receive_upload(
     if not worker.reserve(account.user_id, limit):
         raise busy
     try:
-        # Jobs of every process on this database count, not only this one's.
-        if await run_in_threadpool(state.jobs.waiting, account.user_id) >= limit:
+        # Jobs of every process on this database count, and this process's other uploads
+        # of the person's still arriving.
+        waiting = await run_in_threadpool(state.jobs.waiting, account.user_id)
+        if waiting + worker.uploading(account.user_id) - 1 >= limit:
             raise busy
         # Room for at least one more item (a photo adds its items past the limit, once).
         wardrobe = state.database.wardrobe(account.name, user_id=account.user_id)
