@@ -131,12 +131,17 @@ def recognise_outfit(worker, wardrobe: Wardrobe, job: dict, upload: Path) -> Non
     recognise by, or a photo that cannot be read, fails the job with a message for the
     person (:class:`~fashionkit.service.photos.UnusablePhoto`)."""
     from fashionkit.inference.visualize import draw_overlay
-    from fashionkit.personal.wearlog import gallery_for, keep_views, recognise
+    from fashionkit.personal.wearlog import gallery_for, keep_views, recognise, reindex
     from fashionkit.service.photos import UnusablePhoto
     from fashionkit.wardrobe.image_files import file_digest
 
     if worker.embedder is None:
         raise UnusablePhoto("this server cannot recognise items (it has no embedder)")
+    known = wardrobe.embedders()
+    if known and worker.embedder.key not in known:
+        # The items were embedded by another model (the server's model changed): embed them
+        # again with this one, from their pictures, before recognising anything.
+        reindex(wardrobe, worker.embedder)
     try:
         gallery = gallery_for(wardrobe, worker.embedder.key)
     except InvalidDataError:

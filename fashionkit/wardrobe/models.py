@@ -230,7 +230,9 @@ class JobRow(Base):
     ``photo_format`` name the uploaded file (kept under the service's data folder until the
     job ends); ``error`` is written for the person, never a raw exception; ``result`` holds
     what the job found: ``{"items": [ids], "skipped": bool, "duplicates": [...], "overlay":
-    sha256 | null, "supercategories": sha256 | null}``."""
+    sha256 | null, "supercategories": sha256 | null}``. ``kind`` (:data:`JOB_KINDS`):
+    ``"outfit"`` jobs recognise the person's items in the photo instead, and their ``result`` is
+    :mod:`fashionkit.service.outfit_photos`'s."""
 
     __tablename__ = "photo_jobs"
     __table_args__ = (

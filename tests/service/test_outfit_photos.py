@@ -140,3 +140,25 @@ def test_suggestions_take_the_wear_log_settings(client):
     rested = client.get("/api/outfits", params=params | {"not_worn_days": 7}, headers=alice)
     assert rested.json() == []  # the jeans were worn 5 days ago: no bottom left
     assert client.get("/api/outfits", params={"not_worn_days": -1}, headers=alice).status_code == 422
+
+
+def test_items_embedded_by_another_model_are_embedded_again(db_url, tmp_path, predictor):
+    """The server's model changed since the items were added: the outfit job embeds them with
+    the new one first (their stored vectors of the old model cannot be compared)."""
+    app = create_app(db_url, tmp_path / "data", predictor=predictor, embedder=tiny_embedder())
+    with TestClient(app) as client:
+        alice = login(client, "alice")
+        mine = _photo(client, alice, predictor.photo(0))["items"]
+        state = client.app.state.service
+        wardrobe = state.wardrobe_for(state.accounts.authenticate("alice", "correct horse").user_id)
+        keys, vectors = wardrobe.embeddings(tiny_embedder().key)
+        with wardrobe.database.writing() as session:  # as if another model had embedded them
+            from fashionkit.wardrobe.models import ItemEmbeddingRow
+
+            for row in session.query(ItemEmbeddingRow):
+                row.embedder = "an-older-model"
+        assert wardrobe.embedders() == {"an-older-model": len(mine)}
+        job = _done(client, alice, _outfit(client, alice, predictor.photo(0)))
+        assert job["status"] == "done", job
+        again, revectors = wardrobe.embeddings(tiny_embedder().key)
+        assert again == keys and abs(revectors - vectors).max() < 1e-4
