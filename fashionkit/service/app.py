@@ -59,6 +59,8 @@ Routes::
     GET    /api/outfit-photos/{id}/overlay.png                       the detections drawn
     GET    /api/outfit-photos/{id}/new/{n}/cutout                    an offer's cut-out
     POST   /api/outfit-photos/{id}/new/{n} → 201 item: the offer added (409 added already)
+    POST   /api/outfit-photos/{id}/new/{n}/is/{item_id} → item: the offer is this item of
+                                           yours (a wear, and its view kept); 409 settled
 """
 
 import logging

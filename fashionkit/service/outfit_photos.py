@@ -14,8 +14,9 @@ Job record (also the JSON of ``GET /api/outfit-photos/{id}``, where ``new`` entr
      "new": [{"index": n, "id": proposed item id, "category_id", "category_name",
               "colors": ["#rrggbb"], "box": XYXY, "similarity": float (closest known item),
               "candidates": [{"item", "similarity"}], "cutout": sha256,
-              "added": item id | null, "stored": {what adding it needs: the item, mask,
-              details, embedding}}],
+              "added": item id | null (added as a new item, or said to be this one of
+              yours), "stored": {what adding it needs: the item, mask, details,
+              embedding}}],
      "overlay": sha256 | null}
 
 Everything an offer needs to become an item is kept in the job (the photo itself is not kept:
@@ -36,10 +37,13 @@ from fashionkit.wardrobe.database import ItemInPhoto, ItemPart, Wardrobe
 from fashionkit.wardrobe.items import WardrobeItem, item_from_dict, item_to_dict
 from fashionkit.wardrobe.models import JobRow
 
-__all__ = ["EMPTY_RESULT", "job_of", "recognise_outfit", "accept_offer", "public_job"]
+__all__ = [
+    "EMPTY_RESULT", "job_of", "recognise_outfit", "accept_offer", "offer_is", "public_job",
+]  # fmt: skip
 
 EMPTY_RESULT: dict = {
     "worn_on": None, "recognised": [], "logged": [], "new": [], "overlay": None,
+    "photo_sha256": None,
 }  # fmt: skip
 
 
@@ -63,7 +67,7 @@ def job_of(row: JobRow) -> dict:
 
 def public_job(job: dict) -> dict:
     """The job as the API shows it: no owner id, offers without what storing them needs."""
-    out = {k: v for k, v in job.items() if k not in ("user_id", "overlay")}
+    out = {k: v for k, v in job.items() if k not in ("user_id", "overlay", "photo_sha256")}
     out["new"] = [{k: v for k, v in offer.items() if k != "stored"} for offer in job["new"]]
     return out
 
@@ -156,6 +160,7 @@ def recognise_outfit(worker, wardrobe: Wardrobe, job: dict, upload: Path) -> Non
     recognised, offered = recognise(
         wardrobe, prediction, worker.embedder, gallery, digest[:12], min_score=worker.min_score
     )
+    job["photo_sha256"] = digest
     day = dt.date.fromisoformat(job["worn_on"])
     # Once per item and day: a job run again after a crash logs nothing twice.
     job["logged"] = wardrobe.record_wears([r.item_id for r in recognised], on=day)
@@ -215,3 +220,30 @@ def accept_offer(store, wardrobe: Wardrobe, job: dict, index: int) -> WardrobeIt
 
     store.update_result(job, mark)
     return wardrobe.get(detected.item.id)
+
+
+def offer_is(store, wardrobe: Wardrobe, job: dict, index: int, item_id: str) -> WardrobeItem:
+    """The person says the job's ``index``-th offer is their item ``item_id`` (recognition
+    missed it): log a wear of that item on the photo's day, keep the offer's embedding as
+    another view of it (so it is recognised next time), and mark the offer.
+    :class:`NotFoundError` for an item not theirs, :class:`ConflictError` when the offer was
+    settled already."""
+    offer = offer_of(job, index)
+    if offer["added"] is not None:
+        raise ConflictError(f"this item was settled already, as {offer['added']!r}")
+    item = wardrobe.get(item_id)
+    stored = _detected(offer["stored"], f"new item {index}")
+    wardrobe.record_wears([item.id], on=dt.date.fromisoformat(job["worn_on"]))
+    if stored.embedding is not None and job.get("photo_sha256"):
+        key, vector = stored.embedding
+        wardrobe.add_views(key, [(item.id, job["photo_sha256"], vector)])
+
+    def mark(result: dict) -> dict:
+        offers = [dict(o) for o in result.get("new", [])]
+        if offers[index]["added"] is not None:
+            raise ConflictError(f"this item was settled already, as {offers[index]['added']!r}")
+        offers[index]["added"] = item.id
+        return {"new": offers}
+
+    store.update_result(job, mark)
+    return wardrobe.get(item.id)

@@ -1,6 +1,6 @@
 """"Today's outfit" on the page, in headless Chromium: a person adds two photos, logs an
 outfit photo of a chosen day, sees their recognised items highlighted and the new ones offered,
-adds one, sees times worn and last worn on the cards, and asks for outfits that favour rarely
+adds one, says another is one of theirs, sees times worn and last worn on the cards, and asks for outfits that favour rarely
 worn items and leave out what was just worn. Each step is checked against what the server
 holds; screenshots go to the test's ``screenshots/`` folder. Same server, browser and rules as
 tests/service/test_browser.py (its fixture and settings)."""
@@ -101,6 +101,16 @@ def test_todays_outfit_in_the_browser(live, tmp_path):  # noqa: F811 - the impor
         expect(card.locator("img.cutout")).to_have_js_property("complete", True)
         expect(page.locator("#gallery .card")).to_have_count(held + 1)
         assert api.get("/api/outfit-photos").json()[-1]["new"][0]["added"] == first["id"]
+        # Another offer is one of alice's items that recognition missed: "It's <closest>".
+        second = job["new"][1]
+        closest = second["candidates"][0]["item"]
+        mine = offers.nth(1).locator("button.is-mine")
+        expect(mine).to_have_text(f"It's {closest}")
+        mine.click()
+        expect(mine).to_have_text(f"{closest} ✓")
+        expect(offers.nth(1).locator("button.add")).to_be_disabled()
+        assert api.get("/api/outfit-photos").json()[-1]["new"][1]["added"] == closest
+        assert api.get(f"/api/items/{closest}").json()["last_worn"] == DAY
         shot("02-added")
 
         # -- outfits that favour rarely worn items and leave out what was just worn -----------
@@ -111,7 +121,7 @@ def test_todays_outfit_in_the_browser(live, tmp_path):  # noqa: F811 - the impor
         expected = api.get("/api/outfits", params=params).json()
         rows = page.locator("#outfit-list li.outfit")
         expect(rows).to_have_count(len(expected))
-        worn_now = set(recognised) | {first["id"]}
+        worn_now = set(recognised) | {first["id"], closest}
         for row, suggestion in zip(rows.all(), expected, strict=True):
             expect(row.locator(".explanation")).to_have_text(suggestion["explanation"])
             assert not worn_now & set(suggestion["items"])

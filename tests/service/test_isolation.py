@@ -24,6 +24,7 @@ HAND = [
     {"id": "white-shirt", "category": "shirt", "colors": ["#ffffff"], "brand": "Alice's"},
     {"id": "jeans", "category": "pants", "colors": ["#1f2a44"]},
     {"id": "loafers", "category": "shoe", "colors": ["#5a3a22"]},
+    {"id": "alices-boots", "category": "shoe", "colors": ["#222222"]},  # no one else's id
 ]
 
 
@@ -214,6 +215,18 @@ def _outfit_route(method, suffix=""):
     return check
 
 
+def check_offer_is(w):
+    c = w["client"]
+    # Alice's offer, named as Bob's item: as unknown. Bob's own offer named as Alice's item
+    # (an id only she has): 404 naming the item, and nothing of hers changes.
+    _outfit_route("POST", "/new/0/is/bobs-tee")(w)
+    bobs = c.get("/api/outfit-photos", headers=w["bob"]).json()
+    offered = [j for j in bobs if j["status"] == "done" and j["new"]]
+    assert offered, "Bob's outfit photo (check_upload_outfit) offers new garments"
+    theirs = c.post(offered[0]["new"][0]["is_url"] + "alices-boots", headers=w["bob"])
+    assert theirs.status_code == 404 and "alices-boots" in theirs.json()["detail"]
+
+
 def check_change_password(w):
     c = w["client"]
     body = {"current_password": "correct horse", "new_password": "bobs new password"}
@@ -259,6 +272,7 @@ ISOLATION = {
         "GET", "/new/0/cutout"
     ),
     ("POST", "/api/outfit-photos/{job_id}/new/{index}"): _outfit_route("POST", "/new/0"),
+    ("POST", "/api/outfit-photos/{job_id}/new/{index}/is/{item_id}"): check_offer_is,
     ("POST", "/api/me/password"): check_change_password,
     ("POST", "/api/logout"): check_logout,
 }

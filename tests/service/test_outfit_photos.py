@@ -162,3 +162,28 @@ def test_items_embedded_by_another_model_are_embedded_again(db_url, tmp_path, pr
         assert job["status"] == "done", job
         again, revectors = wardrobe.embeddings(tiny_embedder().key)
         assert again == keys and abs(revectors - vectors).max() < 1e-4
+
+
+def test_an_offer_said_to_be_my_item_logs_it_and_teaches_its_view(client, predictor):
+    alice = login(client, "alice")
+    mine = _photo(client, alice, predictor.photo(0))["items"]
+    _photo(client, alice, predictor.photo(2))
+    job = _done(client, alice, _outfit(client, alice, predictor.outfit(0, 1)))
+    recognised = {r["item"] for r in job["recognised"]}
+    missed = [k for k in mine if k not in recognised]
+    offer = job["new"][0]
+    target = missed[0] if missed else mine[0]
+    said = client.post(offer["is_url"] + target, headers=alice)
+    assert said.status_code == 200, said.text
+    assert said.json()["id"] == target and said.json()["last_worn"] == DAY
+    assert client.get(job["url"], headers=alice).json()["new"][0]["added"] == target
+    again = client.post(offer["is_url"] + target, headers=alice)
+    assert again.status_code == 409
+    assert client.post(offer["accept_url"], headers=alice).status_code == 409
+    unknown = client.post(job["new"][1]["is_url"] + "nobody-has-this", headers=alice)
+    assert unknown.status_code == 404
+    state = client.app.state.service
+    wardrobe = state.wardrobe_for(state.accounts.authenticate("alice", "correct horse").user_id)
+    keys, sources, _ = wardrobe.embedding_samples(tiny_embedder().key)
+    views = {k for k, s in zip(keys, sources, strict=True) if s}
+    assert target in views  # the offer's view of it, kept for next time

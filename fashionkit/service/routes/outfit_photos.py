@@ -17,8 +17,8 @@ from fashionkit.service.deps import (
     paged,
     room_for_items,
 )
-from fashionkit.service.outfit_photos import accept_offer, offer_of, public_job
-from fashionkit.service.routes.items import full_item_json
+from fashionkit.service.outfit_photos import accept_offer, offer_is, offer_of, public_job
+from fashionkit.service.routes.items import full_item_json, plausible
 from fashionkit.service.routes.photos import _MULTIPART_BODY, receive_upload
 from fashionkit.wardrobe.items import day_problem
 
@@ -33,6 +33,7 @@ def outfit_job_json(job: dict) -> dict:
     for offer in out["new"]:
         offer["cutout_url"] = f"{base}/new/{offer['index']}/cutout" if offer["cutout"] else None
         offer["accept_url"] = f"{base}/new/{offer['index']}"
+        offer["is_url"] = f"{base}/new/{offer['index']}/is/"  # + the id of your item
         offer.pop("cutout")
         if offer["added"]:
             offer["item_url"] = f"/api/items/{quote(offer['added'], safe='')}"
@@ -131,3 +132,21 @@ def accept_new_item(
     offer_of(job, n)
     room_for_items(state, wardrobe, 1)
     return full_item_json(wardrobe, accept_offer(state.jobs, wardrobe, job, n))
+
+
+@router.post("/{job_id}/new/{index}/is/{item_id}")
+def offer_is_mine(
+    state: State,
+    account: CurrentAccount,
+    wardrobe: CurrentWardrobe,
+    job_id: str,
+    index: str,
+    item_id: str,
+) -> dict:
+    """Say an offered garment is your item ``item_id`` (it was not recognised): the item gets
+    a wear on the photo's day and is recognised by this view of it next time. The item JSON;
+    404 for an item not yours, 409 when the offer was settled already."""
+    job = state.jobs.get(job_id, account.user_id, kind="outfit")
+    n = _index(index)
+    offer_of(job, n)
+    return full_item_json(wardrobe, offer_is(state.jobs, wardrobe, job, n, plausible(item_id)))

@@ -411,12 +411,31 @@ async function offerFigure(job, offer) {
       const item = await api(offer.accept_url, { method: 'POST' });
       add.textContent = 'Added';
       add.disabled = true;
+      for (const other of node.querySelectorAll('button.is-mine')) other.disabled = true;
       node.setAttribute('data-item', item.id);
       showError(null, problem);
       await loadItems();
     } catch (err) { showError(err.message, problem); }
   });
   node.appendChild(add);
+  // Recognition missed it: the closest of your items may be the one.
+  const closest = (offer.candidates || [])[0];
+  if (closest && !offer.added) {
+    const mine = element('button', `It's ${closest.item}`,
+      { type: 'button', class: 'is-mine', 'data-candidate': closest.item });
+    mine.addEventListener('click', async () => {
+      try {
+        await api(offer.is_url + encodeURIComponent(closest.item), { method: 'POST' });
+        mine.textContent = `${closest.item} ✓`;
+        mine.disabled = true;
+        add.disabled = true;
+        node.setAttribute('data-item', closest.item);
+        showError(null, problem);
+        await loadItems();
+      } catch (err) { showError(err.message, problem); }
+    });
+    node.appendChild(mine);
+  }
   node.appendChild(problem);
   return node;
 }
