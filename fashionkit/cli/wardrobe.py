@@ -144,6 +144,7 @@ def list_items(
 
     with _open(db, user) as wardrobe:
         items = wardrobe.items()
+        worn = wardrobe.wear_stats()
     if category is not None:
         try:
             wanted = parse_category(category)
@@ -154,9 +155,11 @@ def list_items(
         typer.echo(json.dumps([item_to_dict(i) for i in items], indent=2, ensure_ascii=False))
         return
     table = Table(title=f"{len(items)} item(s)")
-    for column in ("id", "category", "name", "colours", "season", "brand", "formality", "worn"):
+    for column in ("id", "category", "name", "colours", "season", "brand", "formality",
+                   "times worn", "last worn"):
         table.add_column(column)
     for item in items:
+        stats = worn.get(item.id)
         table.add_row(
             item.id,
             item.category_name,
@@ -165,7 +168,8 @@ def list_items(
             ", ".join(item.season) or "any",
             item.brand or "",
             str(item.formality or ""),
-            item.last_worn.isoformat() if item.last_worn else "",
+            str(stats.times_worn if stats else 0),
+            item.last_worn.isoformat() if item.last_worn else "never",
         )
     Console().print(table)
 
@@ -228,9 +232,12 @@ def _ingest(photos, weights, min_score, device, db, user) -> None:
     if problems:
         raise InvalidDataError(problems)
     predictor = Predictor(weights, device=device, score_threshold=min_score)
+    embedder = _embedder(weights, device)
     console = Console(soft_wrap=True)
     with _open(db, user) as wardrobe:
-        report = ingest_photos(wardrobe, predictor, paths, min_score=min_score)
+        report = ingest_photos(
+            wardrobe, predictor, paths, min_score=min_score, embedder=embedder
+        )
         for key in report.added:
             item = wardrobe.get(key)
             colours = ", ".join(describe_color(c).name for c in item.colors)
@@ -246,6 +253,117 @@ def _ingest(photos, weights, min_score, device, db, user) -> None:
             f"{dup.appearance:.2f}): merge with "
             f"'fashionkit wardrobe merge {escape(dup.existing)} {escape(dup.new)}'"
         )
+
+
+def _embedder(weights: Path, device: str):
+    """The item embedder of the detector ``weights``: items are recognised in later photos by
+    the vectors it gives."""
+    from fashionkit.personal.embedding import ItemEmbedder
+
+    return ItemEmbedder.from_checkpoint(weights, device=device)
+
+
+def _need_weights(weights: Path | None) -> Path:
+    if weights is None:
+        raise typer.BadParameter(
+            "recognising items needs the detector they were added with", param_hint="--weights"
+        )
+    return weights
+
+
+@wardrobe_app.command("wore")
+def wore(
+    photos: list[Path] = typer.Argument(..., help="Photos (files or folders) of your outfit."),
+    weights: Path | None = typer.Option(
+        None, "--weights", exists=True, dir_okay=False, help="Trained checkpoint (model.pt)."
+    ),
+    on: str | None = typer.Option(None, "--on", help="Day worn, YYYY-MM-DD (default today)."),
+    add_new: bool = typer.Option(
+        False, "--add-new", help="Add the items not recognised as new items."
+    ),
+    min_score: float = typer.Option(0.5, "--min-score", help="Keep detections scoring this."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1 …"),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+) -> None:
+    """Log what you wore from a photo: your items in it are recognised and each gets a wear on
+    the day; the others are listed as new (--add-new adds them, as 'wardrobe add' does)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from fashionkit.errors import EXIT_PARTIAL_FAILURE, InvalidDataError
+    from fashionkit.inference import Predictor, expand_sources
+    from fashionkit.ontology import load_ontology
+    from fashionkit.personal.wearlog import log_outfit_photos
+
+    weights = _need_weights(weights)
+    try:
+        day = dt.date.fromisoformat(on) if on else None
+    except ValueError:
+        raise typer.BadParameter(f"{on!r} is not YYYY-MM-DD", param_hint="--on") from None
+    paths, problems = expand_sources([str(p) for p in photos])
+    if problems:
+        raise InvalidDataError(problems)
+    console = Console(soft_wrap=True)
+    onto = load_ontology()
+    with _open(db, user) as wardrobe:
+        embedder = _embedder(weights, device)
+        predictor = Predictor(weights, device=device, score_threshold=min_score)
+        reports, unreadable = log_outfit_photos(
+            wardrobe, predictor, embedder, paths, on=day, min_score=min_score, add_new=add_new
+        )
+    for report in reports:
+        console.print(f"[bold]{escape(report.path)}[/] (worn on {report.worn_on.isoformat()})")
+        for found in report.recognised:
+            again = "" if found.item_id in report.logged else " (already logged that day)"
+            console.print(
+                f"  wore {escape(found.item_id)}: {onto.category(found.category_id).short_name}"
+                f" (similarity {found.similarity:.2f}){again}"
+            )
+        for offered in report.new:
+            item = offered.detected.item
+            closest = (
+                f"; closest {escape(offered.candidates[0][0])} "
+                f"{offered.candidates[0][1]:.2f}" if offered.candidates else ""
+            )
+            verb = "added" if item.id in report.added else "new"
+            console.print(
+                f"  {verb} {escape(item.id)}: {item.category_name}{closest}", highlight=False
+            )
+        if report.new and not add_new:
+            console.print("  add the new ones with --add-new")
+    logged = sum(len(r.recognised) for r in reports)
+    console.print(f"{logged} item(s) recognised in {len(reports)} photo(s)")
+    for problem in unreadable:
+        console.print(f"[red]could not read[/] {escape(str(problem))}")
+    if unreadable:
+        raise typer.Exit(EXIT_PARTIAL_FAILURE)
+
+
+@wardrobe_app.command("reindex")
+def reindex_items(
+    weights: Path | None = typer.Option(
+        None, "--weights", exists=True, dir_okay=False, help="Trained checkpoint (model.pt)."
+    ),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1 …"),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+) -> None:
+    """Recompute the embeddings that recognise your items in photos (after changing model, or
+    for items added before embeddings were kept)."""
+    from fashionkit.personal.wearlog import reindex
+
+    weights = _need_weights(weights)
+    with _open(db, user) as wardrobe:
+        report = reindex(wardrobe, _embedder(weights, device))
+    typer.echo(f"embedded {len(report.embedded)} item(s)")
+    if report.without_picture:
+        typer.echo(
+            f"{len(report.without_picture)} item(s) entered by hand have no picture to "
+            "recognise them by"
+        )
+    if report.missing:
+        typer.echo(f"pictures missing from the image folder: {', '.join(report.missing)}")
 
 
 @wardrobe_app.command("merge")
@@ -398,6 +516,9 @@ def suggest(
     not_worn_days: int | None = typer.Option(
         None, "--not-worn-days", min=0, help="Skip items worn in the last N days."
     ),
+    favour_rarely_worn: bool = typer.Option(
+        False, "--favour-rarely-worn", help="Rank items worn less in the last 30 days higher."
+    ),
     today: str | None = typer.Option(None, "--today", help="YYYY-MM-DD (default: today)."),
     outer: bool | None = typer.Option(
         None,
@@ -437,6 +558,7 @@ def suggest(
             not_worn_days=not_worn_days,
             today=today,
             outer=outer,
+            favour_rarely_worn=favour_rarely_worn,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None

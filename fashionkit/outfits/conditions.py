@@ -17,6 +17,11 @@ Admission rules (:func:`admissible`), applied to every item except locked ones:
 * ``exclude_*``: items with any listed value are dropped.
 * ``not_worn_days`` N: items worn in the last N days before ``today`` are dropped.
 
+``favour_rarely_worn`` admits the same items but adds the ``rotation`` part to the score
+(:mod:`~fashionkit.outfits.rules`): items worn on fewer days of the last
+:data:`~fashionkit.outfits.rules.ROTATION_WINDOW_DAYS` rank higher, so the whole wardrobe gets
+worn rather than the same favourites.
+
 ``lock`` names items that must appear in every suggestion (they are admitted whatever the
 other conditions say). ``outer``: ``True`` asks for an outer layer, ``False`` forbids one,
 ``None`` lets the temperature decide (required below 15 °C, optional up to 24 °C, none above;
@@ -59,6 +64,7 @@ class Conditions:
     not_worn_days: int | None = None
     today: dt.date | None = field(default=None)
     outer: bool | None = None
+    favour_rarely_worn: bool = False
 
     def __post_init__(self) -> None:
         if self.season is not None:
@@ -93,8 +99,9 @@ class Conditions:
         out = {}
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
-            if value not in (None, ()):
-                out[name] = value.isoformat() if isinstance(value, dt.date) else value
+            if value in (None, ()) or (name == "favour_rarely_worn" and not value):
+                continue
+            out[name] = value.isoformat() if isinstance(value, dt.date) else value
         return out
 
 
@@ -116,6 +123,7 @@ def parse_conditions(
     not_worn_days: int | None = None,
     today: str | dt.date | None = None,
     outer: bool | None = None,
+    favour_rarely_worn: bool = False,
 ) -> Conditions:
     """:class:`Conditions` from what a person typed (a command line, a query string): empty
     texts mean "not given", lists may be any iterable, ``today`` may be ``YYYY-MM-DD``.
@@ -142,6 +150,7 @@ def parse_conditions(
         not_worn_days=not_worn_days,
         today=today,
         outer=outer,
+        favour_rarely_worn=bool(favour_rarely_worn),
     )
 
 

@@ -7,6 +7,7 @@ both agree.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
 
@@ -20,13 +21,13 @@ from fashionkit.outfits.taste import TasteModel
 from fashionkit.wardrobe.attributes import SEASONS, pattern_from_attributes
 from fashionkit.wardrobe.colors import describe_color
 
-__all__ = ["Breakdown", "score_breakdown", "explain"]
+__all__ = ["Breakdown", "score_breakdown", "explain", "how_long"]
 
 
 @dataclass(frozen=True)
 class Breakdown:
     """``total`` is the sum of ``parts`` (colour, pattern, formality, climate, taste,
-    favourites, accessories); ``relations`` maps item-row pairs to colour relation codes."""
+    favourites, accessories, rotation); ``relations`` maps item-row pairs to colour relation codes."""
 
     total: float
     parts: dict[str, float]
@@ -76,6 +77,11 @@ def score_breakdown(
         "taste": rules.TASTE_WEIGHT * taste_sum / max(pair_cnt, 1),
         "favourites": rules.FAVOURITE_WEIGHT * float(index.favorite[rows].sum()) / n,
         "accessories": rules.ACCESSORY_BONUS * int((index.slot[rows] == ACCESSORY).sum()),
+        "rotation": (
+            rules.ROTATION_WEIGHT * float(rules.rarity(index.recent_wears[rows]).mean())
+            if conditions.favour_rarely_worn
+            else 0.0
+        ),
     }
     if conditions.temperature is not None:
         garments = [r for r in rows if int(index.slot[r]) in GARMENT_SLOTS]
@@ -97,6 +103,46 @@ def _label(index: WardrobeIndex, row: int) -> str:
         return item.name
     colour = describe_color(item.colors[0]).name + " " if item.colors else ""
     return colour + item.category_name
+
+
+def how_long(days: int) -> str:
+    """A span of days as a person says it: ``"5 days"``, ``"3 weeks"``, ``"4 months"``,
+    ``"2 years"`` (rounded down)."""
+    if days < 14:
+        return f"{days} day{'s' if days != 1 else ''}"
+    if days < 61:
+        return f"{days // 7} weeks"
+    if days < 730:
+        return f"{days // 30} months"
+    return f"{days // 365} years"
+
+
+def _times(n: int) -> str:
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
+def _wear_reasons(index: WardrobeIndex, rows: list[int], conditions: Conditions) -> list[str]:
+    """Why the outfit fits the wear log: its least recently worn piece, and (when rarely worn
+    pieces are favoured) a piece worn often lately, which the rest of the outfit outweighed."""
+    today = (conditions.today or dt.date.today()).toordinal()
+    last = index.last_worn[rows]
+    oldest = rows[int(np.argmin(last))]
+    reasons = []
+    if index.last_worn[oldest] < 0:
+        reasons.append(f"{_label(index, oldest)} never worn")
+    elif today - index.last_worn[oldest] > 0:
+        reasons.append(
+            f"{_label(index, oldest)} not worn for {how_long(today - int(index.last_worn[oldest]))}"
+        )
+    if conditions.favour_rarely_worn:
+        worn = index.recent_wears[rows]
+        busiest = rows[int(np.argmax(worn))]
+        if index.recent_wears[busiest] >= 3:
+            reasons.append(
+                f"{_label(index, busiest)} worn {_times(int(index.recent_wears[busiest]))} in "
+                f"{rules.ROTATION_WINDOW_DAYS} days"
+            )
+    return reasons
 
 
 def explain(index: WardrobeIndex, rows, conditions: Conditions, breakdown: Breakdown) -> str:
@@ -184,6 +230,8 @@ def explain(index: WardrobeIndex, rows, conditions: Conditions, breakdown: Break
         reasons.append("resembles outfits you disliked")
     if breakdown.parts["favourites"] > 0:
         reasons.append("includes a favourite")
+    if conditions.favour_rarely_worn or conditions.not_worn_days is not None:
+        reasons.extend(_wear_reasons(index, rows, conditions))
     locked = [index.position[k] for k in conditions.lock if k in index.position]
     if locked:
         reasons.insert(0, "built around " + " and ".join(_label(index, r) for r in locked))

@@ -13,8 +13,8 @@ tags only for summer down, only for autumn/winter up.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -110,7 +110,9 @@ class WardrobeIndex:
     """Column arrays over ``items`` (length N each). Colours are the main colour's OkLCh
     (``lightness``, ``chroma``, ``hue``), ``neutral`` flag and ``family`` code (index into
     ``COLOR_FAMILIES``, :data:`NO_COLOR` when the item has none). ``season_bits`` has bit i set
-    for ``SEASONS[i]`` (0 = untagged). ``last_worn`` is a date ordinal (−1 never)."""
+    for ``SEASONS[i]`` (0 = untagged). ``last_worn`` is a date ordinal (−1 never);
+    ``recent_wears`` how many days each item was worn in the last
+    :data:`~fashionkit.outfits.rules.ROTATION_WINDOW_DAYS` (0 when not given)."""
 
     items: tuple[WardrobeItem, ...]
     slot: np.ndarray  # int8, slots.* or -1
@@ -129,10 +131,23 @@ class WardrobeIndex:
     favorite: np.ndarray  # bool
     last_worn: np.ndarray  # int64
     position: dict[str, int]  # item id -> row
+    # int64; left empty: nobody's wear counts are known, all 0.
+    recent_wears: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def __post_init__(self) -> None:
+        if len(self.recent_wears) == 0:
+            self.recent_wears = np.zeros(len(self.items), np.int64)
+        if len(self.recent_wears) != len(self.items):
+            raise ValueError(
+                f"recent_wears has {len(self.recent_wears)} entries for {len(self.items)} items"
+            )
 
     @classmethod
-    def build(cls, items: Sequence[WardrobeItem]) -> WardrobeIndex:
-        """Index ``items`` (ids must be unique)."""
+    def build(
+        cls, items: Sequence[WardrobeItem], recent_wears: Mapping[str, int] | None = None
+    ) -> WardrobeIndex:
+        """Index ``items`` (ids must be unique); ``recent_wears``: item id → days worn in the
+        last :data:`~fashionkit.outfits.rules.ROTATION_WINDOW_DAYS` (absent ids: 0)."""
         items = tuple(items)
         n = len(items)
         position: dict[str, int] = {}
@@ -179,6 +194,9 @@ class WardrobeIndex:
                 [i.last_worn.toordinal() if i.last_worn else -1 for i in items], np.int64
             ),
             position=position,
+            recent_wears=np.array(
+                [int((recent_wears or {}).get(i.id, 0)) for i in items], np.int64
+            ),
         )
 
     def __len__(self) -> int:

@@ -19,6 +19,8 @@ taste           ``0.6 ×`` mean over pairs of the learned pair score            
                 (:mod:`~fashionkit.outfits.taste`), clipped to ±1
 favourites      ``0.1 ×`` the share of favourite items                                 0 … 0.1
 accessories     ``+0.05`` per accessory (a finished look), at most two                 0 … 0.1
+rotation        only when rarely worn items are favoured: ``0.4 ×`` the mean over      0 … 0.4
+                items of :func:`rarity` (wears in the last 30 days)
 ==============  =====================================================================  =========
 """
 
@@ -41,6 +43,9 @@ __all__ = [
     "FAVOURITE_WEIGHT",
     "ACCESSORY_BONUS",
     "SEASON_BONUS",
+    "ROTATION_WEIGHT",
+    "ROTATION_WINDOW_DAYS",
+    "rarity",
 ]
 
 PATTERN_WEIGHT = 0.8
@@ -49,6 +54,10 @@ TASTE_WEIGHT = 0.6
 FAVOURITE_WEIGHT = 0.1
 ACCESSORY_BONUS = 0.05
 SEASON_BONUS = 0.2
+# Large enough that a never-worn piece beats one worn every few days when they are otherwise
+# alike (a whole outfit of them: 0.4 apart), small against a colour clash (−0.6 per pair).
+ROTATION_WEIGHT = 0.4
+ROTATION_WINDOW_DAYS = 30
 
 # Relation codes returned by color_harmony, and their names in explanations.
 NEUTRAL_PAIR, NEUTRAL_ACCENT, MONOCHROME, ANALOGOUS, TRIADIC, COMPLEMENTARY, CLASH = range(7)
@@ -149,3 +158,10 @@ def warmth_target(temperature_c: float) -> float:
 def climate_fit(warmth, target: float):
     """``1 − |warmth − target| / 4`` per garment, 0..1."""
     return 1.0 - np.abs(np.asarray(warmth, dtype=np.float64) - target) / 4.0
+
+
+def rarity(recent_wears):
+    """``1 / (1 + wears)`` of an item worn ``recent_wears`` days in the last
+    :data:`ROTATION_WINDOW_DAYS` (array or number): 1 for an item not worn lately, ½ once,
+    ⅓ twice … (each further wear matters less)."""
+    return 1.0 / (1.0 + np.asarray(recent_wears, dtype=np.float64))

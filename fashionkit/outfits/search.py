@@ -130,6 +130,8 @@ class _Search:
             self.season = ((i.season_bits[r] & bit) != 0).astype(np.int64)
         else:
             self.season = np.zeros(len(r), np.int64)
+        self.favour_rare = conditions.favour_rarely_worn
+        self.rarity = rules.rarity(i.recent_wears[r]) if self.favour_rare else np.zeros(len(r))
 
     def start(self) -> _Beam:
         zeros_f = np.zeros(1)
@@ -139,6 +141,7 @@ class _Search:
             "pair_cnt": zeros_i, "n": zeros_i, "bold": zeros_i, "fmin": np.full(1, 99),
             "fmax": np.full(1, -99), "fsum": zeros_i, "fdev": zeros_i, "clim_sum": zeros_f,
             "clim_cnt": zeros_i, "season": zeros_i, "fav": zeros_i, "acc": zeros_i,
+            "rare": zeros_f,
         }  # fmt: skip
         return _Beam(np.zeros((1, 0), np.int64), stats)
 
@@ -157,6 +160,8 @@ class _Search:
             total = total + rules.SEASON_BONUS * s["season"] / n
         total = total + rules.TASTE_WEIGHT * s["taste_sum"] / np.maximum(s["pair_cnt"], 1)
         total = total + rules.FAVOURITE_WEIGHT * s["fav"] / n
+        if self.favour_rare:
+            total = total + rules.ROTATION_WEIGHT * s["rare"] / n
         return total + rules.ACCESSORY_BONUS * s["acc"]
 
     def expand(
@@ -199,6 +204,7 @@ class _Search:
             "season": s["season"][:, None] + real * self.season[opt][None],
             "fav": s["fav"][:, None] + real * self.favorite[opt][None],
             "acc": s["acc"][:, None] + real * self.is_accessory[opt][None],
+            "rare": s["rare"][:, None] + real * self.rarity[opt][None],
         }
         new = {key: np.broadcast_to(v, (n_states, n_options)) for key, v in new.items()}
         score = self.scores(new)
@@ -287,6 +293,8 @@ def _priority(
         priority = priority + rules.SEASON_BONUS * ((index.season_bits & bit) != 0)
     if not taste.is_empty:
         priority = priority + 0.5 * taste.item_affinity(index)
+    if conditions.favour_rarely_worn:
+        priority = priority + rules.ROTATION_WEIGHT * rules.rarity(index.recent_wears)
     return priority
 
 
@@ -427,11 +435,22 @@ def suggest_outfits(
 def suggest_for_wardrobe(
     wardrobe, conditions: Conditions | None = None, *, k: int = 10
 ) -> list[Outfit]:
-    """:func:`suggest_outfits` over a :class:`~fashionkit.wardrobe.Wardrobe` store: its items
-    and all its feedback (the CLI's and the service's call)."""
+    """:func:`suggest_outfits` over a :class:`~fashionkit.wardrobe.Wardrobe` store: its items,
+    their wears of the last :data:`~fashionkit.outfits.rules.ROTATION_WINDOW_DAYS` before the
+    conditions' day, and all its feedback (the CLI's and the service's call)."""
+    import datetime as dt
+
+    conditions = conditions or Conditions()
     items = wardrobe.items()
+    today = conditions.today or dt.date.today()
+    since = today - dt.timedelta(days=rules.ROTATION_WINDOW_DAYS - 1)
+    recent = {
+        key: stats.times_worn
+        for key, stats in wardrobe.wear_stats(since=since, until=today).items()
+    }
     feedback = [(event.items, event.kind) for event in wardrobe.feedback()]
-    return suggest_outfits(WardrobeIndex.build(items), conditions, k=k, feedback=feedback)
+    index = WardrobeIndex.build(items, recent)
+    return suggest_outfits(index, conditions, k=k, feedback=feedback)
 
 
 def _requirements(

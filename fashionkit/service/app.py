@@ -52,6 +52,16 @@ Routes::
     GET    /api/photos                     [job]
     GET    /api/photos/{id}                job: status, items found, picture URLs
     GET    /api/photos/{id}/overlay.png    Fig. 8;  /supercategories.png: Fig. 9
+    POST   /api/outfit-photos              multipart "file" (+ "on": YYYY-MM-DD) → 202 job: your
+                                           items in today's outfit get a wear, the rest are
+                                           offered as new (503 without a model)
+    GET    /api/outfit-photos              [outfit job]
+    GET    /api/outfit-photos/{id}         job: "recognised", "logged", "new" offers
+    GET    /api/outfit-photos/{id}/overlay.png                       the detections drawn
+    GET    /api/outfit-photos/{id}/new/{n}/cutout                    an offer's cut-out
+    POST   /api/outfit-photos/{id}/new/{n} → 201 item: the offer added (409 added already)
+    POST   /api/outfit-photos/{id}/new/{n}/is/{item_id} → item: the offer is this item of
+                                           yours (a wear, and its view kept); 409 settled
 """
 
 import logging
@@ -92,6 +102,7 @@ def create_app(
     settings: ServiceSettings | None = None,
     api_docs: bool = False,
     throttle: ThrottleRules | None = None,
+    embedder=None,
 ) -> FastAPI:
     """The service over the wardrobe database ``db_url`` (any SQLAlchemy URL), keeping pending
     uploads and its token secret under ``data_dir``. Photos and cut-outs go where the CLI
@@ -101,6 +112,10 @@ def create_app(
     Detection needs a model: ``weights`` (a fashionkit checkpoint, loaded on ``device``) or
     ``predictor`` (a :class:`~fashionkit.inference.Predictor` or a callable with its
     interface). Without either the service runs and the photo routes answer 503.
+    Recognising a person's items (outfit photos) needs an ``embedder``
+    (:class:`~fashionkit.personal.embedding.ItemEmbedder` of the same model), made from
+    ``weights`` when those are given; without one, outfit photos answer 503 and photos' items
+    are stored without embeddings.
     ``api_docs``: serve Swagger UI at ``/docs`` (its scripts come from a CDN). ``throttle``:
     how password guessing and registrations are slowed (:class:`ThrottleRules`'s defaults), with
     the counts in the database, shared by every process on it.
@@ -115,6 +130,10 @@ def create_app(
         from fashionkit.inference import Predictor
 
         predictor = Predictor(weights, device=device, score_threshold=settings.min_score)
+    if embedder is None and weights is not None:
+        from fashionkit.personal.embedding import ItemEmbedder
+
+        embedder = ItemEmbedder.from_checkpoint(weights, device=device)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -139,6 +158,7 @@ def create_app(
                 min_score=settings.min_score,
                 lease_s=settings.job_lease_s,
                 poll_s=settings.job_poll_s,
+                embedder=embedder,
             )
         app.state.service = state
         app.state.throttle = LoginThrottle(database, throttle)
@@ -172,6 +192,7 @@ def create_app(
         per_path={
             # Room for the multipart envelope around the largest photo.
             "/api/photos": settings.max_upload_bytes + 64 * 1024,
+            "/api/outfit-photos": settings.max_upload_bytes + 64 * 1024,
             "/api/wardrobe/import": settings.max_import_bytes,
         },
         idle_timeout_s=settings.body_idle_timeout_s,

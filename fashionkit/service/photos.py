@@ -42,7 +42,13 @@ Job record (also the JSON of ``GET /api/photos/{id}``)::
      "items": [item ids added], "skipped": bool (photo was already in the wardrobe),
      "duplicates": [{"new", "existing", "color_distance", "appearance"}],
      "overlay": sha256 | null, "supercategories": sha256 | null,
-     "error": str | null (written for the person), "attempts": int (times detection started)}
+     "error": str | null (written for the person), "attempts": int (times detection started),
+     "kind": "photo"}
+
+A job of kind ``"outfit"`` (a "today's outfit" photo, :mod:`fashionkit.service.outfit_photos`)
+runs through the same queue, claims and recovery; its record has ``"kind": "outfit"`` and the
+keys of :data:`fashionkit.service.outfit_photos.EMPTY_RESULT` instead of ``items`` …
+``supercategories``.
 """
 
 from __future__ import annotations
@@ -267,7 +273,20 @@ _EMPTY_RESULT: dict = {
 }  # fmt: skip
 
 
+def _result_keys(kind: str) -> dict:
+    if kind == "outfit":
+        from fashionkit.service.outfit_photos import EMPTY_RESULT
+
+        return EMPTY_RESULT
+    return _EMPTY_RESULT
+
+
 def _job_of(row: JobRow) -> dict:
+    kind = row.kind or "photo"
+    if kind != "photo":
+        from fashionkit.service.outfit_photos import job_of
+
+        return job_of(row)
     result = {**_EMPTY_RESULT, **(row.result or {})}
     return {
         "id": row.id,
@@ -284,6 +303,7 @@ def _job_of(row: JobRow) -> dict:
         "supercategories": result["supercategories"],
         "error": row.error,
         "attempts": row.attempts,
+        "kind": kind,
     }
 
 
@@ -320,10 +340,21 @@ class JobStore:
     def upload_path(self, job: dict) -> Path:
         return self.uploads_dir / f"{job['id']}{_SUFFIXES[job['format']]}"
 
-    def create(self, user_id: int, data: bytes | BinaryIO, image: CheckedImage) -> dict:
+    def create(
+        self,
+        user_id: int,
+        data: bytes | BinaryIO,
+        image: CheckedImage,
+        *,
+        kind: str = "photo",
+        result: dict | None = None,
+    ) -> dict:
         """A queued job for the checked upload ``data`` (bytes, or a seekable file copied in
-        blocks, so an upload need not be in memory)."""
+        blocks, so an upload need not be in memory). ``kind``: ``"photo"`` or ``"outfit"``;
+        ``result``: what the job starts from (an outfit photo's day)."""
         row = JobRow(
+            kind=kind,
+            result=result,
             id=uuid.uuid4().hex,
             user_id=user_id,
             status="queued",
@@ -361,7 +392,7 @@ class JobStore:
             "status": job["status"],
             "attempts": job["attempts"],
             "error": job["error"],
-            "result": {key: job[key] for key in _EMPTY_RESULT},
+            "result": {key: job[key] for key in _result_keys(job.get("kind", "photo"))},
         }
         if job["status"] in ("done", "failed"):
             values["finished_at"] = _now()
@@ -476,17 +507,20 @@ class JobStore:
                 failed += 1
         return failed
 
-    def get(self, job_id: str, user_id: int) -> dict:
-        """The job, when it belongs to ``user_id``; :class:`NotFoundError` otherwise (also for
-        another person's job: its existence is not disclosed)."""
+    def get(self, job_id: str, user_id: int, *, kind: str | None = None) -> dict:
+        """The job, when it belongs to ``user_id`` (and is of ``kind``, when given);
+        :class:`NotFoundError` otherwise (also for another person's job: its existence is not
+        disclosed)."""
+        what = "outfit photo" if kind == "outfit" else "photo"
         if not JOB_ID.fullmatch(job_id) or not isinstance(user_id, int):
-            raise NotFoundError("photo", job_id)
+            raise NotFoundError(what, job_id)
+        where = [JobRow.id == job_id, JobRow.user_id == user_id]
+        if kind is not None:
+            where.append(JobRow.kind == kind)
         with self.database.sessions() as session:
-            row = session.scalar(
-                select(JobRow).where(JobRow.id == job_id, JobRow.user_id == user_id)
-            )
+            row = session.scalar(select(JobRow).where(*where))
             if row is None:
-                raise NotFoundError("photo", job_id)
+                raise NotFoundError(what, job_id)
             return _job_of(row)
 
     def _select(self, *where, offset: int = 0, limit: int | None = None) -> list[dict]:
@@ -503,17 +537,40 @@ class JobStore:
     def all(self) -> list[dict]:
         return self._select()
 
-    def of_user(self, user_id: int, *, offset: int = 0, limit: int | None = None) -> list[dict]:
-        """The person's jobs, oldest first (``offset``/``limit``: one page of them)."""
-        return self._select(JobRow.user_id == user_id, offset=offset, limit=limit)
+    def of_user(
+        self, user_id: int, *, offset: int = 0, limit: int | None = None, kind: str = "photo"
+    ) -> list[dict]:
+        """The person's jobs of ``kind``, oldest first (``offset``/``limit``: one page)."""
+        return self._select(
+            JobRow.user_id == user_id, JobRow.kind == kind, offset=offset, limit=limit
+        )
 
-    def count_of_user(self, user_id: int) -> int:
+    def count_of_user(self, user_id: int, *, kind: str = "photo") -> int:
         with self.database.engine.connect() as connection:
             return int(
                 connection.execute(
-                    select(func.count()).select_from(JobRow).where(JobRow.user_id == user_id)
+                    select(func.count())
+                    .select_from(JobRow)
+                    .where(JobRow.user_id == user_id, JobRow.kind == kind)
                 ).scalar_one()
             )
+
+    def update_result(self, job: dict, change: Callable[[dict], dict]) -> dict:
+        """Change a finished job's result (an offered item accepted): ``change`` maps the
+        stored result to the keys to replace, in one transaction that holds the row, so that
+        two changes at once both land. The job afterwards."""
+        with self.database.writing() as session:
+            row = session.scalar(
+                select(JobRow)
+                .where(JobRow.id == job["id"], JobRow.user_id == job["user_id"])
+                .with_for_update()
+            )
+            if row is None:
+                raise NotFoundError("outfit photo", job["id"])
+            current = dict(row.result or {})
+            row.result = {**current, **change(current)}
+            session.flush()
+            return _job_of(row)
 
     def waiting(self, user_id: int) -> int:
         """How many of the person's jobs are queued or running, in every process."""
@@ -640,9 +697,13 @@ class PhotoWorker:
         min_score: float = 0.5,
         lease_s: float = LEASE_S,
         poll_s: float = POLL_S,
+        embedder=None,
     ):
         self.store = store
         self.predictor = predictor
+        # An ItemEmbedder of the predictor's model: items found in photos keep their
+        # embedding, and outfit photos are recognised; None: neither.
+        self.embedder = embedder
         self.wardrobe_for = wardrobe_for
         self.min_score = min_score
         self.lease_s = lease_s
@@ -774,6 +835,11 @@ class PhotoWorker:
                 "service's data folder); upload it again"
             )
         wardrobe = self.wardrobe_for(job["user_id"])
+        if job.get("kind") == "outfit":
+            from fashionkit.service.outfit_photos import recognise_outfit
+
+            recognise_outfit(self, wardrobe, job, upload)
+            return
         predictions = []
 
         def recording(sources, **kwargs):
@@ -781,7 +847,9 @@ class PhotoWorker:
             predictions.extend(out)
             return out
 
-        report = ingest_photos(wardrobe, recording, [upload], min_score=self.min_score)
+        report = ingest_photos(
+            wardrobe, recording, [upload], min_score=self.min_score, embedder=self.embedder
+        )
         if report.problems:
             raise UnusablePhoto("; ".join(p.message for p in report.problems))
         job["items"] = list(report.added)

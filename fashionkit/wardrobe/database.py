@@ -14,12 +14,13 @@ for.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, func, select
+import numpy as np
+from sqlalchemy import create_engine, delete, event, func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -36,6 +37,7 @@ from fashionkit.wardrobe.models import (
     FeedbackRow,
     ItemAttributeRow,
     ItemDetailRow,
+    ItemEmbeddingRow,
     ItemRow,
     OutfitItemRow,
     OutfitRow,
@@ -49,6 +51,8 @@ __all__ = [
     "WardrobeDatabase",
     "FeedbackEvent",
     "ItemPart",
+    "ItemInPhoto",
+    "WearStats",
     "AnnotatedPhoto",
     "PhotoAnnotation",
     "default_url",
@@ -140,6 +144,18 @@ class ItemInPhoto:
     attribute_scores: dict[int, float]
     details: tuple[ItemPart, ...] = ()
     cutout_sha256: str | None = None
+    # (embedder key, D float32 L2-normalised vector): stored with the item, for recognising it
+    # in later photos.
+    embedding: tuple[str, np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
+class WearStats:
+    """How often an item was worn: ``times_worn`` counts days (two wear records of one day are
+    one wear), ``last_worn`` the latest of them (``None``: never)."""
+
+    times_worn: int = 0
+    last_worn: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -566,7 +582,9 @@ class Wardrobe:
                 )
             )
 
-    def _insert_detected(self, session: Session, photo_id: int, detected: ItemInPhoto) -> None:
+    def _insert_detected(
+        self, session: Session, photo_id: int | None, detected: ItemInPhoto
+    ) -> None:
         item = detected.item
         if session.scalar(
             select(ItemRow.id).where(ItemRow.user_id == self.user_id, ItemRow.key == item.id)
@@ -591,6 +609,9 @@ class Wardrobe:
             for d in detected.details
         ]
         session.flush()
+        if detected.embedding is not None:
+            embedder, vector = detected.embedding
+            session.add(self._embedding_row(row.id, embedder, vector))
 
     def details(self, key: str) -> list[ItemPart]:
         with self._sessions() as session:
@@ -832,3 +853,203 @@ class Wardrobe:
                 )
                 for r in rows
             ]
+
+    # -- recognition: item embeddings, wear counts, wears from photos ---------------------------
+    @staticmethod
+    def _embedding_row(
+        item_id: int, embedder: str, vector: np.ndarray, source: str = ""
+    ) -> ItemEmbeddingRow:
+        values = np.asarray(vector, dtype="<f4")
+        if values.ndim != 1 or not len(values) or not np.isfinite(values).all():
+            raise InvalidDataError(
+                [Problem("embedding", f"embedder {embedder!r}",
+                         f"a vector is 1-D, non-empty and finite, got shape {values.shape}")]
+            )  # fmt: skip
+        return ItemEmbeddingRow(
+            item_id=item_id,
+            embedder=embedder,
+            source=source,
+            dims=len(values),
+            vector=values.tobytes(),
+        )
+
+    def set_embeddings(
+        self, embedder: str, vectors: Mapping[str, np.ndarray], *, replace_all: bool = False
+    ) -> None:
+        """Store each item's vector of its own picture (item id → D float32) under
+        ``embedder`` (the embedder's ``key``), replacing the item's earlier one of that key, in
+        one transaction. ``replace_all``: also drop this person's own-picture vectors of that
+        key for items not given (a reindex; views from outfit photos stay).
+        :class:`NotFoundError` names an unknown item id."""
+        with self.database.writing() as session:
+            rows = self._rows_for(session, vectors)
+            ids = [r.id for r in rows]
+            stale = delete(ItemEmbeddingRow).where(
+                ItemEmbeddingRow.embedder == embedder, ItemEmbeddingRow.source == ""
+            )
+            if replace_all:
+                mine = select(ItemRow.id).where(ItemRow.user_id == self.user_id)
+                session.execute(stale.where(ItemEmbeddingRow.item_id.in_(mine)))
+            else:
+                for start in range(0, len(ids), _CHUNK):
+                    session.execute(
+                        stale.where(ItemEmbeddingRow.item_id.in_(ids[start : start + _CHUNK]))
+                    )
+            for row, vector in zip(rows, vectors.values(), strict=True):
+                session.add(self._embedding_row(row.id, embedder, vector))
+
+    def add_views(self, embedder: str, views: Iterable[tuple[str, str, np.ndarray]]) -> None:
+        """Store vectors of items as seen in other photos: ``(item id, source photo SHA-256,
+        D float32)`` each, replacing an earlier one of the same item, key and photo; one
+        transaction. :class:`NotFoundError` names an unknown item id."""
+        views = [(key, str(source), vector) for key, source, vector in views]
+        if any(not source for _, source, _ in views):
+            raise ValueError("a view needs the photo it was seen in")
+        with self.database.writing() as session:
+            rows = {r.key: r for r in self._rows_for(session, [k for k, _, _ in views])}
+            for key, source, vector in views:
+                session.execute(
+                    delete(ItemEmbeddingRow).where(
+                        ItemEmbeddingRow.item_id == rows[key].id,
+                        ItemEmbeddingRow.embedder == embedder,
+                        ItemEmbeddingRow.source == source,
+                    )
+                )
+                session.add(self._embedding_row(rows[key].id, embedder, vector, source))
+
+    def embeddings(self, embedder: str) -> tuple[list[str], np.ndarray]:
+        """This person's item ids that have a vector of ``embedder`` of their own picture, and
+        those vectors (N×D float32, in the same order, by item id); ``([], 0×0)`` when there
+        are none. :class:`InvalidDataError` when stored vectors are damaged or of mixed
+        sizes."""
+        keys, _, vectors = self._vectors(embedder, own_only=True)
+        return keys, vectors
+
+    def embedding_samples(self, embedder: str) -> tuple[list[str], list[str], np.ndarray]:
+        """Every vector of ``embedder`` of this person's items, own pictures and views:
+        ``(item ids, sources, N×D float32)``, by item id then source (``""`` first)."""
+        return self._vectors(embedder, own_only=False)
+
+    def _vectors(self, embedder: str, *, own_only: bool):
+        query = (
+            select(
+                ItemRow.key,
+                ItemEmbeddingRow.source,
+                ItemEmbeddingRow.dims,
+                ItemEmbeddingRow.vector,
+            )
+            .join(ItemRow, ItemRow.id == ItemEmbeddingRow.item_id)
+            .where(ItemRow.user_id == self.user_id, ItemEmbeddingRow.embedder == embedder)
+            .order_by(ItemRow.key, ItemEmbeddingRow.source)
+        )
+        if own_only:
+            query = query.where(ItemEmbeddingRow.source == "")
+        with self._sessions() as session:
+            rows = session.execute(query).all()
+        if not rows:
+            return [], [], np.zeros((0, 0), np.float32)
+        found = [(k, d, v) for k, _, d, v in rows]
+        dims = {d for _, d, _ in found}
+        bad = [k for k, d, v in found if len(v) != 4 * d]
+        if len(dims) > 1 or bad:
+            where = f"embedder {embedder!r}"
+            message = (f"vector of item {bad[0]!r} is damaged" if bad
+                       else f"vectors of different sizes {sorted(dims)}")
+            raise InvalidDataError(
+                [Problem(f"wardrobe {self.user!r}", where,
+                         f"{message}: run 'fashionkit wardrobe reindex'")]
+            )  # fmt: skip
+        vectors = np.stack([np.frombuffer(v, dtype="<f4") for _, _, v in found])
+        return [k for k, _, _ in found], [s for _, s, _, _ in rows], vectors.astype(np.float32)
+
+    def embedders(self) -> dict[str, int]:
+        """Embedder key → how many of this person's items have a vector of it."""
+        with self._sessions() as session:
+            return dict(
+                session.execute(
+                    select(
+                        ItemEmbeddingRow.embedder, func.count(func.distinct(ItemEmbeddingRow.item_id))
+                    )
+                    .join(ItemRow, ItemRow.id == ItemEmbeddingRow.item_id)
+                    .where(ItemRow.user_id == self.user_id)
+                    .group_by(ItemEmbeddingRow.embedder)
+                ).all()
+            )
+
+    def wear_stats(
+        self,
+        keys: Iterable[str] | None = None,
+        *,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+    ) -> dict[str, WearStats]:
+        """Item id → :class:`WearStats` for every item (of ``keys``, when given) worn at least
+        once (counting the days from ``since`` to ``until``, both included, when given);
+        items never worn are absent."""
+        query = (
+            select(ItemRow.key, func.count(func.distinct(WearRow.worn_on)), func.max(WearRow.worn_on))
+            .join(ItemRow, ItemRow.id == WearRow.item_id)
+            .where(ItemRow.user_id == self.user_id)
+            .group_by(ItemRow.key)
+        )
+        if since is not None:
+            query = query.where(WearRow.worn_on >= since)
+        if until is not None:
+            query = query.where(WearRow.worn_on <= until)
+        wanted = list(keys) if keys is not None else None
+        out: dict[str, WearStats] = {}
+        with self._sessions() as session:
+            for start in range(0, len(wanted), _CHUNK) if wanted is not None else [0]:
+                chunk = (
+                    query.where(ItemRow.key.in_(wanted[start : start + _CHUNK]))
+                    if wanted is not None
+                    else query
+                )
+                for key, count, last in session.execute(chunk):
+                    out[key] = WearStats(int(count), last)
+        return out
+
+    def record_wears(self, keys: Iterable[str], on: dt.date | None = None) -> list[str]:
+        """Log that the items ``keys`` were worn on ``on`` (default today), once per item and
+        day: an item already logged that day is not logged again. Returns the ids newly
+        logged, in the order given. :class:`NotFoundError` names an unknown id (then nothing
+        is logged)."""
+        day = on or dt.date.today()
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return []
+        with self.database.writing() as session:
+            rows = self._rows_for(session, keys)
+            ids = [r.id for r in rows]
+            logged = set(
+                session.scalars(
+                    select(WearRow.item_id).where(WearRow.item_id.in_(ids), WearRow.worn_on == day)
+                )
+            )
+            added = []
+            for row in rows:
+                if row.id not in logged:
+                    session.add(WearRow(item_id=row.id, worn_on=day))
+                    added.append(row.key)
+            return added
+
+    def add_detected(self, found: Iterable[ItemInPhoto]) -> list[str]:
+        """Add items found in a photo that is not kept as one of the wardrobe's photos (an
+        outfit photo, whose other garments are already items: kept, it would teach a
+        fine-tuned detector that they are background). Each keeps its cut-out, box, mask,
+        details and embedding; all or none are added. Returns their ids."""
+        found = list(found)
+        with self.database.writing("an item id of this write was added meanwhile") as session:
+            for detected in found:
+                self._insert_detected(session, None, detected)
+        return [d.item.id for d in found]
+
+    def item_photos(self) -> dict[str, int | None]:
+        """Item id → the row id of the wardrobe photo it was found in (``None``: entered by
+        hand, or added from an outfit photo)."""
+        with self._sessions() as session:
+            return dict(
+                session.execute(
+                    select(ItemRow.key, ItemRow.photo_id).where(ItemRow.user_id == self.user_id)
+                ).all()
+            )

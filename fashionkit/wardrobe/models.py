@@ -23,6 +23,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -43,12 +44,17 @@ __all__ = [
     "AccountRow",
     "JobRow",
     "ThrottleRow",
+    "ItemEmbeddingRow",
     "FEEDBACK_KINDS",
     "JOB_STATUSES",
+    "JOB_KINDS",
 ]
 
 FEEDBACK_KINDS: tuple[str, ...] = ("like", "dislike", "wore")
 JOB_STATUSES: tuple[str, ...] = ("queued", "running", "done", "failed")
+# "photo": items are added from the photo; "outfit": a photo of what the person wears today,
+# whose items are recognised and logged as worn (fashionkit.service.photos).
+JOB_KINDS: tuple[str, ...] = ("photo", "outfit")
 
 
 def _now() -> dt.datetime:
@@ -224,7 +230,9 @@ class JobRow(Base):
     ``photo_format`` name the uploaded file (kept under the service's data folder until the
     job ends); ``error`` is written for the person, never a raw exception; ``result`` holds
     what the job found: ``{"items": [ids], "skipped": bool, "duplicates": [...], "overlay":
-    sha256 | null, "supercategories": sha256 | null}``."""
+    sha256 | null, "supercategories": sha256 | null}``. ``kind`` (:data:`JOB_KINDS`):
+    ``"outfit"`` jobs recognise the person's items in the photo instead, and their ``result`` is
+    :mod:`fashionkit.service.outfit_photos`'s."""
 
     __tablename__ = "photo_jobs"
     __table_args__ = (
@@ -249,6 +257,7 @@ class JobRow(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    kind: Mapped[str] = mapped_column(String(16), default="photo", server_default="photo")
 
 
 class ThrottleRow(Base):
@@ -264,3 +273,24 @@ class ThrottleRow(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_s: Mapped[float] = mapped_column(Float, index=True)
     times: Mapped[list | None] = mapped_column(JSON)
+
+
+class ItemEmbeddingRow(Base):
+    """An item's appearance embedding, for recognising it in later photos
+    (:mod:`fashionkit.personal.wearlog`). ``embedder`` is the embedder's ``key`` (the model and
+    embedding version that made the vector: vectors of different keys are not comparable);
+    ``source`` where the vector was seen: ``""`` for the item's own picture (its wardrobe photo
+    or cut-out), else the SHA-256 of an outfit photo it was recognised in (another view of it,
+    which makes later recognition surer); ``vector`` is ``dims`` little-endian float32 values,
+    L2-normalised. Rows belong to a person through their item and go with it."""
+
+    __tablename__ = "item_embeddings"
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    embedder: Mapped[str] = mapped_column(String(200), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
+    dims: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now)

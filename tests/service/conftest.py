@@ -12,11 +12,19 @@ from fashionkit.service import create_app
 from tests.databases import fresh_database
 
 
-def wait_for_job(client: TestClient, headers: dict, job_id: str, timeout: float = 30.0) -> dict:
-    """The photo job once it is done or failed; fails the test if it is neither by ``timeout``."""
+def wait_for_job(
+    client: TestClient,
+    headers: dict,
+    job_id: str,
+    timeout: float = 30.0,
+    *,
+    prefix: str = "/api/photos",
+) -> dict:
+    """The photo job (``prefix="/api/outfit-photos"``: the outfit photo job) once it is done or
+    failed; fails the test if it is neither by ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = client.get(f"/api/photos/{job_id}", headers=headers).json()
+        job = client.get(f"{prefix}/{job_id}", headers=headers).json()
         if job["status"] in ("done", "failed"):
             return job
         time.sleep(0.05)

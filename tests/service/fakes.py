@@ -7,13 +7,31 @@ overlay drawing run exactly as with the model.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import threading
 from pathlib import Path
 
+from pycocotools import mask as mask_utils
+
 from fashionkit.data.synth import render_image
 from tests.synth_truth import truth_prediction
+
+
+@functools.cache
+def tiny_embedder():
+    """An :class:`~fashionkit.personal.embedding.ItemEmbedder` of a tiny detector with seeded
+    random weights (one per process: building it takes seconds). Real embeddings of what the
+    fake predictor finds, for tests of recognition's plumbing."""
+    import torch
+
+    from fashionkit.modeling import build_model, model_config_from_preset
+    from fashionkit.personal.embedding import ItemEmbedder
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return ItemEmbedder(build_model(model_config_from_preset("cpu-tiny")))
 
 
 class TruthPredictor:
@@ -30,6 +48,47 @@ class TruthPredictor:
         synth.image.save(buffer, format="PNG")
         data = buffer.getvalue()
         self.truth[hashlib.sha256(data).hexdigest()] = synth.annotations
+        return data
+
+    def outfit(self, *indices: int, size: int = 160) -> bytes:
+        """PNG bytes of synthetic photos ``indices`` side by side (``size`` × ``size`` each),
+        remembered with their annotations moved into place: a photo in which the garments of
+        photo ``indices[0]`` are worn again next to others. Their pixels are those of the
+        original photos, so a real embedder finds them again (recognition quality is the
+        recognition tests' and benchmark's business, not this fake's)."""
+        import numpy as np
+        from PIL import Image
+
+        from fashionkit.data.masks import decode_rle
+        from tests.synth_truth import rle_of
+
+        canvas = Image.new("RGB", (size * len(indices), size))
+        annotations = []
+        for slot, index in enumerate(indices):
+            synth = render_image(seed=5, index=index, size=size, max_figures=1)
+            canvas.paste(synth.image.convert("RGB"), (slot * size, 0))
+            offset = 100_000 * slot
+            for a in synth.annotations:
+                mask = np.zeros((size, size * len(indices)), bool)
+                mask[:, slot * size : (slot + 1) * size] = decode_rle(
+                    rle_of(a["segmentation"], size, size)
+                )
+                moved = dict(a)
+                moved["id"] = a["id"] + offset
+                x, y, w, h = a["bbox"]
+                moved["bbox"] = [x + slot * size, y, w, h]
+                moved["segmentation"] = rle_of(
+                    mask_utils.encode(np.asfortranarray(mask.astype(np.uint8))),
+                    size, size * len(indices),
+                )  # fmt: skip
+                part_of = a["synth"]["part_of"]
+                moved["synth"] = {**a["synth"],
+                                  "part_of": part_of + offset if part_of is not None else None}
+                annotations.append(moved)
+        buffer = io.BytesIO()
+        canvas.save(buffer, format="PNG")
+        data = buffer.getvalue()
+        self.truth[hashlib.sha256(data).hexdigest()] = annotations
         return data
 
     def garments(self, data: bytes) -> int:

@@ -26,7 +26,7 @@ import pytest
 from fashionkit.service import create_app
 from fashionkit.wardrobe import Wardrobe
 
-from .fakes import TruthPredictor
+from .fakes import TruthPredictor, tiny_embedder
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -61,7 +61,7 @@ def live(tmp_path):
 
     predictor = TruthPredictor()
     db = f"sqlite:///{tmp_path / 'w.sqlite'}"
-    app = create_app(db, tmp_path / "data", predictor=predictor)
+    app = create_app(db, tmp_path / "data", predictor=predictor, embedder=tiny_embedder())
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -273,7 +273,7 @@ def test_wardrobe_in_the_browser(live, tmp_path):
         for worn in expected[2]["items"]:
             assert api.get(f"/api/items/{worn}").json()["last_worn"] == today
             expect(page.locator(f".card[data-item='{worn}'] .worn")).to_have_text(
-                f"last worn {today}"
+                f"worn once · last worn {today}"
             )
         shot("08-feedback")
 

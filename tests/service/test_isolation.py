@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from fashionkit.service import create_app
 
 from .conftest import login, wait_for_job
-from .fakes import TruthPredictor
+from .fakes import TruthPredictor, tiny_embedder
 
 # Routes that hold no one's data.
 PUBLIC = {
@@ -24,14 +24,16 @@ HAND = [
     {"id": "white-shirt", "category": "shirt", "colors": ["#ffffff"], "brand": "Alice's"},
     {"id": "jeans", "category": "pants", "colors": ["#1f2a44"]},
     {"id": "loafers", "category": "shoe", "colors": ["#5a3a22"]},
+    {"id": "alices-boots", "category": "shoe", "colors": ["#222222"]},  # no one else's id
 ]
 
 
 @pytest.fixture
 def world(db_url, tmp_path):
-    """Alice with hand-entered items, a detected photo and feedback; Bob with one item."""
+    """Alice with hand-entered items, a detected photo, an outfit photo and feedback; Bob
+    with one item."""
     predictor = TruthPredictor()
-    app = create_app(db_url, tmp_path / "data", predictor=predictor)
+    app = create_app(db_url, tmp_path / "data", predictor=predictor, embedder=tiny_embedder())
     with TestClient(app, raise_server_exceptions=False) as client:
         alice, bob = login(client, "alice"), login(client, "bob")
         for item in HAND:
@@ -42,12 +44,21 @@ def world(db_url, tmp_path):
             client, alice, client.post("/api/photos", files=files, headers=alice).json()["id"]
         )
         assert job["status"] == "done" and job["items"]
+        outfit_photo = predictor.outfit(0, 1)
+        files = {"file": ("o.png", outfit_photo, "image/png")}
+        outfit = wait_for_job(
+            client, alice,
+            client.post("/api/outfit-photos", files=files, headers=alice).json()["id"],
+            prefix="/api/outfit-photos",
+        )  # fmt: skip
+        assert outfit["status"] == "done" and outfit["new"]
         body = {"items": ["white-shirt", "jeans", "loafers"], "kind": "like"}
         assert client.post("/api/outfits/feedback", json=body, headers=alice).status_code == 201
         assert client.post("/api/items", json={"id": "bobs-tee", "category": "top"}, headers=bob)
         yield {
             "client": client, "app": app, "alice": alice, "bob": bob, "job": job,
-            "photo": photo, "detected": job["items"][0],
+            "photo": photo, "detected": job["items"][0], "outfit": outfit,
+            "outfit_photo": outfit_photo,
         }  # fmt: skip
 
 
@@ -56,6 +67,8 @@ def _snapshot(client, headers) -> dict:
         "export": client.get("/api/wardrobe/export", headers=headers).json(),
         "feedback": client.get("/api/outfits/feedback", headers=headers).json(),
         "photos": client.get("/api/photos", headers=headers).json(),
+        "outfit_photos": client.get("/api/outfit-photos", headers=headers).json(),
+        "items": client.get("/api/items", headers=headers).json(),
     }
 
 
@@ -170,6 +183,50 @@ def _photo_route(suffix=""):
     return check
 
 
+def check_upload_outfit(w):
+    c = w["client"]
+    # Alice's outfit photo: Bob's job recognises only Bob's items (her embeddings are hers
+    # alone; his come from the photo he uploaded above), and Alice cannot see his job.
+    files = {"file": ("o.png", w["outfit_photo"], "image/png")}
+    posted = c.post("/api/outfit-photos", files=files, headers=w["bob"]).json()
+    job = wait_for_job(c, w["bob"], posted["id"], prefix="/api/outfit-photos")
+    assert job["status"] == "done" and job["id"] != w["outfit"]["id"]
+    # (Bob's items of that photo have the ids Alice's have: the wears his job logged are his,
+    # as the snapshot of Alice's items, wears included, shows at the end.)
+    assert {r["item"] for r in job["recognised"]} <= _bob_ids(c, w["bob"])
+    unknown = c.get(f"/api/outfit-photos/{'0' * 32}", headers=w["alice"])
+    _same_as_unknown(c.get(f"/api/outfit-photos/{job['id']}", headers=w["alice"]), unknown)
+
+
+def check_list_outfit_photos(w):
+    c = w["client"]
+    listed = c.get("/api/outfit-photos", headers=w["bob"]).json()
+    assert w["outfit"]["id"] not in {j["id"] for j in listed}
+
+
+def _outfit_route(method, suffix=""):
+    def check(w):
+        c = w["client"]
+        theirs = c.request(method, f"/api/outfit-photos/{w['outfit']['id']}{suffix}",
+                           headers=w["bob"])  # fmt: skip
+        unknown = c.request(method, f"/api/outfit-photos/{'0' * 32}{suffix}", headers=w["bob"])
+        _same_as_unknown(theirs, unknown)
+
+    return check
+
+
+def check_offer_is(w):
+    c = w["client"]
+    # Alice's offer, named as Bob's item: as unknown. Bob's own offer named as Alice's item
+    # (an id only she has): 404 naming the item, and nothing of hers changes.
+    _outfit_route("POST", "/new/0/is/bobs-tee")(w)
+    bobs = c.get("/api/outfit-photos", headers=w["bob"]).json()
+    offered = [j for j in bobs if j["status"] == "done" and j["new"]]
+    assert offered, "Bob's outfit photo (check_upload_outfit) offers new garments"
+    theirs = c.post(offered[0]["new"][0]["is_url"] + "alices-boots", headers=w["bob"])
+    assert theirs.status_code == 404 and "alices-boots" in theirs.json()["detail"]
+
+
 def check_change_password(w):
     c = w["client"]
     body = {"current_password": "correct horse", "new_password": "bobs new password"}
@@ -207,6 +264,15 @@ ISOLATION = {
     ("GET", "/api/photos/{job_id}"): _photo_route(),
     ("GET", "/api/photos/{job_id}/overlay.png"): _photo_route("/overlay.png"),
     ("GET", "/api/photos/{job_id}/supercategories.png"): _photo_route("/supercategories.png"),
+    ("POST", "/api/outfit-photos"): check_upload_outfit,
+    ("GET", "/api/outfit-photos"): check_list_outfit_photos,
+    ("GET", "/api/outfit-photos/{job_id}"): _outfit_route("GET"),
+    ("GET", "/api/outfit-photos/{job_id}/overlay.png"): _outfit_route("GET", "/overlay.png"),
+    ("GET", "/api/outfit-photos/{job_id}/new/{index}/cutout"): _outfit_route(
+        "GET", "/new/0/cutout"
+    ),
+    ("POST", "/api/outfit-photos/{job_id}/new/{index}"): _outfit_route("POST", "/new/0"),
+    ("POST", "/api/outfit-photos/{job_id}/new/{index}/is/{item_id}"): check_offer_is,
     ("POST", "/api/me/password"): check_change_password,
     ("POST", "/api/logout"): check_logout,
 }
@@ -238,10 +304,13 @@ def test_no_route_reaches_anothers_data(world):
     assert _snapshot(client, alice) == before
     cutout = client.get(f"/api/items/{world['detected']}/cutout", headers=alice)
     assert cutout.status_code == 200
+    # Alice's offers are still hers to take.
+    offer = world["outfit"]["new"][0]
+    assert client.post(offer["accept_url"], headers=alice).status_code == 201
 
 
 def _concrete(path: str, value: str = "x") -> str:
-    return path.replace("{item_id}", value).replace("{job_id}", value)
+    return path.replace("{item_id}", value).replace("{job_id}", value).replace("{index}", value)
 
 
 def test_private_routes_need_a_valid_token(world):

@@ -119,8 +119,12 @@ def test_cli_add_photos(tmp_path, monkeypatch):
     oracle = OraclePredictor()
     paths = _write_photos(tmp_path, oracle, [0, 1])
     monkeypatch.setattr(fashionkit.inference, "Predictor", lambda *a, **k: oracle)
-    weights = tmp_path / "model.pt"
-    weights.write_bytes(b"unused by the oracle")
+    # Detection is the oracle's; the items' embeddings come from this (random-weight) model.
+    from fashionkit.modeling import build_model, model_config_from_preset, save_checkpoint
+
+    weights = save_checkpoint(
+        build_model(model_config_from_preset("cpu-tiny")), tmp_path / "model.pt"
+    )
     db = f"sqlite:///{tmp_path / 'w.sqlite'}"
     result = CliRunner().invoke(
         app, ["wardrobe", "add", *paths, "--weights", str(weights), "--db", db]
@@ -130,6 +134,11 @@ def test_cli_add_photos(tmp_path, monkeypatch):
     assert f"{expected} item(s) added from 2 photo(s)" in result.output
     listed = CliRunner().invoke(app, ["wardrobe", "list", "--json", "--db", db])
     assert len(json.loads(listed.stdout)) == expected
+    from fashionkit.personal.embedding import ItemEmbedder
+
+    with Wardrobe(db) as wardrobe:
+        keys, _ = wardrobe.embeddings(ItemEmbedder.from_checkpoint(weights).key)
+        assert len(keys) == expected
     missing = CliRunner().invoke(app, ["wardrobe", "add", *paths, "--db", db])
     assert missing.exit_code == 2 and "--weights" in missing.output
 

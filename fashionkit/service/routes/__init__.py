@@ -1,7 +1,15 @@
 """The service's routes, one router per resource; :func:`~fashionkit.service.app.create_app`
 includes them all."""
 
-from fashionkit.service.routes import accounts, exchange, items, outfits, pages, photos
+from fashionkit.service.routes import (
+    accounts,
+    exchange,
+    items,
+    outfit_photos,
+    outfits,
+    pages,
+    photos,
+)
 
 ROUTERS = (
     pages.router,
@@ -10,6 +18,7 @@ ROUTERS = (
     outfits.router,
     exchange.router,
     photos.router,
+    outfit_photos.router,
 )
 
 __all__ = ["ROUTERS"]

@@ -22,10 +22,13 @@ from fashionkit.wardrobe.items import (
 router = APIRouter(prefix="/api/items")
 
 
-def item_json(item: WardrobeItem, has_cutout: bool) -> dict:
-    """The wardrobe item JSON plus ``category_name``, ``supercategory`` and ``cutout_url``
-    (``null`` for items entered by hand)."""
+def item_json(item: WardrobeItem, has_cutout: bool, times_worn: int = 0) -> dict:
+    """The wardrobe item JSON plus ``category_name``, ``supercategory``, ``cutout_url``
+    (``null`` for items entered by hand), ``times_worn`` (days it was worn) and ``last_worn``
+    (``null``: never)."""
     out = item_to_dict(item)
+    out["times_worn"] = times_worn
+    out["last_worn"] = item.last_worn.isoformat() if item.last_worn else None
     category = load_ontology().category(item.category_id)
     out["category_name"] = category.short_name
     out["supercategory"] = category.supercategory
@@ -53,7 +56,8 @@ def add_item(state: State, wardrobe: CurrentWardrobe, body: Annotated[dict, Body
         raise InvalidDataError(problems)
     assert item is not None
     room_for_items(state, wardrobe, 1)
-    return item_json(wardrobe.add(item), has_cutout=False)
+    added = wardrobe.add(item)
+    return item_json(added, False, _times_worn(wardrobe, added.id))
 
 
 @router.get("")
@@ -93,13 +97,26 @@ def list_items(
         items = items[page.offset : page.offset + page.limit]
     paged(request, response, page, total)
     with_cutout = wardrobe.keys_with_cutouts()
-    return [item_json(i, i.id in with_cutout) for i in items]
+    worn = wardrobe.wear_stats([i.id for i in items])
+    return [
+        item_json(i, i.id in with_cutout, worn[i.id].times_worn if i.id in worn else 0)
+        for i in items
+    ]
+
+
+def _times_worn(wardrobe: Wardrobe, key: str) -> int:
+    stats = wardrobe.wear_stats([key]).get(key)
+    return stats.times_worn if stats else 0
+
+
+def full_item_json(wardrobe: Wardrobe, item: WardrobeItem) -> dict:
+    """:func:`item_json` of one item, looking up its cut-out and wears."""
+    return item_json(item, wardrobe.cutout_path(item.id) is not None, _times_worn(wardrobe, item.id))
 
 
 @router.get("/{item_id}")
 def read_item(wardrobe: CurrentWardrobe, item_id: str) -> dict:
-    item = get_item(wardrobe, item_id)
-    return item_json(item, wardrobe.cutout_path(item.id) is not None)
+    return full_item_json(wardrobe, get_item(wardrobe, item_id))
 
 
 @router.patch("/{item_id}")
@@ -111,8 +128,7 @@ def edit_item(wardrobe: CurrentWardrobe, item_id: str, changes: Annotated[dict, 
             422, f"unknown or read-only field(s) {', '.join(map(repr, unknown))}"
         )
     get_item(wardrobe, item_id)
-    item = wardrobe.update(item_id, **changes)
-    return item_json(item, wardrobe.cutout_path(item.id) is not None)
+    return full_item_json(wardrobe, wardrobe.update(item_id, **changes))
 
 
 @router.delete("/{item_id}", status_code=204)

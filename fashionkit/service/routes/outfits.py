@@ -46,6 +46,13 @@ def outfits(
         [], alias="with", description=f"Build around these item ids (at most {MAX_LOCKED})."
     ),
     outer: bool | None = None,
+    not_worn_days: int | None = Query(
+        None, ge=0, le=3650, description="Leave out items worn in the last N days."
+    ),
+    favour_rarely_worn: bool = Query(
+        False, description="Rank items worn on fewer of the last 30 days higher."
+    ),
+    today: dt.date | None = Query(None, description="The day to suggest for (default today)."),
     n: int = Query(10, ge=1, le=50),
 ) -> list[dict]:
     """Suggested outfits, best first: ``[{"items", "score", "explanation"}]``."""
@@ -62,6 +69,9 @@ def outfits(
             formality=formality,
             lock=with_,
             outer=outer,
+            not_worn_days=not_worn_days,
+            favour_rarely_worn=favour_rarely_worn,
+            today=today,
         )
     except ValueError as err:
         raise HTTPException(422, str(err)) from None

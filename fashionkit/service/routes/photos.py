@@ -1,7 +1,11 @@
 """Photo uploads, their detection jobs and the pictures drawn from them."""
 
+from collections.abc import Callable
+from functools import partial
+
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import FileResponse
+from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from fashionkit.errors import NotFoundError
@@ -57,6 +61,20 @@ async def upload_photo(request: Request, state: State, account: CurrentAccount) 
     Nothing of the body is read before the token is checked, detection is known to be
     available and the person has room for another photo; then the file is spooled to disk as
     it arrives (Starlette keeps at most 1 MiB of it in memory) within the byte cap."""
+    return job_json(await receive_upload(request, state, account))
+
+
+async def receive_upload(
+    request: Request,
+    state: ServiceState,
+    account: Account,
+    *,
+    kind: str = "photo",
+    start: Callable[[FormData], dict] | None = None,
+) -> dict:
+    """Check and queue an uploaded photo as a job of ``kind`` (as :func:`upload_photo` says);
+    ``start``: the job's first result from the form's other fields (an ``HTTPException`` for
+    a bad one). The job."""
     from starlette.concurrency import run_in_threadpool
 
     worker = need_detection(state)
@@ -86,6 +104,7 @@ async def upload_photo(request: Request, state: State, account: CurrentAccount) 
                     [{"loc": ["body", "file"], "msg": "a multipart field 'file' with the photo "
                       "is required", "type": "missing"}],
                 )  # fmt: skip
+            result = start(form) if start is not None else None
             size = upload.size if upload.size is not None else 0
             if size > settings.max_upload_bytes:
                 raise HTTPException(413, f"photo over {settings.max_upload_bytes} bytes")
@@ -95,12 +114,17 @@ async def upload_photo(request: Request, state: State, account: CurrentAccount) 
                 )
             except UploadRejected as err:
                 raise HTTPException(err.status, err.message) from None
-            job = await run_in_threadpool(state.jobs.create, account.user_id, upload.file, image)
+            job = await run_in_threadpool(
+                partial(state.jobs.create, kind=kind, result=result),
+                account.user_id,
+                upload.file,
+                image,
+            )
     except BaseException:
         worker.release(account.user_id)
         raise
     worker.submit(job, reserved=True)
-    return job_json(job)
+    return job
 
 
 @router.get("")
@@ -116,11 +140,11 @@ def list_photos(
 @router.get("/{job_id}")
 def get_photo(state: State, account: CurrentAccount, job_id: str) -> dict:
     """Status (queued, running, done, failed), the items found and the pictures' URLs."""
-    return job_json(state.jobs.get(job_id, account.user_id))
+    return job_json(state.jobs.get(job_id, account.user_id, kind="photo"))
 
 
 def _picture(state: ServiceState, account: Account, job_id: str, key: str) -> FileResponse:
-    job = state.jobs.get(job_id, account.user_id)
+    job = state.jobs.get(job_id, account.user_id, kind="photo")
     if not job.get(key):
         raise NotFoundError(f"{key} picture (status {job['status']}) for photo", job_id)
     path = state.database.images.path(job[key], ".png")

@@ -119,6 +119,7 @@ function clearPage() {
     $(form).reset();
   }
   $('password-change').open = false;
+  clearOutfitPhoto();
   forgetCutouts();
 }
 
@@ -199,9 +200,10 @@ async function itemCard(item) {
   const summary = [seasons.length ? seasons.join(', ') : 'any season', item.material,
     item.pattern, item.brand, item.trend, (item.occasion || []).join(', ')].filter(Boolean);
   card.appendChild(element('div', summary.join(' · '), { class: 'meta tags-summary' }));
-  if (item.last_worn) {
-    card.appendChild(element('div', `last worn ${item.last_worn}`, { class: 'meta worn' }));
-  }
+  const times = item.times_worn || 0;
+  card.appendChild(element('div', times
+    ? `worn ${times === 1 ? 'once' : `${times} times`} · last worn ${item.last_worn}`
+    : 'never worn', { class: 'meta worn' }));
   const editor = element('details', null, { class: 'edit' });
   editor.appendChild(element('summary', 'Edit tags'));
   const form = element('form', null, { class: 'tags' });
@@ -371,6 +373,8 @@ async function suggest(event) {
   if ($('outfit-season').value) params.set('season', $('outfit-season').value);
   if ($('outfit-temperature').value) params.set('temperature', $('outfit-temperature').value);
   if ($('outfit-occasion').value.trim()) params.set('occasion', $('outfit-occasion').value.trim());
+  if ($('outfit-not-worn').value) params.set('not_worn_days', $('outfit-not-worn').value);
+  if ($('outfit-rarely').checked) params.set('favour_rarely_worn', 'true');
   try {
     const [outfits, items] = await Promise.all([api(`/api/outfits?${params}`), apiAll('/api/items')]);
     const byId = new Map(items.map((item) => [item.id, item]));
@@ -405,6 +409,115 @@ async function suggest(event) {
     showError();
   } catch (err) { showError(err.message); }
 }
+
+// BEGIN today's outfit (wear log)
+function clearOutfitPhoto() {
+  for (const id of ['outfit-photo-picture', 'outfit-recognised', 'outfit-new']) {
+    $(id).replaceChildren();
+  }
+  $('outfit-photo-status').textContent = '';
+  $('outfit-photo-form').reset();
+}
+
+function outfitSummary(job) {
+  if (job.status === 'failed') return `failed: ${job.error}`;
+  if (job.status !== 'done') return job.status;
+  return `worn on ${job.worn_on}: ${job.recognised.length} of your items recognised, `
+    + `${job.new.length} new`;
+}
+
+async function offerFigure(job, offer) {
+  const src = offer.cutout_url ? await blobUrl(offer.cutout_url) : null;
+  const node = figure(src || '', `new ${offer.category_name}`,
+    { class: 'offer', 'data-offer': String(offer.index), title: offer.id });
+  const problem = element('div', null, { class: 'error', role: 'alert' });
+  const add = element('button', offer.added ? 'Added' : 'Add', { type: 'button', class: 'add' });
+  add.disabled = Boolean(offer.added);
+  add.addEventListener('click', async () => {
+    try {
+      const item = await api(offer.accept_url, { method: 'POST' });
+      add.textContent = 'Added';
+      add.disabled = true;
+      for (const other of node.querySelectorAll('button.is-mine')) other.disabled = true;
+      node.setAttribute('data-item', item.id);
+      showError(null, problem);
+      await loadItems();
+    } catch (err) { showError(err.message, problem); }
+  });
+  node.appendChild(add);
+  // Recognition missed it: the closest of your items may be the one.
+  const closest = (offer.candidates || [])[0];
+  if (closest && !offer.added) {
+    const mine = element('button', `It's ${closest.item}`,
+      { type: 'button', class: 'is-mine', 'data-candidate': closest.item });
+    mine.addEventListener('click', async () => {
+      try {
+        await api(offer.is_url + encodeURIComponent(closest.item), { method: 'POST' });
+        mine.textContent = `${closest.item} ✓`;
+        mine.disabled = true;
+        add.disabled = true;
+        node.setAttribute('data-item', closest.item);
+        showError(null, problem);
+        await loadItems();
+      } catch (err) { showError(err.message, problem); }
+    });
+    node.appendChild(mine);
+  }
+  node.appendChild(problem);
+  return node;
+}
+
+async function showOutfitJob(job) {
+  $('outfit-photo-status').textContent = outfitSummary(job);
+  const picture = job.overlay_url ? await blobUrl(job.overlay_url) : null;
+  $('outfit-photo-picture').replaceChildren(
+    ...(picture ? [figure(picture, "Today's outfit, detected", { 'data-picture': 'outfit' })] : []));
+  const items = job.recognised.length ? await apiAll('/api/items') : [];
+  const byId = new Map(items.map((item) => [item.id, item]));
+  const recognised = [];
+  for (const found of job.recognised) {
+    const item = byId.get(found.item);  // gone when removed since
+    const src = item ? await cutoutUrl(item) : null;
+    const node = figure(src || '', `${found.item} (similarity ${found.similarity.toFixed(2)})`,
+      { class: 'recognised', 'data-item': found.item });
+    recognised.push(node);
+  }
+  $('outfit-recognised').replaceChildren(...recognised);
+  $('outfit-new').replaceChildren(...await Promise.all(job.new.map((o) => offerFigure(job, o))));
+}
+
+async function uploadOutfitPhoto(event) {
+  event.preventDefault();
+  const file = $('outfit-photo-file').files[0];
+  if (!file) return;
+  const body = new FormData();
+  body.append('file', file);
+  if ($('outfit-photo-day').value) body.append('on', $('outfit-photo-day').value);
+  showError();
+  $('outfit-photo-button').disabled = true;
+  try {
+    let job = await api('/api/outfit-photos', { method: 'POST', body });
+    $('outfit-photo-status').textContent = job.status;
+    while (job.status === 'queued' || job.status === 'running') {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      job = await api(job.url);
+      $('outfit-photo-status').textContent = job.status;
+    }
+    if (job.status === 'failed') throw new Error(job.error);
+    await showOutfitJob(job);
+    await loadItems();
+  } catch (err) {
+    $('outfit-photo-status').textContent = '';
+    showError(err.message);
+  } finally {
+    $('outfit-photo-button').disabled = false;
+  }
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('outfit-photo-form').addEventListener('submit', uploadOutfitPhoto);
+});
+// END today's outfit (wear log)
 
 document.addEventListener('DOMContentLoaded', () => {
   $('login-form').addEventListener('submit', login);

@@ -1,0 +1,282 @@
+"""An appearance embedding of one item in one photo, from a detector's own features.
+
+:class:`ItemEmbedder` runs a detector's backbone + FPN once per photo, with the input recipe the
+detector was trained with, and describes each item (its mask and box in the photo's pixels) by
+three blocks, each L2-normalised before they are weighted and concatenated:
+
+- **features**: the FPN features under the item's mask, pooled (mask-weighted mean and standard
+  deviation per channel) at the pyramid level the item's size maps to — the same
+  ``floor(4 + log2(sqrt(w·h) / canonical))`` rule the RoI heads use, so an item is described at
+  the resolution the detector itself looks at it — and at the next finer level, for detail.
+  Pooling over the mask instead of the box keeps the background and the garments around it out;
+  mean and spread survive pose changes that a spatial RoI grid does not. Signed square root
+  first, as for pooled CNN descriptors, so a few large channels do not dominate.
+- **colour**: :func:`colour_descriptor` (the OkLab histogram that the wardrobe's duplicate check
+  uses), square-rooted: the Hellinger map, under which a dot product is the Bhattacharyya
+  coefficient of the two histograms.
+- **texture**: magnitude-weighted histograms of OkLab lightness gradient orientations at two
+  scales, the mean gradient energy at each, and the mean OkLab colour of the top, middle and
+  bottom thirds of the item (where a stripe or a print sits).
+
+Both model architectures are supported: :class:`~fashionkit.modeling.AttributeMaskRCNN`
+(torchvision FPN, levels ``config.fpn_levels``) and
+:class:`~fashionkit.modeling.official.OfficialAttributeMaskRCNN` (official FPN, levels 3–5).
+The raw embedding is generic; :class:`~fashionkit.personal.recognition.Gallery` adapts it to one
+person's items.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from fashionkit.data.input_recipe import data_config_of
+from fashionkit.errors import InvalidDataError, Problem
+from fashionkit.inference.photos_dataset import input_transform_for
+from fashionkit.modeling import model_from_checkpoint, read_checkpoint
+from fashionkit.wardrobe.colors import srgb_to_oklab
+from fashionkit.wardrobe.ingest import appearance_descriptor
+
+__all__ = ["EMBEDDING_VERSION", "ItemEmbedder", "colour_descriptor", "texture_descriptor"]
+
+#: Names this module's recipe for embeddings; part of :attr:`ItemEmbedder.key`, so vectors
+#: computed by another recipe are never compared with these.
+EMBEDDING_VERSION = "fk-item-v1"
+
+# Relative weights of the blocks in the concatenation (each block has unit norm first): the
+# detector's features and the colour histogram are the two strong cues, texture a helper.
+_WEIGHTS = {"features": 1.0, "colour": 1.0, "texture": 0.7}
+_ORIENTATIONS = 8
+_TEXTURE_DIMS = 2 * _ORIENTATIONS + 2 + 9
+_COLOUR_DIMS = 6**3
+
+
+def _check_photo_and_masks(photo: np.ndarray, masks: np.ndarray, boxes: np.ndarray | None
+                           ) -> None:
+    problems = []
+    if not isinstance(photo, np.ndarray) or photo.ndim != 3 or photo.shape[2] != 3 \
+            or photo.dtype != np.uint8:
+        shape = getattr(photo, "shape", None)
+        problems.append(Problem("photo", "array", f"expected H×W×3 uint8 RGB, got "
+                                f"{getattr(photo, 'dtype', type(photo).__name__)} {shape}"))
+    elif not isinstance(masks, np.ndarray) or masks.ndim != 3 \
+            or masks.shape[1:] != photo.shape[:2]:
+        problems.append(Problem("masks", "array", f"expected N×{photo.shape[0]}×"
+                                f"{photo.shape[1]} (the photo's H×W), got "
+                                f"{getattr(masks, 'shape', None)}"))
+    elif boxes is not None and (not isinstance(boxes, np.ndarray)
+                                or boxes.shape != (masks.shape[0], 4)):
+        problems.append(Problem("boxes", "array", f"expected {masks.shape[0]}×4 XYXY (one per "
+                                f"mask), got {getattr(boxes, 'shape', None)}"))
+    elif boxes is not None and not np.isfinite(boxes).all():
+        problems.append(Problem("boxes", "array", "contains NaN or infinite coordinates"))
+    else:
+        empty = [i for i in range(masks.shape[0]) if not masks[i].any()]
+        if empty:
+            problems.append(Problem("masks", f"mask {empty[0]}",
+                                    f"is empty ({len(empty)} empty mask(s)): an item needs "
+                                    "at least one pixel"))
+    if problems:
+        raise InvalidDataError(problems)
+
+
+def colour_descriptor(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The wardrobe's duplicate-check descriptor of one item: the normalised OkLab colour
+    histogram (216 bins, sums to 1) of the photo's pixels under ``mask`` (H×W bool), i.e.
+    :func:`~fashionkit.wardrobe.ingest.appearance_descriptor` of the item's cut-out.
+    ``photo``: H×W×3 uint8 RGB."""
+    _check_photo_and_masks(photo, mask[None] if isinstance(mask, np.ndarray) else mask, None)
+    rgba = np.concatenate([photo, (mask.astype(np.uint8) * 255)[..., None]], axis=2)
+    return appearance_descriptor(rgba).astype(np.float32)
+
+
+def _gradient_histogram(lightness: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, float]:
+    gy, gx = np.gradient(lightness)
+    magnitude = np.hypot(gx, gy)[mask]
+    angle = np.mod(np.arctan2(gy, gx), np.pi)[mask]  # orientation, not direction
+    bins = np.minimum((angle / np.pi * _ORIENTATIONS).astype(int), _ORIENTATIONS - 1)
+    hist = np.bincount(bins, weights=magnitude, minlength=_ORIENTATIONS)
+    total = float(magnitude.sum())
+    return (hist / total if total > 0 else hist), float(magnitude.mean()) if len(magnitude) else 0.0
+
+
+def texture_descriptor(photo: np.ndarray, mask: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """A small texture and layout descriptor (27 floats) of the item under ``mask`` (H×W
+    bool) in ``box`` (XYXY photo pixels): lightness-gradient orientation histograms at full
+    and half resolution (8 + 8), the mean gradient magnitude at each (2), and the mean OkLab
+    colour of the top, middle and bottom thirds of the masked box (9)."""
+    h, w = mask.shape
+    x0, y0 = max(int(math.floor(box[0])), 0), max(int(math.floor(box[1])), 0)
+    x1, y1 = min(max(int(math.ceil(box[2])), x0 + 1), w), min(max(int(math.ceil(box[3])), y0 + 1), h)
+    crop_mask = mask[y0:y1, x0:x1]
+    if not crop_mask.any():  # a box that misses its mask: describe the whole mask
+        ys, xs = np.nonzero(mask)
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        crop_mask = mask[y0:y1, x0:x1]
+    crop = photo[y0:y1, x0:x1]
+    lab = srgb_to_oklab(crop.reshape(-1, 3)).reshape(crop.shape).astype(np.float64)
+    fine, fine_energy = _gradient_histogram(lab[..., 0], crop_mask)
+    hh, ww = (crop.shape[0] // 2) * 2, (crop.shape[1] // 2) * 2
+    if hh >= 4 and ww >= 4:
+        half = lab[:hh, :ww, 0].reshape(hh // 2, 2, ww // 2, 2).mean(axis=(1, 3))
+        half_mask = np.asarray(crop_mask[:hh, :ww].reshape(hh // 2, 2, ww // 2, 2).all(axis=(1, 3)))
+        coarse, coarse_energy = (_gradient_histogram(half, half_mask) if half_mask.any()
+                                 else (np.zeros(_ORIENTATIONS), 0.0))
+    else:
+        coarse, coarse_energy = np.zeros(_ORIENTATIONS), 0.0
+    thirds = []
+    rows = np.array_split(np.arange(crop.shape[0]), 3)
+    for r in rows:
+        band = crop_mask[r] if len(r) else np.zeros((0, crop.shape[1]), bool)
+        pixels = lab[r][band] if len(r) else np.zeros((0, 3))
+        thirds.append(pixels.mean(axis=0) if len(pixels) else lab[crop_mask].mean(axis=0))
+    return np.concatenate([fine, coarse, [fine_energy * 10, coarse_energy * 10],
+                           np.concatenate(thirds)]).astype(np.float32)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else v
+
+
+class ItemEmbedder:
+    """Embeds items of a photo with a detector's features (module docstring).
+
+    ``model``: an :class:`~fashionkit.modeling.AttributeMaskRCNN` or
+    :class:`~fashionkit.modeling.official.OfficialAttributeMaskRCNN` (put in eval mode);
+    ``recipe``: its input recipe (a ``Recipe``, ``DataConfig`` or stored recipe dict; ``None``:
+    the default of :func:`~fashionkit.inference.photos_dataset.input_transform_for`).
+
+    :attr:`dims` is the embedding's length; :attr:`key` names the model (a digest of its
+    weights) and :data:`EMBEDDING_VERSION`: store it beside vectors, and compare only vectors
+    of one key.
+    """
+
+    def __init__(self, model: torch.nn.Module, recipe: Any = None, *,
+                 device: str | torch.device = "cpu"):
+        config = getattr(model, "config", None)
+        if config is None or not hasattr(model, "backbone"):
+            raise TypeError(f"model must be an AttributeMaskRCNN or OfficialAttributeMaskRCNN, "
+                            f"not {type(model).__name__}")
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+        self.config = config
+        self.official = config.architecture == "official"
+        self.transform = input_transform_for(config, data_config_of(recipe))
+        self.levels = tuple(int(k) for k in config.fpn_levels)
+        self.canonical = float(config.roi_canonical_scale)
+        self.dims = 4 * int(config.fpn_channels) + _COLOUR_DIMS + _TEXTURE_DIMS
+        digest = hashlib.sha256()
+        for name, tensor in sorted(model.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        self.key = f"{EMBEDDING_VERSION}:{config.architecture}-{config.backbone}:" \
+                   f"{digest.hexdigest()[:16]}"
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu"
+                        ) -> ItemEmbedder:
+        """The embedder of a fashionkit checkpoint (its weights and stored recipe)."""
+        data = read_checkpoint(path)
+        return cls(model_from_checkpoint(data, path), data.get("recipe"), device=device)
+
+    def __repr__(self) -> str:
+        return f"ItemEmbedder(key={self.key!r}, dims={self.dims})"
+
+    # -- the detector's features --------------------------------------------------------------
+    def _features(self, photo: np.ndarray) -> tuple[dict[int, torch.Tensor], float,
+                                                     tuple[int, int]]:
+        """FPN features by level (``C×h×w`` each), photo→model-input pixel factor, and the
+        padded model-input canvas ``(H, W)``."""
+        image = torch.from_numpy(np.ascontiguousarray(photo)).permute(2, 0, 1)
+        scale = 1.0
+        if self.transform is not None:
+            target = {"masks": torch.zeros((0, *photo.shape[:2]), dtype=torch.uint8),
+                      "scale": torch.tensor(1.0, dtype=torch.float32)}
+            image, target = self.transform(image, target, None)
+            scale = float(target["scale"])
+        x = (image.float().div_(255.0) if image.dtype == torch.uint8 else image.float())
+        x = x.to(self.device)
+        model: Any = self.model  # either architecture: their stages differ (module docstring)
+        with torch.inference_mode():
+            if self.official:
+                pre = model.preprocess([x])
+                raw = model.backbone(pre.images)
+                features = {lv: raw[lv][0] for lv in self.levels}
+                canvas = tuple(pre.images.shape[-2:])
+            else:
+                batch, _ = model.transform([x])
+                raw = model.backbone(batch.tensors)
+                h_in = batch.image_sizes[0][0]
+                scale *= h_in / x.shape[-2]  # the model's own resize, when it has one
+                features = {lv: raw[str(i)][0] for i, lv in enumerate(self.levels)}
+                canvas = tuple(batch.tensors.shape[-2:])
+        return features, scale, (int(canvas[0]), int(canvas[1]))
+
+    def _pooled(self, features: dict[int, torch.Tensor], scale: float, canvas: tuple[int, int],
+                masks: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        n, h, w = masks.shape
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        soft = torch.from_numpy(masks).float()[None]
+        soft = F.interpolate(soft, size=size, mode="area")[0] if size != (h, w) else soft[0]
+        soft = F.pad(soft, (0, max(0, canvas[1] - size[1]), 0, max(0, canvas[0] - size[0])))
+        soft = soft[:, :canvas[0], :canvas[1]].to(self.device)
+        lo, hi = self.levels[0], self.levels[-1]
+        sides = np.sqrt(np.maximum(boxes[:, 2] - boxes[:, 0], 1.0)
+                        * np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)) * scale
+        out = np.zeros((n, 4 * int(self.config.fpn_channels)), np.float32)
+        weights_at: dict[int, torch.Tensor] = {}
+        for i in range(n):
+            level = int(np.clip(math.floor(4 + math.log2(sides[i] / self.canonical + 1e-8)),
+                                lo, hi))
+            pair = (level - 1, level) if level > lo else (level, min(level + 1, hi))
+            parts = []
+            for lv in pair:
+                fmap = features[lv]
+                if lv not in weights_at:
+                    weights_at[lv] = F.interpolate(soft[None], size=tuple(fmap.shape[-2:]),
+                                                   mode="area")[0]
+                wgt = weights_at[lv][i]
+                total = wgt.sum()
+                if float(total) <= 0:  # a mask smaller than the padding cut: use its box
+                    wgt = torch.ones_like(wgt)
+                    total = wgt.sum()
+                wgt = wgt / total
+                mean = (fmap * wgt).sum(dim=(1, 2))
+                var = (((fmap - mean[:, None, None]) ** 2) * wgt).sum(dim=(1, 2))
+                parts += [mean, var.clamp_min(0).sqrt()]
+            vec = torch.cat(parts).float().cpu().numpy()
+            out[i] = np.sign(vec) * np.sqrt(np.abs(vec))
+        return out
+
+    # -- public ---------------------------------------------------------------------------------
+    def embed(self, photo: np.ndarray, masks: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """``N×D`` float32 L2-normalised embeddings (``D`` = :attr:`dims`) of the ``N`` items
+        of ``photo`` (H×W×3 uint8 RGB) with ``masks`` (N×H×W bool, the photo's pixels) and
+        ``boxes`` (N×4 XYXY photo pixels). One backbone pass for all of them.
+
+        Raises :class:`~fashionkit.errors.InvalidDataError` for a photo that is not H×W×3
+        uint8, masks of another size or count than the boxes, an empty mask or NaN boxes."""
+        masks = masks.astype(bool, copy=False) if isinstance(masks, np.ndarray) else masks
+        boxes = np.asarray(boxes, np.float64) if boxes is not None else boxes
+        _check_photo_and_masks(photo, masks, boxes)
+        if masks.shape[0] == 0:
+            return np.zeros((0, self.dims), np.float32)
+        features, scale, canvas = self._features(photo)
+        pooled = self._pooled(features, scale, canvas, masks, boxes)
+        out = np.zeros((masks.shape[0], self.dims), np.float32)
+        for i in range(masks.shape[0]):
+            colour = np.sqrt(colour_descriptor(photo, masks[i]))
+            texture = texture_descriptor(photo, masks[i], boxes[i])
+            out[i] = _unit(np.concatenate([
+                _WEIGHTS["features"] * _unit(pooled[i]),
+                _WEIGHTS["colour"] * _unit(colour),
+                _WEIGHTS["texture"] * _unit(texture),
+            ]))
+        return out

@@ -1,0 +1,280 @@
+"""Daily outfit photos → the wear log: which of my items am I wearing, and what is new?
+
+For each photo the detector finds the garments and accessories (as when items are added from a
+photo: :func:`~fashionkit.wardrobe.ingest.items_in_prediction`), an
+:class:`~fashionkit.personal.embedding.ItemEmbedder` embeds each of them, and a
+:class:`~fashionkit.personal.recognition.Gallery` over the person's stored item embeddings of
+the same embedder key (:meth:`~fashionkit.wardrobe.database.Wardrobe.embedding_samples`)
+says which item each is, or that it is new. A recognised item's embedding in the photo is kept
+as another view of it (:func:`keep_views`): an item seen in several photos is recognised more
+surely, and the gallery's "new item" threshold is then calibrated on the person's own items. The items of one photo are distinct items, so they are
+matched together (``exclusive``: no two detections become the same item). Each recognised
+item gets one wear on the day (:meth:`~fashionkit.wardrobe.database.Wardrobe.record_wears`,
+once per item and day, so the same photo sent twice logs nothing more); the others are offered
+as new items, ready to store with their cut-out and embedding
+(:meth:`~fashionkit.wardrobe.database.Wardrobe.add_detected`).
+
+An outfit photo is not kept as one of the wardrobe's photos: its recognised garments already
+have their photo, and a photo with only some of its garments annotated would teach a
+fine-tuned detector that the others are background.
+
+:func:`reindex` recomputes every item's embedding with a (new) embedder: from the wardrobe
+photo it was found in, or from its cut-out when it has no photo (items added from outfit
+photos).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fashionkit.errors import InvalidDataError, Problem
+from fashionkit.wardrobe.database import ItemInPhoto, Wardrobe
+from fashionkit.wardrobe.image_files import file_digest
+from fashionkit.wardrobe.ingest import items_in_prediction
+
+__all__ = [
+    "RecognisedItem",
+    "OfferedItem",
+    "OutfitPhotoReport",
+    "ReindexReport",
+    "gallery_for",
+    "recognise",
+    "keep_views",
+    "log_outfit_photos",
+    "reindex",
+]
+
+
+@dataclass(frozen=True)
+class RecognisedItem:
+    """A detection recognised as the person's item ``item_id`` (cosine ``similarity`` in the
+    gallery's adapted space); ``box`` XYXY photo pixels and ``category_id`` of the detection."""
+
+    item_id: str
+    similarity: float
+    category_id: int
+    box: tuple[float, float, float, float]
+    # The detection's embedding (D float32): another view of the item, kept to recognise it
+    # more surely next time.
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class OfferedItem:
+    """A detection that is none of the person's items: ``detected`` is ready to store (its
+    cut-out is in the image store, its embedding attached); ``similarity`` to the closest known
+    item, ``candidates`` the closest ``(item id, similarity)``, best first."""
+
+    detected: ItemInPhoto
+    similarity: float
+    candidates: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class OutfitPhotoReport:
+    """What one outfit photo gave: the items ``recognised`` (all logged as worn on
+    ``worn_on``; ``logged``: those not already logged that day), the ``new`` ones offered, and
+    ``added``: the ids of the new ones stored (``add_new``)."""
+
+    path: str
+    worn_on: dt.date
+    recognised: list[RecognisedItem] = field(default_factory=list)
+    new: list[OfferedItem] = field(default_factory=list)
+    logged: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReindexReport:
+    """Item ids ``embedded``, and those ``without_picture`` (entered by hand: nothing to embed)
+    or whose picture is ``missing`` from the image store."""
+
+    embedded: list[str] = field(default_factory=list)
+    without_picture: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def gallery_for(wardrobe: Wardrobe, embedder_key: str):
+    """A :class:`~fashionkit.personal.recognition.Gallery` over the person's items that have an
+    embedding of ``embedder_key`` (items of one wardrobe photo grouped, for its calibration).
+    :class:`InvalidDataError` when none has: the wardrobe must be reindexed (or its items added
+    from photos) with this model first."""
+    from fashionkit.personal.recognition import Gallery
+
+    keys, sources, vectors = wardrobe.embedding_samples(embedder_key)
+    if not keys:
+        others = wardrobe.embedders()
+        hint = (
+            f" (its items have embeddings of another model: {', '.join(sorted(others))})"
+            if others
+            else ""
+        )
+        raise InvalidDataError(
+            [
+                Problem(
+                    f"wardrobe {wardrobe.user!r}",
+                    "item embeddings",
+                    f"no item has an embedding of this model yet{hint}: run 'fashionkit "
+                    "wardrobe reindex --weights MODEL.pt' with the same model, or add items "
+                    "from photos first",
+                )
+            ]
+        )
+    photos = wardrobe.item_photos()
+    groups = [
+        f"outfit:{source}" if source
+        else f"photo:{photos[k]}" if photos.get(k) is not None
+        else f"item:{k}"
+        for k, source in zip(keys, sources, strict=True)
+    ]  # fmt: skip
+    return Gallery.fit(vectors, keys, groups=groups)
+
+
+def recognise(
+    wardrobe: Wardrobe,
+    prediction,
+    embedder,
+    gallery,
+    id_prefix: str,
+    *,
+    min_score: float = 0.5,
+) -> tuple[list[RecognisedItem], list[OfferedItem]]:
+    """The detections of one :class:`~fashionkit.inference.Prediction` (``photo`` kept) as
+    recognised items and offered new ones (ids ``<id_prefix>-<detection index>``), in
+    detection order. Stores nothing but the cut-outs of the new ones."""
+    found = items_in_prediction(
+        wardrobe, prediction, id_prefix, min_score=min_score, embedder=embedder
+    )
+    if not found:
+        return [], []
+    vectors = np.stack([d.embedding[1] for d, _ in found if d.embedding is not None])
+    matches = gallery.match(vectors, exclusive=True)
+    recognised, offered = [], []
+    for (detected, _), match in zip(found, matches, strict=True):
+        if match.item_id is not None and not match.is_new:
+            recognised.append(
+                RecognisedItem(
+                    item_id=match.item_id,
+                    similarity=float(match.similarity),
+                    category_id=detected.item.category_id,
+                    box=tuple(float(v) for v in detected.box),  # type: ignore[arg-type]
+                    vector=detected.embedding[1] if detected.embedding is not None else None,
+                )
+            )
+        else:
+            offered.append(
+                OfferedItem(detected, float(match.similarity), list(match.candidates))
+            )
+    return recognised, offered
+
+
+def keep_views(
+    wardrobe: Wardrobe, embedder_key: str, photo_sha256: str, recognised: Sequence[RecognisedItem]
+) -> None:
+    """Keep each recognised item's embedding from this photo as another view of it: with two
+    or more photos of an item the gallery calibrates its "new item" threshold on the person's
+    own items (leave one photo out) instead of falling back to a guess."""
+    views = [(r.item_id, photo_sha256, r.vector) for r in recognised if r.vector is not None]
+    if views:
+        wardrobe.add_views(embedder_key, views)
+
+
+def log_outfit_photos(
+    wardrobe: Wardrobe,
+    predictor,
+    embedder,
+    paths: Sequence[str | Path],
+    *,
+    on: dt.date | None = None,
+    min_score: float = 0.5,
+    add_new: bool = False,
+) -> tuple[list[OutfitPhotoReport], list[Problem]]:
+    """Recognise the person's items in outfit photos and log a wear of each on ``on``
+    (default today); ``add_new``: store the items not recognised as new items.
+
+    ``predictor``: a :class:`~fashionkit.inference.Predictor` (or anything called as
+    ``predictor(paths, on_error="skip")`` returning one Prediction per path, photos kept);
+    ``embedder``: an :class:`~fashionkit.personal.embedding.ItemEmbedder`. Returns one report
+    per readable photo, and a problem (naming the file) per unreadable one.
+    :class:`InvalidDataError` before anything is detected when no item has an embedding of
+    this embedder."""
+    day = on or dt.date.today()
+    gallery = gallery_for(wardrobe, embedder.key)
+    reports: list[OutfitPhotoReport] = []
+    problems: list[Problem] = []
+    predictions = predictor([str(p) for p in paths], on_error="skip")
+    for path, prediction in zip(paths, predictions, strict=True):
+        if prediction.error is not None:
+            problems.append(prediction.error)
+            continue
+        digest = file_digest(path)
+        recognised, offered = recognise(
+            wardrobe, prediction, embedder, gallery, digest[:12], min_score=min_score
+        )
+        report = OutfitPhotoReport(str(path), day, recognised, offered)
+        report.logged = wardrobe.record_wears([r.item_id for r in recognised], on=day)
+        keep_views(wardrobe, embedder.key, digest, recognised)
+        if add_new and offered:
+            new = [o.detected for o in offered]
+            present = wardrobe.existing_keys(d.item.id for d in new)
+            report.added = wardrobe.add_detected([d for d in new if d.item.id not in present])
+        reports.append(report)
+    return reports, problems
+
+
+def reindex(wardrobe: Wardrobe, embedder) -> ReindexReport:
+    """Recompute the embedding of every item that has a picture with ``embedder`` and store
+    them under its key, replacing the person's earlier vectors of that key (one transaction).
+    Items found in a wardrobe photo are embedded in that photo (all of a photo's items at
+    once); others with a cut-out from it (its opaque pixels the mask)."""
+    from fashionkit.data.masks import decode_rle
+    from fashionkit.inference.images import load_photo
+
+    report = ReindexReport()
+    vectors: dict[str, np.ndarray] = {}
+    for photo in wardrobe.annotated_photos():
+        garments = [o for o in photo.objects if not o.is_part]
+        if not garments:
+            continue
+        if not photo.path.exists():
+            report.missing.extend(o.item for o in garments)
+            continue
+        pixels = load_photo(photo.path).pixels
+        masks = np.stack([decode_rle(o.mask).astype(bool) for o in garments])
+        boxes = np.array([o.box for o in garments], np.float32).reshape(-1, 4)
+        for obj, vector in zip(garments, embedder.embed(pixels, masks, boxes), strict=True):
+            vectors[obj.item] = np.asarray(vector, np.float32)
+    for item in wardrobe.items():
+        if item.id in vectors or item.id in report.missing:
+            continue
+        path = wardrobe.cutout_path(item.id)
+        if path is None:
+            report.without_picture.append(item.id)
+            continue
+        if not path.exists():
+            report.missing.append(item.id)
+            continue
+        rgba = _read_rgba(path)
+        mask = rgba[..., 3] > 127
+        if not mask.any():
+            report.without_picture.append(item.id)
+            continue
+        h, w = mask.shape
+        box = np.array([[0, 0, w, h]], np.float32)
+        rgb = np.ascontiguousarray(rgba[..., :3])
+        vectors[item.id] = np.asarray(embedder.embed(rgb, mask[None], box)[0], np.float32)
+    wardrobe.set_embeddings(embedder.key, vectors, replace_all=True)
+    report.embedded = sorted(vectors)
+    return report
+
+
+def _read_rgba(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGBA"))

@@ -1,0 +1,58 @@
+"""Tiny drawn "closets" for the personalisation tests: items are fixed (colour, pattern,
+shape) individuals drawn at random places, sizes and lighting on noisy backgrounds."""
+
+from __future__ import annotations
+
+import numpy as np
+
+SIZE = 128
+
+
+def draw_item(rng: np.random.Generator, colour: np.ndarray, second: np.ndarray, pattern: int,
+              size: int = SIZE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A photo (size×size×3 uint8) with one item, its mask (size×size bool) and box (XYXY)."""
+    photo = rng.integers(60, 200, (size, size, 3)).astype(np.float64)
+    photo[:] = photo.mean(axis=(0, 1)) * 0.5 + rng.normal(0, 12, photo.shape)  # plain noisy bg
+    h = int(rng.integers(size // 3, size - 10))
+    w = int(rng.integers(size // 3, size - 10))
+    y0, x0 = int(rng.integers(0, size - h)), int(rng.integers(0, size - w))
+    yy, xx = np.mgrid[0:h, 0:w]
+    if pattern == 0:
+        on = np.zeros((h, w), bool)
+    elif pattern == 1:
+        on = (yy // 6) % 2 == 0
+    elif pattern == 2:
+        on = ((yy // 8) + (xx // 8)) % 2 == 0
+    else:
+        on = ((yy % 10 - 5) ** 2 + (xx % 10 - 5) ** 2) < 8
+    texture = np.where(on[..., None], second, colour)
+    light = rng.uniform(0.75, 1.2)
+    mask = np.zeros((size, size), bool)
+    shape = ((yy - h / 2) / (h / 2)) ** 2 + ((xx - w / 2) / (w / 2)) ** 2 < 1.3
+    region = photo[y0:y0 + h, x0:x0 + w]
+    region[shape] = texture[shape] * light + rng.normal(0, 4, (int(shape.sum()), 3))
+    mask[y0:y0 + h, x0:x0 + w] = shape
+    ys, xs = np.nonzero(mask)
+    box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
+    return np.clip(photo, 0, 255).astype(np.uint8), mask, box
+
+
+def drawn_closet(seed: int, items: int, photos_per_item: int):
+    """``(photos, masks, boxes, item_ids, tags)``: photos_per_item photos of each item; tags
+    per item: ``pattern`` (visible), ``lucky`` (drawn independently of how it looks)."""
+    rng = np.random.default_rng(seed)
+    kinds = []
+    for k in range(items):
+        colour = rng.uniform(20, 235, 3)
+        second = rng.uniform(20, 235, 3)
+        kinds.append((colour, second, k % 4, str(rng.choice(["yes", "no", "maybe"]))))
+    photos, masks, boxes, ids, tags = [], [], [], [], []
+    for k, (colour, second, pattern, lucky) in enumerate(kinds):
+        for _ in range(photos_per_item):
+            photo, mask, box = draw_item(rng, colour, second, pattern)
+            photos.append(photo)
+            masks.append(mask)
+            boxes.append(box)
+            ids.append(f"item-{k:02d}")
+            tags.append({"pattern": ["plain", "stripe", "check", "dot"][pattern], "lucky": lucky})
+    return photos, masks, boxes, ids, tags

@@ -1,0 +1,213 @@
+"""Item embeddings and the Gallery: recognition above chance with the real embedding (and at
+chance with noise in its place), the calibrated "new item" decision, storage, bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fashionkit.errors import InvalidDataError
+from fashionkit.modeling import build_model, model_config_from_preset
+from fashionkit.personal.embedding import ItemEmbedder, colour_descriptor
+from fashionkit.personal.recognition import Gallery, best_threshold
+from fashionkit.wardrobe.ingest import appearance_descriptor
+from tests.personal.drawn_items import drawn_closet
+
+
+@pytest.fixture(scope="module")
+def embedder() -> ItemEmbedder:
+    torch.manual_seed(0)
+    return ItemEmbedder(build_model(model_config_from_preset("cpu-tiny")))
+
+
+@pytest.fixture(scope="module")
+def closet(embedder):
+    photos, masks, boxes, ids, tags = drawn_closet(seed=3, items=8, photos_per_item=3)
+    vectors = np.concatenate([embedder.embed(p, m[None], b[None])
+                              for p, m, b in zip(photos, masks, boxes, strict=True)])
+    return vectors, ids, tags
+
+
+def _top1(vectors: np.ndarray, ids: list[str]) -> float:
+    """Recognition of each item's last photo against a gallery of its first two."""
+    query = np.array([i % 3 == 2 for i in range(len(ids))])
+    gallery = Gallery.fit(vectors[~query], [i for i, q in zip(ids, query, strict=True) if not q],
+                          groups=[str(i) for i in np.flatnonzero(~query)])
+    found = [m.candidates[0][0] for m in gallery.match(vectors[query])]
+    truth = [i for i, q in zip(ids, query, strict=True) if q]
+    return float(np.mean([f == t for f, t in zip(found, truth, strict=True)]))
+
+
+def test_embedding_shape_and_norm(embedder, closet):
+    vectors, ids, _ = closet
+    assert vectors.shape == (len(ids), embedder.dims)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert embedder.key.startswith("fk-item-v1:torchvision-resnet18:")
+
+
+def test_recognition_beats_noise(closet):
+    vectors, ids, _ = closet
+    real = _top1(vectors, ids)
+    noise = _top1(np.random.default_rng(0).normal(size=vectors.shape), ids)
+    # 8 items: chance is 1/8.
+    assert real >= 0.75, real
+    assert noise <= 0.4, noise
+    assert real - noise >= 0.5
+
+
+def test_one_backbone_pass_describes_each_item_alone(embedder):
+    photos, masks, boxes, _, _ = drawn_closet(seed=5, items=2, photos_per_item=1)
+    both = embedder.embed(photos[0], np.stack([masks[0], ~masks[0]]),
+                          np.stack([boxes[0], [0, 0, 128, 128]]))
+    alone = embedder.embed(photos[0], masks[0][None], boxes[0][None])
+    np.testing.assert_allclose(both[0], alone[0], atol=1e-5)
+    assert float(both[0] @ both[1]) < 0.99
+
+
+def test_colour_descriptor_is_the_wardrobe_descriptor():
+    photos, masks, _, _, _ = drawn_closet(seed=1, items=1, photos_per_item=1)
+    rgba = np.concatenate([photos[0], masks[0][..., None].astype(np.uint8) * 255], axis=2)
+    np.testing.assert_allclose(colour_descriptor(photos[0], masks[0]),
+                               appearance_descriptor(rgba), atol=1e-6)
+
+
+def test_official_architecture_embeds(closet):
+    torch.manual_seed(0)
+    config = model_config_from_preset("official-r50")
+    embedder = ItemEmbedder(build_model(config), {"data": {"transform": "official",
+                                                           "image_size": 128}})
+    photos, masks, boxes, _, _ = drawn_closet(seed=2, items=2, photos_per_item=1)
+    vectors = np.concatenate([embedder.embed(p, m[None], b[None])
+                              for p, m, b in zip(photos, masks, boxes, strict=True)])
+    assert vectors.shape == (2, embedder.dims) == (2, 4 * config.fpn_channels + 216 + 27)
+    assert np.isfinite(vectors).all()
+    assert embedder.key.startswith("fk-item-v1:official-resnet50:")
+
+
+def test_embed_rejects_bad_inputs(embedder):
+    photo = np.zeros((64, 64, 3), np.uint8)
+    mask = np.zeros((1, 64, 64), bool)
+    mask[0, 10:20, 10:20] = True
+    box = np.array([[10, 10, 20, 20]], float)
+    with pytest.raises(InvalidDataError, match="masks"):
+        embedder.embed(photo, np.zeros((1, 32, 64), bool), box)
+    with pytest.raises(InvalidDataError, match="boxes"):
+        embedder.embed(photo, mask, np.zeros((2, 4)))
+    with pytest.raises(InvalidDataError, match="NaN"):
+        embedder.embed(photo, mask, np.full((1, 4), np.nan))
+    with pytest.raises(InvalidDataError, match="empty"):
+        embedder.embed(photo, np.zeros((1, 64, 64), bool), box)
+    with pytest.raises(InvalidDataError, match="uint8"):
+        embedder.embed(photo.astype(np.float32), mask, box)
+    assert embedder.embed(photo, np.zeros((0, 64, 64), bool), np.zeros((0, 4))).shape == (
+        0, embedder.dims)
+
+
+# -- Gallery on clustered vectors ------------------------------------------------------------
+def _clusters(seed: int, items: int, per_item: int, spread: float, dims: int = 40):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(items, dims))
+    x = np.repeat(centres, per_item, axis=0) + spread * rng.normal(size=(items * per_item, dims))
+    ids = [f"i{k}" for k in range(items) for _ in range(per_item)]
+    groups = [f"p{j}" for _ in range(items) for j in range(per_item)]
+    return x, ids, groups, centres
+
+
+def test_new_item_threshold_separates_known_from_new():
+    x, ids, groups, centres = _clusters(0, items=10, per_item=4, spread=0.5)
+    gallery = Gallery.fit(x, ids, groups=groups)
+    assert gallery.calibrated
+    known = gallery.calibration["known"]
+    new = gallery.calibration["new"]
+    assert len(known) == 40 and len(new) == 40
+    assert np.median(known) > gallery.threshold > np.median(new)
+    rng = np.random.default_rng(1)
+    seen = centres[[2, 7]] + 0.5 * rng.normal(size=(2, x.shape[1]))
+    unseen = rng.normal(size=(3, x.shape[1]))
+    matches = gallery.match(np.concatenate([seen, unseen]))
+    assert [m.item_id for m in matches[:2]] == ["i2", "i7"]
+    assert not any(m.is_new for m in matches[:2])
+    assert all(m.is_new and m.item_id is None for m in matches[2:])
+    assert all(len(m.candidates) == 5 for m in matches)
+
+
+def test_whitening_removes_a_nuisance_direction():
+    # Photos of one item vary a lot along a direction (lighting), items differ little along
+    # it: the adapted space must ignore it and beat plain cosine.
+    x, ids, groups, centres = _clusters(2, items=12, per_item=4, spread=0.15, dims=30)
+    rng = np.random.default_rng(3)
+    nuisance = np.zeros(30)
+    nuisance[0] = 1.0
+    x = x + 6 * rng.normal(size=(len(x), 1)) * nuisance
+    adapted = Gallery.fit(x, ids, groups=groups)
+    plain = Gallery.fit(x, ids, groups=groups, shrinkage=1.0)
+    queries = centres + 0.15 * rng.normal(size=centres.shape) \
+        + 6 * rng.normal(size=(12, 1)) * nuisance
+    truth = [f"i{k}" for k in range(12)]
+    acc = {name: np.mean([m.candidates[0][0] == t for m, t in
+                          zip(g.match(queries), truth, strict=True)])
+           for name, g in (("adapted", adapted), ("plain", plain))}
+    assert adapted.shrinkage < 1.0
+    assert acc["adapted"] >= 0.9 and acc["adapted"] > acc["plain"] + 0.2, acc
+
+
+def test_exclusive_matching_gives_two_rows_two_items():
+    x, ids, groups, centres = _clusters(4, items=5, per_item=3, spread=0.3)
+    gallery = Gallery.fit(x, ids, groups=groups, threshold=-1.0)
+    # Two photos' worth of the same item's neighbourhood: a row leans to i1 but i1 is taken.
+    a = centres[1]
+    b = 0.55 * centres[1] + 0.45 * centres[3]
+    free = gallery.match(np.stack([a, b]))
+    one_photo = gallery.match(np.stack([a, b]), exclusive=True)
+    assert [m.item_id for m in free] == ["i1", "i1"]
+    assert [m.item_id for m in one_photo] == ["i1", "i3"]
+
+
+def test_best_threshold():
+    assert best_threshold(np.array([0.8, 0.9, 0.95]), np.array([0.1, 0.3, 0.5])) == \
+        pytest.approx(0.65)
+    # Overlap: one error either way is best; balanced accuracy picks between them.
+    t = best_threshold(np.array([0.4, 0.8, 0.9]), np.array([0.2, 0.5, 0.3]))
+    assert 0.3 < t <= 0.8
+    with pytest.raises(ValueError):
+        best_threshold(np.array([]), np.array([0.1]))
+
+
+def test_uncalibrated_gallery_falls_back_to_new_scores():
+    x, ids, _, _ = _clusters(5, items=6, per_item=1, spread=0.1)
+    gallery = Gallery.fit(x, ids)  # one photo per item: no "known" scores
+    assert not gallery.calibrated
+    assert gallery.threshold == pytest.approx(np.quantile(gallery.calibration["new"], 0.9))
+
+
+def test_bytes_round_trip():
+    x, ids, groups, _ = _clusters(6, items=4, per_item=3, spread=0.3)
+    gallery = Gallery.fit(x, ids, groups=groups)
+    again = Gallery.from_bytes(gallery.to_bytes())
+    assert again.item_ids == gallery.item_ids and again.threshold == gallery.threshold
+    assert again.shrinkage == gallery.shrinkage and again.calibrated == gallery.calibrated
+    q = np.random.default_rng(7).normal(size=(3, x.shape[1]))
+    np.testing.assert_allclose(again.similarities(q), gallery.similarities(q))
+    with pytest.raises(InvalidDataError, match="gallery"):
+        Gallery.from_bytes(b"not a gallery")
+
+
+def test_gallery_rejects_bad_inputs():
+    x, ids, groups, _ = _clusters(8, items=3, per_item=2, spread=0.3)
+    with pytest.raises(InvalidDataError, match="at least one"):
+        Gallery.fit(np.zeros((0, 5)), [])
+    with pytest.raises(InvalidDataError, match="item ids"):
+        Gallery.fit(x, ids[:-1])
+    with pytest.raises(InvalidDataError, match="groups"):
+        Gallery.fit(x, ids, groups=groups[:2])
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(InvalidDataError, match="row 3"):
+        Gallery.fit(bad, ids)
+    gallery = Gallery.fit(x, ids, groups=groups)
+    with pytest.raises(InvalidDataError, match="dimensions"):
+        gallery.match(np.zeros((1, x.shape[1] + 1)))
+    with pytest.raises(InvalidDataError, match="N×D"):
+        gallery.match(np.zeros(x.shape[1]))
