@@ -201,3 +201,32 @@ def test_overfitting_one_image_lowers_every_loss():
         end = sum(h[name] for h in history[-3:]) / 3
         assert end < start, (name, start, end)
     assert sum(history[-1].values()) < 0.6 * sum(history[0].values())
+
+
+def test_finetune_takes_the_checkpoints_config_and_transform(tmp_path):
+    from fashionkit.engine import get_recipe
+    from fashionkit.engine.train import model_config_for, recipe_for_weights
+    from fashionkit.errors import InvalidDataError
+
+    recipe = get_recipe("finetune")
+    tiny = model_config_from_preset("cpu-tiny", num_attributes=294)
+    path = tmp_path / "tiny.pt"
+    save_checkpoint(build_model(tiny), path,
+                    extra={"recipe": {"data": DataConfig(transform="keep-ratio").to_dict()}})
+    resolved = recipe_for_weights(recipe, path)
+    config = model_config_for(resolved)
+    assert config == tiny.replace(norm="frozen_bn", trainable_backbone_layers=3)
+    assert resolved.data.transform == "keep-ratio"
+    assert resolved.data.image_size == recipe.data.image_size  # sizes stay the recipe's
+
+    gn = tmp_path / "gn.pt"
+    save_checkpoint(build_model(tiny.replace(norm="gn")), gn)
+    with pytest.raises(InvalidDataError, match="model.norm=gn"):
+        recipe_for_weights(recipe, gn)
+
+    backbone_only = tmp_path / "resnet.pth"  # carries no config: the preset applies
+    torch.save({"conv1.weight": torch.zeros(1), "layer1.0.conv1.weight": torch.zeros(1)},
+               backbone_only)
+    assert recipe_for_weights(recipe, backbone_only) == recipe
+    with pytest.raises(ValueError, match="--weights"):
+        recipe_for_weights(recipe, None)
