@@ -16,7 +16,8 @@ What the official code does, and therefore what this module does:
 - **Box head**: 4 × (3×3 conv with bias, BatchNorm, ReLU), flatten, fc 1024 with bias,
   BatchNorm, ReLU; three linear outputs on that 1024-vector: class logits (47, class 0 the
   background), attribute logits (294, one sigmoid each, class-agnostic) and box deltas
-  (``47 × [dy, dx, dh, dw]``, weights 10, 10, 5, 5). Every BatchNorm has eps 1e-3.
+  (``47 × [dy, dx, dh, dw]``, weights 10, 10, 5, 5). Every BatchNorm has eps 1e-3 (and, for
+  training, the official momentum 0.99).
 - **Post-processing** (``GenericDetectionGenerator`` of the Fashionpedia project): softmax over
   the classes, background dropped; each proposal decoded once per class with the legacy
   "+1" box convention (``h = y2 − y1 + 1``, ``y2' = y1' + h' − 1``; ``dh, dw ≤ log(1000/16)``),
