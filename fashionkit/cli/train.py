@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
                                    help="paper | fashionpedia-r50-3x | fashionpedia-r101-3x | finetune | cpu-tiny, or a recipe YAML file."),
         epochs: int | None = typer.Option(None, "--epochs", help="Override the recipe's epoch count."),
         max_minutes: float | None = typer.Option(None, "--max-minutes", help="Stop after this wall time (a checkpoint is written)."),
-        weights: Path | None = typer.Option(None, "--weights", help="Start from local weights: our checkpoint, a torchvision COCO Mask R-CNN or ImageNet backbone file."),
+        weights: Path | None = typer.Option(None, "--weights", help="Start from local weights: our checkpoint (a trained or converted model; the finetune recipe takes its architecture and input transform), a torchvision COCO Mask R-CNN or ImageNet backbone file."),
         resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
         devices: str = typer.Option("1", "--devices", help="Devices per node: a number (-1: all), 'auto', or indices like 0,1."),
         num_nodes: int = typer.Option(1, "--num-nodes", help="Nodes for multi-node DDP."),
@@ -56,6 +56,10 @@ def register(app: typer.Typer) -> None:
             chosen = apply_overrides(base, set_) if set_ else base
         except (KeyError, ValueError) as err:
             raise typer.BadParameter(str(err).strip("'\""), param_hint="--recipe/--set") from None
+        if chosen.model_from_weights and weights is None and not resume:
+            raise typer.BadParameter(
+                f"recipe {chosen.name!r} continues a checkpoint: give it with --weights "
+                "MODEL.pt", param_hint="--weights")
         n_devices = parse_devices(devices)
         try:
             result = run_training(

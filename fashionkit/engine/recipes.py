@@ -9,7 +9,13 @@ schedule, and the run's limits. ``RECIPES`` holds the named ones:
   1024, scale jitter 0.5–2.0, flip, linear warmup, step decay at 2/3 and 8/9 of training,
   weight decay 4e-5, LR scaled linearly by the total batch (0.08 at 256 images per step in the
   official TPU config, i.e. 0.02 at 64).
-- ``finetune``: from a checkpoint on personal photos; lower LR, short schedule.
+- ``finetune``: continues a fashionkit checkpoint (``--weights``; a trained model or a converted
+  official one) on new photos: the model config and the input transform are the checkpoint's
+  (``model_from_weights``), with BatchNorm frozen (``norm="frozen_bn"``: each BatchNorm keeps
+  the moving statistics and scale/offset it was trained with — with 2 photos per step on a CPU,
+  batch statistics would be noise, and updating the moving averages from them would undo the
+  normalisation the rest of the network was trained under) and the ResNet's stem and first
+  stage frozen (``trainable_backbone_layers=3``, torchvision's default); lower LR, short schedule.
 - ``cpu-tiny``: what learns fastest on 2 CPU cores (small images, light backbone), chosen by
   experiment on the synthetic world (600 steps each, held-out mask AP50; README "Measured
   figures"): AdamW with a cosine schedule, bf16 autocast where the CPU runs bf16
@@ -69,6 +75,12 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class Recipe:
+    """A training run's settings. ``model_preset`` + ``model`` (config overrides) name the
+    model; with ``model_from_weights`` and a fashionkit checkpoint as ``--weights``, the model
+    is that checkpoint's config with ``model`` applied on top, and the input transform is the
+    one its recipe was trained or converted with (``data.transform``; everything else in
+    ``data`` stays this recipe's). Other weight files carry no config: the preset applies."""
+
     name: str
     model_preset: str
     model: dict[str, Any] = field(default_factory=dict)
@@ -82,6 +94,7 @@ class Recipe:
     eval_every: int = 1
     early_stop_patience: int | None = None
     monitor: str = "val_segm_AP"
+    model_from_weights: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclass_io.to_dict(self)
@@ -168,6 +181,8 @@ RECIPES: dict[str, Recipe] = {
     "finetune": Recipe(
         name="finetune",
         model_preset="paper",
+        model={"norm": "frozen_bn", "trainable_backbone_layers": 3},
+        model_from_weights=True,
         data=DataConfig(transform="paper", image_size=1024, batch_size=2),
         optim=OptimConfig(lr=0.002, reference_batch=16, warmup_steps=50, decay_at=(0.75,)),
         epochs=4,

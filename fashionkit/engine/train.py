@@ -19,7 +19,7 @@ from typing import Any
 
 from fashionkit.engine.recipes import Recipe, load_recipe, save_recipe
 
-__all__ = ["train", "TrainResult", "RunFolderError", "resolve_precision"]
+__all__ = ["train", "TrainResult", "RunFolderError", "recipe_for_weights", "resolve_precision"]
 
 
 class RunFolderError(RuntimeError):
@@ -75,6 +75,38 @@ def model_config_for(recipe: Recipe):
     from fashionkit.modeling import model_config_from_preset
 
     return model_config_from_preset(recipe.model_preset, **recipe.model)
+
+
+def recipe_for_weights(recipe: Recipe, weights: str | Path | None) -> Recipe:
+    """``recipe`` with ``model_from_weights`` resolved against the weights file: for a
+    fashionkit checkpoint (or a Lightning checkpoint of this engine), ``model`` becomes the
+    checkpoint's whole config with the recipe's overrides on top, and ``data.transform`` the
+    checkpoint recipe's; unchanged otherwise (another kind of file, or the flag off). The
+    result names every config field, so the saved ``config.yaml`` rebuilds the same model
+    (a resumed run does not read the weights again)."""
+    if not recipe.model_from_weights:
+        return recipe
+    if weights is None:
+        raise ValueError(f"recipe {recipe.name!r} continues a checkpoint: pass --weights "
+                         "MODEL.pt (or set model_from_weights=false and a model_preset)")
+    from fashionkit.data.input_recipe import data_config_of
+    from fashionkit.errors import InvalidDataError
+    from fashionkit.modeling.checkpoint import CHECKPOINT_FORMAT, checked_config, safe_torch_load
+
+    data = safe_torch_load(weights)
+    if not isinstance(data, dict) or not (data.get("format") == CHECKPOINT_FORMAT or (
+            "config" in data and isinstance(data.get("state_dict"), dict))):
+        return recipe
+    config = checked_config(data, weights)
+    overrides = {**config.to_dict(), **recipe.model}
+    if config.norm == "gn" and overrides["norm"] != "gn":
+        raise InvalidDataError.in_file(
+            weights, f"the model has GroupNorm, recipe {recipe.name!r} sets "
+                     f"model.norm={overrides['norm']!r}: add --set model.norm=gn")
+    stored = data_config_of(data["recipe"]) if isinstance(data.get("recipe"), dict) else None
+    data_config = recipe.data if stored is None else replace(recipe.data,
+                                                             transform=stored.transform)
+    return replace(recipe, model=overrides, data=data_config)
 
 
 def train(
@@ -133,6 +165,8 @@ def train(
         )
     if recipe is None:
         raise ValueError("a recipe is needed to start a run")
+    if not resume:
+        recipe = recipe_for_weights(recipe, weights)
     if epochs is not None:
         recipe = replace(recipe, epochs=epochs)
     if max_minutes is not None:

@@ -69,9 +69,12 @@ class ModelConfig:
     ``architecture``: ``torchvision`` (:class:`fashionkit.modeling.AttributeMaskRCNN`, the
     fields below as documented) or ``official`` (:class:`fashionkit.modeling.official.
     OfficialAttributeMaskRCNN`, the TensorFlow model of the published checkpoints: it needs
-    ``fpn_levels=(3, 4, 5)`` — FPN P3–P7 —, one anchor size per level P3..P7 and
-    ``norm="bn"``; ``heads``, ``resize``, ``trainable_backbone_layers`` and the training-only
-    fields do not apply to it).
+    ``fpn_levels=(3, 4, 5)`` — FPN P3–P7 —, one anchor size per level P3..P7 and ``norm``
+    ``"bn"`` (its BatchNorms, eps 1e-3, trained) or ``"frozen_bn"`` (every BatchNorm on its
+    moving statistics, scale and offset fixed: for fine-tuning with small batches);
+    ``trainable_backbone_layers`` applies to its ResNet as to torchvision's; ``heads`` and
+    ``resize`` do not apply to it, and of the training fields it reads the RPN and RoI
+    sampling ones, ``rpn_pre/post_nms_top_n_train`` and ``mask_rois_per_image``).
 
     Backbone and FPN
         ``backbone``: a torchvision ResNet. ``norm``: ``frozen_bn`` for pretrained backbones
@@ -178,11 +181,12 @@ class ModelConfig:
         if not levels or sorted(set(levels)) != list(levels) or not set(levels) <= {2, 3, 4, 5}:
             problems.append(f"fpn_levels={levels} (increasing, from 2..5)")
         if self.architecture == "official":
-            if levels != (3, 4, 5) or len(self.anchor_sizes) != 5 or self.norm != "bn":
+            if (levels != (3, 4, 5) or len(self.anchor_sizes) != 5
+                    or self.norm not in ("bn", "frozen_bn")):
                 problems.append(
                     f"architecture='official' needs fpn_levels=(3, 4, 5) (P3–P7), 5 anchor sizes "
-                    f"and norm='bn'; got fpn_levels={levels}, {len(self.anchor_sizes)} sizes, "
-                    f"norm={self.norm!r}")
+                    f"and norm='bn' or 'frozen_bn'; got fpn_levels={levels}, "
+                    f"{len(self.anchor_sizes)} sizes, norm={self.norm!r}")
             if self.backbone not in ("resnet50", "resnet101"):
                 problems.append(f"architecture='official' has ResNet-50 or -101, not "
                                 f"{self.backbone!r}")

@@ -51,7 +51,7 @@ from fashionkit.modeling.roi_heads import AttributeRoIHeads, ExplicitRPN, RoIPre
 from fashionkit.ontology import load_ontology
 from fashionkit.structures import Detections
 
-__all__ = ["AttributeMaskRCNN", "build_model", "LOSS_NAMES"]
+__all__ = ["AttributeMaskRCNN", "build_model", "freeze_backbone_stages", "LOSS_NAMES"]
 
 LOSS_NAMES: tuple[str, ...] = (
     "rpn_class_loss",
@@ -247,16 +247,24 @@ def _norm_layer(kind: str):
     return lambda channels: nn.GroupNorm(32, channels)
 
 
-def _build_backbone(config: ModelConfig) -> BackboneWithFPN:
-    norm = _norm_layer(config.norm)
-    body = getattr(torchvision.models, config.backbone)(weights=None, norm_layer=norm)
-    # torchvision's rule: train the top ``trainable_backbone_layers`` stages, freeze the rest.
-    stages = ["layer4", "layer3", "layer2", "layer1", "conv1"][: config.trainable_backbone_layers]
-    if config.trainable_backbone_layers == 5:
+def freeze_backbone_stages(body: nn.Module, trainable_layers: int) -> None:
+    """torchvision's rule (``_resnet_fpn_extractor``): of a ResNet with torchvision's names
+    (``conv1``, ``bn1``, ``layer1``..``layer4``), train the top ``trainable_layers`` stages
+    (5 = all, the stem included) and exclude the others' parameters from training. Moving
+    statistics of BatchNorms in excluded stages still update in training mode, as in
+    torchvision."""
+    stages = ["layer4", "layer3", "layer2", "layer1", "conv1"][:trainable_layers]
+    if trainable_layers == 5:
         stages.append("bn1")
     for name, param in body.named_parameters():
         if all(not name.startswith(s) for s in stages):
             param.requires_grad_(False)
+
+
+def _build_backbone(config: ModelConfig) -> BackboneWithFPN:
+    norm = _norm_layer(config.norm)
+    body = getattr(torchvision.models, config.backbone)(weights=None, norm_layer=norm)
+    freeze_backbone_stages(body, config.trainable_backbone_layers)
     c5 = config.backbone_out_channels
     return_layers = {f"layer{level - 1}": str(k) for k, level in enumerate(config.fpn_levels)}
     in_channels = [c5 // 2 ** (5 - level) for level in config.fpn_levels]

@@ -5,7 +5,9 @@ checkpoints, :func:`convert_tf_checkpoint`.
 
 Parts: :mod:`.backbone` (ResNet, TF 'SAME' padding), :mod:`.fpn` (P3–P7 with BatchNorm),
 :mod:`.rpn` (head, anchors, box coding, proposals), :mod:`.heads` (RoIAlign, box/attribute/mask
-heads, post-processing), :mod:`.model` (the assembly), :mod:`.convert` (checkpoints).
+heads, post-processing), :mod:`.targets` (anchor labels, RoI sampling, mask targets for
+training), :mod:`.losses` (the official training losses), :mod:`.model` (the assembly),
+:mod:`.convert` (checkpoints).
 """
 
 from fashionkit.modeling.official.convert import (

@@ -42,8 +42,10 @@ from fashionkit.modeling.official.tf_weights import (
     convert_variables,
 )
 
-__all__ = ["BATCH_NORM_EPS", "OfficialResNet", "SameConv2d", "SameMaxPool2d", "batch_norm",
-           "same_padding", "tf_to_state_dict", "tf_variable_map", "tf_variable_names"]
+__all__ = ["BATCH_NORM_EPS", "BATCH_NORM_MOMENTUM", "FrozenStatsBatchNorm1d",
+           "FrozenStatsBatchNorm2d", "OfficialResNet", "SameConv2d", "SameMaxPool2d",
+           "batch_norm", "freeze_batch_norms", "same_padding", "tf_to_state_dict",
+           "tf_variable_map", "tf_variable_names"]
 
 #: ``batch_norm_activation.batch_norm_epsilon`` / ``batch_norm_momentum`` of the official config.
 BATCH_NORM_EPS = 1e-3
@@ -56,6 +58,46 @@ _BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 def batch_norm(channels: int) -> nn.BatchNorm2d:
     """A BatchNorm2d with the official epsilon and momentum."""
     return nn.BatchNorm2d(channels, eps=BATCH_NORM_EPS, momentum=BATCH_NORM_MOMENTUM)
+
+
+class _FrozenStatistics:
+    """A BatchNorm that always normalises with its moving statistics, never updates them, and
+    whose scale and offset are not trained (``ModelConfig.norm="frozen_bn"`` of the official
+    architecture). It behaves as torchvision's ``FrozenBatchNorm2d`` but keeps BatchNorm's
+    state dict (``num_batches_tracked`` included), so a converted checkpoint loads into the
+    frozen and the trained variant alike."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        bn: nn.modules.batchnorm._BatchNorm = self  # type: ignore[assignment]
+        return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias,
+                            training=False, momentum=0.0, eps=bn.eps)
+
+
+class FrozenStatsBatchNorm2d(_FrozenStatistics, nn.BatchNorm2d):
+    """:class:`_FrozenStatistics` for ``N×C×H×W``."""
+
+
+class FrozenStatsBatchNorm1d(_FrozenStatistics, nn.BatchNorm1d):
+    """:class:`_FrozenStatistics` for ``N×C``."""
+
+
+def freeze_batch_norms(module: nn.Module) -> nn.Module:
+    """Replace every BatchNorm1d/2d under ``module`` (in place) by its frozen-statistics
+    variant with the same state, its scale and offset excluded from training; returns
+    ``module``."""
+    for name, child in list(module.named_children()):
+        if isinstance(child, (nn.BatchNorm1d, nn.BatchNorm2d)) and not isinstance(
+                child, _FrozenStatistics):
+            kind = FrozenStatsBatchNorm1d if isinstance(child, nn.BatchNorm1d) \
+                else FrozenStatsBatchNorm2d
+            frozen = kind(child.num_features, eps=child.eps, momentum=child.momentum,
+                          device=child.running_mean.device)  # type: ignore[union-attr]
+            frozen.load_state_dict(child.state_dict())
+            frozen.requires_grad_(False)
+            setattr(module, name, frozen)
+        else:
+            freeze_batch_norms(child)
+    return module
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:

@@ -16,7 +16,8 @@ What the official code does, and therefore what this module does:
 - **Box head**: 4 × (3×3 conv with bias, BatchNorm, ReLU), flatten, fc 1024 with bias,
   BatchNorm, ReLU; three linear outputs on that 1024-vector: class logits (47, class 0 the
   background), attribute logits (294, one sigmoid each, class-agnostic) and box deltas
-  (``47 × [dy, dx, dh, dw]``, weights 10, 10, 5, 5). Every BatchNorm has eps 1e-3.
+  (``47 × [dy, dx, dh, dw]``, weights 10, 10, 5, 5). Every BatchNorm has eps 1e-3 (and, for
+  training, the official momentum 0.99).
 - **Post-processing** (``GenericDetectionGenerator`` of the Fashionpedia project): softmax over
   the classes, background dropped; each proposal decoded once per class with the legacy
   "+1" box convention (``h = y2 − y1 + 1``, ``y2' = y1' + h' − 1``; ``dh, dw ≤ log(1000/16)``),
@@ -52,6 +53,7 @@ from torch import Tensor, nn
 
 from fashionkit.modeling.config import ModelConfig
 from fashionkit.modeling.nms import classwise_nms
+from fashionkit.modeling.official.backbone import BATCH_NORM_MOMENTUM
 from fashionkit.modeling.official.rpn import clip_boxes, decode_boxes
 from fashionkit.modeling.official.tf_weights import (
     VariableMap,
@@ -208,7 +210,7 @@ class _ConvBN(nn.Module):
     def __init__(self, conv: nn.Module, channels: int):
         super().__init__()
         self.conv = conv
-        self.bn = nn.BatchNorm2d(channels, eps=BN_EPS)
+        self.bn = nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BATCH_NORM_MOMENTUM)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(self.bn(self.conv(x)))
@@ -233,7 +235,8 @@ class OfficialRoIHeads(nn.Module):
             for i in range(config.box_head_convs))
         flat = (filters if config.box_head_convs else c) * BOX_ROI_SIZE ** 2
         self.box_fc = nn.Linear(flat, config.representation_size)
-        self.box_fc_bn = nn.BatchNorm1d(config.representation_size, eps=BN_EPS)
+        self.box_fc_bn = nn.BatchNorm1d(config.representation_size, eps=BN_EPS,
+                                       momentum=BATCH_NORM_MOMENTUM)
         self.class_logits = nn.Linear(config.representation_size, config.num_classes)
         self.attribute_logits = nn.Linear(config.representation_size, config.num_attributes)
         self.box_deltas = nn.Linear(config.representation_size, 4 * config.num_classes)
@@ -275,6 +278,14 @@ class OfficialRoIHeads(nn.Module):
         """Mask probabilities (R×28×28 per image, relative to each box) of the given boxes
         (XYXY, model-input pixels) for the given classes (1..C−1)."""
         counts = [b.shape[0] for b in boxes_per_image]
+        picked = self.class_mask_logits(features, boxes_per_image, labels_per_image)
+        return list(torch.sigmoid(picked).split(counts))
+
+    def class_mask_logits(self, features: Mapping[int, Tensor], boxes_per_image: list[Tensor],
+                          labels_per_image: list[Tensor]) -> Tensor:
+        """The mask logits (R×28×28 over all images, in order) of the given boxes (XYXY,
+        model-input pixels), each for its class (1..C−1): what :meth:`mask_probs` takes the
+        sigmoid of and the mask loss reads."""
         x = self._pool(features, boxes_per_image, MASK_ROI_SIZE)
         for layer in self.mask_convs:
             x = layer(x)
@@ -283,8 +294,7 @@ class OfficialRoIHeads(nn.Module):
                            ).to(logits.device)
         if labels.numel() != logits.shape[0]:
             raise ValueError(f"{labels.numel()} labels for {logits.shape[0]} boxes")
-        picked = logits[torch.arange(logits.shape[0], device=logits.device), labels]
-        return list(torch.sigmoid(picked).split(counts))
+        return logits[torch.arange(logits.shape[0], device=logits.device), labels]
 
     def postprocess(self, class_logits: Tensor, box_deltas: Tensor, attribute_logits: Tensor,
                     proposals_xyxy: Tensor, valid_size: tuple[int, int]
