@@ -253,16 +253,18 @@ class Gallery:
         """One :class:`Match` per row of ``embeddings`` (M×D), with up to ``top`` candidates.
 
         ``exclusive``: the rows are the items of ONE photo, so no two can be the same item:
-        the assignment maximising the total similarity is taken (Hungarian), and a row that
-        loses its best item to another row gets its best remaining one."""
+        pairs are taken most similar first (greedy; a photo holds a handful of items), and a
+        row whose best item went to a closer row gets its best remaining one."""
         sims = self.similarities(embeddings)
-        chosen = np.argmax(sims, axis=1) if sims.shape[1] else np.zeros(len(sims), int)
+        chosen = np.argmax(sims, axis=1)
         if exclusive and len(sims) > 1:
-            from scipy.optimize import linear_sum_assignment
-
-            rows, cols = linear_sum_assignment(-sims)
             chosen = np.full(len(sims), -1)
-            chosen[rows] = cols
+            free = sims.copy()
+            for _ in range(min(free.shape)):
+                row, col = np.unravel_index(int(np.argmax(free)), free.shape)
+                chosen[row] = col
+                free[row, :] = -np.inf
+                free[:, col] = -np.inf
         out = []
         for m in range(len(sims)):
             order = np.argsort(-sims[m], kind="stable")[:top]

@@ -1,0 +1,218 @@
+"""A person's own tags (season, material, brand, trend, occasion …) suggested for a newly
+photographed item, learned from the items they have labelled.
+
+:class:`TagModel` is one probe per tag type over the item embeddings
+(:class:`~fashionkit.personal.embedding.ItemEmbedder`): the embeddings are reduced by PCA to at
+most :data:`PROBE_DIMS` dimensions and standardised, then a multinomial logistic regression
+predicts the tag's value with a probability, its confidence.
+
+Few-shot honesty: the L2 penalty of each probe is chosen among :data:`PENALTIES` — and among
+them "the prior", a model that always answers the most frequent value with its frequency — by
+cross-validation over ITEMS (every photo of an item is held out together, ``groups``), by
+held-out log-loss. Holding out by item matters: photos of one item share its tags, so a probe
+validated on other photos of the same item would be rewarded for recognising the item, not the
+tag. A tag with no visual correlate (one drawn independently of how an item looks) then gets
+the prior, as it should; a tag that shows (a material's texture, a brand's palette) gets a probe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fashionkit.errors import InvalidDataError, Problem
+from fashionkit.personal.recognition import check_embeddings
+
+__all__ = ["TagSuggestion", "TagModel", "TagProbe", "PROBE_DIMS", "PENALTIES", "prior_of"]
+
+#: Most PCA dimensions a probe sees (a person labels tens of items, not thousands).
+PROBE_DIMS = 32
+#: L2 penalties tried per tag type; ``None`` is the prior (no probe at all).
+PENALTIES: tuple[float | None, ...] = (0.003, 0.03, 0.3, None)
+_FOLDS = 10
+_STEPS = 300
+
+
+@dataclass(frozen=True)
+class TagSuggestion:
+    """A suggested ``value`` for one tag type and the model's ``confidence`` in it (0..1)."""
+
+    value: str
+    confidence: float
+
+
+def prior_of(values: Sequence[str]) -> tuple[str, float]:
+    """The most frequent value (ties: the first in sorted order) and its frequency."""
+    if not values:
+        raise ValueError("prior_of needs at least one value")
+    names, counts = np.unique(np.asarray(values, dtype=object).astype(str), return_counts=True)
+    k = int(np.argmax(counts))
+    return str(names[k]), float(counts[k] / counts.sum())
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _fit_logistic(x: np.ndarray, y: np.ndarray, classes: int, penalty: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression (weights F×C, bias C) by accelerated gradient descent
+    on mean cross-entropy + ``penalty``·|W|²/2; the step is 1/L of the loss's curvature bound."""
+    n, f = x.shape
+    target = np.zeros((n, classes))
+    target[np.arange(n), y] = 1.0
+    lipschitz = 0.5 * (np.linalg.norm(x, 2) ** 2 / n + 1.0) + penalty
+    step = 1.0 / lipschitz
+    w = np.zeros((f, classes))
+    b = np.log(target.mean(axis=0) + 1e-3)
+    vw, vb = w.copy(), b.copy()
+    for t in range(1, _STEPS + 1):
+        p = _softmax(x @ vw + vb)
+        gw = x.T @ (p - target) / n + penalty * vw
+        gb = (p - target).mean(axis=0)
+        w_next, b_next = vw - step * gw, vb - step * gb
+        momentum = (t - 1) / (t + 2)
+        vw, vb = w_next + momentum * (w_next - w), b_next + momentum * (b_next - b)
+        w, b = w_next, b_next
+    return w, b
+
+
+@dataclass
+class TagProbe:
+    """The probe of one tag type: ``values`` (sorted), the chosen ``penalty`` (``None``: the
+    prior), ``weights`` (F×C) and ``bias`` (C), or the prior's ``value``/``frequency``."""
+
+    values: tuple[str, ...]
+    penalty: float | None
+    weights: np.ndarray | None
+    bias: np.ndarray | None
+    prior: tuple[str, float]
+    cv_log_loss: dict[str, float]
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """``M×C`` probabilities of :attr:`values` for ``M×F`` probe features."""
+        if self.weights is None or self.bias is None:
+            out = np.zeros((len(features), len(self.values)))
+            out[:, self.values.index(self.prior[0])] = 1.0
+            return out
+        return _softmax(features @ self.weights + self.bias)
+
+
+class TagModel:
+    """Per-person tag suggestions (module docstring). Build with :meth:`fit`; :meth:`predict`
+    suggests. ``probes``: tag type → :class:`TagProbe`."""
+
+    def __init__(self, mean: np.ndarray, basis: np.ndarray, scale: np.ndarray,
+                 probes: dict[str, TagProbe]):
+        self.mean, self.basis, self.scale = mean, basis, scale
+        self.probes = probes
+        self.dims = int(mean.shape[0])
+
+    def __repr__(self) -> str:
+        chosen = {t: ("prior" if p.penalty is None else p.penalty) for t, p in self.probes.items()}
+        return f"TagModel({chosen})"
+
+    def _features(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) @ self.basis) / self.scale
+
+    @classmethod
+    def fit(cls, embeddings: np.ndarray, tags: Sequence[Mapping[str, str | None]], *,
+            groups: Sequence[str] | None = None,
+            penalties: Sequence[float | None] = PENALTIES) -> TagModel:
+        """Probes for every tag type in ``tags`` (one mapping per row of ``embeddings``, N×D;
+        a ``None`` or missing value: that sample does not say). ``groups``: the item of each
+        sample (default: each sample its own item), held out together in cross-validation.
+        ``penalties``: the choices (module docstring); ``(None,)`` gives the prior alone.
+
+        Raises :class:`InvalidDataError` for no samples, mismatched counts, NaN values, or a
+        tag value that is not a string."""
+        x = check_embeddings(embeddings)
+        problems = []
+        if len(x) == 0:
+            problems.append(Problem("embeddings", "array", "tags need at least one labelled "
+                                    "item embedding"))
+        if len(tags) != len(x):
+            problems.append(Problem("tags", "list", f"{len(tags)} tag records for {len(x)} "
+                                    "embeddings"))
+        item_of = [str(g) for g in groups] if groups is not None else [str(i) for i in range(len(x))]
+        if len(item_of) != len(x):
+            problems.append(Problem("groups", "list", f"{len(item_of)} groups for {len(x)} "
+                                    "embeddings"))
+        for i, record in enumerate(tags):
+            for tag_type, value in dict(record).items():
+                if value is not None and not isinstance(value, str):
+                    problems.append(Problem("tags", f"record {i}", f"{tag_type!r} is "
+                                            f"{type(value).__name__}, expected a string"))
+        if problems:
+            raise InvalidDataError(problems)
+        mean = x.mean(axis=0)
+        _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
+        keep = max(1, min(PROBE_DIMS, int((s > (s[0] if len(s) else 0) * 1e-6).sum())))
+        basis = vt[:keep].T
+        projected = (x - mean) @ basis
+        scale = projected.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        features = projected / scale
+        probes = {}
+        tag_types = sorted({t for record in tags for t, v in record.items() if v is not None})
+        for tag_type in tag_types:
+            rows = [i for i, record in enumerate(tags) if record.get(tag_type) is not None]
+            values = [str(tags[i][tag_type]) for i in rows]
+            probes[tag_type] = _fit_probe(features[rows], values,
+                                          np.array([item_of[i] for i in rows]), penalties)
+        return cls(mean, basis, scale, probes)
+
+    def predict(self, embeddings: np.ndarray) -> list[dict[str, TagSuggestion]]:
+        """For each row of ``embeddings`` (M×D), tag type → the most probable value and its
+        probability."""
+        features = self._features(check_embeddings(embeddings, dims=self.dims))
+        out: list[dict[str, TagSuggestion]] = [{} for _ in range(len(features))]
+        for tag_type, probe in self.probes.items():
+            p = probe.probabilities(features)
+            best = np.argmax(p, axis=1)
+            for m in range(len(features)):
+                out[m][tag_type] = TagSuggestion(probe.values[best[m]], float(p[m, best[m]]))
+        return out
+
+
+def _fit_probe(features: np.ndarray, values: list[str], groups: np.ndarray,
+               penalties: Sequence[float | None]) -> TagProbe:
+    names = tuple(sorted(set(values)))
+    y = np.array([names.index(v) for v in values])
+    prior = prior_of(values)
+    if len(names) == 1 or len(set(groups)) < 3:
+        return TagProbe(names, None, None, None, prior, {})
+    unique = np.unique(groups)
+    rng = np.random.default_rng(0)
+    fold_of_group = dict(zip(rng.permutation(unique), np.arange(len(unique)) % _FOLDS,
+                             strict=True))
+    folds = np.array([fold_of_group[g] for g in groups])
+    losses: dict[str, float] = {}
+    for penalty in penalties:
+        total = 0.0
+        for fold in np.unique(folds):
+            test = folds == fold
+            train = ~test
+            train_names = sorted(set(y[train].tolist()))
+            if penalty is None:
+                counts = np.bincount(y[train], minlength=len(names)).astype(float)
+                p = np.tile((counts + 0.5) / (counts.sum() + 0.5 * len(names)), (test.sum(), 1))
+            else:
+                index = {c: k for k, c in enumerate(train_names)}
+                w, b = _fit_logistic(features[train], np.array([index[c] for c in y[train]]),
+                                     len(train_names), penalty)
+                p_train = _softmax(features[test] @ w + b)
+                p = np.full((int(test.sum()), len(names)), 1e-3)
+                p[:, train_names] = p_train * (1 - 1e-3 * (len(names) - len(train_names)))
+            total += float(-np.log(np.clip(p[np.arange(int(test.sum())), y[test]], 1e-6, 1)).sum())
+        losses["prior" if penalty is None else f"{penalty:g}"] = total / len(y)
+    best = min(penalties, key=lambda q: (losses["prior" if q is None else f"{q:g}"],
+                                         float("inf") if q is None else -q))
+    if best is None:
+        return TagProbe(names, None, None, None, prior, losses)
+    w, b = _fit_logistic(features, y, len(names), best)
+    return TagProbe(names, best, w, b, prior, losses)
