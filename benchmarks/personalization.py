@@ -19,7 +19,7 @@ photos hold items never seen):
 - **tags**, per tag type: the :class:`~fashionkit.personal.tags.TagModel` probe vs today's rules
   (season: ``suggest_seasons`` from the ground-truth attributes, material:
   ``material_from_attributes``; brand, trend and occasion have no rule) vs the prior (the most
-  frequent value among the training items). Each known item's tags are predicted by a model
+  frequent value among the training items, each item once). Each known item's tags are predicted by a model
   fitted WITHOUT that item (5 folds over items), unseen items by one fitted on all known items:
   every prediction is for an item the model has not seen, as for a newly photographed one.
 - **personal detector**: ``fashionkit.personal.finetune.finetune_personal`` from the base on the
@@ -278,8 +278,9 @@ def evaluate_tags(closet: Closet, train: Split, train_emb: np.ndarray, test: Spl
         fit_tags = [tags_of[i] for i in train_items[fit_rows]]
         model = TagModel.fit(train_emb[fit_rows], fit_tags, groups=list(train_items[fit_rows]))
         predicted = model.predict(test_emb[query])
+        fit_items = sorted(set(train_items[fit_rows].tolist()))
         for tag_type in closet.tag_types:
-            prior_value, _ = prior_of([t[tag_type] for t in fit_tags])
+            prior_value, _ = prior_of([tags_of[i][tag_type] for i in fit_items])
             c = counts[tag_type]
             for p, row in zip(predicted, np.flatnonzero(query), strict=True):
                 truth = tags_of[test_items[row]][tag_type]

@@ -9,7 +9,8 @@ predicts the tag's value with a probability, its confidence.
 Few-shot honesty: the L2 penalty of each probe is chosen among :data:`PENALTIES` — and among
 them "the prior", a model that always answers the most frequent value with its frequency — by
 cross-validation over ITEMS (every photo of an item is held out together, ``groups``), by
-held-out log-loss. Holding out by item matters: photos of one item share its tags, so a probe
+held-out log-loss, each item counting once however often it was photographed (the person
+labels items, not photos). Holding out by item matters: photos of one item share its tags, so a probe
 validated on other photos of the same item would be rewarded for recognising the item, not the
 tag. A tag with no visual correlate (one drawn independently of how an item looks) then gets
 the prior, as it should; a tag that shows (a material's texture, a brand's palette) gets a probe.
@@ -43,11 +44,13 @@ class TagSuggestion:
     confidence: float
 
 
-def prior_of(values: Sequence[str]) -> tuple[str, float]:
-    """The most frequent value (ties: the first in sorted order) and its frequency."""
+def prior_of(values: Sequence[str], weights: np.ndarray | None = None) -> tuple[str, float]:
+    """The most frequent value (ties: the first in sorted order) and its frequency, each value
+    counted with its ``weights`` (default 1)."""
     if not values:
         raise ValueError("prior_of needs at least one value")
-    names, counts = np.unique(np.asarray(values, dtype=object).astype(str), return_counts=True)
+    names, inverse = np.unique(np.asarray(values, dtype=object).astype(str), return_inverse=True)
+    counts = np.bincount(inverse, weights=weights, minlength=len(names))
     k = int(np.argmax(counts))
     return str(names[k]), float(counts[k] / counts.sum())
 
@@ -58,22 +61,25 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _fit_logistic(x: np.ndarray, y: np.ndarray, classes: int, penalty: float
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _fit_logistic(x: np.ndarray, y: np.ndarray, classes: int, penalty: float,
+                  weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Multinomial logistic regression (weights F×C, bias C) by accelerated gradient descent
-    on mean cross-entropy + ``penalty``·|W|²/2; the step is 1/L of the loss's curvature bound."""
+    on the ``weight``-ed mean cross-entropy + ``penalty``·|W|²/2; the step is 1/L of the
+    loss's curvature bound."""
     n, f = x.shape
+    weight = weight / weight.sum()
     target = np.zeros((n, classes))
     target[np.arange(n), y] = 1.0
-    lipschitz = 0.5 * (np.linalg.norm(x, 2) ** 2 / n + 1.0) + penalty
+    lipschitz = 0.5 * (np.linalg.norm(x * np.sqrt(weight)[:, None], 2) ** 2 + 1.0) + penalty
     step = 1.0 / lipschitz
     w = np.zeros((f, classes))
-    b = np.log(target.mean(axis=0) + 1e-3)
+    b = np.log(weight @ target + 1e-3)
     vw, vb = w.copy(), b.copy()
     for t in range(1, _STEPS + 1):
         p = _softmax(x @ vw + vb)
-        gw = x.T @ (p - target) / n + penalty * vw
-        gb = (p - target).mean(axis=0)
+        residual = (p - target) * weight[:, None]
+        gw = x.T @ residual + penalty * vw
+        gb = residual.sum(axis=0)
         w_next, b_next = vw - step * gw, vb - step * gb
         momentum = (t - 1) / (t + 2)
         vw, vb = w_next + momentum * (w_next - w), b_next + momentum * (b_next - b)
@@ -183,7 +189,10 @@ def _fit_probe(features: np.ndarray, values: list[str], groups: np.ndarray,
                penalties: Sequence[float | None]) -> TagProbe:
     names = tuple(sorted(set(values)))
     y = np.array([names.index(v) for v in values])
-    prior = prior_of(values)
+    # Each item counts once, however often it was photographed: the person labels items.
+    _, inverse, per_item = np.unique(groups, return_inverse=True, return_counts=True)
+    weight = 1.0 / per_item[inverse]
+    prior = prior_of(values, weight)
     if len(names) == 1 or len(set(groups)) < 3:
         return TagProbe(names, None, None, None, prior, {})
     unique = np.unique(groups)
@@ -199,20 +208,21 @@ def _fit_probe(features: np.ndarray, values: list[str], groups: np.ndarray,
             train = ~test
             train_names = sorted(set(y[train].tolist()))
             if penalty is None:
-                counts = np.bincount(y[train], minlength=len(names)).astype(float)
+                counts = np.bincount(y[train], weights=weight[train], minlength=len(names))
                 p = np.tile((counts + 0.5) / (counts.sum() + 0.5 * len(names)), (test.sum(), 1))
             else:
                 index = {c: k for k, c in enumerate(train_names)}
                 w, b = _fit_logistic(features[train], np.array([index[c] for c in y[train]]),
-                                     len(train_names), penalty)
+                                     len(train_names), penalty, weight[train])
                 p_train = _softmax(features[test] @ w + b)
                 p = np.full((int(test.sum()), len(names)), 1e-3)
                 p[:, train_names] = p_train * (1 - 1e-3 * (len(names) - len(train_names)))
-            total += float(-np.log(np.clip(p[np.arange(int(test.sum())), y[test]], 1e-6, 1)).sum())
-        losses["prior" if penalty is None else f"{penalty:g}"] = total / len(y)
+            hit = np.clip(p[np.arange(int(test.sum())), y[test]], 1e-6, 1)
+            total += float(-(np.log(hit) * weight[test]).sum())
+        losses["prior" if penalty is None else f"{penalty:g}"] = total / float(weight.sum())
     best = min(penalties, key=lambda q: (losses["prior" if q is None else f"{q:g}"],
                                          float("inf") if q is None else -q))
     if best is None:
         return TagProbe(names, None, None, None, prior, losses)
-    w, b = _fit_logistic(features, y, len(names), best)
+    w, b = _fit_logistic(features, y, len(names), best, weight)
     return TagProbe(names, best, w, b, prior, losses)
