@@ -10,9 +10,11 @@ Few-shot honesty: the L2 penalty of each probe is chosen among :data:`PENALTIES`
 them "the prior", a model that always answers the most frequent value with its frequency — by
 cross-validation over ITEMS (every photo of an item is held out together, ``groups``), by
 held-out log-loss, each item counting once however often it was photographed (the person
-labels items, not photos). Holding out by item matters: photos of one item share its tags, so a probe
-validated on other photos of the same item would be rewarded for recognising the item, not the
-tag. A tag with no visual correlate (one drawn independently of how an item looks) then gets
+labels items, not photos); a probe is taken only when it beats the prior by more than one
+standard error of the per-item difference (a few items make that estimate noisy, and a probe
+winning by less loses as often on the next item). Holding out by item matters: photos of one
+item share its tags, so a probe validated on other photos of the same item would be rewarded
+for recognising the item, not the tag. A tag with no visual correlate (one drawn independently of how an item looks) then gets
 the prior, as it should; a tag that shows (a material's texture, a brand's palette) gets a probe.
 """
 
@@ -201,8 +203,10 @@ def _fit_probe(features: np.ndarray, values: list[str], groups: np.ndarray,
                              strict=True))
     folds = np.array([fold_of_group[g] for g in groups])
     losses: dict[str, float] = {}
+    per_sample: dict[float | None, np.ndarray] = {}
     for penalty in penalties:
         total = 0.0
+        sample_loss = np.zeros(len(y))
         for fold in np.unique(folds):
             test = folds == fold
             train = ~test
@@ -218,11 +222,35 @@ def _fit_probe(features: np.ndarray, values: list[str], groups: np.ndarray,
                 p = np.full((int(test.sum()), len(names)), 1e-3)
                 p[:, train_names] = p_train * (1 - 1e-3 * (len(names) - len(train_names)))
             hit = np.clip(p[np.arange(int(test.sum())), y[test]], 1e-6, 1)
-            total += float(-(np.log(hit) * weight[test]).sum())
+            sample_loss[test] = -np.log(hit)
+            total += float((sample_loss[test] * weight[test]).sum())
         losses["prior" if penalty is None else f"{penalty:g}"] = total / float(weight.sum())
-    best = min(penalties, key=lambda q: (losses["prior" if q is None else f"{q:g}"],
-                                         float("inf") if q is None else -q))
+        per_sample[penalty] = sample_loss
+    best = _one_standard_error_choice(penalties, per_sample, weight, inverse)
     if best is None:
         return TagProbe(names, None, None, None, prior, losses)
     w, b = _fit_logistic(features, y, len(names), best, weight)
     return TagProbe(names, best, w, b, prior, losses)
+
+
+def _one_standard_error_choice(penalties: Sequence[float | None],
+                               per_sample: dict[float | None, np.ndarray], weight: np.ndarray,
+                               item_of: np.ndarray) -> float | None:
+    """The penalty with the lowest held-out loss among those that beat the prior by more than
+    one standard error of the per-item loss difference, else ``None`` (the prior): with a
+    handful of items, a probe that wins by less is as likely to lose on the next item."""
+    if None not in per_sample:
+        return min((q for q in penalties if q is not None),
+                   key=lambda q: float((per_sample[q] * weight).sum()))
+    items = int(item_of.max()) + 1
+    best, best_gain = None, 0.0
+    for penalty in penalties:
+        if penalty is None:
+            continue
+        diff = np.bincount(item_of, weights=(per_sample[penalty] - per_sample[None]) * weight,
+                           minlength=items)
+        mean = float(diff.mean())
+        error = float(diff.std(ddof=1) / np.sqrt(items)) if items > 1 else float("inf")
+        if mean + error < 0 and -mean > best_gain:
+            best, best_gain = penalty, -mean
+    return best
