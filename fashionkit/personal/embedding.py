@@ -194,7 +194,7 @@ class ItemEmbedder:
                                                      tuple[int, int]]:
         """FPN features by level (``C×h×w`` each), photo→model-input pixel factor, and the
         padded model-input canvas ``(H, W)``."""
-        image = torch.from_numpy(np.ascontiguousarray(photo)).permute(2, 0, 1)
+        image = torch.from_numpy(np.array(photo, copy=True)).permute(2, 0, 1)  # owned, writable
         scale = 1.0
         if self.transform is not None:
             target = {"masks": torch.zeros((0, *photo.shape[:2]), dtype=torch.uint8),

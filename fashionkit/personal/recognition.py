@@ -13,7 +13,7 @@ among :data:`SHRINKAGE_GRID` (``α = 1``: no whitening, plain PCA + cosine).
 
 **Matching.** Cosine similarity in the projected space to each sample of the gallery; an item's
 similarity is that of its closest sample (photos of one item differ more than a mean of them
-says).
+says). Given categories, a query is matched only with items of its own category.
 
 **The "new item" threshold** is calibrated on the labelled photos, not set by hand: for each
 labelled sample, refit without its photo and take its best similarity (what a known item
@@ -166,7 +166,8 @@ class Gallery:
 
     def __init__(self, projection: Projection, samples: np.ndarray, sample_items: Sequence[str],
                  *, threshold: float, shrinkage: float, calibrated: bool,
-                 known_scores: np.ndarray | None = None, new_scores: np.ndarray | None = None):
+                 known_scores: np.ndarray | None = None, new_scores: np.ndarray | None = None,
+                 item_categories: dict[str, int] | None = None):
         self.projection = projection
         self.samples = samples  # N×r, adapted and unit
         self.sample_items = list(sample_items)
@@ -175,6 +176,7 @@ class Gallery:
         self.shrinkage = float(shrinkage)
         self.calibrated = bool(calibrated)
         self.dims = int(projection.mean.shape[0])
+        self.item_categories = dict(item_categories) if item_categories is not None else None
         self.calibration = {
             "known": np.asarray(known_scores if known_scores is not None else [], float),
             "new": np.asarray(new_scores if new_scores is not None else [], float),
@@ -187,17 +189,24 @@ class Gallery:
     # -- building --------------------------------------------------------------------------
     @classmethod
     def fit(cls, embeddings: np.ndarray, item_ids: Sequence[str], *,
-            groups: Sequence[str] | None = None, shrinkage: float | None = None,
-            threshold: float | None = None) -> Gallery:
+            groups: Sequence[str] | None = None, categories: Sequence[int] | None = None,
+            shrinkage: float | None = None, threshold: float | None = None) -> Gallery:
         """A gallery of ``embeddings`` (N×D, from one :class:`ItemEmbedder`) of the items
         ``item_ids`` (N strings). ``groups``: the photo of each sample (N strings; default:
-        every sample its own photo), for leave-one-photo-out choices. ``shrinkage`` and
-        ``threshold`` fix what is otherwise chosen on the data (module docstring).
+        every sample its own photo), for leave-one-photo-out choices. ``categories``: each
+        sample's category id (N ints): then an embedding is matched only with items of its
+        own category (:meth:`match` takes the query's), as a shirt is never your trousers,
+        and the calibration compares like with like. ``shrinkage`` and ``threshold`` fix what
+        is otherwise chosen on the data (module docstring).
 
         Raises :class:`InvalidDataError` for no samples, counts that differ, NaN values."""
         x = check_embeddings(embeddings)
         ids = [str(i) for i in item_ids]
         problems = []
+        cats = np.array([int(c) for c in categories]) if categories is not None else None
+        if cats is not None and len(cats) != len(x):
+            problems.append(Problem("categories", "list", f"{len(cats)} categories for "
+                                    f"{len(x)} embeddings"))
         if len(x) == 0:
             problems.append(Problem("embeddings", "array", "the gallery needs at least one "
                                     "labelled item embedding"))
@@ -217,12 +226,12 @@ class Gallery:
         known_by: dict[float, np.ndarray] = {}
         correct_by: dict[float, float] = {}
         for alpha in grid:
-            known, correct = _leave_one_photo_out(x, labels, photo_of, alpha)
+            known, correct = _leave_one_photo_out(x, labels, photo_of, alpha, cats)
             known_by[alpha], correct_by[alpha] = known, correct
         # The least whitening among the best (ties: the simpler map generalises better).
         alpha = max(grid, key=lambda a: (correct_by[a], a))
         known = known_by[alpha]
-        new = _leave_one_item_out(x, labels, alpha)
+        new = _leave_one_item_out(x, labels, alpha, cats)
         calibrated = len(known) > 0 and len(new) > 0
         if threshold is None:
             if calibrated:
@@ -232,13 +241,22 @@ class Gallery:
             else:  # one item only: nothing says what "new" looks like
                 threshold = -1.0
         projection = Projection.fit(x, labels, alpha)
+        item_category: dict[str, int] | None = None
+        if cats is not None:
+            item_category = {}
+            for item, c in zip(ids, cats.tolist(), strict=True):
+                item_category.setdefault(item, c)
         return cls(projection, projection(x), ids, threshold=threshold, shrinkage=alpha,
-                   calibrated=calibrated, known_scores=known, new_scores=new)
+                   calibrated=calibrated, known_scores=known, new_scores=new,
+                   item_categories=item_category)
 
     # -- matching --------------------------------------------------------------------------
-    def similarities(self, embeddings: np.ndarray) -> np.ndarray:
+    def similarities(self, embeddings: np.ndarray, categories: Sequence[int] | None = None
+                     ) -> np.ndarray:
         """``M×K`` cosine similarities (adapted space) of ``embeddings`` (M×D) to each of
-        :attr:`item_ids` (K): that of the item's closest sample."""
+        :attr:`item_ids` (K): that of the item's closest sample. With ``categories`` (M ints)
+        and a gallery fitted with categories, items of another category get −1 (the lowest
+        cosine: never a match above any threshold)."""
         z = self.projection(check_embeddings(embeddings, dims=self.dims))
         per_sample = z @ self.samples.T
         out = np.full((len(z), len(self.item_ids)), -np.inf)
@@ -246,23 +264,33 @@ class Gallery:
         for j, item in enumerate(self.sample_items):
             k = index[item]
             out[:, k] = np.maximum(out[:, k], per_sample[:, j])
+        if categories is not None and self.item_categories is not None:
+            cats = [int(c) for c in categories]
+            if len(cats) != len(z):
+                raise InvalidDataError([Problem("categories", "list", f"{len(cats)} categories "
+                                                f"for {len(z)} embeddings")])
+            item_cats = np.array([self.item_categories[i] for i in self.item_ids])
+            out[np.array(cats)[:, None] != item_cats[None, :]] = -1.0
         return out
 
-    def match(self, embeddings: np.ndarray, *, top: int = 5, exclusive: bool = False
-              ) -> list[Match]:
-        """One :class:`Match` per row of ``embeddings`` (M×D), with up to ``top`` candidates.
+    def match(self, embeddings: np.ndarray, *, categories: Sequence[int] | None = None,
+              top: int = 5, exclusive: bool = False) -> list[Match]:
+        """One :class:`Match` per row of ``embeddings`` (M×D), with up to ``top`` candidates;
+        ``categories``: the rows' category ids, to match within a category (:meth:`fit`).
 
         ``exclusive``: the rows are the items of ONE photo, so no two can be the same item:
-        the assignment maximising the total similarity is taken (Hungarian), and a row that
-        loses its best item to another row gets its best remaining one."""
-        sims = self.similarities(embeddings)
-        chosen = np.argmax(sims, axis=1) if sims.shape[1] else np.zeros(len(sims), int)
+        pairs are taken most similar first (greedy; a photo holds a handful of items), and a
+        row whose best item went to a closer row gets its best remaining one."""
+        sims = self.similarities(embeddings, categories)
+        chosen = np.argmax(sims, axis=1)
         if exclusive and len(sims) > 1:
-            from scipy.optimize import linear_sum_assignment
-
-            rows, cols = linear_sum_assignment(-sims)
             chosen = np.full(len(sims), -1)
-            chosen[rows] = cols
+            free = sims.copy()
+            for _ in range(min(free.shape)):
+                row, col = np.unravel_index(int(np.argmax(free)), free.shape)
+                chosen[row] = col
+                free[row, :] = -np.inf
+                free[:, col] = -np.inf
         out = []
         for m in range(len(sims)):
             order = np.argsort(-sims[m], kind="stable")[:top]
@@ -282,7 +310,8 @@ class Gallery:
         """The gallery as bytes (a numpy ``.npz`` with a JSON header; no pickle)."""
         header = {"format": _FORMAT, "format_version": _FORMAT_VERSION,
                   "sample_items": self.sample_items, "threshold": self.threshold,
-                  "shrinkage": self.shrinkage, "calibrated": self.calibrated}
+                  "shrinkage": self.shrinkage, "calibrated": self.calibrated,
+                  "item_categories": self.item_categories}
         buffer = io.BytesIO()
         np.savez(buffer, header=np.frombuffer(json.dumps(header).encode(), np.uint8),
                  mean=self.projection.mean, matrix=self.projection.matrix, samples=self.samples,
@@ -315,13 +344,22 @@ class Gallery:
             return cls(projection, samples, header["sample_items"],
                        threshold=header["threshold"], shrinkage=header["shrinkage"],
                        calibrated=header["calibrated"], known_scores=arrays["known"],
-                       new_scores=arrays["new"])
+                       new_scores=arrays["new"],
+                       item_categories=header.get("item_categories"))
         except (KeyError, TypeError, IndexError) as err:
             raise bad(f"incomplete stored gallery ({type(err).__name__}: {err})") from None
 
 
+def _allowed(cats: np.ndarray | None, query: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """Q×R mask of the gallery samples each query may match (its own category)."""
+    if cats is None:
+        return np.ones((int(query.sum()), int(rest.sum())), bool)
+    return cats[query][:, None] == cats[rest][None, :]
+
+
 def _leave_one_photo_out(x: np.ndarray, labels: np.ndarray, photos: np.ndarray,
-                         alpha: float) -> tuple[np.ndarray, float]:
+                         alpha: float, cats: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, float]:
     """Known scores (best similarity of each sample whose item has other photos, the gallery
     refit without its photo) and the top-1 accuracy of those samples."""
     scores: list[float] = []
@@ -334,7 +372,7 @@ def _leave_one_photo_out(x: np.ndarray, labels: np.ndarray, photos: np.ndarray,
         projection = Projection.fit(x[rest], labels[rest], alpha)
         gallery = projection(x[rest])
         queries = projection(x[held])
-        sims = queries @ gallery.T
+        sims = np.where(_allowed(cats, held, rest), queries @ gallery.T, -1.0)
         rest_labels = labels[rest]
         for q, label in zip(sims, labels[held], strict=True):
             if not (rest_labels == label).any():
@@ -345,7 +383,8 @@ def _leave_one_photo_out(x: np.ndarray, labels: np.ndarray, photos: np.ndarray,
     return np.asarray(scores), (correct / len(scores) if scores else 0.0)
 
 
-def _leave_one_item_out(x: np.ndarray, labels: np.ndarray, alpha: float) -> np.ndarray:
+def _leave_one_item_out(x: np.ndarray, labels: np.ndarray, alpha: float,
+                        cats: np.ndarray | None = None) -> np.ndarray:
     """New scores: each sample's best similarity to the other items, the gallery refit
     without its item (as an item never seen is absent from the projection too)."""
     scores: list[float] = []
@@ -355,6 +394,7 @@ def _leave_one_item_out(x: np.ndarray, labels: np.ndarray, alpha: float) -> np.n
         if not rest.any():
             continue
         projection = Projection.fit(x[rest], labels[rest], alpha)
-        sims = projection(x[held]) @ projection(x[rest]).T
+        sims = np.where(_allowed(cats, held, rest), projection(x[held]) @ projection(x[rest]).T,
+                        -1.0)
         scores.extend(float(s) for s in sims.max(axis=1))
     return np.asarray(scores)

@@ -211,3 +211,21 @@ def test_gallery_rejects_bad_inputs():
         gallery.match(np.zeros((1, x.shape[1] + 1)))
     with pytest.raises(InvalidDataError, match="N×D"):
         gallery.match(np.zeros(x.shape[1]))
+
+
+def test_categories_keep_matches_within_a_category():
+    x, ids, groups, centres = _clusters(9, items=4, per_item=3, spread=0.3)
+    cats = [1 if i in ("i0", "i1") else 2 for i in ids]
+    gallery = Gallery.fit(x, ids, groups=groups, categories=cats)
+    # i0's look, but said to be of category 2: it can only be i2 or i3, and looks like neither.
+    free, gated = gallery.match(centres[:1])[0], gallery.match(centres[:1], categories=[2])[0]
+    assert free.item_id == "i0"
+    assert gated.candidates[0][0] in ("i2", "i3") and gated.is_new
+    sims = gallery.similarities(centres[:1], categories=[2])
+    assert sims[0, gallery.item_ids.index("i0")] == -1.0
+    again = Gallery.from_bytes(gallery.to_bytes())
+    np.testing.assert_allclose(again.similarities(centres[:1], categories=[2]), sims)
+    with pytest.raises(InvalidDataError, match="categories"):
+        gallery.match(centres[:2], categories=[1])
+    with pytest.raises(InvalidDataError, match="categories"):
+        Gallery.fit(x, ids, categories=cats[:-1])
