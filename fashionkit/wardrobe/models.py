@@ -42,6 +42,7 @@ __all__ = [
     "FeedbackRow",
     "AccountRow",
     "JobRow",
+    "ThrottleRow",
     "FEEDBACK_KINDS",
     "JOB_STATUSES",
 ]
@@ -215,9 +216,11 @@ class AccountRow(Base):
 class JobRow(Base):
     """A photo detection job of the web service (:mod:`fashionkit.service.photos`).
 
-    ``status`` goes queued → running → done or failed. A process takes a queued job with one
-    ``UPDATE … WHERE status = 'queued'`` that sets ``claimed_by``/``claimed_at``, so that of
-    several processes sharing the database exactly one runs it. ``photo_sha256`` and
+    ``status`` goes queued → running → done or failed. A process takes a job with one
+    conditional ``UPDATE`` (queued, or running with its lease run out) that sets
+    ``claimed_by``/``claimed_at``/``lease_until`` and counts an attempt, so that of several
+    processes sharing the database exactly one holds it; the holder renews ``lease_until``
+    while it runs, and only the holder of that attempt may write the result. ``photo_sha256`` and
     ``photo_format`` name the uploaded file (kept under the service's data folder until the
     job ends); ``error`` is written for the person, never a raw exception; ``result`` holds
     what the job found: ``{"items": [ids], "skipped": bool, "duplicates": [...], "overlay":
@@ -245,3 +248,19 @@ class JobRow(Base):
     result: Mapped[dict | None] = mapped_column(JSON)
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class ThrottleRow(Base):
+    """The web service's login throttle, shared by every process on the database
+    (:class:`fashionkit.service.limits.LoginThrottle`). ``key``: ``"account:<name>"`` or
+    ``"client:<address>"`` for wrong passwords (``failures`` of them, the last at ``last_s``),
+    ``"register:<address>"`` for registrations (``times``: those of the window, newest last).
+    Times are seconds since the epoch."""
+
+    __tablename__ = "service_throttle"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_s: Mapped[float] = mapped_column(Float, index=True)
+    times: Mapped[list | None] = mapped_column(JSON)

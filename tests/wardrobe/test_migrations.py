@@ -1,6 +1,7 @@
 """Migrations that matter to the service. 0003: its logins (``service_accounts``) inside the
 migrations; 0004: its photo jobs as a table (``photo_jobs``); 0005: user ids never reused;
-0006: a token generation per login, so that logins can be ended.
+0006: a token generation per login, so that logins can be ended; 0007: leases on photo jobs
+and the login throttle's table, for several service processes on one database.
 
 Databases from before 0003 come in two kinds: made by the CLI (no ``service_accounts``), and
 made by the service, which created the table itself on start. Both upgrade keeping their rows,
@@ -246,7 +247,7 @@ def test_logins_of_0005_get_a_token_generation(url):
     migrate.upgrade(engine, "0005")
     _rows_of_0002(engine)
     _login_of_before_0006(engine)
-    migrate.upgrade(engine, "0006")
+    migrate.upgrade(engine)
     _no_differences(engine)
     accounts = Accounts(engine)
     alice = accounts.authenticate("alice", "long enough")
@@ -259,4 +260,46 @@ def test_logins_of_0005_get_a_token_generation(url):
         assert "token_generation" not in {
             c["name"] for c in inspect(conn).get_columns("service_accounts")
         }
+    engine.dispose()
+
+
+def test_jobs_of_0006_get_leases_and_the_throttle_its_table(url, tmp_path):
+    """A job an older service left running (no lease) is taken over at once after 0007; the
+    throttle's table is there, and a downgrade to 0006 removes both and keeps the job."""
+    from fashionkit.service.photos import JobStore, check_image
+    from fashionkit.wardrobe.database import WardrobeDatabase
+    from tests.service.fakes import TruthPredictor
+
+    engine = create_engine(url)
+    migrate.upgrade(engine, "0006")
+    _rows_of_0002(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO photo_jobs (id, user_id, status, photo_sha256, photo_format, width,"
+                " height, attempts, created_at, claimed_by, claimed_at) VALUES (:id, 1,"
+                " 'running', '', 'PNG', 64, 64, 1, '2026-12-01', 'gone:1', '2026-12-01')"
+            ),
+            {"id": "a" * 32},
+        )
+    assert "service_throttle" not in inspect(engine).get_table_names()
+    migrate.upgrade(engine)
+    assert "service_throttle" in inspect(engine).get_table_names()
+    _no_differences(engine)
+    engine.dispose()
+
+    data = TruthPredictor().photo(0)
+    with WardrobeDatabase(url) as database:
+        store = JobStore(database, tmp_path / "data")
+        (store.uploads_dir / f"{'a' * 32}.png").write_bytes(data)
+        taken = store.claim_next("here:2", lease_s=30)
+        assert taken is not None and taken["id"] == "a" * 32 and taken["attempts"] == 2
+        store.create(1, data, check_image(data, max_pixels=10**6))
+
+    engine = create_engine(url)
+    migrate.downgrade(engine, "0006")
+    assert "service_throttle" not in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        assert "lease_until" not in {c["name"] for c in inspect(conn).get_columns("photo_jobs")}
+        assert conn.execute(text("SELECT COUNT(*) FROM photo_jobs")).scalar_one() == 2
     engine.dispose()
