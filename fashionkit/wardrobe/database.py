@@ -14,12 +14,13 @@ for.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, func, select
+import numpy as np
+from sqlalchemy import create_engine, delete, event, func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -36,6 +37,7 @@ from fashionkit.wardrobe.models import (
     FeedbackRow,
     ItemAttributeRow,
     ItemDetailRow,
+    ItemEmbeddingRow,
     ItemRow,
     OutfitItemRow,
     OutfitRow,
@@ -49,6 +51,8 @@ __all__ = [
     "WardrobeDatabase",
     "FeedbackEvent",
     "ItemPart",
+    "ItemInPhoto",
+    "WearStats",
     "AnnotatedPhoto",
     "PhotoAnnotation",
     "default_url",
@@ -140,6 +144,18 @@ class ItemInPhoto:
     attribute_scores: dict[int, float]
     details: tuple[ItemPart, ...] = ()
     cutout_sha256: str | None = None
+    # (embedder key, D float32 L2-normalised vector): stored with the item, for recognising it
+    # in later photos.
+    embedding: tuple[str, np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
+class WearStats:
+    """How often an item was worn: ``times_worn`` counts days (two wear records of one day are
+    one wear), ``last_worn`` the latest of them (``None``: never)."""
+
+    times_worn: int = 0
+    last_worn: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -558,7 +574,9 @@ class Wardrobe:
                 )
             )
 
-    def _insert_detected(self, session: Session, photo_id: int, detected: ItemInPhoto) -> None:
+    def _insert_detected(
+        self, session: Session, photo_id: int | None, detected: ItemInPhoto
+    ) -> None:
         item = detected.item
         if session.scalar(
             select(ItemRow.id).where(ItemRow.user_id == self.user_id, ItemRow.key == item.id)
@@ -583,6 +601,9 @@ class Wardrobe:
             for d in detected.details
         ]
         session.flush()
+        if detected.embedding is not None:
+            embedder, vector = detected.embedding
+            session.add(self._embedding_row(row.id, embedder, vector))
 
     def details(self, key: str) -> list[ItemPart]:
         with self._sessions() as session:
@@ -822,3 +843,127 @@ class Wardrobe:
                 )
                 for r in rows
             ]
+
+    # -- recognition: item embeddings, wear counts, wears from photos ---------------------------
+    @staticmethod
+    def _embedding_row(item_id: int, embedder: str, vector: np.ndarray) -> ItemEmbeddingRow:
+        values = np.asarray(vector, dtype="<f4")
+        if values.ndim != 1 or not len(values) or not np.isfinite(values).all():
+            raise InvalidDataError(
+                [Problem("embedding", f"embedder {embedder!r}",
+                         f"a vector is 1-D, non-empty and finite, got shape {values.shape}")]
+            )  # fmt: skip
+        return ItemEmbeddingRow(
+            item_id=item_id, embedder=embedder, dims=len(values), vector=values.tobytes()
+        )
+
+    def set_embeddings(
+        self, embedder: str, vectors: Mapping[str, np.ndarray], *, replace_all: bool = False
+    ) -> None:
+        """Store each item's vector (item id → D float32) under ``embedder`` (the embedder's
+        ``key``), replacing the item's earlier vector of that key, in one transaction.
+        ``replace_all``: also drop this person's vectors of that key for items not given (a
+        reindex). :class:`NotFoundError` names an unknown item id."""
+        with self.database.writing() as session:
+            rows = self._rows_for(session, vectors)
+            ids = [r.id for r in rows]
+            stale = delete(ItemEmbeddingRow).where(ItemEmbeddingRow.embedder == embedder)
+            if replace_all:
+                mine = select(ItemRow.id).where(ItemRow.user_id == self.user_id)
+                session.execute(stale.where(ItemEmbeddingRow.item_id.in_(mine)))
+            else:
+                for start in range(0, len(ids), _CHUNK):
+                    session.execute(
+                        stale.where(ItemEmbeddingRow.item_id.in_(ids[start : start + _CHUNK]))
+                    )
+            for row, vector in zip(rows, vectors.values(), strict=True):
+                session.add(self._embedding_row(row.id, embedder, vector))
+
+    def embeddings(self, embedder: str) -> tuple[list[str], np.ndarray]:
+        """This person's item ids that have a vector of ``embedder``, and the vectors (N×D
+        float32, in the same order, by item id); ``([], 0×0)`` when there are none.
+        :class:`InvalidDataError` when stored vectors are damaged or of mixed sizes."""
+        with self._sessions() as session:
+            found = session.execute(
+                select(ItemRow.key, ItemEmbeddingRow.dims, ItemEmbeddingRow.vector)
+                .join(ItemRow, ItemRow.id == ItemEmbeddingRow.item_id)
+                .where(ItemRow.user_id == self.user_id, ItemEmbeddingRow.embedder == embedder)
+                .order_by(ItemRow.key)
+            ).all()
+        if not found:
+            return [], np.zeros((0, 0), np.float32)
+        dims = {d for _, d, _ in found}
+        bad = [k for k, d, v in found if len(v) != 4 * d]
+        if len(dims) > 1 or bad:
+            where = f"embedder {embedder!r}"
+            message = (f"vector of item {bad[0]!r} is damaged" if bad
+                       else f"vectors of different sizes {sorted(dims)}")
+            raise InvalidDataError(
+                [Problem(f"wardrobe {self.user!r}", where,
+                         f"{message}: run 'fashionkit wardrobe reindex'")]
+            )  # fmt: skip
+        vectors = np.stack([np.frombuffer(v, dtype="<f4") for _, _, v in found])
+        return [k for k, _, _ in found], vectors.astype(np.float32)
+
+    def embedders(self) -> dict[str, int]:
+        """Embedder key → how many of this person's items have a vector of it."""
+        with self._sessions() as session:
+            return dict(
+                session.execute(
+                    select(ItemEmbeddingRow.embedder, func.count())
+                    .join(ItemRow, ItemRow.id == ItemEmbeddingRow.item_id)
+                    .where(ItemRow.user_id == self.user_id)
+                    .group_by(ItemEmbeddingRow.embedder)
+                ).all()
+            )
+
+    def wear_stats(self, *, since: dt.date | None = None) -> dict[str, WearStats]:
+        """Item id → :class:`WearStats` for every item worn at least once (on or after
+        ``since``, when given); items never worn are absent."""
+        query = (
+            select(ItemRow.key, func.count(func.distinct(WearRow.worn_on)), func.max(WearRow.worn_on))
+            .join(ItemRow, ItemRow.id == WearRow.item_id)
+            .where(ItemRow.user_id == self.user_id)
+            .group_by(ItemRow.key)
+        )
+        if since is not None:
+            query = query.where(WearRow.worn_on >= since)
+        with self._sessions() as session:
+            return {
+                key: WearStats(int(count), last) for key, count, last in session.execute(query)
+            }
+
+    def record_wears(self, keys: Iterable[str], on: dt.date | None = None) -> list[str]:
+        """Log that the items ``keys`` were worn on ``on`` (default today), once per item and
+        day: an item already logged that day is not logged again. Returns the ids newly
+        logged, in the order given. :class:`NotFoundError` names an unknown id (then nothing
+        is logged)."""
+        day = on or dt.date.today()
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return []
+        with self.database.writing() as session:
+            rows = self._rows_for(session, keys)
+            ids = [r.id for r in rows]
+            logged = set(
+                session.scalars(
+                    select(WearRow.item_id).where(WearRow.item_id.in_(ids), WearRow.worn_on == day)
+                )
+            )
+            added = []
+            for row in rows:
+                if row.id not in logged:
+                    session.add(WearRow(item_id=row.id, worn_on=day))
+                    added.append(row.key)
+            return added
+
+    def add_detected(self, found: Iterable[ItemInPhoto]) -> list[str]:
+        """Add items found in a photo that is not kept as one of the wardrobe's photos (an
+        outfit photo, whose other garments are already items: kept, it would teach a
+        fine-tuned detector that they are background). Each keeps its cut-out, box, mask,
+        details and embedding; all or none are added. Returns their ids."""
+        found = list(found)
+        with self.database.writing("an item id of this write was added meanwhile") as session:
+            for detected in found:
+                self._insert_detected(session, None, detected)
+        return [d.item.id for d in found]

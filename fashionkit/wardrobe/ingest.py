@@ -19,6 +19,7 @@ nothing. Each new item is compared with the wardrobe's photographed items of the
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ __all__ = [
     "IngestReport",
     "DuplicateCandidate",
     "ingest_photos",
+    "items_in_prediction",
     "appearance_descriptor",
     "find_duplicates",
     "DUPLICATE_COLOR_DISTANCE",
@@ -155,78 +157,112 @@ def find_duplicates(
     return found
 
 
+def items_in_prediction(
+    wardrobe: Wardrobe,
+    prediction,
+    id_prefix: str,
+    *,
+    min_score: float = 0.5,
+    embedder=None,
+) -> list[tuple[ItemInPhoto, np.ndarray]]:
+    """The items of one :class:`~fashionkit.inference.Prediction` (``photo`` kept), ready to
+    store, with their cut-outs (H×W×4 uint8 RGBA; the PNG is already in the wardrobe's image
+    store): every garment and accessory scoring at least ``min_score``, in detection order,
+    with id ``<id_prefix>-<detection index>``. ``embedder``: see :func:`ingest_photos`."""
+    from fashionkit.data.masks import decode_rle
+
+    if prediction.photo is None:
+        raise ValueError("the predictor must keep the decoded photos (keep_photos=True)")
+    image = prediction.photo.pixels
+    parts = frozenset(PART_IDS)
+    found: list[tuple[ItemInPhoto, np.ndarray]] = []
+    masks: list[np.ndarray] = []
+    for det in prediction.items:
+        if det.category_id in parts or det.score < min_score:
+            continue
+        mask = decode_rle(det.mask).astype(bool)
+        linked = prediction.parts_of(det.index)
+        fabric = mask.copy()
+        for part in linked:
+            if part.category_id in _NOT_FABRIC:
+                fabric &= ~decode_rle(part.mask).astype(bool)
+        colours = dominant_colors(image, fabric if fabric.any() else mask)
+        attribute_ids = tuple(sorted(a.id for a in det.attributes))
+        material = material_from_attributes(attribute_ids)
+        item = WardrobeItem(
+            id=f"{id_prefix}-{det.index}",
+            category_id=det.category_id,
+            colors=tuple(c.hex for c in colours),
+            season=tuple(suggest_seasons(det.category_id, attribute_ids, material)),
+            material=material,
+            pattern=pattern_from_attributes(attribute_ids),
+            attribute_ids=attribute_ids,
+        )
+        rgba = _cutout(image, mask, det.box)
+        detected = ItemInPhoto(
+            item=item,
+            box=det.box,
+            mask=det.mask,
+            score=det.score,
+            attribute_scores={a.id: a.score for a in det.attributes},
+            details=tuple(
+                ItemPart(
+                    category_id=p.category_id,
+                    attribute_ids=tuple(sorted(a.id for a in p.attributes)),
+                    box=p.box,
+                    mask=p.mask,
+                    score=p.score,
+                )
+                for p in linked
+                if p.category_id in parts
+            ),
+            cutout_sha256=wardrobe.images.put_bytes(_png(rgba), ".png"),
+        )
+        found.append((detected, rgba))
+        masks.append(mask)
+    if embedder is not None and found:
+        vectors = embedder.embed(
+            image,
+            np.stack(masks),
+            np.array([d.box for d, _ in found], np.float32).reshape(-1, 4),
+        )
+        found = [
+            (dataclasses.replace(d, embedding=(embedder.key, np.asarray(v, np.float32))), rgba)
+            for (d, rgba), v in zip(found, vectors, strict=True)
+        ]
+    return found
+
+
 def ingest_photos(
     wardrobe: Wardrobe,
     predictor,
     paths: Sequence[str | Path],
     *,
     min_score: float = 0.5,
+    embedder=None,
 ) -> IngestReport:
     """Detect items in photo files and add them to ``wardrobe``.
 
     ``predictor``: a :class:`~fashionkit.inference.Predictor` (or anything called as
     ``predictor(paths, on_error="skip")`` returning one
     :class:`~fashionkit.inference.Prediction` per path, with ``photo`` kept).
+    ``embedder``: when given (a :class:`fashionkit.personal.embedding.ItemEmbedder`, or
+    anything with its ``key`` and ``embed``), each item's appearance vector is stored with it,
+    so that later photos can recognise it.
     """
-    from fashionkit.data.masks import decode_rle
-
     report = IngestReport()
     predictions = predictor([str(p) for p in paths], on_error="skip")
-    parts = frozenset(PART_IDS)
     for path, prediction in zip(paths, predictions, strict=True):
         if prediction.error is not None:
             report.problems.append(prediction.error)
             continue
-        if prediction.photo is None:
-            raise ValueError("the predictor must keep the decoded photos (keep_photos=True)")
-        image = prediction.photo.pixels
         digest = file_digest(path)
         if wardrobe.has_photo(digest):
             report.skipped.append(str(path))
             continue
-        found: list[tuple[ItemInPhoto, np.ndarray]] = []
-        for det in prediction.items:
-            if det.category_id in parts or det.score < min_score:
-                continue
-            mask = decode_rle(det.mask).astype(bool)
-            linked = prediction.parts_of(det.index)
-            fabric = mask.copy()
-            for part in linked:
-                if part.category_id in _NOT_FABRIC:
-                    fabric &= ~decode_rle(part.mask).astype(bool)
-            colours = dominant_colors(image, fabric if fabric.any() else mask)
-            attribute_ids = tuple(sorted(a.id for a in det.attributes))
-            material = material_from_attributes(attribute_ids)
-            item = WardrobeItem(
-                id=f"{digest[:12]}-{det.index}",
-                category_id=det.category_id,
-                colors=tuple(c.hex for c in colours),
-                season=tuple(suggest_seasons(det.category_id, attribute_ids, material)),
-                material=material,
-                pattern=pattern_from_attributes(attribute_ids),
-                attribute_ids=attribute_ids,
-            )
-            rgba = _cutout(image, mask, det.box)
-            detected = ItemInPhoto(
-                item=item,
-                box=det.box,
-                mask=det.mask,
-                score=det.score,
-                attribute_scores={a.id: a.score for a in det.attributes},
-                details=tuple(
-                    ItemPart(
-                        category_id=p.category_id,
-                        attribute_ids=tuple(sorted(a.id for a in p.attributes)),
-                        box=p.box,
-                        mask=p.mask,
-                        score=p.score,
-                    )
-                    for p in linked
-                    if p.category_id in parts
-                ),
-                cutout_sha256=wardrobe.images.put_bytes(_png(rgba), ".png"),
-            )
-            found.append((detected, rgba))
+        found = items_in_prediction(
+            wardrobe, prediction, digest[:12], min_score=min_score, embedder=embedder
+        )
         # The photo and all its items in one transaction: a crash leaves all or nothing.
         wardrobe.add_photo(path, prediction.image_size, [d for d, _ in found])
         ids = [d.item.id for d, _ in found]

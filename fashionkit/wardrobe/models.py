@@ -23,6 +23,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -42,13 +43,21 @@ __all__ = [
     "FeedbackRow",
     "AccountRow",
     "JobRow",
+<<<<<<< HEAD
     "ThrottleRow",
+=======
+    "ItemEmbeddingRow",
+>>>>>>> wearlog
     "FEEDBACK_KINDS",
     "JOB_STATUSES",
+    "JOB_KINDS",
 ]
 
 FEEDBACK_KINDS: tuple[str, ...] = ("like", "dislike", "wore")
 JOB_STATUSES: tuple[str, ...] = ("queued", "running", "done", "failed")
+# "photo": items are added from the photo; "outfit": a photo of what the person wears today,
+# whose items are recognised and logged as worn (fashionkit.service.photos).
+JOB_KINDS: tuple[str, ...] = ("photo", "outfit")
 
 
 def _now() -> dt.datetime:
@@ -248,6 +257,7 @@ class JobRow(Base):
     result: Mapped[dict | None] = mapped_column(JSON)
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+<<<<<<< HEAD
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
@@ -264,3 +274,24 @@ class ThrottleRow(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_s: Mapped[float] = mapped_column(Float, index=True)
     times: Mapped[list | None] = mapped_column(JSON)
+=======
+    kind: Mapped[str] = mapped_column(String(16), default="photo", server_default="photo")
+
+
+class ItemEmbeddingRow(Base):
+    """An item's appearance embedding, for recognising it in later photos
+    (:mod:`fashionkit.personal.wearlog`). ``embedder`` is the embedder's ``key`` (the model and
+    embedding version that made the vector: vectors of different keys are not comparable);
+    ``vector`` is ``dims`` little-endian float32 values, L2-normalised. Rows belong to a person
+    through their item and go with it."""
+
+    __tablename__ = "item_embeddings"
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    embedder: Mapped[str] = mapped_column(String(200), primary_key=True)
+    dims: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
+>>>>>>> wearlog

@@ -303,3 +303,42 @@ def test_jobs_of_0006_get_leases_and_the_throttle_its_table(url, tmp_path):
         assert "lease_until" not in {c["name"] for c in inspect(conn).get_columns("photo_jobs")}
         assert conn.execute(text("SELECT COUNT(*) FROM photo_jobs")).scalar_one() == 2
     engine.dispose()
+
+
+def test_0008_adds_item_embeddings_and_job_kinds(url):
+    """Jobs of before 0008 are photo jobs; an item's embedding goes with the item; a downgrade
+    to 0006 drops the table and the column and keeps the jobs."""
+    engine = create_engine(url)
+    migrate.upgrade(engine, "0006")
+    _rows_of_0002(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO photo_jobs (id, user_id, status, photo_sha256, photo_format, width, "
+                "height, attempts, created_at) VALUES "
+                "('" + "a" * 32 + "', 1, 'done', '', 'PNG', 4, 4, 1, '2026-01-01')"
+            )
+        )
+    migrate.upgrade(engine)
+    _no_differences(engine)
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT kind FROM photo_jobs")).scalars().all() == ["photo"]
+        item_id = conn.execute(text("SELECT id FROM items")).scalars().first()
+        conn.execute(
+            text(
+                "INSERT INTO item_embeddings (item_id, embedder, dims, vector, updated_at) "
+                "VALUES (:item, 'k', 1, :vector, '2026-01-01')"
+            ),
+            {"item": item_id, "vector": b"\0\0\x80?"},
+        )
+    with Wardrobe(url, user="alice") as wardrobe:
+        keys, vectors = wardrobe.embeddings("k")
+        assert vectors.tolist() == [[1.0]] and len(keys) == 1
+        wardrobe.remove(keys[0])
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM item_embeddings")).scalar() == 0
+    migrate.downgrade(engine, "0006")
+    with engine.connect() as conn:
+        assert "item_embeddings" not in inspect(conn).get_table_names()
+        assert "kind" not in {c["name"] for c in inspect(conn).get_columns("photo_jobs")}
+        assert conn.execute(text("SELECT COUNT(*) FROM photo_jobs")).scalar() == 1
