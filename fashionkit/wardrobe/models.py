@@ -43,11 +43,8 @@ __all__ = [
     "FeedbackRow",
     "AccountRow",
     "JobRow",
-<<<<<<< HEAD
     "ThrottleRow",
-=======
     "ItemEmbeddingRow",
->>>>>>> wearlog
     "FEEDBACK_KINDS",
     "JOB_STATUSES",
     "JOB_KINDS",
@@ -257,8 +254,8 @@ class JobRow(Base):
     result: Mapped[dict | None] = mapped_column(JSON)
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-<<<<<<< HEAD
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    kind: Mapped[str] = mapped_column(String(16), default="photo", server_default="photo")
 
 
 class ThrottleRow(Base):
@@ -274,8 +271,6 @@ class ThrottleRow(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_s: Mapped[float] = mapped_column(Float, index=True)
     times: Mapped[list | None] = mapped_column(JSON)
-=======
-    kind: Mapped[str] = mapped_column(String(16), default="photo", server_default="photo")
 
 
 class ItemEmbeddingRow(Base):
@@ -294,4 +289,3 @@ class ItemEmbeddingRow(Base):
     dims: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
->>>>>>> wearlog
