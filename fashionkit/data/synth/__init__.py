@@ -3,7 +3,9 @@ Fashionpedia format, so that every stage can be tested and demonstrated without 
 
 - :func:`render_image` — one image and its annotations (a pure function of seed, index, size).
 - :func:`generate_world` — ``OUT/images/``, ``OUT/train.json``, ``OUT/val.json``
-  (``fashionkit synth OUT --images N --size S --seed K``).
+  (``fashionkit synth world OUT --images N --size S --seed K``).
+- :func:`~.closet.generate_closet` / :func:`~.closet.load_closet` — one person's items with their
+  own tags and photos of them worn (``fashionkit synth closet OUT``), see :mod:`.closet`.
 
 What is drawn (Fashionpedia category ids):
 
@@ -25,6 +27,7 @@ Every mask is the item's visible pixels after occlusion; ``area`` is its pixel c
 colour shares, pattern, ``part_of``); see :class:`SynthImage`.
 """
 
+from fashionkit.data.synth.closet import Closet, ClosetSummary, generate_closet, load_closet
 from fashionkit.data.synth.scene import (
     SCENES,
     SceneConfig,
@@ -37,13 +40,17 @@ from fashionkit.data.synth.world import WorldSummary, generate_world, split_indi
 
 __all__ = [
     "COLORS",
+    "Closet",
+    "ClosetSummary",
     "PATTERN_ATTRIBUTES",
     "SCENES",
     "SceneConfig",
     "SynthImage",
     "WorldSummary",
     "default_min_area",
+    "generate_closet",
     "generate_world",
+    "load_closet",
     "render_image",
     "split_indices",
 ]

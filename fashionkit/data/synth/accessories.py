@@ -14,7 +14,7 @@ import numpy as np
 from fashionkit.data.synth import geometry as g
 from fashionkit.data.synth.canvas import SceneObject
 from fashionkit.data.synth.figures import Figure, Z
-from fashionkit.data.synth.textures import COLORS, Paint, sample_fabric, shade
+from fashionkit.data.synth.textures import COLORS, Finish, Paint, sample_fabric, shade
 
 __all__ = ["AccessoryBuilder"]
 
@@ -30,14 +30,28 @@ def _solid(name: str, shade_: float = 0.2, outline: float = 0.6) -> Paint:
     return Paint("plain", (COLORS[name],), shade=shade_, outline=outline, names=(name,))
 
 
+_LEATHER = ["black", "black", "brown", "camel", "white", "burgundy", "navy", "red", "beige"]
+
+
 class AccessoryBuilder:
-    def __init__(self, fig: Figure, rng: np.random.Generator):
+    """Builds accessories on one figure; ``rng`` and ``finish`` as for
+    :class:`~.garments.GarmentBuilder` (a bag's strap follows a raised arm, its look does not)."""
+
+    def __init__(self, fig: Figure, rng: np.random.Generator, finish: Finish | None = None):
         self.fig = fig
         self.p = fig.pose
         self.rng = rng
+        self.finish = finish or Finish()
 
     def _leather(self) -> Paint:
-        return _solid(_choice(self.rng, ["black", "black", "brown", "camel", "white", "burgundy", "navy", "red", "beige"]))
+        palette = self.finish.palette
+        names = ([n for n in _LEATHER if n in palette] or list(palette)) if palette else _LEATHER
+        return self.finish.apply(_solid(_choice(self.rng, names)), self.fig.scale)
+
+    def _fabric(self, pattern: str, unit: float | None = None) -> Paint:
+        unit = self.fig.scale if unit is None else unit
+        paint = sample_fabric(self.rng, unit, pattern, palette=self.finish.palette)
+        return self.finish.apply(paint, self.fig.scale)
 
     def shoes(self) -> list[SceneObject]:
         rng = self.rng
@@ -66,7 +80,7 @@ class AccessoryBuilder:
 
     def socks(self) -> list[SceneObject]:
         p = self.p
-        paint = sample_fabric(self.rng, self.fig.scale, _choice(self.rng, ["plain", "plain", "stripe", "dot"]))
+        paint = self._fabric(_choice(self.rng, ["plain", "plain", "stripe", "dot"]))
         height = self.rng.uniform(0.4, 1.1)
         items = []
         for i in range(2):
@@ -106,7 +120,7 @@ class AccessoryBuilder:
         return item
 
     def tie(self) -> SceneObject:
-        paint = sample_fabric(self.rng, self.fig.scale * 0.6, _choice(self.rng, ["plain", "stripe", "dot", "plain"]))
+        paint = self._fabric(_choice(self.rng, ["plain", "stripe", "dot", "plain"]), self.fig.scale * 0.6)
         item = SceneObject(TIE, paint, ())
         length = self.rng.uniform(2.9, 3.4)
         poly = g.quad((-0.07, 1.36), (0.07, 1.36), (0.1, 1.55), (0.16, length - 0.15), (0.0, length),
@@ -117,7 +131,7 @@ class AccessoryBuilder:
 
     def scarf(self) -> SceneObject:
         rng = self.rng
-        paint = sample_fabric(rng, self.fig.scale, _choice(rng, ["plain", "check", "stripe", "plain", "leopard"]))
+        paint = self._fabric(_choice(rng, ["plain", "check", "stripe", "plain", "leopard"]))
         item = SceneObject(SCARF, paint, ())
         wrap = g.quad((-0.42, 1.05), (0.42, 1.05), (0.5, 1.6), (-0.5, 1.6))
         s = _choice(rng, [-1, 1])
@@ -132,7 +146,7 @@ class AccessoryBuilder:
     def bag(self) -> SceneObject:
         rng = self.rng
         p = self.p
-        paint = self._leather() if rng.random() < 0.6 else sample_fabric(rng, self.fig.scale, _choice(rng, ["check", "stripe", "leopard", "dot"]))
+        paint = self._leather() if rng.random() < 0.6 else self._fabric(_choice(rng, ["check", "stripe", "leopard", "dot"]))
         item = SceneObject(BAG, paint, (), info={"kind": ""})
         i = int(rng.integers(2))
         side = -1 if i == 0 else 1
@@ -160,7 +174,7 @@ class AccessoryBuilder:
         hx, hy = p.head
         rx, ry = p.head_r
         kind = _choice(rng, ["brim", "beanie", "cap"])
-        paint = sample_fabric(rng, self.fig.scale, "plain") if kind != "beanie" else sample_fabric(rng, self.fig.scale, _choice(rng, ["plain", "stripe"]))
+        paint = self._fabric("plain") if kind != "beanie" else self._fabric(_choice(rng, ["plain", "stripe"]))
         item = SceneObject(HAT, paint, (), info={"kind": kind})
         if kind == "brim":
             w = rng.uniform(1.0, 1.6)
@@ -204,7 +218,7 @@ class AccessoryBuilder:
     def gloves(self) -> list[SceneObject]:
         """A pair, annotated one by one, covering the hands and the wrists."""
         p = self.p
-        paint = self._leather() if self.rng.random() < 0.6 else sample_fabric(self.rng, self.fig.scale, "plain")
+        paint = self._leather() if self.rng.random() < 0.6 else self._fabric("plain")
         items = []
         for i in range(2):
             item = SceneObject(GLOVE, paint, ())
@@ -218,7 +232,7 @@ class AccessoryBuilder:
     def headband(self) -> SceneObject:
         hx, hy = self.p.head
         rx, ry = self.p.head_r
-        paint = sample_fabric(self.rng, self.fig.scale * 0.5, _choice(self.rng, ["plain", "plain", "dot", "stripe"]))
+        paint = self._fabric(_choice(self.rng, ["plain", "plain", "dot", "stripe"]), self.fig.scale * 0.5)
         item = SceneObject(HEADBAND, paint, ())
         t = np.linspace(math.pi * 1.05, math.pi * 1.95, 12)
         outer = np.stack([hx + rx * 1.1 * np.cos(t), hy - 0.1 + ry * 0.98 * np.sin(t)], axis=1)
@@ -236,7 +250,7 @@ class AccessoryBuilder:
         """Open above the head in a raised hand, else closed and hanging from a hand."""
         rng = self.rng
         p = self.p
-        paint = sample_fabric(rng, self.fig.scale, _choice(rng, ["plain", "plain", "stripe", "dot", "check"]))
+        paint = self._fabric(_choice(rng, ["plain", "plain", "stripe", "dot", "check"]))
         item = SceneObject(UMBRELLA, paint, ())
         raised = [i for i in range(2) if p.raised[i]]
         i = raised[0] if raised else int(rng.integers(2))

@@ -10,6 +10,7 @@ reaches the wrist.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -20,6 +21,7 @@ from fashionkit.data.synth.figures import Figure, Pose, Z
 from fashionkit.data.synth.textures import (
     COLORS,
     PATTERN_ATTRIBUTES,
+    Finish,
     Paint,
     sample_color,
     sample_fabric,
@@ -74,16 +76,24 @@ def _neck_curve(kind: str, n: int = 9) -> np.ndarray:
 
 
 class GarmentBuilder:
-    """Builds garments on one figure. ``fig.scale`` (pixels per head unit) sets pattern sizes."""
+    """Builds garments on one figure. ``fig.scale`` (pixels per head unit) sets pattern sizes.
 
-    def __init__(self, fig: Figure, rng: np.random.Generator):
+    Every random choice a garment's look needs (its kind's options, fabric, cut) is drawn from
+    ``rng`` and nothing else, in an order that does not depend on the pose: the same garment
+    built twice from generators in the same state looks the same on any figure (the personal
+    closet builds each of its items so). ``finish`` textures and colours the garment's fabric.
+    """
+
+    def __init__(self, fig: Figure, rng: np.random.Generator, finish: Finish | None = None):
         self.fig = fig
         self.p: Pose = fig.pose
         self.rng = rng
+        self.finish = finish or Finish()
 
     # -- shared pieces ---------------------------------------------------------------------
     def fabric(self, pattern: str | None = None) -> Paint:
-        return sample_fabric(self.rng, self.fig.scale, pattern)
+        paint = sample_fabric(self.rng, self.fig.scale, pattern, palette=self.finish.palette)
+        return self.finish.apply(paint, self.fig.scale)
 
     def garment(self, category: int, paint: Paint, attrs: list[str], **info) -> SceneObject:
         attrs = [PATTERN_ATTRIBUTES[paint.pattern], *attrs]
@@ -219,8 +229,7 @@ class GarmentBuilder:
         paint = self.fabric(_choice(rng, ["plain", "plain", "plain", "stripe", "check", "dot"]))
         hem = self.p.HIP_Y + 0.2
         item = self.garment(TOP, paint, ["hoodie", "loose (fit)", "hip (length)", "no opening"], kind="hoodie")
-        rib = Paint(paint.pattern, paint.colors, paint.scale, paint.angle, paint.phase, paint.shade,
-                    paint.outline, True, paint.names)
+        rib = dataclasses.replace(paint, rib=True)
         self.hood(item, up=bool(rng.random() < 0.35))
         self.fig.add(item, z, self.torso(_neck_curve("crew (neck)"), hem, 0.2))
         self.sleeves(item, z, "wrist-length", 0.2, cuff=rib)
@@ -264,8 +273,7 @@ class GarmentBuilder:
     def sweater(self, z: float = Z.TOP) -> SceneObject:
         rng = self.rng
         paint = self.fabric(_choice(rng, ["plain", "plain", "plain", "stripe", "argyle", "check"]))
-        paint = Paint(paint.pattern, paint.colors, paint.scale, paint.angle, paint.phase, paint.shade,
-                      paint.outline, True, paint.names)
+        paint = dataclasses.replace(paint, rib=True)
         neck_kind = _choice(rng, ["crew (neck)", "v-neck", "turtle (neck)"])
         hem = self.p.HIP_Y + rng.uniform(0.0, 0.35)
         fit = _choice(rng, [("regular (fit)", 0.14), ("loose (fit)", 0.26), ("oversized", 0.36)])
@@ -311,8 +319,7 @@ class GarmentBuilder:
     def cardigan(self, z: float = Z.OUTER) -> SceneObject:
         rng = self.rng
         paint = self.fabric(_choice(rng, ["plain", "plain", "stripe", "argyle", "dot"]))
-        paint = Paint(paint.pattern, paint.colors, paint.scale, paint.angle, paint.phase, paint.shade,
-                      paint.outline, True, paint.names)
+        paint = dataclasses.replace(paint, rib=True)
         hem = self.p.HIP_Y + rng.uniform(0.1, 0.6)
         closed = rng.random() < 0.5
         break_y = 2.6 if closed else 3.3
@@ -473,9 +480,7 @@ class GarmentBuilder:
         paint = self.fabric(pattern)
         if nick == "jeans":
             shade_name = _choice(rng, ["denim", "navy", "sky blue", "black", "light grey"])
-            paint = paint.with_colors(COLORS[shade_name])
-            paint = Paint(paint.pattern, paint.colors, paint.scale, paint.angle, paint.phase,
-                          paint.shade, paint.outline, paint.rib, (shade_name,))
+            paint = dataclasses.replace(paint, colors=(COLORS[shade_name],), names=(shade_name,))
         waist_name, wy = self._waist()
         attrs = [sil[0], "maxi (length)", waist_name]
         if nick:

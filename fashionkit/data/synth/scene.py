@@ -26,8 +26,10 @@ __all__ = [
     "SceneConfig",
     "SynthImage",
     "attribute_id",
+    "drop_shadow",
     "default_min_area",
     "get_scene",
+    "place_figures",
     "render_image",
 ]
 
@@ -234,7 +236,7 @@ def _dress(fig: Figure, rng: np.random.Generator, accessories: float = 1.0) -> d
     return {"worn": worn}
 
 
-def _place(
+def place_figures(
     rng: np.random.Generator, width: int, size: int, count: int, cfg: SceneConfig, floor: float | None
 ) -> list[tuple[float, float, float, float]]:
     """(pixels per head unit, feet x, feet y, angle) per figure, back to front, in an image
@@ -260,7 +262,7 @@ def _place(
     return out
 
 
-def _shadow(bg: np.ndarray, x: float, y: float, unit: float) -> None:
+def drop_shadow(bg: np.ndarray, x: float, y: float, unit: float) -> None:
     """Darken a soft ellipse on the ground around feet at ``(x, y)`` (in place)."""
     rx, ry = 1.3 * unit, 0.28 * unit
     h, w = bg.shape[:2]
@@ -297,9 +299,9 @@ def render_image(
     bg, bg_kind, floor = background(rng, width, height, None if kinds == KINDS else kinds[int(rng.integers(len(kinds)))])
     weights = np.asarray(cfg.figure_weights, dtype=np.float64)
     count = int(rng.choice(np.arange(1, len(weights) + 1), p=weights / weights.sum()))
-    places = _place(rng, width, height, count, cfg, floor)
+    places = place_figures(rng, width, height, count, cfg, floor)
     for scale, x, y, _ in places:
-        _shadow(bg, x, y, scale)
+        drop_shadow(bg, x, y, scale)
     canvas = Canvas(bg)
     figures = []
     for k, (scale, x, y, angle) in enumerate(places):

@@ -8,14 +8,17 @@ a patterned area (for plain fabric, all of it): the wardrobe's dominant-colour g
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = [
     "COLORS",
+    "Finish",
     "PATTERN_ATTRIBUTES",
     "Paint",
+    "TEXTURES",
     "render",
     "hex_color",
     "sample_fabric",
@@ -93,7 +96,8 @@ class Paint:
     ``colors[0]`` is the dominant colour; ``scale`` the pattern period in pixels; ``angle`` the
     stripe direction in radians; ``shade`` the darkening at the horizontal edges of each drawn
     piece (0 = flat); ``outline`` the brightness factor of the piece's edge pixels (1 = none);
-    ``rib`` adds knit ribs (sweater bodies, cuffs, hem bands).
+    ``rib`` adds knit ribs (sweater bodies, cuffs, hem bands). ``texture`` is a surface
+    texture of :data:`TEXTURES` (``""``: none) with its period ``texture_scale`` in pixels.
     """
 
     pattern: str
@@ -105,12 +109,47 @@ class Paint:
     outline: float = 0.6
     rib: bool = False
     names: tuple[str, ...] = ()
+    texture: str = ""
+    texture_scale: float = 3.0
 
     def with_colors(self, *colors: RGB) -> Paint:
-        return Paint(
-            self.pattern, tuple(colors), self.scale, self.angle, self.phase, self.shade,
-            self.outline, self.rib, self.names,
-        )
+        return dataclasses.replace(self, colors=tuple(colors))
+
+
+# Surface textures, each a luminance modulation that a fabric's colours and pattern leave
+# visible: the weave or finish a material shows. Periods are a tenth of a head unit (at least
+# 3 pixels), so that they survive images where a figure is a few hundred pixels tall.
+TEXTURES: dict[str, str] = {
+    "": "flat",
+    "twill": "diagonal ribs (a denim weave)",
+    "heather": "coarse speckle of lighter and darker fibres (wool)",
+    "sheen": "a bright highlight band on each piece and a fine grain (leather)",
+    "satin": "soft wavy light bands (silk)",
+    "slub": "short irregular horizontal streaks (linen)",
+}
+
+
+@dataclass(frozen=True)
+class Finish:
+    """What makes the fabrics of one individual item its own beyond a builder's random draws:
+    a surface ``texture`` (a :data:`TEXTURES` key) and a ``palette`` of :data:`COLORS` names its
+    main colour is drawn from (empty: any). ``Finish()`` changes nothing."""
+
+    texture: str = ""
+    palette: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.texture not in TEXTURES:
+            raise ValueError(f"unknown texture {self.texture!r}; known: {sorted(TEXTURES)}")
+        unknown = [n for n in self.palette if n not in COLORS]
+        if unknown:
+            raise ValueError(f"unknown colour names in palette: {unknown}")
+
+    def apply(self, paint: Paint, unit: float) -> Paint:
+        """``paint`` with this texture, sized for a figure whose head unit is ``unit`` pixels."""
+        if not self.texture:
+            return paint
+        return dataclasses.replace(paint, texture=self.texture, texture_scale=max(3.0, 0.1 * unit))
 
 
 def hex_color(rgb: RGB) -> str:
@@ -125,9 +164,12 @@ def _luma(rgb: RGB) -> float:
     return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
 
 
-def sample_color(rng: np.random.Generator, avoid: RGB | None = None) -> tuple[str, RGB]:
-    """A named colour, with enough luminance contrast to ``avoid`` for a pattern to show."""
-    names = list(COLORS)
+def sample_color(
+    rng: np.random.Generator, avoid: RGB | None = None, palette: tuple[str, ...] = ()
+) -> tuple[str, RGB]:
+    """A named colour (of ``palette`` when given), with enough luminance contrast to ``avoid``
+    for a pattern to show."""
+    names = list(palette) if palette else list(COLORS)
     for _ in range(20):
         name = names[int(rng.integers(len(names)))]
         rgb = COLORS[name]
@@ -137,8 +179,11 @@ def sample_color(rng: np.random.Generator, avoid: RGB | None = None) -> tuple[st
     return ("white", COLORS["white"]) if _luma(avoid) < 128 else ("black", COLORS["black"])
 
 
-def sample_fabric(rng: np.random.Generator, unit: float, pattern: str | None = None) -> Paint:
-    """A random fabric for a garment on a figure whose head unit is ``unit`` pixels."""
+def sample_fabric(
+    rng: np.random.Generator, unit: float, pattern: str | None = None, palette: tuple[str, ...] = ()
+) -> Paint:
+    """A random fabric for a garment on a figure whose head unit is ``unit`` pixels; its main
+    colour is of ``palette`` when one is given (the animal and camouflage patterns keep theirs)."""
     if pattern is None:
         keys = list(_PATTERN_WEIGHTS)
         w = np.array([_PATTERN_WEIGHTS[k] for k in keys])
@@ -151,7 +196,7 @@ def sample_fabric(rng: np.random.Generator, unit: float, pattern: str | None = N
     elif pattern == "camouflage":
         names = ("olive", "khaki", "black")
     else:
-        n1, c1 = sample_color(rng)
+        n1, c1 = sample_color(rng, palette=palette)
         n2, c2 = sample_color(rng, avoid=c1)
         names = (n1, n2)
     colors = tuple(COLORS[n] for n in names)
@@ -270,4 +315,31 @@ def render(p: Paint, x0: int, y0: int, w: int, h: int) -> tuple[np.ndarray, np.n
     if p.rib:
         rib = np.where((np.arange(x0, x0 + w) // 2) % 2 == 0, 1.0, 0.86).astype(np.float32)
         out *= rib[None, :, None]
+    if p.texture:
+        out *= _texture(p, X, Y, w)[..., None]
     return out, idx
+
+
+def _texture(p: Paint, X: np.ndarray, Y: np.ndarray, w: int) -> np.ndarray:
+    """The ``(h, w)`` brightness factor of ``p.texture``; ``X`` ``(1, w)``, ``Y`` ``(h, 1)``
+    pixel centres. Amplitudes are large enough to stand out of sensor noise and shading."""
+    s = p.texture_scale
+    shape = np.broadcast_shapes(X.shape, Y.shape)
+    if p.texture == "twill":
+        u = ((X + Y) / s) % 1.0
+        return np.where(u < 0.5, np.float32(1.1), np.float32(0.88)) * np.ones(shape, np.float32)
+    if p.texture == "heather":
+        cell = max(1.0, s / 2.0)
+        return np.float32(1.0) + np.float32(0.3) * (_hash01(np.floor(X / cell), np.floor(Y / cell), 7) - 0.5)
+    if p.texture == "sheen":
+        t = (X - X[0, 0] + 0.5) / max(w, 1) * 2.0 - 1.0
+        band = np.exp(-(((t + 0.35) / 0.16) ** 2)).astype(np.float32)
+        grain = _hash01(np.floor(X), np.floor(Y), 11) - 0.5
+        return np.float32(1.0) + np.float32(0.45) * band + np.float32(0.08) * grain
+    if p.texture == "satin":
+        wave = np.sin(2 * np.pi * X / (6 * s) + 1.5 * np.sin(2 * np.pi * Y / (9 * s)))
+        return (np.float32(1.0) + np.float32(0.16) * wave).astype(np.float32) * np.ones(shape, np.float32)
+    if p.texture == "slub":
+        streak = _hash01(np.floor(X / (4 * s)) + np.floor(Y / s) * 7, np.floor(Y / (0.6 * s)), 13)
+        return np.where(streak > 0.72, np.float32(1.2), np.float32(0.97)) * np.ones(shape, np.float32)
+    raise ValueError(f"unknown texture {p.texture!r}")
