@@ -26,6 +26,7 @@ Progress is reported as ``progress(fraction, message)`` with a non-decreasing ``
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
 import tempfile
@@ -37,8 +38,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-
-import lightning as L
 
 from fashionkit.errors import InvalidDataError
 
@@ -206,6 +205,7 @@ def finetune_personal(
 
     Raises :class:`InvalidDataError` (naming the file) for an unreadable base checkpoint or a
     dataset without photos; nothing is written then."""
+    import lightning as L
     import torch
 
     from fashionkit.data import read_annotations
@@ -229,7 +229,7 @@ def finetune_personal(
     train_s = max(1.0, budget_s - (time.monotonic() - started) - _SAVE_RESERVE_S)
     recipe = _recipe(base_recipe, model, photos, settings, seed, train_s / 60.0)
     frozen = _frozen_norms(model)
-    control = _Control(report, cancel, frozen, started, budget_s, max_steps)
+    control = _control_class()(report, cancel, frozen, started, budget_s, max_steps)
 
     L.seed_everything(seed, workers=True, verbose=False)
     datamodule = FashionDataModule(recipe, train_set, None, images_dir=dataset_dir / "images")
@@ -290,39 +290,47 @@ def _quiet_lightning() -> Iterator[None]:
             log.setLevel(level)
 
 
-class _Control(L.Callback):
-    """Progress, cooperative cancel, and frozen BatchNorm layers kept in eval mode."""
+@functools.cache
+def _control_class() -> type:
+    """The Lightning callback class (built on first use: importing this module must not
+    import Lightning, as the service and the CLI import it for its settings)."""
+    import lightning as L
 
-    def __init__(self, report: _Monotone, cancel: threading.Event | None, frozen: list[Any],
-                 started: float, budget_s: float, max_steps: int | None):
-        self.report = report
-        self.cancel = cancel
-        self.frozen = frozen
-        self.started = started
-        self.budget_s = budget_s
-        self.max_steps = max_steps
+    class _Control(L.Callback):
+        """Progress, cooperative cancel, and frozen BatchNorm layers kept in eval mode."""
 
-    def fraction(self, steps: int) -> float:
-        by_time = (time.monotonic() - self.started) / self.budget_s
-        by_steps = steps / self.max_steps if self.max_steps else 0.0
-        return min(0.99, max(by_time, by_steps))
+        def __init__(self, report: _Monotone, cancel: threading.Event | None, frozen: list[Any],
+                     started: float, budget_s: float, max_steps: int | None):
+            self.report = report
+            self.cancel = cancel
+            self.frozen = frozen
+            self.started = started
+            self.budget_s = budget_s
+            self.max_steps = max_steps
 
-    def _stop_if_cancelled(self, trainer: L.Trainer) -> None:
-        if self.cancel is not None and self.cancel.is_set():
-            trainer.should_stop = True
+        def fraction(self, steps: int) -> float:
+            by_time = (time.monotonic() - self.started) / self.budget_s
+            by_steps = steps / self.max_steps if self.max_steps else 0.0
+            return min(0.99, max(by_time, by_steps))
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._stop_if_cancelled(trainer)
+        def _stop_if_cancelled(self, trainer: L.Trainer) -> None:
+            if self.cancel is not None and self.cancel.is_set():
+                trainer.should_stop = True
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        # Lightning puts the whole model in training mode at each epoch start.
-        for norm in self.frozen:
-            norm.eval()
+        def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+            self._stop_if_cancelled(trainer)
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        steps = int(trainer.global_step)
-        self.report(self.fraction(steps), f"training: step {steps}")
-        self._stop_if_cancelled(trainer)
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            # Lightning puts the whole model in training mode at each epoch start.
+            for norm in self.frozen:
+                norm.eval()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            steps = int(trainer.global_step)
+            self.report(self.fraction(steps), f"training: step {steps}")
+            self._stop_if_cancelled(trainer)
+
+    return _Control
 
 
 def mask_ap(checkpoint: str | Path, dataset_dir: str | Path) -> dict[str, float]:

@@ -46,7 +46,9 @@ class ServiceSettings:
     longest a whole request body may take (408 beyond either); ``max_items``: the items one
     person's wardrobe may hold (adding, importing or uploading past it answers 422);
     ``import_batch``: items stored per transaction by an import, so that a large one does not
-    hold the writer lock for its whole length."""
+    hold the writer lock for its whole length; ``teach_minutes``, ``teach_min_photos``,
+    ``teach_max_steps``: a "teach my model" job's time budget, the corrected photos it needs,
+    and at most how many training steps it takes (``None``: as many as the budget allows)."""
 
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 40_000_000
@@ -59,6 +61,11 @@ class ServiceSettings:
     body_timeout_s: float = 300.0
     max_items: int = 10_000
     import_batch: int = 500
+    # "Teach my model" (fashionkit.personal.teaching): each job's wall-time budget, the
+    # corrected photos it needs, and a cap on its training steps (None: the budget alone).
+    teach_minutes: float = 5.0
+    teach_min_photos: int = 5
+    teach_max_steps: int | None = None
 
 
 @dataclass
@@ -74,6 +81,10 @@ class ServiceState:
     jobs: JobStore
     predictor: Any
     worker: PhotoWorker | None
+    # Each person's own model: their versions' files and the teaching jobs (None: the service
+    # has no base model to teach from).
+    models_dir: Path | None = None
+    teaching: Any = None
 
     def wardrobe_for(self, user_id: int) -> Wardrobe:
         """The wardrobe of the account ``user_id`` (:class:`NotFoundError` when it has none)."""

@@ -49,7 +49,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import func, select, update
 
@@ -426,13 +426,18 @@ class PhotoWorker:
 
     ``predictor``: a :class:`~fashionkit.inference.Predictor` or a callable with its
     interface. ``wardrobe_for(user_id)``: the person's :class:`~fashionkit.wardrobe.Wardrobe`.
+    ``predictor_for(user_id)``: the predictor of that person's photos (default ``predictor``).
     """
 
     def __init__(
-        self, store: JobStore, predictor, wardrobe_for: Callable, *, min_score: float = 0.5
+        self, store: JobStore, predictor, wardrobe_for: Callable, *, min_score: float = 0.5,
+        predictor_for: Callable[[int], Any] | None = None,
     ):
         self.store = store
         self.predictor = predictor
+        # The predictor of one person's photos (their own model when they taught one:
+        # fashionkit.personal.models.PersonalPredictors); ``predictor`` for everyone otherwise.
+        self.predictor_for = predictor_for or (lambda user_id: predictor)
         self.wardrobe_for = wardrobe_for
         self.min_score = min_score
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fashionkit-detect")
@@ -523,10 +528,11 @@ class PhotoWorker:
         from fashionkit.wardrobe.ingest import ingest_photos
 
         wardrobe = self.wardrobe_for(job["user_id"])
+        predictor = self.predictor_for(job["user_id"])
         predictions = []
 
         def recording(sources, **kwargs):
-            out = self.predictor(sources, **kwargs)
+            out = predictor(sources, **kwargs)
             predictions.extend(out)
             return out
 

@@ -47,3 +47,21 @@ def base_copy(tiny_base, tmp_path) -> Path:
     target = tmp_path / "base.pt"
     shutil.copyfile(tiny_base, target)
     return target
+
+
+def wardrobe_with_photos(wardrobe, folder: Path, photos: int, size: int = 96) -> int:
+    """Add ``photos`` synthetic photos to ``wardrobe`` with their true items (as a person who
+    corrected every detection would have them); returns the photos added."""
+    from fashionkit.wardrobe.ingest import ingest_photos
+    from tests.service.fakes import TruthPredictor
+
+    truth = TruthPredictor()
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(photos):
+        path = folder / f"photo-{index}.png"
+        path.write_bytes(truth.photo(index, size=size))
+        paths.append(path)
+    report = ingest_photos(wardrobe, truth, paths, min_score=0.5)
+    assert not report.problems
+    return len(paths) - len(report.skipped)

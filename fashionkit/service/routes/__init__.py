@@ -1,7 +1,7 @@
 """The service's routes, one router per resource; :func:`~fashionkit.service.app.create_app`
 includes them all."""
 
-from fashionkit.service.routes import accounts, exchange, items, outfits, pages, photos
+from fashionkit.service.routes import accounts, exchange, items, model, outfits, pages, photos
 
 ROUTERS = (
     pages.router,
@@ -10,6 +10,7 @@ ROUTERS = (
     outfits.router,
     exchange.router,
     photos.router,
+    model.router,
 )
 
 __all__ = ["ROUTERS"]
