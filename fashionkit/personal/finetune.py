@@ -342,7 +342,7 @@ def mask_ap(checkpoint: str | Path, dataset_dir: str | Path) -> dict[str, float]
     from fashionkit.data import read_annotations
     from fashionkit.data.input_recipe import data_config_of
     from fashionkit.engine.data import FashionDataModule
-    from fashionkit.engine.periodic_eval import ValidationEvaluator
+    from fashionkit.engine.periodic_eval import ValidationEvaluator, predict_in_photo_pixels
     from fashionkit.engine.recipes import Recipe
     from fashionkit.modeling import model_from_checkpoint, read_checkpoint
 
@@ -362,7 +362,7 @@ def mask_ap(checkpoint: str | Path, dataset_dir: str | Path) -> dict[str, float]
     evaluator = ValidationEvaluator(annotations)
     with torch.inference_mode():
         for images, targets in loader:
-            evaluator.process(targets, model.predict(images))
+            evaluator.process(targets, predict_in_photo_pixels(model, images, targets))
     return evaluator.evaluate()
 
 
