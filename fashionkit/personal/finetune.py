@@ -307,6 +307,8 @@ def _control_class() -> type:
             self.started = started
             self.budget_s = budget_s
             self.max_steps = max_steps
+            self._step_started = started
+            self._longest_step = 0.0
 
         def fraction(self, steps: int) -> float:
             by_time = (time.monotonic() - self.started) / self.budget_s
@@ -324,11 +326,18 @@ def _control_class() -> type:
             # Lightning puts the whole model in training mode at each epoch start.
             for norm in self.frozen:
                 norm.eval()
+            self._step_started = time.monotonic()
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            now = time.monotonic()
             steps = int(trainer.global_step)
             self.report(self.fraction(steps), f"training: step {steps}")
             self._stop_if_cancelled(trainer)
+            # Lightning's clock stops training only after the step that crosses it: stop
+            # before a step that would end past the budget (steps are slow on a busy CPU).
+            self._longest_step = max(self._longest_step, now - self._step_started)
+            if now - self.started + self._longest_step + _SAVE_RESERVE_S > self.budget_s:
+                trainer.should_stop = True
 
     return _Control
 

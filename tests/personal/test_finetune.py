@@ -81,3 +81,20 @@ def test_bad_input_is_refused_naming_the_file(tiny_base, tiny_dataset, tmp_path)
     with pytest.raises(InvalidDataError, match="junk.pt"):
         finetune_personal(not_a_model, tiny_dataset, tmp_path / "p.pt")
     assert not (tmp_path / "p.pt").exists()
+
+
+def test_the_time_budget_bounds_the_whole_call(tiny_base, tiny_dataset, tmp_path):
+    import time
+
+    started = time.monotonic()
+    marks: list[float] = []
+    result = finetune_personal(
+        tiny_base, tiny_dataset, tmp_path / "p.pt", max_minutes=0.25,
+        progress=lambda f, m: marks.append(time.monotonic()) if "train" in m else None)
+    assert result.steps >= 1 and result.path is not None
+    # It stops before a step that would end past the budget; only reading the data and the
+    # first step, taken whatever they cost, may carry it over (on a busy machine they can).
+    total = time.monotonic() - started
+    first_step_done = marks[1] - started
+    assert total <= max(15.0, first_step_done) + 3.0, (total, first_step_done)
+    assert result.minutes * 60 <= total
