@@ -13,9 +13,9 @@ How it trains (:class:`FinetuneSettings`, defaults :data:`PERSONAL_SETTINGS`): A
 short warmup and a cosine decay that follows the clock (the engine's time-budget schedule,
 :class:`~fashionkit.engine.recipes.OptimConfig`), the top ResNet stages, the FPN and every head
 trained, the lower stages frozen with their BatchNorm statistics kept (a few dozen photos move
-running statistics far from what the frozen weights expect). The choice was measured on the
-synthetic closet (``benchmarks/personalization.py``; figures in ``benchmarks/RESULTS.md`` and
-``docs/personal-model.md``).
+running statistics far from what the frozen weights expect). The input size is the base's,
+so the personal model reads photos as the base does. How much a budget gains is measured on the
+synthetic closet (``benchmarks/personal_finetune.py``; figures in ``benchmarks/RESULTS.md``).
 
 Progress is reported as ``progress(fraction, message)`` with a non-decreasing ``fraction`` in
 [0, 1] (the larger of steps done and time used, as a share of the budget); ``cancel`` (a
