@@ -177,10 +177,13 @@ def list_items(
 @wardrobe_app.command("add")
 def add_items(
     photos: list[Path] = typer.Argument(
-        None, help="Photos (files or folders) to detect items in; needs --weights."
+        None, help="Photos (files or folders) to detect items in (with --weights or your own "
+        "model)."
     ),
     weights: Path | None = typer.Option(
-        None, "--weights", exists=True, dir_okay=False, help="Trained checkpoint (model.pt)."
+        None, "--weights", exists=True, dir_okay=False,
+        help="Trained checkpoint (model.pt); default: your own model, when you have taught "
+        "one (fashionkit wardrobe teach; see wardrobe model list).",
     ),
     min_score: float = typer.Option(0.5, "--min-score", help="Keep detections scoring this."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1 …"),
@@ -192,14 +195,17 @@ def add_items(
     db: str | None = typer.Option(None, "--db", help=_DB_HELP),
     user: str = typer.Option("default", "--user", help="Whose wardrobe."),
 ) -> None:
-    """Add items: detected in PHOTOs (with --weights), or one entered by hand (--id,
+    """Add items: detected in PHOTOs (with --weights, or without it with your own model once
+    you have taught one: fashionkit wardrobe teach), or one entered by hand (--id,
     --category, --set)."""
     from fashionkit.errors import InvalidDataError
 
     if photos:
+        weights = weights or _own_model(db, user)
         if weights is None:
             raise typer.BadParameter(
-                "detecting items in photos needs a model", param_hint="--weights"
+                "detecting items in photos needs a model (you have not taught one of your own: "
+                "fashionkit wardrobe teach --weights BASE)", param_hint="--weights"
             )
         if item_id or category or assignments:
             raise typer.BadParameter("give photos or --id/--category, not both")
@@ -217,6 +223,17 @@ def add_items(
     with _open(db, user) as wardrobe:
         wardrobe.add(item)
     typer.echo(f"added {item_id}")
+
+
+def _own_model(db: str | None, user: str) -> Path | None:
+    """The person's active personal model (fashionkit.personal.models), if they have one."""
+    from fashionkit.personal.models import active_model_path
+
+    with _open(db, user) as wardrobe:
+        path = active_model_path(wardrobe)
+    if path is not None:
+        typer.echo(f"detecting with your own model ({path.name})")
+    return path
 
 
 def _ingest(photos, weights, min_score, device, db, user) -> None:
@@ -602,6 +619,116 @@ def feedback(
     with _open(db, user) as wardrobe:
         wardrobe.record_feedback(items, kind, on=day)
     typer.echo(f"recorded {kind} for {len(items)} item(s)")
+
+
+# -- the person's own model ------------------------------------------------------------------
+model_app = typer.Typer(
+    help="Your own detector, fine-tuned on your corrected photos: its versions.",
+    no_args_is_help=True,
+)
+
+
+@wardrobe_app.command("teach")
+def teach_cmd(
+    weights: Path | None = typer.Option(
+        None, "--weights", exists=True, dir_okay=False,
+        help="Base checkpoint to fine-tune (default: the base of your latest version).",
+    ),
+    minutes: float = typer.Option(
+        5.0, "--minutes", min=0.05, help="Most wall time for the fine-tuning, in minutes."
+    ),
+    min_photos: int = typer.Option(
+        5, "--min-photos", min=1, help="Corrected photos needed at least."
+    ),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+) -> None:
+    """Teach your model: fine-tune the detector on your photos with the items as you corrected
+    them, then use the new version for your next photos (undo: wardrobe model rollback)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from fashionkit.personal.models import PersonalModels
+    from fashionkit.personal.teaching import teach
+
+    with _open(db, user) as wardrobe:
+        models = PersonalModels(wardrobe)
+        if weights is None:
+            versions = models.versions()
+            if not versions:
+                raise typer.BadParameter(
+                    "the first time, name the model to start from", param_hint="--weights"
+                )
+            weights = Path(versions[-1].base)
+        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                      transient=True) as bar:
+            task = bar.add_task("teaching", total=1.0)
+            result = teach(
+                wardrobe, weights, minutes=minutes, models=models, min_photos=min_photos,
+                progress=lambda f, m: bar.update(task, completed=f, description=m),
+            )
+    version = result.version
+    assert version is not None  # nothing cancels a foreground run but Ctrl-C
+    typer.echo(
+        f"version {version.version} in use: fine-tuned on {version.photos} photos in "
+        f"{version.minutes:.1f} min ({version.steps} steps) from {weights}"
+    )
+
+
+@model_app.command("list")
+def model_list(
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+) -> None:
+    """Your model's versions; * marks the one in use."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from fashionkit.personal.models import PersonalModels
+
+    with _open(db, user) as wardrobe:
+        versions = PersonalModels(wardrobe).versions()
+    if not versions:
+        typer.echo("no model of your own yet: the base model is used (fashionkit wardrobe teach)")
+        return
+    table = Table(title=f"{len(versions)} version(s)")
+    for column in ("", "version", "created", "photos", "minutes", "steps", "base"):
+        table.add_column(column)
+    for v in versions:
+        table.add_row("*" if v.active else "", str(v.version), v.created_at.isoformat(" ", "seconds"),
+                      str(v.photos), f"{v.minutes:.1f}", str(v.steps), Path(v.base).name)
+    Console().print(table)
+    if not any(v.active for v in versions):
+        typer.echo("none in use: the base model is used")
+
+
+@model_app.command("use")
+def model_use(
+    version: int = typer.Argument(..., help="The version to use for your next photos."),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+) -> None:
+    """Use one of your model's versions for your next photos."""
+    from fashionkit.personal.models import PersonalModels
+
+    with _open(db, user) as wardrobe:
+        PersonalModels(wardrobe).activate(version)
+    typer.echo(f"version {version} in use")
+
+
+@model_app.command("rollback")
+def model_rollback(
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+) -> None:
+    """Go back to the version before the one in use (from the first: the base model)."""
+    from fashionkit.personal.models import PersonalModels
+
+    with _open(db, user) as wardrobe:
+        version = PersonalModels(wardrobe).rollback()
+    typer.echo(f"version {version.version} in use" if version else "the base model is in use")
+
+
+wardrobe_app.add_typer(model_app, name="model")
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,7 @@ def safe_torch_load(path: str | Path) -> Any:
             "refused: the file holds Python objects that weights-only loading does not allow "
             f"(it may run code when unpickled; only tensors and builtins are accepted): {first}",
         ) from None
-    except (RuntimeError, EOFError, ValueError, OSError) as err:
+    except (RuntimeError, EOFError, ValueError, OSError, struct.error) as err:
         raise InvalidDataError.in_file(path, f"not a readable torch weights file ({type(err).__name__}: "
                            f"{str(err).strip().splitlines()[0] if str(err).strip() else ''})"
                      ) from None

@@ -62,6 +62,15 @@ Routes::
     POST   /api/outfit-photos/{id}/new/{n} → 201 item: the offer added (409 added already)
     POST   /api/outfit-photos/{id}/new/{n}/is/{item_id} → item: the offer is this item of
                                            yours (a wear, and its view kept); 409 settled
+    GET    /api/model                      {"active": version | null, "versions": [version],
+                                           "jobs": [job], "can_teach": bool, "min_photos",
+                                           "photos"} (the person's own model)
+    POST   /api/model/teach                202 job (fine-tuning in the background); 409 while
+                                           one runs, 422 too few corrected photos, 503 no base
+    GET    /api/model/jobs/{id}            job: state, progress, message, version
+    DELETE /api/model/jobs/{id}            cancel → job (stops at the next training step)
+    POST   /api/model/rollback             the version before the one in use → {"active"}
+    POST   /api/model/use/{version}        use that version → {"active"}
 """
 
 import logging
@@ -74,6 +83,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
 from fashionkit.errors import MAX_LISTED_PROBLEMS, ConflictError, InvalidDataError, NotFoundError
+from fashionkit.personal.models import PersonalPredictors, default_model_dir
+from fashionkit.personal.teaching import TeachJobs
 from fashionkit.service.auth import Accounts, TokenSigner
 from fashionkit.service.deps import ServiceSettings, ServiceState
 from fashionkit.service.limits import (
@@ -103,6 +114,7 @@ def create_app(
     api_docs: bool = False,
     throttle: ThrottleRules | None = None,
     embedder=None,
+    teach_base: str | Path | None = None,
 ) -> FastAPI:
     """The service over the wardrobe database ``db_url`` (any SQLAlchemy URL), keeping pending
     uploads and its token secret under ``data_dir``. Photos and cut-outs go where the CLI
@@ -119,6 +131,11 @@ def create_app(
     ``api_docs``: serve Swagger UI at ``/docs`` (its scripts come from a CDN). ``throttle``:
     how password guessing and registrations are slowed (:class:`ThrottleRules`'s defaults), with
     the counts in the database, shared by every process on it.
+
+    Each person may teach a model of their own (``/api/model``): fine-tuned from
+    ``teach_base`` (default ``weights``) on their corrected photos, kept beside the database
+    (:func:`~fashionkit.personal.models.default_model_dir`), and used for their photos once
+    taught. Without a base checkpoint the teaching routes answer 503.
 
     Nothing is opened until the application starts (its lifespan): then the database is
     migrated once and its one engine serves every person until shutdown disposes it.
@@ -150,6 +167,14 @@ def create_app(
             predictor=predictor,
             worker=None,
         )
+        state.models_dir = default_model_dir(db_url)
+        personal = PersonalPredictors(database, state.models_dir, predictor,
+                                      score_threshold=settings.min_score, device=device)
+        state.teaching = TeachJobs(
+            database, state.models_dir, teach_base if teach_base is not None else weights,
+            state.wardrobe_for, minutes=settings.teach_minutes,
+            min_photos=settings.teach_min_photos, max_steps=settings.teach_max_steps,
+        )
         if predictor is not None:
             state.worker = PhotoWorker(
                 jobs,
@@ -159,13 +184,16 @@ def create_app(
                 lease_s=settings.job_lease_s,
                 poll_s=settings.job_poll_s,
                 embedder=embedder,
+                predictor_for=personal.for_user,
             )
         app.state.service = state
         app.state.throttle = LoginThrottle(database, throttle)
-        # What a killed process left: temporary files, uploads no job owns (see photos.py).
+        # What a killed process left: temporary files, uploads no job owns (see photos.py),
+        # teaching jobs it was running and their unregistered model files (teaching.py).
         tidied = jobs.recover()
         tidied["temporary"] += database.images.remove_stale_temporary()
         tidied["interrupted_too_often"] = jobs.fail_exhausted()
+        tidied.update(state.teaching.recover())
         if any(tidied.values()):
             log.info("tidied after an unclean stop: %s", tidied)
         if state.worker is not None:
@@ -174,6 +202,7 @@ def create_app(
         try:
             yield
         finally:
+            state.teaching.shutdown(wait=True)
             if state.worker is not None:
                 # Unstarted jobs stay queued for any process, this one's next start too.
                 state.worker.shutdown(wait=True)

@@ -48,7 +48,10 @@ class ServiceSettings:
     ``import_batch``: items stored per transaction by an import, so that a large one does not
     hold the writer lock for its whole length; ``job_lease_s``, ``job_poll_s``: how long a
     photo job stays with a process that stopped renewing it, and how often a process looks for
-    jobs it was not told of (:class:`~fashionkit.service.photos.PhotoWorker`)."""
+    jobs it was not told of (:class:`~fashionkit.service.photos.PhotoWorker`);
+    ``teach_minutes``, ``teach_min_photos``, ``teach_max_steps``: a "teach my model" job's time
+    budget, the corrected photos it needs, and at most how many training steps it takes
+    (``None``: as many as the budget allows)."""
 
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 40_000_000
@@ -63,6 +66,11 @@ class ServiceSettings:
     import_batch: int = 500
     job_lease_s: float = LEASE_S
     job_poll_s: float = POLL_S
+    # "Teach my model" (fashionkit.personal.teaching): each job's wall-time budget, the
+    # corrected photos it needs, and a cap on its training steps (None: the budget alone).
+    teach_minutes: float = 5.0
+    teach_min_photos: int = 5
+    teach_max_steps: int | None = None
 
 
 @dataclass
@@ -78,6 +86,10 @@ class ServiceState:
     jobs: JobStore
     predictor: Any
     worker: PhotoWorker | None
+    # Each person's own model: their versions' files and the teaching jobs (None: the service
+    # has no base model to teach from).
+    models_dir: Path | None = None
+    teaching: Any = None
 
     def wardrobe_for(self, user_id: int) -> Wardrobe:
         """The wardrobe of the account ``user_id`` (:class:`NotFoundError` when it has none)."""

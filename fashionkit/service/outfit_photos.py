@@ -153,7 +153,9 @@ def recognise_outfit(worker, wardrobe: Wardrobe, job: dict, upload: Path) -> Non
             "none of your items can be recognised yet: add items from photos first (items "
             "entered by hand have no picture to recognise them by)"
         ) from None
-    prediction = worker.predictor([str(upload)], on_error="skip")[0]
+    # Found by the person's own detector when they taught one; recognised by the base
+    # model's embedder, which every stored item embedding comes from.
+    prediction = worker.predictor_for(job["user_id"])([str(upload)], on_error="skip")[0]
     if prediction.error is not None:
         raise UnusablePhoto(prediction.error.message)
     digest = file_digest(upload)

@@ -71,7 +71,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import and_, func, or_, select, update
 
@@ -685,7 +685,11 @@ class PhotoWorker:
     interface. ``wardrobe_for(user_id)``: the person's :class:`~fashionkit.wardrobe.Wardrobe`.
     ``lease_s``: how long a job stays with this process without a renewal; ``poll_s``: how
     often the table is read for jobs when nothing woke the worker (another process's uploads,
-    jobs whose process died). Nothing runs before :meth:`start`.
+    jobs whose process died). Nothing runs before :meth:`start`. ``predictor_for(user_id)``:
+    the predictor of that person's photos (default ``predictor``). ``embedder``: an
+    ItemEmbedder of the service's base model, the same for everyone whichever model detects
+    their photos, so that a person's item embeddings stay comparable across their model
+    versions.
     """
 
     def __init__(
@@ -698,12 +702,16 @@ class PhotoWorker:
         lease_s: float = LEASE_S,
         poll_s: float = POLL_S,
         embedder=None,
+        predictor_for: Callable[[int], Any] | None = None,
     ):
         self.store = store
         self.predictor = predictor
         # An ItemEmbedder of the predictor's model: items found in photos keep their
         # embedding, and outfit photos are recognised; None: neither.
         self.embedder = embedder
+        # The predictor of one person's photos (their own model when they taught one:
+        # fashionkit.personal.models.PersonalPredictors); ``predictor`` for everyone otherwise.
+        self.predictor_for = predictor_for or (lambda user_id: predictor)
         self.wardrobe_for = wardrobe_for
         self.min_score = min_score
         self.lease_s = lease_s
@@ -840,10 +848,11 @@ class PhotoWorker:
 
             recognise_outfit(self, wardrobe, job, upload)
             return
+        predictor = self.predictor_for(job["user_id"])
         predictions = []
 
         def recording(sources, **kwargs):
-            out = self.predictor(sources, **kwargs)
+            out = predictor(sources, **kwargs)
             predictions.extend(out)
             return out
 

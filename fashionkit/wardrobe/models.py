@@ -45,6 +45,9 @@ __all__ = [
     "JobRow",
     "ThrottleRow",
     "ItemEmbeddingRow",
+    "PersonalModelRow",
+    "ModelJobRow",
+    "MODEL_JOB_STATES",
     "FEEDBACK_KINDS",
     "JOB_STATUSES",
     "JOB_KINDS",
@@ -294,3 +297,61 @@ class ItemEmbeddingRow(Base):
     dims: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
+
+
+MODEL_JOB_STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled")
+
+
+class PersonalModelRow(Base):
+    """One version of a person's fine-tuned detector (:mod:`fashionkit.personal.models`).
+
+    ``version`` counts 1, 2, … per person; ``file_name`` is the checkpoint's name in the
+    person's folder of the models directory; ``base`` the checkpoint it was fine-tuned from;
+    ``photos``, ``minutes`` and ``steps`` what the fine-tuning took. At most one row per person
+    is ``active``: the model their next photos are detected with (none: the base model)."""
+
+    __tablename__ = "personal_models"
+    __table_args__ = (
+        UniqueConstraint("user_id", "version", name="uq_personal_models_user_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    file_name: Mapped[str] = mapped_column(String(200))
+    base: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    photos: Mapped[int] = mapped_column(Integer)
+    minutes: Mapped[float] = mapped_column(Float)
+    steps: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ModelJobRow(Base):
+    """A "teach my model" job of the web service (:mod:`fashionkit.personal.teaching`).
+
+    ``state`` goes queued → running → done, failed or cancelled; ``progress`` is the share
+    done (0..1) and ``message`` what is happening, or why it failed, written for the person;
+    ``cancel_requested`` asks the process running it to stop at the next training step;
+    ``minutes`` is the time budget; ``version`` the model version it made (when done)."""
+
+    __tablename__ = "model_jobs"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('queued', 'running', 'done', 'failed', 'cancelled')",
+            name="ck_model_jobs_state",
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    minutes: Mapped[float] = mapped_column(Float)
+    version: Mapped[int | None] = mapped_column(Integer)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -33,7 +33,9 @@ def world(db_url, tmp_path):
     """Alice with hand-entered items, a detected photo, an outfit photo and feedback; Bob
     with one item."""
     predictor = TruthPredictor()
-    app = create_app(db_url, tmp_path / "data", predictor=predictor, embedder=tiny_embedder())
+    # A base to teach from, never read: nobody here has the photos teaching needs.
+    app = create_app(db_url, tmp_path / "data", predictor=predictor, embedder=tiny_embedder(),
+                     teach_base=tmp_path / "base.pt")
     with TestClient(app, raise_server_exceptions=False) as client:
         alice, bob = login(client, "alice"), login(client, "bob")
         for item in HAND:
@@ -55,11 +57,31 @@ def world(db_url, tmp_path):
         body = {"items": ["white-shirt", "jeans", "loafers"], "kind": "like"}
         assert client.post("/api/outfits/feedback", json=body, headers=alice).status_code == 201
         assert client.post("/api/items", json={"id": "bobs-tee", "category": "top"}, headers=bob)
+        model_job = _alices_model(app)
         yield {
             "client": client, "app": app, "alice": alice, "bob": bob, "job": job,
             "photo": photo, "detected": job["items"][0], "outfit": outfit,
-            "outfit_photo": outfit_photo,
+            "outfit_photo": outfit_photo, "model_job": model_job,
         }  # fmt: skip
+
+
+def _alices_model(app) -> str:
+    """Alice's own model (version 1, in use) and a teaching job of hers still running; the
+    job's id."""
+    from fashionkit.personal.models import PersonalModels
+    from fashionkit.wardrobe.models import ModelJobRow
+
+    state = app.state.service
+    wardrobe = state.database.wardrobe("alice")
+    models = PersonalModels(wardrobe, state.models_dir)
+    path = models.new_file()
+    path.write_bytes(b"Alice's model")
+    models.register(path, base="base.pt", photos=1, minutes=1.0, steps=1)
+    job_id = "c" * 32
+    with state.database.sessions.begin() as session:
+        session.add(ModelJobRow(id=job_id, user_id=wardrobe.user_id, state="running",
+                                progress=0.5, cancel_requested=False, minutes=5.0))
+    return job_id
 
 
 def _snapshot(client, headers) -> dict:
@@ -245,6 +267,48 @@ def check_logout(w):
     assert c.get("/api/me", headers=w["alice"]).json()["name"] == "alice"
 
 
+def _alices_model_in_use(w) -> None:
+    model = w["client"].get("/api/model", headers=w["alice"]).json()
+    assert model["active"]["version"] == 1 and [j["id"] for j in model["jobs"]] == [w["model_job"]]
+    assert model["jobs"][0]["cancel_requested"] is False
+
+
+def check_model(w):
+    model = w["client"].get("/api/model", headers=w["bob"]).json()
+    assert model["active"] is None and model["versions"] == [] and model["jobs"] == []
+
+
+def check_teach(w):
+    # Alice's running job does not stop Bob; his own photos (none) do.
+    taught = w["client"].post("/api/model/teach", headers=w["bob"])
+    assert taught.status_code == 422 and "photos" in taught.json()["detail"]
+    _alices_model_in_use(w)
+
+
+def _model_job_route(method):
+    def check(w):
+        c = w["client"]
+        theirs = c.request(method, f"/api/model/jobs/{w['model_job']}", headers=w["bob"])
+        _same_as_unknown(theirs, c.request(method, f"/api/model/jobs/{'0' * 32}", headers=w["bob"]))
+        _alices_model_in_use(w)
+
+    return check
+
+
+def check_model_rollback(w):
+    rolled = w["client"].post("/api/model/rollback", headers=w["bob"])
+    assert rolled.status_code == 409
+    _alices_model_in_use(w)
+
+
+def check_model_use(w):
+    c = w["client"]
+    _same_as_unknown(c.post("/api/model/use/1", headers=w["bob"]),
+                     c.post("/api/model/use/99", headers=w["bob"]))
+    assert c.get("/api/model", headers=w["bob"]).json()["active"] is None
+    _alices_model_in_use(w)
+
+
 # In this order: the last two end Bob's tokens.
 ISOLATION = {
     ("GET", "/api/me"): check_me,
@@ -273,6 +337,12 @@ ISOLATION = {
     ),
     ("POST", "/api/outfit-photos/{job_id}/new/{index}"): _outfit_route("POST", "/new/0"),
     ("POST", "/api/outfit-photos/{job_id}/new/{index}/is/{item_id}"): check_offer_is,
+    ("GET", "/api/model"): check_model,
+    ("POST", "/api/model/teach"): check_teach,
+    ("GET", "/api/model/jobs/{job_id}"): _model_job_route("GET"),
+    ("DELETE", "/api/model/jobs/{job_id}"): _model_job_route("DELETE"),
+    ("POST", "/api/model/rollback"): check_model_rollback,
+    ("POST", "/api/model/use/{version}"): check_model_use,
     ("POST", "/api/me/password"): check_change_password,
     ("POST", "/api/logout"): check_logout,
 }
@@ -310,7 +380,8 @@ def test_no_route_reaches_anothers_data(world):
 
 
 def _concrete(path: str, value: str = "x") -> str:
-    return path.replace("{item_id}", value).replace("{job_id}", value).replace("{index}", value)
+    return (path.replace("{item_id}", value).replace("{job_id}", value)
+            .replace("{index}", value).replace("{version}", value))
 
 
 def test_private_routes_need_a_valid_token(world):

@@ -5,6 +5,7 @@ from fashionkit.service.routes import (
     accounts,
     exchange,
     items,
+    model,
     outfit_photos,
     outfits,
     pages,
@@ -19,6 +20,7 @@ ROUTERS = (
     exchange.router,
     photos.router,
     outfit_photos.router,
+    model.router,
 )
 
 __all__ = ["ROUTERS"]

@@ -121,6 +121,7 @@ function clearPage() {
   $('password-change').open = false;
   clearOutfitPhoto();
   forgetCutouts();
+  clearModel();
 }
 
 async function changePassword(event) {
@@ -165,7 +166,7 @@ async function start() {
   $('password-user').value = me.name;  // for password managers, beside the new password
   $('login').classList.add('hidden');
   $('app').classList.remove('hidden');
-  await Promise.all([loadItems(), loadPhotos(), loadCategories()]);
+  await Promise.all([loadItems(), loadPhotos(), loadCategories(), loadModel()]);
 }
 
 function tagValue(item, tag) {
@@ -529,5 +530,88 @@ document.addEventListener('DOMContentLoaded', () => {
   $('filter-clear').addEventListener('click', clearFilter);
   $('add-form').addEventListener('submit', addItem);
   $('outfit-form').addEventListener('submit', suggest);
+  $('model-teach').addEventListener('click', teachModel);
+  $('model-cancel').addEventListener('click', cancelTeaching);
+  $('model-rollback').addEventListener('click', rollbackModel);
   if (token) start().catch(() => logout());
 });
+
+// -- My model: the person's own detector (routes: /api/model) ---------------------------------
+let modelJob = null;  // the teaching job this page follows (null: none)
+
+function versionText(v) {
+  return `version ${v.version} (${v.photos} photos, ${v.minutes} min, ${v.created_at.replace('T', ' ')})`;
+}
+
+function clearModel() {
+  modelJob = null;
+  $('model-versions').replaceChildren();
+  for (const id of ['model-in-use', 'model-photos', 'model-status']) $(id).textContent = '';
+  $('model-progress').classList.add('hidden');
+  $('model-cancel').classList.add('hidden');
+}
+
+async function loadModel() {
+  const status = await api('/api/model');
+  $('model-in-use').textContent = status.active ? versionText(status.active) : 'the base model';
+  $('model-photos').textContent =
+    `${status.photos} corrected photo(s); teaching needs ${status.min_photos}`;
+  $('model-teach').disabled = !status.can_teach;
+  $('model-rollback').disabled = !status.active;
+  $('model-versions').replaceChildren(...status.versions.slice().reverse().map((v) =>
+    element('li', versionText(v) + (v.active ? ' (in use)' : ''), { 'data-version': v.version })));
+  const running = status.jobs.find((j) => j.state === 'queued' || j.state === 'running');
+  if (running && !modelJob) followTeaching(running).catch((err) => showError(err.message));
+}
+
+function showTeaching(job) {
+  $('model-progress').value = job.progress;
+  $('model-status').textContent = `${job.state}: ${job.message || ''}`;
+}
+
+async function followTeaching(job) {
+  modelJob = job;
+  $('model-teach').disabled = true;
+  $('model-progress').classList.remove('hidden');
+  $('model-cancel').classList.remove('hidden');
+  showTeaching(job);
+  try {
+    while (modelJob && (job.state === 'queued' || job.state === 'running')) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      if (!modelJob) return;
+      job = await api(`/api/model/jobs/${job.id}`);
+      showTeaching(job);
+    }
+  } finally {
+    if (modelJob && modelJob.id === job.id) {
+      modelJob = null;
+      $('model-cancel').classList.add('hidden');
+      $('model-progress').classList.add('hidden');
+      await loadModel();
+    }
+  }
+}
+
+async function teachModel() {
+  showError();
+  try {
+    await followTeaching(await api('/api/model/teach', { method: 'POST' }));
+  } catch (err) { showError(err.message); }
+}
+
+async function cancelTeaching() {
+  if (!modelJob) return;
+  showError();
+  try {
+    showTeaching(await api(`/api/model/jobs/${modelJob.id}`, { method: 'DELETE' }));
+  } catch (err) { showError(err.message); }
+}
+
+async function rollbackModel() {
+  showError();
+  try {
+    await api('/api/model/rollback', { method: 'POST' });
+    await loadModel();
+  } catch (err) { showError(err.message); }
+}
+// -- /My model ---------------------------------------------------------------------------------
