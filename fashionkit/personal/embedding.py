@@ -97,6 +97,8 @@ def colour_descriptor(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _gradient_histogram(lightness: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, float]:
+    if min(lightness.shape) < 2:  # one row or column of pixels: no gradient to describe
+        return np.zeros(_ORIENTATIONS), 0.0
     gy, gx = np.gradient(lightness)
     magnitude = np.hypot(gx, gy)[mask]
     angle = np.mod(np.arctan2(gy, gx), np.pi)[mask]  # orientation, not direction

@@ -219,7 +219,7 @@ def items_in_prediction(
             cutout_sha256=wardrobe.images.put_bytes(_png(rgba), ".png"),
         )
         found.append((detected, rgba))
-        masks.append(mask)
+        masks.append(mask if mask.any() else _box_region(mask.shape, det.box))
     if embedder is not None and found:
         vectors = embedder.embed(
             image,
@@ -231,6 +231,19 @@ def items_in_prediction(
             for (d, rgba), v in zip(found, vectors, strict=True)
         ]
     return found
+
+
+def _box_region(shape: tuple[int, int], box) -> np.ndarray:
+    """``H×W`` bool: the pixels of an XYXY box (at least one, clipped to the photo), what an
+    item whose mask the threshold left empty is embedded from (it still has a place: its box)."""
+    h, w = shape
+    x0 = min(max(int(np.floor(box[0])), 0), w - 1)
+    y0 = min(max(int(np.floor(box[1])), 0), h - 1)
+    x1 = min(max(int(np.ceil(box[2])), x0 + 1), w)
+    y1 = min(max(int(np.ceil(box[3])), y0 + 1), h)
+    region = np.zeros(shape, bool)
+    region[y0:y1, x0:x1] = True
+    return region
 
 
 def ingest_photos(

@@ -229,3 +229,28 @@ def test_categories_keep_matches_within_a_category():
         gallery.match(centres[:2], categories=[1])
     with pytest.raises(InvalidDataError, match="categories"):
         Gallery.fit(x, ids, categories=cats[:-1])
+
+
+def test_thin_items_embed(embedder):
+    """An item one pixel wide or tall (a strap, a detection at the photo's edge) has no
+    gradient to describe, but still an embedding: finite and of unit length."""
+    photo = np.random.default_rng(1).integers(0, 255, (40, 30, 3), dtype=np.uint8)
+    masks = np.zeros((2, 40, 30), bool)
+    masks[0, 5:35, 10] = True  # one column
+    masks[1, 20, 3:25] = True  # one row
+    boxes = np.array([[10, 5, 11, 35], [3, 20, 25, 21]], np.float32)
+    vectors = embedder.embed(photo, masks, boxes)
+    assert np.isfinite(vectors).all()
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_the_region_an_item_with_an_empty_mask_is_embedded_from():
+    """A detection whose mask the threshold left empty still becomes an item, embedded from
+    its box (the ingest path end to end: tests/test_reliability_images.py, whose untrained
+    detector gives such masks)."""
+    from fashionkit.wardrobe.ingest import _box_region
+
+    region = _box_region((10, 8), (2.4, 3.0, 5.2, 9.9))
+    assert region.sum() == 4 * 7 and region[3:10, 2:6].all()
+    # A box off the photo or of no size still names one pixel.
+    assert _box_region((10, 8), (20.0, -5.0, 20.0, -5.0)).sum() == 1
