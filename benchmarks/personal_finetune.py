@@ -2,7 +2,8 @@
 person's new photos.
 
 A base detector trained on the generic synthetic world (``--base CHECKPOINT``, or trained here
-for ``--base-minutes`` on ``--world-images`` pictures) is fine-tuned with
+for ``--base-minutes`` on ``--world-images`` pictures, by ``personalization.py``'s
+``train_base``) is fine-tuned with
 :func:`fashionkit.personal.finetune.finetune_personal` on a synthetic personal closet's labelled
 photos (``--closet DIR`` from ``fashionkit synth closet``, or generated here from ``--seed``) for
 at most ``--minutes`` of wall time, then both models' mask AP50 / AP are measured on the
@@ -18,9 +19,12 @@ The goal: AP50 at least 0.15 above the base after ≤ 5 minutes of fine-tuning o
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> None:
@@ -41,13 +45,14 @@ def main() -> None:
         args.base_minutes, args.world_images, args.minutes = 1.0, 48, 1.0
         args.labelled, args.new = 8, 6
 
+    from benchmarks.personalization import train_base
     from fashionkit.data.synth.closet import generate_closet
     from fashionkit.personal.finetune import measure_personal_gain
 
     with tempfile.TemporaryDirectory() as tmp:
         root = args.out or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        base = args.base or _train_base(root, args.base_minutes, args.world_images)
+        base = args.base or train_base(root / "base", args.base_minutes, args.world_images)
         closet = args.closet
         if closet is None:
             closet = root / "closet"
@@ -63,23 +68,6 @@ def main() -> None:
         print(f"personal     {r['personal_ap50']:9.3f}  {r['personal_ap']:7.3f}")
     print(f"RESULT personal_ap50_gain {r['personal_ap50_gain']:.4f}")
     print(f"RESULT finetune_minutes {r['finetune_minutes']:.2f}")
-
-
-def _train_base(root: Path, minutes: float, images: int) -> Path:
-    """cpu-tiny trained on the generic synthetic world for ``minutes`` (the closet's items are
-    not in it)."""
-    from fashionkit.data.synth import generate_world
-    from fashionkit.engine import apply_overrides, get_recipe, train
-
-    recipe = apply_overrides(get_recipe("cpu-tiny"), ["epochs=1000", "eval_every=100000"])
-    world = root / "world"
-    generate_world(world, images=images, size=recipe.data.image_size, seed=0, val_fraction=0.0,
-                   workers=2)
-    result = train(recipe, world / "train.json", None, world / "images", root / "base-run",
-                   max_minutes=minutes, progress=False, evaluate=False)
-    print(f"base: cpu-tiny, {result.epochs_completed} epochs on {images} world images in "
-          f"{result.seconds / 60:.1f} min")
-    return result.model_path
 
 
 if __name__ == "__main__":

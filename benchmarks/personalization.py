@@ -22,8 +22,10 @@ photos hold items never seen):
   frequent value among the training items, each item once). Each known item's tags are predicted by a model
   fitted WITHOUT that item (5 folds over items), unseen items by one fitted on all known items:
   every prediction is for an item the model has not seen, as for a newly photographed one.
-- **personal detector**: ``fashionkit.personal.finetune.finetune_personal`` from the base on the
-  first closet's labelled photos, mask AP50 on its new photos, base vs personal.
+- **personal detector**: :func:`fashionkit.personal.finetune.measure_personal_gain` (the
+  measurement ``personal_finetune.py`` makes): the base fine-tuned on the first closet's
+  labelled photos for ``--finetune-minutes``, mask AP50 and AP on its new photos, base vs
+  personal.
 
 Ends with ``RESULT`` lines: ``personal_ap50_gain``, ``finetune_minutes``,
 ``recognition_top1``, ``new_item_precision``, ``new_item_recall`` (ground-truth masks, learned
@@ -54,6 +56,7 @@ from PIL import Image
 from fashionkit.data.synth.closet import Closet, ClosetPhoto, generate_closet, load_closet
 from fashionkit.ontology import PART_IDS
 from fashionkit.personal.embedding import ItemEmbedder, colour_descriptor
+from fashionkit.personal.finetune import measure_personal_gain
 from fashionkit.personal.recognition import Gallery
 from fashionkit.personal.tags import TagModel, prior_of
 from fashionkit.wardrobe.attributes import material_from_attributes, suggest_seasons
@@ -293,7 +296,10 @@ def evaluate_tags(closet: Closet, train: Split, train_emb: np.ndarray, test: Spl
 
 
 # -- detector --------------------------------------------------------------------------------
-def train_base(root: Path, minutes: float, images: int, seed: int) -> Path:
+def train_base(root: Path, minutes: float, images: int, seed: int = 0) -> Path:
+    """The base detector of the personal benchmarks (this one and ``personal_finetune.py``):
+    ``cpu-tiny`` trained for ``minutes`` on a generic synthetic world of ``images`` pictures
+    (seed ``seed``), in which no closet's items are."""
     from fashionkit.data.synth import generate_world
     from fashionkit.engine import apply_overrides, get_recipe, train
 
@@ -301,8 +307,9 @@ def train_base(root: Path, minutes: float, images: int, seed: int) -> Path:
                              [f"seed={seed}", "eval_every=100000", "epochs=1000"])
     world = root / "world"
     t0 = time.perf_counter()
+    # No validation split: the base is trained without evaluation, every picture trains it.
     generate_world(world, images=images, size=recipe.data.image_size, seed=seed,
-                   val_fraction=0.05, workers=2)
+                   val_fraction=0.0, workers=2)
     print(f"base detector: generic synthetic world of {images} images of "
           f"{recipe.data.image_size}² in {time.perf_counter() - t0:.0f} s (seed {seed}, no closet)")
     result = train(recipe, world / "train.json", None, world / "images", root / "run",
@@ -321,38 +328,6 @@ def random_detector(checkpoint: Path) -> ItemEmbedder:
     torch.manual_seed(0)
     model = build_model(trained.config)
     return ItemEmbedder(model, data.get("recipe"))
-
-
-def mask_ap50(checkpoint: Path, annotations: Path, images: Path) -> float:
-    from fashionkit.evaluation import evaluate_all, load_ground_truth, results_from_records
-    from fashionkit.inference import Predictor
-
-    gt = load_ground_truth(annotations)
-    import json
-
-    data = json.loads(annotations.read_text())
-    predictor = Predictor(checkpoint, score_threshold=0.05)
-    records: list[dict] = []
-    paths = [images / im["file_name"] for im in data["images"]]
-    for image, prediction in zip(data["images"], predictor(paths), strict=True):
-        records.extend(prediction.to_results(int(image["id"])))
-    dt = results_from_records(records, gt, iou_type="segm")
-    return float(evaluate_all(gt, dt, "segm", attributes=False, per_class=False)["coco"]["AP50"])
-
-
-def personal_detector(base: Path, closet: Closet, root: Path, minutes: float
-                      ) -> tuple[float, float, float, float] | None:
-    """``(base AP50, personal AP50, fine-tuning minutes, steps)`` on the closet's new photos,
-    or ``None`` when ``finetune_personal`` is not part of this fashionkit."""
-    try:
-        from fashionkit.personal.finetune import finetune_personal  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    result = finetune_personal(base, closet.labelled.dir, root / "personal.pt",
-                               max_minutes=minutes, seed=0)
-    ann, images = closet.new.annotations_path, closet.new.images_dir
-    return (mask_ap50(base, ann, images), mask_ap50(Path(result.path), ann, images),
-            float(result.minutes), float(result.steps))
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -485,17 +460,16 @@ def main() -> None:
 
         print("\nPersonal detector")
         assert first_closet is not None
-        personal = personal_detector(base, first_closet, root, args.finetune_minutes)
-        if personal is None:
-            gain = minutes = float("nan")
-            print("  fashionkit.personal.finetune is not part of this checkout: no personal "
-                  "detector measured (RESULT lines nan)")
-        else:
-            base_ap, personal_ap, minutes, steps = personal
-            gain = personal_ap - base_ap
-            print(f"  mask AP50 on the new photos: base {base_ap:.3f}, personal "
-                  f"{personal_ap:.3f} after {minutes:.1f} min ({steps:.0f} steps) of "
-                  f"fine-tuning on {len(first_closet.labelled.photos)} labelled photos")
+        r = measure_personal_gain(base, first_closet.labelled.dir, first_closet.new.dir,
+                                  max_minutes=args.finetune_minutes, seed=0,
+                                  out_path=root / "personal.pt")
+        gain, minutes = r["personal_ap50_gain"], r["finetune_minutes"]
+        print(f"  fine-tuned on {r['photos']:.0f} labelled photos of closet seed "
+              f"{first_closet.seed}: {r['steps']:.0f} steps in {minutes:.1f} min; on its "
+              f"{len(first_closet.new.photos)} new photos:")
+        print(f"  {'model':10s} {'mask AP50':>9s} {'mask AP':>8s}")
+        print(f"  {'base':10s} {r['base_ap50']:9.3f} {r['base_ap']:8.3f}")
+        print(f"  {'personal':10s} {r['personal_ap50']:9.3f} {r['personal_ap']:8.3f}")
     print(f"\ntotal {(time.perf_counter() - started) / 60:.1f} min (timings on a shared machine "
           "are inflated)")
     top1, _, precision, recall = gt_rec["learned"].figures

@@ -288,11 +288,47 @@ def _need_weights(weights: Path | None) -> Path:
     return weights
 
 
+def _wore_models(wardrobe, weights: Path | None, device: str):
+    """``(detector checkpoint, embedder)`` for ``wardrobe wore``: ``weights`` for both when
+    given. Otherwise the person's active model detects (:class:`typer.BadParameter` when they
+    have none), and items are recognised by the embedder their stored vectors come from: of
+    that model's base checkpoint (as the service recognises them) or of the model itself,
+    whichever has embedded more of them. When neither has (the base file is gone, say), the
+    model's own embedder embeds every item again first (:func:`reindex`), as the service
+    does when its model changed."""
+    from fashionkit.personal.models import PersonalModels
+    from fashionkit.personal.wearlog import reindex
+
+    if weights is not None:
+        return weights, _embedder(weights, device)
+    own = PersonalModels(wardrobe).active_model()
+    if own is None:
+        raise typer.BadParameter(
+            "recognising items needs the detector they were added with (you have not taught "
+            "a model of your own: fashionkit wardrobe teach --weights BASE)",
+            param_hint="--weights",
+        )
+    typer.echo(f"detecting with your own model ({own.path.name})")
+    known = wardrobe.embedders()
+    base = Path(own.base)
+    candidates = [base, own.path] if base.is_file() and base != own.path else [own.path]
+    embedders = [_embedder(path, device) for path in candidates]
+    chosen = max(embedders, key=lambda e: known.get(e.key, 0))
+    if known and chosen.key not in known:
+        chosen = embedders[-1]
+        report = reindex(wardrobe, chosen)
+        typer.echo(f"your items were embedded by another model: embedded {len(report.embedded)} "
+                   "item(s) again with your own model")
+    return own.path, chosen
+
+
 @wardrobe_app.command("wore")
 def wore(
     photos: list[Path] = typer.Argument(..., help="Photos (files or folders) of your outfit."),
     weights: Path | None = typer.Option(
-        None, "--weights", exists=True, dir_okay=False, help="Trained checkpoint (model.pt)."
+        None, "--weights", exists=True, dir_okay=False,
+        help="Trained checkpoint (model.pt) that detects and recognises; default: your own "
+        "model detects, and the model your items were embedded with recognises (see below).",
     ),
     on: str | None = typer.Option(None, "--on", help="Day worn, YYYY-MM-DD (default today)."),
     add_new: bool = typer.Option(
@@ -304,7 +340,12 @@ def wore(
     user: str = typer.Option("default", "--user", help="Whose wardrobe."),
 ) -> None:
     """Log what you wore from a photo: your items in it are recognised and each gets a wear on
-    the day; the others are listed as new (--add-new adds them, as 'wardrobe add' does)."""
+    the day; the others are listed as new (--add-new adds them, as 'wardrobe add' does).
+
+    Without --weights, your own model (fashionkit wardrobe teach) finds the items, and they are
+    recognised with the model your items were embedded with: the base your model was taught
+    from, or your model itself. When neither embedded them (the base file is gone), your items
+    are first embedded again with your own model, as 'wardrobe reindex' does."""
     from rich.console import Console
     from rich.markup import escape
 
@@ -313,7 +354,6 @@ def wore(
     from fashionkit.ontology import load_ontology
     from fashionkit.personal.wearlog import log_outfit_photos
 
-    weights = _need_weights(weights)
     try:
         day = dt.date.fromisoformat(on) if on else None
     except ValueError:
@@ -324,8 +364,8 @@ def wore(
     console = Console(soft_wrap=True)
     onto = load_ontology()
     with _open(db, user) as wardrobe:
-        embedder = _embedder(weights, device)
-        predictor = Predictor(weights, device=device, score_threshold=min_score)
+        detector, embedder = _wore_models(wardrobe, weights, device)
+        predictor = Predictor(detector, device=device, score_threshold=min_score)
         reports, unreadable = log_outfit_photos(
             wardrobe, predictor, embedder, paths, on=day, min_score=min_score, add_new=add_new
         )

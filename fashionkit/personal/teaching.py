@@ -16,12 +16,20 @@ the next step; no version is registered.
 
 A process killed while a job runs leaves no half-written model: the checkpoint is written
 atomically and becomes a version only once whole (:func:`finetune_personal`), so the killed
-job left at most an unregistered file. At the next start :meth:`TeachJobs.recover` marks jobs
-left queued or running as failed ("start again": teaching is not retried by itself, as it
-takes minutes of the server's CPU the person may no longer want to spend) and
-:func:`~fashionkit.personal.models.remove_orphans` deletes stray files. (Teaching runs in the
-process that started it: several service processes on one database are started together, as
-each start takes the unfinished teaching jobs for interrupted ones.)
+job left at most an unregistered file. Several service processes may share the database and
+the models folder (``serve --workers N``, where a worker that died is restarted while the
+others go on), so what a dead process left is told from a live one's work as the photo jobs
+do it (:mod:`fashionkit.service.photos`): the process that accepts a job holds an ``flock`` on
+the job's lock file (``<models>/jobs/<job id>.lock``) from before its row exists until the job
+has finished, and the kernel drops the lock when that process dies, however it dies. A queued
+job lives only in the accepting process's pool, so it holds the lock while queued too.
+:meth:`TeachJobs.recover` (at every start) marks failed a queued or running job only when its
+lock can be taken — the process that owned it is gone — ("start again": teaching is not
+retried by itself, as it takes minutes of the server's CPU the person may no longer want to
+spend), and :func:`~fashionkit.personal.models.remove_orphans` deletes stray files: only files
+older than a job's budget and a minute, as a live fine-tuning writes its checkpoint once, at
+its end, and registers it at once. Without ``fcntl`` (Windows) no lock can be seen, every
+unfinished job is taken for an interrupted one and several processes must be started together.
 
 Job record (also the JSON of ``GET /api/model/jobs/{id}``)::
 
@@ -48,6 +56,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select, update
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from fashionkit.errors import ConflictError, InvalidDataError, NotFoundError, Problem
 from fashionkit.personal.finetune import PERSONAL_SETTINGS, FinetuneResult, FinetuneSettings
@@ -138,6 +151,38 @@ def teach(
     return TeachResult(version, result)
 
 
+def _hold(path: Path) -> int:
+    """Create the lock file ``path`` and lock it for this process: a descriptor the caller
+    closes once the job has finished (or that the process's death closes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RuntimeError(f"{path} is held by another process") from None
+    return fd
+
+
+def _abandoned(path: Path) -> int | None:
+    """``-1`` when no lock file ``path`` exists (its job has no live owner, or has finished),
+    an open descriptor holding it locked when its owner is gone (the caller closes it),
+    ``None`` while a live process holds it."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return -1
+    if fcntl is None:
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
@@ -182,6 +227,9 @@ class TeachJobs:
         # Fine-tuning takes every core it is given: one at a time in a process.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fashionkit-teach")
         self._cancels: dict[str, threading.Event] = {}
+        # Lock descriptors of the jobs this process accepted and has not finished.
+        self._held: dict[str, int] = {}
+        self._started: set[str] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.name = f"{socket.gethostname()}:{os.getpid()}"
@@ -189,6 +237,20 @@ class TeachJobs:
     @property
     def available(self) -> bool:
         return self.base is not None
+
+    def lock_path(self, job_id: str) -> Path:
+        """The file the process owning job ``job_id`` holds locked while the job is
+        unfinished (see the module docstring)."""
+        return self.root / "jobs" / f"{job_id}.lock"
+
+    def _release(self, job_id: str) -> None:
+        with self._lock:
+            fd = self._held.pop(job_id, None)
+        if fd is not None:
+            # Removed while still locked: a recover() that opened it meanwhile then finds the
+            # job finished in its row.
+            self.lock_path(job_id).unlink(missing_ok=True)
+            os.close(fd)
 
     # -- records -----------------------------------------------------------------------------
     def get(self, job_id: str, user_id: int) -> dict:
@@ -218,10 +280,13 @@ class TeachJobs:
             return [_job_of(r) for r in rows]
 
     def _set(self, job_id: str, **values) -> None:
+        where = [ModelJobRow.id == job_id]
         if values.get("state") in ("done", "failed", "cancelled"):
             values["finished_at"] = _now()
+            # Only the runner ends a running job; a job already ended stays as it ended.
+            where.append(ModelJobRow.state == "running")
         with self.database.engine.begin() as connection:
-            connection.execute(update(ModelJobRow).where(ModelJobRow.id == job_id).values(**values))
+            connection.execute(update(ModelJobRow).where(*where).values(**values))
 
     # -- starting, cancelling -----------------------------------------------------------------
     def start(self, user_id: int) -> dict:
@@ -235,22 +300,30 @@ class TeachJobs:
         row = ModelJobRow(id=uuid.uuid4().hex, user_id=user_id, state="queued", progress=0.0,
                           message="waiting to start", cancel_requested=False,
                           minutes=self.minutes, created_at=_now())
-        with self.database.writing("a model job was started meanwhile") as session:
-            running = session.scalar(
-                select(ModelJobRow.id).where(ModelJobRow.user_id == user_id,
-                                             ModelJobRow.state.in_(_UNFINISHED))
-                .with_for_update()
-            )
-            if running is not None:
-                raise ConflictError(
-                    f"your model is already being taught (job {running}); wait for it or "
-                    "cancel it")
-            session.add(row)
-            session.flush()
-            job = _job_of(row)
+        # Locked before the row exists, so no recover() elsewhere sees the job without owner.
+        fd = _hold(self.lock_path(row.id))
         with self._lock:
-            self._cancels[row.id] = threading.Event()
-        self._pool.submit(self._run, row.id, user_id)
+            self._held[row.id] = fd
+        try:
+            with self.database.writing("a model job was started meanwhile") as session:
+                running = session.scalar(
+                    select(ModelJobRow.id).where(ModelJobRow.user_id == user_id,
+                                                 ModelJobRow.state.in_(_UNFINISHED))
+                    .with_for_update()
+                )
+                if running is not None:
+                    raise ConflictError(
+                        f"your model is already being taught (job {running}); wait for it or "
+                        "cancel it")
+                session.add(row)
+                session.flush()
+                job = _job_of(row)
+            with self._lock:
+                self._cancels[row.id] = threading.Event()
+            self._pool.submit(self._run, row.id, user_id)
+        except BaseException:
+            self._release(row.id)
+            raise
         return job
 
     def cancel(self, job_id: str, user_id: int) -> dict:
@@ -284,6 +357,7 @@ class TeachJobs:
     def _run(self, job_id: str, user_id: int) -> None:
         with self._lock:
             cancel = self._cancels.setdefault(job_id, threading.Event())
+            self._started.add(job_id)
         try:
             if not self._claim(job_id):
                 return
@@ -295,6 +369,8 @@ class TeachJobs:
         finally:
             with self._lock:
                 self._cancels.pop(job_id, None)
+                self._started.discard(job_id)
+            self._release(job_id)
 
     def _teach(self, job_id: str, user_id: int, cancel: threading.Event) -> None:
         assert self.base is not None
@@ -332,24 +408,51 @@ class TeachJobs:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def recover(self) -> dict[str, int]:
-        """What a stopped process left: its jobs marked failed, stray model files removed
-        (see the module docstring). Returns counts, for the log."""
-        with self.database.engine.begin() as connection:
-            failed = connection.execute(
-                update(ModelJobRow)
-                .where(ModelJobRow.state.in_(_UNFINISHED))
-                .values(state="failed", finished_at=_now(), message=_STOPPED)
-            ).rowcount
-        # A file younger than a job's budget may belong to another process's running job.
+        """What stopped processes left: their queued and running jobs marked failed, stray
+        model files removed. Safe while other processes serve the same database: a job whose
+        lock a live process holds is left alone (see the module docstring). Returns counts,
+        for the log."""
+        with self.database.sessions() as session:
+            unfinished = list(session.scalars(
+                select(ModelJobRow.id).where(ModelJobRow.state.in_(_UNFINISHED))))
+        failed = 0
+        for job_id in unfinished:
+            with self._lock:
+                ours = job_id in self._held
+            if ours:
+                continue
+            path = self.lock_path(job_id)
+            fd = _abandoned(path)
+            if fd is None:
+                continue
+            try:
+                # Under its lock: a row still unfinished now has no owner left.
+                with self.database.engine.begin() as connection:
+                    failed += connection.execute(
+                        update(ModelJobRow)
+                        .where(ModelJobRow.id == job_id, ModelJobRow.state.in_(_UNFINISHED))
+                        .values(state="failed", finished_at=_now(), message=_STOPPED)
+                    ).rowcount
+                if fd >= 0:
+                    path.unlink(missing_ok=True)
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+        # A live fine-tuning's checkpoint is written at its end and registered at once: a file
+        # older than a job's budget and a minute belongs to no live job.
         stray = remove_orphans(self.database, self.root, min_age_s=self.minutes * 60 + 60)
         return {"interrupted_model_jobs": int(failed), "stray_model_files": stray}
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop: running jobs stop at their next step and are reported failed (no version);
-        queued ones stay queued in the table and the next start's :meth:`recover` reports them
-        failed."""
+        queued ones stay queued in the table, their locks released, and the next
+        :meth:`recover` of any process reports them failed."""
         self._stopping.set()
         with self._lock:
             for event in self._cancels.values():
                 event.set()
         self._pool.shutdown(wait=wait, cancel_futures=True)
+        with self._lock:
+            never_run = [j for j in self._held if j not in self._started]
+        for job_id in never_run:
+            self._release(job_id)

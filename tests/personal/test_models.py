@@ -189,3 +189,79 @@ def test_a_job_killed_mid_way_ends_failed_with_no_half_written_model(database, t
     assert job["finished_at"] is not None
     assert models.versions() == [] and not partial.exists()
     jobs.shutdown()
+
+
+def test_recover_in_another_process_leaves_a_live_job_and_fails_it_once_its_owner_died(
+        database, tmp_path, monkeypatch):
+    """Two TeachJobs on one database stand for two service processes (``serve --workers``):
+    the second one's start must not fail the job the first is running; once the first is gone
+    (its lock descriptor closed, as the kernel closes a killed process's), it must."""
+    import fashionkit.personal.finetune as finetune
+    from fashionkit.personal.finetune import FinetuneResult
+
+    wardrobe = database.wardrobe("alice")
+    wardrobe_with_photos(wardrobe, tmp_path / "photos", 2)
+    root = tmp_path / "models"
+    training, release = threading.Event(), threading.Event()
+
+    def slow_finetune(base, data, out, **kwargs):
+        training.set()
+        assert release.wait(30)
+        return FinetuneResult(None, 0.1, 3, cancelled=True, photos=2)
+
+    monkeypatch.setattr(finetune, "finetune_personal", slow_finetune)
+    owner = TeachJobs(database, root, tmp_path / "base.pt", lambda uid: wardrobe, min_photos=2)
+    other = TeachJobs(database, root, None, lambda uid: wardrobe)
+    try:
+        job = owner.start(wardrobe.user_id)
+        assert training.wait(30)
+        assert owner.lock_path(job["id"]).is_file()
+        assert other.recover() == {"interrupted_model_jobs": 0, "stray_model_files": 0}
+        assert other.get(job["id"], wardrobe.user_id)["state"] == "running"
+        # The owner dies: its descriptor closes, the lock file stays behind.
+        os.close(owner._held.pop(job["id"]))
+        assert other.recover() == {"interrupted_model_jobs": 1, "stray_model_files": 0}
+        failed = other.get(job["id"], wardrobe.user_id)
+        assert failed["state"] == "failed" and "teach it again" in failed["message"]
+        assert not owner.lock_path(job["id"]).exists()
+    finally:
+        release.set()
+        owner.shutdown()
+        other.shutdown()
+    # What the stand-in for a dead process did after its death does not undo the failure.
+    assert other.get(job["id"], wardrobe.user_id)["state"] == "failed"
+
+
+def test_a_queued_job_belongs_to_the_process_that_accepted_it(database, tmp_path, monkeypatch):
+    """A queued job waits in its process's pool: another process's recover leaves it while
+    that process lives; after the owner stops, the queued job is reported failed."""
+    import fashionkit.personal.finetune as finetune
+    from fashionkit.personal.finetune import FinetuneResult
+
+    alice, bob = database.wardrobe("alice"), database.wardrobe("bob")
+    for w in (alice, bob):
+        wardrobe_with_photos(w, tmp_path / f"photos-{w.user}", 2)
+    wardrobes = {alice.user_id: alice, bob.user_id: bob}
+    training, release = threading.Event(), threading.Event()
+
+    def slow_finetune(base, data, out, **kwargs):
+        training.set()
+        assert release.wait(30)
+        return FinetuneResult(None, 0.1, 3, cancelled=True, photos=2)
+
+    monkeypatch.setattr(finetune, "finetune_personal", slow_finetune)
+    root = tmp_path / "models"
+    owner = TeachJobs(database, root, tmp_path / "base.pt", wardrobes.__getitem__, min_photos=2)
+    other = TeachJobs(database, root, None, wardrobes.__getitem__)
+    running = owner.start(alice.user_id)
+    assert training.wait(30)
+    queued = owner.start(bob.user_id)
+    assert other.recover()["interrupted_model_jobs"] == 0
+    assert other.get(queued["id"], bob.user_id)["state"] == "queued"
+    owner.shutdown(wait=False)  # the queued job is dropped from the pool, its lock released
+    release.set()
+    owner.shutdown()  # waits for the running one, which stops unfinished
+    assert other.get(running["id"], alice.user_id)["state"] == "failed"
+    assert other.recover()["interrupted_model_jobs"] == 1
+    assert other.get(queued["id"], bob.user_id)["state"] == "failed"
+    other.shutdown()

@@ -141,3 +141,59 @@ def test_suggest_favours_rarely_worn(tmp_path):
     table = run("wardrobe", "list", "--db", db).output
     row = next(line for line in table.splitlines() if "a-shirt" in line)
     assert " 3 " in row and "2026-11-20" in row
+
+
+def test_wore_without_weights_uses_your_own_model_and_your_items_embedder(setup, monkeypatch):
+    """Without --weights the person's active model detects; recognition uses the embedder
+    their items were embedded with (the base it was taught from), and when that base is gone
+    their items are embedded again with their own model first."""
+    import shutil
+
+    import fashionkit.inference
+    from fashionkit.modeling import build_model, model_config_from_preset, save_checkpoint
+    from fashionkit.personal.embedding import ItemEmbedder
+    from fashionkit.personal.models import PersonalModels
+
+    db, weights, truth = setup["db"], setup["weights"], setup["truth"]
+    detectors = []
+
+    def predictor(path, **kwargs):
+        detectors.append(path)
+        return truth
+
+    monkeypatch.setattr(fashionkit.inference, "Predictor", predictor)
+    added = run("wardrobe", "add", setup["photo"], setup["tmp"] / "more.png", "--weights", weights,
+                "--db", db)  # fmt: skip
+    assert added.exit_code == 0, added.output
+    torch.manual_seed(1)
+    taught = save_checkpoint(build_model(model_config_from_preset("cpu-tiny")),
+                             setup["tmp"] / "taught.pt")
+    base_key = ItemEmbedder.from_checkpoint(weights).key
+    own_key = ItemEmbedder.from_checkpoint(taught).key
+    with Wardrobe(db) as wardrobe:
+        models = PersonalModels(wardrobe)
+        first = models.new_file()
+        shutil.copyfile(taught, first)
+        models.register(first, base=weights, photos=5, minutes=1.0, steps=3)
+        assert set(wardrobe.embedders()) == {base_key}
+        held = len(wardrobe)
+
+    result = run("wardrobe", "wore", setup["outfit"], "--db", db)
+    assert result.exit_code == 0, result.output
+    assert detectors[-1] == first and "your own model" in result.output
+    assert "wore " in result.output and "again" not in result.output
+    with Wardrobe(db) as wardrobe:
+        assert wardrobe.wear_stats() and set(wardrobe.embedders()) == {base_key}
+        gone = models.new_file()
+        shutil.copyfile(taught, gone)
+        models.register(gone, base=setup["tmp"] / "deleted-base.pt", photos=5, minutes=1.0,
+                        steps=3)
+
+    again = run("wardrobe", "wore", setup["outfit"], "--on", "2026-11-21", "--db", db)
+    assert again.exit_code == 0, again.output
+    assert detectors[-1] == gone
+    # (The random weights of this stand-in recognise nothing: what matters is the gallery.)
+    assert f"embedded {held} item(s) again with your own model" in again.output, again.output
+    assert "recognised in 1 photo(s)" in again.output
+    with Wardrobe(db) as wardrobe:
+        assert wardrobe.embedders()[own_key] == held
