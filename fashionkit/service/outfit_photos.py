@@ -35,34 +35,15 @@ import numpy as np
 from fashionkit.errors import ConflictError, InvalidDataError, NotFoundError
 from fashionkit.wardrobe.database import ItemInPhoto, ItemPart, Wardrobe
 from fashionkit.wardrobe.items import WardrobeItem, item_from_dict, item_to_dict
-from fashionkit.wardrobe.models import JobRow
 
 __all__ = [
-    "EMPTY_RESULT", "job_of", "recognise_outfit", "accept_offer", "offer_is", "public_job",
+    "EMPTY_RESULT", "recognise_outfit", "accept_offer", "offer_is", "public_job",
 ]  # fmt: skip
 
 EMPTY_RESULT: dict = {
     "worn_on": None, "recognised": [], "logged": [], "new": [], "overlay": None,
     "photo_sha256": None,
 }  # fmt: skip
-
-
-def job_of(row: JobRow) -> dict:
-    """The job record (module docstring) of an outfit job's row."""
-    result = {**EMPTY_RESULT, **(row.result or {})}
-    return {
-        "id": row.id,
-        "user_id": row.user_id,
-        "status": row.status,
-        "created_at": row.created_at.replace(tzinfo=dt.UTC).isoformat(timespec="seconds"),
-        "width": row.width,
-        "height": row.height,
-        "format": row.photo_format,
-        "error": row.error,
-        "attempts": row.attempts,
-        "kind": "outfit",
-        **{key: result[key] for key in EMPTY_RESULT},
-    }
 
 
 def public_job(job: dict) -> dict:

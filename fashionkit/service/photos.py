@@ -282,12 +282,12 @@ def _result_keys(kind: str) -> dict:
 
 
 def _job_of(row: JobRow) -> dict:
+    """The job record of a row of either kind: the fields every job has, and the result keys
+    of its kind (:data:`_EMPTY_RESULT`, or the outfit photos' ``EMPTY_RESULT``) with their
+    lists copied, so that a record never shares a list with the row."""
     kind = row.kind or "photo"
-    if kind != "photo":
-        from fashionkit.service.outfit_photos import job_of
-
-        return job_of(row)
-    result = {**_EMPTY_RESULT, **(row.result or {})}
+    empty = _result_keys(kind)
+    result = {**empty, **(row.result or {})}
     return {
         "id": row.id,
         "user_id": row.user_id,
@@ -296,11 +296,8 @@ def _job_of(row: JobRow) -> dict:
         "width": row.width,
         "height": row.height,
         "format": row.photo_format,
-        "items": list(result["items"]),
-        "skipped": bool(result["skipped"]),
-        "duplicates": list(result["duplicates"]),
-        "overlay": result["overlay"],
-        "supercategories": result["supercategories"],
+        **{key: list(result[key]) if isinstance(result[key], list) else result[key]
+           for key in empty},
         "error": row.error,
         "attempts": row.attempts,
         "kind": kind,
