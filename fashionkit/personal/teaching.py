@@ -57,14 +57,10 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
 from fashionkit.errors import ConflictError, InvalidDataError, NotFoundError, Problem
 from fashionkit.personal.finetune import PERSONAL_SETTINGS, FinetuneResult, FinetuneSettings
 from fashionkit.personal.models import ModelVersion, PersonalModels, remove_orphans
+from fashionkit.wardrobe import file_locks
 from fashionkit.wardrobe.database import Wardrobe, WardrobeDatabase
 from fashionkit.wardrobe.models import ModelJobRow
 
@@ -155,13 +151,9 @@ def _hold(path: Path) -> int:
     """Create the lock file ``path`` and lock it for this process: a descriptor the caller
     closes once the job has finished (or that the process's death closes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    if fcntl is not None:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise RuntimeError(f"{path} is held by another process") from None
+    fd = file_locks.open_unused(path, os.O_RDWR | os.O_CREAT)
+    if fd is None:
+        raise RuntimeError(f"{path} is held by another process")
     return fd
 
 
@@ -170,17 +162,9 @@ def _abandoned(path: Path) -> int | None:
     an open descriptor holding it locked when its owner is gone (the caller closes it),
     ``None`` while a live process holds it."""
     try:
-        fd = os.open(path, os.O_RDWR)
+        return file_locks.open_unused(path, os.O_RDWR)
     except FileNotFoundError:
         return -1
-    if fcntl is None:
-        return fd
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
 
 
 def _now() -> dt.datetime:

@@ -75,12 +75,8 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import and_, func, or_, select, update
 
-try:
-    import fcntl
-except ImportError:  # Windows: no other process's files to tell apart from a killed one's
-    fcntl = None  # type: ignore[assignment]
-
 from fashionkit.errors import NotFoundError
+from fashionkit.wardrobe import file_locks
 from fashionkit.wardrobe.database import WardrobeDatabase
 from fashionkit.wardrobe.models import JobRow
 
@@ -216,39 +212,24 @@ def _decode(data: bytes | BinaryIO, kind: str) -> bool:
         return image.getexif().get(0x0112) in (5, 6, 7, 8)
 
 
-def _lock_held(fd: int) -> None:
-    """Lock the open file ``fd`` for this process until it is closed (or the process dies):
-    :meth:`JobStore.recover` in any process leaves a locked upload alone."""
-    if fcntl is not None:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-
-
 def _unused(path: Path) -> int | None:
     """An open descriptor of ``path`` locked for us, when no live process holds it (the caller
     closes it); ``None`` when one does, or the file is gone."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        return file_locks.open_unused(path)
     except FileNotFoundError:
         return None
-    if fcntl is None:
-        return fd
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
 
 
 def _write_locked(path: Path, data: bytes | BinaryIO) -> tuple[str, int]:
     """Write ``data`` (bytes, or a file copied in blocks) to ``path`` whole or not at all;
-    returns its SHA-256 and a descriptor holding the file locked (:func:`_lock_held`) from
+    returns its SHA-256 and a descriptor holding the file locked (``file_locks.hold``) from
     before its first byte, for the caller to close once the file's job is recorded."""
     path.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMPORARY)
     try:
-        _lock_held(fd)
+        file_locks.hold(fd)
         with os.fdopen(os.dup(fd), "wb") as f:
             source = _stream(data)
             while block := source.read(1 << 20):
