@@ -108,3 +108,34 @@ class TruthPredictor:
             truth_prediction(path, self.truth[hashlib.sha256(Path(path).read_bytes()).hexdigest()])
             for path in paths
         ]
+
+
+class served:
+    """``with served(app) as base:`` the application on 127.0.0.1 (a free port), in a thread
+    of this process; ``base`` is its URL. Stops the server on leaving (waiting up to
+    ``stop_s`` for a request or a job in flight)."""
+
+    def __init__(self, app, stop_s: float = 30.0):
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0,
+                                                    log_level="warning"))
+        self.stop_s = stop_s
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, \
+                "the server did not start"
+            time.sleep(0.02)
+        host, port = self.server.servers[0].sockets[0].getsockname()[:2]
+        assert host == "127.0.0.1"
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=self.stop_s)

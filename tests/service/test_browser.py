@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import threading
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import pytest
 from fashionkit.service import create_app
 from fashionkit.wardrobe import Wardrobe
 
-from .fakes import TruthPredictor, tiny_embedder
+from .fakes import TruthPredictor, served, tiny_embedder
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -57,23 +56,11 @@ BY_HAND = [
 def live(tmp_path):
     """The service on 127.0.0.1 (a free port), in a thread; yields (base URL, db URL,
     predictor)."""
-    import uvicorn
-
     predictor = TruthPredictor()
     db = f"sqlite:///{tmp_path / 'w.sqlite'}"
     app = create_app(db, tmp_path / "data", predictor=predictor, embedder=tiny_embedder())
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    host, port = server.servers[0].sockets[0].getsockname()[:2]
-    assert host == "127.0.0.1"
-    yield f"http://127.0.0.1:{port}", db, predictor
-    server.should_exit = True
-    thread.join(timeout=30)
+    with served(app) as base:
+        yield base, db, predictor
 
 
 def _api(base: str, name: str) -> httpx.Client:

@@ -8,7 +8,6 @@ ground truth and teaching a tiny model with a two-step budget.
 
 from __future__ import annotations
 
-import threading
 import time
 
 import httpx
@@ -16,7 +15,7 @@ import pytest
 
 from fashionkit.service import ServiceSettings, create_app
 
-from .fakes import TruthPredictor
+from .fakes import TruthPredictor, served
 from .test_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, pytestmark  # noqa: F401
 
 PHOTOS = 3
@@ -28,26 +27,14 @@ TEACHING_MS = 240_000
 def live(tmp_path):
     """The service on 127.0.0.1 (a free port) with a tiny base model to teach from; yields
     (base URL, predictor)."""
-    import uvicorn
-
     from tests.personal.conftest import make_base_checkpoint
 
     predictor = TruthPredictor()
     settings = ServiceSettings(teach_minutes=2.0, teach_min_photos=PHOTOS, teach_max_steps=2)
     app = create_app(f"sqlite:///{tmp_path / 'w.sqlite'}", tmp_path / "data", predictor=predictor,
                      settings=settings, teach_base=make_base_checkpoint(tmp_path / "base.pt"))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    host, port = server.servers[0].sockets[0].getsockname()[:2]
-    assert host == "127.0.0.1"
-    yield f"http://127.0.0.1:{port}", predictor
-    server.should_exit = True
-    thread.join(timeout=60)
+    with served(app, stop_s=60) as base:
+        yield base, predictor
 
 
 def _person_with_photos(base: str, predictor: TruthPredictor, name: str) -> httpx.Client:
