@@ -117,25 +117,13 @@ import sys
 import tempfile
 import zlib
 
+from reference_code import find_reference  # this folder is sys.path[0]
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELING = os.path.dirname(HERE)
-REPO = os.path.dirname(os.path.dirname(MODELING))
 
 
-def _find_reference() -> str:
-    """The official code's folder: $FASHIONKIT_TF_REFERENCE, else ``shared/reference`` next to
-    the checkout or one level further up (for a checkout inside another folder)."""
-    if os.environ.get("FASHIONKIT_TF_REFERENCE"):
-        return os.environ["FASHIONKIT_TF_REFERENCE"]
-    for up in ("..", os.path.join("..", "..")):
-        path = os.path.normpath(os.path.join(REPO, up, "shared", "reference", "tensorflow-tpu"))
-        if os.path.isdir(path):
-            return path
-    sys.exit("make_official.py: the official code (shared/reference/tensorflow-tpu) is not "
-             "found; set FASHIONKIT_TF_REFERENCE")
-
-
-REFERENCE = _find_reference()
+REFERENCE = find_reference("make_official.py")
 DET = os.path.join(REFERENCE, "models", "official", "detection")
 sys.path[:0] = [MODELING, DET, os.path.join(REFERENCE, "models"),
                 os.path.join(REFERENCE, "models", "official", "efficientnet")]
