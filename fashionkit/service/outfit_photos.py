@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from fashionkit.errors import ConflictError, InvalidDataError, NotFoundError
-from fashionkit.wardrobe.database import ItemInPhoto, ItemPart, Wardrobe
-from fashionkit.wardrobe.items import WardrobeItem, item_from_dict, item_to_dict
+from fashionkit.wardrobe.database import ItemInPhoto, ItemPart, ItemRecord, Wardrobe
+from fashionkit.wardrobe.items import item_from_dict, item_to_dict
 
 __all__ = [
     "EMPTY_RESULT", "recognise_outfit", "accept_offer", "offer_is", "public_job",
@@ -186,7 +186,7 @@ def offer_of(job: dict, index: int) -> dict:
     return job["new"][index]
 
 
-def accept_offer(store, wardrobe: Wardrobe, job: dict, index: int) -> WardrobeItem:
+def accept_offer(store, wardrobe: Wardrobe, job: dict, index: int) -> ItemRecord:
     """Add the job's ``index``-th offered item to the wardrobe, with a wear on the photo's
     day, and mark the offer added. :class:`ConflictError` when it was added already (or its
     id is taken)."""
@@ -202,10 +202,10 @@ def accept_offer(store, wardrobe: Wardrobe, job: dict, index: int) -> WardrobeIt
         return {"new": offers}
 
     store.update_result(job, mark)
-    return wardrobe.get(detected.item.id)
+    return wardrobe.record(detected.item.id)
 
 
-def offer_is(store, wardrobe: Wardrobe, job: dict, index: int, item_id: str) -> WardrobeItem:
+def offer_is(store, wardrobe: Wardrobe, job: dict, index: int, item_id: str) -> ItemRecord:
     """The person says the job's ``index``-th offer is their item ``item_id`` (recognition
     missed it): log a wear of that item on the photo's day, keep the offer's embedding as
     another view of it (so it is recognised next time), and mark the offer.
@@ -229,4 +229,4 @@ def offer_is(store, wardrobe: Wardrobe, job: dict, index: int, item_id: str) -> 
         return {"new": offers}
 
     store.update_result(job, mark)
-    return wardrobe.get(item.id)
+    return wardrobe.record(item.id)

@@ -52,6 +52,7 @@ __all__ = [
     "FeedbackEvent",
     "ItemPart",
     "ItemInPhoto",
+    "ItemRecord",
     "WearStats",
     "AnnotatedPhoto",
     "PhotoAnnotation",
@@ -62,6 +63,8 @@ __all__ = [
 
 
 _CHUNK = 500
+# The conflict of two writers inserting one item id at once (the loser retries).
+_ID_TAKEN = "an item id of this write was added meanwhile; retry"
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
 
@@ -156,6 +159,17 @@ class WearStats:
 
     times_worn: int = 0
     last_worn: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """An item as one transaction saw it, with what a reply about it shows besides its fields:
+    whether it has a cut-out and on how many days it was worn. Writes return it from their own
+    transaction, so a rename or delete right after a write cannot turn its reply into a 404."""
+
+    item: WardrobeItem
+    has_cutout: bool
+    times_worn: int
 
 
 @dataclass(frozen=True)
@@ -440,6 +454,19 @@ class Wardrobe:
             row = self._row(session, key)
             return self._to_item(row, self._last_worn(session, [row.id]).get(row.id))
 
+    def record(self, key: str) -> ItemRecord:
+        """The item ``key`` with its cut-out flag and days worn, read in one transaction."""
+        with self._sessions() as session:
+            return self._record(session, self._row(session, key))
+
+    def _record(self, session: Session, row: ItemRow) -> ItemRecord:
+        days, last = session.execute(
+            select(func.count(func.distinct(WearRow.worn_on)), func.max(WearRow.worn_on)).where(
+                WearRow.item_id == row.id
+            )
+        ).one()
+        return ItemRecord(self._to_item(row, last), row.cutout_sha256 is not None, int(days or 0))
+
     def __len__(self) -> int:
         with self._sessions() as session:
             count = session.scalar(
@@ -449,8 +476,15 @@ class Wardrobe:
 
     def add(self, item: WardrobeItem, *, attribute_scores: dict[int, float] | None = None) -> WardrobeItem:
         """Add a new item; :class:`~fashionkit.errors.ConflictError` when its id is taken."""
-        self.put_many([item], replace=False, attribute_scores=[attribute_scores])
-        return self.get(item.id)
+        return self.add_record(item, attribute_scores=attribute_scores).item
+
+    def add_record(
+        self, item: WardrobeItem, *, attribute_scores: dict[int, float] | None = None
+    ) -> ItemRecord:
+        """:meth:`add`, returning the :class:`ItemRecord` its transaction wrote."""
+        with self.database.writing(_ID_TAKEN) as session:
+            (row,) = self._put(session, [item], replace=False, attribute_scores=[attribute_scores])
+            return self._record(session, row)
 
     def put_many(
         self,
@@ -461,51 +495,65 @@ class Wardrobe:
     ) -> None:
         """Insert items, or (``replace=True``) overwrite those whose id exists, in one
         transaction. An item's ``last_worn`` adds a wear-log entry for that day if missing."""
-        items = list(items)
+        with self.database.writing(_ID_TAKEN) as session:
+            self._put(session, list(items), replace=replace, attribute_scores=attribute_scores)
+
+    def _put(
+        self,
+        session: Session,
+        items: list[WardrobeItem],
+        *,
+        replace: bool,
+        attribute_scores: list[dict[int, float] | None] | None,
+    ) -> list[ItemRow]:
+        """The writes of :meth:`put_many` in ``session``; the rows of ``items``, in order."""
         scores = attribute_scores or [None] * len(items)
         keys = [i.id for i in items]
-        taken = "an item id of this write was added meanwhile; retry"
-        with self.database.writing(taken) as session:
-            existing: dict[str, ItemRow] = {}
-            # Chunked IN lists: SQLite caps the number of bound parameters per statement.
-            # Locked (PostgreSQL): an item edited or deleted meanwhile is replaced or inserted
-            # again after that write, not lost to a stale read. In id order, as _rows_for
-            # locks, so that writers of the same items wait instead of deadlocking (per
-            # chunk; imports come in batches of at most one chunk).
-            for start in range(0, len(keys), _CHUNK):
-                chunk = keys[start : start + _CHUNK]
-                query = (
-                    self._item_query()
-                    .where(ItemRow.key.in_(chunk))
-                    .order_by(None)
-                    .order_by(ItemRow.id)
-                    .with_for_update(of=ItemRow)
-                )
-                existing.update((r.key, r) for r in session.scalars(query))
-            for item, item_scores in zip(items, scores, strict=True):
-                row = existing.get(item.id)
-                if row is not None and not replace:
-                    raise ConflictError(f"item id {item.id!r} is already in the wardrobe")
-                if row is None:
-                    row = ItemRow(user_id=self.user_id, attributes=[])
-                    session.add(row)
-                    existing[item.id] = row
-                self._fill_row(row, item, item_scores)
-            session.flush()
-            worn = [(existing[i.id].id, i.last_worn) for i in items if i.last_worn is not None]
-            logged: set[tuple[int, dt.date]] = set()
-            for start in range(0, len(worn), _CHUNK):
-                ids = [item_id for item_id, _ in worn[start : start + _CHUNK]]
-                rows = session.execute(
-                    select(WearRow.item_id, WearRow.worn_on).where(WearRow.item_id.in_(ids))
-                )
-                logged.update((item_id, day) for item_id, day in rows)
-            for item_id, day in worn:
-                if (item_id, day) not in logged:
-                    session.add(WearRow(item_id=item_id, worn_on=day))
-                    logged.add((item_id, day))
+        existing: dict[str, ItemRow] = {}
+        # Chunked IN lists: SQLite caps the number of bound parameters per statement.
+        # Locked (PostgreSQL): an item edited or deleted meanwhile is replaced or inserted
+        # again after that write, not lost to a stale read. In id order, as _rows_for
+        # locks, so that writers of the same items wait instead of deadlocking (per
+        # chunk; imports come in batches of at most one chunk).
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            query = (
+                self._item_query()
+                .where(ItemRow.key.in_(chunk))
+                .order_by(None)
+                .order_by(ItemRow.id)
+                .with_for_update(of=ItemRow)
+            )
+            existing.update((r.key, r) for r in session.scalars(query))
+        for item, item_scores in zip(items, scores, strict=True):
+            row = existing.get(item.id)
+            if row is not None and not replace:
+                raise ConflictError(f"item id {item.id!r} is already in the wardrobe")
+            if row is None:
+                row = ItemRow(user_id=self.user_id, attributes=[])
+                session.add(row)
+                existing[item.id] = row
+            self._fill_row(row, item, item_scores)
+        session.flush()
+        worn = [(existing[i.id].id, i.last_worn) for i in items if i.last_worn is not None]
+        logged: set[tuple[int, dt.date]] = set()
+        for start in range(0, len(worn), _CHUNK):
+            ids = [item_id for item_id, _ in worn[start : start + _CHUNK]]
+            rows = session.execute(
+                select(WearRow.item_id, WearRow.worn_on).where(WearRow.item_id.in_(ids))
+            )
+            logged.update((item_id, day) for item_id, day in rows)
+        for item_id, day in worn:
+            if (item_id, day) not in logged:
+                session.add(WearRow(item_id=item_id, worn_on=day))
+                logged.add((item_id, day))
+        return [existing[i.id] for i in items]
 
     def update(self, key: str, **changes) -> WardrobeItem:
+        """:meth:`edit`, returning the item only."""
+        return self.edit(key, **changes).item
+
+    def edit(self, key: str, **changes) -> ItemRecord:
         """Change fields of an item (names and formats as in the import format: ``category`` by
         name or id, ``colors`` as hex …); invalid values raise :class:`InvalidDataError`.
 
@@ -532,7 +580,7 @@ class Wardrobe:
                 raise ConflictError(f"item id {item.id!r} is already in the wardrobe")
             self._fill_row(row, item, None)
             session.flush()
-            return self._to_item(row, self._last_worn(session, [row.id]).get(row.id))
+            return self._record(session, row)
 
     def remove(self, key: str) -> None:
         with self.database.writing() as session:

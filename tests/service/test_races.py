@@ -136,6 +136,38 @@ def test_writes_locking_several_items_in_opposite_orders_do_not_deadlock(databas
         assert len(wardrobe.existing_keys(keys)) == len(keys) - 1
 
 
+@pytest.mark.parametrize("write", ["create", "edit"])
+def test_a_write_answers_with_what_it_wrote_when_renamed_right_after(
+    service, alice, db_url, monkeypatch, write
+):
+    """The reply to a write comes from the write's own transaction: an item renamed by another
+    request between the write's commit and its reply is not answered as 404 (a write that
+    landed but looked failed would be retried by the client)."""
+    from fashionkit.wardrobe.database import Wardrobe
+
+    if write == "edit":
+        assert service.post("/api/items", json={"id": "x", "category": "pants"}, headers=alice)
+    method = {"create": "add_record", "edit": "edit"}[write]
+    original, rename = getattr(Wardrobe, method), Wardrobe.edit
+
+    def then_renamed(self, *args, **kwargs):
+        written = original(self, *args, **kwargs)
+        with WardrobeDatabase(db_url) as other:
+            rename(other.wardrobe("alice"), "x", id="renamed")
+        return written
+
+    monkeypatch.setattr(Wardrobe, method, then_renamed)
+    if write == "create":
+        answer = service.post("/api/items", json={"id": "x", "category": "pants"}, headers=alice)
+        assert answer.status_code == 201, answer.text
+    else:
+        answer = service.patch("/api/items/x", json={"notes": "hemmed"}, headers=alice)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["notes"] == "hemmed"
+    assert answer.json()["id"] == "x"
+    assert service.get("/api/items/renamed", headers=alice).status_code == 200
+
+
 # -- the same races as HTTP requests to a running ``fashionkit serve`` ---------------------------
 
 #: Trials of each race against the server: enough that a window a few milliseconds wide is hit

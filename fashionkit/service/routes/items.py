@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, Response
 from fashionkit.errors import InvalidDataError, NotFoundError
 from fashionkit.ontology import load_ontology
 from fashionkit.service.deps import CurrentWardrobe, ListPage, State, paged, room_for_items
-from fashionkit.wardrobe.database import Wardrobe
+from fashionkit.wardrobe.database import ItemRecord, Wardrobe
 from fashionkit.wardrobe.items import (
     EDITABLE_FIELDS,
     WardrobeItem,
@@ -56,8 +56,7 @@ def add_item(state: State, wardrobe: CurrentWardrobe, body: Annotated[dict, Body
         raise InvalidDataError(problems)
     assert item is not None
     room_for_items(state, wardrobe, 1)
-    added = wardrobe.add(item)
-    return item_json(added, False, _times_worn(wardrobe, added.id))
+    return record_json(wardrobe.add_record(item))
 
 
 @router.get("")
@@ -104,19 +103,14 @@ def list_items(
     ]
 
 
-def _times_worn(wardrobe: Wardrobe, key: str) -> int:
-    stats = wardrobe.wear_stats([key]).get(key)
-    return stats.times_worn if stats else 0
-
-
-def full_item_json(wardrobe: Wardrobe, item: WardrobeItem) -> dict:
-    """:func:`item_json` of one item, looking up its cut-out and wears."""
-    return item_json(item, wardrobe.cutout_path(item.id) is not None, _times_worn(wardrobe, item.id))
+def record_json(record: ItemRecord) -> dict:
+    """:func:`item_json` of an item as one transaction read or wrote it."""
+    return item_json(record.item, record.has_cutout, record.times_worn)
 
 
 @router.get("/{item_id}")
 def read_item(wardrobe: CurrentWardrobe, item_id: str) -> dict:
-    return full_item_json(wardrobe, get_item(wardrobe, item_id))
+    return record_json(wardrobe.record(plausible(item_id)))
 
 
 @router.patch("/{item_id}")
@@ -127,8 +121,8 @@ def edit_item(wardrobe: CurrentWardrobe, item_id: str, changes: Annotated[dict, 
         raise HTTPException(
             422, f"unknown or read-only field(s) {', '.join(map(repr, unknown))}"
         )
-    get_item(wardrobe, item_id)
-    return full_item_json(wardrobe, wardrobe.update(item_id, **changes))
+    # The reply is the item as this edit wrote it, even if it is renamed or deleted right after.
+    return record_json(wardrobe.edit(plausible(item_id), **changes))
 
 
 @router.delete("/{item_id}", status_code=204)

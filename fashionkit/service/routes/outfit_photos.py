@@ -18,7 +18,7 @@ from fashionkit.service.deps import (
     room_for_items,
 )
 from fashionkit.service.outfit_photos import accept_offer, offer_is, offer_of, public_job
-from fashionkit.service.routes.items import full_item_json, plausible
+from fashionkit.service.routes.items import plausible, record_json
 from fashionkit.service.routes.photos import _MULTIPART_BODY, receive_upload
 from fashionkit.wardrobe.items import day_problem
 
@@ -131,7 +131,7 @@ def accept_new_item(
     n = _index(index)
     offer_of(job, n)
     room_for_items(state, wardrobe, 1)
-    return full_item_json(wardrobe, accept_offer(state.jobs, wardrobe, job, n))
+    return record_json(accept_offer(state.jobs, wardrobe, job, n))
 
 
 @router.post("/{job_id}/new/{index}/is/{item_id}")
@@ -149,4 +149,4 @@ def offer_is_mine(
     job = state.jobs.get(job_id, account.user_id, kind="outfit")
     n = _index(index)
     offer_of(job, n)
-    return full_item_json(wardrobe, offer_is(state.jobs, wardrobe, job, n, plausible(item_id)))
+    return record_json(offer_is(state.jobs, wardrobe, job, n, plausible(item_id)))
