@@ -66,6 +66,11 @@ _CHUNK = 500
 # The conflict of two writers inserting one item id at once (the loser retries).
 _ID_TAKEN = "an item id of this write was added meanwhile; retry"
 SQLITE_BUSY_TIMEOUT_S = 30.0
+# What the wear log says of an item, in one place for every query that reports it: times worn
+# counts days (the table has no unique constraint on item and day, so a day logged twice
+# still counts once) and the last day worn.
+_DAYS_WORN = func.count(func.distinct(WearRow.worn_on))
+_LAST_WORN = func.max(WearRow.worn_on)
 
 
 def default_url() -> str:
@@ -461,9 +466,7 @@ class Wardrobe:
 
     def _record(self, session: Session, row: ItemRow) -> ItemRecord:
         days, last = session.execute(
-            select(func.count(func.distinct(WearRow.worn_on)), func.max(WearRow.worn_on)).where(
-                WearRow.item_id == row.id
-            )
+            select(_DAYS_WORN, _LAST_WORN).where(WearRow.item_id == row.id)
         ).one()
         return ItemRecord(self._to_item(row, last), row.cutout_sha256 is not None, int(days or 0))
 
@@ -1035,7 +1038,7 @@ class Wardrobe:
         once (counting the days from ``since`` to ``until``, both included, when given);
         items never worn are absent."""
         query = (
-            select(ItemRow.key, func.count(func.distinct(WearRow.worn_on)), func.max(WearRow.worn_on))
+            select(ItemRow.key, _DAYS_WORN, _LAST_WORN)
             .join(ItemRow, ItemRow.id == WearRow.item_id)
             .where(ItemRow.user_id == self.user_id)
             .group_by(ItemRow.key)

@@ -146,7 +146,8 @@ def test_a_write_answers_with_what_it_wrote_when_renamed_right_after(
     from fashionkit.wardrobe.database import Wardrobe
 
     if write == "edit":
-        assert service.post("/api/items", json={"id": "x", "category": "pants"}, headers=alice)
+        created = service.post("/api/items", json={"id": "x", "category": "pants"}, headers=alice)
+        assert created.status_code == 201, created.text
     method = {"create": "add_record", "edit": "edit"}[write]
     original, rename = getattr(Wardrobe, method), Wardrobe.edit
 
