@@ -45,7 +45,7 @@ import os
 import platform
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +55,7 @@ from PIL import Image
 
 from fashionkit.data.synth.closet import Closet, ClosetPhoto, generate_closet, load_closet
 from fashionkit.ontology import PART_IDS
-from fashionkit.personal.embedding import ItemEmbedder, colour_descriptor
+from fashionkit.personal.embedding import ItemEmbedder, colour_descriptor, embedding_blocks
 from fashionkit.personal.finetune import measure_personal_gain
 from fashionkit.personal.recognition import Gallery
 from fashionkit.personal.tags import TagModel, prior_of
@@ -259,6 +259,7 @@ class TagCounts:
     rules: int = 0
     rules_answered: int = 0
     prior: int = 0
+    chosen: Counter = field(default_factory=Counter)  # (method, view) of each fitted probe
 
 
 def evaluate_tags(closet: Closet, train: Split, train_emb: np.ndarray, test: Split,
@@ -279,12 +280,15 @@ def evaluate_tags(closet: Closet, train: Split, train_emb: np.ndarray, test: Spl
         if not query.any():
             continue
         fit_tags = [tags_of[i] for i in train_items[fit_rows]]
-        model = TagModel.fit(train_emb[fit_rows], fit_tags, groups=list(train_items[fit_rows]))
+        model = TagModel.fit(train_emb[fit_rows], fit_tags, groups=list(train_items[fit_rows]),
+                             blocks=embedding_blocks(train_emb.shape[1]))
         predicted = model.predict(test_emb[query])
         fit_items = sorted(set(train_items[fit_rows].tolist()))
         for tag_type in closet.tag_types:
             prior_value, _ = prior_of([tags_of[i][tag_type] for i in fit_items])
             c = counts[tag_type]
+            probe = model.probes[tag_type]
+            c.chosen[probe.method if not probe.learned else f"{probe.method}/{probe.view}"] += 1
             for p, row in zip(predicted, np.flatnonzero(query), strict=True):
                 truth = tags_of[test_items[row]][tag_type]
                 c.n += 1
@@ -441,7 +445,7 @@ def main() -> None:
         print("\nTags of items the model has not seen (per tag type; noise = one binomial "
               "standard error of the prior)")
         print(f"  {'tag type':10s} {'grounded':8s} {'n':>5s} {'learned':>8s} {'rules':>8s} "
-              f"{'(answered)':>10s} {'prior':>7s} {'noise':>6s}")
+              f"{'(answered)':>10s} {'prior':>7s} {'noise':>6s}  probe chosen (fits)")
         grounded, ungrounded_gain = [], []
         for tag_type, tt in tag_types.items():
             c = tag_counts[tag_type]
@@ -452,7 +456,8 @@ def main() -> None:
             rules = (f"{c.rules / c.n:8.3f} {c.rules_answered / c.n:10.3f}"
                      if tag_type in ("season", "material") else f"{'—':>8s} {'—':>10s}")
             print(f"  {tag_type:10s} {'yes' if tt.grounded else 'no':8s} {c.n:5d} "
-                  f"{learned_acc:8.3f} {rules} {prior_acc:7.3f} {noise:6.3f}")
+                  f"{learned_acc:8.3f} {rules} {prior_acc:7.3f} {noise:6.3f}  "
+                  + ", ".join(f"{k} {v}" for k, v in c.chosen.most_common(3)))
             if tt.grounded:
                 grounded.append(learned_acc)
             else:

@@ -43,7 +43,8 @@ from fashionkit.modeling import model_from_checkpoint, read_checkpoint
 from fashionkit.wardrobe.colors import srgb_to_oklab
 from fashionkit.wardrobe.ingest import appearance_descriptor
 
-__all__ = ["EMBEDDING_VERSION", "ItemEmbedder", "colour_descriptor", "texture_descriptor"]
+__all__ = ["EMBEDDING_VERSION", "ItemEmbedder", "colour_descriptor", "embedding_blocks",
+           "texture_descriptor"]
 
 #: Names this module's recipe for embeddings; part of :attr:`ItemEmbedder.key`, so vectors
 #: computed by another recipe are never compared with these.
@@ -55,6 +56,23 @@ _WEIGHTS = {"features": 1.0, "colour": 1.0, "texture": 0.7}
 _ORIENTATIONS = 8
 _TEXTURE_DIMS = 2 * _ORIENTATIONS + 2 + 9
 _COLOUR_DIMS = 6**3
+
+
+def embedding_blocks(dims: int) -> dict[str, slice]:
+    """The columns of each block (``"features"``, ``"colour"``, ``"texture"``, in this order) of
+    an embedding of ``dims`` dimensions made by :class:`ItemEmbedder`: the colour and texture
+    blocks have fixed sizes, the features block is the rest (4 × the detector's FPN channels).
+    The tag probes look at one block at a time (:class:`~fashionkit.personal.tags.TagModel`).
+
+    Raises :class:`~fashionkit.errors.InvalidDataError` for a length no embedder makes."""
+    features = dims - _COLOUR_DIMS - _TEXTURE_DIMS
+    if features <= 0 or features % 4:
+        raise InvalidDataError([Problem("embeddings", "array", f"{dims} dimensions is not an "
+                                        "item embedding's length (4 × FPN channels + "
+                                        f"{_COLOUR_DIMS} + {_TEXTURE_DIMS})")])
+    return {"features": slice(0, features),
+            "colour": slice(features, features + _COLOUR_DIMS),
+            "texture": slice(features + _COLOUR_DIMS, dims)}
 
 
 def _check_photo_and_masks(photo: np.ndarray, masks: np.ndarray, boxes: np.ndarray | None

@@ -2,40 +2,58 @@
 photographed item, learned from the items they have labelled.
 
 :class:`TagModel` is one probe per tag type over the item embeddings
-(:class:`~fashionkit.personal.embedding.ItemEmbedder`): the embeddings are reduced by PCA to at
-most :data:`PROBE_DIMS` dimensions and standardised, then a multinomial logistic regression
-predicts the tag's value with a probability, its confidence.
+(:class:`~fashionkit.personal.embedding.ItemEmbedder`). A probe looks at one *view* of the
+embedding: one of its blocks (the detector's features, the colour histogram, the texture
+statistics, the mark descriptor; :func:`~fashionkit.personal.embedding.embedding_blocks`) or
+all of them, reduced by PCA to at most :data:`PROBE_DIMS` dimensions and standardised. Each tag
+has its own visual correlate — a brand its mark and palette, a material its texture, a trend
+its pattern — and with ~20 labelled items a probe over the whole embedding drowns a 30-number
+cue in a thousand feature dimensions; the view that carries the cue has to be chosen per tag.
+Two kinds of probe are tried on every view: a multinomial logistic regression (L2 penalty
+among :data:`PENALTIES`) and a nearest-neighbour vote (each labelled item votes for its value
+with a weight that falls with its distance, at the scales of :data:`NEIGHBOUR_SCALES`), the
+latter because two or three examples of a value are too few for a linear boundary but enough
+for "looks like that item".
 
-Few-shot honesty: the L2 penalty of each probe is chosen among :data:`PENALTIES` — and among
-them "the prior", a model that always answers the most frequent value with its frequency — by
-cross-validation over ITEMS (every photo of an item is held out together, ``groups``), by
-held-out log-loss, each item counting once however often it was photographed (the person
-labels items, not photos); a probe is taken only when it beats the prior by more than one
-standard error of the per-item difference (a few items make that estimate noisy, and a probe
-winning by less loses as often on the next item). Holding out by item matters: photos of one
-item share its tags, so a probe validated on other photos of the same item would be rewarded
-for recognising the item, not the tag. A tag with no visual correlate (one drawn independently of how an item looks) then gets
-the prior, as it should; a tag that shows (a material's texture, a brand's palette) gets a probe.
+Few-shot honesty: the (view, probe, setting) of each tag type is chosen — against "the prior",
+a model that always answers the most frequent value with its frequency — by cross-validation
+over ITEMS (every photo of an item is held out together, ``groups``), by held-out log-loss,
+each item counting once however often it was photographed (the person labels items, not
+photos); a probe is taken only when it beats the prior by more than one standard error of the
+per-item difference (a few items make that estimate noisy, and a probe winning by less loses
+as often on the next item). Holding out by item matters: photos of one item share its tags, so
+a probe validated on other photos of the same item would be rewarded for recognising the item,
+not the tag. A tag with no visual correlate (one drawn independently of how an item looks) then
+gets the prior, as it should; a tag that shows gets a probe.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.personal.recognition import check_embeddings
 
-__all__ = ["TagSuggestion", "TagModel", "TagProbe", "PROBE_DIMS", "PENALTIES", "prior_of"]
+__all__ = ["TagSuggestion", "TagModel", "TagProbe", "PROBE_DIMS", "PENALTIES",
+           "NEIGHBOUR_SCALES", "prior_of"]
 
 #: Most PCA dimensions a probe sees (a person labels tens of items, not thousands).
 PROBE_DIMS = 32
-#: L2 penalties tried per tag type; ``None`` is the prior (no probe at all).
+#: L2 penalties of the logistic probe; ``None`` stands for the prior (no probe at all).
 PENALTIES: tuple[float | None, ...] = (0.003, 0.03, 0.3, None)
+#: Kernel widths of the neighbour vote, as multiples of the median distance between labelled
+#: samples: narrow enough that a vote comes from the items that look like the query, not from
+#: the whole wardrobe.
+NEIGHBOUR_SCALES: tuple[float, ...] = (0.25, 0.5)
+# Pseudo-count of the prior in the neighbour vote: a query far from every labelled item gets
+# the prior, not the value of whichever item happens to be least far.
+_PRIOR_WEIGHT = 0.05
 _FOLDS = 10
 _STEPS = 300
+_ALL = "all"
 
 
 @dataclass(frozen=True)
@@ -89,55 +107,131 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, classes: int, penalty: float,
     return w, b
 
 
+def _bandwidth(x: np.ndarray) -> float:
+    """The median distance between rows of ``x`` (1 when they all coincide)."""
+    if len(x) < 2:
+        return 1.0
+    sq = (x * x).sum(axis=1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0.0)
+    upper = np.sqrt(d2[np.triu_indices(len(x), 1)])
+    median = float(np.median(upper))
+    return median if median > 0 else 1.0
+
+
+def _neighbour_vote(query: np.ndarray, examples: np.ndarray, labels: np.ndarray,
+                    weight: np.ndarray, classes: int, width: float,
+                    prior: np.ndarray) -> np.ndarray:
+    """``M×C`` probabilities: each example votes for its label with its ``weight`` times a
+    Gaussian kernel of its distance (``width``), plus :data:`_PRIOR_WEIGHT` of ``prior``."""
+    sq_q, sq_e = (query * query).sum(axis=1), (examples * examples).sum(axis=1)
+    d2 = np.maximum(sq_q[:, None] + sq_e[None, :] - 2 * query @ examples.T, 0.0)
+    kernel = np.exp(-d2 / (2 * width * width)) * weight[None, :]
+    votes = np.zeros((len(query), classes))
+    np.add.at(votes.T, labels, kernel.T)
+    votes += _PRIOR_WEIGHT * prior[None, :]
+    return votes / votes.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class _View:
+    """The standardised PCA (at most :data:`PROBE_DIMS` dimensions) of some columns of the
+    embedding."""
+
+    columns: slice
+    mean: np.ndarray
+    basis: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray, columns: slice) -> _View:
+        part = x[:, columns]
+        mean = part.mean(axis=0)
+        _, s, vt = np.linalg.svd(part - mean, full_matrices=False)
+        keep = max(1, min(PROBE_DIMS, int((s > (s[0] if len(s) else 0) * 1e-6).sum())))
+        basis = vt[:keep].T
+        scale = ((part - mean) @ basis).std(axis=0)
+        return cls(columns, mean, basis, np.where(scale > 0, scale, 1.0))
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        return ((x[:, self.columns] - self.mean) @ self.basis) / self.scale
+
+
 @dataclass
 class TagProbe:
-    """The probe of one tag type: ``values`` (sorted), the chosen ``penalty`` (``None``: the
-    prior), ``weights`` (F×C) and ``bias`` (C), or the prior's ``value``/``frequency``."""
+    """The probe of one tag type: ``values`` (sorted), its ``method`` (``"prior"``,
+    ``"logistic"`` or ``"neighbours"``), the ``view`` (embedding block, or ``"all"``) it looks
+    at, its ``setting`` (the L2 penalty, or the kernel width as a multiple of the median
+    distance), and what it predicts with: ``weights`` (F×C) and ``bias`` (C) of the logistic
+    probe, or the labelled ``examples`` (N×F view features), their ``labels`` and item
+    ``example_weight`` with the kernel ``width`` of the neighbour vote. ``prior`` is the most
+    frequent value with its frequency; ``cv_log_loss`` the held-out loss of every candidate."""
 
     values: tuple[str, ...]
-    penalty: float | None
-    weights: np.ndarray | None
-    bias: np.ndarray | None
+    method: str
+    view: str | None
+    setting: float | None
     prior: tuple[str, float]
     cv_log_loss: dict[str, float]
+    weights: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    examples: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    example_weight: np.ndarray | None = None
+    width: float = 1.0
+    prior_frequencies: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def learned(self) -> bool:
+        """Whether the probe beat the prior (``False``: it answers the most frequent value)."""
+        return self.method != "prior"
+
+    @property
+    def penalty(self) -> float | None:
+        """The logistic probe's L2 penalty; ``None`` for the prior and the neighbour vote."""
+        return self.setting if self.method == "logistic" else None
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
-        """``M×C`` probabilities of :attr:`values` for ``M×F`` probe features."""
-        if self.weights is None or self.bias is None:
-            out = np.zeros((len(features), len(self.values)))
-            out[:, self.values.index(self.prior[0])] = 1.0
-            return out
-        return _softmax(features @ self.weights + self.bias)
+        """``M×C`` probabilities of :attr:`values` for ``M×F`` features of :attr:`view`."""
+        if self.method == "logistic" and self.weights is not None and self.bias is not None:
+            return _softmax(features @ self.weights + self.bias)
+        if self.method == "neighbours" and self.examples is not None \
+                and self.labels is not None and self.example_weight is not None \
+                and self.prior_frequencies is not None:
+            return _neighbour_vote(features, self.examples, self.labels, self.example_weight,
+                                   len(self.values), self.width, self.prior_frequencies)
+        out = np.zeros((len(features), len(self.values)))
+        out[:, self.values.index(self.prior[0])] = 1.0
+        return out
 
 
 class TagModel:
     """Per-person tag suggestions (module docstring). Build with :meth:`fit`; :meth:`predict`
     suggests. ``probes``: tag type → :class:`TagProbe`."""
 
-    def __init__(self, mean: np.ndarray, basis: np.ndarray, scale: np.ndarray,
-                 probes: dict[str, TagProbe]):
-        self.mean, self.basis, self.scale = mean, basis, scale
+    def __init__(self, dims: int, views: dict[str, _View], probes: dict[str, TagProbe]):
+        self.dims = dims
+        self.views = views
         self.probes = probes
-        self.dims = int(mean.shape[0])
 
     def __repr__(self) -> str:
-        chosen = {t: ("prior" if p.penalty is None else p.penalty) for t, p in self.probes.items()}
+        chosen = {t: (p.method if not p.learned else f"{p.method}({p.view}, {p.setting:g})")
+                  for t, p in self.probes.items()}
         return f"TagModel({chosen})"
-
-    def _features(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean) @ self.basis) / self.scale
 
     @classmethod
     def fit(cls, embeddings: np.ndarray, tags: Sequence[Mapping[str, str | None]], *,
             groups: Sequence[str] | None = None,
-            penalties: Sequence[float | None] = PENALTIES) -> TagModel:
+            penalties: Sequence[float | None] = PENALTIES,
+            blocks: Mapping[str, slice] | None = None) -> TagModel:
         """Probes for every tag type in ``tags`` (one mapping per row of ``embeddings``, N×D;
         a ``None`` or missing value: that sample does not say). ``groups``: the item of each
         sample (default: each sample its own item), held out together in cross-validation.
-        ``penalties``: the choices (module docstring); ``(None,)`` gives the prior alone.
+        ``penalties``: the logistic choices (module docstring); ``(None,)`` gives the prior
+        alone. ``blocks``: name → columns of the embedding's blocks, each a view a probe may
+        look at besides the whole (default: the whole only).
 
-        Raises :class:`InvalidDataError` for no samples, mismatched counts, NaN values, or a
-        tag value that is not a string."""
+        Raises :class:`InvalidDataError` for no samples, mismatched counts, NaN values, a tag
+        value that is not a string, or blocks outside the embedding."""
         x = check_embeddings(embeddings)
         problems = []
         if len(x) == 0:
@@ -155,39 +249,50 @@ class TagModel:
                 if value is not None and not isinstance(value, str):
                     problems.append(Problem("tags", f"record {i}", f"{tag_type!r} is "
                                             f"{type(value).__name__}, expected a string"))
+        for name, columns in dict(blocks or {}).items():
+            width = len(range(x.shape[1])[columns])
+            if name == _ALL or width == 0 or columns.stop is None or columns.stop > x.shape[1]:
+                problems.append(Problem("blocks", name, f"columns {columns} are not a block of "
+                                        f"the {x.shape[1]}-dimensional embedding"))
         if problems:
             raise InvalidDataError(problems)
-        mean = x.mean(axis=0)
-        _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
-        keep = max(1, min(PROBE_DIMS, int((s > (s[0] if len(s) else 0) * 1e-6).sum())))
-        basis = vt[:keep].T
-        projected = (x - mean) @ basis
-        scale = projected.std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
-        features = projected / scale
+        views = {_ALL: _View.fit(x, slice(0, x.shape[1]))}
+        for name, columns in dict(blocks or {}).items():
+            views[name] = _View.fit(x, columns)
+        features = {name: view.features(x) for name, view in views.items()}
         probes = {}
         tag_types = sorted({t for record in tags for t, v in record.items() if v is not None})
         for tag_type in tag_types:
             rows = [i for i, record in enumerate(tags) if record.get(tag_type) is not None]
             values = [str(tags[i][tag_type]) for i in rows]
-            probes[tag_type] = _fit_probe(features[rows], values,
+            probes[tag_type] = _fit_probe({n: f[rows] for n, f in features.items()}, values,
                                           np.array([item_of[i] for i in rows]), penalties)
-        return cls(mean, basis, scale, probes)
+        return cls(int(x.shape[1]), views, probes)
 
     def predict(self, embeddings: np.ndarray) -> list[dict[str, TagSuggestion]]:
         """For each row of ``embeddings`` (M×D), tag type → the most probable value and its
         probability."""
-        features = self._features(check_embeddings(embeddings, dims=self.dims))
-        out: list[dict[str, TagSuggestion]] = [{} for _ in range(len(features))]
+        x = check_embeddings(embeddings, dims=self.dims)
+        features = {name: view.features(x) for name, view in self.views.items()}
+        out: list[dict[str, TagSuggestion]] = [{} for _ in range(len(x))]
         for tag_type, probe in self.probes.items():
-            p = probe.probabilities(features)
+            p = probe.probabilities(features[probe.view or _ALL])
             best = np.argmax(p, axis=1)
-            for m in range(len(features)):
+            for m in range(len(x)):
                 out[m][tag_type] = TagSuggestion(probe.values[best[m]], float(p[m, best[m]]))
         return out
 
 
-def _fit_probe(features: np.ndarray, values: list[str], groups: np.ndarray,
+# A candidate probe: (method, view, setting); the prior is ("prior", None, None).
+_Candidate = tuple[str, str | None, float | None]
+
+
+def _name(candidate: _Candidate) -> str:
+    method, view, setting = candidate
+    return "prior" if method == "prior" else f"{method}/{view}/{setting:g}"
+
+
+def _fit_probe(features: Mapping[str, np.ndarray], values: list[str], groups: np.ndarray,
                penalties: Sequence[float | None]) -> TagProbe:
     names = tuple(sorted(set(values)))
     y = np.array([names.index(v) for v in values])
@@ -195,62 +300,85 @@ def _fit_probe(features: np.ndarray, values: list[str], groups: np.ndarray,
     _, inverse, per_item = np.unique(groups, return_inverse=True, return_counts=True)
     weight = 1.0 / per_item[inverse]
     prior = prior_of(values, weight)
+    prior_probe = TagProbe(names, "prior", None, None, prior, {})
     if len(names) == 1 or len(set(groups)) < 3:
-        return TagProbe(names, None, None, None, prior, {})
+        return prior_probe
+    # The logistic penalties also switch the neighbour vote on: ``(None,)`` is the prior alone.
+    logistic = [float(q) for q in penalties if q is not None]
+    candidates: list[_Candidate] = [("prior", None, None)] if None in penalties else []
+    for view_name in features if logistic else ():
+        candidates += [("logistic", view_name, q) for q in logistic]
+        candidates += [("neighbours", view_name, s) for s in NEIGHBOUR_SCALES]
+    if not logistic:
+        return prior_probe
     unique = np.unique(groups)
     rng = np.random.default_rng(0)
     fold_of_group = dict(zip(rng.permutation(unique), np.arange(len(unique)) % _FOLDS,
                              strict=True))
     folds = np.array([fold_of_group[g] for g in groups])
-    losses: dict[str, float] = {}
-    per_sample: dict[float | None, np.ndarray] = {}
-    for penalty in penalties:
-        total = 0.0
-        sample_loss = np.zeros(len(y))
-        for fold in np.unique(folds):
-            test = folds == fold
-            train = ~test
-            train_names = sorted(set(y[train].tolist()))
-            if penalty is None:
-                counts = np.bincount(y[train], weights=weight[train], minlength=len(names))
-                p = np.tile((counts + 0.5) / (counts.sum() + 0.5 * len(names)), (test.sum(), 1))
-            else:
-                index = {c: k for k, c in enumerate(train_names)}
-                w, b = _fit_logistic(features[train], np.array([index[c] for c in y[train]]),
-                                     len(train_names), penalty, weight[train])
-                p_train = _softmax(features[test] @ w + b)
+    per_sample: dict[_Candidate, np.ndarray] = {c: np.zeros(len(y)) for c in candidates}
+    for fold in np.unique(folds):
+        test = folds == fold
+        train = ~test
+        counts = np.bincount(y[train], weights=weight[train], minlength=len(names))
+        smoothed = (counts + 0.5) / (counts.sum() + 0.5 * len(names))
+        train_names = sorted(set(y[train].tolist()))
+        index = {c: k for k, c in enumerate(train_names)}
+        widths = {name: _bandwidth(f[train]) for name, f in features.items()}
+        for candidate in candidates:
+            method, view, setting = candidate
+            if method == "prior":
+                p = np.tile(smoothed, (int(test.sum()), 1))
+            elif method == "logistic":
+                assert view is not None and setting is not None
+                f = features[view]
+                w, b = _fit_logistic(f[train], np.array([index[c] for c in y[train]]),
+                                     len(train_names), setting, weight[train])
                 p = np.full((int(test.sum()), len(names)), 1e-3)
-                p[:, train_names] = p_train * (1 - 1e-3 * (len(names) - len(train_names)))
+                p[:, train_names] = _softmax(f[test] @ w + b) * (
+                    1 - 1e-3 * (len(names) - len(train_names)))
+            else:
+                assert view is not None and setting is not None
+                f = features[view]
+                p = _neighbour_vote(f[test], f[train], y[train], weight[train], len(names),
+                                    setting * widths[view], smoothed)
             hit = np.clip(p[np.arange(int(test.sum())), y[test]], 1e-6, 1)
-            sample_loss[test] = -np.log(hit)
-            total += float((sample_loss[test] * weight[test]).sum())
-        losses["prior" if penalty is None else f"{penalty:g}"] = total / float(weight.sum())
-        per_sample[penalty] = sample_loss
-    best = _one_standard_error_choice(penalties, per_sample, weight, inverse)
+            per_sample[candidate][test] = -np.log(hit)
+    losses = {_name(c): float((per_sample[c] * weight).sum() / weight.sum()) for c in candidates}
+    best = _one_standard_error_choice(candidates, per_sample, weight, inverse)
     if best is None:
-        return TagProbe(names, None, None, None, prior, losses)
-    w, b = _fit_logistic(features, y, len(names), best, weight)
-    return TagProbe(names, best, w, b, prior, losses)
+        return TagProbe(names, "prior", None, None, prior, losses)
+    method, view, setting = best
+    assert view is not None and setting is not None
+    f = features[view]
+    frequencies = np.bincount(y, weights=weight, minlength=len(names))
+    frequencies = frequencies / frequencies.sum()
+    if method == "logistic":
+        w, b = _fit_logistic(f, y, len(names), setting, weight)
+        return TagProbe(names, method, view, setting, prior, losses, weights=w, bias=b)
+    return TagProbe(names, method, view, setting, prior, losses, examples=f.copy(), labels=y,
+                    example_weight=weight, width=setting * _bandwidth(f),
+                    prior_frequencies=frequencies)
 
 
-def _one_standard_error_choice(penalties: Sequence[float | None],
-                               per_sample: dict[float | None, np.ndarray], weight: np.ndarray,
-                               item_of: np.ndarray) -> float | None:
-    """The penalty with the lowest held-out loss among those that beat the prior by more than
-    one standard error of the per-item loss difference, else ``None`` (the prior): with a
-    handful of items, a probe that wins by less is as likely to lose on the next item."""
-    if None not in per_sample:
-        return min((q for q in penalties if q is not None),
-                   key=lambda q: float((per_sample[q] * weight).sum()))
+def _one_standard_error_choice(candidates: Sequence[_Candidate],
+                               per_sample: dict[_Candidate, np.ndarray], weight: np.ndarray,
+                               item_of: np.ndarray) -> _Candidate | None:
+    """The candidate with the lowest held-out loss among those that beat the prior by more
+    than one standard error of the per-item loss difference, else ``None`` (the prior): with a
+    handful of items, a probe that wins by less is as likely to lose on the next item. Without
+    the prior among the candidates, simply the lowest held-out loss."""
+    prior: _Candidate = ("prior", None, None)
+    probes = [c for c in candidates if c[0] != "prior"]
+    if prior not in per_sample:
+        return min(probes, key=lambda c: float((per_sample[c] * weight).sum())) if probes else None
     items = int(item_of.max()) + 1
     best, best_gain = None, 0.0
-    for penalty in penalties:
-        if penalty is None:
-            continue
-        diff = np.bincount(item_of, weights=(per_sample[penalty] - per_sample[None]) * weight,
+    for candidate in probes:
+        diff = np.bincount(item_of, weights=(per_sample[candidate] - per_sample[prior]) * weight,
                            minlength=items)
         mean = float(diff.mean())
         error = float(diff.std(ddof=1) / np.sqrt(items)) if items > 1 else float("inf")
         if mean + error < 0 and -mean > best_gain:
-            best, best_gain = penalty, -mean
+            best, best_gain = candidate, -mean
     return best

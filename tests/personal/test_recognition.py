@@ -9,7 +9,7 @@ import torch
 
 from fashionkit.errors import InvalidDataError
 from fashionkit.modeling import build_model, model_config_from_preset
-from fashionkit.personal.embedding import ItemEmbedder, colour_descriptor
+from fashionkit.personal.embedding import ItemEmbedder, colour_descriptor, embedding_blocks
 from fashionkit.personal.recognition import Gallery, best_threshold
 from fashionkit.wardrobe.ingest import appearance_descriptor
 from tests.personal.drawn_items import drawn_closet
@@ -254,3 +254,13 @@ def test_the_region_an_item_with_an_empty_mask_is_embedded_from():
     assert region.sum() == 4 * 7 and region[3:10, 2:6].all()
     # A box off the photo or of no size still names one pixel.
     assert _box_region((10, 8), (20.0, -5.0, 20.0, -5.0)).sum() == 1
+
+
+def test_embedding_blocks_tile_the_embedding(embedder):
+    blocks = embedding_blocks(embedder.dims)
+    assert list(blocks) == ["features", "colour", "texture"]
+    assert blocks["features"] == slice(0, 4 * embedder.config.fpn_channels)
+    assert blocks["texture"].stop == embedder.dims
+    assert sum(s.stop - s.start for s in blocks.values()) == embedder.dims
+    with pytest.raises(InvalidDataError, match="not an item embedding"):
+        embedding_blocks(100)

@@ -42,7 +42,7 @@ def test_grounded_tag_beats_prior_and_shuffled_labels_do_not():
     prior_value, _ = prior_of([t["colour"] for t in tags])
     prior = float(np.mean([t["colour"] == prior_value for t in test_tags]))
     assert learned >= 0.8 and learned > prior + 0.3, (learned, prior)
-    assert model.probes["colour"].penalty is not None
+    assert model.probes["colour"].learned
 
     # The same samples with each item's tags given to another item: nothing left to learn.
     rng = np.random.default_rng(2)
@@ -57,7 +57,7 @@ def test_ungrounded_tag_gets_the_prior():
     x, tags, groups = _items(3, items=30, per_item=3)
     model = TagModel.fit(x, tags, groups=groups)
     probe = model.probes["lucky"]
-    assert probe.penalty is None  # cross-validation by item found nothing to learn
+    assert not probe.learned and probe.penalty is None  # cross-validation found nothing
     value, frequency = prior_of([t["lucky"] for t in tags])
     suggestions = model.predict(x[:5])
     assert all(s["lucky"] == suggestions[0]["lucky"] for s in suggestions)
@@ -100,3 +100,59 @@ def test_bad_inputs():
     model = TagModel.fit(x, tags, groups=groups)
     with pytest.raises(InvalidDataError, match="dimensions"):
         model.predict(np.zeros((1, x.shape[1] + 2)))
+    with pytest.raises(InvalidDataError, match="not a block"):
+        TagModel.fit(x, tags, blocks={"cue": slice(0, x.shape[1] + 5)})
+
+
+def _small_cue_in_a_big_block(seed: int, items: int = 40, per_item: int = 3, big: int = 400):
+    """Items whose ``brand`` shows only in the last 4 columns (a small cue block), after
+    ``big`` columns of per-item look that says nothing about it (a detector's features)."""
+    rng = np.random.default_rng(seed)
+    brands = rng.integers(0, 4, items)
+    marks = rng.normal(size=(4, 4)) * 2.0
+    looks = rng.normal(size=(items, big)) * 3.0
+    rows = []
+    for k in range(items):
+        for _ in range(per_item):
+            rows.append(np.concatenate([looks[k] + rng.normal(size=big),
+                                        marks[brands[k]] + 0.3 * rng.normal(size=4)]))
+    tags = [{"brand": f"b{brands[k]}"} for k in range(items) for _ in range(per_item)]
+    groups = [f"item{k}" for k in range(items) for _ in range(per_item)]
+    return np.array(rows), tags, groups
+
+
+def test_a_small_cue_block_is_found_that_the_whole_embedding_drowns():
+    x, tags, groups = _small_cue_in_a_big_block(7)
+    fit_x, test_x = x[:90], x[90::3]
+    fit_tags, test_tags = tags[:90], tags[90::3]
+    blocks = {"look": slice(0, 400), "mark": slice(400, 404)}
+    with_blocks = TagModel.fit(fit_x, fit_tags, groups=groups[:90], blocks=blocks)
+    assert with_blocks.probes["brand"].learned
+    assert with_blocks.probes["brand"].view == "mark"
+    assert _accuracy(with_blocks, test_x, test_tags, "brand") >= 0.9
+    whole = TagModel.fit(fit_x, fit_tags, groups=groups[:90])
+    assert _accuracy(whole, test_x, test_tags, "brand") < 0.7
+
+    rng = np.random.default_rng(1)
+    order = rng.permutation(30)
+    shuffled = [fit_tags[3 * order[i // 3]] for i in range(len(fit_tags))]
+    blind = TagModel.fit(fit_x, shuffled, groups=groups[:90], blocks=blocks)
+    prior_value, _ = prior_of([t["brand"] for t in shuffled])
+    prior = float(np.mean([t["brand"] == prior_value for t in test_tags]))
+    assert _accuracy(blind, test_x, test_tags, "brand") <= prior + 0.15
+
+
+def test_the_neighbour_vote_learns_a_value_no_line_separates():
+    # Two values, each the union of two opposite clusters (XOR): no linear probe separates
+    # them, the items next to a query do.
+    rng = np.random.default_rng(3)
+    centres = np.array([[4.0, 4.0], [-4.0, -4.0], [4.0, -4.0], [-4.0, 4.0]])
+    which = rng.integers(0, 4, 40)
+    looks = centres[which] + 0.5 * rng.normal(size=(40, 2))
+    x = np.repeat(looks, 2, axis=0) + 0.2 * rng.normal(size=(80, 2))
+    tags = [{"finish": "matte" if which[k] < 2 else "gloss"} for k in range(40) for _ in range(2)]
+    groups = [f"item{k}" for k in range(40) for _ in range(2)]
+    model = TagModel.fit(x[:60], tags[:60], groups=groups[:60])
+    probe = model.probes["finish"]
+    assert probe.method == "neighbours" and probe.penalty is None and probe.learned
+    assert _accuracy(model, x[60:], tags[60:], "finish") >= 0.9
