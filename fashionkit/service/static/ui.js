@@ -428,7 +428,7 @@ function outfitSummary(job) {
 }
 
 // Suggested tags of an offered item (learned from the person's labelled items, or "your
-// usual" value where no look-alike cue was learned), each in an input to confirm or edit.
+// usual" value where no visual cue was learned), each in an input to confirm or edit.
 function suggestedTags(suggestions) {
   const fields = Object.keys(suggestions);
   if (!fields.length) return null;
