@@ -14,8 +14,9 @@ tag word may hold), so ``("summer", "spring")`` and ``("spring", "summer")`` are
 empty tuple says nothing. A suggestion gives it back as a tuple.
 
 Each suggestion is ``value``, ``confidence`` and ``source``: ``"learned"`` when the tag type's
-probe learned a visual cue, ``"prior"`` when cross-validation over the person's items found
-none (:mod:`fashionkit.personal.tags`) and the suggestion is their most frequent value. A
+probe learned a visual cue (``TagProbe.learned``: a logistic probe or a neighbour vote, over
+one block of the embedding or all of it), ``"prior"`` when cross-validation over the person's
+items found none (:mod:`fashionkit.personal.tags`) and the suggestion is their most frequent value. A
 prior's ``confidence`` is the share of the person's labelled items that have that value (each
 item counted once): how often "your usual" is right, not the model's certainty about this
 item.
@@ -150,7 +151,7 @@ class TagSuggester:
         if not rows:
             return cls(None, {}, {})
         model = TagModel.fit(vectors[rows], [records[keys[i]] for i in rows],
-                             groups=[keys[i] for i in rows])  # fmt: skip
+                             groups=[keys[i] for i in rows], blocks=_blocks(vectors.shape[1]))
         shares = {name: {v: c / sum(counts.values()) for v, c in counts.items()}
                   for name, counts in kept.items()}  # fmt: skip
         labelled = {name: sum(counts.values()) for name, counts in kept.items()}
@@ -171,7 +172,7 @@ class TagSuggester:
                 if name not in predicted:
                     continue
                 suggestion = predicted[name]
-                if self.model.probes[name].penalty is None:
+                if not self.model.probes[name].learned:
                     share = self._shares[name].get(suggestion.value, 0.0)
                     row[name] = SuggestedTag(field_value(name, suggestion.value), share, "prior")
                 else:
@@ -179,6 +180,18 @@ class TagSuggester:
                                              float(suggestion.confidence), "learned")
             out.append(row)
         return out
+
+
+def _blocks(dims: int) -> dict[str, slice] | None:
+    # An ItemEmbedder's vectors: each block (features, colour, texture) is a view a probe may
+    # look at. Vectors of another layout are looked at whole. (Imported here: the embedder's
+    # module brings torch, which the service's routes need not load.)
+    from fashionkit.personal.embedding import embedding_blocks
+
+    try:
+        return embedding_blocks(dims)
+    except InvalidDataError:
+        return None
 
 
 def suggest_tags(wardrobe: Wardrobe, embedder_key: str,
