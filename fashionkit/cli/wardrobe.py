@@ -387,14 +387,66 @@ def wore(
             console.print(
                 f"  {verb} {escape(item.id)}: {item.category_name}{closest}", highlight=False
             )
+            if offered.suggested_tags:
+                console.print(f"    suggested tags: {escape(_tags_text(offered.suggested_tags))}",
+                              highlight=False)  # fmt: skip
         if report.new and not add_new:
             console.print("  add the new ones with --add-new")
+        if report.added and any(o.suggested_tags for o in report.new):
+            console.print("  confirm an added item's suggested tags with "
+                          "'fashionkit wardrobe suggest-tags ITEM --apply'")  # fmt: skip
     logged = sum(len(r.recognised) for r in reports)
     console.print(f"{logged} item(s) recognised in {len(reports)} photo(s)")
     for problem in unreadable:
         console.print(f"[red]could not read[/] {escape(str(problem))}")
     if unreadable:
         raise typer.Exit(EXIT_PARTIAL_FAILURE)
+
+
+def _tags_text(tags: dict) -> str:
+    """``field value (confidence%, learned | your usual)``, comma-separated."""
+    parts = []
+    for name, s in tags.items():
+        value = ",".join(s.value) if isinstance(s.value, tuple) else s.value
+        why = "learned" if s.source == "learned" else "your usual"
+        parts.append(f"{name} {value} ({s.confidence:.0%}, {why})")
+    return ", ".join(parts)
+
+
+@wardrobe_app.command("suggest-tags")
+def suggest_tags_cmd(
+    item_id: str = typer.Argument(..., help="The item (one found in a photo: it has a picture)."),
+    apply: bool = typer.Option(False, "--apply", help="Store the suggested tags on the item."),
+    embedder: str | None = typer.Option(
+        None, "--embedder", help="Embedder key of the embeddings to use (default: the one most "
+        "of your items have; see 'wardrobe reindex')."
+    ),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    user: str = typer.Option("default", "--user", help="Whose wardrobe."),
+) -> None:
+    """Suggest tags (material, brand, trend, season, occasion) for an item from its picture,
+    learned from your other labelled items; 'your usual' marks a tag no look was learned for
+    (your most frequent value). --apply stores them; edit them with 'wardrobe edit'."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from fashionkit.personal.tag_suggestions import suggest_tags_for_item
+
+    console = Console(soft_wrap=True)
+    with _open(db, user) as wardrobe:
+        found = suggest_tags_for_item(wardrobe, item_id, embedder)
+        if not found:
+            console.print(f"no suggestions for {escape(item_id)}: too few of your items with "
+                          "pictures carry tags")  # fmt: skip
+            return
+        for name, s in found.items():
+            value = ", ".join(s.value) if isinstance(s.value, tuple) else s.value
+            why = "learned" if s.source == "learned" else "your usual"
+            console.print(f"{name}: {escape(value)} ({s.confidence:.0%}, {why})", highlight=False)
+        if apply:
+            wardrobe.update(item_id, **{n: list(s.value) if isinstance(s.value, tuple)
+                                        else s.value for n, s in found.items()})  # fmt: skip
+            console.print(f"updated {escape(item_id)}")
 
 
 @wardrobe_app.command("reindex")

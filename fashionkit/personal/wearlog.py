@@ -12,7 +12,8 @@ matched together (``exclusive``: no two detections become the same item). Each r
 item gets one wear on the day (:meth:`~fashionkit.wardrobe.database.Wardrobe.record_wears`,
 once per item and day, so the same photo sent twice logs nothing more); the others are offered
 as new items, ready to store with their cut-out and embedding
-(:meth:`~fashionkit.wardrobe.database.Wardrobe.add_detected`).
+(:meth:`~fashionkit.wardrobe.database.Wardrobe.add_detected`), each with the tags suggested
+for it from the person's labelled items (:mod:`fashionkit.personal.tag_suggestions`).
 
 An outfit photo is not kept as one of the wardrobe's photos: its recognised garments already
 have their photo, and a photo with only some of its garments annotated would teach a
@@ -73,6 +74,9 @@ class OfferedItem:
     detected: ItemInPhoto
     similarity: float
     candidates: list[tuple[str, float]] = field(default_factory=list)
+    # Item field → SuggestedTag (fashionkit.personal.tag_suggestions), learned from the
+    # person's labelled items; filled by log_outfit_photos.
+    suggested_tags: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -202,9 +206,14 @@ def log_outfit_photos(
     ``embedder``: an :class:`~fashionkit.personal.embedding.ItemEmbedder`. Returns one report
     per readable photo, and a problem (naming the file) per unreadable one.
     :class:`InvalidDataError` before anything is detected when no item has an embedding of
-    this embedder."""
+    this embedder. Each offered item carries its ``suggested_tags``."""
+    from fashionkit.personal.tag_suggestions import TagSuggester
+
     day = on or dt.date.today()
     gallery = gallery_for(wardrobe, embedder.key)
+    # Learned once, from the items as they were before these photos: items added here carry
+    # no tags yet.
+    suggester = TagSuggester.fit(wardrobe, embedder.key)
     reports: list[OutfitPhotoReport] = []
     problems: list[Problem] = []
     predictions = predictor([str(p) for p in paths], on_error="skip")
@@ -216,6 +225,11 @@ def log_outfit_photos(
         recognised, offered = recognise(
             wardrobe, prediction, embedder, gallery, digest[:12], min_score=min_score
         )
+        if offered:
+            vectors = np.stack([o.detected.embedding[1] for o in offered
+                                if o.detected.embedding is not None])  # fmt: skip
+            for o, tags in zip(offered, suggester.suggest(vectors), strict=True):
+                o.suggested_tags.update(tags)
         report = OutfitPhotoReport(str(path), day, recognised, offered)
         report.logged = wardrobe.record_wears([r.item_id for r in recognised], on=day)
         keep_views(wardrobe, embedder.key, digest, recognised)

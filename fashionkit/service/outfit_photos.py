@@ -14,6 +14,8 @@ Job record (also the JSON of ``GET /api/outfit-photos/{id}``, where ``new`` entr
      "new": [{"index": n, "id": proposed item id, "category_id", "category_name",
               "colors": ["#rrggbb"], "box": XYXY, "similarity": float (closest known item),
               "candidates": [{"item", "similarity"}], "cutout": sha256,
+              "suggested_tags": {field: {"value": str | [str], "confidence": float,
+                                         "source": "learned" | "prior"}},
               "added": item id | null (added as a new item, or said to be this one of
               yours), "stored": {what adding it needs: the item, mask, details,
               embedding}}],
@@ -21,6 +23,14 @@ Job record (also the JSON of ``GET /api/outfit-photos/{id}``, where ``new`` entr
 
 Everything an offer needs to become an item is kept in the job (the photo itself is not kept:
 see :mod:`fashionkit.personal.wearlog`), so accepting it later needs no model.
+
+Suggested tags (:mod:`fashionkit.personal.tag_suggestions`) are computed when the job runs,
+from the offer's embedding and the person's labelled items as they were then, and kept with
+the offer: the page shows the same suggestions however late it is opened. Accepting an offer
+may confirm tags in the same request (``tags``: field → value, ``null`` to leave a field
+unset), so the item is stored with them in one transaction rather than added bare and edited
+after; a tag sent replaces what the detection gave (material and season from attributes), a
+tag not sent keeps it.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from fashionkit.errors import ConflictError, InvalidDataError, NotFoundError
+from fashionkit.personal.tag_suggestions import tag_problems
 from fashionkit.wardrobe.database import ItemInPhoto, ItemPart, ItemRecord, Wardrobe
 from fashionkit.wardrobe.items import item_from_dict, item_to_dict
 
@@ -80,8 +91,20 @@ def _stored(detected: ItemInPhoto) -> dict:
     }
 
 
-def _detected(stored: dict, where: str) -> ItemInPhoto:
-    item, problems = item_from_dict(stored["item"], source="outfit photo", where=where)
+def _vector(detected: ItemInPhoto) -> np.ndarray:
+    # recognise() embeds every detection it offers (it matched them by their vectors).
+    assert detected.embedding is not None
+    return detected.embedding[1]
+
+
+def _detected(stored: dict, where: str, tags: dict | None = None) -> ItemInPhoto:
+    fields = dict(stored["item"])
+    for name, value in (tags or {}).items():
+        if value is None:
+            fields.pop(name, None)
+        else:
+            fields[name] = value
+    item, problems = item_from_dict(fields, source="outfit photo", where=where)
     if problems:
         raise InvalidDataError(problems)
     assert item is not None
@@ -116,6 +139,7 @@ def recognise_outfit(worker, wardrobe: Wardrobe, job: dict, upload: Path) -> Non
     recognise by, or a photo that cannot be read, fails the job with a message for the
     person (:class:`~fashionkit.service.photos.UnusablePhoto`)."""
     from fashionkit.inference.visualize import draw_overlay
+    from fashionkit.personal.tag_suggestions import TagSuggester
     from fashionkit.personal.wearlog import gallery_for, keep_views, recognise, reindex
     from fashionkit.service.photos import UnusablePhoto
     from fashionkit.wardrobe.image_files import file_digest
@@ -143,6 +167,9 @@ def recognise_outfit(worker, wardrobe: Wardrobe, job: dict, upload: Path) -> Non
     recognised, offered = recognise(
         wardrobe, prediction, worker.embedder, gallery, digest[:12], min_score=worker.min_score
     )
+    # Before anything is written: suggestions that cannot be made fail the job cleanly.
+    suggester = TagSuggester.fit(wardrobe, worker.embedder.key)
+    suggested = suggester.suggest(np.stack([_vector(o.detected) for o in offered])) if offered else []
     job["photo_sha256"] = digest
     day = dt.date.fromisoformat(job["worn_on"])
     # Once per item and day: a job run again after a crash logs nothing twice.
@@ -168,10 +195,11 @@ def recognise_outfit(worker, wardrobe: Wardrobe, job: dict, upload: Path) -> Non
             "similarity": round(o.similarity, 4),
             "candidates": [{"item": k, "similarity": round(v, 4)} for k, v in o.candidates],
             "cutout": o.detected.cutout_sha256,
+            "suggested_tags": {name: s.to_json() for name, s in tags.items()},
             "added": None,
             "stored": _stored(o.detected),
         }
-        for n, o in enumerate(offered)
+        for n, (o, tags) in enumerate(zip(offered, suggested, strict=True))
     ]
     if prediction.photo is not None:
         buffer = io.BytesIO()
@@ -186,14 +214,23 @@ def offer_of(job: dict, index: int) -> dict:
     return job["new"][index]
 
 
-def accept_offer(store, wardrobe: Wardrobe, job: dict, index: int) -> ItemRecord:
+def accept_offer(
+    store, wardrobe: Wardrobe, job: dict, index: int, tags: dict | None = None
+) -> ItemRecord:
     """Add the job's ``index``-th offered item to the wardrobe, with a wear on the photo's
-    day, and mark the offer added. :class:`ConflictError` when it was added already (or its
-    id is taken)."""
+    day, and mark the offer added. ``tags``: the person's confirmed tags (field of
+    :data:`~fashionkit.personal.tag_suggestions.TAG_FIELDS` → value as in the item JSON,
+    ``None``: leave it unset), stored with the item. :class:`ConflictError` when it was added
+    already (or its id is taken); :class:`InvalidDataError` for an unknown tag or a bad
+    value."""
     offer = offer_of(job, index)
     if offer["added"] is not None:
         raise ConflictError(f"this item was added already, as {offer['added']!r}")
-    detected = _detected(offer["stored"], f"new item {index}")
+    where = f"new item {index}"
+    problems = tag_problems(tags or {}, where)
+    if problems:
+        raise InvalidDataError(problems)
+    detected = _detected(offer["stored"], where, tags)
     wardrobe.add_detected([detected])
     wardrobe.record_wears([detected.item.id], on=dt.date.fromisoformat(job["worn_on"]))
     def mark(result: dict) -> dict:

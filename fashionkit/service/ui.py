@@ -12,7 +12,9 @@ What the page offers: log in or create an account; upload a photo and see the la
 (Fig. 8), the super-category view (Fig. 9) and the items found, as cut-outs; earlier uploads
 and their status; the wardrobe as a gallery of cut-outs (or colour swatches for items entered
 by hand) with filters and editable tags; adding an item by hand; outfit suggestions with their
-explanations and like / dislike / wore buttons; changing the password (the page keeps the new
+explanations and like / dislike / wore buttons; "today's outfit": the recognised items and the
+new ones offered, each offer with its suggested tags (value, confidence, learned or "your
+usual") in inputs that one click adds with the item, as they stand or edited; changing the password (the page keeps the new
 token the server answers with; every other token of the account ends). Elements tests rely on
 carry ids or ``data-*`` attributes (``data-item``, ``data-outfit``, ``data-kind``,
 ``data-job``).

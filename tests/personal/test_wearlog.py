@@ -185,3 +185,18 @@ def test_recognised_items_keep_their_view_of_the_photo(closet, embedder, tmp_pat
     gone = sorted(seen)[0]
     wardrobe.remove(gone)
     assert gone not in wardrobe.embedding_samples(embedder.key)[0]
+
+
+def test_offered_garments_carry_tags_suggested_from_my_items(closet, embedder, tmp_path):
+    wardrobe, truth, _, added = closet
+    outfit = tmp_path / "outfit.png"
+    outfit.write_bytes(truth.outfit(0, 1))
+    bare = log_outfit_photos(wardrobe, truth, embedder, [outfit], on=DAY)[0][0]
+    assert bare.new and all("brand" not in o.suggested_tags for o in bare.new)
+    for key in added:
+        wardrobe.update(key, brand="acme")
+    report = log_outfit_photos(wardrobe, truth, embedder, [outfit], on=DAY)[0][0]
+    assert report.new
+    for offered in report.new:
+        brand = offered.suggested_tags["brand"]
+        assert (brand.value, brand.confidence, brand.source) == ("acme", 1.0, "prior")

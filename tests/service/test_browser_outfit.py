@@ -1,6 +1,7 @@
 """"Today's outfit" on the page, in headless Chromium: a person adds two photos, logs an
 outfit photo of a chosen day, sees their recognised items highlighted and the new ones offered,
-adds one, says another is one of theirs, sees times worn and last worn on the cards, and asks for outfits that favour rarely
+adds one with the tags suggested from their labelled items in one click and another with a tag
+edited, says another is one of theirs, sees times worn and last worn on the cards, and asks for outfits that favour rarely
 worn items and leave out what was just worn. Each step is checked against what the server
 holds; screenshots go to the test's ``screenshots/`` folder. Same server, browser and rules as
 tests/service/test_browser.py (its fixture and settings)."""
@@ -63,6 +64,11 @@ def test_todays_outfit_in_the_browser(live, tmp_path):  # noqa: F811 - the impor
         expect(page.locator("#gallery .card")).to_have_count(held)
         expect(page.locator("#gallery .card .worn").first).to_have_text("never worn")
 
+        # Alice's tags, which the offers' suggestions are learned from.
+        for key in [i["id"] for i in api.get("/api/items").json()]:
+            tagged = api.patch(f"/api/items/{key}", json={"brand": "acme", "occasion": ["work"]})
+            assert tagged.status_code == 200, tagged.text
+
         # -- today's outfit: recognised items highlighted, new ones offered -------------------
         page.fill("#outfit-photo-day", DAY)
         page.set_input_files("#outfit-photo-file", str(outfit))
@@ -88,6 +94,20 @@ def test_todays_outfit_in_the_browser(live, tmp_path):  # noqa: F811 - the impor
         offers = page.locator("#outfit-new figure.offer")
         expect(offers).to_have_count(len(job["new"]))
         assert page.locator("[data-picture=outfit] img").evaluate("i => i.naturalWidth") > 0
+        # Each offer shows its suggested tags with their confidence, ready to confirm.
+        assert len(job["new"]) >= 3
+        for n, offer in enumerate(job["new"]):
+            suggested = offer["suggested_tags"]
+            assert suggested["brand"]["value"] == "acme" and suggested["occasion"]["value"] == ["work"]
+            for field, s in suggested.items():
+                row = offers.nth(n).locator(f".suggested [data-tag='{field}']")
+                value = ", ".join(s["value"]) if isinstance(s["value"], list) else s["value"]
+                expect(row.locator("input")).to_have_value(value)
+                why = "learned" if s["source"] == "learned" else "your usual"
+                expect(row.locator(".confidence")).to_have_text(
+                    f"{round(s['confidence'] * 100)}% · {why}"
+                )
+        expect(offers.first.locator("button.add")).to_have_text("Add with these tags")
         shot("01-todays-outfit")
 
         first = job["new"][0]
@@ -96,6 +116,9 @@ def test_todays_outfit_in_the_browser(live, tmp_path):  # noqa: F811 - the impor
         expect(offers.first.locator("button.add")).to_be_disabled()
         added = api.get(f"/api/items/{first['id']}").json()
         assert added["times_worn"] == 1 and added["last_worn"] == DAY
+        # One click applied every suggestion to the item.
+        for field, s in first["suggested_tags"].items():
+            assert added.get(field) == s["value"], (field, added)
         card = page.locator(f".card[data-item='{first['id']}']")
         expect(card.locator(".worn")).to_have_text(f"worn once · last worn {DAY}")
         expect(card.locator("img.cutout")).to_have_js_property("complete", True)
@@ -111,6 +134,15 @@ def test_todays_outfit_in_the_browser(live, tmp_path):  # noqa: F811 - the impor
         expect(offers.nth(1).locator("button.add")).to_be_disabled()
         assert api.get("/api/outfit-photos").json()[-1]["new"][1]["added"] == closest
         assert api.get(f"/api/items/{closest}").json()["last_worn"] == DAY
+        # A suggestion edited before adding, another emptied: the item has what was left.
+        third = job["new"][2]
+        offers.nth(2).locator(".suggested [data-tag='brand'] input").fill("zara")
+        offers.nth(2).locator(".suggested [data-tag='occasion'] input").fill("")
+        offers.nth(2).locator("button.add").click()
+        expect(offers.nth(2).locator("button.add")).to_have_text("Added")
+        edited = api.get(f"/api/items/{third['id']}").json()
+        assert edited["brand"] == "zara" and "occasion" not in edited, edited
+        expect(page.locator("#gallery .card")).to_have_count(held + 2)
         shot("02-added")
 
         # -- outfits that favour rarely worn items and leave out what was just worn -----------
@@ -121,7 +153,7 @@ def test_todays_outfit_in_the_browser(live, tmp_path):  # noqa: F811 - the impor
         expected = api.get("/api/outfits", params=params).json()
         rows = page.locator("#outfit-list li.outfit")
         expect(rows).to_have_count(len(expected))
-        worn_now = set(recognised) | {first["id"], closest}
+        worn_now = set(recognised) | {first["id"], third["id"], closest}
         for row, suggestion in zip(rows.all(), expected, strict=True):
             expect(row.locator(".explanation")).to_have_text(suggestion["explanation"])
             assert not worn_now & set(suggestion["items"])

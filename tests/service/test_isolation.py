@@ -46,6 +46,9 @@ def world(db_url, tmp_path):
             client, alice, client.post("/api/photos", files=files, headers=alice).json()["id"]
         )
         assert job["status"] == "done" and job["items"]
+        for key in job["items"]:  # her tags, which her outfit photo's offers are suggested
+            assert client.patch(f"/api/items/{key}", json={"brand": "Alice's"},
+                                headers=alice).status_code == 200  # fmt: skip
         outfit_photo = predictor.outfit(0, 1)
         files = {"file": ("o.png", outfit_photo, "image/png")}
         outfit = wait_for_job(
@@ -54,6 +57,7 @@ def world(db_url, tmp_path):
             prefix="/api/outfit-photos",
         )  # fmt: skip
         assert outfit["status"] == "done" and outfit["new"]
+        assert outfit["new"][0]["suggested_tags"]["brand"]["value"] == "Alice's"
         body = {"items": ["white-shirt", "jeans", "loafers"], "kind": "like"}
         assert client.post("/api/outfits/feedback", json=body, headers=alice).status_code == 201
         assert client.post("/api/items", json={"id": "bobs-tee", "category": "top"}, headers=bob)
@@ -216,6 +220,8 @@ def check_upload_outfit(w):
     # (Bob's items of that photo have the ids Alice's have: the wears his job logged are his,
     # as the snapshot of Alice's items, wears included, shows at the end.)
     assert {r["item"] for r in job["recognised"]} <= _bob_ids(c, w["bob"])
+    # Suggested from his items alone: none of his embedded items has a brand.
+    assert job["new"] and all("brand" not in o["suggested_tags"] for o in job["new"])
     unknown = c.get(f"/api/outfit-photos/{'0' * 32}", headers=w["alice"])
     _same_as_unknown(c.get(f"/api/outfit-photos/{job['id']}", headers=w["alice"]), unknown)
 
@@ -318,6 +324,7 @@ ISOLATION = {
     ("PATCH", "/api/items/{item_id}"): _item_route("PATCH"),
     ("DELETE", "/api/items/{item_id}"): _item_route("DELETE"),
     ("GET", "/api/items/{item_id}/cutout"): _item_route("GET", "/cutout"),
+    ("GET", "/api/items/{item_id}/suggested-tags"): _item_route("GET", "/suggested-tags"),
     ("GET", "/api/outfits"): check_outfits,
     ("POST", "/api/outfits/feedback"): check_give_feedback,
     ("GET", "/api/outfits/feedback"): check_list_feedback,

@@ -187,3 +187,62 @@ def test_an_offer_said_to_be_my_item_logs_it_and_teaches_its_view(client, predic
     keys, sources, _ = wardrobe.embedding_samples(tiny_embedder().key)
     views = {k for k, s in zip(keys, sources, strict=True) if s}
     assert target in views  # the offer's view of it, kept for next time
+
+
+def test_offers_carry_suggested_tags_from_my_items_and_accept_confirmed_ones(client, predictor):
+    alice = login(client, "alice")
+    mine = _photo(client, alice, predictor.photo(0))["items"]
+    mine += _photo(client, alice, predictor.photo(2))["items"]
+    for n, key in enumerate(mine):
+        tags = {"brand": "acme", "occasion": ["work", "dinner"], "trend": "classic" if n < 2 else None}
+        assert client.patch(f"/api/items/{key}", json=tags, headers=alice).status_code == 200
+    job = _done(client, alice, _outfit(client, alice, predictor.outfit(0, 1)))
+    assert job["status"] == "done" and job["new"], job
+    for offer in job["new"]:
+        suggested = offer["suggested_tags"]
+        # Every item says acme and work+dinner: "your usual", right every time so far. Only
+        # two say a trend: too few to suggest one.
+        assert suggested["brand"] == {"value": "acme", "confidence": 1.0, "source": "prior"}
+        assert suggested["occasion"]["value"] == ["dinner", "work"]
+        assert "trend" not in suggested
+        assert all(s["source"] in ("learned", "prior") and 0 < s["confidence"] <= 1
+                   for s in suggested.values())  # fmt: skip
+
+    first, second = job["new"][0], job["new"][1]
+    for bad in ({"tags": {"colour": "red"}}, {"tags": {"brand": 5}}, {"tags": ["brand"]},
+                {"brand": "acme"}, {"tags": {"season": ["monsoon"]}}):  # fmt: skip
+        refused = client.post(first["accept_url"], json=bad, headers=alice)
+        assert refused.status_code == 422, (bad, refused.text)
+    assert client.get(job["url"], headers=alice).json()["new"][0]["added"] is None
+    confirmed = {"brand": "acme", "occasion": ["work", "dinner"], "material": None,
+                 "season": ["winter"]}  # fmt: skip
+    added = client.post(first["accept_url"], json={"tags": confirmed}, headers=alice)
+    assert added.status_code == 201, added.text
+    item = added.json()
+    assert item["brand"] == "acme" and item["occasion"] == ["work", "dinner"]
+    assert item["season"] == ["winter"] and "material" not in item
+    # Without a body, as before: the item as detected.
+    plain = client.post(second["accept_url"], headers=alice).json()
+    assert "brand" not in plain and "occasion" not in plain
+
+    # An existing item's suggestions, learned from the others.
+    shown = client.get(f"/api/items/{mine[0]}/suggested-tags", headers=alice)
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["item"] == mine[0]
+    assert shown.json()["suggested_tags"]["brand"]["value"] == "acme"
+    assert client.post("/api/items", json={"id": "by-hand", "category": "top"}, headers=alice)
+    by_hand = client.get("/api/items/by-hand/suggested-tags", headers=alice)
+    assert by_hand.status_code == 422 and "by-hand" in by_hand.text
+    assert client.get("/api/items/nobody/suggested-tags", headers=alice).status_code == 404
+
+
+def test_a_person_with_no_labelled_items_gets_no_suggestions(client, predictor):
+    alice = login(client, "alice")
+    _photo(client, alice, predictor.photo(0))
+    _photo(client, alice, predictor.photo(2))
+    job = _done(client, alice, _outfit(client, alice, predictor.outfit(0, 1)))
+    assert job["status"] == "done" and job["new"]
+    for offer in job["new"]:
+        # Detected items carry only what their attributes gave (material, season), never a
+        # brand, trend or occasion: nothing of those to learn.
+        assert not {"brand", "trend", "occasion"} & set(offer["suggested_tags"])

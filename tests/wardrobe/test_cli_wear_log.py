@@ -197,3 +197,39 @@ def test_wore_without_weights_uses_your_own_model_and_your_items_embedder(setup,
     assert "recognised in 1 photo(s)" in again.output
     with Wardrobe(db) as wardrobe:
         assert wardrobe.embedders()[own_key] == held
+
+
+def test_wore_prints_suggested_tags_and_suggest_tags_applies_them(setup):
+    db, weights = setup["db"], setup["weights"]
+    more = setup["tmp"] / "more.png"
+    assert run("wardrobe", "add", setup["photo"], more, "--weights", weights, "--db", db).exit_code == 0
+    with Wardrobe(db) as wardrobe:
+        for item in wardrobe.items():
+            wardrobe.update(item.id, brand="acme", occasion=["work"])
+    result = run("wardrobe", "wore", setup["outfit"], "--weights", weights, "--add-new",
+                 "--on", "2026-11-20", "--db", db)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.output.splitlines()]
+    added = [line.split()[1].rstrip(":") for line in lines if line.startswith("added ")]
+    suggested = [line for line in lines if line.startswith("suggested tags:")]
+    assert added and len(suggested) == len(added), result.output
+    assert all("brand acme (100%, your usual)" in line and "occasion work" in line
+               for line in suggested)  # fmt: skip
+    assert "suggest-tags ITEM --apply" in result.output
+    with Wardrobe(db) as wardrobe:
+        assert wardrobe.get(added[0]).brand is None  # added as detected
+
+    shown = run("wardrobe", "suggest-tags", added[0], "--db", db)
+    assert shown.exit_code == 0 and "brand: acme (100%, your usual)" in shown.output, shown.output
+    with Wardrobe(db) as wardrobe:
+        assert wardrobe.get(added[0]).brand is None  # shown, not stored
+    applied = run("wardrobe", "suggest-tags", added[0], "--apply", "--db", db)
+    assert applied.exit_code == 0 and f"updated {added[0]}" in applied.output
+    with Wardrobe(db) as wardrobe:
+        item = wardrobe.get(added[0])
+        assert item.brand == "acme" and item.occasion == ("work",)
+        wardrobe.add(item.with_changes(id="by-hand"))
+    by_hand = run("wardrobe", "suggest-tags", "by-hand", "--db", db)
+    assert by_hand.exit_code == 2 and "by-hand" in by_hand.output
+    unknown = run("wardrobe", "suggest-tags", "nobody-has-this", "--db", db)
+    assert unknown.exit_code == 2 and "nobody-has-this" in unknown.output

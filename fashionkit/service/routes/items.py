@@ -131,6 +131,22 @@ def delete_item(wardrobe: CurrentWardrobe, item_id: str) -> Response:
     return Response(status_code=204)
 
 
+@router.get("/{item_id}/suggested-tags")
+def suggested_tags(state: State, wardrobe: CurrentWardrobe, item_id: str) -> dict:
+    """Tags suggested for the item from its picture, learned from your other items
+    (``fashionkit.personal.tag_suggestions``): ``{"item", "suggested_tags": {field: {"value",
+    "confidence", "source": "learned" | "prior"}}}``, empty when too few of your items carry
+    tags. 422 for an item without a picture embedding (entered by hand)."""
+    from fashionkit.personal.tag_suggestions import suggest_tags_for_item
+
+    # The embeddings recognition compares (the server's embedder), else the ones most of the
+    # person's items have (a server started without a model).
+    embedder = state.worker.embedder if state.worker is not None else None
+    key = embedder.key if embedder is not None else None
+    found = suggest_tags_for_item(wardrobe, plausible(item_id), key)
+    return {"item": item_id, "suggested_tags": {k: s.to_json() for k, s in found.items()}}
+
+
 @router.get("/{item_id}/cutout", response_class=FileResponse)
 def item_cutout(wardrobe: CurrentWardrobe, item_id: str):
     """The item's cut-out (RGBA PNG; items found in photos only)."""

@@ -2,13 +2,14 @@
 as worn, and the new items it offers (:mod:`fashionkit.service.outfit_photos`)."""
 
 import datetime as dt
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Body, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 from starlette.datastructures import FormData
 
-from fashionkit.errors import NotFoundError
+from fashionkit.errors import InvalidDataError, NotFoundError, Problem
 from fashionkit.service.deps import (
     CurrentAccount,
     CurrentWardrobe,
@@ -123,15 +124,29 @@ def offered_cutout(state: State, account: CurrentAccount, job_id: str, index: st
 
 @router.post("/{job_id}/new/{index}", status_code=201)
 def accept_new_item(
-    state: State, account: CurrentAccount, wardrobe: CurrentWardrobe, job_id: str, index: str
+    state: State,
+    account: CurrentAccount,
+    wardrobe: CurrentWardrobe,
+    job_id: str,
+    index: str,
+    body: Annotated[dict | None, Body()] = None,
 ) -> dict:
     """Add an offered new item to the wardrobe (with a wear on the photo's day): the item JSON.
-    409 when it was added already; 422 past the wardrobe's most items."""
+    An optional body ``{"tags": {field: value | null}}`` stores the tags the person confirmed
+    (of the offer's ``suggested_tags`` or edited: material, brand, trend as strings, season
+    and occasion as lists) with the item. 409 when it was added already; 422 for an unknown
+    tag or a bad value, or past the wardrobe's most items."""
     job = state.jobs.get(job_id, account.user_id, kind="outfit")
     n = _index(index)
     offer_of(job, n)
+    tags = (body or {}).get("tags")
+    unknown = sorted(set(body or {}) - {"tags"})
+    if unknown or (tags is not None and not isinstance(tags, dict)):
+        message = (f"unknown field(s) {', '.join(map(repr, unknown))}" if unknown
+                   else "tags must be an object of field: value")  # fmt: skip
+        raise InvalidDataError([Problem("request", f"new item {n}", message)])
     room_for_items(state, wardrobe, 1)
-    return record_json(accept_offer(state.jobs, wardrobe, job, n))
+    return record_json(accept_offer(state.jobs, wardrobe, job, n, tags))
 
 
 @router.post("/{job_id}/new/{index}/is/{item_id}")

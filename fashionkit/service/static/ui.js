@@ -427,18 +427,60 @@ function outfitSummary(job) {
     + `${job.new.length} new`;
 }
 
+// Suggested tags of an offered item (learned from the person's labelled items, or "your
+// usual" value where no visual cue was learned), each in an input to confirm or edit.
+function suggestedTags(suggestions) {
+  const fields = Object.keys(suggestions);
+  if (!fields.length) return null;
+  const box = element('div', null, { class: 'suggested' });
+  box.appendChild(element('div', 'Suggested tags', { class: 'meta' }));
+  for (const field of fields) {
+    const s = suggestions[field];
+    const label = element('label', null, { 'data-tag': field, 'data-source': s.source });
+    label.appendChild(element('span', `${field} `));
+    const input = element('input', null, { type: 'text', name: field });
+    input.value = Array.isArray(s.value) ? s.value.join(', ') : s.value;
+    label.appendChild(input);
+    const why = s.source === 'learned' ? 'learned' : 'your usual';
+    label.appendChild(element('span', ` ${Math.round(s.confidence * 100)}% · ${why}`,
+      { class: 'confidence' }));
+    box.appendChild(label);
+  }
+  return box;
+}
+
+function confirmedTags(box) {
+  const tags = {};
+  for (const input of box.querySelectorAll('input')) {
+    const text = input.value.trim();
+    if (!text) { tags[input.name] = null; continue; }
+    tags[input.name] = LISTS.has(input.name)
+      ? text.split(',').map((w) => w.trim()).filter(Boolean) : text;
+  }
+  return tags;
+}
+
 async function offerFigure(job, offer) {
   const src = offer.cutout_url ? await blobUrl(offer.cutout_url) : null;
   const node = figure(src || '', `new ${offer.category_name}`,
     { class: 'offer', 'data-offer': String(offer.index), title: offer.id });
   const problem = element('div', null, { class: 'error', role: 'alert' });
-  const add = element('button', offer.added ? 'Added' : 'Add', { type: 'button', class: 'add' });
+  const suggested = offer.added ? null : suggestedTags(offer.suggested_tags || {});
+  if (suggested) node.appendChild(suggested);
+  const add = element('button', offer.added ? 'Added' : suggested ? 'Add with these tags' : 'Add',
+    { type: 'button', class: 'add' });
   add.disabled = Boolean(offer.added);
   add.addEventListener('click', async () => {
     try {
-      const item = await api(offer.accept_url, { method: 'POST' });
+      // The tags as the person left them: the suggestions confirmed, edited, or emptied.
+      const options = { method: 'POST' };
+      if (suggested) options.json = { tags: confirmedTags(suggested) };
+      const item = await api(offer.accept_url, options);
       add.textContent = 'Added';
       add.disabled = true;
+      if (suggested) {
+        for (const input of suggested.querySelectorAll('input')) input.disabled = true;
+      }
       for (const other of node.querySelectorAll('button.is-mine')) other.disabled = true;
       node.setAttribute('data-item', item.id);
       showError(null, problem);
