@@ -4,15 +4,15 @@ photographed item, learned from the items they have labelled.
 :class:`TagModel` is one probe per tag type over the item embeddings
 (:class:`~fashionkit.personal.embedding.ItemEmbedder`). A probe looks at one *view* of the
 embedding: one of its blocks (the detector's features, the colour histogram, the texture
-statistics; :func:`~fashionkit.personal.embedding.embedding_blocks`) or all of them, reduced
-by PCA to at most :data:`PROBE_DIMS` dimensions and standardised. Each tag has its own visual correlate — a brand its mark and palette, a material its texture, a trend
-its pattern — and with ~20 labelled items a probe over the whole embedding drowns a 30-number
-cue in a thousand feature dimensions; the view that carries the cue has to be chosen per tag.
-Two kinds of probe are tried on every view: a multinomial logistic regression (L2 penalty
-among :data:`PENALTIES`) and a nearest-neighbour vote (each labelled item votes for its value
-with a weight that falls with its distance, at the scales of :data:`NEIGHBOUR_SCALES`), the
-latter because two or three examples of a value are too few for a linear boundary but enough
-for "looks like that item".
+statistics; :func:`~fashionkit.personal.embedding.embedding_blocks`) or all of them, reduced by
+PCA to at most :data:`PROBE_DIMS` dimensions and standardised. Each tag has its own visual
+correlate — a brand its mark and palette, a material its texture, a trend its pattern — and
+with ~20 labelled items a probe over the whole embedding drowns a 30-number cue in a thousand
+feature dimensions; the view that carries the cue has to be chosen per tag. Two kinds of probe
+are tried on every view: a multinomial logistic regression (L2 penalty among :data:`PENALTIES`)
+and a nearest-neighbour vote (each labelled item votes for its value with a weight that falls
+with its distance, at the scales of :data:`NEIGHBOUR_SCALES`), the latter because two or three
+examples of a value are too few for a linear boundary but enough for "looks like that item".
 
 Few-shot honesty: the (view, probe, setting) of each tag type is chosen — against "the prior",
 a model that always answers the most frequent value with its frequency — by cross-validation
