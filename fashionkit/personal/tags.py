@@ -75,9 +75,10 @@ def prior_of(values: Sequence[str], weights: np.ndarray | None = None) -> tuple[
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
+    """Softmax over the last axis (the classes)."""
+    z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def _fit_logistic(x: np.ndarray, y: np.ndarray, classes: int, penalties: Sequence[float],
@@ -119,19 +120,17 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, classes: int, penalties: Sequenc
     return np.swapaxes(w, 2, 3), b[..., 0]
 
 
-def _softmax_last(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``M×N`` squared Euclidean distances between the rows of ``a`` (M×F) and ``b`` (N×F)."""
+    return np.maximum((a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :]
+                      - 2 * a @ b.T, 0.0)
 
 
 def _bandwidth(x: np.ndarray) -> float:
     """The median distance between rows of ``x`` (1 when they all coincide)."""
     if len(x) < 2:
         return 1.0
-    sq = (x * x).sum(axis=1)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0.0)
-    upper = np.sqrt(d2[np.triu_indices(len(x), 1)])
+    upper = np.sqrt(_squared_distances(x, x)[np.triu_indices(len(x), 1)])
     median = float(np.median(upper))
     return median if median > 0 else 1.0
 
@@ -141,9 +140,7 @@ def _neighbour_vote(query: np.ndarray, examples: np.ndarray, labels: np.ndarray,
                     prior: np.ndarray) -> np.ndarray:
     """``M×C`` probabilities: each example votes for its label with its ``weight`` times a
     Gaussian kernel of its distance (``width``), plus :data:`_PRIOR_WEIGHT` of ``prior``."""
-    sq_q, sq_e = (query * query).sum(axis=1), (examples * examples).sum(axis=1)
-    d2 = np.maximum(sq_q[:, None] + sq_e[None, :] - 2 * query @ examples.T, 0.0)
-    kernel = np.exp(-d2 / (2 * width * width)) * weight[None, :]
+    kernel = np.exp(-_squared_distances(query, examples) / (2 * width * width)) * weight[None, :]
     votes = np.zeros((len(query), classes))
     np.add.at(votes.T, labels, kernel.T)
     votes += _PRIOR_WEIGHT * prior[None, :]
@@ -324,12 +321,12 @@ def _fit_probe(features: Mapping[str, np.ndarray], values: list[str], groups: np
         return prior_probe
     # The logistic penalties also switch the neighbour vote on: ``(None,)`` is the prior alone.
     logistic = [float(q) for q in penalties if q is not None]
-    candidates: list[_Candidate] = [("prior", None, None)] if None in penalties else []
-    for view_name in features if logistic else ():
-        candidates += [("logistic", view_name, q) for q in logistic]
-        candidates += [("neighbours", view_name, s) for s in NEIGHBOUR_SCALES]
     if not logistic:
         return prior_probe
+    candidates: list[_Candidate] = [("prior", None, None)] if None in penalties else []
+    for view_name in features:
+        candidates += [("logistic", view_name, q) for q in logistic]
+        candidates += [("neighbours", view_name, s) for s in NEIGHBOUR_SCALES]
     unique = np.unique(groups)
     rng = np.random.default_rng(0)
     fold_of_group = dict(zip(rng.permutation(unique), np.arange(len(unique)) % _FOLDS,
@@ -339,8 +336,8 @@ def _fit_probe(features: Mapping[str, np.ndarray], values: list[str], groups: np
     fold_ids = np.unique(folds)
     in_fold = folds[None, :] == fold_ids[:, None]                              # K×N
     # Every fold's and penalty's logistic probe of a view in one batch (test rows weigh 0).
-    logistic_p = {view_name: _softmax_last(f @ w + b[:, :, None, :])
-                  for view_name, f in features.items() if logistic
+    logistic_p = {view_name: _softmax(f @ w + b[:, :, None, :])
+                  for view_name, f in features.items()
                   for w, b in [_fit_logistic(f, y, len(names), logistic,
                                              np.where(in_fold, 0.0, weight[None, :]))]}
     for k, fold in enumerate(fold_ids):
