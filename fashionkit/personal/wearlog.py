@@ -46,6 +46,7 @@ __all__ = [
     "gallery_for",
     "recognise",
     "keep_views",
+    "suggest_for_offers",
     "log_outfit_photos",
     "reindex",
 ]
@@ -188,6 +189,19 @@ def keep_views(
         wardrobe.add_views(embedder_key, views)
 
 
+def suggest_for_offers(suggester, offered: Sequence[OfferedItem]) -> None:
+    """Fill each offered item's ``suggested_tags`` from ``suggester`` (a
+    :class:`~fashionkit.personal.tag_suggestions.TagSuggester` of the embedder that made the
+    offers' vectors): every offer carries its detection's embedding, which :func:`recognise`
+    matched it by."""
+    if not offered:
+        return
+    vectors = np.stack([o.detected.embedding[1] for o in offered
+                        if o.detected.embedding is not None])  # fmt: skip
+    for o, tags in zip(offered, suggester.suggest(vectors), strict=True):
+        o.suggested_tags.update(tags)
+
+
 def log_outfit_photos(
     wardrobe: Wardrobe,
     predictor,
@@ -225,11 +239,7 @@ def log_outfit_photos(
         recognised, offered = recognise(
             wardrobe, prediction, embedder, gallery, digest[:12], min_score=min_score
         )
-        if offered:
-            vectors = np.stack([o.detected.embedding[1] for o in offered
-                                if o.detected.embedding is not None])  # fmt: skip
-            for o, tags in zip(offered, suggester.suggest(vectors), strict=True):
-                o.suggested_tags.update(tags)
+        suggest_for_offers(suggester, offered)
         report = OutfitPhotoReport(str(path), day, recognised, offered)
         report.logged = wardrobe.record_wears([r.item_id for r in recognised], on=day)
         keep_views(wardrobe, embedder.key, digest, recognised)

@@ -91,12 +91,6 @@ def _stored(detected: ItemInPhoto) -> dict:
     }
 
 
-def _vector(detected: ItemInPhoto) -> np.ndarray:
-    # recognise() embeds every detection it offers (it matched them by their vectors).
-    assert detected.embedding is not None
-    return detected.embedding[1]
-
-
 def _detected(stored: dict, where: str, tags: dict | None = None) -> ItemInPhoto:
     fields = dict(stored["item"])
     for name, value in (tags or {}).items():
@@ -140,7 +134,13 @@ def recognise_outfit(worker, wardrobe: Wardrobe, job: dict, upload: Path) -> Non
     person (:class:`~fashionkit.service.photos.UnusablePhoto`)."""
     from fashionkit.inference.visualize import draw_overlay
     from fashionkit.personal.tag_suggestions import TagSuggester
-    from fashionkit.personal.wearlog import gallery_for, keep_views, recognise, reindex
+    from fashionkit.personal.wearlog import (
+        gallery_for,
+        keep_views,
+        recognise,
+        reindex,
+        suggest_for_offers,
+    )
     from fashionkit.service.photos import UnusablePhoto
     from fashionkit.wardrobe.image_files import file_digest
 
@@ -168,8 +168,7 @@ def recognise_outfit(worker, wardrobe: Wardrobe, job: dict, upload: Path) -> Non
         wardrobe, prediction, worker.embedder, gallery, digest[:12], min_score=worker.min_score
     )
     # Before anything is written: suggestions that cannot be made fail the job cleanly.
-    suggester = TagSuggester.fit(wardrobe, worker.embedder.key)
-    suggested = suggester.suggest(np.stack([_vector(o.detected) for o in offered])) if offered else []
+    suggest_for_offers(TagSuggester.fit(wardrobe, worker.embedder.key), offered)
     job["photo_sha256"] = digest
     day = dt.date.fromisoformat(job["worn_on"])
     # Once per item and day: a job run again after a crash logs nothing twice.
@@ -195,11 +194,11 @@ def recognise_outfit(worker, wardrobe: Wardrobe, job: dict, upload: Path) -> Non
             "similarity": round(o.similarity, 4),
             "candidates": [{"item": k, "similarity": round(v, 4)} for k, v in o.candidates],
             "cutout": o.detected.cutout_sha256,
-            "suggested_tags": {name: s.to_json() for name, s in tags.items()},
+            "suggested_tags": {name: s.to_json() for name, s in o.suggested_tags.items()},
             "added": None,
             "stored": _stored(o.detected),
         }
-        for n, (o, tags) in enumerate(zip(offered, suggested, strict=True))
+        for n, o in enumerate(offered)
     ]
     if prediction.photo is not None:
         buffer = io.BytesIO()
