@@ -403,14 +403,17 @@ def wore(
         raise typer.Exit(EXIT_PARTIAL_FAILURE)
 
 
+def _suggestion_text(s, join: str) -> tuple[str, str]:
+    """A suggested tag's value (a tuple's words joined by ``join``) and
+    ``"(confidence%, learned | your usual)"``."""
+    value = join.join(s.value) if isinstance(s.value, tuple) else s.value
+    why = "learned" if s.source == "learned" else "your usual"
+    return value, f"({s.confidence:.0%}, {why})"
+
+
 def _tags_text(tags: dict) -> str:
     """``field value (confidence%, learned | your usual)``, comma-separated."""
-    parts = []
-    for name, s in tags.items():
-        value = ",".join(s.value) if isinstance(s.value, tuple) else s.value
-        why = "learned" if s.source == "learned" else "your usual"
-        parts.append(f"{name} {value} ({s.confidence:.0%}, {why})")
-    return ", ".join(parts)
+    return ", ".join(f"{name} {' '.join(_suggestion_text(s, ','))}" for name, s in tags.items())
 
 
 @wardrobe_app.command("suggest-tags")
@@ -440,9 +443,8 @@ def suggest_tags_cmd(
                           "pictures carry tags")  # fmt: skip
             return
         for name, s in found.items():
-            value = ", ".join(s.value) if isinstance(s.value, tuple) else s.value
-            why = "learned" if s.source == "learned" else "your usual"
-            console.print(f"{name}: {escape(value)} ({s.confidence:.0%}, {why})", highlight=False)
+            value, why = _suggestion_text(s, ", ")
+            console.print(f"{name}: {escape(value)} {why}", highlight=False)
         if apply:
             wardrobe.update(item_id, **{n: list(s.value) if isinstance(s.value, tuple)
                                         else s.value for n, s in found.items()})  # fmt: skip
