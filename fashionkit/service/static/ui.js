@@ -169,11 +169,18 @@ async function start() {
   await Promise.all([loadItems(), loadPhotos(), loadCategories(), loadModel()]);
 }
 
-function tagValue(item, tag) {
-  if (tag === 'category') return item.category_name;
-  const value = item[tag];
+// A tag's value as the text of its input (a list's words comma-separated), and back.
+function tagText(value) {
   if (value === undefined || value === null) return '';
   return Array.isArray(value) ? value.join(', ') : String(value);
+}
+
+function parseTag(tag, text) {
+  return LISTS.has(tag) ? text.split(',').map((s) => s.trim()).filter(Boolean) : text;
+}
+
+function tagValue(item, tag) {
+  return tag === 'category' ? item.category_name : tagText(item[tag]);
 }
 
 async function itemCard(item) {
@@ -228,7 +235,7 @@ async function itemCard(item) {
       const text = form.elements[tag].value.trim();
       if (tag === 'category' && text === item.category_name) continue;
       if (!text) { changes[tag] = null; continue; }
-      changes[tag] = LISTS.has(tag) ? text.split(',').map((s) => s.trim()).filter(Boolean) : text;
+      changes[tag] = parseTag(tag, text);
     }
     try {
       await api(`/api/items/${encodeURIComponent(item.id)}`, { method: 'PATCH', json: changes });
@@ -439,7 +446,7 @@ function suggestedTags(suggestions) {
     const label = element('label', null, { 'data-tag': field, 'data-source': s.source });
     label.appendChild(element('span', `${field} `));
     const input = element('input', null, { type: 'text', name: field });
-    input.value = Array.isArray(s.value) ? s.value.join(', ') : s.value;
+    input.value = tagText(s.value);
     label.appendChild(input);
     const why = s.source === 'learned' ? 'learned' : 'your usual';
     label.appendChild(element('span', ` ${Math.round(s.confidence * 100)}% · ${why}`,
@@ -454,8 +461,7 @@ function confirmedTags(box) {
   for (const input of box.querySelectorAll('input')) {
     const text = input.value.trim();
     if (!text) { tags[input.name] = null; continue; }
-    tags[input.name] = LISTS.has(input.name)
-      ? text.split(',').map((w) => w.trim()).filter(Boolean) : text;
+    tags[input.name] = parseTag(input.name, text);
   }
   return tags;
 }
