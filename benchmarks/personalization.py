@@ -400,10 +400,13 @@ def main() -> None:
             test_cats = [s.category_id for s in test.samples]
             galleries = {}
             for method, (a, b) in emb.items():
-                gallery = Gallery.fit(a, train_ids, groups=groups, categories=train_cats)
+                blocks = embedding_blocks(a.shape[1]) if method != "colour, calibrated" else None
+                gallery = Gallery.fit(a, train_ids, groups=groups, categories=train_cats,
+                                      blocks=blocks)
                 galleries[method] = gallery
                 gt_rec[method].add(truth, items, *gallery_answers(gallery, b, test_cats))
-            anywhere = Gallery.fit(emb["learned"][0], train_ids, groups=groups)
+            anywhere = Gallery.fit(emb["learned"][0], train_ids, groups=groups,
+                                   blocks=embedding_blocks(emb["learned"][0].shape[1]))
             gt_rec["learned, any category"].add(truth, items,
                                                 *gallery_answers(anywhere, emb["learned"][1]))
             thresholds.append((galleries["learned"].threshold, galleries["learned"].shrinkage))
@@ -425,7 +428,8 @@ def main() -> None:
             print(f"  detections: {found} of {len(test.samples)} garments found at mask IoU ≥ "
                   f"0.5, {spurious} other detections; learned gallery threshold "
                   f"{galleries['learned'].threshold:.3f}, shrinkage "
-                  f"{galleries['learned'].shrinkage}")
+                  f"{galleries['learned'].shrinkage}, features weighted "
+                  f"{galleries['learned'].feature_weight}")
             evaluate_tags(closet, train, emb["learned"][0], test, emb["learned"][1], tag_counts)
 
         print(f"\nRecognition of the new photos' garments and accessories ({args.closets} "

@@ -11,6 +11,15 @@ so an item never seen before is not squeezed onto the known ones — which the "
 decision needs. ``α`` is chosen by leave-one-photo-out top-1 accuracy on the labelled photos
 among :data:`SHRINKAGE_GRID` (``α = 1``: no whitening, plain PCA + cosine).
 
+**How much the detector's features count.** A detector that has seen few garments like the
+person's (a small base model, or clothes unlike its training data) describes them by features
+that vary more with pose and light than with the garment, and they drown the colour and
+texture that tell two of the person's items apart; a well-trained one is the best cue of all.
+Given the embedding's blocks, :meth:`Gallery.fit` weighs the features block by each of
+:data:`FEATURE_WEIGHTS` and keeps the weighting whose known and new scores (below) separate
+best — balanced accuracy at the threshold — with ties going to the most weight on the
+features. The weighting is folded into the projection, so matching takes raw embeddings.
+
 **Matching.** Cosine similarity in the projected space to each sample of the gallery; an item's
 similarity is that of its closest sample (photos of one item differ more than a mean of them
 says). Given categories, a query is matched only with items of its own category.
@@ -28,7 +37,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +50,7 @@ __all__ = [
     "Projection",
     "MAX_DIMS",
     "SHRINKAGE_GRID",
+    "FEATURE_WEIGHTS",
     "FALLBACK_NEW_QUANTILE",
     "best_threshold",
 ]
@@ -50,6 +60,10 @@ __all__ = [
 MAX_DIMS = 96
 #: Shrinkage values of the within-item covariance tried by :meth:`Gallery.fit`.
 SHRINKAGE_GRID: tuple[float, ...] = (0.1, 0.3, 1.0)
+#: Weights of the embedding's "features" block (the detector's own features) tried by
+#: :meth:`Gallery.fit` given the blocks, relative to the colour and texture blocks (1: the
+#: embedder's weighting; 0: colour and texture alone).
+FEATURE_WEIGHTS: tuple[float, ...] = (1.0, 0.5, 0.25, 0.0)
 #: Without known scores, the share of new scores put below the threshold.
 FALLBACK_NEW_QUANTILE = 0.9
 _FORMAT = "fashionkit-gallery"
@@ -92,17 +106,16 @@ class Projection:
         return _unit_rows((x - self.mean) @ self.matrix)
 
     @classmethod
-    def fit(cls, x: np.ndarray, labels: np.ndarray, shrinkage: float) -> Projection:
-        """WCCN (module docstring) of ``x`` (N×D) with class ``labels`` (N ints)."""
-        mean = x.mean(axis=0)
-        centred = x - mean
-        rank = max(1, min(MAX_DIMS, x.shape[0] - 1, x.shape[1]))
-        _, s, vt = np.linalg.svd(centred, full_matrices=False)
-        keep = max(1, min(rank, int((s > s[0] * 1e-6).sum()) if len(s) else 1))
-        pca = vt[:keep].T  # D×r
-        y = centred @ pca
+    def fit(cls, x: np.ndarray, labels: np.ndarray, shrinkage: float,
+            principal: tuple[np.ndarray, np.ndarray] | None = None) -> Projection:
+        """WCCN (module docstring) of ``x`` (N×D) with class ``labels`` (N ints).
+        ``principal``: ``_principal(x)``, when the caller fits several shrinkages of one
+        ``x`` (the PCA does not depend on it)."""
+        mean, pca = principal if principal is not None else _principal(x)
         if shrinkage >= 1.0:
             return cls(mean, pca)
+        keep = pca.shape[1]
+        y = (x - mean) @ pca
         within = np.zeros((keep, keep))
         count = 0
         for label in np.unique(labels):
@@ -122,6 +135,33 @@ class Projection:
         values, vectors = np.linalg.eigh(shrunk)
         whiten = vectors @ np.diag(1.0 / np.sqrt(np.maximum(values, scale * 1e-6))) @ vectors.T
         return cls(mean, pca @ whiten)
+
+    def scaled(self, columns: np.ndarray, original_mean: np.ndarray) -> Projection:
+        """This projection, fitted on ``x * columns`` (per-column weights), as a map of the
+        unweighted ``x``: the weights move into the matrix, and a column weighted 0 (which
+        the projection never saw) keeps ``original_mean``."""
+        seen = columns > 0
+        mean = np.where(seen, self.mean / np.where(seen, columns, 1.0), original_mean)
+        return Projection(mean, columns[:, None] * self.matrix)
+
+
+def _principal(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean (D) and the principal directions (D×r, r ≤ :data:`MAX_DIMS`, N − 1 and D,
+    numerically zero ones left out) of ``x`` (N×D). With fewer samples than dimensions (a
+    person's gallery) from the N×N Gram matrix, a fraction of the cost of an SVD of ``x``."""
+    mean = x.mean(axis=0)
+    centred = x - mean
+    rank = max(1, min(MAX_DIMS, x.shape[0] - 1, x.shape[1]))
+    if x.shape[0] < x.shape[1]:
+        values, vectors = np.linalg.eigh(centred @ centred.T)
+        order = np.argsort(values)[::-1][:rank]
+        s = np.sqrt(np.maximum(values[order], 0.0))
+        if s[0] > 0:  # else all samples are one point: the SVD below still gives a direction
+            keep = int((s > s[0] * 1e-6).sum())
+            return mean, centred.T @ vectors[:, order[:keep]] / s[:keep]
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    keep = max(1, min(rank, int((s > s[0] * 1e-6).sum()) if len(s) else 1))
+    return mean, vt[:keep].T
 
 
 @dataclass(frozen=True)
@@ -160,14 +200,15 @@ class Gallery:
 
     Build with :meth:`fit`; :meth:`match` answers for new embeddings; :meth:`to_bytes` /
     :meth:`from_bytes` store it (no pickle). Attributes: ``item_ids`` (the known items, sorted),
-    ``threshold``, ``shrinkage``, ``calibrated``, ``dims`` (D of the raw embeddings) and
+    ``threshold``, ``shrinkage``, ``feature_weight``, ``calibrated``, ``dims`` (D of the raw
+    embeddings) and
     ``calibration``: the known and new scores the threshold was chosen from.
     """
 
     def __init__(self, projection: Projection, samples: np.ndarray, sample_items: Sequence[str],
                  *, threshold: float, shrinkage: float, calibrated: bool,
                  known_scores: np.ndarray | None = None, new_scores: np.ndarray | None = None,
-                 item_categories: dict[str, int] | None = None):
+                 item_categories: dict[str, int] | None = None, feature_weight: float = 1.0):
         self.projection = projection
         self.samples = samples  # N×r, adapted and unit
         self.sample_items = list(sample_items)
@@ -177,6 +218,7 @@ class Gallery:
         self.calibrated = bool(calibrated)
         self.dims = int(projection.mean.shape[0])
         self.item_categories = dict(item_categories) if item_categories is not None else None
+        self.feature_weight = float(feature_weight)
         self.calibration = {
             "known": np.asarray(known_scores if known_scores is not None else [], float),
             "new": np.asarray(new_scores if new_scores is not None else [], float),
@@ -184,20 +226,25 @@ class Gallery:
 
     def __repr__(self) -> str:
         return (f"Gallery({len(self.item_ids)} items, {len(self.sample_items)} samples, "
-                f"threshold {self.threshold:.3f}, shrinkage {self.shrinkage})")
+                f"threshold {self.threshold:.3f}, shrinkage {self.shrinkage}, "
+                f"feature weight {self.feature_weight})")
 
     # -- building --------------------------------------------------------------------------
     @classmethod
     def fit(cls, embeddings: np.ndarray, item_ids: Sequence[str], *,
             groups: Sequence[str] | None = None, categories: Sequence[int] | None = None,
-            shrinkage: float | None = None, threshold: float | None = None) -> Gallery:
+            shrinkage: float | None = None, threshold: float | None = None,
+            blocks: Mapping[str, slice] | None = None) -> Gallery:
         """A gallery of ``embeddings`` (N×D, from one :class:`ItemEmbedder`) of the items
         ``item_ids`` (N strings). ``groups``: the photo of each sample (N strings; default:
         every sample its own photo), for leave-one-photo-out choices. ``categories``: each
         sample's category id (N ints): then an embedding is matched only with items of its
         own category (:meth:`match` takes the query's), as a shirt is never your trousers,
         and the calibration compares like with like. ``shrinkage`` and ``threshold`` fix what
-        is otherwise chosen on the data (module docstring).
+        is otherwise chosen on the data (module docstring). ``blocks``: the embedding's
+        blocks (:func:`~fashionkit.personal.embedding.embedding_blocks`); then the weight of
+        its ``"features"`` block is chosen among :data:`FEATURE_WEIGHTS` as well (module
+        docstring).
 
         Raises :class:`InvalidDataError` for no samples, counts that differ, NaN values."""
         x = check_embeddings(embeddings)
@@ -223,15 +270,18 @@ class Gallery:
         labels = np.array([names.index(i) for i in ids])
         photo_of = np.array(photos)
         grid = (shrinkage,) if shrinkage is not None else SHRINKAGE_GRID
-        known_by: dict[float, np.ndarray] = {}
-        correct_by: dict[float, float] = {}
-        for alpha in grid:
-            known, correct = _leave_one_photo_out(x, labels, photo_of, alpha, cats)
-            known_by[alpha], correct_by[alpha] = known, correct
-        # The least whitening among the best (ties: the simpler map generalises better).
-        alpha = max(grid, key=lambda a: (correct_by[a], a))
-        known = known_by[alpha]
-        new = _leave_one_item_out(x, labels, alpha, cats)
+        columns_of = {1.0: np.ones(x.shape[1])}
+        if blocks is not None:
+            features = blocks["features"]
+            for weight in FEATURE_WEIGHTS:
+                columns_of[weight] = np.ones(x.shape[1])
+                columns_of[weight][features] = weight
+        fits = {w: _calibration(x * columns, labels, photo_of, grid, cats)
+                for w, columns in columns_of.items()}
+        # The best separated weighting; ties (and no known scores to judge by): the most
+        # weight on the detector's features, the embedder's own weighting first.
+        weight = max(fits, key=lambda w: (_separation(*fits[w][1:]), w))
+        alpha, known, new = fits[weight]
         calibrated = len(known) > 0 and len(new) > 0
         if threshold is None:
             if calibrated:
@@ -240,7 +290,8 @@ class Gallery:
                 threshold = float(np.quantile(new, FALLBACK_NEW_QUANTILE))
             else:  # one item only: nothing says what "new" looks like
                 threshold = -1.0
-        projection = Projection.fit(x, labels, alpha)
+        columns = columns_of[weight]
+        projection = Projection.fit(x * columns, labels, alpha).scaled(columns, x.mean(axis=0))
         item_category: dict[str, int] | None = None
         if cats is not None:
             item_category = {}
@@ -248,7 +299,7 @@ class Gallery:
                 item_category.setdefault(item, c)
         return cls(projection, projection(x), ids, threshold=threshold, shrinkage=alpha,
                    calibrated=calibrated, known_scores=known, new_scores=new,
-                   item_categories=item_category)
+                   item_categories=item_category, feature_weight=weight)
 
     # -- matching --------------------------------------------------------------------------
     def similarities(self, embeddings: np.ndarray, categories: Sequence[int] | None = None
@@ -311,7 +362,8 @@ class Gallery:
         header = {"format": _FORMAT, "format_version": _FORMAT_VERSION,
                   "sample_items": self.sample_items, "threshold": self.threshold,
                   "shrinkage": self.shrinkage, "calibrated": self.calibrated,
-                  "item_categories": self.item_categories}
+                  "item_categories": self.item_categories,
+                  "feature_weight": self.feature_weight}
         buffer = io.BytesIO()
         np.savez(buffer, header=np.frombuffer(json.dumps(header).encode(), np.uint8),
                  mean=self.projection.mean, matrix=self.projection.matrix, samples=self.samples,
@@ -345,9 +397,28 @@ class Gallery:
                        threshold=header["threshold"], shrinkage=header["shrinkage"],
                        calibrated=header["calibrated"], known_scores=arrays["known"],
                        new_scores=arrays["new"],
-                       item_categories=header.get("item_categories"))
+                       item_categories=header.get("item_categories"),
+                       feature_weight=header.get("feature_weight", 1.0))
         except (KeyError, TypeError, IndexError) as err:
             raise bad(f"incomplete stored gallery ({type(err).__name__}: {err})") from None
+
+
+def _calibration(x: np.ndarray, labels: np.ndarray, photos: np.ndarray,
+                 alphas: Sequence[float], cats: np.ndarray | None
+                 ) -> tuple[float, np.ndarray, np.ndarray]:
+    """The shrinkage of ``alphas`` with the best leave-one-photo-out top-1 (ties: the least
+    whitening, the simpler map generalises better), its known scores and its new scores."""
+    by_alpha = _leave_one_photo_out(x, labels, photos, alphas, cats)
+    alpha = max(alphas, key=lambda a: (by_alpha[a][1], a))
+    return alpha, by_alpha[alpha][0], _leave_one_item_out(x, labels, alpha, cats)
+
+
+def _separation(known: np.ndarray, new: np.ndarray) -> float:
+    """Balanced accuracy of known vs new scores at :func:`best_threshold`; −1 without both."""
+    if len(known) == 0 or len(new) == 0:
+        return -1.0
+    threshold = best_threshold(known, new)
+    return float(((known >= threshold).mean() + (new < threshold).mean()) / 2)
 
 
 def _allowed(cats: np.ndarray | None, query: np.ndarray, rest: np.ndarray) -> np.ndarray:
@@ -358,29 +429,32 @@ def _allowed(cats: np.ndarray | None, query: np.ndarray, rest: np.ndarray) -> np
 
 
 def _leave_one_photo_out(x: np.ndarray, labels: np.ndarray, photos: np.ndarray,
-                         alpha: float, cats: np.ndarray | None = None
-                         ) -> tuple[np.ndarray, float]:
-    """Known scores (best similarity of each sample whose item has other photos, the gallery
-    refit without its photo) and the top-1 accuracy of those samples."""
-    scores: list[float] = []
-    correct = 0
+                         alphas: Sequence[float], cats: np.ndarray | None = None
+                         ) -> dict[float, tuple[np.ndarray, float]]:
+    """For each shrinkage of ``alphas``: the known scores (best similarity of each sample
+    whose item has other photos, the gallery refit without its photo) and the top-1 accuracy
+    of those samples."""
+    scores: dict[float, list[float]] = {a: [] for a in alphas}
+    correct = dict.fromkeys(alphas, 0)
     for photo in np.unique(photos):
         held = photos == photo
         rest = ~held
         if not rest.any():
             continue
-        projection = Projection.fit(x[rest], labels[rest], alpha)
-        gallery = projection(x[rest])
-        queries = projection(x[held])
-        sims = np.where(_allowed(cats, held, rest), queries @ gallery.T, -1.0)
         rest_labels = labels[rest]
-        for q, label in zip(sims, labels[held], strict=True):
-            if not (rest_labels == label).any():
-                continue  # its item has no other photo: a new item here, not a known one
-            best = int(np.argmax(q))
-            scores.append(float(q[best]))
-            correct += int(rest_labels[best] == label)
-    return np.asarray(scores), (correct / len(scores) if scores else 0.0)
+        asked = np.array([(rest_labels == label).any() for label in labels[held]])
+        if not asked.any():
+            continue  # its items have no other photo: new items here, not known ones
+        principal = _principal(x[rest])
+        allowed = _allowed(cats, held, rest)
+        for alpha in alphas:
+            projection = Projection.fit(x[rest], rest_labels, alpha, principal)
+            sims = np.where(allowed, projection(x[held]) @ projection(x[rest]).T, -1.0)
+            best = np.argmax(sims, axis=1)[asked]
+            scores[alpha].extend(sims[asked].max(axis=1).tolist())
+            correct[alpha] += int((rest_labels[best] == labels[held][asked]).sum())
+    return {a: (np.asarray(scores[a]), correct[a] / len(scores[a]) if scores[a] else 0.0)
+            for a in alphas}
 
 
 def _leave_one_item_out(x: np.ndarray, labels: np.ndarray, alpha: float,

@@ -51,6 +51,7 @@ __all__ = [
     "suggest_tags",
     "suggest_tags_for_item",
     "tag_problems",
+    "blocks_of",
 ]
 
 #: The item fields suggested, in the order they are shown.
@@ -151,7 +152,7 @@ class TagSuggester:
         if not rows:
             return cls(None, {}, {})
         model = TagModel.fit(vectors[rows], [records[keys[i]] for i in rows],
-                             groups=[keys[i] for i in rows], blocks=_blocks(vectors.shape[1]))
+                             groups=[keys[i] for i in rows], blocks=blocks_of(vectors.shape[1]))
         shares = {name: {v: c / sum(counts.values()) for v, c in counts.items()}
                   for name, counts in kept.items()}  # fmt: skip
         labelled = {name: sum(counts.values()) for name, counts in kept.items()}
@@ -182,10 +183,12 @@ class TagSuggester:
         return out
 
 
-def _blocks(dims: int) -> dict[str, slice] | None:
-    # An ItemEmbedder's vectors: each block (features, colour, texture) is a view a probe may
-    # look at. Vectors of another layout are looked at whole. (Imported here: the embedder's
-    # module brings torch, which the service's routes need not load.)
+def blocks_of(dims: int) -> dict[str, slice] | None:
+    """The blocks (features, colour, texture) of an :class:`~fashionkit.personal.embedding.
+    ItemEmbedder`'s vectors of ``dims`` dimensions, which a tag probe looks at one by one and a
+    gallery weighs; ``None`` for vectors of another layout, looked at whole."""
+    # Imported here: the embedder's module brings torch, which the service's routes need not
+    # load.
     from fashionkit.personal.embedding import embedding_blocks
 
     try:

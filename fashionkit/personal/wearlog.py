@@ -110,6 +110,7 @@ def gallery_for(wardrobe: Wardrobe, embedder_key: str):
     :class:`InvalidDataError` when none has: the wardrobe must be reindexed (or its items added
     from photos) with this model first."""
     from fashionkit.personal.recognition import Gallery
+    from fashionkit.personal.tag_suggestions import blocks_of
 
     keys, sources, vectors = wardrobe.embedding_samples(embedder_key)
     if not keys:
@@ -137,7 +138,7 @@ def gallery_for(wardrobe: Wardrobe, embedder_key: str):
         else f"item:{k}"
         for k, source in zip(keys, sources, strict=True)
     ]  # fmt: skip
-    return Gallery.fit(vectors, keys, groups=groups)
+    return Gallery.fit(vectors, keys, groups=groups, blocks=blocks_of(vectors.shape[1]))
 
 
 def recognise(

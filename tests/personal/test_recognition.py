@@ -264,3 +264,87 @@ def test_embedding_blocks_tile_the_embedding(embedder):
     assert sum(s.stop - s.start for s in blocks.values()) == embedder.dims
     with pytest.raises(InvalidDataError, match="not an item embedding"):
         embedding_blocks(100)
+
+
+# -- the weight of the detector's features --------------------------------------------------
+def _blocked(seed: int, items: int, per_item: int, features_informative: bool):
+    """Embeddings laid out as an ItemEmbedder's (features, colour, texture blocks, each of
+    unit norm, weighted 1 / 1 / 0.7): one block group tells the items apart, the other changes
+    from photo to photo as much as between items (pose and light seen by a poor detector)."""
+    blocks = embedding_blocks(32 + 216 + 27)
+    rng = np.random.default_rng(seed)
+    n = items * per_item
+    parts = {}
+    for name, block in blocks.items():
+        dims = block.stop - block.start
+        centres = rng.normal(size=(items, dims))
+        informative = (name == "features") == features_informative
+        spread = (1.4 if features_informative else 2.0) if informative else 3.0
+        parts[name] = np.repeat(centres, per_item, axis=0) + spread * rng.normal(size=(n, dims))
+    unit = lambda v: v / np.linalg.norm(v, axis=1, keepdims=True)  # noqa: E731
+    x = unit(np.concatenate([unit(parts["features"]), unit(parts["colour"]),
+                             0.7 * unit(parts["texture"])], axis=1))
+    ids = [f"i{k}" for k in range(items) for _ in range(per_item)]
+    groups = [f"p{j}" for _ in range(items) for j in range(per_item)]
+    return x, ids, groups, blocks
+
+
+def _new_item_auc(gallery: Gallery, x: np.ndarray, ids: list[str], new_items: set[str]
+                  ) -> float:
+    """How well the best similarity ranks the known rows of ``x`` above the new ones (AUC)."""
+    best = np.array([m.similarity for m in gallery.match(x)])
+    new = np.array([i in new_items for i in ids])
+    return float((best[~new][:, None] > best[new][None, :]).mean())
+
+
+def test_features_that_vary_with_the_photo_are_weighed_down():
+    gains = []
+    for seed in range(4):
+        x, ids, groups, blocks = _blocked(seed, items=16, per_item=4, features_informative=False)
+        unseen = {"i13", "i14", "i15"}
+        fit = np.array([g != "p3" and i not in unseen for i, g in zip(ids, groups, strict=True)])
+        rows = dict(ids=[i for i, f in zip(ids, fit, strict=True) if f],
+                    groups=[g for g, f in zip(groups, fit, strict=True) if f])
+        weighed = Gallery.fit(x[fit], rows["ids"], groups=rows["groups"], blocks=blocks)
+        fixed = Gallery.fit(x[fit], rows["ids"], groups=rows["groups"])
+        assert weighed.feature_weight < 1.0 and fixed.feature_weight == 1.0
+        # Held out: one photo of each known item, every photo of three items never seen.
+        query_ids = [i for i, f in zip(ids, fit, strict=True) if not f]
+        gains.append(_new_item_auc(weighed, x[~fit], query_ids, unseen)
+                     - _new_item_auc(fixed, x[~fit], query_ids, unseen))
+    assert np.mean(gains) > 0.05, gains
+
+
+def test_informative_features_keep_their_weight():
+    x, ids, groups, blocks = _blocked(2, items=12, per_item=4, features_informative=True)
+    assert Gallery.fit(x, ids, groups=groups, blocks=blocks).feature_weight == 1.0
+
+
+def test_the_chosen_weighting_is_folded_into_the_projection():
+    # A gallery fitted with blocks answers raw embeddings exactly as a gallery fitted on the
+    # embeddings weighted by hand answers the weighted ones.
+    x, ids, groups, blocks = _blocked(3, items=10, per_item=4, features_informative=False)
+    weighed = Gallery.fit(x, ids, groups=groups, blocks=blocks)
+    assert weighed.feature_weight < 1.0
+    columns = np.ones(x.shape[1])
+    columns[blocks["features"]] = weighed.feature_weight
+    by_hand = Gallery.fit(x * columns, ids, groups=groups)
+    assert by_hand.threshold == pytest.approx(weighed.threshold)
+    q = np.random.default_rng(4).normal(size=(5, x.shape[1]))
+    np.testing.assert_allclose(weighed.similarities(q), by_hand.similarities(q * columns),
+                               atol=1e-9)
+    again = Gallery.from_bytes(weighed.to_bytes())
+    assert again.feature_weight == weighed.feature_weight
+    np.testing.assert_allclose(again.similarities(q), weighed.similarities(q))
+
+
+def test_principal_directions_from_the_gram_matrix_match_the_svd():
+    from fashionkit.personal.recognition import _principal
+
+    rng = np.random.default_rng(5)
+    wide = rng.normal(size=(30, 80)) @ np.diag(np.linspace(3, 0.1, 80))
+    mean, basis = _principal(wide)  # fewer samples than dimensions: the Gram path
+    _, s, vt = np.linalg.svd(wide - wide.mean(axis=0), full_matrices=False)
+    assert basis.shape == (80, 29)  # rank N − 1 after centring
+    np.testing.assert_allclose(np.abs(np.sum(basis * vt[:29].T, axis=0)), 1.0, atol=1e-8)
+    np.testing.assert_allclose(mean, wide.mean(axis=0))
