@@ -16,7 +16,8 @@ photos hold items never seen):
   colour-histogram intersection ≥ ``DUPLICATE_APPEARANCE``; its main-colour gate left out). On
   ground-truth masks (recognition alone) AND on the detector's own detections of the new photos
   (matched to ground truth at mask IoU ≥ 0.5; missed items are counted as detection recall).
-- **tags**, per tag type: the :class:`~fashionkit.personal.tags.TagModel` probe vs today's rules
+- **tags**, per tag type: the :class:`~fashionkit.personal.tags.TagModel` probe (given the
+  items' categories) vs today's rules
   (season: ``suggest_seasons`` from the ground-truth attributes, material:
   ``material_from_attributes``; brand, trend and occasion have no rule) vs the prior (the most
   frequent value among the training items, each item once). Each known item's tags are predicted by a model
@@ -270,6 +271,10 @@ def evaluate_tags(closet: Closet, train: Split, train_emb: np.ndarray, test: Spl
     fold_of = {item: k % folds for k, item in enumerate(rng.permutation(known))}
     train_items = np.array([s.item_id for s in train.samples])
     test_items = np.array([s.item_id for s in test.samples])
+    # Each item's category as the person filed it; a new photo's garment is asked about with
+    # its own (ground truth here, as the recognition's queries are).
+    train_cats = np.array([s.category_id for s in train.samples])
+    test_cats = np.array([s.category_id for s in test.samples])
     for fold in [*range(folds), None]:  # None: the unseen items, with every known item
         if fold is None:
             fit_rows = np.ones(len(train_items), bool)
@@ -281,8 +286,9 @@ def evaluate_tags(closet: Closet, train: Split, train_emb: np.ndarray, test: Spl
             continue
         fit_tags = [tags_of[i] for i in train_items[fit_rows]]
         model = TagModel.fit(train_emb[fit_rows], fit_tags, groups=list(train_items[fit_rows]),
-                             blocks=embedding_blocks(train_emb.shape[1]))
-        predicted = model.predict(test_emb[query])
+                             blocks=embedding_blocks(train_emb.shape[1]),
+                             categories=train_cats[fit_rows])
+        predicted = model.predict(test_emb[query], categories=test_cats[query])
         fit_items = sorted(set(train_items[fit_rows].tolist()))
         for tag_type in closet.tag_types:
             prior_value, _ = prior_of([tags_of[i][tag_type] for i in fit_items])

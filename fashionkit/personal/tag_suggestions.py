@@ -15,11 +15,14 @@ empty tuple says nothing. A suggestion gives it back as a tuple.
 
 Each suggestion is ``value``, ``confidence`` and ``source``: ``"learned"`` when the tag type's
 probe learned a visual cue (``TagProbe.learned``: a logistic probe or a neighbour vote, over
-one block of the embedding or all of it), ``"prior"`` when cross-validation over the person's
-items found none (:mod:`fashionkit.personal.tags`) and the suggestion is their most frequent value. A
-prior's ``confidence`` is the share of the person's labelled items that have that value (each
-item counted once): how often "your usual" is right, not the model's certainty about this
-item.
+one block of the embedding or all of it, alone or with the item's category), ``"prior"`` when
+cross-validation over the person's items found none (:mod:`fashionkit.personal.tags`) and the
+suggestion is their most frequent value — overall, or for the item's category where that
+predicted better (the person's shoes are leather, their sweaters wool). A prior's
+``confidence`` is the share of the person's labelled items (of that category, with one
+pseudo-item of the overall shares) that have that value (each item counted once): how often
+"your usual" is right, not the model's certainty about this item. The model learns from each
+item's category as stored, and a new item is asked about with its detected one.
 
 A tag type is suggested only when at least :data:`MIN_LABELLED_ITEMS` items carry it: with
 fewer, even "your usual" is a guess. A person with no such item gets no suggestions, which is
@@ -140,7 +143,9 @@ class TagSuggester:
              leave_out: set[str]) -> TagSuggester:
         embedded = set(keys) - leave_out
         # Read after the vectors: an item removed in between is simply not used.
-        tags = {i.id: tag_values(i) for i in wardrobe.items() if i.id in embedded}
+        items = [i for i in wardrobe.items() if i.id in embedded]
+        tags = {i.id: tag_values(i) for i in items}
+        category_of = {i.id: i.category_id for i in items}
         per_type: dict[str, Counter[str]] = {
             name: Counter(v for t in tags.values() if (v := t[name]) is not None)
             for name in TAG_FIELDS
@@ -152,28 +157,37 @@ class TagSuggester:
         if not rows:
             return cls(None, {}, {})
         model = TagModel.fit(vectors[rows], [records[keys[i]] for i in rows],
-                             groups=[keys[i] for i in rows], blocks=blocks_of(vectors.shape[1]))
+                             groups=[keys[i] for i in rows], blocks=blocks_of(vectors.shape[1]),
+                             categories=[category_of[keys[i]] for i in rows])
         shares = {name: {v: c / sum(counts.values()) for v, c in counts.items()}
                   for name, counts in kept.items()}  # fmt: skip
         labelled = {name: sum(counts.values()) for name, counts in kept.items()}
         return cls(model, labelled, shares)
 
-    def suggest(self, embeddings: np.ndarray) -> list[dict[str, SuggestedTag]]:
+    def suggest(self, embeddings: np.ndarray, categories: Iterable[int] | None = None
+                ) -> list[dict[str, SuggestedTag]]:
         """For each row of ``embeddings`` (M×D float, the embedder the suggester was fitted
-        for), item field → :class:`SuggestedTag`, in the order of :data:`TAG_FIELDS`; empty
-        dicts when there is nothing to suggest from. :class:`InvalidDataError` for rows of
-        another length or with non-finite values."""
+        for) and its category id in ``categories`` (M ints; without them, a tag that goes by
+        category is suggested as the person's overall usual), item field →
+        :class:`SuggestedTag`, in the order of :data:`TAG_FIELDS`; empty dicts when there is
+        nothing to suggest from. :class:`InvalidDataError` for rows of another length or with
+        non-finite values, or another number of categories."""
         x = np.asarray(embeddings, dtype=np.float64)
         if self.model is None:
             return [{} for _ in range(len(x))]
         out = []
-        for predicted in self.model.predict(x):
+        cats = list(categories) if categories is not None else None
+        for predicted in self.model.predict(x, cats):
             row = {}
             for name in TAG_FIELDS:
                 if name not in predicted:
                     continue
                 suggestion = predicted[name]
-                if not self.model.probes[name].learned:
+                probe = self.model.probes[name]
+                if probe.method == "category":  # the usual value of the item's category
+                    row[name] = SuggestedTag(field_value(name, suggestion.value),
+                                             float(suggestion.confidence), "prior")
+                elif not probe.learned:
                     share = self._shares[name].get(suggestion.value, 0.0)
                     row[name] = SuggestedTag(field_value(name, suggestion.value), share, "prior")
                 else:
@@ -197,11 +211,12 @@ def blocks_of(dims: int) -> dict[str, slice] | None:
         return None
 
 
-def suggest_tags(wardrobe: Wardrobe, embedder_key: str,
-                 embeddings: np.ndarray) -> list[dict[str, SuggestedTag]]:
-    """Suggested tags for each of ``embeddings`` (M×D, of ``embedder_key``), learned from the
-    person's items: :meth:`TagSuggester.fit` then :meth:`TagSuggester.suggest`."""
-    return TagSuggester.fit(wardrobe, embedder_key).suggest(embeddings)
+def suggest_tags(wardrobe: Wardrobe, embedder_key: str, embeddings: np.ndarray,
+                 categories: Iterable[int] | None = None) -> list[dict[str, SuggestedTag]]:
+    """Suggested tags for each of ``embeddings`` (M×D, of ``embedder_key``; ``categories``:
+    their category ids), learned from the person's items: :meth:`TagSuggester.fit` then
+    :meth:`TagSuggester.suggest`."""
+    return TagSuggester.fit(wardrobe, embedder_key).suggest(embeddings, categories)
 
 
 def suggest_tags_for_item(wardrobe: Wardrobe, item_id: str,
@@ -211,7 +226,7 @@ def suggest_tags_for_item(wardrobe: Wardrobe, item_id: str,
     of the person's items have). :class:`NotFoundError` for an item not in this wardrobe;
     :class:`InvalidDataError` when it has no embedding of that key (entered by hand, or not
     reindexed for this model)."""
-    wardrobe.get(item_id)
+    item = wardrobe.get(item_id)
     if embedder_key is None:
         known = wardrobe.embedders()
         if not known:
@@ -229,4 +244,4 @@ def suggest_tags_for_item(wardrobe: Wardrobe, item_id: str,
             f"has no appearance embedding of model {embedder_key!r} (items entered by hand "
             "have no picture): run 'fashionkit wardrobe reindex' with that model")])  # fmt: skip
     suggester = TagSuggester._fit(wardrobe, keys, vectors, {item_id})
-    return suggester.suggest(vectors[rows[:1]])[0]
+    return suggester.suggest(vectors[rows[:1]], [item.category_id])[0]

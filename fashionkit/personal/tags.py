@@ -14,6 +14,13 @@ and a nearest-neighbour vote (each labelled item votes for its value with a weig
 with its distance, at the scales of :data:`NEIGHBOUR_SCALES`), the latter because two or three
 examples of a value are too few for a linear boundary but enough for "looks like that item".
 
+Given the items' categories, two more kinds of candidate: the person's own value frequencies
+in the query's category (their shoes are leather, their sweaters wool; with one pseudo-item of
+their overall frequencies, so a category with one labelled item is not certain), and each
+visual probe combined with them as independent evidence, ``p(v | look) · p(v | category) /
+p(v)``: a texture cue then only has to tell apart the materials the person's items of that
+category come in.
+
 Few-shot honesty: the (view, probe, setting) of each tag type is chosen — against "the prior",
 a model that always answers the most frequent value with its frequency — by cross-validation
 over ITEMS (every photo of an item is held out together, ``groups``), by held-out log-loss,
@@ -50,7 +57,11 @@ NEIGHBOUR_SCALES: tuple[float, ...] = (0.25, 0.5)
 # Pseudo-count of the prior in the neighbour vote: a query far from every labelled item gets
 # the prior, not the value of whichever item happens to be least far.
 _PRIOR_WEIGHT = 0.05
+# Pseudo-count of the person's overall frequencies in a category's own (in items): a category
+# with one labelled item is not taken to always have that item's value.
+_CATEGORY_PRIOR_ITEMS = 1.0
 _FOLDS = 10
+_BY_CATEGORY = "+category"
 _STEPS = 300
 _ALL = "all"
 
@@ -135,6 +146,27 @@ def _bandwidth(x: np.ndarray) -> float:
     return median if median > 0 else 1.0
 
 
+def _category_prior(y: np.ndarray, cats: np.ndarray, weight: np.ndarray, query_cats: np.ndarray,
+                    classes: int, overall: np.ndarray) -> np.ndarray:
+    """``M×C``: for each query category, the labelled items' value frequencies in that category
+    with :data:`_CATEGORY_PRIOR_ITEMS` pseudo-items of the ``overall`` frequencies."""
+    out = np.zeros((len(query_cats), classes))
+    for c in np.unique(query_cats):
+        same = cats == c
+        counts = np.bincount(y[same], weights=weight[same], minlength=classes)
+        out[query_cats == c] = (counts + _CATEGORY_PRIOR_ITEMS * overall) \
+            / (counts.sum() + _CATEGORY_PRIOR_ITEMS)
+    return out
+
+
+def _with_category(visual: np.ndarray, category_prior: np.ndarray, overall: np.ndarray
+                   ) -> np.ndarray:
+    """A visual probe's probabilities combined with the category's value frequencies as
+    independent evidence: ``p(v | look) · p(v | category) / p(v)``, renormalised."""
+    joint = visual * category_prior / np.maximum(overall, 1e-6)[None, :]
+    return joint / np.maximum(joint.sum(axis=1, keepdims=True), 1e-300)
+
+
 def _neighbour_vote(query: np.ndarray, examples: np.ndarray, labels: np.ndarray,
                     weight: np.ndarray, classes: int, width: float,
                     prior: np.ndarray) -> np.ndarray:
@@ -174,12 +206,15 @@ class _View:
 @dataclass
 class TagProbe:
     """The probe of one tag type: ``values`` (sorted), its ``method`` (``"prior"``,
-    ``"logistic"`` or ``"neighbours"``), the ``view`` (embedding block, or ``"all"``) it looks
-    at, its ``setting`` (the L2 penalty, or the kernel width as a multiple of the median
-    distance), and what it predicts with: ``weights`` (F×C) and ``bias`` (C) of the logistic
-    probe, or the labelled ``examples`` (N×F view features), their ``labels`` and item
-    ``example_weight`` with the kernel ``width`` of the neighbour vote. ``prior`` is the most
-    frequent value with its frequency; ``cv_log_loss`` the held-out loss of every candidate."""
+    ``"category"``, ``"logistic"`` or ``"neighbours"``, the last two with ``"+category"`` when
+    combined with the category's frequencies), the ``view`` (embedding block, or ``"all"``;
+    ``None`` for the prior and the category's frequencies) it looks at, its ``setting`` (the L2
+    penalty, the kernel width as a multiple of the median distance, or the category's
+    pseudo-items), and what it predicts with: ``weights`` (F×C) and ``bias`` (C) of the
+    logistic probe, or the labelled ``examples`` (N×F view features) with the kernel ``width``
+    of the neighbour vote; the labelled samples' ``labels``, item ``example_weight`` and
+    ``categories`` for the category's frequencies. ``prior`` is the most frequent value with
+    its frequency; ``cv_log_loss`` the held-out loss of every candidate."""
 
     values: tuple[str, ...]
     method: str
@@ -194,6 +229,7 @@ class TagProbe:
     example_weight: np.ndarray | None = None
     width: float = 1.0
     prior_frequencies: np.ndarray | None = field(default=None, repr=False)
+    categories: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def learned(self) -> bool:
@@ -203,13 +239,35 @@ class TagProbe:
     @property
     def penalty(self) -> float | None:
         """The logistic probe's L2 penalty; ``None`` for the prior and the neighbour vote."""
-        return self.setting if self.method == "logistic" else None
+        return self.setting if self.method.removesuffix(_BY_CATEGORY) == "logistic" else None
 
-    def probabilities(self, features: np.ndarray) -> np.ndarray:
-        """``M×C`` probabilities of :attr:`values` for ``M×F`` features of :attr:`view`."""
-        if self.method == "logistic" and self.weights is not None and self.bias is not None:
+    def probabilities(self, features: np.ndarray, categories: np.ndarray | None = None
+                      ) -> np.ndarray:
+        """``M×C`` probabilities of :attr:`values` for ``M×F`` features of :attr:`view`
+        (``categories``: the M category ids, which the ``"category"`` probe answers by; without
+        them it answers the person's overall frequencies)."""
+        method, by_category = self.method.removesuffix(_BY_CATEGORY), \
+            self.method.endswith(_BY_CATEGORY)
+        if method == "category" or by_category:
+            if self.labels is None or self.example_weight is None \
+                    or self.prior_frequencies is None or self.categories is None:
+                raise ValueError(f"a {self.method!r} probe needs its labelled categories")
+            if categories is None:
+                category_prior = np.tile(self.prior_frequencies, (len(features), 1))
+            else:
+                category_prior = _category_prior(self.labels, self.categories,
+                                                 self.example_weight, np.asarray(categories),
+                                                 len(self.values), self.prior_frequencies)
+            if method == "category":
+                return category_prior
+            return _with_category(self._visual(method, features), category_prior,
+                                  self.prior_frequencies)
+        return self._visual(method, features)
+
+    def _visual(self, method: str, features: np.ndarray) -> np.ndarray:
+        if method == "logistic" and self.weights is not None and self.bias is not None:
             return _softmax(features @ self.weights + self.bias)
-        if self.method == "neighbours" and self.examples is not None \
+        if method == "neighbours" and self.examples is not None \
                 and self.labels is not None and self.example_weight is not None \
                 and self.prior_frequencies is not None:
             return _neighbour_vote(features, self.examples, self.labels, self.example_weight,
@@ -237,13 +295,16 @@ class TagModel:
     def fit(cls, embeddings: np.ndarray, tags: Sequence[Mapping[str, str | None]], *,
             groups: Sequence[str] | None = None,
             penalties: Sequence[float | None] = PENALTIES,
-            blocks: Mapping[str, slice] | None = None) -> TagModel:
+            blocks: Mapping[str, slice] | None = None,
+            categories: Sequence[int] | None = None) -> TagModel:
         """Probes for every tag type in ``tags`` (one mapping per row of ``embeddings``, N×D;
         a ``None`` or missing value: that sample does not say). ``groups``: the item of each
         sample (default: each sample its own item), held out together in cross-validation.
         ``penalties``: the logistic choices (module docstring); ``(None,)`` gives the prior
         alone. ``blocks``: name → columns of the embedding's blocks, each a view a probe may
-        look at besides the whole (default: the whole only).
+        look at besides the whole (default: the whole only). ``categories``: each sample's
+        category id; then "your usual value for this category" is a candidate too (module
+        docstring), and :meth:`predict` takes the queries' categories.
 
         Raises :class:`InvalidDataError` for no samples, mismatched counts, NaN values, a tag
         value that is not a string, or blocks outside the embedding."""
@@ -269,6 +330,12 @@ class TagModel:
             if name == _ALL or width == 0 or columns.stop is None or columns.stop > x.shape[1]:
                 problems.append(Problem("blocks", name, f"columns {columns} are not a block of "
                                         f"the {x.shape[1]}-dimensional embedding"))
+        cats = None
+        if categories is not None:
+            cats = np.array([int(c) for c in categories])
+            if len(cats) != len(x):
+                problems.append(Problem("categories", "list", f"{len(cats)} categories for "
+                                        f"{len(x)} embeddings"))
         if problems:
             raise InvalidDataError(problems)
         # With blocks, the whole is one more view; without, the only one.
@@ -282,17 +349,25 @@ class TagModel:
             rows = [i for i, record in enumerate(tags) if record.get(tag_type) is not None]
             values = [str(tags[i][tag_type]) for i in rows]
             probes[tag_type] = _fit_probe({n: f[rows] for n, f in features.items()}, values,
-                                          np.array([item_of[i] for i in rows]), penalties)
+                                          np.array([item_of[i] for i in rows]), penalties,
+                                          cats[rows] if cats is not None else None)
         return cls(int(x.shape[1]), views, probes)
 
-    def predict(self, embeddings: np.ndarray) -> list[dict[str, TagSuggestion]]:
+    def predict(self, embeddings: np.ndarray, categories: Sequence[int] | None = None
+                ) -> list[dict[str, TagSuggestion]]:
         """For each row of ``embeddings`` (M×D), tag type → the most probable value and its
-        probability."""
+        probability. ``categories``: the rows' category ids, for a model fitted with them."""
         x = check_embeddings(embeddings, dims=self.dims)
+        cats = None
+        if categories is not None:
+            cats = np.array([int(c) for c in categories])
+            if len(cats) != len(x):
+                raise InvalidDataError([Problem("categories", "list", f"{len(cats)} categories "
+                                                f"for {len(x)} embeddings")])
         features = {name: view.features(x) for name, view in self.views.items()}
         out: list[dict[str, TagSuggestion]] = [{} for _ in range(len(x))]
         for tag_type, probe in self.probes.items():
-            p = probe.probabilities(features[probe.view or _ALL])
+            p = probe.probabilities(features[probe.view or _ALL], cats)
             best = np.argmax(p, axis=1)
             for m in range(len(x)):
                 out[m][tag_type] = TagSuggestion(probe.values[best[m]], float(p[m, best[m]]))
@@ -309,7 +384,7 @@ def _name(candidate: _Candidate) -> str:
 
 
 def _fit_probe(features: Mapping[str, np.ndarray], values: list[str], groups: np.ndarray,
-               penalties: Sequence[float | None]) -> TagProbe:
+               penalties: Sequence[float | None], cats: np.ndarray | None = None) -> TagProbe:
     names = tuple(sorted(set(values)))
     y = np.array([names.index(v) for v in values])
     # Each item counts once, however often it was photographed: the person labels items.
@@ -324,9 +399,14 @@ def _fit_probe(features: Mapping[str, np.ndarray], values: list[str], groups: np
     if not logistic:
         return prior_probe
     candidates: list[_Candidate] = [("prior", None, None)] if None in penalties else []
+    visual: list[_Candidate] = []
     for view_name in features:
-        candidates += [("logistic", view_name, q) for q in logistic]
-        candidates += [("neighbours", view_name, s) for s in NEIGHBOUR_SCALES]
+        visual += [("logistic", view_name, q) for q in logistic]
+        visual += [("neighbours", view_name, s) for s in NEIGHBOUR_SCALES]
+    candidates += visual
+    if cats is not None:
+        candidates.append(("category", None, _CATEGORY_PRIOR_ITEMS))
+        candidates += [(method + _BY_CATEGORY, view, setting) for method, view, setting in visual]
     unique = np.unique(groups)
     rng = np.random.default_rng(0)
     fold_of_group = dict(zip(rng.permutation(unique), np.arange(len(unique)) % _FOLDS,
@@ -346,10 +426,20 @@ def _fit_probe(features: Mapping[str, np.ndarray], values: list[str], groups: np
         counts = np.bincount(y[train], weights=weight[train], minlength=len(names))
         smoothed = (counts + 0.5) / (counts.sum() + 0.5 * len(names))
         widths = {name: _bandwidth(f[train]) for name, f in features.items()}
+        category_prior = (_category_prior(y[train], cats[train], weight[train], cats[test],
+                                          len(names), smoothed) if cats is not None else None)
+        fold_p: dict[_Candidate, np.ndarray] = {}
         for candidate in candidates:
             method, view, setting = candidate
-            if method == "prior":
+            if method.endswith(_BY_CATEGORY):
+                assert category_prior is not None
+                base = (method.removesuffix(_BY_CATEGORY), view, setting)
+                p = _with_category(fold_p[base], category_prior, smoothed)
+            elif method == "prior":
                 p = np.tile(smoothed, (int(test.sum()), 1))
+            elif method == "category":
+                assert category_prior is not None
+                p = category_prior
             elif method == "logistic":
                 assert view is not None and setting is not None
                 p = logistic_p[view][k, logistic.index(setting)][test]
@@ -358,24 +448,43 @@ def _fit_probe(features: Mapping[str, np.ndarray], values: list[str], groups: np
                 f = features[view]
                 p = _neighbour_vote(f[test], f[train], y[train], weight[train], len(names),
                                     setting * widths[view], smoothed)
+            fold_p[candidate] = p
             hit = np.clip(p[np.arange(int(test.sum())), y[test]], 1e-6, 1)
             per_sample[candidate][test] = -np.log(hit)
     losses = {_name(c): float((per_sample[c] * weight).sum() / weight.sum()) for c in candidates}
     best = _one_standard_error_choice(candidates, per_sample, weight, inverse)
+    by_category: _Candidate = ("category", None, _CATEGORY_PRIOR_ITEMS)
+    if best is not None and best[0].endswith(_BY_CATEGORY) \
+            and not _worse(per_sample[by_category], per_sample[best], weight, inverse):
+        # The look adds nothing the category does not say: the simpler answer.
+        best = by_category
     if best is None:
         return TagProbe(names, "prior", None, None, prior, losses)
     method, view, setting = best
-    assert view is not None and setting is not None
-    f = features[view]
     frequencies = np.bincount(y, weights=weight, minlength=len(names))
     frequencies = frequencies / frequencies.sum()
-    if method == "logistic":
+    if method == "category":
+        return TagProbe(names, method, None, setting, prior, losses, labels=y,
+                        example_weight=weight, prior_frequencies=frequencies, categories=cats)
+    assert view is not None and setting is not None
+    f = features[view]
+    if method.removesuffix(_BY_CATEGORY) == "logistic":
         w, b = _fit_logistic(f, y, len(names), [setting], weight[None, :])
         return TagProbe(names, method, view, setting, prior, losses, weights=w[0, 0],
-                        bias=b[0, 0])
+                        bias=b[0, 0], labels=y, example_weight=weight,
+                        prior_frequencies=frequencies, categories=cats)
     return TagProbe(names, method, view, setting, prior, losses, examples=f.copy(), labels=y,
                     example_weight=weight, width=setting * _bandwidth(f),
-                    prior_frequencies=frequencies)
+                    prior_frequencies=frequencies, categories=cats)
+
+
+def _worse(loss: np.ndarray, than: np.ndarray, weight: np.ndarray, item_of: np.ndarray) -> bool:
+    """Whether the per-sample held-out ``loss`` is worse than ``than`` by more than one
+    standard error of the per-item difference."""
+    items = int(item_of.max()) + 1
+    diff = np.bincount(item_of, weights=(loss - than) * weight, minlength=items)
+    error = float(diff.std(ddof=1) / np.sqrt(items)) if items > 1 else float("inf")
+    return float(diff.mean()) - error > 0
 
 
 def _one_standard_error_choice(candidates: Sequence[_Candidate],

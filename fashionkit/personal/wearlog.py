@@ -199,7 +199,8 @@ def suggest_for_offers(suggester, offered: Sequence[OfferedItem]) -> None:
         return
     vectors = np.stack([o.detected.embedding[1] for o in offered
                         if o.detected.embedding is not None])  # fmt: skip
-    for o, tags in zip(offered, suggester.suggest(vectors), strict=True):
+    categories = [o.detected.item.category_id for o in offered]
+    for o, tags in zip(offered, suggester.suggest(vectors, categories), strict=True):
         o.suggested_tags.update(tags)
 
 

@@ -179,3 +179,31 @@ def test_an_items_suggestions_leave_it_out(database):
     empty.add(WardrobeItem(id="x", category_id=1))
     with pytest.raises(InvalidDataError, match="appearance embedding"):
         suggest_tags_for_item(empty, "x")
+
+
+def test_a_tag_that_goes_by_category_is_suggested_by_the_new_items_category(database):
+    # Shoes are leather, sweaters wool, whatever they look like: "your usual for shoes".
+    alice = database.wardrobe("alice")
+    rng = np.random.default_rng(5)
+    vectors, samples = {}, []
+    for n in range(24):
+        category, material = (32, "leather") if n % 2 else (5, "wool")  # shoe / sweater
+        key = f"item-{n:02d}"
+        alice.add(WardrobeItem(id=key, category_id=category, material=material))
+        vectors[key] = rng.normal(size=DIMS)
+        samples.append((key, "photo", vectors[key] + 0.2 * rng.normal(size=DIMS)))
+    alice.set_embeddings(KEY, vectors)
+    alice.add_views(KEY, samples)
+    queries = rng.normal(size=(4, DIMS))
+    suggester = TagSuggester.fit(alice, KEY)
+    assert suggester.model is not None
+    assert suggester.model.probes["material"].method == "category"
+    by_category = suggester.suggest(queries, [32, 5, 32, 5])
+    assert [s["material"].value for s in by_category] == ["leather", "wool"] * 2
+    assert all(s["material"].source == "prior" for s in by_category)
+    # 12 of 12 shoes, with one pseudo-item of the overall half-and-half.
+    assert by_category[0]["material"].confidence == pytest.approx(12.5 / 13)
+    # Without the categories: the overall usual, half right.
+    assert {round(s["material"].confidence, 3) for s in suggester.suggest(queries)} == {0.5}
+    with pytest.raises(InvalidDataError, match="categories"):
+        suggester.suggest(queries, [32])

@@ -156,3 +156,72 @@ def test_the_neighbour_vote_learns_a_value_no_line_separates():
     probe = model.probes["finish"]
     assert probe.method == "neighbours" and probe.penalty is None and probe.learned
     assert _accuracy(model, x[60:], tags[60:], "finish") >= 0.9
+
+
+# -- categories ------------------------------------------------------------------------------
+def _by_category(seed: int, items: int, per_item: int = 2, dims: int = 16, categories: int = 4):
+    """Items of ``categories`` categories (at most 4) whose ``material`` goes by category (each category mostly one
+    material) and whose embedding says nothing of it; ``finish`` goes by category AND a cue
+    (within a category, one of two values by the sign of the first dimension)."""
+    rng = np.random.default_rng(seed)
+    cats = rng.integers(0, categories, items)
+    usual = ["leather", "wool", "denim", "cotton"]
+    material = [usual[c] if rng.random() < 0.85 else str(rng.choice(usual)) for c in cats]
+    looks = rng.normal(size=(items, dims))
+    looks[:, 0] *= 5  # the cue stands out of the other dimensions
+    finish = [f"f{2 * c + int(looks[k, 0] > 0)}" for k, c in enumerate(cats)]
+    x = np.repeat(looks, per_item, axis=0) + 0.1 * rng.normal(size=(items * per_item, dims))
+    tags = [{"material": material[k], "finish": finish[k]} for k in range(items)
+            for _ in range(per_item)]
+    groups = [f"item{k}" for k in range(items) for _ in range(per_item)]
+    return x, tags, groups, np.repeat(cats, per_item)
+
+
+def test_a_tag_that_goes_by_category_is_learned_from_the_categories():
+    x, tags, groups, cats = _by_category(0, items=70)
+    tags, groups = np.array(tags, dtype=object), np.array(groups)
+    fit, test = slice(0, 80), slice(80, None, 2)  # 40 items to learn from, 30 new ones
+    truth = [t["material"] for t in tags[test]]
+    model = TagModel.fit(x[fit], tags[fit], groups=groups[fit], categories=cats[fit])
+    assert model.probes["material"].method == "category"
+    predicted = [p["material"].value for p in model.predict(x[test], categories=cats[test])]
+    accuracy = np.mean([p == t for p, t in zip(predicted, truth, strict=True)])
+    prior_value, _ = prior_of([t["material"] for t in tags[fit]])
+    assert accuracy >= 0.7 and accuracy > np.mean([t == prior_value for t in truth]) + 0.3
+    # Without categories nothing in the embedding says it: the prior.
+    assert not TagModel.fit(x[fit], tags[fit], groups=groups[fit]).probes["material"].learned
+    # Categories shuffled between items: nothing to learn from them either.
+    rng = np.random.default_rng(1)
+    shuffled = np.repeat(rng.permutation(cats[fit][::2]), 2)
+    assert not TagModel.fit(x[fit], tags[fit], groups=groups[fit],
+                            categories=shuffled).probes["material"].learned
+
+
+def test_a_cue_within_a_category_is_combined_with_it():
+    x, tags, groups, cats = _by_category(2, items=90, categories=2)
+    tags, groups = np.array(tags, dtype=object), np.array(groups)
+    fit, test = slice(0, 120), slice(120, None, 2)
+    model = TagModel.fit(x[fit], tags[fit], groups=groups[fit], categories=cats[fit])
+    probe = model.probes["finish"]
+    assert probe.method.endswith("+category"), probe.method
+    truth = [t["finish"] for t in tags[test]]
+    predicted = [p["finish"].value for p in model.predict(x[test], categories=cats[test])]
+    with_category = np.mean([p == t for p, t in zip(predicted, truth, strict=True)])
+    alone = TagModel.fit(x[fit], tags[fit], groups=groups[fit])
+    predicted = [p["finish"].value for p in alone.predict(x[test])]
+    without = np.mean([p == t for p, t in zip(predicted, truth, strict=True)])
+    # The category alone: its most frequent value among the labelled items (half right at best).
+    usual = {c: prior_of([t["finish"] for t, k in zip(tags[fit], cats[fit], strict=True)
+                          if k == c])[0] for c in set(cats[fit].tolist())}
+    by_category = np.mean([usual[c] == t for c, t in zip(cats[test], truth, strict=True)])
+    assert with_category > by_category + 0.1 and with_category > without + 0.3, \
+        (with_category, by_category, without)
+
+
+def test_categories_of_another_count_are_refused():
+    x, tags, groups, cats = _by_category(3, items=12)
+    with pytest.raises(InvalidDataError, match="categories"):
+        TagModel.fit(x, tags, groups=groups, categories=cats[:-1])
+    model = TagModel.fit(x, tags, groups=groups, categories=cats)
+    with pytest.raises(InvalidDataError, match="categories"):
+        model.predict(x[:3], categories=[0])
