@@ -2,7 +2,7 @@
 
 :class:`ItemEmbedder` runs a detector's backbone + FPN once per photo, with the input recipe the
 detector was trained with, and describes each item (its mask and box in the photo's pixels) by
-three blocks, each L2-normalised before they are weighted and concatenated:
+four blocks, each L2-normalised before they are weighted and concatenated:
 
 - **features**: the FPN features under the item's mask, pooled (mask-weighted mean and standard
   deviation per channel) at the pyramid level the item's size maps to — the same
@@ -17,6 +17,9 @@ three blocks, each L2-normalised before they are weighted and concatenated:
 - **texture**: magnitude-weighted histograms of OkLab lightness gradient orientations at two
   scales, the mean gradient energy at each, and the mean OkLab colour of the top, middle and
   bottom thirds of the item (where a stripe or a print sits).
+- **fabric**: :func:`fabric_descriptor`, the weave's grain: how strongly the cloth's log
+  luminance responds to small oriented filters, typically over the item (a denim's diagonal
+  ribs, a wool's speckle, a linen's streaks), where the texture block sees the print's edges.
 
 Both model architectures are supported: :class:`~fashionkit.modeling.AttributeMaskRCNN`
 (torchvision FPN, levels ``config.fpn_levels``) and
@@ -34,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import ndimage
 from torch.nn import functional as F
 
 from fashionkit.data.input_recipe import data_config_of
@@ -44,35 +48,45 @@ from fashionkit.wardrobe.colors import srgb_to_oklab
 from fashionkit.wardrobe.ingest import appearance_descriptor
 
 __all__ = ["EMBEDDING_VERSION", "ItemEmbedder", "colour_descriptor", "embedding_blocks",
+           "fabric_descriptor",
            "texture_descriptor"]
 
 #: Names this module's recipe for embeddings; part of :attr:`ItemEmbedder.key`, so vectors
 #: computed by another recipe are never compared with these.
-EMBEDDING_VERSION = "fk-item-v1"
+EMBEDDING_VERSION = "fk-item-v2"
 
 # Relative weights of the blocks in the concatenation (each block has unit norm first): the
 # detector's features and the colour histogram are the two strong cues, texture a helper.
-_WEIGHTS = {"features": 1.0, "colour": 1.0, "texture": 0.7}
+_WEIGHTS = {"features": 1.0, "colour": 1.0, "texture": 0.7, "fabric": 0.5}
 _ORIENTATIONS = 8
 _TEXTURE_DIMS = 2 * _ORIENTATIONS + 2 + 9
 _COLOUR_DIMS = 6**3
+# Scales (pixels) of the fabric filters: a weave's period is a few pixels in a phone photo of
+# a person, a print's motif tens.
+_FABRIC_SIGMAS = (1.0, 2.0, 4.0)
+# Per scale: 4 oriented derivatives and a difference of Gaussians, two statistics each.
+_FABRIC_DIMS = len(_FABRIC_SIGMAS) * 5 * 2
+# Fewest interior pixels a scale's statistics are taken over (else a less eroded region).
+_FABRIC_MIN_PIXELS = 20
 
 
 def embedding_blocks(dims: int) -> dict[str, slice]:
-    """The columns of each block (``"features"``, ``"colour"``, ``"texture"``, in this order) of
-    an embedding of ``dims`` dimensions made by :class:`ItemEmbedder`: the colour and texture
-    blocks have fixed sizes, the features block is the rest (4 × the detector's FPN channels).
+    """The columns of each block (``"features"``, ``"colour"``, ``"texture"``, ``"fabric"``, in
+    this order) of an embedding of ``dims`` dimensions made by :class:`ItemEmbedder`: the
+    colour, texture and fabric blocks have fixed sizes, the features block is the rest (4 × the
+    detector's FPN channels).
     The tag probes look at one block at a time (:class:`~fashionkit.personal.tags.TagModel`).
 
     Raises :class:`~fashionkit.errors.InvalidDataError` for a length no embedder makes."""
-    features = dims - _COLOUR_DIMS - _TEXTURE_DIMS
+    features = dims - _COLOUR_DIMS - _TEXTURE_DIMS - _FABRIC_DIMS
     if features <= 0 or features % 4:
         raise InvalidDataError([Problem("embeddings", "array", f"{dims} dimensions is not an "
                                         "item embedding's length (4 × FPN channels + "
-                                        f"{_COLOUR_DIMS} + {_TEXTURE_DIMS})")])
-    return {"features": slice(0, features),
-            "colour": slice(features, features + _COLOUR_DIMS),
-            "texture": slice(features + _COLOUR_DIMS, dims)}
+                                        f"{_COLOUR_DIMS} + {_TEXTURE_DIMS} + {_FABRIC_DIMS})")])
+    colour = features + _COLOUR_DIMS
+    texture = colour + _TEXTURE_DIMS
+    return {"features": slice(0, features), "colour": slice(features, colour),
+            "texture": slice(colour, texture), "fabric": slice(texture, dims)}
 
 
 def _check_photo_and_masks(photo: np.ndarray, masks: np.ndarray, boxes: np.ndarray | None
@@ -160,6 +174,46 @@ def texture_descriptor(photo: np.ndarray, mask: np.ndarray, box: np.ndarray) -> 
                            np.concatenate(thirds)]).astype(np.float32)
 
 
+def fabric_descriptor(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The weave of the item under ``mask`` (H×W bool) in ``photo`` (H×W×3 uint8 RGB), 30
+    floats: at each scale of 1, 2 and 4 pixels, Gaussian derivatives of the log luminance along
+    x, y and both diagonals, and a difference of Gaussians (σ, 2σ); for each, the log of the
+    median and of the 80th percentile of its magnitude over the mask's interior (eroded by
+    2 + 2σ pixels, so the item's outline stays out).
+
+    Log luminance, because a weave modulates the light the cloth reflects: its ribs read much
+    the same on a dark and a light fabric (on a very dark one the sensor's noise is as strong),
+    and a gentle shading across the item is no texture.
+    The median and a high percentile rather than the mean, because a print's sharp edges are
+    few and strong while a weave's grain is everywhere and faint."""
+    _check_photo_and_masks(photo, mask[None] if isinstance(mask, np.ndarray) else mask, None)
+    ys, xs = np.nonzero(mask)
+    margin = int(math.ceil(8 * _FABRIC_SIGMAS[-1]))  # the widest filter's reach, off the cut
+    y0, x0 = max(int(ys.min()) - margin, 0), max(int(xs.min()) - margin, 0)
+    y1, x1 = int(ys.max()) + margin + 1, int(xs.max()) + margin + 1
+    rgb = photo[y0:y1, x0:x1].astype(np.float32) / np.float32(255.0)
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    image = np.log(linear @ np.array([0.2126, 0.7152, 0.0722], np.float32) + np.float32(0.01))
+    region = mask[y0:y1, x0:x1]
+    out = []
+    for sigma in _FABRIC_SIGMAS:
+        inner = region
+        for erosion in (int(2 + 2 * sigma), 2):
+            eroded = ndimage.binary_erosion(region, iterations=erosion)
+            if int(eroded.sum()) >= _FABRIC_MIN_PIXELS:
+                inner = eroded
+                break
+        gx = ndimage.gaussian_filter(image, sigma, order=(0, 1))
+        gy = ndimage.gaussian_filter(image, sigma, order=(1, 0))
+        dog = ndimage.gaussian_filter(image, sigma) - ndimage.gaussian_filter(image, 2 * sigma)
+        # Derivatives scaled by σ: a response that does not grow or shrink with the scale.
+        for response in (gx * sigma, gy * sigma, (gx + gy) * sigma / math.sqrt(2),
+                         (gx - gy) * sigma / math.sqrt(2), dog):
+            median, high = np.quantile(np.abs(response[inner]), (0.5, 0.8))
+            out += [math.log(float(median) + 1e-4), math.log(float(high) + 1e-4)]
+    return np.asarray(out, np.float32)
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(v))
     return v / norm if norm > 0 else v
@@ -191,7 +245,7 @@ class ItemEmbedder:
         self.transform = input_transform_for(config, data_config_of(recipe))
         self.levels = tuple(int(k) for k in config.fpn_levels)
         self.canonical = float(config.roi_canonical_scale)
-        self.dims = 4 * int(config.fpn_channels) + _COLOUR_DIMS + _TEXTURE_DIMS
+        self.dims = 4 * int(config.fpn_channels) + _COLOUR_DIMS + _TEXTURE_DIMS + _FABRIC_DIMS
         digest = hashlib.sha256()
         for name, tensor in sorted(model.state_dict().items()):
             digest.update(name.encode())
@@ -294,9 +348,11 @@ class ItemEmbedder:
         for i in range(masks.shape[0]):
             colour = np.sqrt(colour_descriptor(photo, masks[i]))
             texture = texture_descriptor(photo, masks[i], boxes[i])
+            fabric = fabric_descriptor(photo, masks[i])
             out[i] = _unit(np.concatenate([
                 _WEIGHTS["features"] * _unit(pooled[i]),
                 _WEIGHTS["colour"] * _unit(colour),
                 _WEIGHTS["texture"] * _unit(texture),
+                _WEIGHTS["fabric"] * _unit(fabric),
             ]))
         return out

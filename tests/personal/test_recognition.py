@@ -44,7 +44,7 @@ def test_embedding_shape_and_norm(embedder, closet):
     assert vectors.shape == (len(ids), embedder.dims)
     assert vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert embedder.key.startswith("fk-item-v1:torchvision-resnet18:")
+    assert embedder.key.startswith("fk-item-v2:torchvision-resnet18:")
 
 
 def test_recognition_beats_noise(closet):
@@ -81,9 +81,9 @@ def test_official_architecture_embeds(closet):
     photos, masks, boxes, _, _ = drawn_closet(seed=2, items=2, photos_per_item=1)
     vectors = np.concatenate([embedder.embed(p, m[None], b[None])
                               for p, m, b in zip(photos, masks, boxes, strict=True)])
-    assert vectors.shape == (2, embedder.dims) == (2, 4 * config.fpn_channels + 216 + 27)
+    assert vectors.shape == (2, embedder.dims) == (2, 4 * config.fpn_channels + 216 + 27 + 30)
     assert np.isfinite(vectors).all()
-    assert embedder.key.startswith("fk-item-v1:official-resnet50:")
+    assert embedder.key.startswith("fk-item-v2:official-resnet50:")
 
 
 def test_embed_rejects_bad_inputs(embedder):
@@ -258,9 +258,9 @@ def test_the_region_an_item_with_an_empty_mask_is_embedded_from():
 
 def test_embedding_blocks_tile_the_embedding(embedder):
     blocks = embedding_blocks(embedder.dims)
-    assert list(blocks) == ["features", "colour", "texture"]
+    assert list(blocks) == ["features", "colour", "texture", "fabric"]
     assert blocks["features"] == slice(0, 4 * embedder.config.fpn_channels)
-    assert blocks["texture"].stop == embedder.dims
+    assert blocks["fabric"].stop == embedder.dims
     assert sum(s.stop - s.start for s in blocks.values()) == embedder.dims
     with pytest.raises(InvalidDataError, match="not an item embedding"):
         embedding_blocks(100)
@@ -268,10 +268,11 @@ def test_embedding_blocks_tile_the_embedding(embedder):
 
 # -- the weight of the detector's features --------------------------------------------------
 def _blocked(seed: int, items: int, per_item: int, features_informative: bool):
-    """Embeddings laid out as an ItemEmbedder's (features, colour, texture blocks, each of
-    unit norm, weighted 1 / 1 / 0.7): one block group tells the items apart, the other changes
-    from photo to photo as much as between items (pose and light seen by a poor detector)."""
-    blocks = embedding_blocks(32 + 216 + 27)
+    """Embeddings laid out as an ItemEmbedder's (features, colour, texture, fabric blocks, each
+    of unit norm, weighted 1 / 1 / 0.7 / 0.5): the features block or the others tell the items
+    apart, the rest change from photo to photo as much as between items (pose and light seen
+    by a poor detector)."""
+    blocks = embedding_blocks(32 + 216 + 27 + 30)
     rng = np.random.default_rng(seed)
     n = items * per_item
     parts = {}
@@ -282,8 +283,8 @@ def _blocked(seed: int, items: int, per_item: int, features_informative: bool):
         spread = (1.4 if features_informative else 2.0) if informative else 3.0
         parts[name] = np.repeat(centres, per_item, axis=0) + spread * rng.normal(size=(n, dims))
     unit = lambda v: v / np.linalg.norm(v, axis=1, keepdims=True)  # noqa: E731
-    x = unit(np.concatenate([unit(parts["features"]), unit(parts["colour"]),
-                             0.7 * unit(parts["texture"])], axis=1))
+    weights = {"features": 1.0, "colour": 1.0, "texture": 0.7, "fabric": 0.5}
+    x = unit(np.concatenate([weights[name] * unit(parts[name]) for name in blocks], axis=1))
     ids = [f"i{k}" for k in range(items) for _ in range(per_item)]
     groups = [f"p{j}" for _ in range(items) for j in range(per_item)]
     return x, ids, groups, blocks
@@ -348,3 +349,54 @@ def test_principal_directions_from_the_gram_matrix_match_the_svd():
     assert basis.shape == (80, 29)  # rank N − 1 after centring
     np.testing.assert_allclose(np.abs(np.sum(basis * vt[:29].T, axis=0)), 1.0, atol=1e-8)
     np.testing.assert_allclose(mean, wide.mean(axis=0))
+
+
+# -- the fabric block ------------------------------------------------------------------------
+def _cloth(colour, weave: str, size: int = 120, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A photo of one piece of cloth (a disc) of ``colour`` woven as ``weave`` on grey, with
+    sensor noise: ``"twill"`` diagonal ribs, ``"twill-mirrored"`` the other diagonal,
+    ``"slub"`` short horizontal streaks, ``"plain"`` none; ``"plain-print"`` is plain cloth
+    with three thin printed lines."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size].astype(float)
+    factor = np.ones((size, size))
+    if weave == "twill":
+        factor = np.where(((x + y) / 5.0) % 1.0 < 0.5, 1.12, 0.88)
+    elif weave == "twill-mirrored":
+        factor = np.where(((x - y) / 5.0) % 1.0 < 0.5, 1.12, 0.88)
+    elif weave == "slub":
+        streak = rng.random((size // 3 + 1, size // 16 + 1)) > 0.72
+        factor = np.where(streak[(y // 3).astype(int), (x // 16).astype(int)], 1.2, 0.97)
+    elif weave == "plain-print":
+        factor = np.where(np.isin(x.astype(int) % 40, (0, 1)), 0.3, 1.0)
+    mask = (x - size / 2) ** 2 + (y - size / 2) ** 2 < (size * 0.42) ** 2
+    photo = np.full((size, size, 3), 128.0)
+    photo[mask] = np.asarray(colour, float) * factor[mask][:, None]
+    photo += rng.normal(0, 2.0, size=(size, size, 1))
+    return np.clip(photo, 0, 255).astype(np.uint8), mask
+
+
+def test_the_fabric_block_reads_the_weave_on_any_colour():
+    from fashionkit.personal.embedding import fabric_descriptor
+
+    d = {(colour, weave): fabric_descriptor(*_cloth(rgb, weave))
+         for colour, rgb in (("dark", (110, 55, 65)), ("light", (150, 190, 230)))
+         for weave in ("twill", "twill-mirrored", "slub", "plain", "plain-print")}
+    assert all(v.shape == (30,) and np.isfinite(v).all() for v in d.values())
+    dist = lambda a, b: float(np.linalg.norm(d[a] - d[b]))  # noqa: E731
+    # The same weave on a dark and a light cloth is closer than two weaves on one cloth.
+    for weave in ("twill", "slub", "plain"):
+        same = dist(("dark", weave), ("light", weave))
+        others = [dist((c, weave), (c, other)) for c in ("dark", "light")
+                  for other in ("twill", "slub", "plain") if other != weave]
+        assert same < min(others), (weave, same, others)
+    # Twill's ribs run one way: at the finest scale one diagonal responds, the other less
+    # (components 4 and 6: the medians of the two diagonal derivatives), mirrored for the
+    # mirrored weave.
+    twill, mirrored = d[("light", "twill")], d[("light", "twill-mirrored")]
+    assert twill[4] - twill[6] > 0.5 and mirrored[6] - mirrored[4] > 0.5
+    # A print's few sharp lines barely move the finest scale's medians of plain cloth (the
+    # even components of the first ten); at the coarser scales a line's response is wide.
+    plain, printed = d[("light", "plain")], d[("light", "plain-print")]
+    fine = slice(0, 10, 2)
+    assert np.abs(plain[fine] - printed[fine]).max() < np.abs(plain[fine] - twill[fine]).max() / 3
