@@ -11,7 +11,8 @@ photos hold items never seen):
 - **recognition** on the new photos' garments and accessories, against a
   :class:`~fashionkit.personal.recognition.Gallery` fitted on the labelled photos' ground-truth
   masks (the person's labels): top-1 on known items, precision and recall of "new item", for
-  the learned embedding (trained detector), the same with random detector weights, the colour
+  the learned embedding (trained detector; the gallery weighs its features block, and the same
+  with the embedder's own block weights), the same with random detector weights, the colour
   histogram through the same calibrated gallery, and today's duplicate rule (same category,
   colour-histogram intersection ≥ ``DUPLICATE_APPEARANCE``; its main-colour gate left out). On
   ground-truth masks (recognition alone) AND on the detector's own detections of the new photos
@@ -370,8 +371,8 @@ def main() -> None:
         random = random_detector(base)
         print(f"embedding: {learned.key}, {learned.dims} dims")
 
-        methods = ("learned", "learned, any category", "random weights", "colour, calibrated",
-                   "colour rule (today)")
+        methods = ("learned", "learned, embedder weights", "learned, any category",
+                   "random weights", "colour, calibrated", "colour rule (today)")
         gt_rec = {m: Recognition() for m in methods}
         det_rec = {m: Recognition() for m in ("learned", "colour rule (today)")}
         tag_counts: dict[str, TagCounts] = defaultdict(TagCounts)
@@ -413,6 +414,10 @@ def main() -> None:
                 gt_rec[method].add(truth, items, *gallery_answers(gallery, b, test_cats))
             anywhere = Gallery.fit(emb["learned"][0], train_ids, groups=groups,
                                    blocks=embedding_blocks(emb["learned"][0].shape[1]))
+            # The embedder's own block weights, not the gallery's choice of the features' one.
+            fixed = Gallery.fit(emb["learned"][0], train_ids, groups=groups, categories=train_cats)
+            gt_rec["learned, embedder weights"].add(
+                truth, items, *gallery_answers(fixed, emb["learned"][1], test_cats))
             gt_rec["learned, any category"].add(truth, items,
                                                 *gallery_answers(anywhere, emb["learned"][1]))
             thresholds.append((galleries["learned"].threshold, galleries["learned"].shrinkage))

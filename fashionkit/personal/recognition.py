@@ -13,8 +13,8 @@ among :data:`SHRINKAGE_GRID` (``α = 1``: no whitening, plain PCA + cosine).
 
 **How much the detector's features count.** A detector that has seen few garments like the
 person's (a small base model, or clothes unlike its training data) describes them by features
-that vary more with pose and light than with the garment, and they drown the colour and
-texture that tell two of the person's items apart; a well-trained one is the best cue of all.
+that vary more with pose and light than with the garment, and they drown the colour,
+texture and fabric that tell two of the person's items apart; a well-trained one is the best cue of all.
 Given the embedding's blocks, :meth:`Gallery.fit` weighs the features block by each of
 :data:`FEATURE_WEIGHTS` and keeps the weighting whose known and new scores (below) separate
 best — balanced accuracy at the threshold — with ties going to the most weight on the
@@ -61,8 +61,8 @@ MAX_DIMS = 96
 #: Shrinkage values of the within-item covariance tried by :meth:`Gallery.fit`.
 SHRINKAGE_GRID: tuple[float, ...] = (0.1, 0.3, 1.0)
 #: Weights of the embedding's "features" block (the detector's own features) tried by
-#: :meth:`Gallery.fit` given the blocks, relative to the colour and texture blocks (1: the
-#: embedder's weighting; 0: colour and texture alone).
+#: :meth:`Gallery.fit` given the blocks, relative to the other blocks (colour, texture,
+#: fabric; 1: the embedder's weighting; 0: the other blocks alone).
 FEATURE_WEIGHTS: tuple[float, ...] = (1.0, 0.5, 0.25, 0.0)
 #: Without known scores, the share of new scores put below the threshold.
 FALLBACK_NEW_QUANTILE = 0.9
@@ -270,12 +270,11 @@ class Gallery:
         labels = np.array([names.index(i) for i in ids])
         photo_of = np.array(photos)
         grid = (shrinkage,) if shrinkage is not None else SHRINKAGE_GRID
-        columns_of = {1.0: np.ones(x.shape[1])}
-        if blocks is not None:
-            features = blocks["features"]
-            for weight in FEATURE_WEIGHTS:
-                columns_of[weight] = np.ones(x.shape[1])
-                columns_of[weight][features] = weight
+        columns_of = {}
+        for weight in FEATURE_WEIGHTS if blocks is not None else (1.0,):
+            columns_of[weight] = np.ones(x.shape[1])
+            if blocks is not None:
+                columns_of[weight][blocks["features"]] = weight
         fits = {w: _calibration(x * columns, labels, photo_of, grid, cats)
                 for w, columns in columns_of.items()}
         # The best separated weighting; ties (and no known scores to judge by): the most

@@ -198,9 +198,10 @@ class TagSuggester:
 
 
 def blocks_of(dims: int) -> dict[str, slice] | None:
-    """The blocks (features, colour, texture) of an :class:`~fashionkit.personal.embedding.
-    ItemEmbedder`'s vectors of ``dims`` dimensions, which a tag probe looks at one by one and a
-    gallery weighs; ``None`` for vectors of another layout, looked at whole."""
+    """The blocks (features, colour, texture, fabric) of the vectors of ``dims`` dimensions
+    that an :class:`~fashionkit.personal.embedding.ItemEmbedder` makes, which a tag probe looks
+    at one by one and a gallery weighs; ``None`` for vectors of another layout, looked at
+    whole."""
     # Imported here: the embedder's module brings torch, which the service's routes need not
     # load.
     from fashionkit.personal.embedding import embedding_blocks

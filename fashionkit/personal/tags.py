@@ -238,7 +238,7 @@ class TagProbe:
 
     @property
     def penalty(self) -> float | None:
-        """The logistic probe's L2 penalty; ``None`` for the prior and the neighbour vote."""
+        """The logistic probe's L2 penalty; ``None`` for the other methods."""
         return self.setting if self.method.removesuffix(_BY_CATEGORY) == "logistic" else None
 
     def probabilities(self, features: np.ndarray, categories: np.ndarray | None = None
@@ -454,10 +454,10 @@ def _fit_probe(features: Mapping[str, np.ndarray], values: list[str], groups: np
     losses = {_name(c): float((per_sample[c] * weight).sum() / weight.sum()) for c in candidates}
     best = _one_standard_error_choice(candidates, per_sample, weight, inverse)
     by_category: _Candidate = ("category", None, _CATEGORY_PRIOR_ITEMS)
-    if best is not None and best[0].endswith(_BY_CATEGORY) \
-            and not _worse(per_sample[by_category], per_sample[best], weight, inverse):
-        # The look adds nothing the category does not say: the simpler answer.
-        best = by_category
+    if best is not None and best[0].endswith(_BY_CATEGORY):
+        mean, error = _difference(per_sample[by_category], per_sample[best], weight, inverse)
+        if mean - error <= 0:  # the look adds nothing the category does not say: the simpler
+            best = by_category
     if best is None:
         return TagProbe(names, "prior", None, None, prior, losses)
     method, view, setting = best
@@ -478,13 +478,14 @@ def _fit_probe(features: Mapping[str, np.ndarray], values: list[str], groups: np
                     prior_frequencies=frequencies, categories=cats)
 
 
-def _worse(loss: np.ndarray, than: np.ndarray, weight: np.ndarray, item_of: np.ndarray) -> bool:
-    """Whether the per-sample held-out ``loss`` is worse than ``than`` by more than one
-    standard error of the per-item difference."""
+def _difference(loss: np.ndarray, than: np.ndarray, weight: np.ndarray, item_of: np.ndarray
+                ) -> tuple[float, float]:
+    """The mean per-item difference of the per-sample held-out ``loss`` from ``than``, and its
+    standard error (infinite with one item)."""
     items = int(item_of.max()) + 1
     diff = np.bincount(item_of, weights=(loss - than) * weight, minlength=items)
     error = float(diff.std(ddof=1) / np.sqrt(items)) if items > 1 else float("inf")
-    return float(diff.mean()) - error > 0
+    return float(diff.mean()), error
 
 
 def _one_standard_error_choice(candidates: Sequence[_Candidate],
@@ -498,13 +499,9 @@ def _one_standard_error_choice(candidates: Sequence[_Candidate],
     probes = [c for c in candidates if c[0] != "prior"]
     if prior not in per_sample:
         return min(probes, key=lambda c: float((per_sample[c] * weight).sum())) if probes else None
-    items = int(item_of.max()) + 1
     best, best_gain = None, 0.0
     for candidate in probes:
-        diff = np.bincount(item_of, weights=(per_sample[candidate] - per_sample[prior]) * weight,
-                           minlength=items)
-        mean = float(diff.mean())
-        error = float(diff.std(ddof=1) / np.sqrt(items)) if items > 1 else float("inf")
+        mean, error = _difference(per_sample[candidate], per_sample[prior], weight, item_of)
         if mean + error < 0 and -mean > best_gain:
             best, best_gain = candidate, -mean
     return best

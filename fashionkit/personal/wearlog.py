@@ -138,7 +138,19 @@ def gallery_for(wardrobe: Wardrobe, embedder_key: str):
         else f"item:{k}"
         for k, source in zip(keys, sources, strict=True)
     ]  # fmt: skip
-    return Gallery.fit(vectors, keys, groups=groups, blocks=blocks_of(vectors.shape[1]))
+    # An item is matched only with detections of its own category (a shirt is never your
+    # trousers), as the recognition benchmark measures it: without, a never-seen item finds a
+    # look-alike of another kind far more often.
+    category_of = {item.id: item.category_id for item in wardrobe.items()}
+    known = [k in category_of for k in keys]  # an item removed meanwhile: left out
+    keys = [k for k, ok in zip(keys, known, strict=True) if ok]
+    groups = [g for g, ok in zip(groups, known, strict=True) if ok]
+    vectors = vectors[np.array(known, bool)]
+    if not keys:
+        raise InvalidDataError([Problem(f"wardrobe {wardrobe.user!r}", "item embeddings",
+                                        "no item with an embedding is left")])
+    return Gallery.fit(vectors, keys, groups=groups, blocks=blocks_of(vectors.shape[1]),
+                       categories=[category_of[k] for k in keys])
 
 
 def recognise(
@@ -159,7 +171,8 @@ def recognise(
     if not found:
         return [], []
     vectors = np.stack([d.embedding[1] for d, _ in found if d.embedding is not None])
-    matches = gallery.match(vectors, exclusive=True)
+    matches = gallery.match(vectors, exclusive=True,
+                            categories=[d.item.category_id for d, _ in found])
     recognised, offered = [], []
     for (detected, _), match in zip(found, matches, strict=True):
         if match.item_id is not None and not match.is_new:

@@ -200,3 +200,25 @@ def test_offered_garments_carry_tags_suggested_from_my_items(closet, embedder, t
     for offered in report.new:
         brand = offered.suggested_tags["brand"]
         assert (brand.value, brand.confidence, brand.source) == ("acme", 1.0, "prior")
+
+
+def test_the_wardrobe_gallery_matches_within_a_category(tmp_path):
+    # A black tee and black trousers look alike to a poor embedding: a detection labelled
+    # trousers is matched with the trousers only, and a new kind of garment is new.
+    from fashionkit.personal.wearlog import gallery_for
+
+    rng = np.random.default_rng(0)
+    look = rng.normal(size=16)
+    with Wardrobe(f"sqlite:///{tmp_path / 'w.sqlite'}") as wardrobe:
+        for key, category in (("tee", 1), ("trousers", 6), ("coat", 9)):
+            wardrobe.add(WardrobeItem(id=key, category_id=category))
+        other = rng.normal(size=16)
+        vectors = {"tee": look, "trousers": look + 0.05 * rng.normal(size=16), "coat": other}
+        wardrobe.set_embeddings("key", vectors)
+        wardrobe.add_views("key", [(k, f"photo-{k}", v + 0.02 * rng.normal(size=16))
+                                   for k, v in vectors.items()])
+        gallery = gallery_for(wardrobe, "key")
+        query = (look + 0.02 * rng.normal(size=16))[None]
+        assert gallery.match(query, categories=[6])[0].candidates[0][0] == "trousers"
+        assert gallery.match(query, categories=[1])[0].candidates[0][0] == "tee"
+        assert gallery.match(query, categories=[10])[0].is_new  # no dress in this wardrobe
