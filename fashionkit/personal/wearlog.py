@@ -106,7 +106,8 @@ class ReindexReport:
 
 def gallery_for(wardrobe: Wardrobe, embedder_key: str):
     """A :class:`~fashionkit.personal.recognition.Gallery` over the person's items that have an
-    embedding of ``embedder_key`` (items of one wardrobe photo grouped, for its calibration).
+    embedding of ``embedder_key`` (items of one wardrobe photo grouped, for its calibration),
+    each under its category: match detections with their detected categories.
     :class:`InvalidDataError` when none has: the wardrobe must be reindexed (or its items added
     from photos) with this model first."""
     from fashionkit.personal.recognition import Gallery
