@@ -89,6 +89,19 @@ def check_embeddings(embeddings: np.ndarray, what: str = "embeddings",
     return array.astype(np.float64)
 
 
+def check_categories(categories: Sequence[int] | None, rows: int
+                     ) -> tuple[np.ndarray | None, list[Problem]]:
+    """``categories`` (one category id per embedding) as an int array (``None`` stays
+    ``None``), and the problem when there are not ``rows`` of them."""
+    if categories is None:
+        return None, []
+    cats = np.array([int(c) for c in categories], dtype=int)
+    if len(cats) != rows:
+        return cats, [Problem("categories", "list", f"{len(cats)} categories for {rows} "
+                              "embeddings")]
+    return cats, []
+
+
 def _unit_rows(x: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.where(norm > 0, norm, 1.0)
@@ -249,11 +262,7 @@ class Gallery:
         Raises :class:`InvalidDataError` for no samples, counts that differ, NaN values."""
         x = check_embeddings(embeddings)
         ids = [str(i) for i in item_ids]
-        problems = []
-        cats = np.array([int(c) for c in categories]) if categories is not None else None
-        if cats is not None and len(cats) != len(x):
-            problems.append(Problem("categories", "list", f"{len(cats)} categories for "
-                                    f"{len(x)} embeddings"))
+        cats, problems = check_categories(categories, len(x))
         if len(x) == 0:
             problems.append(Problem("embeddings", "array", "the gallery needs at least one "
                                     "labelled item embedding"))
@@ -315,12 +324,12 @@ class Gallery:
             k = index[item]
             out[:, k] = np.maximum(out[:, k], per_sample[:, j])
         if categories is not None and self.item_categories is not None:
-            cats = [int(c) for c in categories]
-            if len(cats) != len(z):
-                raise InvalidDataError([Problem("categories", "list", f"{len(cats)} categories "
-                                                f"for {len(z)} embeddings")])
+            cats, problems = check_categories(categories, len(z))
+            if problems:
+                raise InvalidDataError(problems)
+            assert cats is not None  # categories were given
             item_cats = np.array([self.item_categories[i] for i in self.item_ids])
-            out[np.array(cats)[:, None] != item_cats[None, :]] = -1.0
+            out[cats[:, None] != item_cats[None, :]] = -1.0
         return out
 
     def match(self, embeddings: np.ndarray, *, categories: Sequence[int] | None = None,

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fashionkit.errors import InvalidDataError, Problem
-from fashionkit.personal.recognition import check_embeddings
+from fashionkit.personal.recognition import check_categories, check_embeddings
 
 __all__ = ["TagSuggestion", "TagModel", "TagProbe", "PROBE_DIMS", "PENALTIES",
            "NEIGHBOUR_SCALES", "prior_of"]
@@ -330,12 +330,8 @@ class TagModel:
             if name == _ALL or width == 0 or columns.stop is None or columns.stop > x.shape[1]:
                 problems.append(Problem("blocks", name, f"columns {columns} are not a block of "
                                         f"the {x.shape[1]}-dimensional embedding"))
-        cats = None
-        if categories is not None:
-            cats = np.array([int(c) for c in categories])
-            if len(cats) != len(x):
-                problems.append(Problem("categories", "list", f"{len(cats)} categories for "
-                                        f"{len(x)} embeddings"))
+        cats, wrong = check_categories(categories, len(x))
+        problems += wrong
         if problems:
             raise InvalidDataError(problems)
         # With blocks, the whole is one more view; without, the only one.
@@ -358,12 +354,9 @@ class TagModel:
         """For each row of ``embeddings`` (M×D), tag type → the most probable value and its
         probability. ``categories``: the rows' category ids, for a model fitted with them."""
         x = check_embeddings(embeddings, dims=self.dims)
-        cats = None
-        if categories is not None:
-            cats = np.array([int(c) for c in categories])
-            if len(cats) != len(x):
-                raise InvalidDataError([Problem("categories", "list", f"{len(cats)} categories "
-                                                f"for {len(x)} embeddings")])
+        cats, problems = check_categories(categories, len(x))
+        if problems:
+            raise InvalidDataError(problems)
         features = {name: view.features(x) for name, view in self.views.items()}
         out: list[dict[str, TagSuggestion]] = [{} for _ in range(len(x))]
         for tag_type, probe in self.probes.items():
