@@ -27,10 +27,16 @@ says). Given categories, a query is matched only with items of its own category.
 **The "new item" threshold** is calibrated on the labelled photos, not set by hand: for each
 labelled sample, refit without its photo and take its best similarity (what a known item
 scores: the *known* scores); refit without its whole item and take its best similarity (what an
-item never seen scores: the *new* scores). The threshold is the one that best separates the
-two (highest balanced accuracy, the middle of the best range). With no item seen in two photos
-there are no known scores: the threshold then keeps :data:`FALLBACK_NEW_QUANTILE` of the new
-scores below it, and :attr:`Gallery.calibrated` is False.
+item never seen scores: the *new* scores). The threshold is the one with the fewest expected
+errors when :data:`NEW_ITEM_SHARE` of the garments in a photo are new (the middle of the best
+range): a person photographs mostly clothes they own, so a known item taken for new is the
+common mistake, and the costly one — at one new garment in ten, calling 5 % of the known ones
+new offers as many false new items as true ones. Balanced accuracy, which weighs both mistakes
+alike, would trade many false offers for the last few new items. The features weighting above
+is still judged by balanced accuracy: it asks how well the two sets of scores separate as a
+whole, which the few new scores near a low threshold would make noisy. With no item seen in
+two photos there are no known scores: the threshold then keeps :data:`FALLBACK_NEW_QUANTILE`
+of the new scores below it, and :attr:`Gallery.calibrated` is False.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ __all__ = [
     "SHRINKAGE_GRID",
     "FEATURE_WEIGHTS",
     "FALLBACK_NEW_QUANTILE",
+    "NEW_ITEM_SHARE",
     "best_threshold",
 ]
 
@@ -64,6 +71,10 @@ SHRINKAGE_GRID: tuple[float, ...] = (0.1, 0.3, 1.0)
 #: :meth:`Gallery.fit` given the blocks, relative to the other blocks (colour, texture,
 #: fabric; 1: the embedder's weighting; 0: the other blocks alone).
 FEATURE_WEIGHTS: tuple[float, ...] = (1.0, 0.5, 0.25, 0.0)
+#: The share of never-seen items among the garments of a person's photo that
+#: :meth:`Gallery.fit` sets its "new item" threshold for (module docstring): a wardrobe that
+#: is set up, where most of what a person wears is already in it.
+NEW_ITEM_SHARE = 0.1
 #: Without known scores, the share of new scores put below the threshold.
 FALLBACK_NEW_QUANTILE = 0.9
 _FORMAT = "fashionkit-gallery"
@@ -189,23 +200,34 @@ class Match:
     candidates: list[tuple[str, float]] = field(default_factory=list)
 
 
-def best_threshold(known: np.ndarray, new: np.ndarray) -> float:
+def best_threshold(known: np.ndarray, new: np.ndarray, new_share: float = 0.5) -> float:
     """The similarity threshold that best separates ``known`` scores (should be ≥ it) from
-    ``new`` scores (should be below): highest balanced accuracy, the middle of the widest
-    gap among equally good cuts."""
+    ``new`` scores (should be below): the fewest expected errors when a share ``new_share`` of
+    the queries are new items — ``new_share`` × (new scores at or above it) + (1 − ``new_share``)
+    × (known scores below it) — the middle of the widest gap among equally good cuts.
+    ``new_share`` 0.5 is the highest balanced accuracy."""
     known, new = np.sort(np.asarray(known, float)), np.sort(np.asarray(new, float))
     if len(known) == 0 or len(new) == 0:
         raise ValueError("best_threshold needs both known and new scores")
+    if not 0.0 < new_share < 1.0:
+        raise ValueError(f"new_share must be within (0, 1), not {new_share}")
     cuts = np.unique(np.concatenate([known, new]))
     candidates = np.concatenate([[cuts[0] - 1e-6], (cuts[:-1] + cuts[1:]) / 2, [cuts[-1] + 1e-6]])
-    accept = 1 - np.searchsorted(known, candidates, side="left") / len(known)
-    reject = np.searchsorted(new, candidates, side="left") / len(new)
-    score = (accept + reject) / 2
+    score = -_expected_errors(known, new, candidates, new_share)
     best = np.flatnonzero(score >= score.max() - 1e-12)
     # Ties form runs of cuts; take the middle of the widest run's span.
     runs = np.split(best, np.flatnonzero(np.diff(best) > 1) + 1)
     run = max(runs, key=lambda r: candidates[r[-1]] - candidates[r[0]])
     return float((candidates[run[0]] + candidates[run[-1]]) / 2)
+
+
+def _expected_errors(known: np.ndarray, new: np.ndarray, thresholds: np.ndarray,
+                     new_share: float) -> np.ndarray:
+    """Expected error rate at each of ``thresholds`` (sorted ``known`` and ``new`` scores):
+    ``new_share`` × new accepted + (1 − ``new_share``) × known rejected."""
+    rejected_known = np.searchsorted(known, thresholds, side="left") / len(known)
+    accepted_new = 1 - np.searchsorted(new, thresholds, side="left") / len(new)
+    return new_share * accepted_new + (1 - new_share) * rejected_known
 
 
 class Gallery:
@@ -247,7 +269,8 @@ class Gallery:
     def fit(cls, embeddings: np.ndarray, item_ids: Sequence[str], *,
             groups: Sequence[str] | None = None, categories: Sequence[int] | None = None,
             shrinkage: float | None = None, threshold: float | None = None,
-            blocks: Mapping[str, slice] | None = None) -> Gallery:
+            blocks: Mapping[str, slice] | None = None,
+            new_share: float = NEW_ITEM_SHARE) -> Gallery:
         """A gallery of ``embeddings`` (N×D, from one :class:`ItemEmbedder`) of the items
         ``item_ids`` (N strings). ``groups``: the photo of each sample (N strings; default:
         every sample its own photo), for leave-one-photo-out choices. ``categories``: each
@@ -257,9 +280,11 @@ class Gallery:
         is otherwise chosen on the data (module docstring). ``blocks``: the embedding's
         blocks (:func:`~fashionkit.personal.embedding.embedding_blocks`); then the weight of
         its ``"features"`` block is chosen among :data:`FEATURE_WEIGHTS` as well (module
-        docstring).
+        docstring). ``new_share``: the share of never-seen items expected among the queries,
+        for the threshold (default :data:`NEW_ITEM_SHARE`; 0.5 weighs both mistakes alike).
 
-        Raises :class:`InvalidDataError` for no samples, counts that differ, NaN values."""
+        Raises :class:`InvalidDataError` for no samples, counts that differ, NaN values, a
+        ``new_share`` outside (0, 1)."""
         x = check_embeddings(embeddings)
         ids = [str(i) for i in item_ids]
         cats, problems = check_categories(categories, len(x))
@@ -273,6 +298,11 @@ class Gallery:
         if len(photos) != len(x):
             problems.append(Problem("groups", "list", f"{len(photos)} groups for {len(x)} "
                                     "embeddings"))
+        share = new_share
+        if isinstance(share, bool) or not isinstance(share, (int, float)) \
+                or not 0.0 < share < 1.0:
+            problems.append(Problem("new_share", "float", f"must be within (0, 1), not "
+                                    f"{share!r}"))
         if problems:
             raise InvalidDataError(problems)
         names = sorted(set(ids))
@@ -293,7 +323,7 @@ class Gallery:
         calibrated = len(known) > 0 and len(new) > 0
         if threshold is None:
             if calibrated:
-                threshold = best_threshold(known, new)
+                threshold = best_threshold(known, new, share)
             elif len(new):
                 threshold = float(np.quantile(new, FALLBACK_NEW_QUANTILE))
             else:  # one item only: nothing says what "new" looks like

@@ -10,7 +10,7 @@ import torch
 from fashionkit.errors import InvalidDataError
 from fashionkit.modeling import build_model, model_config_from_preset
 from fashionkit.personal.embedding import ItemEmbedder, colour_descriptor, embedding_blocks
-from fashionkit.personal.recognition import Gallery, best_threshold
+from fashionkit.personal.recognition import NEW_ITEM_SHARE, Gallery, best_threshold
 from fashionkit.wardrobe.ingest import appearance_descriptor
 from tests.personal.drawn_items import drawn_closet
 
@@ -175,6 +175,41 @@ def test_best_threshold():
         best_threshold(np.array([]), np.array([0.1]))
 
 
+def test_the_threshold_weighs_the_mistakes_by_the_share_of_new_items():
+    known, new = np.array([0.4, 0.6, 0.7, 0.8, 0.9]), np.array([0.2, 0.3, 0.45, 0.62, 0.65])
+    # Alike: rejecting two known (0.4, 0.6) beats accepting three new.
+    assert best_threshold(known, new, 0.5) == pytest.approx(0.675)
+    # One new in ten: a known item rejected costs nine times a new one accepted, so every
+    # known score is accepted, with the fewest new ones beside them.
+    assert best_threshold(known, new, 0.1) == pytest.approx(0.35)
+    # Most queries new: the last new score goes below, the lowest known ones with it.
+    assert best_threshold(known, new, 0.9) == pytest.approx(0.675)
+    with pytest.raises(ValueError, match="new_share"):
+        best_threshold(known, new, 1.0)
+
+
+def test_few_new_items_expected_gives_fewer_false_new_calls():
+    # Known and never-seen scores overlap; queries hold one new item in ten.
+    called = {0.5: [0, 0], NEW_ITEM_SHARE: [0, 0]}  # [called new, right]
+    for seed in range(4):
+        x, ids, groups, centres = _clusters(20 + seed, items=24, per_item=4, spread=1.3)
+        unseen = {f"i{k}" for k in range(21, 24)}
+        fit = np.array([g != "p3" and i not in unseen for i, g in zip(ids, groups, strict=True)])
+        query_new = np.array([i in unseen for i in ids])[~fit]
+        for share in called:
+            gallery = Gallery.fit(x[fit], [i for i, f in zip(ids, fit, strict=True) if f],
+                                  groups=[g for g, f in zip(groups, fit, strict=True) if f],
+                                  new_share=share)
+            is_new = np.array([m.is_new for m in gallery.match(x[~fit])])
+            called[share][0] += int(is_new.sum())
+            called[share][1] += int((is_new & query_new).sum())
+    precision = {share: right / max(n, 1) for share, (n, right) in called.items()}
+    assert called[NEW_ITEM_SHARE][0] < called[0.5][0], called
+    assert precision[NEW_ITEM_SHARE] > precision[0.5] + 0.1, precision
+    assert Gallery.fit(x, ids, groups=groups).threshold < \
+        Gallery.fit(x, ids, groups=groups, new_share=0.5).threshold
+
+
 def test_uncalibrated_gallery_falls_back_to_new_scores():
     x, ids, _, _ = _clusters(5, items=6, per_item=1, spread=0.1)
     gallery = Gallery.fit(x, ids)  # one photo per item: no "known" scores
@@ -202,6 +237,9 @@ def test_gallery_rejects_bad_inputs():
         Gallery.fit(x, ids[:-1])
     with pytest.raises(InvalidDataError, match="groups"):
         Gallery.fit(x, ids, groups=groups[:2])
+    for share in (0.0, 1.0, True, "0.1"):
+        with pytest.raises(InvalidDataError, match="new_share"):
+            Gallery.fit(x, ids, new_share=share)
     bad = x.copy()
     bad[3, 1] = np.nan
     with pytest.raises(InvalidDataError, match="row 3"):
