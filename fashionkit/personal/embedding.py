@@ -2,7 +2,7 @@
 
 :class:`ItemEmbedder` runs a detector's backbone + FPN once per photo, with the input recipe the
 detector was trained with, and describes each item (its mask and box in the photo's pixels) by
-four blocks, each L2-normalised before they are weighted and concatenated:
+five blocks, each L2-normalised before they are weighted and concatenated:
 
 - **features**: the FPN features under the item's mask, pooled (mask-weighted mean and standard
   deviation per channel) at the pyramid level the item's size maps to — the same
@@ -20,6 +20,10 @@ four blocks, each L2-normalised before they are weighted and concatenated:
 - **fabric**: :func:`fabric_descriptor`, the weave's grain: how strongly the cloth's log
   luminance responds to small oriented filters, typically over the item (a denim's diagonal
   ribs, a wool's speckle, a linen's streaks), where the texture block sees the print's edges.
+- **edges**: :func:`edge_colour_descriptor`, which colours meet at the item's sharp colour
+  edges: a logo or a badge (its colour on its backing), a trim, a print's pairs of colours.
+  A brand's mark is a few dozen pixels of a large garment, lost in a colour histogram of the
+  whole; as a pair of colours that meet it keeps its own bins.
 
 Both model architectures are supported: :class:`~fashionkit.modeling.AttributeMaskRCNN`
 (torchvision FPN, levels ``config.fpn_levels``) and
@@ -47,17 +51,16 @@ from fashionkit.modeling import model_from_checkpoint, read_checkpoint
 from fashionkit.wardrobe.colors import srgb_to_oklab
 from fashionkit.wardrobe.ingest import appearance_descriptor
 
-__all__ = ["EMBEDDING_VERSION", "ItemEmbedder", "colour_descriptor", "embedding_blocks",
-           "fabric_descriptor",
-           "texture_descriptor"]
+__all__ = ["EMBEDDING_VERSION", "ItemEmbedder", "colour_descriptor", "edge_colour_descriptor",
+           "embedding_blocks", "fabric_descriptor", "texture_descriptor"]
 
 #: Names this module's recipe for embeddings; part of :attr:`ItemEmbedder.key`, so vectors
 #: computed by another recipe are never compared with these.
-EMBEDDING_VERSION = "fk-item-v2"
+EMBEDDING_VERSION = "fk-item-v3"
 
 # Relative weights of the blocks in the concatenation (each block has unit norm first): the
 # detector's features and the colour histogram are the two strong cues, texture a helper.
-_WEIGHTS = {"features": 1.0, "colour": 1.0, "texture": 0.7, "fabric": 0.5}
+_WEIGHTS = {"features": 1.0, "colour": 1.0, "texture": 0.7, "fabric": 0.5, "edges": 0.5}
 _ORIENTATIONS = 8
 _TEXTURE_DIMS = 2 * _ORIENTATIONS + 2 + 9
 _COLOUR_DIMS = 6**3
@@ -68,25 +71,44 @@ _FABRIC_SIGMAS = (1.0, 2.0, 4.0)
 _FABRIC_DIMS = len(_FABRIC_SIGMAS) * 5 * 2
 # Fewest interior pixels a scale's statistics are taken over (else a less eroded region).
 _FABRIC_MIN_PIXELS = 20
+# The edges block's colour bins: achromatic pixels (OkLab chroma below _EDGE_GREY_CHROMA) by
+# lightness in _EDGE_GREYS levels, the others by hue in _EDGE_HUES sectors times
+# _EDGE_LIGHTNESS levels; a pair of different bins is one of the block's dimensions.
+_EDGE_GREYS, _EDGE_HUES, _EDGE_LIGHTNESS = 4, 8, 3
+_EDGE_GREY_CHROMA = 0.05
+_EDGE_BINS = _EDGE_GREYS + _EDGE_HUES * _EDGE_LIGHTNESS
+_EDGE_DIMS = _EDGE_BINS * (_EDGE_BINS - 1) // 2
+# Two pixels this far apart (along rows, columns and both diagonals) are compared...
+_EDGE_STEP = 2
+# ... and count as an edge when their OkLab colours differ by more than this: a seam, a print's
+# outline or a logo, not a weave's shading or the sensor's noise.
+_EDGE_CONTRAST = 0.15
+_EDGE_PAIR_INDEX = np.full((_EDGE_BINS, _EDGE_BINS), -1, np.int64)
+_rows, _cols = np.triu_indices(_EDGE_BINS, 1)
+_EDGE_PAIR_INDEX[_rows, _cols] = _EDGE_PAIR_INDEX[_cols, _rows] = np.arange(_EDGE_DIMS)
+del _rows, _cols
 
 
 def embedding_blocks(dims: int) -> dict[str, slice]:
-    """The columns of each block (``"features"``, ``"colour"``, ``"texture"``, ``"fabric"``, in
-    this order) of an embedding of ``dims`` dimensions made by :class:`ItemEmbedder`: the
-    colour, texture and fabric blocks have fixed sizes, the features block is the rest (4 × the
-    detector's FPN channels).
+    """The columns of each block (``"features"``, ``"colour"``, ``"texture"``, ``"fabric"``,
+    ``"edges"``, in this order) of an embedding of ``dims`` dimensions made by
+    :class:`ItemEmbedder`: the other blocks have fixed sizes, the features block is the rest
+    (4 × the detector's FPN channels).
     The tag probes look at one block at a time (:class:`~fashionkit.personal.tags.TagModel`).
 
     Raises :class:`~fashionkit.errors.InvalidDataError` for a length no embedder makes."""
-    features = dims - _COLOUR_DIMS - _TEXTURE_DIMS - _FABRIC_DIMS
+    features = dims - _COLOUR_DIMS - _TEXTURE_DIMS - _FABRIC_DIMS - _EDGE_DIMS
     if features <= 0 or features % 4:
         raise InvalidDataError([Problem("embeddings", "array", f"{dims} dimensions is not an "
                                         "item embedding's length (4 × FPN channels + "
-                                        f"{_COLOUR_DIMS} + {_TEXTURE_DIMS} + {_FABRIC_DIMS})")])
+                                        f"{_COLOUR_DIMS} + {_TEXTURE_DIMS} + {_FABRIC_DIMS} + "
+                                        f"{_EDGE_DIMS})")])
     colour = features + _COLOUR_DIMS
     texture = colour + _TEXTURE_DIMS
+    fabric = texture + _FABRIC_DIMS
     return {"features": slice(0, features), "colour": slice(features, colour),
-            "texture": slice(colour, texture), "fabric": slice(texture, dims)}
+            "texture": slice(colour, texture), "fabric": slice(texture, fabric),
+            "edges": slice(fabric, dims)}
 
 
 def _check_photo_and_masks(photo: np.ndarray, masks: np.ndarray, boxes: np.ndarray | None
@@ -214,6 +236,55 @@ def fabric_descriptor(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.asarray(out, np.float32)
 
 
+def _edge_bins(lab: np.ndarray) -> np.ndarray:
+    """The edges block's colour bin (0 … ``_EDGE_BINS`` − 1) of each OkLab pixel (…×3)."""
+    lightness = np.clip(lab[..., 0], 0.0, 1.0 - 1e-9)
+    hue = (np.arctan2(lab[..., 2], lab[..., 1]) + np.pi) / (2 * np.pi)
+    grey = (lightness * _EDGE_GREYS).astype(np.int64)
+    colour = _EDGE_GREYS + np.minimum((hue * _EDGE_HUES).astype(np.int64), _EDGE_HUES - 1) \
+        * _EDGE_LIGHTNESS + (lightness * _EDGE_LIGHTNESS).astype(np.int64)
+    return np.where(np.hypot(lab[..., 1], lab[..., 2]) < _EDGE_GREY_CHROMA, grey, colour)
+
+
+def edge_colour_descriptor(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Which colours meet at the sharp colour edges inside the item under ``mask`` (H×W bool)
+    of ``photo`` (H×W×3 uint8 RGB): a colour-edge co-occurrence histogram, ``log(1 + count)``
+    of each unordered pair of two different colour bins (28 bins: four greys by lightness,
+    eight hues at three lightness levels; 378 pairs) over the pixel pairs
+    ``_EDGE_STEP`` pixels apart along rows, columns and both diagonals, both inside the mask
+    eroded by one pixel, whose OkLab colours (lightly smoothed, σ 0.7 pixels) differ by more
+    than ``_EDGE_CONTRAST``.
+
+    Counts rather than shares: a logo is the same few dozen pixel pairs on a small item and a
+    large one, and a share of a large garment's edges would shrink it to nothing. The log,
+    because a print's pairs run to thousands where a logo's are tens. The outline stays out
+    (the erosion): what meets the item's edge is the background or the next garment."""
+    _check_photo_and_masks(photo, mask[None] if isinstance(mask, np.ndarray) else mask, None)
+    ys, xs = np.nonzero(mask)
+    y0, x0, y1, x1 = int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1
+    region = mask[y0:y1, x0:x1]
+    inner = ndimage.binary_erosion(region, iterations=1)
+    if not inner.any():  # a sliver of an item: its pixels, outline and all
+        inner = region
+    crop = photo[y0:y1, x0:x1]
+    lab = srgb_to_oklab(crop.reshape(-1, 3)).reshape(crop.shape)
+    lab = ndimage.gaussian_filter(lab, (0.7, 0.7, 0.0))
+    bins = _edge_bins(lab)
+    h, w = inner.shape
+    counts = np.zeros(_EDGE_DIMS)
+    step = _EDGE_STEP
+    for dy, dx in ((0, step), (step, 0), (step, step), (step, -step)):
+        if dy >= h or abs(dx) >= w:
+            continue
+        a = (slice(0, h - dy), slice(max(0, -dx), w - max(0, dx)))
+        b = (slice(dy, h), slice(max(0, dx), w - max(0, -dx)))
+        edge = inner[a] & inner[b] & (bins[a] != bins[b]) \
+            & (np.linalg.norm(lab[a] - lab[b], axis=-1) > _EDGE_CONTRAST)
+        pairs = _EDGE_PAIR_INDEX[bins[a][edge], bins[b][edge]]
+        counts += np.bincount(pairs, minlength=_EDGE_DIMS)
+    return np.log1p(counts).astype(np.float32)
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(v))
     return v / norm if norm > 0 else v
@@ -245,7 +316,8 @@ class ItemEmbedder:
         self.transform = input_transform_for(config, data_config_of(recipe))
         self.levels = tuple(int(k) for k in config.fpn_levels)
         self.canonical = float(config.roi_canonical_scale)
-        self.dims = 4 * int(config.fpn_channels) + _COLOUR_DIMS + _TEXTURE_DIMS + _FABRIC_DIMS
+        self.dims = 4 * int(config.fpn_channels) + _COLOUR_DIMS + _TEXTURE_DIMS + _FABRIC_DIMS \
+            + _EDGE_DIMS
         digest = hashlib.sha256()
         for name, tensor in sorted(model.state_dict().items()):
             digest.update(name.encode())
@@ -349,10 +421,12 @@ class ItemEmbedder:
             colour = np.sqrt(colour_descriptor(photo, masks[i]))
             texture = texture_descriptor(photo, masks[i], boxes[i])
             fabric = fabric_descriptor(photo, masks[i])
+            edges = edge_colour_descriptor(photo, masks[i])
             out[i] = _unit(np.concatenate([
                 _WEIGHTS["features"] * _unit(pooled[i]),
                 _WEIGHTS["colour"] * _unit(colour),
                 _WEIGHTS["texture"] * _unit(texture),
                 _WEIGHTS["fabric"] * _unit(fabric),
+                _WEIGHTS["edges"] * _unit(edges),
             ]))
         return out

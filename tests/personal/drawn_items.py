@@ -56,3 +56,36 @@ def drawn_closet(seed: int, items: int, photos_per_item: int):
             ids.append(f"item-{k:02d}")
             tags.append({"pattern": ["plain", "stripe", "check", "dot"][pattern], "lucky": lucky})
     return photos, masks, boxes, ids, tags
+
+
+# A brand's mark: its colour on a backing of another, as a logo is printed on a garment.
+MARKS = {"sunny": ((240, 205, 20), (15, 15, 15)), "ember": ((205, 25, 30), (245, 245, 245)),
+         "frost": ((245, 245, 245), (20, 30, 120))}
+
+
+def marked_closet(seed: int, items: int, photos_per_item: int, size: int = 2 * SIZE):
+    """``(photos, masks, boxes, item_ids, tags)`` like :func:`drawn_closet` (photos of
+    ``size``² pixels), each item of a random colour, second colour and pattern, with its
+    ``brand``'s mark (:data:`MARKS`: a 5-pixel square on a 9-pixel backing) somewhere inside it
+    in every photo: a few tenths of a percent of a garment's pixels or less."""
+    rng = np.random.default_rng(seed)
+    brands = list(MARKS)
+    photos, masks, boxes, ids, tags = [], [], [], [], []
+    for k in range(items):
+        colour, second = rng.uniform(20, 235, 3), rng.uniform(20, 235, 3)
+        pattern, brand = int(rng.integers(0, 4)), brands[k % len(brands)]
+        mark, backing = (np.array(c, np.float64) for c in MARKS[brand])
+        for _ in range(photos_per_item):
+            photo, mask, box = draw_item(rng, colour, second, pattern, size)
+            inside = np.argwhere(np.pad(mask, 6)[:-12, :-12] & np.pad(mask, 6)[12:, 12:]
+                                 & np.pad(mask, 6)[:-12, 12:] & np.pad(mask, 6)[12:, :-12])
+            cy, cx = inside[int(rng.integers(len(inside)))]
+            out = photo.astype(np.float64)
+            out[cy - 4:cy + 5, cx - 4:cx + 5] = backing
+            out[cy - 2:cy + 3, cx - 2:cx + 3] = mark * rng.uniform(0.85, 1.1)
+            photos.append(np.clip(out, 0, 255).astype(np.uint8))
+            masks.append(mask)
+            boxes.append(box)
+            ids.append(f"item-{k:02d}")
+            tags.append({"brand": brand})
+    return photos, masks, boxes, ids, tags

@@ -44,7 +44,7 @@ def test_embedding_shape_and_norm(embedder, closet):
     assert vectors.shape == (len(ids), embedder.dims)
     assert vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert embedder.key.startswith("fk-item-v2:torchvision-resnet18:")
+    assert embedder.key.startswith("fk-item-v3:torchvision-resnet18:")
 
 
 def test_recognition_beats_noise(closet):
@@ -81,9 +81,10 @@ def test_official_architecture_embeds(closet):
     photos, masks, boxes, _, _ = drawn_closet(seed=2, items=2, photos_per_item=1)
     vectors = np.concatenate([embedder.embed(p, m[None], b[None])
                               for p, m, b in zip(photos, masks, boxes, strict=True)])
-    assert vectors.shape == (2, embedder.dims) == (2, 4 * config.fpn_channels + 216 + 27 + 30)
+    assert vectors.shape == (2, embedder.dims) \
+        == (2, 4 * config.fpn_channels + 216 + 27 + 30 + 378)
     assert np.isfinite(vectors).all()
-    assert embedder.key.startswith("fk-item-v2:official-resnet50:")
+    assert embedder.key.startswith("fk-item-v3:official-resnet50:")
 
 
 def test_embed_rejects_bad_inputs(embedder):
@@ -296,9 +297,9 @@ def test_the_region_an_item_with_an_empty_mask_is_embedded_from():
 
 def test_embedding_blocks_tile_the_embedding(embedder):
     blocks = embedding_blocks(embedder.dims)
-    assert list(blocks) == ["features", "colour", "texture", "fabric"]
+    assert list(blocks) == ["features", "colour", "texture", "fabric", "edges"]
     assert blocks["features"] == slice(0, 4 * embedder.config.fpn_channels)
-    assert blocks["fabric"].stop == embedder.dims
+    assert blocks["edges"].stop == embedder.dims
     assert sum(s.stop - s.start for s in blocks.values()) == embedder.dims
     with pytest.raises(InvalidDataError, match="not an item embedding"):
         embedding_blocks(100)
@@ -306,11 +307,11 @@ def test_embedding_blocks_tile_the_embedding(embedder):
 
 # -- the weight of the detector's features --------------------------------------------------
 def _blocked(seed: int, items: int, per_item: int, features_informative: bool):
-    """Embeddings laid out as an ItemEmbedder's (features, colour, texture, fabric blocks, each
-    of unit norm, weighted 1 / 1 / 0.7 / 0.5): the features block or the others tell the items
+    """Embeddings laid out as an ItemEmbedder's (features, colour, texture, fabric, edges
+    blocks, each of unit norm, weighted 1 / 1 / 0.7 / 0.5 / 0.5): the features block or the others tell the items
     apart, the rest change from photo to photo as much as between items (pose and light seen
     by a poor detector)."""
-    blocks = embedding_blocks(32 + 216 + 27 + 30)
+    blocks = embedding_blocks(32 + 216 + 27 + 30 + 378)
     rng = np.random.default_rng(seed)
     n = items * per_item
     parts = {}
@@ -318,10 +319,13 @@ def _blocked(seed: int, items: int, per_item: int, features_informative: bool):
         dims = block.stop - block.start
         centres = rng.normal(size=(items, dims))
         informative = (name == "features") == features_informative
-        spread = (1.4 if features_informative else 2.0) if informative else 3.0
+        # An uninformative block's noise grows with its size, so that a large block does not
+        # tell the items apart by the sheer number of its weak dimensions.
+        spread = (1.4 if features_informative else 2.0) if informative \
+            else 3.0 * max(1.0, np.sqrt(dims / 32))
         parts[name] = np.repeat(centres, per_item, axis=0) + spread * rng.normal(size=(n, dims))
     unit = lambda v: v / np.linalg.norm(v, axis=1, keepdims=True)  # noqa: E731
-    weights = {"features": 1.0, "colour": 1.0, "texture": 0.7, "fabric": 0.5}
+    weights = {"features": 1.0, "colour": 1.0, "texture": 0.7, "fabric": 0.5, "edges": 0.5}
     x = unit(np.concatenate([weights[name] * unit(parts[name]) for name in blocks], axis=1))
     ids = [f"i{k}" for k in range(items) for _ in range(per_item)]
     groups = [f"p{j}" for _ in range(items) for j in range(per_item)]
@@ -438,3 +442,52 @@ def test_the_fabric_block_reads_the_weave_on_any_colour():
     plain, printed = d[("light", "plain")], d[("light", "plain-print")]
     fine = slice(0, 10, 2)
     assert np.abs(plain[fine] - printed[fine]).max() < np.abs(plain[fine] - twill[fine]).max() / 3
+
+
+def _marked(colour, size: int, mark: tuple | None, seed: int = 0):
+    """A plain garment of ``colour`` (a ``size``-pixel disc on a grey photo) with a ``mark``:
+    (its colour, its backing's colour) as a 6-pixel square on a 10-pixel one, or none."""
+    rng = np.random.default_rng(seed)
+    photo = np.full((size + 20, size + 20, 3), 128.0)
+    y, x = np.mgrid[0:size + 20, 0:size + 20]
+    mask = (x - size / 2 - 10) ** 2 + (y - size / 2 - 10) ** 2 < (size * 0.45) ** 2
+    photo[mask] = colour
+    if mark is not None:
+        cy, cx = int(rng.integers(size // 2, size // 2 + 10)), int(rng.integers(size // 2, size // 2 + 10))
+        photo[cy - 5:cy + 5, cx - 5:cx + 5] = mark[1]
+        photo[cy - 3:cy + 3, cx - 3:cx + 3] = mark[0]
+    photo += rng.normal(0, 2.0, size=photo.shape)
+    return np.clip(photo, 0, 255).astype(np.uint8), mask
+
+
+def test_the_edges_block_keeps_a_small_mark_that_the_colour_histogram_loses():
+    from fashionkit.personal.embedding import _EDGE_PAIR_INDEX, _edge_bins, edge_colour_descriptor
+    from fashionkit.wardrobe.colors import srgb_to_oklab
+
+    yellow, black, navy, red = (235, 200, 20), (15, 15, 15), (30, 40, 110), (200, 30, 30)
+    bins = _edge_bins(srgb_to_oklab(np.array([yellow, black], np.uint8)))
+    mark_pair = int(_EDGE_PAIR_INDEX[bins[0], bins[1]])
+    plain = edge_colour_descriptor(*_marked(navy, 120, None))
+    small = edge_colour_descriptor(*_marked(navy, 60, (yellow, black), seed=1))
+    large = edge_colour_descriptor(*_marked(navy, 160, (yellow, black), seed=2))
+    elsewhere = edge_colour_descriptor(*_marked(red, 120, (yellow, black), seed=3))
+    assert plain.shape == (378,) and np.isfinite(plain).all()
+    # A plain garment has no edges inside it (its outline is eroded away).
+    assert plain.max() == 0.0
+    # The mark's colour on its backing is one pair, on any garment colour, and of the same
+    # count on a small and a large garment: counts, not shares of the garment.
+    for d in (small, large, elsewhere):
+        assert d[mark_pair] > np.log1p(10), d[mark_pair]
+    assert abs(small[mark_pair] - large[mark_pair]) < 0.3
+    # In the colour histogram the same mark is a sliver of the large garment's pixels: it
+    # barely tells the marked garment from the plain one.
+    marked = colour_descriptor(*_marked(navy, 160, (yellow, black), seed=2))
+    unmarked = colour_descriptor(*_marked(navy, 160, None, seed=2))
+    assert np.abs(marked - unmarked).sum() < 0.05
+    # A one-pixel mask is described (no edge) rather than refused; an empty one is refused.
+    photo, _ = _marked(navy, 40, None)
+    one = np.zeros(photo.shape[:2], bool)
+    one[20, 20] = True
+    assert edge_colour_descriptor(photo, one).max() == 0.0
+    with pytest.raises(InvalidDataError, match="empty"):
+        edge_colour_descriptor(photo, np.zeros_like(one))

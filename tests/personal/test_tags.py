@@ -225,3 +225,35 @@ def test_categories_of_another_count_are_refused():
     model = TagModel.fit(x, tags, groups=groups, categories=cats)
     with pytest.raises(InvalidDataError, match="categories"):
         model.predict(x[:3], categories=[0])
+
+
+def test_a_brand_is_read_from_its_mark_by_the_edges_block(tiny_base):
+    # Real item embeddings (a random-weight detector: its features say nothing) of garments of
+    # random colours and patterns whose only cue to the brand is a 5-pixel mark.
+    from fashionkit.personal.embedding import ItemEmbedder, embedding_blocks
+    from tests.personal.drawn_items import marked_closet
+
+    embedder = ItemEmbedder.from_checkpoint(tiny_base)
+    photos, masks, boxes, ids, tags = marked_closet(2, items=45, photos_per_item=3)
+    x = np.concatenate([embedder.embed(p, m[None], b[None])
+                        for p, m, b in zip(photos, masks, boxes, strict=True)])
+    fit, test = slice(0, 90), slice(90, None)  # 30 items labelled, 15 new
+    blocks = embedding_blocks(x.shape[1])
+    model = TagModel.fit(x[fit], tags[fit], groups=ids[fit], blocks=blocks)
+    assert model.probes["brand"].learned and model.probes["brand"].view in ("edges", "all")
+    learned = _accuracy(model, x[test], tags[test], "brand")
+    prior_value, _ = prior_of([t["brand"] for t in tags[fit]])
+    prior = float(np.mean([t["brand"] == prior_value for t in tags[test]]))
+    # Without the edges block (a view of its own or part of the whole), the mark is a sliver
+    # of the colour histogram.
+    others = {name: columns for name, columns in blocks.items() if name != "edges"}
+    blank = x.copy()
+    blank[:, blocks["edges"]] = 0.0
+    without = TagModel.fit(blank[fit], tags[fit], groups=ids[fit], blocks=others)
+    unmarked = _accuracy(without, blank[test], tags[test], "brand")
+    assert learned >= 0.55 and learned >= unmarked + 0.2, (learned, unmarked, prior)
+
+    order = np.random.default_rng(0).permutation(30)
+    shuffled = [tags[3 * order[i // 3]] for i in range(90)]
+    blind = TagModel.fit(x[fit], shuffled, groups=ids[fit], blocks=blocks)
+    assert _accuracy(blind, x[test], tags[test], "brand") <= prior + 0.25
