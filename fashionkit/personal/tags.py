@@ -4,7 +4,8 @@ photographed item, learned from the items they have labelled.
 :class:`TagModel` is one probe per tag type over the item embeddings
 (:class:`~fashionkit.personal.embedding.ItemEmbedder`). A probe looks at one *view* of the
 embedding: one of its blocks (the detector's features, the colour histogram, the texture
-statistics; :func:`~fashionkit.personal.embedding.embedding_blocks`) or all of them, reduced by
+statistics, the weave, the colours that meet at edges;
+:func:`~fashionkit.personal.embedding.embedding_blocks`) or all of them, reduced by
 PCA to at most :data:`PROBE_DIMS` dimensions and standardised. Each tag has its own visual
 correlate — a brand its mark and palette, a material its texture, a trend its pattern — and
 with ~20 labelled items a probe over the whole embedding drowns a 30-number cue in a thousand
@@ -25,12 +26,22 @@ Few-shot honesty: the (view, probe, setting) of each tag type is chosen — agai
 a model that always answers the most frequent value with its frequency — by cross-validation
 over ITEMS (every photo of an item is held out together, ``groups``), by held-out log-loss,
 each item counting once however often it was photographed (the person labels items, not
-photos); a probe is taken only when it beats the prior by more than one standard error of the
-per-item difference (a few items make that estimate noisy, and a probe winning by less loses
-as often on the next item). Holding out by item matters: photos of one item share its tags, so
+photos); a probe is taken only when it beats the prior by more than :data:`GATE_ERRORS`
+standard errors of the per-item difference. A few items make that estimate noisy, and the
+best of some sixty candidates beats the prior by one standard error often by luck alone: a
+probe winning by less than two loses as often on the next item. Holding out by item matters: photos of one item share its tags, so
 a probe validated on other photos of the same item would be rewarded for recognising the item,
 not the tag. A tag with no visual correlate (one drawn independently of how an item looks) then
 gets the prior, as it should; a tag that shows gets a probe.
+
+A logistic probe fitted on a dozen items is right more often than its probabilities say it is
+sure, and certain when it is wrong: a value with one labelled item gets almost no probability
+when that item is held out. Log-loss punishes the certainty without bound, so a probe that is
+right 60 % of the time could lose to the prior. Each logistic candidate is therefore also
+judged, and then used, with its probabilities tempered, ``p^t`` renormalised, ``t`` among
+:data:`TEMPERATURES` (1: as fitted), the one with the lowest held-out loss: the comparison is
+about how well a probe ranks the values, and the confidence shown to the person is one the
+held-out items bear out.
 """
 
 from __future__ import annotations
@@ -44,7 +55,7 @@ from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.personal.recognition import check_categories, check_embeddings
 
 __all__ = ["TagSuggestion", "TagModel", "TagProbe", "PROBE_DIMS", "PENALTIES",
-           "NEIGHBOUR_SCALES", "prior_of"]
+           "NEIGHBOUR_SCALES", "TEMPERATURES", "GATE_ERRORS", "prior_of"]
 
 #: Most PCA dimensions a probe sees (a person labels tens of items, not thousands).
 PROBE_DIMS = 32
@@ -54,6 +65,11 @@ PENALTIES: tuple[float | None, ...] = (0.003, 0.03, 0.3, None)
 #: samples: narrow enough that a vote comes from the items that look like the query, not from
 #: the whole wardrobe.
 NEIGHBOUR_SCALES: tuple[float, ...] = (0.25, 0.5)
+#: Tempers of a logistic probe's probabilities (``p^t`` renormalised; module docstring): 1 as
+#: fitted, below 1 less sure.
+TEMPERATURES: tuple[float, ...] = (1.0, 0.7, 0.5, 0.35, 0.25)
+#: Standard errors of the per-item loss difference by which a probe must beat the prior.
+GATE_ERRORS = 2.0
 # Pseudo-count of the prior in the neighbour vote: a query far from every labelled item gets
 # the prior, not the value of whichever item happens to be least far.
 _PRIOR_WEIGHT = 0.05
@@ -83,6 +99,14 @@ def prior_of(values: Sequence[str], weights: np.ndarray | None = None) -> tuple[
     counts = np.bincount(inverse, weights=weights, minlength=len(names))
     k = int(np.argmax(counts))
     return str(names[k]), float(counts[k] / counts.sum())
+
+
+def _temper(p: np.ndarray, t: float) -> np.ndarray:
+    """Probabilities ``p`` (…×C) raised to ``t`` and renormalised (``t`` < 1: less sure)."""
+    if t == 1.0:
+        return p
+    q = np.power(np.clip(p, 1e-12, 1.0), t)
+    return q / q.sum(axis=-1, keepdims=True)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -214,7 +238,8 @@ class TagProbe:
     logistic probe, or the labelled ``examples`` (N×F view features) with the kernel ``width``
     of the neighbour vote; the labelled samples' ``labels``, item ``example_weight`` and
     ``categories`` for the category's frequencies. ``prior`` is the most frequent value with
-    its frequency; ``cv_log_loss`` the held-out loss of every candidate."""
+    its frequency; ``cv_log_loss`` the held-out loss of every candidate; ``temperature`` the
+    temper of a logistic probe's probabilities (module docstring; 1 for the others)."""
 
     values: tuple[str, ...]
     method: str
@@ -230,6 +255,7 @@ class TagProbe:
     width: float = 1.0
     prior_frequencies: np.ndarray | None = field(default=None, repr=False)
     categories: np.ndarray | None = field(default=None, repr=False)
+    temperature: float = 1.0
 
     @property
     def learned(self) -> bool:
@@ -246,6 +272,9 @@ class TagProbe:
         """``M×C`` probabilities of :attr:`values` for ``M×F`` features of :attr:`view`
         (``categories``: the M category ids, which the ``"category"`` probe answers by; without
         them it answers the person's overall frequencies)."""
+        return _temper(self._untempered(features, categories), self.temperature)
+
+    def _untempered(self, features: np.ndarray, categories: np.ndarray | None) -> np.ndarray:
         method, by_category = self.method.removesuffix(_BY_CATEGORY), \
             self.method.endswith(_BY_CATEGORY)
         if method == "category" or by_category:
@@ -405,7 +434,8 @@ def _fit_probe(features: Mapping[str, np.ndarray], values: list[str], groups: np
     fold_of_group = dict(zip(rng.permutation(unique), np.arange(len(unique)) % _FOLDS,
                              strict=True))
     folds = np.array([fold_of_group[g] for g in groups])
-    per_sample: dict[_Candidate, np.ndarray] = {c: np.zeros(len(y)) for c in candidates}
+    held_out: dict[_Candidate, np.ndarray] = {c: np.zeros((len(y), len(names)))
+                                              for c in candidates}
     fold_ids = np.unique(folds)
     in_fold = folds[None, :] == fold_ids[:, None]                              # K×N
     # Every fold's and penalty's logistic probe of a view in one batch (test rows weigh 0).
@@ -442,10 +472,18 @@ def _fit_probe(features: Mapping[str, np.ndarray], values: list[str], groups: np
                 p = _neighbour_vote(f[test], f[train], y[train], weight[train], len(names),
                                     setting * widths[view], smoothed)
             fold_p[candidate] = p
-            hit = np.clip(p[np.arange(int(test.sum())), y[test]], 1e-6, 1)
-            per_sample[candidate][test] = -np.log(hit)
+            held_out[candidate][test] = p
+    per_sample: dict[_Candidate, np.ndarray] = {}
+    temperature: dict[_Candidate, float] = {}
+    for candidate in candidates:
+        # A logistic probe at the temper that its held-out items bear out (module docstring).
+        tempers = TEMPERATURES if candidate[0].startswith("logistic") else (1.0,)
+        losses_at = [-np.log(np.clip(_temper(held_out[candidate], t)[np.arange(len(y)), y],
+                                     1e-6, 1.0)) for t in tempers]
+        k = int(np.argmin([float((loss * weight).sum()) for loss in losses_at]))
+        per_sample[candidate], temperature[candidate] = losses_at[k], tempers[k]
     losses = {_name(c): float((per_sample[c] * weight).sum() / weight.sum()) for c in candidates}
-    best = _one_standard_error_choice(candidates, per_sample, weight, inverse)
+    best = _gated_choice(candidates, per_sample, weight, inverse)
     by_category: _Candidate = ("category", None, _CATEGORY_PRIOR_ITEMS)
     if best is not None and best[0].endswith(_BY_CATEGORY):
         mean, error = _difference(per_sample[by_category], per_sample[best], weight, inverse)
@@ -459,13 +497,14 @@ def _fit_probe(features: Mapping[str, np.ndarray], values: list[str], groups: np
     if method == "category":
         return TagProbe(names, method, None, setting, prior, losses, labels=y,
                         example_weight=weight, prior_frequencies=frequencies, categories=cats)
+    tempered = temperature[best]
     assert view is not None and setting is not None
     f = features[view]
     if method.removesuffix(_BY_CATEGORY) == "logistic":
         w, b = _fit_logistic(f, y, len(names), [setting], weight[None, :])
         return TagProbe(names, method, view, setting, prior, losses, weights=w[0, 0],
                         bias=b[0, 0], labels=y, example_weight=weight,
-                        prior_frequencies=frequencies, categories=cats)
+                        prior_frequencies=frequencies, categories=cats, temperature=tempered)
     return TagProbe(names, method, view, setting, prior, losses, examples=f.copy(), labels=y,
                     example_weight=weight, width=setting * _bandwidth(f),
                     prior_frequencies=frequencies, categories=cats)
@@ -481,13 +520,12 @@ def _difference(loss: np.ndarray, than: np.ndarray, weight: np.ndarray, item_of:
     return float(diff.mean()), error
 
 
-def _one_standard_error_choice(candidates: Sequence[_Candidate],
-                               per_sample: dict[_Candidate, np.ndarray], weight: np.ndarray,
-                               item_of: np.ndarray) -> _Candidate | None:
+def _gated_choice(candidates: Sequence[_Candidate], per_sample: dict[_Candidate, np.ndarray],
+                  weight: np.ndarray, item_of: np.ndarray) -> _Candidate | None:
     """The candidate with the lowest held-out loss among those that beat the prior by more
-    than one standard error of the per-item loss difference, else ``None`` (the prior): with a
-    handful of items, a probe that wins by less is as likely to lose on the next item. Without
-    the prior among the candidates, simply the lowest held-out loss."""
+    than :data:`GATE_ERRORS` standard errors of the per-item loss difference, else ``None``
+    (the prior; module docstring). Without the prior among the candidates, simply the lowest
+    held-out loss."""
     prior: _Candidate = ("prior", None, None)
     probes = [c for c in candidates if c[0] != "prior"]
     if prior not in per_sample:
@@ -495,6 +533,6 @@ def _one_standard_error_choice(candidates: Sequence[_Candidate],
     best, best_gain = None, 0.0
     for candidate in probes:
         mean, error = _difference(per_sample[candidate], per_sample[prior], weight, item_of)
-        if mean + error < 0 and -mean > best_gain:
+        if mean + GATE_ERRORS * error < 0 and -mean > best_gain:
             best, best_gain = candidate, -mean
     return best
