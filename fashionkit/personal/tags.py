@@ -29,14 +29,14 @@ each item counting once however often it was photographed (the person labels ite
 photos); a probe is taken only when it beats the prior by more than :data:`GATE_ERRORS`
 standard errors of the per-item difference. A few items make that estimate noisy, and the
 best of some sixty candidates beats the prior by one standard error often by luck alone: a
-probe winning by less than two loses as often on the next item. Holding out by item matters: photos of one item share its tags, so
-a probe validated on other photos of the same item would be rewarded for recognising the item,
-not the tag. A tag with no visual correlate (one drawn independently of how an item looks) then
+probe winning by less than two loses as often on the next item. Holding out by item matters:
+photos of one item share its tags, so a probe validated on other photos of the same item would
+be rewarded for recognising the item, not the tag. A tag with no visual correlate (one drawn independently of how an item looks) then
 gets the prior, as it should; a tag that shows gets a probe.
 
-A logistic probe fitted on a dozen items is right more often than its probabilities say it is
-sure, and certain when it is wrong: a value with one labelled item gets almost no probability
-when that item is held out. Log-loss punishes the certainty without bound, so a probe that is
+A logistic probe fitted on a dozen items is surer than it is right, and all but certain when
+it is wrong: a value with one labelled item gets almost no probability while that item is held
+out. Log-loss punishes the certainty without bound, so a probe that is
 right 60 % of the time could lose to the prior. Each logistic candidate is therefore also
 judged, and then used, with its probabilities tempered, ``p^t`` renormalised, ``t`` among
 :data:`TEMPERATURES` (1: as fitted), the one with the lowest held-out loss: the comparison is

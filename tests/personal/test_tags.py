@@ -257,3 +257,29 @@ def test_a_brand_is_read_from_its_mark_by_the_edges_block(tiny_base):
     shuffled = [tags[3 * order[i // 3]] for i in range(90)]
     blind = TagModel.fit(x[fit], shuffled, groups=ids[fit], blocks=blocks)
     assert _accuracy(blind, x[test], tags[test], "brand") <= prior + 0.25
+
+
+def test_a_few_shot_logistic_probe_is_tempered_to_what_held_out_items_bear_out():
+    # 12 labelled items of three looks that overlap: a logistic probe fitted on them is
+    # surer than it is right. Tempered, its log-loss on 40 new items is lower.
+    import dataclasses
+
+    tempered, as_fitted, temperatures = [], [], []
+    for seed in range(6):
+        x, tags, groups = _items(seed, items=52, per_item=3)
+        x = x + 1.6 * np.random.default_rng(100 + seed).normal(size=x.shape)
+        model = TagModel.fit(x[:36], tags[:36], groups=groups[:36])
+        probe = model.probes["colour"]
+        assert probe.method == "logistic", probe
+        features = model.views[probe.view or "all"].features(x[36:])
+        truth = np.array([probe.values.index(t["colour"]) for t in tags[36:]])
+
+        def loss(p) -> float:
+            q = p.probabilities(features)
+            return float(-np.log(np.clip(q[np.arange(len(truth)), truth], 1e-6, 1)).mean())
+
+        tempered.append(loss(probe))
+        as_fitted.append(loss(dataclasses.replace(probe, temperature=1.0)))
+        temperatures.append(probe.temperature)
+    assert min(temperatures) < 1.0
+    assert np.mean(tempered) < np.mean(as_fitted) - 0.1, (tempered, as_fitted)
