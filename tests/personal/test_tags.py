@@ -259,6 +259,11 @@ def test_a_brand_is_read_from_its_mark_by_the_edges_block(tiny_base):
     assert _accuracy(blind, x[test], tags[test], "brand") <= prior + 0.25
 
 
+def _log_loss(probe, features: np.ndarray, truth: np.ndarray) -> float:
+    q = probe.probabilities(features)
+    return float(-np.log(np.clip(q[np.arange(len(truth)), truth], 1e-6, 1)).mean())
+
+
 def test_a_few_shot_logistic_probe_is_tempered_to_what_held_out_items_bear_out():
     # 12 labelled items of three looks that overlap: a logistic probe fitted on them is
     # surer than it is right. Tempered, its log-loss on 40 new items is lower.
@@ -273,13 +278,8 @@ def test_a_few_shot_logistic_probe_is_tempered_to_what_held_out_items_bear_out()
         assert probe.method == "logistic", probe
         features = model.views[probe.view or "all"].features(x[36:])
         truth = np.array([probe.values.index(t["colour"]) for t in tags[36:]])
-
-        def loss(p) -> float:
-            q = p.probabilities(features)
-            return float(-np.log(np.clip(q[np.arange(len(truth)), truth], 1e-6, 1)).mean())
-
-        tempered.append(loss(probe))
-        as_fitted.append(loss(dataclasses.replace(probe, temperature=1.0)))
+        tempered.append(_log_loss(probe, features, truth))
+        as_fitted.append(_log_loss(dataclasses.replace(probe, temperature=1.0), features, truth))
         temperatures.append(probe.temperature)
     assert min(temperatures) < 1.0
     assert np.mean(tempered) < np.mean(as_fitted) - 0.1, (tempered, as_fitted)
