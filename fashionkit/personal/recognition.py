@@ -298,11 +298,10 @@ class Gallery:
         if len(photos) != len(x):
             problems.append(Problem("groups", "list", f"{len(photos)} groups for {len(x)} "
                                     "embeddings"))
-        share = new_share
-        if isinstance(share, bool) or not isinstance(share, (int, float)) \
-                or not 0.0 < share < 1.0:
+        if isinstance(new_share, bool) or not isinstance(new_share, (int, float)) \
+                or not 0.0 < new_share < 1.0:
             problems.append(Problem("new_share", "float", f"must be within (0, 1), not "
-                                    f"{share!r}"))
+                                    f"{new_share!r}"))
         if problems:
             raise InvalidDataError(problems)
         names = sorted(set(ids))
@@ -323,7 +322,7 @@ class Gallery:
         calibrated = len(known) > 0 and len(new) > 0
         if threshold is None:
             if calibrated:
-                threshold = best_threshold(known, new, share)
+                threshold = best_threshold(known, new, new_share)
             elif len(new):
                 threshold = float(np.quantile(new, FALLBACK_NEW_QUANTILE))
             else:  # one item only: nothing says what "new" looks like
@@ -455,8 +454,9 @@ def _separation(known: np.ndarray, new: np.ndarray) -> float:
     """Balanced accuracy of known vs new scores at :func:`best_threshold`; −1 without both."""
     if len(known) == 0 or len(new) == 0:
         return -1.0
+    known, new = np.sort(known), np.sort(new)
     threshold = best_threshold(known, new)
-    return float(((known >= threshold).mean() + (new < threshold).mean()) / 2)
+    return float(1.0 - _expected_errors(known, new, np.array([threshold]), 0.5)[0])
 
 
 def _allowed(cats: np.ndarray | None, query: np.ndarray, rest: np.ndarray) -> np.ndarray:

@@ -77,8 +77,10 @@ def marked_closet(seed: int, items: int, photos_per_item: int, size: int = 2 * S
         mark, backing = (np.array(c, np.float64) for c in MARKS[brand])
         for _ in range(photos_per_item):
             photo, mask, box = draw_item(rng, colour, second, pattern, size)
-            inside = np.argwhere(np.pad(mask, 6)[:-12, :-12] & np.pad(mask, 6)[12:, 12:]
-                                 & np.pad(mask, 6)[:-12, 12:] & np.pad(mask, 6)[12:, :-12])
+            # Centres whose four corners 6 pixels out are in the item: the mark fits inside.
+            padded = np.pad(mask, 6)
+            inside = np.argwhere(padded[:-12, :-12] & padded[12:, 12:]
+                                 & padded[:-12, 12:] & padded[12:, :-12])
             cy, cx = inside[int(rng.integers(len(inside)))]
             out = photo.astype(np.float64)
             out[cy - 4:cy + 5, cx - 4:cx + 5] = backing

@@ -308,9 +308,9 @@ def test_embedding_blocks_tile_the_embedding(embedder):
 # -- the weight of the detector's features --------------------------------------------------
 def _blocked(seed: int, items: int, per_item: int, features_informative: bool):
     """Embeddings laid out as an ItemEmbedder's (features, colour, texture, fabric, edges
-    blocks, each of unit norm, weighted 1 / 1 / 0.7 / 0.5 / 0.5): the features block or the others tell the items
-    apart, the rest change from photo to photo as much as between items (pose and light seen
-    by a poor detector)."""
+    blocks, each of unit norm, weighted 1 / 1 / 0.7 / 0.5 / 0.5): the features block or the
+    others tell the items apart, the rest change from photo to photo as much as between items
+    (pose and light seen by a poor detector)."""
     blocks = embedding_blocks(32 + 216 + 27 + 30 + 378)
     rng = np.random.default_rng(seed)
     n = items * per_item
@@ -453,7 +453,7 @@ def _marked(colour, size: int, mark: tuple | None, seed: int = 0):
     mask = (x - size / 2 - 10) ** 2 + (y - size / 2 - 10) ** 2 < (size * 0.45) ** 2
     photo[mask] = colour
     if mark is not None:
-        cy, cx = int(rng.integers(size // 2, size // 2 + 10)), int(rng.integers(size // 2, size // 2 + 10))
+        cy, cx = (int(rng.integers(size // 2, size // 2 + 10)) for _ in range(2))
         photo[cy - 5:cy + 5, cx - 5:cx + 5] = mark[1]
         photo[cy - 3:cy + 3, cx - 3:cx + 3] = mark[0]
     photo += rng.normal(0, 2.0, size=photo.shape)
