@@ -2,7 +2,7 @@
 
 :class:`ItemEmbedder` runs a detector's backbone + FPN once per photo, with the input recipe the
 detector was trained with, and describes each item (its mask and box in the photo's pixels) by
-five blocks, each L2-normalised before they are weighted and concatenated:
+six blocks, each L2-normalised before they are weighted and concatenated:
 
 - **features**: the FPN features under the item's mask, pooled (mask-weighted mean and standard
   deviation per channel) at the pyramid level the item's size maps to — the same
@@ -24,6 +24,12 @@ five blocks, each L2-normalised before they are weighted and concatenated:
   edges: a logo or a badge (its colour on its backing), a trim, a print's pairs of colours.
   A brand's mark is a few dozen pixels of a large garment, lost in a colour histogram of the
   whole; as a pair of colours that meet it keeps its own bins.
+- **mark**: :func:`mark_descriptor`, the item's most prominent badge — a small patch of one
+  colour that appears nowhere else on the item and stands out from what surrounds it — by its
+  colour, proportions and how fully it fills its box. The edges block says which colours
+  meet, but on a printed garment a mark's few pairs are a handful of dimensions among
+  hundreds; a per-person tag probe with a dozen examples finds a brand's mark only when it
+  has a view of its own.
 
 Both model architectures are supported: :class:`~fashionkit.modeling.AttributeMaskRCNN`
 (torchvision FPN, levels ``config.fpn_levels``) and
@@ -52,15 +58,17 @@ from fashionkit.wardrobe.colors import srgb_to_oklab
 from fashionkit.wardrobe.ingest import appearance_descriptor
 
 __all__ = ["EMBEDDING_VERSION", "ItemEmbedder", "colour_descriptor", "edge_colour_descriptor",
-           "embedding_blocks", "fabric_descriptor", "texture_descriptor"]
+           "embedding_blocks", "fabric_descriptor", "mark_descriptor", "texture_descriptor"]
 
 #: Names this module's recipe for embeddings; part of :attr:`ItemEmbedder.key`, so vectors
 #: computed by another recipe are never compared with these.
-EMBEDDING_VERSION = "fk-item-v3"
+EMBEDDING_VERSION = "fk-item-v4"
 
 # Relative weights of the blocks in the concatenation (each block has unit norm first): the
-# detector's features and the colour histogram are the two strong cues, texture a helper.
-_WEIGHTS = {"features": 1.0, "colour": 1.0, "texture": 0.7, "fabric": 0.5, "edges": 0.5}
+# detector's features and the colour histogram are the two strong cues, texture a helper; the
+# mark is six numbers that a hidden mark (an arm across it) sets to zero, so it weighs least.
+_WEIGHTS = {"features": 1.0, "colour": 1.0, "texture": 0.7, "fabric": 0.5, "edges": 0.5,
+            "mark": 0.25}
 _ORIENTATIONS = 8
 _TEXTURE_DIMS = 2 * _ORIENTATIONS + 2 + 9
 _COLOUR_DIMS = 6**3
@@ -87,28 +95,51 @@ _EDGE_PAIR_INDEX = np.full((_EDGE_BINS, _EDGE_BINS), -1, np.int64)
 _rows, _cols = np.triu_indices(_EDGE_BINS, 1)
 _EDGE_PAIR_INDEX[_rows, _cols] = _EDGE_PAIR_INDEX[_cols, _rows] = np.arange(_EDGE_DIMS)
 del _rows, _cols
+# The mark block: found (1 or 0), the mark's mean OkLab L, a, b, log of its box's long side over
+# its short side, and the share of its box it fills.
+_MARK_DIMS = 6
+# A mark is at least this many pixels, and at most this share of the item (a shoe's badge is a
+# fifth of it; a patch larger than that is a panel, not a mark).
+_MARK_MIN_PIXELS = 3
+_MARK_MAX_SHARE = 0.3
+# Of all the item's pixels of its colour (within _MARK_ALIKE in OkLab), the mark holds at least
+# this share: a print's dots or flowers repeat, a mark does not.
+_MARK_UNIQUE = 0.5
+_MARK_ALIKE = 0.1
+# The median OkLab distance of the pixels around it (within 2 px) from its colour: a mark is
+# meant to be seen.
+_MARK_CONTRAST = 0.2
+# At least this share of those surrounding pixels lie on the item (a patch cut by the item's
+# outline is a gap between garments as often as a mark).
+_MARK_INSIDE = 0.5
+_MARK_RING = 2
+# ... and fills at least this share of its box: a logo is a solid shape (a triangle or a cross
+# fills half of it), a thread of pixels along a print's edge is not.
+_MARK_MIN_FILL = 0.3
+_FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
 
 def embedding_blocks(dims: int) -> dict[str, slice]:
     """The columns of each block (``"features"``, ``"colour"``, ``"texture"``, ``"fabric"``,
-    ``"edges"``, in this order) of an embedding of ``dims`` dimensions made by
+    ``"edges"``, ``"mark"``, in this order) of an embedding of ``dims`` dimensions made by
     :class:`ItemEmbedder`: the other blocks have fixed sizes, the features block is the rest
     (4 × the detector's FPN channels).
     The tag probes look at one block at a time (:class:`~fashionkit.personal.tags.TagModel`).
 
     Raises :class:`~fashionkit.errors.InvalidDataError` for a length no embedder makes."""
-    features = dims - _COLOUR_DIMS - _TEXTURE_DIMS - _FABRIC_DIMS - _EDGE_DIMS
+    features = dims - _COLOUR_DIMS - _TEXTURE_DIMS - _FABRIC_DIMS - _EDGE_DIMS - _MARK_DIMS
     if features <= 0 or features % 4:
         raise InvalidDataError([Problem("embeddings", "array", f"{dims} dimensions is not an "
                                         "item embedding's length (4 × FPN channels + "
                                         f"{_COLOUR_DIMS} + {_TEXTURE_DIMS} + {_FABRIC_DIMS} + "
-                                        f"{_EDGE_DIMS})")])
+                                        f"{_EDGE_DIMS} + {_MARK_DIMS})")])
     colour = features + _COLOUR_DIMS
     texture = colour + _TEXTURE_DIMS
     fabric = texture + _FABRIC_DIMS
+    edges = fabric + _EDGE_DIMS
     return {"features": slice(0, features), "colour": slice(features, colour),
             "texture": slice(colour, texture), "fabric": slice(texture, fabric),
-            "edges": slice(fabric, dims)}
+            "edges": slice(fabric, edges), "mark": slice(edges, dims)}
 
 
 def _check_photo_and_masks(photo: np.ndarray, masks: np.ndarray, boxes: np.ndarray | None
@@ -285,6 +316,66 @@ def edge_colour_descriptor(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.log1p(counts).astype(np.float32)
 
 
+def mark_descriptor(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The item's most prominent mark under ``mask`` (H×W bool) of ``photo`` (H×W×3 uint8 RGB),
+    as 6 float32 numbers: 1 (found), its mean OkLab L, a, b, ``log(long side / short side)`` of
+    its box and the share of its box it fills; all zero when the item shows none.
+
+    A mark is a 4-connected patch of one colour bin (the edges block's 28) of
+    ``_MARK_MIN_PIXELS`` … ``_MARK_MAX_SHARE`` of the item's pixels that holds at least
+    ``_MARK_UNIQUE`` of the item's pixels of its colour (within ``_MARK_ALIKE``; a print
+    repeats, a logo does not), whose
+    surrounding pixels (within ``_MARK_RING``) mostly lie on the item and differ from its colour
+    by a median OkLab distance of at least ``_MARK_CONTRAST``, and that encloses nothing (a
+    patch around another is the mark's backing, the frame of a badge). Of several, the one with the
+    highest contrast times fill: a badge is a solid shape, a gap between two stripes is not.
+    The colour is the measured one, not the bin, so a mark's identity survives a bin border.
+    """
+    _check_photo_and_masks(photo, mask[None] if isinstance(mask, np.ndarray) else mask, None)
+    ys, xs = np.nonzero(mask)
+    pad = _MARK_RING + 2
+    y0, x0 = max(0, int(ys.min()) - pad), max(0, int(xs.min()) - pad)
+    y1 = min(mask.shape[0], int(ys.max()) + 1 + pad)
+    x1 = min(mask.shape[1], int(xs.max()) + 1 + pad)
+    region = mask[y0:y1, x0:x1]
+    crop = photo[y0:y1, x0:x1]
+    lab = srgb_to_oklab(crop.reshape(-1, 3)).reshape(crop.shape)
+    bins = _edge_bins(lab)
+    on_item_lab = lab[region]
+    largest = max(_MARK_MIN_PIXELS, int(_MARK_MAX_SHARE * len(on_item_lab)))
+    best, best_score = np.zeros(_MARK_DIMS, np.float32), 0.0
+    for b in np.unique(bins[region]):
+        labels, _ = ndimage.label((bins == b) & region, structure=_FOUR_CONNECTED)
+        sizes = np.bincount(labels.ravel())[1:]
+        boxes = ndimage.find_objects(labels)
+        spans = np.array([(r.stop - r.start) * (c.stop - c.start) for r, c in boxes])
+        for k in np.flatnonzero((sizes >= _MARK_MIN_PIXELS) & (sizes <= largest)
+                                & (sizes >= _MARK_MIN_FILL * spans)):
+            rows, cols = boxes[k]
+            near = (slice(max(0, rows.start - _MARK_RING - 1), rows.stop + _MARK_RING + 1),
+                    slice(max(0, cols.start - _MARK_RING - 1), cols.stop + _MARK_RING + 1))
+            patch = labels[near] == k + 1
+            if ndimage.binary_fill_holes(patch).sum() - sizes[k] >= _MARK_MIN_PIXELS:
+                continue  # a frame around something: a mark's backing, not the mark
+            ring = ndimage.binary_dilation(patch, _FOUR_CONNECTED, _MARK_RING) & ~patch
+            on_item = region[near][ring]
+            if on_item.mean() < _MARK_INSIDE:
+                continue
+            colour = lab[near][patch].mean(axis=0)
+            contrast = float(np.median(np.linalg.norm(lab[near][ring][on_item] - colour,
+                                                      axis=1)))
+            h, w = rows.stop - rows.start, cols.stop - cols.start
+            fill = float(sizes[k]) / spans[k]
+            if contrast < _MARK_CONTRAST or contrast * fill <= best_score:
+                continue
+            alike = int((np.linalg.norm(on_item_lab - colour, axis=1) < _MARK_ALIKE).sum())
+            if sizes[k] < _MARK_UNIQUE * alike:
+                continue  # its colour recurs on the item: a print, not a mark
+            best_score = contrast * fill
+            best = np.array([1.0, *colour, math.log(max(h, w) / min(h, w)), fill], np.float32)
+    return best
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(v))
     return v / norm if norm > 0 else v
@@ -317,7 +408,7 @@ class ItemEmbedder:
         self.levels = tuple(int(k) for k in config.fpn_levels)
         self.canonical = float(config.roi_canonical_scale)
         self.dims = 4 * int(config.fpn_channels) + _COLOUR_DIMS + _TEXTURE_DIMS + _FABRIC_DIMS \
-            + _EDGE_DIMS
+            + _EDGE_DIMS + _MARK_DIMS
         digest = hashlib.sha256()
         for name, tensor in sorted(model.state_dict().items()):
             digest.update(name.encode())
@@ -422,11 +513,13 @@ class ItemEmbedder:
             texture = texture_descriptor(photo, masks[i], boxes[i])
             fabric = fabric_descriptor(photo, masks[i])
             edges = edge_colour_descriptor(photo, masks[i])
+            mark = mark_descriptor(photo, masks[i])
             out[i] = _unit(np.concatenate([
                 _WEIGHTS["features"] * _unit(pooled[i]),
                 _WEIGHTS["colour"] * _unit(colour),
                 _WEIGHTS["texture"] * _unit(texture),
                 _WEIGHTS["fabric"] * _unit(fabric),
                 _WEIGHTS["edges"] * _unit(edges),
+                _WEIGHTS["mark"] * _unit(mark),
             ]))
         return out

@@ -3,6 +3,8 @@ chance with noise in its place), the calibrated "new item" decision, storage, ba
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -44,7 +46,7 @@ def test_embedding_shape_and_norm(embedder, closet):
     assert vectors.shape == (len(ids), embedder.dims)
     assert vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert embedder.key.startswith("fk-item-v3:torchvision-resnet18:")
+    assert embedder.key.startswith("fk-item-v4:torchvision-resnet18:")
 
 
 def test_recognition_beats_noise(closet):
@@ -82,9 +84,9 @@ def test_official_architecture_embeds(closet):
     vectors = np.concatenate([embedder.embed(p, m[None], b[None])
                               for p, m, b in zip(photos, masks, boxes, strict=True)])
     assert vectors.shape == (2, embedder.dims) \
-        == (2, 4 * config.fpn_channels + 216 + 27 + 30 + 378)
+        == (2, 4 * config.fpn_channels + 216 + 27 + 30 + 378 + 6)
     assert np.isfinite(vectors).all()
-    assert embedder.key.startswith("fk-item-v3:official-resnet50:")
+    assert embedder.key.startswith("fk-item-v4:official-resnet50:")
 
 
 def test_embed_rejects_bad_inputs(embedder):
@@ -297,9 +299,9 @@ def test_the_region_an_item_with_an_empty_mask_is_embedded_from():
 
 def test_embedding_blocks_tile_the_embedding(embedder):
     blocks = embedding_blocks(embedder.dims)
-    assert list(blocks) == ["features", "colour", "texture", "fabric", "edges"]
+    assert list(blocks) == ["features", "colour", "texture", "fabric", "edges", "mark"]
     assert blocks["features"] == slice(0, 4 * embedder.config.fpn_channels)
-    assert blocks["edges"].stop == embedder.dims
+    assert blocks["mark"].stop == embedder.dims
     assert sum(s.stop - s.start for s in blocks.values()) == embedder.dims
     with pytest.raises(InvalidDataError, match="not an item embedding"):
         embedding_blocks(100)
@@ -307,11 +309,11 @@ def test_embedding_blocks_tile_the_embedding(embedder):
 
 # -- the weight of the detector's features --------------------------------------------------
 def _blocked(seed: int, items: int, per_item: int, features_informative: bool):
-    """Embeddings laid out as an ItemEmbedder's (features, colour, texture, fabric, edges
-    blocks, each of unit norm, weighted 1 / 1 / 0.7 / 0.5 / 0.5): the features block or the
+    """Embeddings laid out as an ItemEmbedder's (features, colour, texture, fabric, edges, mark
+    blocks, each of unit norm, weighted 1 / 1 / 0.7 / 0.5 / 0.5 / 0.25): the features block or the
     others tell the items apart, the rest change from photo to photo as much as between items
     (pose and light seen by a poor detector)."""
-    blocks = embedding_blocks(32 + 216 + 27 + 30 + 378)
+    blocks = embedding_blocks(32 + 216 + 27 + 30 + 378 + 6)
     rng = np.random.default_rng(seed)
     n = items * per_item
     parts = {}
@@ -325,7 +327,8 @@ def _blocked(seed: int, items: int, per_item: int, features_informative: bool):
             else 3.0 * max(1.0, np.sqrt(dims / 32))
         parts[name] = np.repeat(centres, per_item, axis=0) + spread * rng.normal(size=(n, dims))
     unit = lambda v: v / np.linalg.norm(v, axis=1, keepdims=True)  # noqa: E731
-    weights = {"features": 1.0, "colour": 1.0, "texture": 0.7, "fabric": 0.5, "edges": 0.5}
+    weights = {"features": 1.0, "colour": 1.0, "texture": 0.7, "fabric": 0.5, "edges": 0.5,
+               "mark": 0.25}
     x = unit(np.concatenate([weights[name] * unit(parts[name]) for name in blocks], axis=1))
     ids = [f"i{k}" for k in range(items) for _ in range(per_item)]
     groups = [f"p{j}" for _ in range(items) for j in range(per_item)]
@@ -442,6 +445,51 @@ def test_the_fabric_block_reads_the_weave_on_any_colour():
     plain, printed = d[("light", "plain")], d[("light", "plain-print")]
     fine = slice(0, 10, 2)
     assert np.abs(plain[fine] - printed[fine]).max() < np.abs(plain[fine] - twill[fine]).max() / 3
+
+
+def test_the_mark_block_finds_a_badge_on_any_garment_but_not_a_print():
+    from fashionkit.personal.embedding import mark_descriptor
+    from fashionkit.wardrobe.colors import srgb_to_oklab
+    from tests.personal.drawn_items import SIZE, draw_item
+
+    rng = np.random.default_rng(0)
+    yellow, black = np.array((240.0, 205.0, 20.0)), np.array((15.0, 15.0, 15.0))
+    want, backing = srgb_to_oklab(np.array([yellow, black], np.uint8))
+    found, bare_found, framed = 0, 0, 0
+    for trial in range(16):  # plain, striped, checked and dotted garments of random colours
+        photo, mask, _ = draw_item(rng, rng.uniform(20, 235, 3), rng.uniform(20, 235, 3),
+                                   trial % 4, 2 * SIZE)
+        bare = mark_descriptor(photo, mask)
+        assert bare.shape == (6,) and bare.dtype == np.float32
+        bare_found += int(bare[0] > 0)
+        padded = np.pad(mask, 6)
+        inside = np.argwhere(padded[:-12, :-12] & padded[12:, 12:]
+                             & padded[:-12, 12:] & padded[12:, :-12])
+        cy, cx = inside[int(rng.integers(len(inside)))]
+        out = photo.astype(np.float64)
+        out[cy - 4:cy + 5, cx - 4:cx + 5] = black  # a 5-pixel square on a 9-pixel backing
+        out[cy - 2:cy + 3, cx - 2:cx + 3] = yellow
+        d = mark_descriptor(np.clip(out, 0, 255).astype(np.uint8), mask)
+        found += int(d[0] == 1.0 and np.linalg.norm(d[1:4] - want) < 0.05)
+        framed += int(d[0] == 1.0 and np.linalg.norm(d[1:4] - backing) < 0.1)
+    # The mark itself, never its backing (a frame around it), nor a print's dot, stripe or
+    # check; a print's repeated patches are no mark.
+    assert found >= 13 and framed == 0 and bare_found <= 1, (found, framed, bare_found)
+    # Its shape: a bar is long, a square is not, and both fill their box.
+    navy = (30, 40, 110)
+    photo, mask = _marked(navy, 120, None)
+    bar, square = photo.copy(), photo.copy()
+    bar[60:64, 50:62] = (245, 245, 245)
+    square[58:64, 52:58] = (245, 245, 245)
+    bar_d, square_d = mark_descriptor(bar, mask), mark_descriptor(square, mask)
+    assert bar_d[0] == square_d[0] == 1.0
+    assert bar_d[4] > math.log(2.5) and abs(square_d[4]) < 0.1
+    assert bar_d[5] > 0.9 and square_d[5] > 0.9
+    one = np.zeros(photo.shape[:2], bool)
+    one[20, 20] = True
+    assert not mark_descriptor(photo, one).any()
+    with pytest.raises(InvalidDataError, match="empty"):
+        mark_descriptor(photo, np.zeros_like(one))
 
 
 def _marked(colour, size: int, mark: tuple | None, seed: int = 0):

@@ -227,11 +227,11 @@ def test_categories_of_another_count_are_refused():
         model.predict(x[:3], categories=[0])
 
 
-def test_a_brand_is_read_from_its_mark_by_the_edges_block(tiny_base):
+def test_a_brand_is_read_from_its_mark_by_the_edges_and_mark_blocks(tiny_base):
     # Real item embeddings (a random-weight detector: its features say nothing) of garments of
     # random colours and patterns whose only cue to the brand is a 5-pixel mark.
     from fashionkit.personal.embedding import ItemEmbedder, embedding_blocks
-    from tests.personal.drawn_items import marked_closet
+    from tests.personal.drawn_items import MARKS, marked_closet
 
     embedder = ItemEmbedder.from_checkpoint(tiny_base)
     photos, masks, boxes, ids, tags = marked_closet(2, items=45, photos_per_item=3)
@@ -240,21 +240,28 @@ def test_a_brand_is_read_from_its_mark_by_the_edges_block(tiny_base):
     fit, test = slice(0, 90), slice(90, None)  # 30 items labelled, 15 new
     blocks = embedding_blocks(x.shape[1])
     model = TagModel.fit(x[fit], tags[fit], groups=ids[fit], blocks=blocks)
-    assert model.probes["brand"].learned and model.probes["brand"].view in ("edges", "all")
+    assert model.probes["brand"].learned \
+        and model.probes["brand"].view in ("edges", "mark", "all")
     learned = _accuracy(model, x[test], tags[test], "brand")
     prior_value, _ = prior_of([t["brand"] for t in tags[fit]])
     prior = float(np.mean([t["brand"] == prior_value for t in tags[test]]))
-    # Without the edges block (a view of its own or part of the whole), the mark is a sliver
-    # of the colour histogram.
-    others = {name: columns for name, columns in blocks.items() if name != "edges"}
+    # Without the edges and mark blocks (views of their own or part of the whole), the mark is
+    # a sliver of the colour histogram.
+    others = {name: columns for name, columns in blocks.items() if name not in ("edges", "mark")}
     blank = x.copy()
     blank[:, blocks["edges"]] = 0.0
+    blank[:, blocks["mark"]] = 0.0
     without = TagModel.fit(blank[fit], tags[fit], groups=ids[fit], blocks=others)
     unmarked = _accuracy(without, blank[test], tags[test], "brand")
     assert learned >= 0.55 and learned >= unmarked + 0.2, (learned, unmarked, prior)
 
-    order = np.random.default_rng(0).permutation(30)
-    shuffled = [tags[3 * order[i // 3]] for i in range(90)]
+    # Labels that say nothing of the mark: item k is of brand k mod 3 (marked_closet) and is
+    # labelled (k // 3) mod 3, so each brand's items carry every label alike. (A random
+    # permutation of 30 items' labels often leaves each mark's true brand its most frequent
+    # label, which a reader of the mark recovers.)
+    brands = list(MARKS)
+    assert [t["brand"] for t in tags[fit][::3]] == [brands[k % 3] for k in range(30)]
+    shuffled = [{"brand": brands[(i // 3 // 3) % 3]} for i in range(90)]
     blind = TagModel.fit(x[fit], shuffled, groups=ids[fit], blocks=blocks)
     assert _accuracy(blind, x[test], tags[test], "brand") <= prior + 0.25
 
