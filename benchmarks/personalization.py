@@ -23,7 +23,11 @@ photos hold items never seen):
   items' categories; and the same on the embedding without its mark block) vs today's rules
   (season: ``suggest_seasons`` from the ground-truth attributes, material:
   ``material_from_attributes``; brand, trend and occasion have no rule) vs the prior (the most
-  frequent value among the training items, each item once). Each known item's tags are predicted by a model
+  frequent value among the training items, each item once), and the few-shot ceiling: a reader
+  of each grounded tag's correlate itself (the texture, the mark, the pattern, as the closet
+  records them, so never hidden and never misread) that answers the value of the training items
+  sharing the query's correlate (most frequent), else the prior: what the person's own labels
+  allow at best. Each known item's tags are predicted by a model
   fitted WITHOUT that item (5 folds over items), unseen items by one fitted on all known items:
   every prediction is for an item the model has not seen, as for a newly photographed one.
 - **personal detector**: :func:`fashionkit.personal.finetune.measure_personal_gain` (the
@@ -58,6 +62,7 @@ import torch
 from PIL import Image
 
 from fashionkit.data.synth.closet import Closet, ClosetPhoto, generate_closet, load_closet
+from fashionkit.data.synth.closet_items import ClosetItem
 from fashionkit.ontology import PART_IDS
 from fashionkit.personal.embedding import ItemEmbedder, colour_descriptor, embedding_blocks
 from fashionkit.personal.finetune import measure_personal_gain
@@ -256,10 +261,28 @@ def rule_tags(sample: Sample) -> dict[str, str | None]:
     return {"season": _SEASON_RULE.get(frozenset(seasons)), "material": material}
 
 
+# What each grounded tag shows as, by the closet's own record (for the few-shot ceiling).
+_CORRELATES = {"material": lambda it: it.texture, "brand": lambda it: it.mark,
+               "trend": lambda it: it.look.get("pattern")}
+
+
+def ceiling_value(tag_type: str, query: ClosetItem, fitted: list[ClosetItem], prior: str
+                  ) -> str | None:
+    """The few-shot ceiling's answer (module docstring): the most frequent ``tag_type`` value
+    of the ``fitted`` items whose correlate is the ``query``'s, else ``prior``; ``None`` for a
+    tag type without a correlate."""
+    correlate = _CORRELATES.get(tag_type)
+    if correlate is None:
+        return None
+    same = [it.tags[tag_type] for it in fitted if correlate(it) == correlate(query)]
+    return Counter(sorted(same)).most_common(1)[0][0] if same else prior
+
+
 @dataclass
 class TagCounts:
     n: int = 0
     learned: int = 0
+    ceiling: int = 0
     rules: int = 0
     rules_answered: int = 0
     prior: int = 0
@@ -269,6 +292,7 @@ class TagCounts:
 def evaluate_tags(closet: Closet, train: Split, train_emb: np.ndarray, test: Split,
                   test_emb: np.ndarray, counts: dict[str, TagCounts], folds: int = 5) -> None:
     tags_of = {it.id: it.tags for it in closet.items}
+    item_of = {it.id: it for it in closet.items}
     known = sorted({s.item_id for s in train.samples})
     rng = np.random.default_rng(closet.seed)
     fold_of = {item: k % folds for k, item in enumerate(rng.permutation(known))}
@@ -303,6 +327,9 @@ def evaluate_tags(closet: Closet, train: Split, train_emb: np.ndarray, test: Spl
                 c.n += 1
                 c.learned += int(p[tag_type].value == truth)
                 c.prior += int(prior_value == truth)
+                c.ceiling += int(ceiling_value(tag_type, item_of[test_items[row]],
+                                               [item_of[i] for i in fit_items],
+                                               prior_value) == truth)
                 rule = rule_tags(test.samples[row]).get(tag_type)
                 c.rules_answered += int(rule is not None)
                 c.rules += int(rule == truth)
@@ -484,7 +511,7 @@ def main() -> None:
         print("\nTags of items the model has not seen (per tag type; noise = one binomial "
               "standard error of the prior)")
         print(f"  {'tag type':10s} {'grounded':8s} {'n':>5s} {'learned':>8s} {'no mark':>8s} "
-              f"{'rules':>8s} {'(answered)':>10s} {'prior':>7s} {'noise':>6s}  probe chosen "
+              f"{'rules':>8s} {'(answered)':>10s} {'prior':>7s} {'noise':>6s} {'ceiling':>7s}  probe chosen "
               "(fits)")
         grounded, ungrounded_gain = [], []
         for tag_type, tt in tag_types.items():
@@ -498,7 +525,8 @@ def main() -> None:
             plain = no_mark_counts[tag_type]
             print(f"  {tag_type:10s} {'yes' if tt.grounded else 'no':8s} {c.n:5d} "
                   f"{learned_acc:8.3f} {plain.learned / max(plain.n, 1):8.3f} {rules} "
-                  f"{prior_acc:7.3f} {noise:6.3f}  "
+                  f"{prior_acc:7.3f} {noise:6.3f} "
+                  f"{(f'{c.ceiling / c.n:7.3f}' if tt.grounded else f'{chr(8212):>7s}')}  "
                   + ", ".join(f"{k} {v}" for k, v in c.chosen.most_common(3)))
             if tt.grounded:
                 grounded.append(learned_acc)
