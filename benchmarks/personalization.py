@@ -317,6 +317,7 @@ def evaluate_tags(closet: Closet, train: Split, train_emb: np.ndarray, test: Spl
                              categories=train_cats[fit_rows])
         predicted = model.predict(test_emb[query], categories=test_cats[query])
         fit_items = sorted(set(train_items[fit_rows].tolist()))
+        fitted = [item_of[i] for i in fit_items]
         for tag_type in closet.tag_types:
             prior_value, _ = prior_of([tags_of[i][tag_type] for i in fit_items])
             c = counts[tag_type]
@@ -327,8 +328,7 @@ def evaluate_tags(closet: Closet, train: Split, train_emb: np.ndarray, test: Spl
                 c.n += 1
                 c.learned += int(p[tag_type].value == truth)
                 c.prior += int(prior_value == truth)
-                c.ceiling += int(ceiling_value(tag_type, item_of[test_items[row]],
-                                               [item_of[i] for i in fit_items],
+                c.ceiling += int(ceiling_value(tag_type, item_of[test_items[row]], fitted,
                                                prior_value) == truth)
                 rule = rule_tags(test.samples[row]).get(tag_type)
                 c.rules_answered += int(rule is not None)
@@ -523,10 +523,10 @@ def main() -> None:
             rules = (f"{c.rules / c.n:8.3f} {c.rules_answered / c.n:10.3f}"
                      if tag_type in ("season", "material") else f"{'—':>8s} {'—':>10s}")
             plain = no_mark_counts[tag_type]
+            ceiling = f"{c.ceiling / c.n:7.3f}" if tt.grounded else f"{'—':>7s}"
             print(f"  {tag_type:10s} {'yes' if tt.grounded else 'no':8s} {c.n:5d} "
                   f"{learned_acc:8.3f} {plain.learned / max(plain.n, 1):8.3f} {rules} "
-                  f"{prior_acc:7.3f} {noise:6.3f} "
-                  f"{(f'{c.ceiling / c.n:7.3f}' if tt.grounded else f'{chr(8212):>7s}')}  "
+                  f"{prior_acc:7.3f} {noise:6.3f} {ceiling}  "
                   + ", ".join(f"{k} {v}" for k, v in c.chosen.most_common(3)))
             if tt.grounded:
                 grounded.append(learned_acc)

@@ -63,6 +63,21 @@ MARKS = {"sunny": ((240, 205, 20), (15, 15, 15)), "ember": ((205, 25, 30), (245,
          "frost": ((245, 245, 245), (20, 30, 120))}
 
 
+def place_mark(rng: np.random.Generator, photo: np.ndarray, mask: np.ndarray, mark: np.ndarray,
+               backing: np.ndarray, brightness: tuple[float, float] | None = None) -> np.ndarray:
+    """``photo`` with a 5-pixel square of ``mark`` on a 9-pixel square of ``backing`` at a random
+    place inside ``mask`` (the mark's colour scaled by a factor drawn from ``brightness``)."""
+    # Centres whose four corners 6 pixels out are in the item: the mark fits inside.
+    padded = np.pad(mask, 6)
+    inside = np.argwhere(padded[:-12, :-12] & padded[12:, 12:]
+                         & padded[:-12, 12:] & padded[12:, :-12])
+    cy, cx = inside[int(rng.integers(len(inside)))]
+    out = photo.astype(np.float64)
+    out[cy - 4:cy + 5, cx - 4:cx + 5] = backing
+    out[cy - 2:cy + 3, cx - 2:cx + 3] = mark * (rng.uniform(*brightness) if brightness else 1.0)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def marked_closet(seed: int, items: int, photos_per_item: int, size: int = 2 * SIZE):
     """``(photos, masks, boxes, item_ids, tags)`` like :func:`drawn_closet` (photos of
     ``size``² pixels), each item of a random colour, second colour and pattern, with its
@@ -77,15 +92,7 @@ def marked_closet(seed: int, items: int, photos_per_item: int, size: int = 2 * S
         mark, backing = (np.array(c, np.float64) for c in MARKS[brand])
         for _ in range(photos_per_item):
             photo, mask, box = draw_item(rng, colour, second, pattern, size)
-            # Centres whose four corners 6 pixels out are in the item: the mark fits inside.
-            padded = np.pad(mask, 6)
-            inside = np.argwhere(padded[:-12, :-12] & padded[12:, 12:]
-                                 & padded[:-12, 12:] & padded[12:, :-12])
-            cy, cx = inside[int(rng.integers(len(inside)))]
-            out = photo.astype(np.float64)
-            out[cy - 4:cy + 5, cx - 4:cx + 5] = backing
-            out[cy - 2:cy + 3, cx - 2:cx + 3] = mark * rng.uniform(0.85, 1.1)
-            photos.append(np.clip(out, 0, 255).astype(np.uint8))
+            photos.append(place_mark(rng, photo, mask, mark, backing, brightness=(0.85, 1.1)))
             masks.append(mask)
             boxes.append(box)
             ids.append(f"item-{k:02d}")

@@ -450,7 +450,7 @@ def test_the_fabric_block_reads_the_weave_on_any_colour():
 def test_the_mark_block_finds_a_badge_on_any_garment_but_not_a_print():
     from fashionkit.personal.embedding import mark_descriptor
     from fashionkit.wardrobe.colors import srgb_to_oklab
-    from tests.personal.drawn_items import SIZE, draw_item
+    from tests.personal.drawn_items import SIZE, draw_item, place_mark
 
     rng = np.random.default_rng(0)
     yellow, black = np.array((240.0, 205.0, 20.0)), np.array((15.0, 15.0, 15.0))
@@ -462,14 +462,7 @@ def test_the_mark_block_finds_a_badge_on_any_garment_but_not_a_print():
         bare = mark_descriptor(photo, mask)
         assert bare.shape == (6,) and bare.dtype == np.float32
         bare_found += int(bare[0] > 0)
-        padded = np.pad(mask, 6)
-        inside = np.argwhere(padded[:-12, :-12] & padded[12:, 12:]
-                             & padded[:-12, 12:] & padded[12:, :-12])
-        cy, cx = inside[int(rng.integers(len(inside)))]
-        out = photo.astype(np.float64)
-        out[cy - 4:cy + 5, cx - 4:cx + 5] = black  # a 5-pixel square on a 9-pixel backing
-        out[cy - 2:cy + 3, cx - 2:cx + 3] = yellow
-        d = mark_descriptor(np.clip(out, 0, 255).astype(np.uint8), mask)
+        d = mark_descriptor(place_mark(rng, photo, mask, yellow, black), mask)
         found += int(d[0] == 1.0 and np.linalg.norm(d[1:4] - want) < 0.05)
         framed += int(d[0] == 1.0 and np.linalg.norm(d[1:4] - backing) < 0.1)
     # The mark itself, never its backing (a frame around it), nor a print's dot, stripe or
