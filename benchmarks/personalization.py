@@ -14,13 +14,14 @@ photos hold items never seen):
   the learned embedding (trained detector; the gallery weighs its features block, and the same
   with the embedder's own block weights; its threshold set for one new item in ten,
   ``NEW_ITEM_SHARE``, and the same with both mistakes weighed alike; the same without its
-  mark block), the same with random detector weights, the colour
+  weave and print blocks), the same with random detector weights, the colour
   histogram through the same calibrated gallery, and today's duplicate rule (same category,
   colour-histogram intersection ≥ ``DUPLICATE_APPEARANCE``; its main-colour gate left out). On
   ground-truth masks (recognition alone) AND on the detector's own detections of the new photos
   (matched to ground truth at mask IoU ≥ 0.5; missed items are counted as detection recall).
 - **tags**, per tag type: the :class:`~fashionkit.personal.tags.TagModel` probe (given the
-  items' categories; and the same on the embedding without its mark block) vs today's rules
+  items' categories; and the same on the embedding without its weave and print blocks) vs
+  today's rules
   (season: ``suggest_seasons`` from the ground-truth attributes, material:
   ``material_from_attributes``; brand, trend and occasion have no rule) vs the prior (the most
   frequent value among the training items, each item once), and the few-shot ceiling: a reader
@@ -359,6 +360,10 @@ def train_base(root: Path, minutes: float, images: int, seed: int = 0) -> Path:
     return Path(result.model_path)
 
 
+# The blocks the in-run ablation blanks (recognition and tags side by side with the whole).
+ABLATED_BLOCKS = ("weave", "print")
+
+
 def without_block(vectors: np.ndarray, columns: slice) -> np.ndarray:
     """``vectors`` with one block's columns set to zero and each row back to unit length: the
     embedding as it would be without that block, with the same layout."""
@@ -409,12 +414,12 @@ def main() -> None:
         print(f"embedding: {learned.key}, {learned.dims} dims")
 
         methods = ("learned", "learned, mistakes alike", "learned, embedder weights",
-                   "learned, any category", "learned, no mark block",
+                   "learned, any category", "learned, no weave or print",
                    "random weights", "colour, calibrated", "colour rule (today)")
         gt_rec = {m: Recognition() for m in methods}
         det_rec = {m: Recognition() for m in ("learned", "colour rule (today)")}
         tag_counts: dict[str, TagCounts] = defaultdict(TagCounts)
-        no_mark_counts: dict[str, TagCounts] = defaultdict(TagCounts)
+        ablated_counts: dict[str, TagCounts] = defaultdict(TagCounts)
         thresholds, found_total, truth_total, spurious_total = [], 0, 0, 0
         first_closet: Closet | None = None
         tag_types = {}
@@ -438,9 +443,11 @@ def main() -> None:
             t0 = time.perf_counter()
             emb = {"learned": (embed(learned, train), embed(learned, test)),
                    "random weights": (embed(random, train), embed(random, test))}
-            mark = embedding_blocks(learned.dims)["mark"]
-            emb["learned, no mark block"] = (without_block(emb["learned"][0], mark),
-                                             without_block(emb["learned"][1], mark))
+            ablated = emb["learned"]
+            for name in ABLATED_BLOCKS:
+                columns = embedding_blocks(learned.dims)[name]
+                ablated = (without_block(ablated[0], columns), without_block(ablated[1], columns))
+            emb["learned, no weave or print"] = ablated
             hist_train, hist_test = colours(train), colours(test)
             emb["colour, calibrated"] = (np.sqrt(hist_train), np.sqrt(hist_test))
             print(f"  embedded {len(train.samples) + len(test.samples)} items twice in "
@@ -491,8 +498,8 @@ def main() -> None:
                   f"{galleries['learned'].shrinkage}, features weighted "
                   f"{galleries['learned'].feature_weight}")
             evaluate_tags(closet, train, emb["learned"][0], test, emb["learned"][1], tag_counts)
-            evaluate_tags(closet, train, emb["learned, no mark block"][0], test,
-                          emb["learned, no mark block"][1], no_mark_counts)
+            evaluate_tags(closet, train, emb["learned, no weave or print"][0], test,
+                          emb["learned, no weave or print"][1], ablated_counts)
 
         print(f"\nRecognition of the new photos' garments and accessories ({args.closets} "
               f"closet(s) pooled; {gt_rec['learned'].known} known-item and "
@@ -510,7 +517,7 @@ def main() -> None:
 
         print("\nTags of items the model has not seen (per tag type; noise = one binomial "
               "standard error of the prior)")
-        print(f"  {'tag type':10s} {'grounded':8s} {'n':>5s} {'learned':>8s} {'no mark':>8s} "
+        print(f"  {'tag type':10s} {'grounded':8s} {'n':>5s} {'learned':>8s} {'no w/p':>8s} "
               f"{'rules':>8s} {'(answered)':>10s} {'prior':>7s} {'noise':>6s} {'ceiling':>7s}  probe chosen "
               "(fits)")
         grounded, ungrounded_gain = [], []
@@ -522,7 +529,7 @@ def main() -> None:
             noise = math.sqrt(max(prior_acc * (1 - prior_acc), 1e-9) / c.n)
             rules = (f"{c.rules / c.n:8.3f} {c.rules_answered / c.n:10.3f}"
                      if tag_type in ("season", "material") else f"{'—':>8s} {'—':>10s}")
-            plain = no_mark_counts[tag_type]
+            plain = ablated_counts[tag_type]
             ceiling = f"{c.ceiling / c.n:7.3f}" if tt.grounded else f"{'—':>7s}"
             print(f"  {tag_type:10s} {'yes' if tt.grounded else 'no':8s} {c.n:5d} "
                   f"{learned_acc:8.3f} {plain.learned / max(plain.n, 1):8.3f} {rules} "

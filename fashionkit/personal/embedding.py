@@ -2,7 +2,7 @@
 
 :class:`ItemEmbedder` runs a detector's backbone + FPN once per photo, with the input recipe the
 detector was trained with, and describes each item (its mask and box in the photo's pixels) by
-six blocks, each L2-normalised before they are weighted and concatenated:
+eight blocks, each L2-normalised before they are weighted and concatenated:
 
 - **features**: the FPN features under the item's mask, pooled (mask-weighted mean and standard
   deviation per channel) at the pyramid level the item's size maps to — the same
@@ -30,6 +30,13 @@ six blocks, each L2-normalised before they are weighted and concatenated:
   meet, but on a printed garment a mark's few pairs are a handful of dimensions among
   hundreds; a per-person tag probe with a dozen examples finds a brand's mark only when it
   has a view of its own.
+- **weave** and **print**: :func:`~fashionkit.personal.surface.weave_descriptor` and
+  :func:`~fashionkit.personal.surface.print_descriptor`, from one split of the item's pixels
+  into its ground colour and its print. The fabric block measures the grain over the whole
+  item, where a print's edges outweigh it; the weave block measures it on the ground alone. The
+  print block is the geometry of the rest (how many shapes, how long, how solid, which way),
+  so that a dot print in any two colours reads alike, where the edges and colour blocks see
+  only its colours.
 
 Both model architectures are supported: :class:`~fashionkit.modeling.AttributeMaskRCNN`
 (torchvision FPN, levels ``config.fpn_levels``) and
@@ -54,6 +61,8 @@ from fashionkit.data.input_recipe import data_config_of
 from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.inference.photos_dataset import input_transform_for
 from fashionkit.modeling import model_from_checkpoint, read_checkpoint
+from fashionkit.personal._inputs import check_photo_and_mask, check_photo_and_masks
+from fashionkit.personal.surface import PRINT_DIMS, WEAVE_DIMS, print_descriptor, weave_descriptor
 from fashionkit.wardrobe.colors import srgb_to_oklab
 from fashionkit.wardrobe.ingest import appearance_descriptor
 
@@ -62,13 +71,15 @@ __all__ = ["EMBEDDING_VERSION", "ItemEmbedder", "colour_descriptor", "edge_colou
 
 #: Names this module's recipe for embeddings; part of :attr:`ItemEmbedder.key`, so vectors
 #: computed by another recipe are never compared with these.
-EMBEDDING_VERSION = "fk-item-v4"
+EMBEDDING_VERSION = "fk-item-v5"
 
 # Relative weights of the blocks in the concatenation (each block has unit norm first): the
 # detector's features and the colour histogram are the two strong cues, texture a helper; the
-# mark is six numbers that a hidden mark (an arm across it) sets to zero, so it weighs least.
+# mark is six numbers that a hidden mark (an arm across it) sets to zero, so it weighs least,
+# as do the weave and the print, which a tag probe reads on their own and which add little to
+# telling one's items apart beyond the colour histogram and the detector's features.
 _WEIGHTS = {"features": 1.0, "colour": 1.0, "texture": 0.7, "fabric": 0.5, "edges": 0.5,
-            "mark": 0.25}
+            "mark": 0.25, "weave": 0.25, "print": 0.25}
 _ORIENTATIONS = 8
 _TEXTURE_DIMS = 2 * _ORIENTATIONS + 2 + 9
 _COLOUR_DIMS = 6**3
@@ -117,58 +128,30 @@ _MARK_RING = 2
 # fills half of it), a thread of pixels along a print's edge is not.
 _MARK_MIN_FILL = 0.3
 _FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
+# The blocks after the detector's features, in their order in the embedding, and their sizes.
+_BLOCK_DIMS = {"colour": _COLOUR_DIMS, "texture": _TEXTURE_DIMS, "fabric": _FABRIC_DIMS,
+               "edges": _EDGE_DIMS, "mark": _MARK_DIMS, "weave": WEAVE_DIMS, "print": PRINT_DIMS}
 
 
 def embedding_blocks(dims: int) -> dict[str, slice]:
     """The columns of each block (``"features"``, ``"colour"``, ``"texture"``, ``"fabric"``,
-    ``"edges"``, ``"mark"``, in this order) of an embedding of ``dims`` dimensions made by
-    :class:`ItemEmbedder`: the other blocks have fixed sizes, the features block is the rest
-    (4 × the detector's FPN channels).
+    ``"edges"``, ``"mark"``, ``"weave"``, ``"print"``, in this order) of an embedding of
+    ``dims`` dimensions made by :class:`ItemEmbedder`: the other blocks have fixed sizes, the
+    features block is the rest (4 × the detector's FPN channels).
     The tag probes look at one block at a time (:class:`~fashionkit.personal.tags.TagModel`).
 
     Raises :class:`~fashionkit.errors.InvalidDataError` for a length no embedder makes."""
-    features = dims - _COLOUR_DIMS - _TEXTURE_DIMS - _FABRIC_DIMS - _EDGE_DIMS - _MARK_DIMS
+    features = dims - sum(_BLOCK_DIMS.values())
     if features <= 0 or features % 4:
         raise InvalidDataError([Problem("embeddings", "array", f"{dims} dimensions is not an "
                                         "item embedding's length (4 × FPN channels + "
-                                        f"{_COLOUR_DIMS} + {_TEXTURE_DIMS} + {_FABRIC_DIMS} + "
-                                        f"{_EDGE_DIMS} + {_MARK_DIMS})")])
-    colour = features + _COLOUR_DIMS
-    texture = colour + _TEXTURE_DIMS
-    fabric = texture + _FABRIC_DIMS
-    edges = fabric + _EDGE_DIMS
-    return {"features": slice(0, features), "colour": slice(features, colour),
-            "texture": slice(colour, texture), "fabric": slice(texture, fabric),
-            "edges": slice(fabric, edges), "mark": slice(edges, dims)}
-
-
-def _check_photo_and_masks(photo: np.ndarray, masks: np.ndarray, boxes: np.ndarray | None
-                           ) -> None:
-    problems = []
-    if not isinstance(photo, np.ndarray) or photo.ndim != 3 or photo.shape[2] != 3 \
-            or photo.dtype != np.uint8:
-        shape = getattr(photo, "shape", None)
-        problems.append(Problem("photo", "array", f"expected H×W×3 uint8 RGB, got "
-                                f"{getattr(photo, 'dtype', type(photo).__name__)} {shape}"))
-    elif not isinstance(masks, np.ndarray) or masks.ndim != 3 \
-            or masks.shape[1:] != photo.shape[:2]:
-        problems.append(Problem("masks", "array", f"expected N×{photo.shape[0]}×"
-                                f"{photo.shape[1]} (the photo's H×W), got "
-                                f"{getattr(masks, 'shape', None)}"))
-    elif boxes is not None and (not isinstance(boxes, np.ndarray)
-                                or boxes.shape != (masks.shape[0], 4)):
-        problems.append(Problem("boxes", "array", f"expected {masks.shape[0]}×4 XYXY (one per "
-                                f"mask), got {getattr(boxes, 'shape', None)}"))
-    elif boxes is not None and not np.isfinite(boxes).all():
-        problems.append(Problem("boxes", "array", "contains NaN or infinite coordinates"))
-    else:
-        empty = [i for i in range(masks.shape[0]) if not masks[i].any()]
-        if empty:
-            problems.append(Problem("masks", f"mask {empty[0]}",
-                                    f"is empty ({len(empty)} empty mask(s)): an item needs "
-                                    "at least one pixel"))
-    if problems:
-        raise InvalidDataError(problems)
+                                        + " + ".join(map(str, _BLOCK_DIMS.values())) + ")")])
+    blocks = {"features": slice(0, features)}
+    start = features
+    for name, size in _BLOCK_DIMS.items():
+        blocks[name] = slice(start, start + size)
+        start += size
+    return blocks
 
 
 def colour_descriptor(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -176,7 +159,7 @@ def colour_descriptor(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
     histogram (216 bins, sums to 1) of the photo's pixels under ``mask`` (H×W bool), i.e.
     :func:`~fashionkit.wardrobe.ingest.appearance_descriptor` of the item's cut-out.
     ``photo``: H×W×3 uint8 RGB."""
-    _check_photo_and_masks(photo, mask[None] if isinstance(mask, np.ndarray) else mask, None)
+    check_photo_and_mask(photo, mask)
     rgba = np.concatenate([photo, (mask.astype(np.uint8) * 255)[..., None]], axis=2)
     return appearance_descriptor(rgba).astype(np.float32)
 
@@ -239,7 +222,7 @@ def fabric_descriptor(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
     and a gentle shading across the item is no texture.
     The median and a high percentile rather than the mean, because a print's sharp edges are
     few and strong while a weave's grain is everywhere and faint."""
-    _check_photo_and_masks(photo, mask[None] if isinstance(mask, np.ndarray) else mask, None)
+    check_photo_and_mask(photo, mask)
     ys, xs = np.nonzero(mask)
     margin = int(math.ceil(8 * _FABRIC_SIGMAS[-1]))  # the widest filter's reach, off the cut
     y0, x0 = max(int(ys.min()) - margin, 0), max(int(xs.min()) - margin, 0)
@@ -290,7 +273,7 @@ def edge_colour_descriptor(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
     large one, and a share of a large garment's edges would shrink it to nothing. The log,
     because a print's pairs run to thousands where a logo's are tens. The outline stays out
     (the erosion): what meets the item's edge is the background or the next garment."""
-    _check_photo_and_masks(photo, mask[None] if isinstance(mask, np.ndarray) else mask, None)
+    check_photo_and_mask(photo, mask)
     ys, xs = np.nonzero(mask)
     y0, x0, y1, x1 = int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1
     region = mask[y0:y1, x0:x1]
@@ -331,7 +314,7 @@ def mark_descriptor(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
     highest contrast times fill: a badge is a solid shape, a gap between two stripes is not.
     The colour is the measured one, not the bin, so a mark's identity survives a bin border.
     """
-    _check_photo_and_masks(photo, mask[None] if isinstance(mask, np.ndarray) else mask, None)
+    check_photo_and_mask(photo, mask)
     ys, xs = np.nonzero(mask)
     pad = _MARK_RING + 2
     y0, x0 = max(0, int(ys.min()) - pad), max(0, int(xs.min()) - pad)
@@ -407,8 +390,7 @@ class ItemEmbedder:
         self.transform = input_transform_for(config, data_config_of(recipe))
         self.levels = tuple(int(k) for k in config.fpn_levels)
         self.canonical = float(config.roi_canonical_scale)
-        self.dims = 4 * int(config.fpn_channels) + _COLOUR_DIMS + _TEXTURE_DIMS + _FABRIC_DIMS \
-            + _EDGE_DIMS + _MARK_DIMS
+        self.dims = 4 * int(config.fpn_channels) + sum(_BLOCK_DIMS.values())
         digest = hashlib.sha256()
         for name, tensor in sorted(model.state_dict().items()):
             digest.update(name.encode())
@@ -502,7 +484,7 @@ class ItemEmbedder:
         uint8, masks of another size or count than the boxes, an empty mask or NaN boxes."""
         masks = masks.astype(bool, copy=False) if isinstance(masks, np.ndarray) else masks
         boxes = np.asarray(boxes, np.float64) if boxes is not None else boxes
-        _check_photo_and_masks(photo, masks, boxes)
+        check_photo_and_masks(photo, masks, boxes)
         if masks.shape[0] == 0:
             return np.zeros((0, self.dims), np.float32)
         features, scale, canvas = self._features(photo)
@@ -514,6 +496,8 @@ class ItemEmbedder:
             fabric = fabric_descriptor(photo, masks[i])
             edges = edge_colour_descriptor(photo, masks[i])
             mark = mark_descriptor(photo, masks[i])
+            weave = weave_descriptor(photo, masks[i])
+            printed = print_descriptor(photo, masks[i])
             out[i] = _unit(np.concatenate([
                 _WEIGHTS["features"] * _unit(pooled[i]),
                 _WEIGHTS["colour"] * _unit(colour),
@@ -521,5 +505,7 @@ class ItemEmbedder:
                 _WEIGHTS["fabric"] * _unit(fabric),
                 _WEIGHTS["edges"] * _unit(edges),
                 _WEIGHTS["mark"] * _unit(mark),
+                _WEIGHTS["weave"] * _unit(weave),
+                _WEIGHTS["print"] * _unit(printed),
             ]))
         return out

@@ -98,3 +98,32 @@ def marked_closet(seed: int, items: int, photos_per_item: int, size: int = 2 * S
             ids.append(f"item-{k:02d}")
             tags.append({"brand": brand})
     return photos, masks, boxes, ids, tags
+
+
+def woven_cloth(colour, weave: str, size: int = 120, seed: int = 0, dots=None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """A photo of one piece of cloth (a disc) of ``colour`` woven as ``weave`` on grey, with
+    sensor noise: ``"twill"`` diagonal ribs, ``"twill-mirrored"`` the other diagonal,
+    ``"slub"`` short horizontal streaks, ``"plain"`` none; ``"plain-print"`` is plain cloth
+    with three thin printed lines. ``dots``: a colour printed as 8-pixel dots 18 pixels apart
+    on the woven cloth (the weave shows on them too)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size].astype(float)
+    factor = np.ones((size, size))
+    if weave == "twill":
+        factor = np.where(((x + y) / 5.0) % 1.0 < 0.5, 1.12, 0.88)
+    elif weave == "twill-mirrored":
+        factor = np.where(((x - y) / 5.0) % 1.0 < 0.5, 1.12, 0.88)
+    elif weave == "slub":
+        streak = rng.random((size // 3 + 1, size // 16 + 1)) > 0.72
+        factor = np.where(streak[(y // 3).astype(int), (x // 16).astype(int)], 1.2, 0.97)
+    elif weave == "plain-print":
+        factor = np.where(np.isin(x.astype(int) % 40, (0, 1)), 0.3, 1.0)
+    mask = (x - size / 2) ** 2 + (y - size / 2) ** 2 < (size * 0.42) ** 2
+    photo = np.full((size, size, 3), 128.0)
+    cloth = np.broadcast_to(np.asarray(colour, float), (size, size, 3)).copy()
+    if dots is not None:
+        cloth[(x % 18 - 9) ** 2 + (y % 18 - 9) ** 2 < 16] = dots
+    photo[mask] = cloth[mask] * factor[mask][:, None]
+    photo += rng.normal(0, 2.0, size=(size, size, 1))
+    return np.clip(photo, 0, 255).astype(np.uint8), mask

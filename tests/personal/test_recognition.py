@@ -14,7 +14,7 @@ from fashionkit.modeling import build_model, model_config_from_preset
 from fashionkit.personal.embedding import ItemEmbedder, colour_descriptor, embedding_blocks
 from fashionkit.personal.recognition import NEW_ITEM_SHARE, Gallery, best_threshold
 from fashionkit.wardrobe.ingest import appearance_descriptor
-from tests.personal.drawn_items import drawn_closet
+from tests.personal.drawn_items import drawn_closet, woven_cloth
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_embedding_shape_and_norm(embedder, closet):
     assert vectors.shape == (len(ids), embedder.dims)
     assert vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert embedder.key.startswith("fk-item-v4:torchvision-resnet18:")
+    assert embedder.key.startswith("fk-item-v5:torchvision-resnet18:")
 
 
 def test_recognition_beats_noise(closet):
@@ -84,9 +84,9 @@ def test_official_architecture_embeds(closet):
     vectors = np.concatenate([embedder.embed(p, m[None], b[None])
                               for p, m, b in zip(photos, masks, boxes, strict=True)])
     assert vectors.shape == (2, embedder.dims) \
-        == (2, 4 * config.fpn_channels + 216 + 27 + 30 + 378 + 6)
+        == (2, 4 * config.fpn_channels + 216 + 27 + 30 + 378 + 6 + 27 + 15)
     assert np.isfinite(vectors).all()
-    assert embedder.key.startswith("fk-item-v4:official-resnet50:")
+    assert embedder.key.startswith("fk-item-v5:official-resnet50:")
 
 
 def test_embed_rejects_bad_inputs(embedder):
@@ -299,9 +299,10 @@ def test_the_region_an_item_with_an_empty_mask_is_embedded_from():
 
 def test_embedding_blocks_tile_the_embedding(embedder):
     blocks = embedding_blocks(embedder.dims)
-    assert list(blocks) == ["features", "colour", "texture", "fabric", "edges", "mark"]
+    assert list(blocks) == ["features", "colour", "texture", "fabric", "edges", "mark", "weave",
+                            "print"]
     assert blocks["features"] == slice(0, 4 * embedder.config.fpn_channels)
-    assert blocks["mark"].stop == embedder.dims
+    assert blocks["print"].stop == embedder.dims
     assert sum(s.stop - s.start for s in blocks.values()) == embedder.dims
     with pytest.raises(InvalidDataError, match="not an item embedding"):
         embedding_blocks(100)
@@ -309,11 +310,11 @@ def test_embedding_blocks_tile_the_embedding(embedder):
 
 # -- the weight of the detector's features --------------------------------------------------
 def _blocked(seed: int, items: int, per_item: int, features_informative: bool):
-    """Embeddings laid out as an ItemEmbedder's (features, colour, texture, fabric, edges, mark
-    blocks, each of unit norm, weighted 1 / 1 / 0.7 / 0.5 / 0.5 / 0.25): the features block or the
-    others tell the items apart, the rest change from photo to photo as much as between items
-    (pose and light seen by a poor detector)."""
-    blocks = embedding_blocks(32 + 216 + 27 + 30 + 378 + 6)
+    """Embeddings laid out as an ItemEmbedder's (features, colour, texture, fabric, edges, mark,
+    weave, print blocks, each of unit norm, weighted 1 / 1 / 0.7 / 0.5 / 0.5 / 0.25 / 0.25 / 0.25):
+    the features block or the others tell the items apart, the rest change from photo to photo
+    as much as between items (pose and light seen by a poor detector)."""
+    blocks = embedding_blocks(32 + 216 + 27 + 30 + 378 + 6 + 27 + 15)
     rng = np.random.default_rng(seed)
     n = items * per_item
     parts = {}
@@ -328,7 +329,7 @@ def _blocked(seed: int, items: int, per_item: int, features_informative: bool):
         parts[name] = np.repeat(centres, per_item, axis=0) + spread * rng.normal(size=(n, dims))
     unit = lambda v: v / np.linalg.norm(v, axis=1, keepdims=True)  # noqa: E731
     weights = {"features": 1.0, "colour": 1.0, "texture": 0.7, "fabric": 0.5, "edges": 0.5,
-               "mark": 0.25}
+               "mark": 0.25, "weave": 0.25, "print": 0.25}
     x = unit(np.concatenate([weights[name] * unit(parts[name]) for name in blocks], axis=1))
     ids = [f"i{k}" for k in range(items) for _ in range(per_item)]
     groups = [f"p{j}" for _ in range(items) for j in range(per_item)]
@@ -397,34 +398,10 @@ def test_principal_directions_from_the_gram_matrix_match_the_svd():
 
 
 # -- the fabric block ------------------------------------------------------------------------
-def _cloth(colour, weave: str, size: int = 120, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A photo of one piece of cloth (a disc) of ``colour`` woven as ``weave`` on grey, with
-    sensor noise: ``"twill"`` diagonal ribs, ``"twill-mirrored"`` the other diagonal,
-    ``"slub"`` short horizontal streaks, ``"plain"`` none; ``"plain-print"`` is plain cloth
-    with three thin printed lines."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:size, 0:size].astype(float)
-    factor = np.ones((size, size))
-    if weave == "twill":
-        factor = np.where(((x + y) / 5.0) % 1.0 < 0.5, 1.12, 0.88)
-    elif weave == "twill-mirrored":
-        factor = np.where(((x - y) / 5.0) % 1.0 < 0.5, 1.12, 0.88)
-    elif weave == "slub":
-        streak = rng.random((size // 3 + 1, size // 16 + 1)) > 0.72
-        factor = np.where(streak[(y // 3).astype(int), (x // 16).astype(int)], 1.2, 0.97)
-    elif weave == "plain-print":
-        factor = np.where(np.isin(x.astype(int) % 40, (0, 1)), 0.3, 1.0)
-    mask = (x - size / 2) ** 2 + (y - size / 2) ** 2 < (size * 0.42) ** 2
-    photo = np.full((size, size, 3), 128.0)
-    photo[mask] = np.asarray(colour, float) * factor[mask][:, None]
-    photo += rng.normal(0, 2.0, size=(size, size, 1))
-    return np.clip(photo, 0, 255).astype(np.uint8), mask
-
-
 def test_the_fabric_block_reads_the_weave_on_any_colour():
     from fashionkit.personal.embedding import fabric_descriptor
 
-    d = {(colour, weave): fabric_descriptor(*_cloth(rgb, weave))
+    d = {(colour, weave): fabric_descriptor(*woven_cloth(rgb, weave))
          for colour, rgb in (("dark", (110, 55, 65)), ("light", (150, 190, 230)))
          for weave in ("twill", "twill-mirrored", "slub", "plain", "plain-print")}
     assert all(v.shape == (30,) and np.isfinite(v).all() for v in d.values())
