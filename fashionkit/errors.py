@@ -29,6 +29,7 @@ __all__ = [
     "InvalidDataError",
     "NotFoundError",
     "ConflictError",
+    "LimitError",
     "format_problems",
     "MAX_LISTED_PROBLEMS",
     "EXIT_OK",
@@ -108,3 +109,8 @@ class NotFoundError(FashionkitError, LookupError):
 class ConflictError(FashionkitError):
     """The request contradicts what is stored (an id already taken, an edit that lost a race);
     the caller may change it and retry."""
+
+
+class LimitError(FashionkitError):
+    """A write that would take what is stored past its limit (a wardrobe's most items); nothing
+    of it was written."""

@@ -4,7 +4,8 @@
 with the parts they depend on (:mod:`fashionkit.service.deps`): one database engine for the
 process, the accounts, the photo jobs and their worker. fashionkit's errors become HTTP answers
 here, once: :class:`~fashionkit.errors.InvalidDataError` 422 with its problems,
-:class:`~fashionkit.errors.NotFoundError` 404, :class:`~fashionkit.errors.ConflictError` 409.
+:class:`~fashionkit.errors.NotFoundError` 404, :class:`~fashionkit.errors.ConflictError` 409,
+:class:`~fashionkit.errors.LimitError` 422.
 
 Every ``/api`` route but registration and login needs ``Authorization: Bearer <token>`` (from
 ``POST /api/token``) and sees only that person's wardrobe: another person's item, photo or
@@ -82,7 +83,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
-from fashionkit.errors import MAX_LISTED_PROBLEMS, ConflictError, InvalidDataError, NotFoundError
+from fashionkit.errors import (
+    MAX_LISTED_PROBLEMS,
+    ConflictError,
+    InvalidDataError,
+    LimitError,
+    NotFoundError,
+)
 from fashionkit.personal.models import PersonalPredictors, default_model_dir
 from fashionkit.personal.teaching import TeachJobs
 from fashionkit.service.auth import Accounts, TokenSigner
@@ -266,6 +273,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConflictError)
     async def _conflict(_request: Request, err: ConflictError) -> JSONResponse:
         return JSONResponse(status_code=409, content={"detail": str(err)})
+
+    @app.exception_handler(LimitError)
+    async def _over_limit(_request: Request, err: LimitError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(err)})
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, err: RequestValidationError) -> JSONResponse:

@@ -214,14 +214,21 @@ def offer_of(job: dict, index: int) -> dict:
 
 
 def accept_offer(
-    store, wardrobe: Wardrobe, job: dict, index: int, tags: dict | None = None
+    store,
+    wardrobe: Wardrobe,
+    job: dict,
+    index: int,
+    tags: dict | None = None,
+    *,
+    max_items: int | None = None,
 ) -> ItemRecord:
     """Add the job's ``index``-th offered item to the wardrobe, with a wear on the photo's
     day, and mark the offer added. ``tags``: the person's confirmed tags (field of
     :data:`~fashionkit.personal.tag_suggestions.TAG_FIELDS` → value as in the item JSON,
     ``None``: leave it unset), stored with the item. :class:`ConflictError` when it was added
     already (or its id is taken); :class:`InvalidDataError` for an unknown tag or a bad
-    value."""
+    value; :class:`~fashionkit.errors.LimitError` when the wardrobe holds ``max_items``
+    already."""
     offer = offer_of(job, index)
     if offer["added"] is not None:
         raise ConflictError(f"this item was added already, as {offer['added']!r}")
@@ -230,7 +237,7 @@ def accept_offer(
     if problems:
         raise InvalidDataError(problems)
     detected = _detected(offer["stored"], where, tags)
-    wardrobe.add_detected([detected])
+    wardrobe.add_detected([detected], max_items=max_items)
     wardrobe.record_wears([detected.item.id], on=dt.date.fromisoformat(job["worn_on"]))
     def mark(result: dict) -> dict:
         offers = [dict(o) for o in result.get("new", [])]

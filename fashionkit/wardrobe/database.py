@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from fashionkit.errors import ConflictError, InvalidDataError, NotFoundError, Problem
+from fashionkit.errors import ConflictError, InvalidDataError, LimitError, NotFoundError, Problem
 from fashionkit.ontology import load_ontology
 from fashionkit.wardrobe import migrate
 from fashionkit.wardrobe.image_files import ImageStore
@@ -477,16 +477,30 @@ class Wardrobe:
             )
             return int(count or 0)
 
-    def add(self, item: WardrobeItem, *, attribute_scores: dict[int, float] | None = None) -> WardrobeItem:
-        """Add a new item; :class:`~fashionkit.errors.ConflictError` when its id is taken."""
-        return self.add_record(item, attribute_scores=attribute_scores).item
+    def add(
+        self,
+        item: WardrobeItem,
+        *,
+        attribute_scores: dict[int, float] | None = None,
+        max_items: int | None = None,
+    ) -> WardrobeItem:
+        """Add a new item; :class:`~fashionkit.errors.ConflictError` when its id is taken,
+        :class:`~fashionkit.errors.LimitError` when the wardrobe holds ``max_items`` already."""
+        return self.add_record(item, attribute_scores=attribute_scores, max_items=max_items).item
 
     def add_record(
-        self, item: WardrobeItem, *, attribute_scores: dict[int, float] | None = None
+        self,
+        item: WardrobeItem,
+        *,
+        attribute_scores: dict[int, float] | None = None,
+        max_items: int | None = None,
     ) -> ItemRecord:
         """:meth:`add`, returning the :class:`ItemRecord` its transaction wrote."""
         with self.database.writing(_ID_TAKEN) as session:
-            (row,) = self._put(session, [item], replace=False, attribute_scores=[attribute_scores])
+            (row,) = self._put(
+                session, [item], replace=False, attribute_scores=[attribute_scores],
+                max_items=max_items,
+            )  # fmt: skip
             return self._record(session, row)
 
     def put_many(
@@ -495,11 +509,44 @@ class Wardrobe:
         *,
         replace: bool = True,
         attribute_scores: list[dict[int, float] | None] | None = None,
+        max_items: int | None = None,
     ) -> None:
         """Insert items, or (``replace=True``) overwrite those whose id exists, in one
-        transaction. An item's ``last_worn`` adds a wear-log entry for that day if missing."""
+        transaction. An item's ``last_worn`` adds a wear-log entry for that day if missing.
+        :class:`~fashionkit.errors.LimitError`, and nothing written, when the new ones would
+        take the wardrobe past ``max_items``."""
         with self.database.writing(_ID_TAKEN) as session:
-            self._put(session, list(items), replace=replace, attribute_scores=attribute_scores)
+            self._put(
+                session, list(items), replace=replace, attribute_scores=attribute_scores,
+                max_items=max_items,
+            )  # fmt: skip
+
+    def _lock_person(self, session: Session) -> None:
+        """Lock the person's row for the rest of ``session``'s transaction (PostgreSQL;
+        SQLite's writer lock serialises every write already), before any item's lock, so that
+        writers holding both take them in one order."""
+        session.execute(select(UserRow.id).where(UserRow.id == self.user_id).with_for_update())
+
+    def _room(self, session: Session, adding: int, max_items: int | None) -> None:
+        """:class:`~fashionkit.errors.LimitError` when ``adding`` items would take this
+        wardrobe past ``max_items`` (``None``: no limit), counted in the writing transaction
+        after :meth:`_lock_person`. A count read before the write, in a transaction of its
+        own, lets two requests that each see room for one both add theirs; with the lock the
+        second writer waits, then counts the first one's item (on PostgreSQL each statement
+        reads what was committed before it)."""
+        if max_items is None or adding <= 0:
+            return
+        held = int(
+            session.scalar(
+                select(func.count()).select_from(ItemRow).where(ItemRow.user_id == self.user_id)
+            )
+            or 0
+        )
+        if held + adding > max_items:
+            raise LimitError(
+                f"a wardrobe holds at most {max_items} items; this one has {held} and this "
+                f"request would add {adding}: remove some first"
+            )
 
     def _put(
         self,
@@ -508,11 +555,14 @@ class Wardrobe:
         *,
         replace: bool,
         attribute_scores: list[dict[int, float] | None] | None,
+        max_items: int | None = None,
     ) -> list[ItemRow]:
         """The writes of :meth:`put_many` in ``session``; the rows of ``items``, in order."""
         scores = attribute_scores or [None] * len(items)
         keys = [i.id for i in items]
         existing: dict[str, ItemRow] = {}
+        if max_items is not None:
+            self._lock_person(session)
         # Chunked IN lists: SQLite caps the number of bound parameters per statement.
         # Locked (PostgreSQL): an item edited or deleted meanwhile is replaced or inserted
         # again after that write, not lost to a stale read. In id order, as _rows_for
@@ -528,6 +578,7 @@ class Wardrobe:
                 .with_for_update(of=ItemRow)
             )
             existing.update((r.key, r) for r in session.scalars(query))
+        self._room(session, len({k for k in keys if k not in existing}), max_items)
         for item, item_scores in zip(items, scores, strict=True):
             row = existing.get(item.id)
             if row is not None and not replace:
@@ -1084,13 +1135,20 @@ class Wardrobe:
                     added.append(row.key)
             return added
 
-    def add_detected(self, found: Iterable[ItemInPhoto]) -> list[str]:
+    def add_detected(
+        self, found: Iterable[ItemInPhoto], *, max_items: int | None = None
+    ) -> list[str]:
         """Add items found in a photo that is not kept as one of the wardrobe's photos (an
         outfit photo, whose other garments are already items: kept, it would teach a
         fine-tuned detector that they are background). Each keeps its cut-out, box, mask,
-        details and embedding; all or none are added. Returns their ids."""
+        details and embedding; all or none are added. Returns their ids.
+        :class:`~fashionkit.errors.LimitError`, and none added, when they would take the
+        wardrobe past ``max_items``."""
         found = list(found)
         with self.database.writing("an item id of this write was added meanwhile") as session:
+            if max_items is not None:
+                self._lock_person(session)
+                self._room(session, len(found), max_items)
             for detected in found:
                 self._insert_detected(session, None, detected)
         return [d.item.id for d in found]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fashionkit.errors import ConflictError, InvalidDataError, Problem
+from fashionkit.errors import ConflictError, InvalidDataError, LimitError, Problem
 from fashionkit.wardrobe.database import Wardrobe
 from fashionkit.wardrobe.items import WardrobeItem, item_from_dict, item_to_dict
 
@@ -134,10 +134,13 @@ def store_items(
     *,
     replace: bool = True,
     batch_size: int | None = None,
+    max_items: int | None = None,
 ) -> int:
-    """Store validated ``items`` as :func:`import_wardrobe` does; returns how many."""
+    """Store validated ``items`` as :func:`import_wardrobe` does; returns how many.
+    ``max_items``: the wardrobe's most items, checked in each batch's transaction
+    (:class:`~fashionkit.errors.LimitError` naming what was stored before)."""
     if batch_size is None or len(items) <= batch_size:
-        wardrobe.put_many(items, replace=replace)
+        wardrobe.put_many(items, replace=replace, max_items=max_items)
         return len(items)
     if not replace:
         taken = wardrobe.existing_keys([i.id for i in items])
@@ -150,9 +153,11 @@ def store_items(
     stored = 0
     for start in range(0, len(items), batch_size):
         try:
-            wardrobe.put_many(items[start : start + batch_size], replace=replace)
-        except ConflictError as err:
-            raise ConflictError(
+            wardrobe.put_many(
+                items[start : start + batch_size], replace=replace, max_items=max_items
+            )
+        except (ConflictError, LimitError) as err:
+            raise type(err)(
                 f"{err} (the first {stored} of the file's {len(items)} items were stored)"
             ) from err
         stored += len(items[start : start + batch_size])

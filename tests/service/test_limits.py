@@ -5,6 +5,7 @@ error naming its records. Runs on SQLite and PostgreSQL (tests/databases.py)."""
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
 from fastapi.testclient import TestClient
@@ -111,6 +112,25 @@ def test_a_wardrobe_holds_at_most_max_items(limited):
     assert limited.delete("/api/items/item-0000", headers=alice).status_code == 204
     again = limited.post("/api/items", json={"id": "extra", "category": "coat"}, headers=alice)
     assert again.status_code == 201
+
+
+def test_creates_at_once_for_the_last_room_stop_at_max_items(limited):
+    """Four creates at once with room for two: the count is made in each write's transaction,
+    so two answer 201 and two 422, and the wardrobe holds its most items, not more."""
+    from .test_races import at_once
+
+    alice = login(limited, "alice")
+    assert _import(limited, alice, _items(28)).json() == {"imported": 28}
+    posts = [
+        partial(limited.post, "/api/items", json={"id": f"new-{i}", "category": "coat"},
+                headers=alice)
+        for i in range(4)
+    ]  # fmt: skip
+    answers = at_once(*posts)
+    assert sorted(a.status_code for a in answers) == [201, 201, 422, 422]
+    refused = [a.json()["detail"] for a in answers if a.status_code == 422]
+    assert all("at most 30 items; this one has 30" in d for d in refused), refused
+    assert limited.get("/api/items", headers=alice).headers["x-total-count"] == "30"
 
 
 def test_an_import_is_stored_in_batches(limited):

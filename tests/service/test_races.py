@@ -10,7 +10,7 @@ from functools import partial
 
 import pytest
 
-from fashionkit.errors import ConflictError, NotFoundError
+from fashionkit.errors import ConflictError, LimitError, NotFoundError
 from fashionkit.wardrobe import WardrobeItem
 from fashionkit.wardrobe.database import WardrobeDatabase
 from tests.databases import fresh_database
@@ -51,6 +51,8 @@ def outcome(result: object) -> str:
         return "conflict"
     if isinstance(result, NotFoundError):
         return "not found"
+    if isinstance(result, LimitError):
+        return "limit"
     if isinstance(result, Exception):
         raise AssertionError(f"unexpected {type(result).__name__}: {result}") from result
     return "ok"
@@ -68,6 +70,40 @@ def test_two_creates_of_one_id_one_wins_one_conflicts(database):
         results = at_once(add, add)
         assert sorted(map(outcome, results)) == ["conflict", "ok"]
     assert len(wardrobe) == TRIALS
+
+
+def test_creates_racing_for_the_last_room_stop_at_max_items(database):
+    """Five creates at once with room for two: two are added and three refused, whichever
+    commits first; nothing is added past the limit, on SQLite and PostgreSQL alike."""
+    wardrobe = database.wardrobe("alice")
+    for trial in range(TRIALS):
+        limit = len(wardrobe) + 2
+        adds = [partial(wardrobe.add, shirt(f"r{trial}-{i}"), max_items=limit) for i in range(5)]
+        assert sorted(map(outcome, at_once(*adds))) == ["limit"] * 3 + ["ok"] * 2
+        assert len(wardrobe) == limit
+    # Another person's wardrobe has its own room.
+    assert database.wardrobe("bob").add(shirt("b"), max_items=1).id == "b"
+
+
+def test_an_outfit_photo_offer_and_an_import_racing_a_create_stop_at_max_items(database):
+    """The three ways items come in (one by hand, an import's batch, a garment offered from
+    an outfit photo) count each other inside their transactions."""
+    from fashionkit.wardrobe.database import ItemInPhoto
+
+    wardrobe = database.wardrobe("alice")
+    for trial in range(TRIALS):
+        limit = len(wardrobe) + 1
+        detected = ItemInPhoto(
+            shirt(f"d{trial}"), box=(0.0, 0.0, 4.0, 4.0),
+            mask={"size": [4, 4], "counts": "04"}, score=0.9, attribute_scores={},
+        )  # fmt: skip
+        results = at_once(
+            partial(wardrobe.add, shirt(f"a{trial}"), max_items=limit),
+            partial(wardrobe.put_many, [shirt(f"i{trial}")], replace=True, max_items=limit),
+            partial(wardrobe.add_detected, [detected], max_items=limit),
+        )
+        assert sorted(map(outcome, results)) == ["limit", "limit", "ok"]
+        assert len(wardrobe) == limit
 
 
 def test_two_renames_to_one_id_one_wins_one_conflicts(database):

@@ -60,8 +60,9 @@ def _import(state: ServiceState, wardrobe: Wardrobe, body: bytes, replace: bool)
     new = len(items) - len(wardrobe.existing_keys(i.id for i in items))
     room_for_items(state, wardrobe, new)
     return store_items(
-        wardrobe, items, replace=replace, batch_size=state.settings.import_batch
-    )
+        wardrobe, items, replace=replace, batch_size=state.settings.import_batch,
+        max_items=state.settings.max_items,
+    )  # fmt: skip
 
 
 @router.get("/export")

@@ -8,7 +8,7 @@ from fastapi.responses import FileResponse, Response
 
 from fashionkit.errors import InvalidDataError, NotFoundError
 from fashionkit.ontology import load_ontology
-from fashionkit.service.deps import CurrentWardrobe, ListPage, State, paged, room_for_items
+from fashionkit.service.deps import CurrentWardrobe, ListPage, State, paged
 from fashionkit.wardrobe.database import ItemRecord, Wardrobe
 from fashionkit.wardrobe.items import (
     EDITABLE_FIELDS,
@@ -55,8 +55,7 @@ def add_item(state: State, wardrobe: CurrentWardrobe, body: Annotated[dict, Body
     if problems:
         raise InvalidDataError(problems)
     assert item is not None
-    room_for_items(state, wardrobe, 1)
-    return record_json(wardrobe.add_record(item))
+    return record_json(wardrobe.add_record(item, max_items=state.settings.max_items))
 
 
 @router.get("")

@@ -16,7 +16,6 @@ from fashionkit.service.deps import (
     ListPage,
     State,
     paged,
-    room_for_items,
 )
 from fashionkit.service.outfit_photos import accept_offer, offer_is, offer_of, public_job
 from fashionkit.service.routes.items import plausible, record_json
@@ -145,8 +144,9 @@ def accept_new_item(
         message = (f"unknown field(s) {', '.join(map(repr, unknown))}" if unknown
                    else "tags must be an object of field: value")  # fmt: skip
         raise InvalidDataError([Problem("request", f"new item {n}", message)])
-    room_for_items(state, wardrobe, 1)
-    return record_json(accept_offer(state.jobs, wardrobe, job, n, tags))
+    return record_json(
+        accept_offer(state.jobs, wardrobe, job, n, tags, max_items=state.settings.max_items)
+    )
 
 
 @router.post("/{job_id}/new/{index}/is/{item_id}")
