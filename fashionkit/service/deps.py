@@ -168,15 +168,9 @@ def paged(request: Request, response: Response, page: Page, total: int) -> None:
 
 
 def room_for_items(state: ServiceState, wardrobe: Wardrobe, adding: int) -> None:
-    """422 when ``adding`` more items would take the wardrobe past ``max_items``."""
-    limit = state.settings.max_items
-    held = len(wardrobe)
-    if held + adding > limit:
-        raise HTTPException(
-            422,
-            f"a wardrobe holds at most {limit} items; this one has {held} and this request "
-            f"would add {adding}: remove some first",
-        )
+    """:class:`~fashionkit.errors.LimitError` (422) when ``adding`` more items would take the
+    wardrobe past ``max_items`` (:meth:`~fashionkit.wardrobe.database.Wardrobe.check_room`)."""
+    wardrobe.check_room(adding, state.settings.max_items)
 
 
 def need_detection(state: ServiceState) -> PhotoWorker:

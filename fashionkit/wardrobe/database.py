@@ -472,10 +472,14 @@ class Wardrobe:
 
     def __len__(self) -> int:
         with self._sessions() as session:
-            count = session.scalar(
-                select(func.count()).select_from(ItemRow).where(ItemRow.user_id == self.user_id)
-            )
-            return int(count or 0)
+            return self._held(session)
+
+    def _held(self, session: Session) -> int:
+        """How many items the person holds, as ``session`` reads them."""
+        count = session.scalar(
+            select(func.count()).select_from(ItemRow).where(ItemRow.user_id == self.user_id)
+        )
+        return int(count or 0)
 
     def add(
         self,
@@ -521,6 +525,14 @@ class Wardrobe:
                 max_items=max_items,
             )  # fmt: skip
 
+    def check_room(self, adding: int, max_items: int | None) -> None:
+        """:class:`~fashionkit.errors.LimitError` when ``adding`` items would take this
+        wardrobe past ``max_items`` now: an early answer, before work that would be wasted
+        (decoding an upload, reading an import). The writes that take ``max_items`` count
+        again in their own transaction, which is what holds under races."""
+        with self._sessions() as session:
+            self._room(session, adding, max_items)
+
     def _lock_person(self, session: Session) -> None:
         """Lock the person's row for the rest of ``session``'s transaction (PostgreSQL;
         SQLite's writer lock serialises every write already), before any item's lock, so that
@@ -536,12 +548,7 @@ class Wardrobe:
         reads what was committed before it)."""
         if max_items is None or adding <= 0:
             return
-        held = int(
-            session.scalar(
-                select(func.count()).select_from(ItemRow).where(ItemRow.user_id == self.user_id)
-            )
-            or 0
-        )
+        held = self._held(session)
         if held + adding > max_items:
             raise LimitError(
                 f"a wardrobe holds at most {max_items} items; this one has {held} and this "
