@@ -20,8 +20,8 @@ photos hold items never seen):
   ground-truth masks (recognition alone) AND on the detector's own detections of the new photos
   (matched to ground truth at mask IoU ≥ 0.5; missed items are counted as detection recall).
 - **tags**, per tag type: the :class:`~fashionkit.personal.tags.TagModel` probe (given the
-  items' categories; and the same on the embedding without its weave and print blocks) vs
-  today's rules
+  items' categories; the same on the embedding without its weave and print blocks; and the
+  same with the log-loss gate alone, ``require_accuracy=False``) vs today's rules
   (season: ``suggest_seasons`` from the ground-truth attributes, material:
   ``material_from_attributes``; brand, trend and occasion have no rule) vs the prior (the most
   frequent value among the training items, each item once), and the few-shot ceiling: a reader
@@ -291,7 +291,8 @@ class TagCounts:
 
 
 def evaluate_tags(closet: Closet, train: Split, train_emb: np.ndarray, test: Split,
-                  test_emb: np.ndarray, counts: dict[str, TagCounts], folds: int = 5) -> None:
+                  test_emb: np.ndarray, counts: dict[str, TagCounts], folds: int = 5,
+                  require_accuracy: bool = True) -> None:
     tags_of = {it.id: it.tags for it in closet.items}
     item_of = {it.id: it for it in closet.items}
     known = sorted({s.item_id for s in train.samples})
@@ -315,7 +316,8 @@ def evaluate_tags(closet: Closet, train: Split, train_emb: np.ndarray, test: Spl
         fit_tags = [tags_of[i] for i in train_items[fit_rows]]
         model = TagModel.fit(train_emb[fit_rows], fit_tags, groups=list(train_items[fit_rows]),
                              blocks=embedding_blocks(train_emb.shape[1]),
-                             categories=train_cats[fit_rows])
+                             categories=train_cats[fit_rows],
+                             require_accuracy=require_accuracy)
         predicted = model.predict(test_emb[query], categories=test_cats[query])
         fit_items = sorted(set(train_items[fit_rows].tolist()))
         fitted = [item_of[i] for i in fit_items]
@@ -420,6 +422,7 @@ def main() -> None:
         det_rec = {m: Recognition() for m in ("learned", "colour rule (today)")}
         tag_counts: dict[str, TagCounts] = defaultdict(TagCounts)
         ablated_counts: dict[str, TagCounts] = defaultdict(TagCounts)
+        gate_counts: dict[str, TagCounts] = defaultdict(TagCounts)
         thresholds, found_total, truth_total, spurious_total = [], 0, 0, 0
         first_closet: Closet | None = None
         tag_types = {}
@@ -500,6 +503,8 @@ def main() -> None:
             evaluate_tags(closet, train, emb["learned"][0], test, emb["learned"][1], tag_counts)
             evaluate_tags(closet, train, emb["learned, no weave or print"][0], test,
                           emb["learned, no weave or print"][1], ablated_counts)
+            evaluate_tags(closet, train, emb["learned"][0], test, emb["learned"][1], gate_counts,
+                          require_accuracy=False)
 
         print(f"\nRecognition of the new photos' garments and accessories ({args.closets} "
               f"closet(s) pooled; {gt_rec['learned'].known} known-item and "
@@ -518,7 +523,7 @@ def main() -> None:
         print("\nTags of items the model has not seen (per tag type; noise = one binomial "
               "standard error of the prior)")
         print(f"  {'tag type':10s} {'grounded':8s} {'n':>5s} {'learned':>8s} {'no w/p':>8s} "
-              f"{'rules':>8s} {'(answered)':>10s} {'prior':>7s} {'noise':>6s} {'ceiling':>7s}  probe chosen "
+              f"{'gate only':>9s} {'rules':>8s} {'(answered)':>10s} {'prior':>7s} {'noise':>6s} {'ceiling':>7s}  probe chosen "
               "(fits)")
         grounded, ungrounded_gain = [], []
         for tag_type, tt in tag_types.items():
@@ -529,10 +534,11 @@ def main() -> None:
             noise = math.sqrt(max(prior_acc * (1 - prior_acc), 1e-9) / c.n)
             rules = (f"{c.rules / c.n:8.3f} {c.rules_answered / c.n:10.3f}"
                      if tag_type in ("season", "material") else f"{'—':>8s} {'—':>10s}")
-            plain = ablated_counts[tag_type]
+            plain, gate_only = ablated_counts[tag_type], gate_counts[tag_type]
             ceiling = f"{c.ceiling / c.n:7.3f}" if tt.grounded else f"{'—':>7s}"
             print(f"  {tag_type:10s} {'yes' if tt.grounded else 'no':8s} {c.n:5d} "
-                  f"{learned_acc:8.3f} {plain.learned / max(plain.n, 1):8.3f} {rules} "
+                  f"{learned_acc:8.3f} {plain.learned / max(plain.n, 1):8.3f} "
+                  f"{gate_only.learned / max(gate_only.n, 1):9.3f} {rules} "
                   f"{prior_acc:7.3f} {noise:6.3f} {ceiling}  "
                   + ", ".join(f"{k} {v}" for k, v in c.chosen.most_common(3)))
             if tt.grounded:

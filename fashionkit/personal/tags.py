@@ -31,8 +31,16 @@ standard errors of the per-item difference. A few items make that estimate noisy
 best of some sixty candidates beats the prior by one standard error often by luck alone: a
 probe winning by less than two loses as often on the next item. Holding out by item matters:
 photos of one item share its tags, so a probe validated on other photos of the same item would
-be rewarded for recognising the item, not the tag. A tag with no visual correlate (one drawn independently of how an item looks) then
-gets the prior, as it should; a tag that shows gets a probe.
+be rewarded for recognising the item, not the tag.
+
+Beating the prior in log-loss is not enough either. The prior's frequencies, estimated from a
+dozen items, are surer than a new item bears out, and a candidate that has learned nothing
+beats them by being flatter (a tempered logistic probe over noise does in a third or more of
+fits on a dozen items). So a candidate is taken only when its first choice is also right on more held-out
+items than the person's most frequent value is on all of them: a suggestion marked learned is
+right more often than "your usual" would be. A tag with no visual correlate (one drawn
+independently of how an item looks) then gets the prior, as it should; a tag that shows gets a
+probe.
 
 A logistic probe fitted on a dozen items is surer than it is right, and all but certain when
 it is wrong: a value with one labelled item gets almost no probability while that item is held
@@ -325,7 +333,8 @@ class TagModel:
             groups: Sequence[str] | None = None,
             penalties: Sequence[float | None] = PENALTIES,
             blocks: Mapping[str, slice] | None = None,
-            categories: Sequence[int] | None = None) -> TagModel:
+            categories: Sequence[int] | None = None,
+            require_accuracy: bool = True) -> TagModel:
         """Probes for every tag type in ``tags`` (one mapping per row of ``embeddings``, N×D;
         a ``None`` or missing value: that sample does not say). ``groups``: the item of each
         sample (default: each sample its own item), held out together in cross-validation.
@@ -333,7 +342,9 @@ class TagModel:
         alone. ``blocks``: name → columns of the embedding's blocks, each a view a probe may
         look at besides the whole (default: the whole only). ``categories``: each sample's
         category id; then "your usual value for this category" is a candidate too (module
-        docstring), and :meth:`predict` takes the queries' categories.
+        docstring), and :meth:`predict` takes the queries' categories. ``require_accuracy``:
+        a probe's first choice must be right on more held-out items than the most frequent
+        value is (module docstring); ``False`` leaves the log-loss gate alone, for comparison.
 
         Raises :class:`InvalidDataError` for no samples, mismatched counts, NaN values, a tag
         value that is not a string, or blocks outside the embedding."""
@@ -375,7 +386,8 @@ class TagModel:
             values = [str(tags[i][tag_type]) for i in rows]
             probes[tag_type] = _fit_probe({n: f[rows] for n, f in features.items()}, values,
                                           np.array([item_of[i] for i in rows]), penalties,
-                                          cats[rows] if cats is not None else None)
+                                          cats[rows] if cats is not None else None,
+                                          require_accuracy)
         return cls(int(x.shape[1]), views, probes)
 
     def predict(self, embeddings: np.ndarray, categories: Sequence[int] | None = None
@@ -406,7 +418,8 @@ def _name(candidate: _Candidate) -> str:
 
 
 def _fit_probe(features: Mapping[str, np.ndarray], values: list[str], groups: np.ndarray,
-               penalties: Sequence[float | None], cats: np.ndarray | None = None) -> TagProbe:
+               penalties: Sequence[float | None], cats: np.ndarray | None = None,
+               require_accuracy: bool = True) -> TagProbe:
     names = tuple(sorted(set(values)))
     y = np.array([names.index(v) for v in values])
     # Each item counts once, however often it was photographed: the person labels items.
@@ -483,9 +496,17 @@ def _fit_probe(features: Mapping[str, np.ndarray], values: list[str], groups: np
         k = int(np.argmin([float((loss * weight).sum()) for loss in losses_at]))
         per_sample[candidate], temperature[candidate] = losses_at[k], tempers[k]
     losses = {_name(c): float((per_sample[c] * weight).sum() / weight.sum()) for c in candidates}
-    best = _gated_choice(candidates, per_sample, weight, inverse)
     by_category: _Candidate = ("category", None, _CATEGORY_PRIOR_ITEMS)
-    if best is not None and best[0].endswith(_BY_CATEGORY):
+    eligible = list(candidates)
+    if ("prior", None, None) in candidates and require_accuracy:
+        # The rule of "right more often than your usual" (module docstring): the usual's
+        # share is counted on all the items, not held out, because held out it is lower
+        # than it will be on a new item (each held-out item takes one from its value's count).
+        right = {c: float(((held_out[c].argmax(axis=1) == y) * weight).sum() / weight.sum())
+                 for c in candidates}
+        eligible = [c for c in candidates if c[0] == "prior" or right[c] > prior[1]]
+    best = _gated_choice(eligible, per_sample, weight, inverse)
+    if best is not None and best[0].endswith(_BY_CATEGORY) and by_category in eligible:
         mean, error = _difference(per_sample[by_category], per_sample[best], weight, inverse)
         if mean - error <= 0:  # the look adds nothing the category does not say: the simpler
             best = by_category

@@ -290,3 +290,32 @@ def test_a_few_shot_logistic_probe_is_tempered_to_what_held_out_items_bear_out()
         temperatures.append(probe.temperature)
     assert min(temperatures) < 1.0
     assert np.mean(tempered) < np.mean(as_fitted) - 0.1, (tempered, as_fitted)
+
+
+def test_an_ungrounded_tag_is_not_suggested_worse_than_the_usual():
+    # Thirty people of 16 items, a few blocks of look and a category each, whose "lucky" tag is
+    # drawn apart from both. A probe that beats the prior's log-loss by being flatter would be
+    # taken often and then answer worse than "your usual"; the suggestions must stay within
+    # noise of the usual on each person's new items, on average over the people.
+    gains, learned = [], 0
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        items, per_item, new = 16, 8, 40
+        looks = rng.normal(size=(items + new, 100))
+        lucky = rng.choice(["a", "b", "c", "d"], items + new, p=[0.35, 0.25, 0.25, 0.15])
+        cats = rng.integers(0, 4, items + new)
+        x = np.repeat(looks[:items], per_item, axis=0) \
+            + 0.5 * rng.normal(size=(items * per_item, 100))
+        model = TagModel.fit(x, [{"lucky": str(lucky[k])} for k in range(items)
+                                 for _ in range(per_item)],
+                             groups=[f"i{k}" for k in range(items) for _ in range(per_item)],
+                             blocks={f"b{j}": slice(20 * j, 20 * j + 20) for j in range(5)},
+                             categories=np.repeat(cats[:items], per_item))
+        learned += model.probes["lucky"].learned
+        usual, _ = prior_of(list(lucky[:items]))
+        predicted = model.predict(looks[items:], categories=cats[items:])
+        gains.append(np.mean([p["lucky"].value == t for p, t in zip(predicted, lucky[items:],
+                                                                     strict=True)])
+                     - np.mean(lucky[items:] == usual))
+    # With the log-loss gate alone: 19 of 30 fits learned, the suggestions 0.030 below the usual.
+    assert np.mean(gains) > -0.02 and learned < 16, (np.mean(gains), learned)
