@@ -36,11 +36,11 @@ be rewarded for recognising the item, not the tag.
 Beating the prior in log-loss is not enough either. The prior's frequencies, estimated from a
 dozen items, are surer than a new item bears out, and a candidate that has learned nothing
 beats them by being flatter (a tempered logistic probe over noise does in a third or more of
-fits on a dozen items). So a candidate is taken only when its first choice is also right on more held-out
-items than the person's most frequent value is on all of them: a suggestion marked learned is
-right more often than "your usual" would be. A tag with no visual correlate (one drawn
-independently of how an item looks) then gets the prior, as it should; a tag that shows gets a
-probe.
+fits on a dozen items). So a candidate is taken only when its first choice is also right on
+more held-out items than the person's most frequent value is on all of them: a suggestion
+marked learned is right more often than "your usual" would be. A tag with no visual correlate
+(one drawn independently of how an item looks) then gets the prior, as it should; a tag that
+shows gets a probe.
 
 A logistic probe fitted on a dozen items is surer than it is right, and all but certain when
 it is wrong: a value with one labelled item gets almost no probability while that item is held
