@@ -418,8 +418,8 @@ def _name(candidate: _Candidate) -> str:
 
 
 def _fit_probe(features: Mapping[str, np.ndarray], values: list[str], groups: np.ndarray,
-               penalties: Sequence[float | None], cats: np.ndarray | None = None,
-               require_accuracy: bool = True) -> TagProbe:
+               penalties: Sequence[float | None], cats: np.ndarray | None,
+               require_accuracy: bool) -> TagProbe:
     names = tuple(sorted(set(values)))
     y = np.array([names.index(v) for v in values])
     # Each item counts once, however often it was photographed: the person labels items.
@@ -502,9 +502,8 @@ def _fit_probe(features: Mapping[str, np.ndarray], values: list[str], groups: np
         # The rule of "right more often than your usual" (module docstring): the usual's
         # share is counted on all the items, not held out, because held out it is lower
         # than it will be on a new item (each held-out item takes one from its value's count).
-        right = {c: float(((held_out[c].argmax(axis=1) == y) * weight).sum() / weight.sum())
-                 for c in candidates}
-        eligible = [c for c in candidates if c[0] == "prior" or right[c] > prior[1]]
+        eligible = [c for c in candidates if c[0] == "prior" or float(
+            ((held_out[c].argmax(axis=1) == y) * weight).sum() / weight.sum()) > prior[1]]
     best = _gated_choice(eligible, per_sample, weight, inverse)
     if best is not None and best[0].endswith(_BY_CATEGORY) and by_category in eligible:
         mean, error = _difference(per_sample[by_category], per_sample[best], weight, inverse)
