@@ -67,7 +67,7 @@ from fashionkit.wardrobe.colors import srgb_to_oklab
 from fashionkit.wardrobe.ingest import appearance_descriptor
 
 __all__ = ["EMBEDDING_VERSION", "ItemEmbedder", "colour_descriptor", "edge_colour_descriptor",
-           "embedding_blocks", "fabric_descriptor", "mark_descriptor", "texture_descriptor"]
+           "embedding_blocks", "embedding_dims", "fabric_descriptor", "mark_descriptor", "texture_descriptor"]
 
 #: Names this module's recipe for embeddings; part of :attr:`ItemEmbedder.key`, so vectors
 #: computed by another recipe are never compared with these.
@@ -152,6 +152,12 @@ def embedding_blocks(dims: int) -> dict[str, slice]:
         blocks[name] = slice(start, start + size)
         start += size
     return blocks
+
+
+def embedding_dims(fpn_channels: int) -> int:
+    """The length of the embeddings :class:`ItemEmbedder` makes with a detector of
+    ``fpn_channels`` FPN channels: the features block (4 × channels) and the fixed-size rest."""
+    return 4 * int(fpn_channels) + sum(_BLOCK_DIMS.values())
 
 
 def colour_descriptor(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -390,7 +396,7 @@ class ItemEmbedder:
         self.transform = input_transform_for(config, data_config_of(recipe))
         self.levels = tuple(int(k) for k in config.fpn_levels)
         self.canonical = float(config.roi_canonical_scale)
-        self.dims = 4 * int(config.fpn_channels) + sum(_BLOCK_DIMS.values())
+        self.dims = embedding_dims(config.fpn_channels)
         digest = hashlib.sha256()
         for name, tensor in sorted(model.state_dict().items()):
             digest.update(name.encode())

@@ -27,12 +27,26 @@ item's category as stored, and a new item is asked about with its detected one.
 A tag type is suggested only when at least :data:`MIN_LABELLED_ITEMS` items carry it: with
 fewer, even "your usual" is a guess. A person with no such item gets no suggestions, which is
 not an error.
+
+Fitting is the costly part: every candidate probe cross-validated on every labelled vector,
+seconds for a few hundred vectors and tens of seconds for a wardrobe photographed a thousand
+times, where suggesting from the fitted model takes milliseconds. So a fitted model is kept
+(:data:`KEPT_MODELS` of them per process) and used again for the same person and the same
+inputs (the vectors, tags and categories it was fitted on, by digest: nothing to invalidate,
+an edit makes other inputs). Asking about each of one's new items, or the page asking again,
+fits once; an item without tags asks with the same inputs as any other, since leaving it out
+leaves nothing out. And one person's fits run one at a time: requests that arrive during a fit
+wait for it and then find its model, instead of each fitting the same model on another core,
+so no person can take more than one core for suggestions.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping
+import hashlib
+import json
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +61,7 @@ __all__ = [
     "TAG_FIELDS",
     "LIST_FIELDS",
     "MIN_LABELLED_ITEMS",
+    "KEPT_MODELS",
     "SuggestedTag",
     "TagSuggester",
     "tag_values",
@@ -63,6 +78,8 @@ TAG_FIELDS: tuple[str, ...] = ("material", "brand", "trend", "season", "occasion
 LIST_FIELDS = frozenset({"season", "occasion"})
 #: Fewest labelled items a tag type is suggested from.
 MIN_LABELLED_ITEMS = 3
+#: Fitted models kept per process (module docstring); a few megabytes each.
+KEPT_MODELS = 8
 # Joins a tuple field's words into one value: a control character, which no season name or
 # occasion word can hold (fashionkit.wardrobe.items refuses them), so splitting is exact.
 _JOIN = "\x1f"
@@ -115,6 +132,58 @@ def tag_problems(tags: Mapping, where: str) -> list[Problem]:
                     f"are {', '.join(TAG_FIELDS)}")]  # fmt: skip
 
 
+def _digest(x: np.ndarray, records: list[dict[str, str | None]], groups: list[str],
+            categories: list[int]) -> str:
+    """A digest of everything a :class:`TagModel` is fitted from: equal digests, equal models."""
+    h = hashlib.sha256()
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    h.update(json.dumps([x.shape, records, groups, categories], sort_keys=True).encode())
+    h.update(x.tobytes())
+    return h.hexdigest()
+
+
+class _FittedModels:
+    """The last :data:`KEPT_MODELS` fitted models by (person, digest of their inputs), and one
+    lock per person with a fit running or waiting, held while that person's model is looked up
+    and fitted (module docstring)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._models: OrderedDict[tuple[Hashable, str], TagModel] = OrderedDict()
+        self._lock = threading.Lock()  # guards the two dicts, never held during a fit
+        self._people: dict[Hashable, list] = {}  # person → [their lock, requests using it]
+
+    def get(self, person: Hashable, digest: str, fit: Callable[[], TagModel]) -> TagModel:
+        with self._lock:
+            entry = self._people.setdefault(person, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                with self._lock:
+                    model = self._models.get((person, digest))
+                    if model is not None:
+                        self._models.move_to_end((person, digest))
+                        return model
+                model = fit()
+                with self._lock:
+                    self._models[(person, digest)] = model
+                    while len(self._models) > self.size:
+                        self._models.popitem(last=False)
+                return model
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._people[person]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+
+
+_FITTED = _FittedModels(KEPT_MODELS)
+
+
 class TagSuggester:
     """Tag suggestions from one person's labelled items (module docstring). Build with
     :meth:`fit`; :meth:`suggest` for any number of embeddings of the same embedder.
@@ -156,9 +225,14 @@ class TagSuggester:
         rows = [i for i, key in enumerate(keys) if records.get(key)]
         if not rows:
             return cls(None, {}, {})
-        model = TagModel.fit(vectors[rows], [records[keys[i]] for i in rows],
-                             groups=[keys[i] for i in rows], blocks=blocks_of(vectors.shape[1]),
-                             categories=[category_of[keys[i]] for i in rows])
+        x = vectors[rows]
+        records_of_rows = [records[keys[i]] for i in rows]
+        groups = [keys[i] for i in rows]
+        categories = [category_of[keys[i]] for i in rows]
+        model = _FITTED.get(
+            (wardrobe.url, wardrobe.user_id), _digest(x, records_of_rows, groups, categories),
+            lambda: TagModel.fit(x, records_of_rows, groups=groups,
+                                 blocks=blocks_of(x.shape[1]), categories=categories))
         shares = {name: {v: c / sum(counts.values()) for v, c in counts.items()}
                   for name, counts in kept.items()}  # fmt: skip
         labelled = {name: sum(counts.values()) for name, counts in kept.items()}

@@ -42,6 +42,8 @@ Routes::
                                            id taken (concurrent edits all land, none is 409)
     DELETE /api/items/{id}                 204; requests racing it answer 404
     GET    /api/items/{id}/cutout          RGBA PNG (items found in photos)
+    GET    /api/items/{id}/suggested-tags  {"item", "suggested_tags"}: learned from your other
+                                           items (422 for an item without a picture)
     GET    /api/outfits                    ?season=&temperature=&occasion=&formality=&with=&outer=&n=
                                            → [{"items", "score", "explanation"}]
     POST   /api/outfits/feedback           {"items", "kind": like|dislike|wore, "on"?} → 201

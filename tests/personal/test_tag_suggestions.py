@@ -207,3 +207,112 @@ def test_a_tag_that_goes_by_category_is_suggested_by_the_new_items_category(data
     assert {round(s["material"].confidence, 3) for s in suggester.suggest(queries)} == {0.5}
     with pytest.raises(InvalidDataError, match="categories"):
         suggester.suggest(queries, [32])
+
+
+@pytest.fixture
+def fits(monkeypatch):
+    """Every TagModel fit the suggestions make, as (person's wardrobe user, leave-out) calls;
+    the kept models are forgotten first, so that each test starts cold."""
+    import fashionkit.personal.tag_suggestions as ts
+
+    ts._FITTED.clear()
+    calls = []
+    real = ts.TagModel.fit
+
+    def counted(*args, **kwargs):
+        calls.append(len(args[0]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ts.TagModel, "fit", counted)
+    yield calls
+    ts._FITTED.clear()
+
+
+def test_a_fitted_model_is_used_again_until_its_inputs_change(database, fits):
+    alice = database.wardrobe("alice")
+    directions, labels = _closet(alice, 0, 30)
+    queries, _ = _new_looks(directions, 1, per_material=2)
+    first = suggest_tags(alice, KEY, queries)
+    assert suggest_tags(alice, KEY, queries) == first and len(fits) == 1
+    # New items without tags ask with the same inputs: leaving one out leaves nothing out.
+    for n in range(2):
+        alice.add(WardrobeItem(id=f"new-{n}", category_id=1))
+        alice.set_embeddings(KEY, {f"new-{n}": queries[n]})
+    assert len(fits) == 1
+    suggest_tags_for_item(alice, "new-0")
+    suggest_tags_for_item(alice, "new-1")
+    assert len(fits) == 1
+    # A labelled item asking about itself is left out of its own fit: other inputs, once.
+    own = suggest_tags_for_item(alice, "item-00")
+    assert suggest_tags_for_item(alice, "item-00") == own and len(fits) == 2
+    # An edit changes the inputs: a new fit, and the answer follows the edit.
+    for n in range(30):
+        alice.update(f"item-{n:02d}", brand="zeta")
+    after = suggest_tags(alice, KEY, queries)
+    assert len(fits) == 3
+    assert {s["brand"].value for s in after} == {"zeta"} != {s["brand"].value for s in first}
+    # Another person with the very same items and vectors gets a model of their own.
+    bob = database.wardrobe("bob")
+    _closet(bob, 0, 30)
+    for n in range(30):
+        bob.update(f"item-{n:02d}", brand="zeta")
+    assert suggest_tags(bob, KEY, queries) == after and len(fits) == 4
+
+
+def test_one_persons_fits_run_one_at_a_time_and_another_persons_alongside(database, monkeypatch):
+    import threading
+
+    import fashionkit.personal.tag_suggestions as ts
+
+    ts._FITTED.clear()
+    alice, bob = database.wardrobe("alice"), database.wardrobe("bob")
+    _closet(alice, 0, 12)
+    _closet(bob, 1, 12)
+    real = ts.TagModel.fit
+    lock = threading.Lock()
+    running: dict[int, int] = {}
+    most: dict[int, int] = {}
+    fitted: list[int] = []
+    bob_started = threading.Event()
+
+    def watched(x, *args, **kwargs):
+        person = 1 if abs(float(x[0, 0]) - float(bob_x[0, 0])) < 1e-12 else 0
+        with lock:
+            running[person] = running.get(person, 0) + 1
+            most[person] = max(most.get(person, 0), running[person])
+            fitted.append(person)
+        if person == 1:
+            bob_started.set()
+        else:  # Alice's fit waits for Bob's to start: a global lock would hang it here.
+            assert bob_started.wait(10), "another person's fit did not run alongside"
+        try:
+            return real(x, *args, **kwargs)
+        finally:
+            with lock:
+                running[person] -= 1
+
+    bob_x = np.array([bob.embedding_samples(KEY)[2][0]])
+    monkeypatch.setattr(ts.TagModel, "fit", watched)
+    errors: list[BaseException] = []
+
+    def ask(wardrobe, item=None):
+        try:
+            if item is None:
+                suggest_tags(wardrobe, KEY, np.zeros((1, DIMS)))
+            else:
+                suggest_tags_for_item(wardrobe, item, KEY)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    # Six of Alice's requests with the same inputs, two with others (items asking about
+    # themselves), and one of Bob's, all at once.
+    jobs = [(alice, None)] * 6 + [(alice, "item-00"), (alice, "item-01"), (bob, None)]
+    threads = [threading.Thread(target=ask, args=job) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    ts._FITTED.clear()
+    assert not errors, errors
+    assert sorted(fitted) == [0, 0, 0, 1]  # Alice's three distinct inputs once each, Bob's once
+    assert most == {0: 1, 1: 1}
