@@ -114,3 +114,13 @@ class ConflictError(FashionkitError):
 class LimitError(FashionkitError):
     """A write that would take what is stored past its limit (a wardrobe's most items); nothing
     of it was written."""
+
+
+class BusyError(FashionkitError):
+    """The caller already has as much costly work running or waiting as they may; nothing was
+    done, and the same request may succeed once that work is done (in about ``retry_after_s``
+    seconds)."""
+
+    def __init__(self, message: str, retry_after_s: int = 10):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

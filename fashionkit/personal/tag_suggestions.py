@@ -36,8 +36,13 @@ inputs (the vectors, tags and categories it was fitted on, by digest: nothing to
 an edit makes other inputs). Asking about each of one's new items, or the page asking again,
 fits once; an item without tags asks with the same inputs as any other, since leaving it out
 leaves nothing out. And one person's fits run one at a time: requests that arrive during a fit
-wait for it and then find its model, instead of each fitting the same model on another core,
-so no person can take more than one core for suggestions.
+wait for it and then find its model, instead of each fitting the same model at once, so a
+burst of one person's requests costs one fit and never more than one runs for them. Asked
+with ``max_queued`` (the service asks with :data:`MAX_QUEUED_FITS`), a request that finds that
+many of the person's requests already running or waiting is refused with
+:class:`~fashionkit.errors.BusyError` rather than held: each waiting request holds one of the
+server's threads, and a person asking about many labelled items at once (each a fit of its own,
+as each is left out of its own) would otherwise hold them all for minutes.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fashionkit.errors import InvalidDataError, Problem
+from fashionkit.errors import BusyError, InvalidDataError, Problem
 from fashionkit.personal.tags import TagModel
 from fashionkit.wardrobe.attributes import SEASONS
 from fashionkit.wardrobe.database import Wardrobe
@@ -62,6 +67,7 @@ __all__ = [
     "LIST_FIELDS",
     "MIN_LABELLED_ITEMS",
     "KEPT_MODELS",
+    "MAX_QUEUED_FITS",
     "SuggestedTag",
     "TagSuggester",
     "tag_values",
@@ -80,6 +86,8 @@ LIST_FIELDS = frozenset({"season", "occasion"})
 MIN_LABELLED_ITEMS = 3
 #: Fitted models kept per process (module docstring); a few megabytes each.
 KEPT_MODELS = 8
+#: The service's bound on one person's suggestion requests running or waiting at once.
+MAX_QUEUED_FITS = 4
 # Joins a tuple field's words into one value: a control character, which no season name or
 # occasion word can hold (fashionkit.wardrobe.items refuses them), so splitting is exact.
 _JOIN = "\x1f"
@@ -153,13 +161,21 @@ class _FittedModels:
         self._lock = threading.Lock()  # guards the two dicts, never held during a fit
         self._people: dict[Hashable, list] = {}  # person → [their lock, requests using it]
 
-    def get(self, person: Hashable, digest: str, fit: Callable[[], TagModel]) -> TagModel:
+    def get(self, person: Hashable, digest: str, fit: Callable[[], TagModel],
+            max_queued: int | None = None) -> TagModel:
         with self._lock:
+            model = self._models.get((person, digest))
+            if model is not None:  # kept: no fit, so no wait and no refusal
+                self._models.move_to_end((person, digest))
+                return model
             entry = self._people.setdefault(person, [threading.Lock(), 0])
+            if max_queued is not None and entry[1] >= max_queued:
+                raise BusyError(f"{entry[1]} of your requests for suggested tags are being "
+                                "computed; ask again when they are done")
             entry[1] += 1
         try:
             with entry[0]:
-                with self._lock:
+                with self._lock:  # fitted while this request waited its turn
                     model = self._models.get((person, digest))
                     if model is not None:
                         self._models.move_to_end((person, digest))
@@ -209,7 +225,7 @@ class TagSuggester:
 
     @classmethod
     def _fit(cls, wardrobe: Wardrobe, keys: list[str], vectors: np.ndarray,
-             leave_out: set[str]) -> TagSuggester:
+             leave_out: set[str], max_queued: int | None = None) -> TagSuggester:
         embedded = set(keys) - leave_out
         # Read after the vectors: an item removed in between is simply not used.
         items = [i for i in wardrobe.items() if i.id in embedded]
@@ -232,7 +248,8 @@ class TagSuggester:
         model = _FITTED.get(
             (wardrobe.url, wardrobe.user_id), _digest(x, records_of_rows, groups, categories),
             lambda: TagModel.fit(x, records_of_rows, groups=groups,
-                                 blocks=blocks_of(x.shape[1]), categories=categories))
+                                 blocks=blocks_of(x.shape[1]), categories=categories),
+            max_queued)
         shares = {name: {v: c / sum(counts.values()) for v, c in counts.items()}
                   for name, counts in kept.items()}  # fmt: skip
         labelled = {name: sum(counts.values()) for name, counts in kept.items()}
@@ -294,13 +311,14 @@ def suggest_tags(wardrobe: Wardrobe, embedder_key: str, embeddings: np.ndarray,
     return TagSuggester.fit(wardrobe, embedder_key).suggest(embeddings, categories)
 
 
-def suggest_tags_for_item(wardrobe: Wardrobe, item_id: str,
-                          embedder_key: str | None = None) -> dict[str, SuggestedTag]:
+def suggest_tags_for_item(wardrobe: Wardrobe, item_id: str, embedder_key: str | None = None,
+                          *, max_queued: int | None = None) -> dict[str, SuggestedTag]:
     """Suggested tags for the person's item ``item_id`` from its own picture's embedding,
     learned from their other items. ``embedder_key``: whose embeddings (default: the one most
     of the person's items have). :class:`NotFoundError` for an item not in this wardrobe;
     :class:`InvalidDataError` when it has no embedding of that key (entered by hand, or not
-    reindexed for this model)."""
+    reindexed for this model); :class:`BusyError` when ``max_queued`` of the person's
+    requests are running or waiting already (module docstring)."""
     item = wardrobe.get(item_id)
     if embedder_key is None:
         known = wardrobe.embedders()
@@ -318,5 +336,5 @@ def suggest_tags_for_item(wardrobe: Wardrobe, item_id: str,
             f"item {item_id!r}", "embedding",
             f"has no appearance embedding of model {embedder_key!r} (items entered by hand "
             "have no picture): run 'fashionkit wardrobe reindex' with that model")])  # fmt: skip
-    suggester = TagSuggester._fit(wardrobe, keys, vectors, {item_id})
+    suggester = TagSuggester._fit(wardrobe, keys, vectors, {item_id}, max_queued)
     return suggester.suggest(vectors[rows[:1]], [item.category_id])[0]

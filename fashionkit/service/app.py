@@ -5,7 +5,8 @@ with the parts they depend on (:mod:`fashionkit.service.deps`): one database eng
 process, the accounts, the photo jobs and their worker. fashionkit's errors become HTTP answers
 here, once: :class:`~fashionkit.errors.InvalidDataError` 422 with its problems,
 :class:`~fashionkit.errors.NotFoundError` 404, :class:`~fashionkit.errors.ConflictError` 409,
-:class:`~fashionkit.errors.LimitError` 422.
+:class:`~fashionkit.errors.LimitError` 422, :class:`~fashionkit.errors.BusyError` 429 with
+``Retry-After``.
 
 Every ``/api`` route but registration and login needs ``Authorization: Bearer <token>`` (from
 ``POST /api/token``) and sees only that person's wardrobe: another person's item, photo or
@@ -43,7 +44,8 @@ Routes::
     DELETE /api/items/{id}                 204; requests racing it answer 404
     GET    /api/items/{id}/cutout          RGBA PNG (items found in photos)
     GET    /api/items/{id}/suggested-tags  {"item", "suggested_tags"}: learned from your other
-                                           items (422 for an item without a picture)
+                                           items (422 for an item without a picture; 429
+                                           while 4 of your requests for them are computed)
     GET    /api/outfits                    ?season=&temperature=&occasion=&formality=&with=&outer=&n=
                                            → [{"items", "score", "explanation"}]
     POST   /api/outfits/feedback           {"items", "kind": like|dislike|wore, "on"?} → 201
@@ -87,6 +89,7 @@ from sqlalchemy.exc import OperationalError
 
 from fashionkit.errors import (
     MAX_LISTED_PROBLEMS,
+    BusyError,
     ConflictError,
     InvalidDataError,
     LimitError,
@@ -279,6 +282,11 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LimitError)
     async def _over_limit(_request: Request, err: LimitError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(err)})
+
+    @app.exception_handler(BusyError)
+    async def _busy(_request: Request, err: BusyError) -> JSONResponse:
+        return JSONResponse(status_code=429, content={"detail": str(err)},
+                            headers={"Retry-After": str(err.retry_after_s)})
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, err: RequestValidationError) -> JSONResponse:

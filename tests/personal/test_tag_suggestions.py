@@ -316,3 +316,50 @@ def test_one_persons_fits_run_one_at_a_time_and_another_persons_alongside(databa
     assert not errors, errors
     assert sorted(fitted) == [0, 0, 0, 1]  # Alice's three distinct inputs once each, Bob's once
     assert most == {0: 1, 1: 1}
+
+
+def test_a_person_with_too_many_requests_waiting_is_refused_not_held(database, monkeypatch):
+    import threading
+
+    import fashionkit.personal.tag_suggestions as ts
+    from fashionkit.errors import BusyError
+
+    ts._FITTED.clear()
+    alice, bob = database.wardrobe("alice"), database.wardrobe("bob")
+    _closet(alice, 0, 12)
+    _closet(bob, 0, 12)
+    real = ts.TagModel.fit
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def held(*args, **kwargs):
+        started.release()
+        assert release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ts.TagModel, "fit", held)
+    limit = ts.MAX_QUEUED_FITS
+    answers: list[object] = []
+    # Each labelled item asking about itself is a fit of its own: one runs, the rest wait.
+    threads = [threading.Thread(target=lambda k=k: answers.append(
+        suggest_tags_for_item(alice, f"item-{k:02d}", KEY, max_queued=limit)))
+        for k in range(limit)]
+    for t in threads:
+        t.start()
+    assert started.acquire(timeout=30)  # the first fit runs; the others wait behind it
+    for _ in range(600):  # until all of them are in the queue (at most 30 s)
+        if ts._FITTED._people.get((alice.url, alice.user_id), [None, 0])[1] == limit:
+            break
+        threading.Event().wait(0.05)
+    with pytest.raises(BusyError, match=f"{limit} of your requests"):
+        suggest_tags_for_item(alice, "item-09", KEY, max_queued=limit)
+    # Without the bound (the outfit-photo job, the command line) a request waits its turn, and
+    # another person is not refused for Alice's queue.
+    monkeypatch.setattr(ts.TagModel, "fit", real)
+    assert suggest_tags_for_item(bob, "item-09", KEY, max_queued=limit)
+    release.set()
+    for t in threads:
+        t.join(60)
+    assert len(answers) == limit
+    assert suggest_tags_for_item(alice, "item-09", KEY, max_queued=limit)  # room again
+    ts._FITTED.clear()

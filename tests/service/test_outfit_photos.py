@@ -5,6 +5,7 @@ and logs their wears, offers the other garments, and an offer accepted becomes a
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from fastapi.testclient import TestClient
@@ -230,6 +231,23 @@ def test_offers_carry_suggested_tags_from_my_items_and_accept_confirmed_ones(cli
     assert shown.status_code == 200, shown.text
     assert shown.json()["item"] == mine[0]
     assert shown.json()["suggested_tags"]["brand"]["value"] == "acme"
+    # While as many of Alice's requests for suggestions as she may have are computed, one that
+    # would fit is refused at once (429), and one whose model is kept is still answered.
+    import fashionkit.personal.tag_suggestions as ts
+
+    state = client.app.state.service
+    wardrobe = state.wardrobe_for(state.accounts.authenticate("alice", "correct horse").user_id)
+    person = (wardrobe.url, wardrobe.user_id)
+    ts._FITTED._people[person] = [threading.Lock(), ts.MAX_QUEUED_FITS]
+    try:
+        busy = client.get(f"/api/items/{mine[1]}/suggested-tags", headers=alice)
+        kept = client.get(f"/api/items/{mine[0]}/suggested-tags", headers=alice)
+    finally:
+        del ts._FITTED._people[person]
+    assert busy.status_code == 429 and busy.headers["Retry-After"] == "10", busy.text
+    assert "being computed" in busy.json()["detail"]
+    assert kept.status_code == 200 and kept.json() == shown.json()
+    assert client.get(f"/api/items/{mine[1]}/suggested-tags", headers=alice).status_code == 200
     assert client.post("/api/items", json={"id": "by-hand", "category": "top"}, headers=alice)
     by_hand = client.get("/api/items/by-hand/suggested-tags", headers=alice)
     assert by_hand.status_code == 422 and "by-hand" in by_hand.text

@@ -135,14 +135,16 @@ def suggested_tags(state: State, wardrobe: CurrentWardrobe, item_id: str) -> dic
     """Tags suggested for the item from its picture, learned from your other items
     (``fashionkit.personal.tag_suggestions``): ``{"item", "suggested_tags": {field: {"value",
     "confidence", "source": "learned" | "prior"}}}``, empty when too few of your items carry
-    tags. 422 for an item without a picture embedding (entered by hand)."""
-    from fashionkit.personal.tag_suggestions import suggest_tags_for_item
+    tags. 422 for an item without a picture embedding (entered by hand); 429 with
+    ``Retry-After`` while ``MAX_QUEUED_FITS`` of the person's requests for suggestions are
+    computed (each holds a thread of the server until its model is fitted)."""
+    from fashionkit.personal.tag_suggestions import MAX_QUEUED_FITS, suggest_tags_for_item
 
     # The embeddings recognition compares (the server's embedder), else the ones most of the
     # person's items have (a server started without a model).
     embedder = state.worker.embedder if state.worker is not None else None
     key = embedder.key if embedder is not None else None
-    found = suggest_tags_for_item(wardrobe, plausible(item_id), key)
+    found = suggest_tags_for_item(wardrobe, plausible(item_id), key, max_queued=MAX_QUEUED_FITS)
     return {"item": item_id, "suggested_tags": {k: s.to_json() for k, s in found.items()}}
 
 
