@@ -1,13 +1,18 @@
 """Suggested tags from a person's own labelled items: a visible tag is learned and an
 invisible one falls to the prior, shuffled labels teach nothing, another person's items never
-count, too few labelled items give nothing, tuple fields come back as tuples."""
+count, too few labelled items give nothing, tuple fields come back as tuples; a fitted model
+serves again until its inputs change, and one person's fits queue, boundedly, while another's
+run."""
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import pytest
 
-from fashionkit.errors import InvalidDataError, NotFoundError
+import fashionkit.personal.tag_suggestions as ts
+from fashionkit.errors import BusyError, InvalidDataError, NotFoundError
 from fashionkit.personal.tag_suggestions import (
     MIN_LABELLED_ITEMS,
     TagSuggester,
@@ -210,12 +215,16 @@ def test_a_tag_that_goes_by_category_is_suggested_by_the_new_items_category(data
 
 
 @pytest.fixture
-def fits(monkeypatch):
-    """Every TagModel fit the suggestions make, as (person's wardrobe user, leave-out) calls;
-    the kept models are forgotten first, so that each test starts cold."""
-    import fashionkit.personal.tag_suggestions as ts
-
+def cold():
+    """No fitted model kept from elsewhere, before or after the test."""
     ts._FITTED.clear()
+    yield
+    ts._FITTED.clear()
+
+
+@pytest.fixture
+def fits(cold, monkeypatch):
+    """The rows of every TagModel fit the suggestions make."""
     calls = []
     real = ts.TagModel.fit
 
@@ -224,8 +233,14 @@ def fits(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(ts.TagModel, "fit", counted)
-    yield calls
-    ts._FITTED.clear()
+    return calls
+
+
+def _two_people(database, alices_seed: int, bobs_seed: int):
+    alice, bob = database.wardrobe("alice"), database.wardrobe("bob")
+    _closet(alice, alices_seed, 12)
+    _closet(bob, bobs_seed, 12)
+    return alice, bob
 
 
 def test_a_fitted_model_is_used_again_until_its_inputs_change(database, fits):
@@ -259,15 +274,9 @@ def test_a_fitted_model_is_used_again_until_its_inputs_change(database, fits):
     assert suggest_tags(bob, KEY, queries) == after and len(fits) == 4
 
 
-def test_one_persons_fits_run_one_at_a_time_and_another_persons_alongside(database, monkeypatch):
-    import threading
-
-    import fashionkit.personal.tag_suggestions as ts
-
-    ts._FITTED.clear()
-    alice, bob = database.wardrobe("alice"), database.wardrobe("bob")
-    _closet(alice, 0, 12)
-    _closet(bob, 1, 12)
+def test_one_persons_fits_run_one_at_a_time_and_another_persons_alongside(database, cold,
+                                                                          monkeypatch):
+    alice, bob = _two_people(database, 0, 1)
     real = ts.TagModel.fit
     lock = threading.Lock()
     running: dict[int, int] = {}
@@ -312,22 +321,14 @@ def test_one_persons_fits_run_one_at_a_time_and_another_persons_alongside(databa
         t.start()
     for t in threads:
         t.join(60)
-    ts._FITTED.clear()
     assert not errors, errors
     assert sorted(fitted) == [0, 0, 0, 1]  # Alice's three distinct inputs once each, Bob's once
     assert most == {0: 1, 1: 1}
 
 
-def test_a_person_with_too_many_requests_waiting_is_refused_not_held(database, monkeypatch):
-    import threading
-
-    import fashionkit.personal.tag_suggestions as ts
-    from fashionkit.errors import BusyError
-
-    ts._FITTED.clear()
-    alice, bob = database.wardrobe("alice"), database.wardrobe("bob")
-    _closet(alice, 0, 12)
-    _closet(bob, 0, 12)
+def test_a_person_with_too_many_requests_waiting_is_refused_not_held(database, cold,
+                                                                     monkeypatch):
+    alice, bob = _two_people(database, 0, 0)
     real = ts.TagModel.fit
     release = threading.Event()
     started = threading.Semaphore(0)
@@ -362,4 +363,3 @@ def test_a_person_with_too_many_requests_waiting_is_refused_not_held(database, m
         t.join(60)
     assert len(answers) == limit
     assert suggest_tags_for_item(alice, "item-09", KEY, max_queued=limit)  # room again
-    ts._FITTED.clear()
