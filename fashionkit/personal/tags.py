@@ -131,36 +131,43 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, classes: int, penalties: Sequenc
     cross-validation folds are fitted together) and per L2 ``penalties`` (P): weights
     K×P×F×C and biases K×P×C. Accelerated gradient descent on the weighted mean
     cross-entropy + penalty·|W|²/2, each problem with the step 1/L of its curvature bound.
-    All K×P problems run as one batch: a person's tag model fits hundreds of them."""
+    All K×P problems run as one batch: a person's tag model fits hundreds of them.
+
+    The descent runs in float32: its weights agree with float64's to ~1e-6 of their size, far
+    below anything the held-out comparison of candidates can tell apart, in a third of the
+    time (most of a tag model's fit is here)."""
     n, f = x.shape
     lam = np.asarray(penalties, dtype=np.float64)[None, :, None, None]        # 1×P×1×1
     w_rows = weights / weights.sum(axis=1, keepdims=True)                     # K×N
-    target = np.zeros((classes, n))
+    target = np.zeros((classes, n), np.float32)
     target[y, np.arange(n)] = 1.0
     spectral = np.array([np.linalg.norm(x * np.sqrt(r)[:, None], 2) ** 2 for r in w_rows])
     step = (1.0 / (0.5 * (spectral[:, None] + 1.0) + lam[..., 0, 0]))[..., None, None]  # K×P×1×1
     k, p = len(w_rows), lam.shape[1]
+    m = k * p * classes
     # Classes before samples (K×P×C×N), so that the softmax reduces over a short leading axis
-    # with the samples contiguous: several times faster than the other way round.
-    w = np.zeros((k, p, classes, f))
-    b = np.broadcast_to(np.log(w_rows @ target.T + 1e-3)[:, None, :, None],
-                        (k, p, classes, 1)).copy()
+    # with the samples contiguous; the products as one matrix product over all K×P×C rows.
+    w = np.zeros((k, p, classes, f), np.float32)
+    b = np.broadcast_to(np.log(w_rows @ target.T.astype(np.float64) + 1e-3)[:, None, :, None],
+                        (k, p, classes, 1)).astype(np.float32)
     vw, vb = w.copy(), b.copy()
-    xt = np.ascontiguousarray(x.T)
-    wr = w_rows[:, None, None, :]                                             # K×1×1×N
+    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    xt = np.ascontiguousarray(x32.T)
+    wr = w_rows[:, None, None, :].astype(np.float32)                           # K×1×1×N
+    lam32, step32 = lam.astype(np.float32), step.astype(np.float32)
     for t in range(1, _STEPS + 1):
-        z = vw @ xt + vb
+        z = (vw.reshape(m, f) @ xt).reshape(k, p, classes, n) + vb
         z -= z.max(axis=2, keepdims=True)
         np.exp(z, out=z)
         z /= z.sum(axis=2, keepdims=True)
         residual = (z - target) * wr
-        gw = residual @ x + lam * vw
+        gw = (residual.reshape(m, n) @ x32).reshape(k, p, classes, f) + lam32 * vw
         gb = residual.sum(axis=3, keepdims=True)
-        w_next, b_next = vw - step * gw, vb - step * gb
-        momentum = (t - 1) / (t + 2)
+        w_next, b_next = vw - step32 * gw, vb - step32 * gb
+        momentum = np.float32((t - 1) / (t + 2))
         vw, vb = w_next + momentum * (w_next - w), b_next + momentum * (b_next - b)
         w, b = w_next, b_next
-    return np.swapaxes(w, 2, 3), b[..., 0]
+    return np.swapaxes(w, 2, 3).astype(np.float64), b[..., 0].astype(np.float64)
 
 
 def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
