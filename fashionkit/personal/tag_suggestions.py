@@ -35,7 +35,8 @@ times, where suggesting from the fitted model takes milliseconds. So a fitted mo
 inputs (the vectors, tags and categories it was fitted on, by digest: nothing to invalidate,
 an edit makes other inputs). Asking about each of one's new items, or the page asking again,
 fits once; an item without tags asks with the same inputs as any other, since leaving it out
-leaves nothing out. And one person's fits run one at a time: requests that arrive during a fit
+leaves nothing out. And one person's fits run one at a time (in a process; a server of
+several processes keeps models and queues in each): requests that arrive during a fit
 wait for it and then find its model, instead of each fitting the same model at once, so a
 burst of one person's requests costs one fit and never more than one runs for them. Asked
 with ``max_queued`` (the service asks with :data:`MAX_QUEUED_FITS`), a request that finds that
