@@ -145,9 +145,9 @@ def _digest(x: np.ndarray, records: list[dict[str, str | None]], groups: list[st
             categories: list[int]) -> str:
     """A digest of everything a :class:`TagModel` is fitted from: equal digests, equal models."""
     h = hashlib.sha256()
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    h.update(json.dumps([x.shape, records, groups, categories], sort_keys=True).encode())
-    h.update(x.tobytes())
+    h.update(json.dumps([x.shape, x.dtype.str, records, groups, categories],
+                        sort_keys=True).encode())
+    h.update(np.ascontiguousarray(x).tobytes())
     return h.hexdigest()
 
 
@@ -162,12 +162,20 @@ class _FittedModels:
         self._lock = threading.Lock()  # guards the two dicts, never held during a fit
         self._people: dict[Hashable, list] = {}  # person → [their lock, requests using it]
 
+    def _kept(self, key: tuple[Hashable, str]) -> TagModel | None:
+        """The model kept under ``key``, now the most recently used (the caller holds the
+        lock)."""
+        model = self._models.get(key)
+        if model is not None:
+            self._models.move_to_end(key)
+        return model
+
     def get(self, person: Hashable, digest: str, fit: Callable[[], TagModel],
             max_queued: int | None = None) -> TagModel:
+        key = (person, digest)
         with self._lock:
-            model = self._models.get((person, digest))
+            model = self._kept(key)
             if model is not None:  # kept: no fit, so no wait and no refusal
-                self._models.move_to_end((person, digest))
                 return model
             entry = self._people.setdefault(person, [threading.Lock(), 0])
             if max_queued is not None and entry[1] >= max_queued:
@@ -177,13 +185,12 @@ class _FittedModels:
         try:
             with entry[0]:
                 with self._lock:  # fitted while this request waited its turn
-                    model = self._models.get((person, digest))
-                    if model is not None:
-                        self._models.move_to_end((person, digest))
-                        return model
+                    model = self._kept(key)
+                if model is not None:
+                    return model
                 model = fit()
                 with self._lock:
-                    self._models[(person, digest)] = model
+                    self._models[key] = model
                     while len(self._models) > self.size:
                         self._models.popitem(last=False)
                 return model
