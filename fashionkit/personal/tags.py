@@ -148,7 +148,7 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, classes: int, penalties: Sequenc
     # Classes before samples (K×P×C×N), so that the softmax reduces over a short leading axis
     # with the samples contiguous; the products as one matrix product over all K×P×C rows.
     w = np.zeros((k, p, classes, f), np.float32)
-    b = np.broadcast_to(np.log(w_rows @ target.T.astype(np.float64) + 1e-3)[:, None, :, None],
+    b = np.broadcast_to(np.log(w_rows @ target.T + 1e-3)[:, None, :, None],  # float64 product
                         (k, p, classes, 1)).astype(np.float32)
     vw, vb = w.copy(), b.copy()
     x32 = np.ascontiguousarray(x, dtype=np.float32)
