@@ -63,6 +63,14 @@ class Server:
                 time.sleep(0.1)
         raise AssertionError(f"server {self.name} did not start")
 
+    def freeze(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
+
     def kill(self) -> None:
         assert self.process is not None
         os.kill(self.process.pid, signal.SIGKILL)
@@ -84,6 +92,13 @@ def _held_by(claimed_by: str | None, server: Server) -> bool:
     # Worker names are host:pid:random (fashionkit.service.photos.PhotoWorker).
     assert server.process is not None
     return claimed_by is not None and claimed_by.split(":")[-2] == str(server.process.pid)
+
+
+def _running_in(engine, batch: dict[str, int], server: Server) -> tuple[set[str], Counter]:
+    """The jobs of ``batch`` running in ``server``, and the count of each status in ``batch``."""
+    jobs = {j: v for j, v in _jobs(engine).items() if j in batch}
+    running = {j for j, (s, by, _) in jobs.items() if s == "running" and _held_by(by, server)}
+    return running, Counter(s for s, _, _ in jobs.values())
 
 
 def _throttle_is_shared(servers: list[Server]) -> None:
@@ -136,13 +151,17 @@ def _share_and_kill(tmp_path: Path, rounds: int, per_round: int) -> None:
                 accepted.update(batch)
                 deadline = time.monotonic() + 30
                 while True:  # a moment with the victim detecting, jobs done and queued
-                    jobs = {j: v for j, v in _jobs(engine).items() if j in batch}
-                    statuses = Counter(s for s, _, _ in jobs.values())
-                    running = {j for j, (s, by, _) in jobs.items()
-                               if s == "running" and _held_by(by, victim)}  # fmt: skip
+                    running, statuses = _running_in(engine, batch, victim)
                     if running and statuses["done"] and statuses["queued"] >= 2:
-                        break
-                    assert time.monotonic() < deadline, jobs
+                        # Between that read and the kill the victim may have finished its job;
+                        # frozen, it cannot, so what a second read sees is what the kill finds.
+                        victim.freeze()
+                        time.sleep(0.05)  # a commit already sent lands before the second read
+                        running, statuses = _running_in(engine, batch, victim)
+                        if running and statuses["queued"]:
+                            break
+                        victim.thaw()
+                    assert time.monotonic() < deadline, _jobs(engine)
                     time.sleep(0.02)
                 victim.kill()
                 at_kill = _jobs(engine)
