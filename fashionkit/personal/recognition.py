@@ -22,15 +22,18 @@ features. The weighting is folded into the projection, so matching takes raw emb
 
 **Matching.** Cosine similarity in the projected space to each sample of the gallery; an item's
 similarity is that of its closest sample (photos of one item differ more than a mean of them
-says). Given categories, a query is matched only with items of its own category.
+says). Given categories, a query is matched only with items of its own category: an item's
+categories are those its samples were seen under and the one the person gives it, so an item
+whose category the person corrected is still found where the detector sees it as before.
 
 **The "new item" threshold** is calibrated on the labelled photos, not set by hand: for each
 labelled sample, refit without its photo and take its best similarity (what a known item
-scores: the *known* scores); refit without its whole item and take its best similarity (what an
-item never seen scores: the *new* scores). The threshold is the one with the fewest expected
-errors when :data:`NEW_ITEM_SHARE` of the garments in a photo are new (the middle of the best
-range): a person photographs mostly clothes they own, so a known item taken for new is the
-common mistake, and the costly one — at one new garment in ten, calling 5 % of the known ones
+scores: the *known* scores); refit without its whole item and take its best similarity among
+the items of its category (what an item never seen scores: the *new* scores; an item alone in
+its category is new by that alone and gives none). The threshold is the one with the fewest
+expected errors when :data:`NEW_ITEM_SHARE` of the garments in a photo are new (the middle of
+the best range): a person photographs mostly clothes they own, so a known item taken for new is
+the common mistake, and the costly one — at one new garment in ten, calling 5 % of the known ones
 new offers as many false new items as true ones. Balanced accuracy, which weighs both mistakes
 alike, would trade many false offers for the last few new items. The features weighting above
 is still judged by balanced accuracy: it asks how well the two sets of scores separate as a
@@ -43,7 +46,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,7 +81,7 @@ NEW_ITEM_SHARE = 0.1
 #: Without known scores, the share of new scores put below the threshold.
 FALLBACK_NEW_QUANTILE = 0.9
 _FORMAT = "fashionkit-gallery"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: an item has a list of categories (1: one)
 
 
 def check_embeddings(embeddings: np.ndarray, what: str = "embeddings",
@@ -243,7 +246,8 @@ class Gallery:
     def __init__(self, projection: Projection, samples: np.ndarray, sample_items: Sequence[str],
                  *, threshold: float, shrinkage: float, calibrated: bool,
                  known_scores: np.ndarray | None = None, new_scores: np.ndarray | None = None,
-                 item_categories: dict[str, int] | None = None, feature_weight: float = 1.0):
+                 item_categories: Mapping[str, Iterable[int]] | None = None,
+                 feature_weight: float = 1.0):
         self.projection = projection
         self.samples = samples  # N×r, adapted and unit
         self.sample_items = list(sample_items)
@@ -252,7 +256,11 @@ class Gallery:
         self.shrinkage = float(shrinkage)
         self.calibrated = bool(calibrated)
         self.dims = int(projection.mean.shape[0])
-        self.item_categories = dict(item_categories) if item_categories is not None else None
+        self.item_categories = (
+            {item: sorted({int(c) for c in cats}) for item, cats in item_categories.items()}
+            if item_categories is not None
+            else None
+        )
         self.feature_weight = float(feature_weight)
         self.calibration = {
             "known": np.asarray(known_scores if known_scores is not None else [], float),
@@ -268,15 +276,19 @@ class Gallery:
     @classmethod
     def fit(cls, embeddings: np.ndarray, item_ids: Sequence[str], *,
             groups: Sequence[str] | None = None, categories: Sequence[int] | None = None,
+            item_categories: Mapping[str, int] | None = None,
             shrinkage: float | None = None, threshold: float | None = None,
             blocks: Mapping[str, slice] | None = None,
             new_share: float = NEW_ITEM_SHARE) -> Gallery:
         """A gallery of ``embeddings`` (N×D, from one :class:`ItemEmbedder`) of the items
         ``item_ids`` (N strings). ``groups``: the photo of each sample (N strings; default:
         every sample its own photo), for leave-one-photo-out choices. ``categories``: each
-        sample's category id (N ints): then an embedding is matched only with items of its
-        own category (:meth:`match` takes the query's), as a shirt is never your trousers,
-        and the calibration compares like with like. ``shrinkage`` and ``threshold`` fix what
+        sample's category id (N ints), the one it was seen under: then an embedding is matched
+        only with items of its own category (:meth:`match` takes the query's), as a shirt is
+        never your trousers, and the calibration compares like with like. An item may be
+        matched under each of its samples' categories and, given ``item_categories`` (item id
+        → category), its own: the person's correction of what the detector called it.
+        ``shrinkage`` and ``threshold`` fix what
         is otherwise chosen on the data (module docstring). ``blocks``: the embedding's
         blocks (:func:`~fashionkit.personal.embedding.embedding_blocks`); then the weight of
         its ``"features"`` block is chosen among :data:`FEATURE_WEIGHTS` as well (module
@@ -288,6 +300,9 @@ class Gallery:
         x = check_embeddings(embeddings)
         ids = [str(i) for i in item_ids]
         cats, problems = check_categories(categories, len(x))
+        if item_categories is not None and cats is None:
+            problems.append(Problem("item_categories", "mapping", "needs the samples' "
+                                    "categories too"))
         if len(x) == 0:
             problems.append(Problem("embeddings", "array", "the gallery needs at least one "
                                     "labelled item embedding"))
@@ -306,6 +321,16 @@ class Gallery:
             raise InvalidDataError(problems)
         names = sorted(set(ids))
         labels = np.array([names.index(i) for i in ids])
+        item_category: dict[str, set[int]] | None = None
+        kinds: _Kinds | None = None
+        if cats is not None:
+            item_category = {item: set() for item in names}
+            for item, c in zip(ids, cats.tolist(), strict=True):
+                item_category[item].add(c)
+            for item, c in (item_categories or {}).items():
+                if item in item_category:
+                    item_category[item].add(int(c))
+            kinds = _Kinds.of(cats, [item_category[i] for i in ids])
         photo_of = np.array(photos)
         grid = (shrinkage,) if shrinkage is not None else SHRINKAGE_GRID
         columns_of = {}
@@ -313,7 +338,7 @@ class Gallery:
             columns_of[weight] = np.ones(x.shape[1])
             if blocks is not None:
                 columns_of[weight][blocks["features"]] = weight
-        fits = {w: _calibration(x * columns, labels, photo_of, grid, cats)
+        fits = {w: _calibration(x * columns, labels, photo_of, grid, kinds)
                 for w, columns in columns_of.items()}
         # The best separated weighting; ties (and no known scores to judge by): the most
         # weight on the detector's features, the embedder's own weighting first.
@@ -329,11 +354,6 @@ class Gallery:
                 threshold = -1.0
         columns = columns_of[weight]
         projection = Projection.fit(x * columns, labels, alpha).scaled(columns, x.mean(axis=0))
-        item_category: dict[str, int] | None = None
-        if cats is not None:
-            item_category = {}
-            for item, c in zip(ids, cats.tolist(), strict=True):
-                item_category.setdefault(item, c)
         return cls(projection, projection(x), ids, threshold=threshold, shrinkage=alpha,
                    calibrated=calibrated, known_scores=known, new_scores=new,
                    item_categories=item_category, feature_weight=weight)
@@ -343,8 +363,13 @@ class Gallery:
                      ) -> np.ndarray:
         """``M×K`` cosine similarities (adapted space) of ``embeddings`` (M×D) to each of
         :attr:`item_ids` (K): that of the item's closest sample. With ``categories`` (M ints)
-        and a gallery fitted with categories, items of another category get −1 (the lowest
-        cosine: never a match above any threshold)."""
+        and a gallery fitted with categories, items not of the row's category get −1 (the
+        lowest cosine; :meth:`match` never takes them, whatever the threshold)."""
+        return self._similarities(embeddings, categories)[0]
+
+    def _similarities(self, embeddings: np.ndarray, categories: Sequence[int] | None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`similarities`, and the M×K mask of the items of each row's category."""
         z = self.projection(check_embeddings(embeddings, dims=self.dims))
         per_sample = z @ self.samples.T
         out = np.full((len(z), len(self.item_ids)), -np.inf)
@@ -352,14 +377,17 @@ class Gallery:
         for j, item in enumerate(self.sample_items):
             k = index[item]
             out[:, k] = np.maximum(out[:, k], per_sample[:, j])
+        allowed = np.ones(out.shape, bool)
         if categories is not None and self.item_categories is not None:
             cats, problems = check_categories(categories, len(z))
             if problems:
                 raise InvalidDataError(problems)
             assert cats is not None  # categories were given
-            item_cats = np.array([self.item_categories[i] for i in self.item_ids])
-            out[cats[:, None] != item_cats[None, :]] = -1.0
-        return out
+            of_item = [set(self.item_categories[i]) for i in self.item_ids]
+            allowed = np.array([[c in item for item in of_item] for c in cats.tolist()],
+                               bool).reshape(out.shape)  # fmt: skip
+            out[~allowed] = -1.0
+        return out, allowed
 
     def match(self, embeddings: np.ndarray, *, categories: Sequence[int] | None = None,
               top: int = 5, exclusive: bool = False) -> list[Match]:
@@ -368,14 +396,19 @@ class Gallery:
 
         ``exclusive``: the rows are the items of ONE photo, so no two can be the same item:
         pairs are taken most similar first (greedy; a photo holds a handful of items), and a
-        row whose best item went to a closer row gets its best remaining one."""
-        sims = self.similarities(embeddings, categories)
-        chosen = np.argmax(sims, axis=1)
+        row whose best item went to a closer row gets its best remaining one. A row with no
+        item of its category left is new, whatever the threshold (with every item the only
+        one of its kind the calibration has no new scores to set it by)."""
+        sims, allowed = self._similarities(embeddings, categories)
+        chosen = np.where(allowed.any(axis=1), np.argmax(np.where(allowed, sims, -np.inf), axis=1),
+                          -1)  # fmt: skip
         if exclusive and len(sims) > 1:
             chosen = np.full(len(sims), -1)
-            free = sims.copy()
+            free = np.where(allowed, sims, -np.inf)
             for _ in range(min(free.shape)):
                 row, col = np.unravel_index(int(np.argmax(free)), free.shape)
+                if free[row, col] == -np.inf:
+                    break  # no row has an item of its category left
                 chosen[row] = col
                 free[row, :] = -np.inf
                 free[:, col] = -np.inf
@@ -384,7 +417,7 @@ class Gallery:
             order = np.argsort(-sims[m], kind="stable")[:top]
             candidates = [(self.item_ids[k], float(sims[m, k])) for k in order]
             k = int(chosen[m])
-            if k < 0:  # more rows than items: this one is left without an item
+            if k < 0:  # no item of its category, or more rows than items: left without one
                 out.append(Match(None, float(sims[m].max()), True, candidates))
                 continue
             similarity = float(sims[m, k])
@@ -430,18 +463,21 @@ class Gallery:
             if samples.shape[0] != len(header["sample_items"]) \
                     or projection.matrix.shape != (projection.mean.shape[0], samples.shape[1]):
                 raise bad("stored arrays do not fit together")
+            item_categories = header.get("item_categories")
+            if item_categories is not None and header.get("format_version", 0) < 2:
+                item_categories = {item: [c] for item, c in item_categories.items()}
             return cls(projection, samples, header["sample_items"],
                        threshold=header["threshold"], shrinkage=header["shrinkage"],
                        calibrated=header["calibrated"], known_scores=arrays["known"],
                        new_scores=arrays["new"],
-                       item_categories=header.get("item_categories"),
+                       item_categories=item_categories,
                        feature_weight=header.get("feature_weight", 1.0))
         except (KeyError, TypeError, IndexError) as err:
             raise bad(f"incomplete stored gallery ({type(err).__name__}: {err})") from None
 
 
 def _calibration(x: np.ndarray, labels: np.ndarray, photos: np.ndarray,
-                 alphas: Sequence[float], cats: np.ndarray | None
+                 alphas: Sequence[float], cats: _Kinds | None
                  ) -> tuple[float, np.ndarray, np.ndarray]:
     """The shrinkage of ``alphas`` with the best leave-one-photo-out top-1 (ties: the least
     whitening, the simpler map generalises better), its known scores and its new scores."""
@@ -459,15 +495,33 @@ def _separation(known: np.ndarray, new: np.ndarray) -> float:
     return float(1.0 - _expected_errors(known, new, np.array([threshold]), 0.5)[0])
 
 
-def _allowed(cats: np.ndarray | None, query: np.ndarray, rest: np.ndarray) -> np.ndarray:
-    """Q×R mask of the gallery samples each query may match (its own category)."""
+@dataclass(frozen=True)
+class _Kinds:
+    """The samples' categories for the calibration: ``seen`` (N ints), the one each sample
+    was seen under (what it asks with, held out); ``member`` (N×C), whether its item may be
+    matched under each of ``values`` (C sorted category ids)."""
+
+    seen: np.ndarray
+    member: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, seen: np.ndarray, of_item: Sequence[set[int]]) -> _Kinds:
+        values = np.array(sorted(set(seen.tolist()).union(*of_item)), dtype=int)
+        member = np.array([[int(v) in cats for v in values] for cats in of_item], bool)
+        return cls(seen, member.reshape(len(seen), len(values)), values)
+
+
+def _allowed(cats: _Kinds | None, query: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """Q×R mask of the gallery samples each query may match (items of its category)."""
     if cats is None:
         return np.ones((int(query.sum()), int(rest.sum())), bool)
-    return cats[query][:, None] == cats[rest][None, :]
+    columns = np.searchsorted(cats.values, cats.seen[query])
+    return cats.member[rest][:, columns].T
 
 
 def _leave_one_photo_out(x: np.ndarray, labels: np.ndarray, photos: np.ndarray,
-                         alphas: Sequence[float], cats: np.ndarray | None = None
+                         alphas: Sequence[float], cats: _Kinds | None = None
                          ) -> dict[float, tuple[np.ndarray, float]]:
     """For each shrinkage of ``alphas``: the known scores (best similarity of each sample
     whose item has other photos, the gallery refit without its photo) and the top-1 accuracy
@@ -496,7 +550,7 @@ def _leave_one_photo_out(x: np.ndarray, labels: np.ndarray, photos: np.ndarray,
 
 
 def _leave_one_item_out(x: np.ndarray, labels: np.ndarray, alpha: float,
-                        cats: np.ndarray | None = None) -> np.ndarray:
+                        cats: _Kinds | None = None) -> np.ndarray:
     """New scores: each sample's best similarity to the other items, the gallery refit
     without its item (as an item never seen is absent from the projection too)."""
     scores: list[float] = []
@@ -506,7 +560,9 @@ def _leave_one_item_out(x: np.ndarray, labels: np.ndarray, alpha: float,
         if not rest.any():
             continue
         projection = Projection.fit(x[rest], labels[rest], alpha)
-        sims = np.where(_allowed(cats, held, rest), projection(x[held]) @ projection(x[rest]).T,
-                        -1.0)
-        scores.extend(float(s) for s in sims.max(axis=1))
+        allowed = _allowed(cats, held, rest)
+        sims = np.where(allowed, projection(x[held]) @ projection(x[rest]).T, -1.0)
+        # A sample with no other item of its category is new by the category alone: it says
+        # nothing of what a new item's best similarity is, so it does not move the threshold.
+        scores.extend(float(s) for s in sims.max(axis=1)[allowed.any(axis=1)])
     return np.asarray(scores)

@@ -113,7 +113,8 @@ def gallery_for(wardrobe: Wardrobe, embedder_key: str):
     from fashionkit.personal.recognition import Gallery
     from fashionkit.personal.tag_suggestions import blocks_of
 
-    keys, sources, vectors = wardrobe.embedding_samples(embedder_key)
+    samples = wardrobe.recognition_samples(embedder_key)
+    keys, sources, vectors = samples.keys, samples.sources, samples.vectors
     if not keys:
         others = wardrobe.embedders()
         hint = (
@@ -141,17 +142,11 @@ def gallery_for(wardrobe: Wardrobe, embedder_key: str):
     ]  # fmt: skip
     # An item is matched only with detections of its own category (a shirt is never your
     # trousers), as the recognition benchmark measures it: without, a never-seen item finds a
-    # look-alike of another kind far more often.
-    category_of = {item.id: item.category_id for item in wardrobe.items()}
-    known = [k in category_of for k in keys]  # an item removed meanwhile: left out
-    keys = [k for k, ok in zip(keys, known, strict=True) if ok]
-    groups = [g for g, ok in zip(groups, known, strict=True) if ok]
-    vectors = vectors[np.array(known, bool)]
-    if not keys:
-        raise InvalidDataError([Problem(f"wardrobe {wardrobe.user!r}", "item embeddings",
-                                        "no item with an embedding is left")])
+    # look-alike of another kind far more often. Its categories are those the detector saw it
+    # under and the one the person gave it: the detector keeps calling a corrected item what
+    # it did.
     return Gallery.fit(vectors, keys, groups=groups, blocks=blocks_of(vectors.shape[1]),
-                       categories=[category_of[k] for k in keys])
+                       categories=samples.seen_as, item_categories=samples.categories)
 
 
 def recognise(
@@ -201,7 +196,8 @@ def keep_views(
     own items (leave one photo out) instead of falling back to a guess."""
     views = [(r.item_id, photo_sha256, r.vector) for r in recognised if r.vector is not None]
     if views:
-        wardrobe.add_views(embedder_key, views)
+        wardrobe.add_views(embedder_key, views,
+                           categories={r.item_id: r.category_id for r in recognised})
 
 
 def suggest_for_offers(suggester, offered: Sequence[OfferedItem]) -> None:

@@ -262,7 +262,8 @@ def offer_is(store, wardrobe: Wardrobe, job: dict, index: int, item_id: str) -> 
     wardrobe.record_wears([item.id], on=dt.date.fromisoformat(job["worn_on"]))
     if stored.embedding is not None and job.get("photo_sha256"):
         key, vector = stored.embedding
-        wardrobe.add_views(key, [(item.id, job["photo_sha256"], vector)])
+        wardrobe.add_views(key, [(item.id, job["photo_sha256"], vector)],
+                           categories={item.id: stored.item.category_id})
 
     def mark(result: dict) -> dict:
         offers = [dict(o) for o in result.get("new", [])]

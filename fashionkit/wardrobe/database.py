@@ -53,6 +53,7 @@ __all__ = [
     "ItemPart",
     "ItemInPhoto",
     "ItemRecord",
+    "RecognitionSamples",
     "WearStats",
     "AnnotatedPhoto",
     "PhotoAnnotation",
@@ -155,6 +156,21 @@ class ItemInPhoto:
     # (embedder key, D float32 L2-normalised vector): stored with the item, for recognising it
     # in later photos.
     embedding: tuple[str, np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
+class RecognitionSamples:
+    """Every vector of one embedder of a person's items, for a recognition gallery: ``keys``,
+    ``sources`` and ``vectors`` as :meth:`Wardrobe.embedding_samples` gives them; ``seen_as``:
+    the category the detector gave the item where each vector was seen (a view's photo; for the
+    item's own picture, the category it was added under from a photo, else its category);
+    ``categories``: item id → the item's category now (the person's word on it)."""
+
+    keys: list[str]
+    sources: list[str]
+    vectors: np.ndarray
+    seen_as: list[int]
+    categories: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -703,6 +719,7 @@ class Wardrobe:
         session.add(row)
         self._fill_row(row, item, detected.attribute_scores)
         row.photo_id = photo_id
+        row.detected_category_id = item.category_id
         row.box = [float(v) for v in detected.box]
         row.mask = dict(detected.mask)
         row.score = float(detected.score)
@@ -966,7 +983,11 @@ class Wardrobe:
     # -- recognition: item embeddings, wear counts, wears from photos ---------------------------
     @staticmethod
     def _embedding_row(
-        item_id: int, embedder: str, vector: np.ndarray, source: str = ""
+        item_id: int,
+        embedder: str,
+        vector: np.ndarray,
+        source: str = "",
+        category_id: int | None = None,
     ) -> ItemEmbeddingRow:
         values = np.asarray(vector, dtype="<f4")
         if values.ndim != 1 or not len(values) or not np.isfinite(values).all():
@@ -980,6 +1001,7 @@ class Wardrobe:
             source=source,
             dims=len(values),
             vector=values.tobytes(),
+            category_id=category_id,
         )
 
     def set_embeddings(
@@ -1007,10 +1029,19 @@ class Wardrobe:
             for row, vector in zip(rows, vectors.values(), strict=True):
                 session.add(self._embedding_row(row.id, embedder, vector))
 
-    def add_views(self, embedder: str, views: Iterable[tuple[str, str, np.ndarray]]) -> None:
+    def add_views(
+        self,
+        embedder: str,
+        views: Iterable[tuple[str, str, np.ndarray]],
+        *,
+        categories: Mapping[str, int] | None = None,
+    ) -> None:
         """Store vectors of items as seen in other photos: ``(item id, source photo SHA-256,
         D float32)`` each, replacing an earlier one of the same item, key and photo; one
-        transaction. :class:`NotFoundError` names an unknown item id."""
+        transaction. ``categories``: item id → the category the detector gave it in that
+        photo, kept with the view (:meth:`recognition_samples`). :class:`NotFoundError` names
+        an unknown item id."""
+        categories = dict(categories or {})
         views = [(key, str(source), vector) for key, source, vector in views]
         if any(not source for _, source, _ in views):
             raise ValueError("a view needs the photo it was seen in")
@@ -1024,20 +1055,34 @@ class Wardrobe:
                         ItemEmbeddingRow.source == source,
                     )
                 )
-                session.add(self._embedding_row(rows[key].id, embedder, vector, source))
+                session.add(
+                    self._embedding_row(
+                        rows[key].id, embedder, vector, source, categories.get(key)
+                    )
+                )
 
     def embeddings(self, embedder: str) -> tuple[list[str], np.ndarray]:
         """This person's item ids that have a vector of ``embedder`` of their own picture, and
         those vectors (N×D float32, in the same order, by item id); ``([], 0×0)`` when there
         are none. :class:`InvalidDataError` when stored vectors are damaged or of mixed
         sizes."""
-        keys, _, vectors = self._vectors(embedder, own_only=True)
+        keys, _, vectors, _ = self._vectors(embedder, own_only=True)
         return keys, vectors
 
     def embedding_samples(self, embedder: str) -> tuple[list[str], list[str], np.ndarray]:
         """Every vector of ``embedder`` of this person's items, own pictures and views:
         ``(item ids, sources, N×D float32)``, by item id then source (``""`` first)."""
-        return self._vectors(embedder, own_only=False)
+        keys, sources, vectors, _ = self._vectors(embedder, own_only=False)
+        return keys, sources, vectors
+
+    def recognition_samples(self, embedder: str) -> RecognitionSamples:
+        """:meth:`embedding_samples` with the categories each vector was seen under and each
+        item's own (:class:`RecognitionSamples`), read together."""
+        keys, sources, vectors, categories = self._vectors(embedder, own_only=False)
+        seen_as = [view if view is not None else detected if detected is not None else now
+                   for view, detected, now in categories]  # fmt: skip
+        now_of = {k: now for k, (_, _, now) in zip(keys, categories, strict=True)}
+        return RecognitionSamples(keys, sources, vectors, seen_as, now_of)
 
     def _vectors(self, embedder: str, *, own_only: bool):
         query = (
@@ -1046,6 +1091,9 @@ class Wardrobe:
                 ItemEmbeddingRow.source,
                 ItemEmbeddingRow.dims,
                 ItemEmbeddingRow.vector,
+                ItemEmbeddingRow.category_id,
+                ItemRow.detected_category_id,
+                ItemRow.category_id,
             )
             .join(ItemRow, ItemRow.id == ItemEmbeddingRow.item_id)
             .where(ItemRow.user_id == self.user_id, ItemEmbeddingRow.embedder == embedder)
@@ -1056,8 +1104,8 @@ class Wardrobe:
         with self._sessions() as session:
             rows = session.execute(query).all()
         if not rows:
-            return [], [], np.zeros((0, 0), np.float32)
-        found = [(k, d, v) for k, _, d, v in rows]
+            return [], [], np.zeros((0, 0), np.float32), []
+        found = [(k, d, v) for k, _, d, v, *_ in rows]
         dims = {d for _, d, _ in found}
         bad = [k for k, d, v in found if len(v) != 4 * d]
         if len(dims) > 1 or bad:
@@ -1069,7 +1117,12 @@ class Wardrobe:
                          f"{message}: run 'fashionkit wardrobe reindex'")]
             )  # fmt: skip
         vectors = np.stack([np.frombuffer(v, dtype="<f4") for _, _, v in found])
-        return [k for k, _, _ in found], [s for _, s, _, _ in rows], vectors.astype(np.float32)
+        return (
+            [k for k, _, _ in found],
+            [r.source for r in rows],
+            vectors.astype(np.float32),
+            [(r[4], r[5], r[6]) for r in rows],
+        )
 
     def embedders(self) -> dict[str, int]:
         """Embedder key → how many of this person's items have a vector of it."""

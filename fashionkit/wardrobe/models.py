@@ -105,6 +105,10 @@ class ItemRow(Base):
     key: Mapped[str] = mapped_column(String(200))
     name: Mapped[str | None] = mapped_column(String(200))
     category_id: Mapped[int] = mapped_column(Integer)
+    # The category the detector gave the item when it was added from a photo (None: entered by
+    # hand, or stored before this was kept). The person may correct ``category_id``; the
+    # detector keeps seeing the item as it did, so recognition matches it under both.
+    detected_category_id: Mapped[int | None] = mapped_column(Integer)
     supercategory: Mapped[str] = mapped_column(String(50))
     photo_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id", ondelete="SET NULL"))
     box: Mapped[list | None] = mapped_column(JSON)
@@ -296,6 +300,10 @@ class ItemEmbeddingRow(Base):
     source: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
     dims: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
+    # The category the detector gave the item in the photo this view was seen in (None for the
+    # item's own picture: the item's detected category stands for it). A person who says an
+    # offered garment is their item may be correcting the detector's category too.
+    category_id: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
 
 

@@ -272,6 +272,60 @@ def test_categories_keep_matches_within_a_category():
         Gallery.fit(x, ids, categories=cats[:-1])
 
 
+def test_an_item_with_no_other_of_its_kind_is_never_a_match_across_categories():
+    # Every item the only one of its category: no item's leave-one-out score is a new item's
+    # (each is new by its category alone), so nothing sets the threshold low for another.
+    x, ids, groups, centres = _clusters(10, items=3, per_item=2, spread=0.2)
+    cats = [{"i0": 1, "i1": 6, "i2": 23}[i] for i in ids]
+    gallery = Gallery.fit(x, ids, groups=groups, categories=cats)
+    assert len(gallery.calibration["new"]) == 0
+    look = centres[[0, 1]]
+    for exclusive in (False, True):
+        kept, stray = gallery.match(look, categories=[1, 10], exclusive=exclusive)
+        assert kept.item_id == "i0" and not kept.is_new
+        assert stray.item_id is None and stray.is_new  # no dress in this wardrobe
+    # Only items that have another of their kind give new scores.
+    cats = [1 if i in ("i0", "i1") else 23 for i in ids]
+    gallery = Gallery.fit(x, ids, groups=groups, categories=cats)
+    assert len(gallery.calibration["new"]) == 4
+
+
+def test_an_item_is_matched_under_its_own_category_and_those_it_was_seen_under():
+    x, ids, groups, centres = _clusters(11, items=4, per_item=3, spread=0.3)
+    seen = [1 if i in ("i0", "i1") else 2 for i in ids]
+    seen[1] = 4  # one photo of i0 the detector called a jacket
+    gallery = Gallery.fit(x, ids, groups=groups, categories=seen, item_categories={"i0": 9})
+    assert gallery.item_categories["i0"] == [1, 4, 9]
+    assert gallery.item_categories["i1"] == [1]
+    for category in (1, 4, 9):  # seen as, seen as once, and what the person calls it
+        assert gallery.match(centres[:1], categories=[category])[0].item_id == "i0"
+    assert gallery.match(centres[:1], categories=[2])[0].item_id is None
+    again = Gallery.from_bytes(gallery.to_bytes())
+    assert again.item_categories == gallery.item_categories
+    with pytest.raises(InvalidDataError, match="item_categories"):
+        Gallery.fit(x, ids, item_categories={"i0": 9})
+
+
+def test_a_gallery_stored_with_one_category_per_item_still_reads():
+    import io
+    import json
+
+    x, ids, groups, centres = _clusters(12, items=3, per_item=2, spread=0.2)
+    gallery = Gallery.fit(x, ids, groups=groups, categories=[1, 1, 1, 1, 2, 2])
+    with np.load(io.BytesIO(gallery.to_bytes())) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    header = json.loads(arrays["header"].tobytes())
+    header["format_version"] = 1
+    header["item_categories"] = {"i0": 1, "i1": 1, "i2": 2}
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    old = Gallery.from_bytes(buffer.getvalue())
+    assert old.item_categories == {"i0": [1], "i1": [1], "i2": [2]}
+    np.testing.assert_allclose(old.similarities(centres, categories=[1, 2, 2]),
+                               gallery.similarities(centres, categories=[1, 2, 2]))
+
+
 def test_thin_items_embed(embedder):
     """An item one pixel wide or tall (a strap, a detection at the photo's edge) has no
     gradient to describe, but still an embedding: finite and of unit length."""

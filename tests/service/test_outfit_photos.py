@@ -190,6 +190,39 @@ def test_an_offer_said_to_be_my_item_logs_it_and_teaches_its_view(client, predic
     assert target in views  # the offer's view of it, kept for next time
 
 
+def test_an_offer_said_to_be_my_item_of_another_category_is_recognised_next_time(
+    client, predictor
+):
+    # The detector called the garment one thing, the person says it is their item of another
+    # category (a jacket they filed as a coat): next time the detector calls it the same, and
+    # it is that item.
+    alice = login(client, "alice")
+    _photo(client, alice, predictor.photo(0))
+    elsewhere = _photo(client, alice, predictor.photo(2))["items"]  # not in the outfit
+    job = _done(client, alice, _outfit(client, alice, predictor.outfit(0, 1)))
+    offer = job["new"][0]
+    category = {k: client.get(f"/api/items/{k}", headers=alice).json()["category"]
+                for k in elsewhere}  # fmt: skip
+    target = next(k for k in elsewhere if category[k] != offer["category_id"])
+    assert client.post(offer["is_url"] + target, headers=alice).status_code == 200
+    next_day = _done(client, alice, _outfit(client, alice, predictor.outfit(0, 1), "2026-11-21"))
+    # The garment the offer was, seen under the detector's category, is now the item.
+    seen = {(r["item"], r["category_id"]) for r in next_day["recognised"]}
+    assert (target, offer["category_id"]) in seen, seen
+
+
+def test_an_item_whose_category_i_corrected_is_still_recognised(client, predictor):
+    alice = login(client, "alice")
+    mine = _photo(client, alice, predictor.photo(0))["items"]
+    before = client.get(f"/api/items/{mine[0]}", headers=alice).json()["category"]
+    corrected = 9 if before != 9 else 4  # coat, or jacket
+    edit = client.patch(f"/api/items/{mine[0]}", json={"category": corrected}, headers=alice)
+    assert edit.status_code == 200, edit.text
+    job = _done(client, alice, _outfit(client, alice, predictor.outfit(0, 1)))
+    assert mine[0] in {r["item"] for r in job["recognised"]}
+    assert client.get(f"/api/items/{mine[0]}", headers=alice).json()["category"] == corrected
+
+
 def test_offers_carry_suggested_tags_from_my_items_and_accept_confirmed_ones(client, predictor):
     alice = login(client, "alice")
     mine = _photo(client, alice, predictor.photo(0))["items"]

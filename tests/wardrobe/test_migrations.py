@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 from importlib import resources
 
+import numpy as np
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata, produce_migrations
@@ -370,3 +371,35 @@ def test_processes_starting_together_migrate_one_after_another(url):
     _no_differences(engines[0])
     for engine in engines:
         engine.dispose()
+
+
+def test_0010_keeps_what_the_detector_saw_and_leaves_older_rows_to_their_category(url):
+    """Items and views of before 0010 have no detected category: recognition takes the item's
+    own; a downgrade to 0009 drops both columns and keeps the rows."""
+    engine = create_engine(url)
+    migrate.upgrade(engine, "0009")
+    _rows_of_0002(engine)
+    with engine.begin() as conn:
+        item_id, category = conn.execute(text("SELECT id, category_id FROM items")).first()
+        conn.execute(
+            text(
+                "INSERT INTO item_embeddings (item_id, embedder, source, dims, vector, "
+                "updated_at) VALUES (:item, 'k', :source, 1, :vector, '2026-01-01')"
+            ),
+            [{"item": item_id, "source": s, "vector": b"\0\0\x80?"} for s in ("", "b" * 64)],
+        )
+    migrate.upgrade(engine)
+    _no_differences(engine)
+    with Wardrobe(url, user="alice") as wardrobe:
+        samples = wardrobe.recognition_samples("k")
+        assert samples.sources == ["", "b" * 64]
+        assert samples.seen_as == [category, category]
+        key = samples.keys[0]
+        wardrobe.add_views("k", [(key, "c" * 64, np.ones(1))], categories={key: category + 1})
+        assert wardrobe.recognition_samples("k").seen_as == [category, category, category + 1]
+    migrate.downgrade(engine, "0009")
+    with engine.connect() as conn:
+        assert "category_id" not in {c["name"] for c in inspect(conn).get_columns("item_embeddings")}
+        assert "detected_category_id" not in {c["name"] for c in inspect(conn).get_columns("items")}
+        assert conn.execute(text("SELECT COUNT(*) FROM item_embeddings")).scalar() == 3
+    engine.dispose()
