@@ -197,6 +197,7 @@ def create_app(
                 poll_s=settings.job_poll_s,
                 embedder=embedder,
                 predictor_for=personal.for_user,
+                max_items=settings.max_items,
             )
         app.state.service = state
         app.state.throttle = LoginThrottle(database, throttle)

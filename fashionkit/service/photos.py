@@ -75,7 +75,7 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import and_, func, or_, select, update
 
-from fashionkit.errors import NotFoundError
+from fashionkit.errors import LimitError, NotFoundError
 from fashionkit.wardrobe import file_locks
 from fashionkit.wardrobe.database import WardrobeDatabase
 from fashionkit.wardrobe.models import JobRow
@@ -681,8 +681,12 @@ class PhotoWorker:
         poll_s: float = POLL_S,
         embedder=None,
         predictor_for: Callable[[int], Any] | None = None,
+        max_items: int | None = None,
     ):
         self.store = store
+        # The most items one wardrobe holds: the upload checked for room for one, a photo
+        # may hold several, and other uploads of the person's may have filled it meanwhile.
+        self.max_items = max_items
         self.predictor = predictor
         # An ItemEmbedder of the predictor's model: items found in photos keep their
         # embedding, and outfit photos are recognised; None: neither.
@@ -834,9 +838,13 @@ class PhotoWorker:
             predictions.extend(out)
             return out
 
-        report = ingest_photos(
-            wardrobe, recording, [upload], min_score=self.min_score, embedder=self.embedder
-        )
+        try:
+            report = ingest_photos(
+                wardrobe, recording, [upload], min_score=self.min_score, embedder=self.embedder,
+                max_items=self.max_items,
+            )  # fmt: skip
+        except LimitError as err:
+            raise UnusablePhoto(str(err)) from None
         if report.problems:
             raise UnusablePhoto("; ".join(p.message for p in report.problems))
         job["items"] = list(report.added)

@@ -665,11 +665,15 @@ class Wardrobe:
 
     # -- photos and detected items ----------------------------------------------------------
     def add_photo(self, path: str | Path, size: tuple[int, int],
-                  items: Iterable[ItemInPhoto] = ()) -> tuple[int, str, bool]:
+                  items: Iterable[ItemInPhoto] = (), *,
+                  max_items: int | None = None) -> tuple[int, str, bool]:
         """Store a photo file (content-addressed) with its decoded ``size`` ``(H, W)`` and the
         items found in it, all in one transaction: a crash leaves the photo with all of its
         items or with none of them. Returns ``(photo row id, sha256, new)``; ``new`` is False
-        when this person already added the same bytes, and then ``items`` are not added."""
+        when this person already added the same bytes, and then ``items`` are not added.
+        :class:`~fashionkit.errors.LimitError`, and nothing stored in the database, when its
+        items would take the wardrobe past ``max_items``."""
+        items = list(items)
         digest, suffix = self.images.put_file(path)
         with self.database.writing("this photo or an item id in it was added meanwhile") as session:
             row = session.scalar(
@@ -677,6 +681,9 @@ class Wardrobe:
             )
             if row is not None:
                 return row.id, digest, False
+            if max_items is not None and items:
+                self._lock_person(session)
+                self._room(session, len(items), max_items)
             row = PhotoRow(
                 user_id=self.user_id, sha256=digest, suffix=suffix, height=size[0], width=size[1]
             )

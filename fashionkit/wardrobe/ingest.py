@@ -253,6 +253,7 @@ def ingest_photos(
     *,
     min_score: float = 0.5,
     embedder=None,
+    max_items: int | None = None,
 ) -> IngestReport:
     """Detect items in photo files and add them to ``wardrobe``.
 
@@ -261,7 +262,9 @@ def ingest_photos(
     :class:`~fashionkit.inference.Prediction` per path, with ``photo`` kept).
     ``embedder``: when given (a :class:`fashionkit.personal.embedding.ItemEmbedder`, or
     anything with its ``key`` and ``embed``), each item's appearance vector is stored with it,
-    so that later photos can recognise it.
+    so that later photos can recognise it. ``max_items``: the most items the wardrobe may
+    hold; a photo whose items would take it past that is not stored, nor any of its items,
+    and raises :class:`~fashionkit.errors.LimitError` (photos before it stay added).
     """
     report = IngestReport()
     predictions = predictor([str(p) for p in paths], on_error="skip")
@@ -277,7 +280,8 @@ def ingest_photos(
             wardrobe, prediction, digest[:12], min_score=min_score, embedder=embedder
         )
         # The photo and all its items in one transaction: a crash leaves all or nothing.
-        wardrobe.add_photo(path, prediction.image_size, [d for d, _ in found])
+        wardrobe.add_photo(path, prediction.image_size, [d for d, _ in found],
+                           max_items=max_items)
         ids = [d.item.id for d, _ in found]
         report.added.extend(ids)
         for detected, rgba in found:

@@ -182,6 +182,34 @@ def test_failed_detection_is_reported(detecting, predictor):
     assert job["status"] == "done"
 
 
+def test_a_photo_with_more_items_than_the_wardrobe_has_room_for_adds_none(
+    db_url, tmp_path, predictor
+):
+    # The upload asks for room for one item; the photo's items are counted when they are
+    # stored. A photo that would go past the limit is refused whole, photo and items.
+    first, second = predictor.photo(0), predictor.photo(2)
+    room = predictor.garments(second)  # the second alone fits, not after the first
+    assert 0 < predictor.garments(first) < room
+    settings = ServiceSettings(max_items=room)
+    with TestClient(create_app(db_url, tmp_path / "data", predictor=predictor,
+                               settings=settings)) as client:  # fmt: skip
+        alice = login(client, "alice")
+        done = wait_for_job(client, alice, _upload(client, alice, first).json()["id"])
+        held = predictor.garments(first)
+        assert done["status"] == "done" and len(done["items"]) == held
+        refused = wait_for_job(client, alice, _upload(client, alice, second).json()["id"])
+        assert refused["status"] == "failed" and f"at most {room} items" in refused["error"]
+        assert "would add" in refused["error"] and refused["items"] == []
+        listed = client.get("/api/items", headers=alice)
+        assert listed.headers["x-total-count"] == str(held)
+        # Nothing of it was kept: with room made, the same photo is detected afresh.
+        for item in done["items"]:
+            assert client.delete(f"/api/items/{item}", headers=alice).status_code == 204
+        again = wait_for_job(client, alice, _upload(client, alice, second).json()["id"])
+        assert again["status"] == "done" and not again["skipped"]
+        assert len(again["items"]) == predictor.garments(second)
+
+
 def test_unfinished_jobs_run_after_a_restart(tmp_path, predictor):
     url, data_dir = f"sqlite:///{tmp_path / 'w.sqlite'}", tmp_path / "data"
     with TestClient(create_app(url, data_dir)) as client:  # no model: nothing runs
