@@ -400,11 +400,11 @@ class Gallery:
         item of its category left is new, whatever the threshold (with every item the only
         one of its kind the calibration has no new scores to set it by)."""
         sims, allowed = self._similarities(embeddings, categories)
-        chosen = np.where(allowed.any(axis=1), np.argmax(np.where(allowed, sims, -np.inf), axis=1),
-                          -1)  # fmt: skip
+        open_to = np.where(allowed, sims, -np.inf)  # the items each row may be
+        chosen = np.where(allowed.any(axis=1), np.argmax(open_to, axis=1), -1)
         if exclusive and len(sims) > 1:
             chosen = np.full(len(sims), -1)
-            free = np.where(allowed, sims, -np.inf)
+            free = open_to.copy()
             for _ in range(min(free.shape)):
                 row, col = np.unravel_index(int(np.argmax(free)), free.shape)
                 if free[row, col] == -np.inf:

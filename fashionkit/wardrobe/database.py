@@ -571,6 +571,14 @@ class Wardrobe:
                 f"request would add {adding}: remove some first"
             )
 
+    def _take_room(self, session: Session, adding: int, max_items: int | None) -> None:
+        """:meth:`_lock_person`, then :meth:`_room`, for a write that locks no item row before
+        it adds (:meth:`_put` locks the items it replaces in between)."""
+        if max_items is None or adding <= 0:
+            return
+        self._lock_person(session)
+        self._room(session, adding, max_items)
+
     def _put(
         self,
         session: Session,
@@ -681,9 +689,7 @@ class Wardrobe:
             )
             if row is not None:
                 return row.id, digest, False
-            if max_items is not None and items:
-                self._lock_person(session)
-                self._room(session, len(items), max_items)
+            self._take_room(session, len(items), max_items)
             row = PhotoRow(
                 user_id=self.user_id, sha256=digest, suffix=suffix, height=size[0], width=size[1]
             )
@@ -1213,9 +1219,7 @@ class Wardrobe:
         wardrobe past ``max_items``."""
         found = list(found)
         with self.database.writing("an item id of this write was added meanwhile") as session:
-            if max_items is not None:
-                self._lock_person(session)
-                self._room(session, len(found), max_items)
+            self._take_room(session, len(found), max_items)
             for detected in found:
                 self._insert_detected(session, None, detected)
         return [d.item.id for d in found]
