@@ -25,6 +25,7 @@ __all__ = [
     "MAIN_GARMENT_IDS",
     "ACCESSORY_IDS",
     "PART_IDS",
+    "PAIR_IDS",
     "ATTRIBUTE_CATEGORY_IDS",
 ]
 
@@ -32,6 +33,9 @@ __all__ = [
 MAIN_GARMENT_IDS: tuple[int, ...] = tuple(range(0, 13))
 ACCESSORY_IDS: tuple[int, ...] = tuple(range(13, 27))
 PART_IDS: tuple[int, ...] = tuple(range(27, 46))
+# Worn as pairs: glove, leg warmer, sock, shoe. Fashionpedia annotates each one of a pair; a
+# wardrobe item is the pair.
+PAIR_IDS: tuple[int, ...] = (17, 20, 22, 23)
 # Categories annotated with attributes in Fashionpedia; only these get the F1 constraint.
 ATTRIBUTE_CATEGORY_IDS: tuple[int, ...] = (*range(0, 13), 28, 29, 31, 32, 33)
 

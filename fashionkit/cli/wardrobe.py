@@ -371,7 +371,11 @@ def wore(
         )
     for report in reports:
         console.print(f"[bold]{escape(report.path)}[/] (worn on {report.worn_on.isoformat()})")
+        shown: set[str] = set()
         for found in report.recognised:
+            if found.item_id in shown:
+                continue  # the other one of a pair
+            shown.add(found.item_id)
             again = "" if found.item_id in report.logged else " (already logged that day)"
             console.print(
                 f"  wore {escape(found.item_id)}: {onto.category(found.category_id).short_name}"
@@ -395,7 +399,7 @@ def wore(
         if report.added and any(o.suggested_tags for o in report.new):
             console.print("  confirm an added item's suggested tags with "
                           "'fashionkit wardrobe suggest-tags ITEM --apply'")  # fmt: skip
-    logged = sum(len(r.recognised) for r in reports)
+    logged = sum(len({r.item_id for r in report.recognised}) for report in reports)
     console.print(f"{logged} item(s) recognised in {len(reports)} photo(s)")
     for problem in unreadable:
         console.print(f"[red]could not read[/] {escape(str(problem))}")

@@ -38,15 +38,17 @@ new offers as many false new items as true ones. Balanced accuracy, which weighs
 alike, would trade many false offers for the last few new items. The features weighting above
 is still judged by balanced accuracy: it asks how well the two sets of scores separate as a
 whole, which the few new scores near a low threshold would make noisy. With no item seen in
-two photos there are no known scores: the threshold then keeps :data:`FALLBACK_NEW_QUANTILE`
-of the new scores below it, and :attr:`Gallery.calibrated` is False.
+two photos there are no known scores, and :attr:`Gallery.calibrated` is False. An item seen
+twice in one photo (the two shoes of a pair) then stands in for them: each one held out, its
+best similarity is what the item seen again scores, if under the same light. Without those
+either, the threshold keeps :data:`FALLBACK_NEW_QUANTILE` of the new scores below it.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -349,7 +351,9 @@ class Gallery:
             if calibrated:
                 threshold = best_threshold(known, new, new_share)
             elif len(new):
-                threshold = float(np.quantile(new, FALLBACK_NEW_QUANTILE))
+                twins = _twin_scores(x * columns_of[weight], labels, photo_of, alpha, kinds)
+                threshold = (best_threshold(twins, new, new_share) if len(twins)
+                             else float(np.quantile(new, FALLBACK_NEW_QUANTILE)))
             else:  # one item only: nothing says what "new" looks like
                 threshold = -1.0
         columns = columns_of[weight]
@@ -390,7 +394,8 @@ class Gallery:
         return out, allowed
 
     def match(self, embeddings: np.ndarray, *, categories: Sequence[int] | None = None,
-              top: int = 5, exclusive: bool = False) -> list[Match]:
+              top: int = 5, exclusive: bool = False, paired: Collection[int] = ()
+              ) -> list[Match]:
         """One :class:`Match` per row of ``embeddings`` (M×D), with up to ``top`` candidates;
         ``categories``: the rows' category ids, to match within a category (:meth:`fit`).
 
@@ -398,20 +403,29 @@ class Gallery:
         pairs are taken most similar first (greedy; a photo holds a handful of items), and a
         row whose best item went to a closer row gets its best remaining one. A row with no
         item of its category left is new, whatever the threshold (with every item the only
-        one of its kind the calibration has no new scores to set it by)."""
+        one of its kind the calibration has no new scores to set it by). ``paired``: category
+        ids worn in pairs (shoes, gloves): an item may be two rows of those categories, the
+        two of the pair."""
         sims, allowed = self._similarities(embeddings, categories)
         open_to = np.where(allowed, sims, -np.inf)  # the items each row may be
         chosen = np.where(allowed.any(axis=1), np.argmax(open_to, axis=1), -1)
         if exclusive and len(sims) > 1:
             chosen = np.full(len(sims), -1)
             free = open_to.copy()
-            for _ in range(min(free.shape)):
+            two = set(paired)
+            row_pairs = (np.array([int(c) in two for c in categories], bool)
+                         if categories is not None and two else np.zeros(len(sims), bool))
+            taken = np.zeros(len(self.item_ids), int)
+            for _ in range(len(sims)):
                 row, col = np.unravel_index(int(np.argmax(free)), free.shape)
                 if free[row, col] == -np.inf:
                     break  # no row has an item of its category left
                 chosen[row] = col
+                taken[col] += 1
                 free[row, :] = -np.inf
-                free[:, col] = -np.inf
+                # The item is taken, but for the other one of a pair.
+                free[~row_pairs if taken[col] == 1 and row_pairs[row] else slice(None), col] = \
+                    -np.inf
         out = []
         for m in range(len(sims)):
             order = np.argsort(-sims[m], kind="stable")[:top]
@@ -547,6 +561,26 @@ def _leave_one_photo_out(x: np.ndarray, labels: np.ndarray, photos: np.ndarray,
             correct[alpha] += int((rest_labels[best] == labels[held][asked]).sum())
     return {a: (np.asarray(scores[a]), correct[a] / len(scores[a]) if scores[a] else 0.0)
             for a in alphas}
+
+
+def _twin_scores(x: np.ndarray, labels: np.ndarray, photos: np.ndarray, alpha: float,
+                 cats: _Kinds | None = None) -> np.ndarray:
+    """Stand-in known scores: each sample whose item has another sample in the same photo
+    (the other shoe of a pair), its best similarity to the gallery refit without it."""
+    scores: list[float] = []
+    for j in range(len(x)):
+        twin = (labels == labels[j]) & (photos == photos[j])
+        twin[j] = False
+        if not twin.any():
+            continue
+        held = np.zeros(len(x), bool)
+        held[j] = True
+        rest = ~held
+        projection = Projection.fit(x[rest], labels[rest], alpha)
+        allowed = _allowed(cats, held, rest)
+        sims = np.where(allowed, projection(x[held]) @ projection(x[rest]).T, -1.0)
+        scores.append(float(sims.max()))
+    return np.asarray(scores)
 
 
 def _leave_one_item_out(x: np.ndarray, labels: np.ndarray, alpha: float,

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from fashionkit.errors import InvalidDataError, Problem
+from fashionkit.ontology import PAIR_IDS
 from fashionkit.wardrobe.database import ItemInPhoto, Wardrobe
 from fashionkit.wardrobe.image_files import file_digest
 from fashionkit.wardrobe.ingest import items_in_prediction
@@ -133,11 +134,11 @@ def gallery_for(wardrobe: Wardrobe, embedder_key: str):
                 )
             ]
         )
+    # A view's source is the photo it was seen in; an item's own picture is of its wardrobe
+    # photo: the vectors of one photo, whichever kind, are one group.
     photos = wardrobe.item_photos()
     groups = [
-        f"outfit:{source}" if source
-        else f"photo:{photos[k]}" if photos.get(k) is not None
-        else f"item:{k}"
+        f"photo:{source or photos.get(k)}" if source or photos.get(k) else f"item:{k}"
         for k, source in zip(keys, sources, strict=True)
     ]  # fmt: skip
     # An item is matched only with detections of its own category (a shirt is never your
@@ -167,7 +168,9 @@ def recognise(
     if not found:
         return [], []
     vectors = np.stack([d.embedding[1] for d, _ in found if d.embedding is not None])
-    matches = gallery.match(vectors, exclusive=True,
+    # The two shoes of a pair that did not look alike enough to be paired in the photo (one
+    # half hidden, in shadow) may still both be the pair.
+    matches = gallery.match(vectors, exclusive=True, paired=PAIR_IDS,
                             categories=[d.item.category_id for d, _ in found])
     recognised, offered = [], []
     for (detected, _), match in zip(found, matches, strict=True):
@@ -194,7 +197,12 @@ def keep_views(
     """Keep each recognised item's embedding from this photo as another view of it: with two
     or more photos of an item the gallery calibrates its "new item" threshold on the person's
     own items (leave one photo out) instead of falling back to a guess."""
-    views = [(r.item_id, photo_sha256, r.vector) for r in recognised if r.vector is not None]
+    # One view per item and photo: of the two of a pair recognised apart, the surer one.
+    surest: dict[str, tuple[float, np.ndarray]] = {}
+    for r in recognised:
+        if r.vector is not None and r.similarity > surest.get(r.item_id, (-np.inf,))[0]:
+            surest[r.item_id] = (r.similarity, r.vector)
+    views = [(item, photo_sha256, vector) for item, (_, vector) in surest.items()]
     if views:
         wardrobe.add_views(embedder_key, views,
                            categories={r.item_id: r.category_id for r in recognised})
@@ -267,24 +275,32 @@ def reindex(wardrobe: Wardrobe, embedder) -> ReindexReport:
     """Recompute the embedding of every item that has a picture with ``embedder`` and store
     them under its key, replacing the person's earlier vectors of that key (one transaction).
     Items found in a wardrobe photo are embedded in that photo (all of a photo's items at
-    once); others with a cut-out from it (its opaque pixels the mask)."""
+    once); others with a cut-out from it (its opaque pixels the mask). An item seen again in a
+    wardrobe photo (an appearance: a merged duplicate, the other shoe of a pair) gets a view of
+    it there, stored in the same transaction."""
     from fashionkit.data.masks import decode_rle
     from fashionkit.inference.images import load_photo
 
     report = ReindexReport()
     vectors: dict[str, np.ndarray] = {}
+    # Items seen again in a photo (merged duplicates, the other shoe of a pair): views of it
+    # there, one per item and photo.
+    views: dict[tuple[str, str], np.ndarray] = {}
     for photo in wardrobe.annotated_photos():
         garments = [o for o in photo.objects if not o.is_part]
         if not garments:
             continue
         if not photo.path.exists():
-            report.missing.extend(o.item for o in garments)
+            report.missing.extend(o.item for o in garments if not o.is_appearance)
             continue
         pixels = load_photo(photo.path).pixels
         masks = np.stack([decode_rle(o.mask).astype(bool) for o in garments])
         boxes = np.array([o.box for o in garments], np.float32).reshape(-1, 4)
         for obj, vector in zip(garments, embedder.embed(pixels, masks, boxes), strict=True):
-            vectors[obj.item] = np.asarray(vector, np.float32)
+            if obj.is_appearance:
+                views.setdefault((obj.item, photo.sha256), np.asarray(vector, np.float32))
+            else:
+                vectors[obj.item] = np.asarray(vector, np.float32)
     for item in wardrobe.items():
         if item.id in vectors or item.id in report.missing:
             continue
@@ -304,7 +320,8 @@ def reindex(wardrobe: Wardrobe, embedder) -> ReindexReport:
         box = np.array([[0, 0, w, h]], np.float32)
         rgb = np.ascontiguousarray(rgba[..., :3])
         vectors[item.id] = np.asarray(embedder.embed(rgb, mask[None], box)[0], np.float32)
-    wardrobe.set_embeddings(embedder.key, vectors, replace_all=True)
+    wardrobe.set_embeddings(embedder.key, vectors, replace_all=True,
+                            views=[(k, sha, v) for (k, sha), v in views.items()])
     report.embedded = sorted(vectors)
     return report
 

@@ -9,7 +9,8 @@ Job record (also the JSON of ``GET /api/outfit-photos/{id}``, where ``new`` entr
     {"id", "user_id", "status", "created_at", "width", "height", "format", "error",
      "attempts", "kind": "outfit",
      "worn_on": "YYYY-MM-DD",
-     "recognised": [{"item": id, "similarity": float, "category_id": int, "box": XYXY}],
+     "recognised": [{"item": id, "similarity": float, "category_id": int, "box": XYXY}]
+                   (one per detection: the two shoes of a pair may be two of one item),
      "logged": [ids of the recognised items not already logged that day],
      "new": [{"index": n, "id": proposed item id, "category_id", "category_name",
               "colors": ["#rrggbb"], "box": XYXY, "similarity": float (closest known item),

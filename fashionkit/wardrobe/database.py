@@ -35,6 +35,7 @@ from fashionkit.wardrobe.models import (
     FEEDBACK_KINDS,
     AccountRow,
     FeedbackRow,
+    ItemAppearanceRow,
     ItemAttributeRow,
     ItemDetailRow,
     ItemEmbeddingRow,
@@ -52,6 +53,7 @@ __all__ = [
     "FeedbackEvent",
     "ItemPart",
     "ItemInPhoto",
+    "Placement",
     "ItemRecord",
     "RecognitionSamples",
     "WearStats",
@@ -72,6 +74,17 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 # still counts once) and the last day worn.
 _DAYS_WORN = func.count(func.distinct(WearRow.worn_on))
 _LAST_WORN = func.max(WearRow.worn_on)
+
+
+def _part_json(part: ItemPart) -> dict:
+    """An :class:`ItemPart` as the JSON an appearance keeps its parts in."""
+    return {
+        "category_id": part.category_id,
+        "attribute_ids": list(part.attribute_ids),
+        "box": [float(v) for v in part.box] if part.box is not None else None,
+        "mask": dict(part.mask) if part.mask is not None else None,
+        "score": part.score,
+    }
 
 
 def default_url() -> str:
@@ -141,10 +154,24 @@ class ItemPart:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where an item is seen once more in the photo it was found in (the other shoe of a
+    pair): box XYXY, mask as COCO RLE, score, its parts there, and its embedding there
+    (as :attr:`ItemInPhoto.embedding`)."""
+
+    box: tuple[float, float, float, float]
+    mask: dict
+    score: float
+    details: tuple[ItemPart, ...] = ()
+    embedding: tuple[str, np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
 class ItemInPhoto:
     """An item found in a photo, ready to store: the item, where it is (box XYXY, mask as COCO
-    RLE), the detector's score and attribute scores, its parts as details, and its cut-out's
-    digest in the image store."""
+    RLE), the detector's score and attribute scores, its parts as details, its cut-out's
+    digest in the image store, and ``also``: the item seen once more in the same photo
+    (:class:`Placement`; the other shoe of a pair)."""
 
     item: WardrobeItem
     box: tuple[float, float, float, float]
@@ -156,6 +183,7 @@ class ItemInPhoto:
     # (embedder key, D float32 L2-normalised vector): stored with the item, for recognising it
     # in later photos.
     embedding: tuple[str, np.ndarray] | None = None
+    also: tuple[Placement, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -204,6 +232,8 @@ class PhotoAnnotation:
     mask: dict
     attribute_ids: tuple[int, ...]
     is_part: bool = False
+    # The item seen again (ItemAppearanceRow): not the placement it was found at.
+    is_appearance: bool = False
 
 
 @dataclass(frozen=True)
@@ -696,7 +726,7 @@ class Wardrobe:
             session.add(row)
             session.flush()
             for detected in items:
-                self._insert_detected(session, row.id, detected)
+                self._insert_detected(session, row.id, detected, digest)
             return row.id, digest, True
 
     def has_photo(self, sha256: str) -> bool:
@@ -721,8 +751,13 @@ class Wardrobe:
             )
 
     def _insert_detected(
-        self, session: Session, photo_id: int | None, detected: ItemInPhoto
+        self, session: Session, photo_id: int | None, detected: ItemInPhoto,
+        photo_sha256: str | None = None,
     ) -> None:
+        """Store one detected item. In a stored photo (``photo_id``, ``photo_sha256``) its
+        other placements there become appearances, and their embeddings views seen in that
+        photo; in a photo not kept (an outfit photo) they have nothing to refer to and are
+        left out."""
         item = detected.item
         if session.scalar(
             select(ItemRow.id).where(ItemRow.user_id == self.user_id, ItemRow.key == item.id)
@@ -747,10 +782,24 @@ class Wardrobe:
             )
             for d in detected.details
         ]
+        if photo_id is not None:
+            row.appearances = [
+                ItemAppearanceRow(photo_id=photo_id, box=[float(v) for v in p.box],
+                                  mask=dict(p.mask), score=float(p.score),
+                                  details=[_part_json(d) for d in p.details])
+                for p in detected.also
+            ]  # fmt: skip
         session.flush()
         if detected.embedding is not None:
             embedder, vector = detected.embedding
             session.add(self._embedding_row(row.id, embedder, vector))
+        if photo_sha256 is not None:
+            # One view per photo (the views' key): the first other placement's.
+            views = {p.embedding[0]: p.embedding[1] for p in reversed(detected.also)
+                     if p.embedding is not None}  # fmt: skip
+            for embedder, vector in views.items():
+                session.add(self._embedding_row(row.id, embedder, vector, photo_sha256,
+                                                item.category_id))
 
     def details(self, key: str) -> list[ItemPart]:
         with self._sessions() as session:
@@ -816,34 +865,54 @@ class Wardrobe:
                 .where(ItemRow.photo_id.is_not(None))
                 .options(selectinload(ItemRow.details))
             ).all()
-            by_photo: dict[int, list[ItemRow]] = {}
+            # The items seen again in photos (merged duplicates, the other shoe of a pair),
+            # under the item's category and attributes as the person corrected them.
+            seen_again = session.execute(
+                select(ItemAppearanceRow, ItemRow)
+                .join(ItemRow, ItemRow.id == ItemAppearanceRow.item_id)
+                .where(ItemRow.user_id == self.user_id)
+                .options(selectinload(ItemRow.attributes))
+                .order_by(ItemAppearanceRow.id)
+            ).all()
+            # Per photo, in item order (an item's own placement first): the item, its box,
+            # mask and parts there, and whether it is an appearance.
+            by_photo: dict[int, list[tuple[tuple[int, int], ItemRow, list, dict, list, bool]]] = {}
             for row in rows:
-                by_photo.setdefault(row.photo_id, []).append(row)
+                if row.mask is not None and row.box is not None:
+                    parts = [{"category_id": d.category_id, "attribute_ids": d.attribute_ids,
+                              "box": d.box, "mask": d.mask} for d in row.details]  # fmt: skip
+                    by_photo.setdefault(row.photo_id, []).append(
+                        ((row.id, 0), row, row.box, row.mask, parts, False))
+            for appearance, row in seen_again:
+                by_photo.setdefault(appearance.photo_id, []).append(
+                    ((row.id, appearance.id), row, appearance.box, appearance.mask,
+                     appearance.details or [], True))
             out = []
             for photo in photos:
                 objects = []
-                for row in sorted(by_photo.get(photo.id, []), key=lambda r: r.id):
-                    if row.mask is None or row.box is None:
-                        continue
+                for _, row, box, mask, parts, again in sorted(by_photo.get(photo.id, []),
+                                                              key=lambda e: e[0]):
                     objects.append(
                         PhotoAnnotation(
                             item=row.key,
                             category_id=row.category_id,
-                            box=tuple(row.box),
-                            mask=row.mask,
+                            box=tuple(box),
+                            mask=mask,
                             attribute_ids=tuple(a.attribute_id for a in row.attributes),
+                            is_appearance=again,
                         )
                     )
-                    for detail in row.details:
-                        if detail.mask is not None and detail.box is not None:
+                    for detail in parts:
+                        if detail.get("mask") is not None and detail.get("box") is not None:
                             objects.append(
                                 PhotoAnnotation(
                                     item=row.key,
-                                    category_id=detail.category_id,
-                                    box=tuple(detail.box),
-                                    mask=detail.mask,
-                                    attribute_ids=tuple(detail.attribute_ids or ()),
+                                    category_id=int(detail["category_id"]),
+                                    box=tuple(detail["box"]),
+                                    mask=detail["mask"],
+                                    attribute_ids=tuple(detail.get("attribute_ids") or ()),
                                     is_part=True,
+                                    is_appearance=again,
                                 )
                             )
                 out.append(
@@ -858,9 +927,18 @@ class Wardrobe:
             return out
 
     def merge(self, keep: str, drop: str) -> WardrobeItem:
+        """:meth:`merge_record`'s item."""
+        return self.merge_record(keep, drop).item
+
+    def merge_record(self, keep: str, drop: str) -> ItemRecord:
         """Merge item ``drop`` into ``keep`` (the same garment photographed twice): its wear
-        log, outfits and details move to ``keep``, its attributes are added, then ``drop`` is
-        removed."""
+        log, outfits and details move to ``keep``, its attributes are added, where it was in
+        its photo becomes an appearance of ``keep`` there (with its own appearances), its
+        embeddings views of ``keep`` (its own picture's as seen in its photo), then ``drop``
+        is removed. So the photo's annotations still hold the garment, and recognition has
+        one more view of it. Returns ``keep`` as the merge left it. :class:`NotFoundError`
+        names an id not in this wardrobe; :class:`InvalidDataError` for an item merged into
+        itself."""
         if keep == drop:
             raise InvalidDataError(
                 [Problem(f"wardrobe {self.user!r}", f"item {keep!r}", "cannot merge into itself")]
@@ -898,9 +976,48 @@ class Wardrobe:
                         score=detail.score,
                     )
                 )
+            if dropped.photo_id is not None and dropped.box is not None \
+                    and dropped.mask is not None:
+                kept.appearances.append(ItemAppearanceRow(
+                    photo_id=dropped.photo_id, box=dropped.box, mask=dropped.mask,
+                    score=dropped.score,
+                    details=[{"category_id": d.category_id, "attribute_ids": d.attribute_ids,
+                              "box": d.box, "mask": d.mask, "score": d.score}
+                             for d in dropped.details if d.box is not None]))  # fmt: skip
+            for appearance in list(dropped.appearances):
+                dropped.appearances.remove(appearance)
+                kept.appearances.append(ItemAppearanceRow(
+                    photo_id=appearance.photo_id, box=appearance.box, mask=appearance.mask,
+                    score=appearance.score, details=appearance.details))  # fmt: skip
+            self._move_views(session, dropped, kept)
             session.flush()
             session.delete(dropped)
-        return self.get(keep)
+            session.flush()
+            return self._record(session, kept)
+
+    def _move_views(self, session: Session, dropped: ItemRow, kept: ItemRow) -> None:
+        """``dropped``'s embeddings as views of ``kept``: each keeps its photo, the one of its
+        own picture the SHA-256 of the photo it was found in (of its cut-out when it has no
+        photo), seen under the category the detector gave it. Where ``kept`` has a view of
+        that photo already, its own stays."""
+        own_source = dropped.photo.sha256 if dropped.photo is not None else dropped.cutout_sha256
+        taken: set[tuple[str, str]] = {
+            (embedder, source) for embedder, source in session.execute(
+                select(ItemEmbeddingRow.embedder, ItemEmbeddingRow.source)
+                .where(ItemEmbeddingRow.item_id == kept.id))}  # fmt: skip
+        for view in session.scalars(
+            select(ItemEmbeddingRow).where(ItemEmbeddingRow.item_id == dropped.id)
+        ).all():
+            source = view.source or own_source
+            if not source or (view.embedder, source) in taken:
+                continue
+            taken.add((view.embedder, source))
+            seen_as = view.category_id if view.source else (
+                dropped.detected_category_id if dropped.detected_category_id is not None
+                else dropped.category_id)
+            session.add(ItemEmbeddingRow(item_id=kept.id, embedder=view.embedder, source=source,
+                                         dims=view.dims, vector=view.vector,
+                                         category_id=seen_as))
 
     # -- wear log, outfits, feedback ------------------------------------------------------------
     def _rows_for(self, session: Session, keys: Iterable[str]) -> list[ItemRow]:
@@ -1018,13 +1135,16 @@ class Wardrobe:
         )
 
     def set_embeddings(
-        self, embedder: str, vectors: Mapping[str, np.ndarray], *, replace_all: bool = False
+        self, embedder: str, vectors: Mapping[str, np.ndarray], *, replace_all: bool = False,
+        views: Iterable[tuple[str, str, np.ndarray]] = (),
     ) -> None:
         """Store each item's vector of its own picture (item id → D float32) under
         ``embedder`` (the embedder's ``key``), replacing the item's earlier one of that key, in
         one transaction. ``replace_all``: also drop this person's own-picture vectors of that
-        key for items not given (a reindex; views from outfit photos stay).
-        :class:`NotFoundError` names an unknown item id."""
+        key for items not given (a reindex; views from outfit photos stay). ``views``: vectors
+        of items seen in other photos, as :meth:`add_views` takes them, stored in the same
+        transaction. :class:`NotFoundError` names an unknown item id."""
+        views = list(views)
         with self.database.writing() as session:
             rows = self._rows_for(session, vectors)
             ids = [r.id for r in rows]
@@ -1041,6 +1161,8 @@ class Wardrobe:
                     )
             for row, vector in zip(rows, vectors.values(), strict=True):
                 session.add(self._embedding_row(row.id, embedder, vector))
+            if views:
+                self._store_views(session, embedder, views, {})
 
     def add_views(
         self,
@@ -1054,25 +1176,29 @@ class Wardrobe:
         transaction. ``categories``: item id → the category the detector gave it in that
         photo, kept with the view (:meth:`recognition_samples`). :class:`NotFoundError` names
         an unknown item id."""
-        categories = dict(categories or {})
+        with self.database.writing() as session:
+            self._store_views(session, embedder, views, dict(categories or {}))
+
+    def _store_views(self, session: Session, embedder: str,
+                     views: Iterable[tuple[str, str, np.ndarray]],
+                     categories: Mapping[str, int]) -> None:
         views = [(key, str(source), vector) for key, source, vector in views]
         if any(not source for _, source, _ in views):
             raise ValueError("a view needs the photo it was seen in")
-        with self.database.writing() as session:
-            rows = {r.key: r for r in self._rows_for(session, [k for k, _, _ in views])}
-            for key, source, vector in views:
-                session.execute(
-                    delete(ItemEmbeddingRow).where(
-                        ItemEmbeddingRow.item_id == rows[key].id,
-                        ItemEmbeddingRow.embedder == embedder,
-                        ItemEmbeddingRow.source == source,
-                    )
+        rows = {r.key: r for r in self._rows_for(session, [k for k, _, _ in views])}
+        for key, source, vector in views:
+            session.execute(
+                delete(ItemEmbeddingRow).where(
+                    ItemEmbeddingRow.item_id == rows[key].id,
+                    ItemEmbeddingRow.embedder == embedder,
+                    ItemEmbeddingRow.source == source,
                 )
-                session.add(
-                    self._embedding_row(
-                        rows[key].id, embedder, vector, source, categories.get(key)
-                    )
+            )
+            session.add(
+                self._embedding_row(
+                    rows[key].id, embedder, vector, source, categories.get(key)
                 )
+            )
 
     def embeddings(self, embedder: str) -> tuple[list[str], np.ndarray]:
         """This person's item ids that have a vector of ``embedder`` of their own picture, and
@@ -1224,12 +1350,14 @@ class Wardrobe:
                 self._insert_detected(session, None, detected)
         return [d.item.id for d in found]
 
-    def item_photos(self) -> dict[str, int | None]:
-        """Item id → the row id of the wardrobe photo it was found in (``None``: entered by
+    def item_photos(self) -> dict[str, str | None]:
+        """Item id → the SHA-256 of the wardrobe photo it was found in (``None``: entered by
         hand, or added from an outfit photo)."""
         with self._sessions() as session:
             return dict(
                 session.execute(
-                    select(ItemRow.key, ItemRow.photo_id).where(ItemRow.user_id == self.user_id)
+                    select(ItemRow.key, PhotoRow.sha256)
+                    .outerjoin(PhotoRow, PhotoRow.id == ItemRow.photo_id)
+                    .where(ItemRow.user_id == self.user_id)
                 ).all()
             )

@@ -5,8 +5,10 @@
 ``segmentation``, XYWH ``bbox``, ``area``, ``iscrowd`` 0 and ``attribute_ids``, ``categories``
 and ``attributes`` of the built-in ontology). Each item keeps the mask and box the detector
 found and takes the category and attributes as the person corrected them; its parts
-(details) are written as their own annotations, as Fashionpedia annotates them. Items entered
-by hand have no photo and are not part of the dataset.
+(details) are written as their own annotations, as Fashionpedia annotates them. An item seen
+again in a photo (the other shoe of a pair, a duplicate merged into it: its appearances) is
+annotated there too: a garment left out would teach the detector it is background. Items
+entered by hand have no photo and are not part of the dataset.
 
 The file reads back with :func:`fashionkit.data.read_annotations` and trains with
 ``fashionkit train --recipe finetune --weights BASE``.

@@ -9,7 +9,9 @@ garment and accessory scoring at least ``min_score`` becomes an item:
 * colours: :func:`~fashionkit.wardrobe.colors.dominant_colors` of the item's own pixels (its
   mask, minus closures and decorations linked to it: a zipper is not the garment's colour);
 * parts linked to it (sleeves, necklines, pockets …) are kept as its details;
-* a cut-out (RGBA PNG of the box, transparent outside the mask) is stored beside the photo.
+* a cut-out (RGBA PNG of the box, transparent outside the mask) is stored beside the photo;
+* the two of a pair (shoes, gloves, socks, leg warmers: :data:`~fashionkit.ontology.PAIR_IDS`)
+  that look alike are one item, the other one kept as where it is seen again in the photo.
 
 The item id is ``<photo sha256[:12]>-<detection index>``, so ingesting the same photo again adds
 nothing. Each new item is compared with the wardrobe's photographed items of the same category
@@ -19,16 +21,16 @@ nothing. Each new item is compared with the wardrobe's photographed items of the
 
 from __future__ import annotations
 
-import dataclasses
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from fashionkit.errors import Problem
-from fashionkit.ontology import PART_IDS
+from fashionkit.ontology import PAIR_IDS, PART_IDS
 from fashionkit.wardrobe.attributes import (
     material_from_attributes,
     pattern_from_attributes,
@@ -39,7 +41,7 @@ from fashionkit.wardrobe.colors import (
     hex_to_rgb,
     srgb_to_oklab,
 )
-from fashionkit.wardrobe.database import ItemInPhoto, ItemPart, Wardrobe
+from fashionkit.wardrobe.database import ItemInPhoto, ItemPart, Placement, Wardrobe
 from fashionkit.wardrobe.image_files import file_digest
 from fashionkit.wardrobe.items import WardrobeItem
 
@@ -168,15 +170,17 @@ def items_in_prediction(
     """The items of one :class:`~fashionkit.inference.Prediction` (``photo`` kept), ready to
     store, with their cut-outs (H×W×4 uint8 RGBA; the PNG is already in the wardrobe's image
     store): every garment and accessory scoring at least ``min_score``, in detection order,
-    with id ``<id_prefix>-<detection index>``. ``embedder``: see :func:`ingest_photos`."""
+    with id ``<id_prefix>-<detection index>``. Two detections of a category worn in pairs
+    (:data:`~fashionkit.ontology.PAIR_IDS`) that look alike (:func:`_pairs`) are one item,
+    the pair: the larger one's, with the other as its second placement (``also``).
+    ``embedder``: see :func:`ingest_photos`."""
     from fashionkit.data.masks import decode_rle
 
     if prediction.photo is None:
         raise ValueError("the predictor must keep the decoded photos (keep_photos=True)")
     image = prediction.photo.pixels
     parts = frozenset(PART_IDS)
-    found: list[tuple[ItemInPhoto, np.ndarray]] = []
-    masks: list[np.ndarray] = []
+    seen: list[_Seen] = []
     for det in prediction.items:
         if det.category_id in parts or det.score < min_score:
             continue
@@ -186,51 +190,110 @@ def items_in_prediction(
         for part in linked:
             if part.category_id in _NOT_FABRIC:
                 fabric &= ~decode_rle(part.mask).astype(bool)
-        colours = dominant_colors(image, fabric if fabric.any() else mask)
+        details = tuple(
+            ItemPart(
+                category_id=p.category_id,
+                attribute_ids=tuple(sorted(a.id for a in p.attributes)),
+                box=p.box,
+                mask=p.mask,
+                score=p.score,
+            )
+            for p in linked
+            if p.category_id in parts
+        )
+        seen.append(_Seen(det, mask, dominant_colors(image, fabric if fabric.any() else mask),
+                          _cutout(image, mask, det.box), details))
+    twin_of = _pairs(seen)
+    vectors: list[np.ndarray | None] = [None] * len(seen)
+    if embedder is not None and seen:
+        regions = [s.mask if s.mask.any() else _box_region(s.mask.shape, s.det.box) for s in seen]
+        boxes = np.array([s.det.box for s in seen], np.float32).reshape(-1, 4)
+        vectors = [np.asarray(v, np.float32)
+                   for v in embedder.embed(image, np.stack(regions), boxes)]  # fmt: skip
+    found: list[tuple[ItemInPhoto, np.ndarray]] = []
+    for k, s in enumerate(seen):
+        if k in twin_of.values():
+            continue  # the other one of a pair: a placement of the pair's item
+        det = s.det
         attribute_ids = tuple(sorted(a.id for a in det.attributes))
         material = material_from_attributes(attribute_ids)
         item = WardrobeItem(
             id=f"{id_prefix}-{det.index}",
             category_id=det.category_id,
-            colors=tuple(c.hex for c in colours),
+            colors=tuple(c.hex for c in s.colours),
             season=tuple(suggest_seasons(det.category_id, attribute_ids, material)),
             material=material,
             pattern=pattern_from_attributes(attribute_ids),
             attribute_ids=attribute_ids,
         )
-        rgba = _cutout(image, mask, det.box)
+        also: tuple[Placement, ...] = ()
+        if k in twin_of:
+            t = seen[twin_of[k]]
+            also = (Placement(box=t.det.box, mask=t.det.mask, score=t.det.score,
+                              details=t.details,
+                              embedding=_keyed(embedder, vectors[twin_of[k]])),)  # fmt: skip
         detected = ItemInPhoto(
             item=item,
             box=det.box,
             mask=det.mask,
             score=det.score,
             attribute_scores={a.id: a.score for a in det.attributes},
-            details=tuple(
-                ItemPart(
-                    category_id=p.category_id,
-                    attribute_ids=tuple(sorted(a.id for a in p.attributes)),
-                    box=p.box,
-                    mask=p.mask,
-                    score=p.score,
-                )
-                for p in linked
-                if p.category_id in parts
-            ),
-            cutout_sha256=wardrobe.images.put_bytes(_png(rgba), ".png"),
+            details=s.details,
+            cutout_sha256=wardrobe.images.put_bytes(_png(s.rgba), ".png"),
+            embedding=_keyed(embedder, vectors[k]),
+            also=also,
         )
-        found.append((detected, rgba))
-        masks.append(mask if mask.any() else _box_region(mask.shape, det.box))
-    if embedder is not None and found:
-        vectors = embedder.embed(
-            image,
-            np.stack(masks),
-            np.array([d.box for d, _ in found], np.float32).reshape(-1, 4),
-        )
-        found = [
-            (dataclasses.replace(d, embedding=(embedder.key, np.asarray(v, np.float32))), rgba)
-            for (d, rgba), v in zip(found, vectors, strict=True)
-        ]
+        found.append((detected, s.rgba))
     return found
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """One garment or accessory detection of a photo, before it becomes an item."""
+
+    det: Any  # fashionkit.inference.Detection
+    mask: np.ndarray
+    colours: list
+    rgba: np.ndarray
+    details: tuple[ItemPart, ...]
+
+
+def _keyed(embedder, vector: np.ndarray | None) -> tuple[str, np.ndarray] | None:
+    return (embedder.key, vector) if embedder is not None and vector is not None else None
+
+
+def _pairs(seen: Sequence[_Seen]) -> dict[int, int]:
+    """Which detections of one photo are the two of a pair: index of the one kept as the item
+    (the larger mask, so the better cut-out) → index of the other. Two detections of one
+    category of :data:`~fashionkit.ontology.PAIR_IDS` are a pair when they pass the duplicate
+    check's rule (main colours within :data:`DUPLICATE_COLOR_DISTANCE`, colour histograms
+    overlapping by :data:`DUPLICATE_APPEARANCE`); the most alike first, each in one pair at
+    most: the two shoes a person wears look alike, two pairs of a flat lay usually do not."""
+    candidates = []
+    for i, a in enumerate(seen):
+        if a.det.category_id not in PAIR_IDS or not a.colours:
+            continue
+        for j in range(i + 1, len(seen)):
+            b = seen[j]
+            if b.det.category_id != a.det.category_id or not b.colours:
+                continue
+            main = srgb_to_oklab(np.array([hex_to_rgb(c.hex) for c in (a.colours[0],
+                                                                      b.colours[0])], np.uint8))
+            if float(np.linalg.norm(main[0] - main[1])) > DUPLICATE_COLOR_DISTANCE:
+                continue
+            overlap = float(np.minimum(appearance_descriptor(a.rgba),
+                                       appearance_descriptor(b.rgba)).sum())
+            if overlap >= DUPLICATE_APPEARANCE:
+                candidates.append((-overlap, i, j))
+    twin_of: dict[int, int] = {}
+    taken: set[int] = set()
+    for _, i, j in sorted(candidates):
+        if i in taken or j in taken:
+            continue
+        taken |= {i, j}
+        first, second = (i, j) if seen[i].mask.sum() >= seen[j].mask.sum() else (j, i)
+        twin_of[first] = second
+    return twin_of
 
 
 def _box_region(shape: tuple[int, int], box) -> np.ndarray:

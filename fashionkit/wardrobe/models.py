@@ -37,6 +37,7 @@ __all__ = [
     "ItemRow",
     "ItemAttributeRow",
     "ItemDetailRow",
+    "ItemAppearanceRow",
     "WearRow",
     "OutfitRow",
     "OutfitItemRow",
@@ -135,6 +136,9 @@ class ItemRow(Base):
         cascade="all, delete-orphan", order_by="ItemDetailRow.id"
     )
     photo: Mapped[PhotoRow | None] = relationship()
+    appearances: Mapped[list[ItemAppearanceRow]] = relationship(
+        cascade="all, delete-orphan", order_by="ItemAppearanceRow.id"
+    )
 
 
 class ItemAttributeRow(Base):
@@ -159,6 +163,25 @@ class ItemDetailRow(Base):
     box: Mapped[list | None] = mapped_column(JSON)
     mask: Mapped[dict | None] = mapped_column(JSON)
     score: Mapped[float | None] = mapped_column(Float)
+
+
+class ItemAppearanceRow(Base):
+    """Where an item is in a wardrobe photo besides its own placement (``items.photo_id``,
+    ``box``, ``mask``): in another photo (a duplicate merged into it) or a second time in its
+    own (the other shoe of a pair). Kept so that the photo's annotations, from which a
+    person's detector is fine-tuned, still hold it: a garment left out of them would teach
+    the detector it is background. ``details``: its parts as placed there (a list of
+    ``{category_id, attribute_ids, box, mask, score}``)."""
+
+    __tablename__ = "item_appearances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), index=True)
+    box: Mapped[list] = mapped_column(JSON)
+    mask: Mapped[dict] = mapped_column(JSON)
+    score: Mapped[float | None] = mapped_column(Float)
+    details: Mapped[list] = mapped_column(JSON, default=list)
 
 
 class WearRow(Base):

@@ -12,7 +12,12 @@ import torch
 from fashionkit.errors import InvalidDataError
 from fashionkit.modeling import build_model, model_config_from_preset
 from fashionkit.personal.embedding import ItemEmbedder, colour_descriptor, embedding_blocks
-from fashionkit.personal.recognition import NEW_ITEM_SHARE, Gallery, best_threshold
+from fashionkit.personal.recognition import (
+    FALLBACK_NEW_QUANTILE,
+    NEW_ITEM_SHARE,
+    Gallery,
+    best_threshold,
+)
 from fashionkit.wardrobe.ingest import appearance_descriptor
 from tests.personal.drawn_items import drawn_closet, woven_cloth
 
@@ -168,6 +173,25 @@ def test_exclusive_matching_gives_two_rows_two_items():
     assert [m.item_id for m in one_photo] == ["i1", "i3"]
 
 
+def test_the_two_of_a_pair_in_one_photo_may_be_one_item():
+    x, ids, groups, centres = _clusters(4, items=5, per_item=3, spread=0.3)
+    shoe, shirt = 23, 0
+    cats = [shoe if i in ("i1", "i3") else shirt for i in ids]
+    gallery = Gallery.fit(x, ids, groups=groups, categories=cats, threshold=-1.0)
+    left, right = centres[1] + 0.1, centres[1] - 0.1
+    b = 0.55 * centres[1] + 0.45 * centres[3]
+    rows = np.stack([left, right, b])
+    paired = gallery.match(rows, categories=[shoe] * 3, exclusive=True, paired=[shoe])
+    # Both shoes are the pair i1; a third shoe is not a third of it.
+    assert [m.item_id for m in paired] == ["i1", "i1", "i3"]
+    alone = [m.item_id for m in gallery.match(rows, categories=[shoe] * 3, exclusive=True)]
+    assert alone.count("i1") == 1 and None in alone
+    # Other categories stay one row an item, paired or not.
+    shirts = np.stack([centres[0] + 0.1, centres[0] - 0.1])
+    first, second = gallery.match(shirts, categories=[shirt] * 2, exclusive=True, paired=[shoe])
+    assert first.item_id == "i0" and second.item_id not in ("i0", None)
+
+
 def test_best_threshold():
     assert best_threshold(np.array([0.8, 0.9, 0.95]), np.array([0.1, 0.3, 0.5])) == \
         pytest.approx(0.65)
@@ -218,6 +242,28 @@ def test_uncalibrated_gallery_falls_back_to_new_scores():
     gallery = Gallery.fit(x, ids)  # one photo per item: no "known" scores
     assert not gallery.calibrated
     assert gallery.threshold == pytest.approx(np.quantile(gallery.calibration["new"], 0.9))
+
+
+def test_the_two_of_a_pair_stand_in_for_an_item_seen_again():
+    # Every item in one photo; items 0 and 1 seen twice there (the two shoes of a pair).
+    rng = np.random.default_rng(8)
+    centres = rng.normal(size=(8, 40))
+    twins = centres[:2] + 0.4 * rng.normal(size=(2, 40))
+    x = np.concatenate([centres, twins])
+    ids = [f"i{k}" for k in range(8)] + ["i0", "i1"]
+    groups = [f"p{k}" for k in range(8)] + ["p0", "p1"]
+    gallery = Gallery.fit(x, ids, groups=groups)
+    assert not gallery.calibrated and len(gallery.calibration["known"]) == 0
+    new = gallery.calibration["new"]
+    quantile = float(np.quantile(new, FALLBACK_NEW_QUANTILE))
+    # Between the twins' scores and the new ones: well above what the quantile alone gives.
+    assert gallery.threshold > quantile + 0.1 and gallery.threshold > np.max(new)
+    seen_again = gallery.match(centres[:2] + 0.4 * rng.normal(size=(2, 40)))
+    assert [m.item_id for m in seen_again] == ["i0", "i1"]
+    # Something a little like item 2, but not it: new, where the quantile would take it.
+    look_alike = centres[2] * 0.3 + rng.normal(size=40)
+    [m] = gallery.match(look_alike[None])
+    assert m.is_new and quantile < m.similarity < gallery.threshold, (m.similarity, quantile)
 
 
 def test_bytes_round_trip():

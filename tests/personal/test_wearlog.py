@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,19 +170,22 @@ def test_recognised_items_keep_their_view_of_the_photo(closet, embedder, tmp_pat
     wardrobe, truth, _, added = closet
     outfit = tmp_path / "outfit.png"
     outfit.write_bytes(truth.outfit(0, 1))
+    # Each item's own picture, and the other shoe of a pair as seen in its photo.
+    before = len(wardrobe.embedding_samples(embedder.key)[0])
+    assert before > len(added)
     report = log_outfit_photos(wardrobe, truth, embedder, [outfit], on=DAY)[0][0]
     seen = {r.item_id for r in report.recognised}
     assert seen
     keys, sources, vectors = wardrobe.embedding_samples(embedder.key)
     views = {k for k, s in zip(keys, sources, strict=True) if s == _digest(outfit)}
-    assert views == seen and len(keys) == len(added) + len(seen)
+    assert views == seen and len(keys) == before + len(seen)
     own_keys, _ = wardrobe.embeddings(embedder.key)
     assert own_keys == sorted(added)  # the views are extra samples, not the items' own
     # The same photo again replaces its views; a reindex keeps them.
     log_outfit_photos(wardrobe, truth, embedder, [outfit], on=DAY)
-    assert len(wardrobe.embedding_samples(embedder.key)[0]) == len(added) + len(seen)
+    assert len(wardrobe.embedding_samples(embedder.key)[0]) == before + len(seen)
     reindex(wardrobe, embedder)
-    assert len(wardrobe.embedding_samples(embedder.key)[0]) == len(added) + len(seen)
+    assert len(wardrobe.embedding_samples(embedder.key)[0]) == before + len(seen)
     gone = sorted(seen)[0]
     wardrobe.remove(gone)
     assert gone not in wardrobe.embedding_samples(embedder.key)[0]
@@ -222,3 +226,51 @@ def test_the_wardrobe_gallery_matches_within_a_category(tmp_path):
         assert gallery.match(query, categories=[6])[0].candidates[0][0] == "trousers"
         assert gallery.match(query, categories=[1])[0].candidates[0][0] == "tee"
         assert gallery.match(query, categories=[10])[0].is_new  # no dress in this wardrobe
+
+
+def test_a_closet_set_up_from_photos_knows_every_item_in_new_photos(tmp_path):
+    """A person's closet (its own synthetic world: one pair of shoes worn in most photos, the
+    same garments in many photos): add the labelled photos, merge what the person says is the
+    same item, then log the new photos. Every garment of the labelled photos stays annotated
+    (the two shoes of a pair and merged duplicates included), and in the new photos every
+    known item is recognised, the pair as one item, and only the never-seen ones are offered."""
+    from fashionkit.data.synth.closet import generate_closet, load_closet
+    from fashionkit.ontology import PAIR_IDS
+    from tests.service.fakes import tiny_embedder
+    from tests.synth_truth import truth_prediction
+
+    generate_closet(tmp_path / "closet", items=10, labelled_photos=8, new_photos=5,
+                    unseen_items=2, image_size=192, seed=3)  # fmt: skip
+    closet = load_closet(tmp_path / "closet")
+    by_digest = {_digest(p.path): p for s in (closet.labelled, closet.new) for p in s.photos}
+
+    def predictor(paths, on_error="raise"):
+        return [truth_prediction(path, by_digest[_digest(Path(path))].annotations)
+                for path in paths]
+
+    embedder = tiny_embedder()
+    garments = lambda photo: [o for o in photo.objects if o.part_of is None]  # noqa: E731
+    with Wardrobe(f"sqlite:///{tmp_path / 'w.sqlite'}") as wardrobe:
+        ingest_photos(wardrobe, predictor, [p.path for p in closet.labelled.photos],
+                      embedder=embedder)  # fmt: skip
+        truth_of = {f"{_digest(p.path)[:12]}-{k}": a["item_id"]
+                    for p in closet.labelled.photos for k, a in enumerate(p.annotations)}
+        kept: dict[str, str] = {}
+        for key in sorted(wardrobe.existing_keys(truth_of)):
+            if truth_of[key] in kept:
+                wardrobe.merge(kept[truth_of[key]], key)  # the person: "the same item"
+            else:
+                kept[truth_of[key]] = key
+        assert len(wardrobe) == len(kept)
+        assert any(sum(o.category_id in PAIR_IDS for o in garments(p)) == 2
+                   for p in closet.new.photos)  # fmt: skip
+        assert sum(len([o for o in p.objects if not o.is_part])
+                   for p in wardrobe.annotated_photos()) == \
+            sum(len(garments(p)) for p in closet.labelled.photos)  # fmt: skip
+        mine = {key: item for item, key in kept.items()}
+        reports, _ = log_outfit_photos(wardrobe, predictor, embedder,
+                                       [p.path for p in closet.new.photos], on=DAY)  # fmt: skip
+        for report, photo in zip(reports, closet.new.photos, strict=True):
+            worn = {o.item_id for o in garments(photo)}
+            assert {mine[r.item_id] for r in report.recognised} == worn & set(kept), report.path
+            assert len(report.new) == len(worn - set(kept)), report.path

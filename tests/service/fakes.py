@@ -92,11 +92,25 @@ class TruthPredictor:
         return data
 
     def garments(self, data: bytes) -> int:
-        """How many of the photo's objects are not parts (the items ingest should add)."""
-        from fashionkit.ontology import PART_IDS
+        """How many items ingest makes of the photo's objects: those that are not parts, the
+        two shoes (gloves, socks) of a pair that look alike one item. Counted by ingest's own
+        rule (tests/wardrobe/test_appearances.py tests the rule against the ground truth)."""
+        import tempfile
+
+        from fashionkit.wardrobe.ingest import items_in_prediction
+
+        class Images:  # an image store that keeps nothing
+            def put_bytes(self, data: bytes, suffix: str) -> str:
+                return hashlib.sha256(data).hexdigest()
+
+        class Nowhere:
+            images = Images()
 
         annotations = self.truth[hashlib.sha256(data).hexdigest()]
-        return sum(a["category_id"] not in PART_IDS for a in annotations)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "photo.png"
+            path.write_bytes(data)
+            return len(items_in_prediction(Nowhere(), truth_prediction(path, annotations), "x"))
 
     def __call__(self, paths, on_error="raise"):
         self.calls += 1

@@ -72,6 +72,25 @@ def _api(base: str, name: str) -> httpx.Client:
     )
 
 
+def _photographed_again(photo: Path, predictor: TruthPredictor) -> Path:
+    """The photo's garments photographed again (a little brighter: other bytes, the same
+    ground truth)."""
+    import hashlib
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(photo).convert("RGB"), np.int16)
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(pixels + 6, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
+    again = photo.with_name("again.png")
+    again.write_bytes(buffer.getvalue())
+    digest = lambda data: hashlib.sha256(data).hexdigest()  # noqa: E731
+    predictor.truth[digest(again.read_bytes())] = predictor.truth[digest(photo.read_bytes())]
+    return again
+
+
 def test_wardrobe_in_the_browser(live, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
@@ -174,6 +193,26 @@ def test_wardrobe_in_the_browser(live, tmp_path):
             expect(cutout).to_have_js_property("complete", True)
             assert cutout.evaluate("img => img.naturalWidth") > 0
         shot("04-gallery")
+
+        # -- the same garments photographed again: merged into the items they are -----------
+        page.set_input_files("#photo-file", str(_photographed_again(photo, predictor)))
+        page.click("#upload-button")
+        notes = page.locator("#photo-notes li")
+        expect(notes.first).to_contain_text("looks like")  # the second photo's job is done
+        [second] = [j for j in api.get("/api/photos").json() if j["id"] != jobs[0]["id"]]
+        assert second["status"] == "done" and len(second["items"]) == garments
+        duplicates = second["duplicates"]
+        assert {d["existing"] for d in duplicates} <= set(found)
+        expect(notes).to_have_count(len(duplicates))
+        for d in duplicates:
+            note = page.locator(f"#photo-notes li[data-duplicate='{d['new']}']")
+            note.locator("button").click()
+            expect(note).to_have_text(f"{d['new']} merged into {d['existing']}")
+        # What the duplicate check did not name stays an item of its own.
+        garments += len(second["items"]) - len(duplicates)
+        expect(cards).to_have_count(garments)
+        assert {i["id"] for i in api.get("/api/items").json()} >= set(found)
+        shot("04-merged")
 
         # -- edit tags of a detected item ----------------------------------------------------
         key = found[0]
@@ -360,7 +399,8 @@ def test_wardrobe_in_the_browser(live, tmp_path):
         ("POST", "/api/me/password", 403),
     ]
     assert sorted(p.name for p in shots.iterdir()) == [
-        "01-login.png", "02-logged-in.png", "03-photo.png", "04-gallery.png", "05-edit.png",
+        "01-login.png", "02-logged-in.png", "03-photo.png", "04-gallery.png", "04-merged.png",
+        "05-edit.png",
         "06-filter.png", "07-outfits.png", "08-feedback.png", "09-password.png",
         "10-logged-out.png", "11-next-person.png",
     ]  # fmt: skip

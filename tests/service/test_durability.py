@@ -234,8 +234,8 @@ from fashionkit.wardrobe.ingest import ingest_photos
 from tests.service.fakes import TruthPredictor
 
 original = Wardrobe._insert_detected
-def insert_then_die(self, session, photo_id, detected):
-    original(self, session, photo_id, detected)  # flushed: the row is in the database file
+def insert_then_die(self, session, photo_id, detected, *args):
+    original(self, session, photo_id, detected, *args)  # flushed: the row is in the database file
     os._exit(9)  # as kill -9: inside the transaction, before the commit
 Wardrobe._insert_detected = insert_then_die
 predictor = TruthPredictor()

@@ -148,6 +148,18 @@ def _item_route(method, suffix=""):
     return check
 
 
+def check_merge(w):
+    c = w["client"]
+    # Alice's item into Bob's, and Bob's into Alice's: both as an item nobody has.
+    for keep, drop in ((w["detected"], "bobs-tee"), ("bobs-tee", w["detected"])):
+        theirs = c.post(f"/api/items/{keep}/merge", json={"drop": drop}, headers=w["bob"])
+        unknown = c.post(f"/api/items/{keep.replace(w['detected'], 'nobody-has-this')}/merge",
+                         json={"drop": drop.replace(w["detected"], "nobody-has-this")},
+                         headers=w["bob"])  # fmt: skip
+        _same_as_unknown(theirs, unknown)
+    assert "bobs-tee" in _bob_ids(c, w["bob"])
+
+
 def check_outfits(w):
     c = w["client"]
     theirs = c.get("/api/outfits", params={"with": w["detected"]}, headers=w["bob"])
@@ -325,6 +337,7 @@ ISOLATION = {
     ("DELETE", "/api/items/{item_id}"): _item_route("DELETE"),
     ("GET", "/api/items/{item_id}/cutout"): _item_route("GET", "/cutout"),
     ("GET", "/api/items/{item_id}/suggested-tags"): _item_route("GET", "/suggested-tags"),
+    ("POST", "/api/items/{item_id}/merge"): check_merge,
     ("GET", "/api/outfits"): check_outfits,
     ("POST", "/api/outfits/feedback"): check_give_feedback,
     ("GET", "/api/outfits/feedback"): check_list_feedback,

@@ -55,9 +55,10 @@ def test_outfit_photo_logs_wears_and_offers_new_items(client, predictor):
     assert job["status"] == "done", job
     assert job["kind"] == "outfit" and job["worn_on"] == DAY
     recognised = [r["item"] for r in job["recognised"]]
-    assert recognised and set(recognised) <= set(mine)
+    # Photo 0's garments, beside others in this photo: each of them is found again.
+    assert sorted(recognised) == sorted(mine)
     assert sorted(job["logged"]) == sorted(recognised)
-    assert all(0.9 < r["similarity"] <= 1.0001 for r in job["recognised"])
+    assert all(0.5 < r["similarity"] <= 1.0001 for r in job["recognised"])
     assert len(job["new"]) >= predictor.garments(predictor.photo(1))
     assert all("stored" not in offer and offer["added"] is None for offer in job["new"])
     assert client.get(job["overlay_url"], headers=alice).headers["content-type"] == "image/png"

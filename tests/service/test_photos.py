@@ -87,6 +87,36 @@ def test_upload_detects_items_with_pictures(detecting, predictor):
     assert again["status"] == "done" and again["skipped"] and again["items"] == []
 
 
+def test_a_garment_photographed_again_is_merged_into_the_item(detecting, predictor):
+    import hashlib
+
+    alice = login(detecting, "alice")
+    first = _upload(detecting, alice, predictor.photo(0)).json()
+    first = wait_for_job(detecting, alice, first["id"])
+    # The same garments again: a brighter photo of other bytes.
+    pixels = np.asarray(Image.open(io.BytesIO(predictor.photo(0))).convert("RGB"), np.int16)
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(pixels + 6, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
+    again = buffer.getvalue()
+    predictor.truth[hashlib.sha256(again).hexdigest()] = \
+        predictor.truth[hashlib.sha256(predictor.photo(0)).hexdigest()]
+    second = wait_for_job(detecting, alice, _upload(detecting, alice, again).json()["id"])
+    pairs = {(d["new"], d["existing"]) for d in second["duplicates"]}
+    assert pairs and pairs <= set(zip(second["items"], first["items"], strict=True))
+    for new, existing in sorted(pairs):
+        merged = detecting.post(f"/api/items/{existing}/merge", json={"drop": new}, headers=alice)
+        assert merged.status_code == 200, merged.text
+        assert merged.json()["id"] == existing and merged.json()["cutout_url"]
+    assert {i["id"] for i in detecting.get("/api/items", headers=alice).json()} == \
+        set(first["items"]) | (set(second["items"]) - {new for new, _ in pairs})
+    new, existing = sorted(pairs)[0]
+    gone = detecting.post(f"/api/items/{existing}/merge", json={"drop": new}, headers=alice)
+    assert gone.status_code == 404 and new in gone.json()["detail"]
+    for body in ({"drop": existing}, {}, {"drop": 3}):
+        refused = detecting.post(f"/api/items/{existing}/merge", json=body, headers=alice)
+        assert refused.status_code == 422, (body, refused.text)
+
+
 def test_type_is_sniffed_from_content_not_name(detecting, predictor):
     alice = login(detecting, "alice")
     data = predictor.photo(1)

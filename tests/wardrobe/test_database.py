@@ -20,7 +20,7 @@ def url(tmp_path):
 
 def test_empty_database_migrates_to_head_and_matches_models(url):
     with Wardrobe(url) as w:
-        assert migrate.current_revision(w.engine) == migrate.head_revision() == "0010"
+        assert migrate.current_revision(w.engine) == migrate.head_revision() == "0011"
         with w.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert diff == []

@@ -10,6 +10,7 @@ and afterwards Alembic's autogenerate finds nothing to change against the models
 
 from __future__ import annotations
 
+import json
 import shutil
 from importlib import resources
 
@@ -402,4 +403,36 @@ def test_0010_keeps_what_the_detector_saw_and_leaves_older_rows_to_their_categor
         assert "category_id" not in {c["name"] for c in inspect(conn).get_columns("item_embeddings")}
         assert "detected_category_id" not in {c["name"] for c in inspect(conn).get_columns("items")}
         assert conn.execute(text("SELECT COUNT(*) FROM item_embeddings")).scalar() == 3
+    engine.dispose()
+
+
+def test_0011_adds_item_appearances_and_a_downgrade_drops_them(url):
+    """Wardrobes of before 0011 get an empty table of appearances; merging then keeps where
+    the merged item was. A downgrade to 0010 drops the table and keeps the items."""
+    engine = create_engine(url)
+    migrate.upgrade(engine, "0010")
+    _rows_of_0002(engine)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO photos (id, user_id, sha256, suffix, width, height, "
+                          "created_at) VALUES (3, 1, :sha, '.png', 8, 8, '2026-01-01')"),
+                     {"sha": "a" * 64})  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO items (id, user_id, key, category_id, supercategory, photo_id, box,"
+                " mask, colors, season, occasion, favorite, created_at, updated_at) VALUES (8, 1,"
+                " 'new-shirt', 0, 'upperbody', 3, '[0, 0, 4, 4]', :mask, '[]', '[]', '[]', false,"
+                " '2026-01-01', '2026-01-01')"
+            ),
+            {"mask": json.dumps({"size": [8, 8], "counts": "04000"})},
+        )
+    migrate.upgrade(engine)
+    _no_differences(engine)
+    with Wardrobe(url, user="alice") as wardrobe:
+        wardrobe.merge("old-shirt", "new-shirt")
+        [photo] = wardrobe.annotated_photos()
+        assert [(o.item, o.is_appearance) for o in photo.objects] == [("old-shirt", True)]
+    migrate.downgrade(engine, "0010")
+    with engine.connect() as conn:
+        assert "item_appearances" not in inspect(conn).get_table_names()
+        assert conn.execute(text("SELECT key FROM items")).scalars().all() == ["old-shirt"]
     engine.dispose()

@@ -6,7 +6,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 
-from fashionkit.errors import InvalidDataError, NotFoundError
+from fashionkit.errors import InvalidDataError, NotFoundError, Problem
 from fashionkit.ontology import load_ontology
 from fashionkit.service.deps import CurrentWardrobe, ListPage, State, paged
 from fashionkit.wardrobe.database import ItemRecord, Wardrobe
@@ -128,6 +128,21 @@ def edit_item(wardrobe: CurrentWardrobe, item_id: str, changes: Annotated[dict, 
 def delete_item(wardrobe: CurrentWardrobe, item_id: str) -> Response:
     wardrobe.remove(plausible(item_id))
     return Response(status_code=204)
+
+
+@router.post("/{item_id}/merge")
+def merge_item(wardrobe: CurrentWardrobe, item_id: str, body: Annotated[dict, Body()]) -> dict:
+    """``{"drop": id}``: that item is this one photographed again (what a photo job's
+    ``duplicates`` name). Its wear log, outfits, details, its place in its photo and its
+    embeddings move to this item, then it is removed; the reply is this item as the merge left
+    it. 404 when either is not one of your items; 422 for no ``drop`` or an item merged into
+    itself."""
+    drop = body.get("drop")
+    if not isinstance(drop, str):
+        raise InvalidDataError(
+            [Problem("request", "drop", "the id of the item to merge into this one, a string")]
+        )
+    return record_json(wardrobe.merge_record(plausible(item_id), plausible(drop)))
 
 
 @router.get("/{item_id}/suggested-tags")

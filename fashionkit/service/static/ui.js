@@ -314,8 +314,28 @@ async function showJob(job) {
     if (src) found.push(figure(src, item.category_name, { 'data-item': itemId, title: itemId }));
   }
   $('photo-items').replaceChildren(...found);
-  $('photo-notes').replaceChildren(...(job.duplicates || []).map((d) => element('li',
-    `${d.new} looks like ${d.existing} (similarity ${d.appearance.toFixed(2)})`)));
+  $('photo-notes').replaceChildren(...(job.duplicates || []).map(duplicateNote));
+}
+
+// "X looks like Y", and a button to say it is Y photographed again: X is merged into Y (its
+// place in this photo and its picture stay Y's, for recognition and for teaching the model).
+function duplicateNote(d) {
+  const note = element('li',
+    `${d.new} looks like ${d.existing} (similarity ${d.appearance.toFixed(2)}) `,
+    { 'data-duplicate': d.new });
+  const same = element('button', 'Same item', { type: 'button' });
+  same.addEventListener('click', async () => {
+    try {
+      await api(`/api/items/${encodeURIComponent(d.existing)}/merge`,
+        { method: 'POST', json: { drop: d.new } });
+      note.replaceChildren(`${d.new} merged into ${d.existing}`);
+      await loadItems();
+    } catch (err) {
+      showError(err.message);
+    }
+  });
+  note.appendChild(same);
+  return note;
 }
 
 async function loadPhotos() {
@@ -430,8 +450,14 @@ function clearOutfitPhoto() {
 function outfitSummary(job) {
   if (job.status === 'failed') return `failed: ${job.error}`;
   if (job.status !== 'done') return job.status;
-  return `worn on ${job.worn_on}: ${job.recognised.length} of your items recognised, `
+  return `worn on ${job.worn_on}: ${recognisedItems(job).length} of your items recognised, `
     + `${job.new.length} new`;
+}
+
+// Each recognised item once: the two shoes of a pair are two detections of one item.
+function recognisedItems(job) {
+  const seen = new Set();
+  return job.recognised.filter((found) => !seen.has(found.item) && seen.add(found.item));
 }
 
 // Suggested tags of an offered item (learned from the person's labelled items, or "your
@@ -524,7 +550,7 @@ async function showOutfitJob(job) {
   const items = job.recognised.length ? await apiAll('/api/items') : [];
   const byId = new Map(items.map((item) => [item.id, item]));
   const recognised = [];
-  for (const found of job.recognised) {
+  for (const found of recognisedItems(job)) {
     const item = byId.get(found.item);  // gone when removed since
     const src = item ? await cutoutUrl(item) : null;
     const node = figure(src || '', `${found.item} (similarity ${found.similarity.toFixed(2)})`,
