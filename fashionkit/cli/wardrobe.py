@@ -242,6 +242,7 @@ def _ingest(photos, weights, min_score, device, db, user) -> None:
 
     from fashionkit.errors import InvalidDataError
     from fashionkit.inference import Predictor, expand_sources
+    from fashionkit.personal.wearlog import recognised_duplicates
     from fashionkit.wardrobe.colors import describe_color
     from fashionkit.wardrobe.ingest import ingest_photos
 
@@ -251,9 +252,11 @@ def _ingest(photos, weights, min_score, device, db, user) -> None:
     predictor = Predictor(weights, device=device, score_threshold=min_score)
     embedder = _embedder(weights, device)
     console = Console(soft_wrap=True)
+    key = embedder.key
     with _open(db, user) as wardrobe:
         report = ingest_photos(
-            wardrobe, predictor, paths, min_score=min_score, embedder=embedder
+            wardrobe, predictor, paths, min_score=min_score, embedder=embedder,
+            duplicates=lambda w, ids: recognised_duplicates(w, key, ids),
         )
         for key in report.added:
             item = wardrobe.get(key)

@@ -27,7 +27,7 @@ photos).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +37,11 @@ from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.ontology import PAIR_IDS
 from fashionkit.wardrobe.database import ItemInPhoto, Wardrobe
 from fashionkit.wardrobe.image_files import file_digest
-from fashionkit.wardrobe.ingest import items_in_prediction
+from fashionkit.wardrobe.ingest import (
+    DuplicateCandidate,
+    items_in_prediction,
+    main_colour_distance,
+)
 
 __all__ = [
     "RecognisedItem",
@@ -50,6 +54,7 @@ __all__ = [
     "suggest_for_offers",
     "log_outfit_photos",
     "reindex",
+    "recognised_duplicates",
 ]
 
 
@@ -105,17 +110,21 @@ class ReindexReport:
     missing: list[str] = field(default_factory=list)
 
 
-def gallery_for(wardrobe: Wardrobe, embedder_key: str):
+def gallery_for(wardrobe: Wardrobe, embedder_key: str, *, leave_out: Collection[str] = ()):
     """A :class:`~fashionkit.personal.recognition.Gallery` over the person's items that have an
     embedding of ``embedder_key`` (items of one wardrobe photo grouped, for its calibration),
-    each under its category: match detections with their detected categories.
-    :class:`InvalidDataError` when none has: the wardrobe must be reindexed (or its items added
-    from photos) with this model first."""
+    each under its category, but those of ``leave_out``: match detections with their detected
+    categories. :class:`InvalidDataError` when none has: the wardrobe must be reindexed (or
+    its items added from photos) with this model first."""
     from fashionkit.personal.recognition import Gallery
     from fashionkit.personal.tag_suggestions import blocks_of
 
     samples = wardrobe.recognition_samples(embedder_key)
-    keys, sources, vectors = samples.keys, samples.sources, samples.vectors
+    kept = [i for i, k in enumerate(samples.keys) if k not in leave_out]
+    keys = [samples.keys[i] for i in kept]
+    sources = [samples.sources[i] for i in kept]
+    vectors = samples.vectors[kept] if kept else samples.vectors
+    seen_as = [samples.seen_as[i] for i in kept]
     if not keys:
         others = wardrobe.embedders()
         hint = (
@@ -147,7 +156,43 @@ def gallery_for(wardrobe: Wardrobe, embedder_key: str):
     # under and the one the person gave it: the detector keeps calling a corrected item what
     # it did.
     return Gallery.fit(vectors, keys, groups=groups, blocks=blocks_of(vectors.shape[1]),
-                       categories=samples.seen_as, item_categories=samples.categories)
+                       categories=seen_as,
+                       item_categories={k: samples.categories[k] for k in set(keys)})
+
+
+def recognised_duplicates(wardrobe: Wardrobe, embedder_key: str, keys: Sequence[str]
+                          ) -> list[DuplicateCandidate] | None:
+    """Likely duplicates of the items ``keys``, just added from one photo, among the person's
+    other items: those recognition takes them for (:func:`gallery_for` of the other items,
+    matched as one photo's items, each by its own picture), with their similarity. ``None``
+    when it cannot tell: no other item has an embedding of ``embedder_key``, or none of them
+    was seen in two photos yet, so the "new item" threshold is a guess (the colour-histogram
+    rule, more cautious, is then the better judge). For ``ingest_photos(duplicates=)``."""
+    new = set(keys)
+    try:
+        gallery = gallery_for(wardrobe, embedder_key, leave_out=new)
+    except InvalidDataError:
+        return None
+    if not gallery.calibrated:
+        return None
+    own, vectors = wardrobe.embeddings(embedder_key)
+    rows = [k for k in own if k in new]
+    if not rows:
+        return []
+    index = {k: i for i, k in enumerate(own)}
+    samples = wardrobe.recognition_samples(embedder_key)
+    seen_as = {k: c for k, s, c in zip(samples.keys, samples.sources, samples.seen_as,
+                                        strict=True) if not s}  # fmt: skip
+    matches = gallery.match(vectors[[index[k] for k in rows]], exclusive=True, paired=PAIR_IDS,
+                            categories=[seen_as[k] for k in rows])
+    found = []
+    for key, match in zip(rows, matches, strict=True):
+        if match.item_id is None or match.is_new:
+            continue
+        distance = main_colour_distance(wardrobe.get(key), wardrobe.get(match.item_id))
+        found.append(DuplicateCandidate(key, match.item_id, distance, float(match.similarity),
+                                        found_by="recognition"))
+    return found
 
 
 def recognise(

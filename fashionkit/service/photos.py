@@ -40,7 +40,7 @@ Job record (also the JSON of ``GET /api/photos/{id}``)::
     {"id": str (32 hex), "user_id": int, "status": "queued"|"running"|"done"|"failed",
      "created_at": ISO time, "width": int, "height": int, "format": "JPEG"|"PNG"|"WEBP",
      "items": [item ids added], "skipped": bool (photo was already in the wardrobe),
-     "duplicates": [{"new", "existing", "color_distance", "appearance"}],
+     "duplicates": [{"new", "existing", "color_distance", "appearance", "found_by"}],
      "overlay": sha256 | null, "supercategories": sha256 | null,
      "error": str | null (written for the person), "attempts": int (times detection started),
      "kind": "photo"}
@@ -58,6 +58,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -838,10 +839,16 @@ class PhotoWorker:
             predictions.extend(out)
             return out
 
+        duplicates = None
+        if self.embedder is not None:
+            from fashionkit.personal.wearlog import recognised_duplicates
+
+            key = self.embedder.key
+            duplicates = lambda w, ids: recognised_duplicates(w, key, ids)  # noqa: E731
         try:
             report = ingest_photos(
                 wardrobe, recording, [upload], min_score=self.min_score, embedder=self.embedder,
-                max_items=self.max_items,
+                max_items=self.max_items, duplicates=duplicates,
             )  # fmt: skip
         except LimitError as err:
             raise UnusablePhoto(str(err)) from None
@@ -858,8 +865,10 @@ class PhotoWorker:
             {
                 "new": d.new,
                 "existing": d.existing,
-                "color_distance": round(d.color_distance, 4),
+                "color_distance": (round(d.color_distance, 4)
+                                   if math.isfinite(d.color_distance) else None),
                 "appearance": round(d.appearance, 4),
+                "found_by": d.found_by,
             }
             for d in report.duplicates
         ]

@@ -14,15 +14,18 @@ garment and accessory scoring at least ``min_score`` becomes an item:
   that look alike are one item, the other one kept as where it is seen again in the photo.
 
 The item id is ``<photo sha256[:12]>-<detection index>``, so ingesting the same photo again adds
-nothing. Each new item is compared with the wardrobe's photographed items of the same category
-(:func:`find_duplicates`); likely duplicates are reported for the person to merge
-(:meth:`~fashionkit.wardrobe.database.Wardrobe.merge`), never merged silently.
+nothing. Each new item is compared with the wardrobe's photographed items of the same category;
+likely duplicates are reported for the person to merge
+(:meth:`~fashionkit.wardrobe.database.Wardrobe.merge`), never merged silently. By default
+(:func:`find_duplicates`) an item is a likely duplicate of one whose main colour and colour
+histogram are alike; a caller with a better finder passes it (``duplicates=``: the personal
+layer's recognition of the person's items, which finds about twice as many).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +55,7 @@ __all__ = [
     "items_in_prediction",
     "appearance_descriptor",
     "find_duplicates",
+    "main_colour_distance",
     "DUPLICATE_COLOR_DISTANCE",
     "DUPLICATE_APPEARANCE",
 ]
@@ -69,12 +73,15 @@ _BINS = 6
 @dataclass(frozen=True)
 class DuplicateCandidate:
     """``new`` looks like ``existing``: same category, ``color_distance`` (OkLab) between main
-    colours and ``appearance`` similarity (0..1) of their cut-outs."""
+    colours and ``appearance``, how alike they look (0..1 or so): the overlap of their
+    cut-outs' colour histograms, or, ``found_by`` ``"recognition"``, the similarity by which
+    recognition took one for the other."""
 
     new: str
     existing: str
     color_distance: float
     appearance: float
+    found_by: str = "colour"
 
 
 @dataclass
@@ -130,6 +137,14 @@ def _read_rgba(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGBA"))
 
 
+def main_colour_distance(a: WardrobeItem, b: WardrobeItem) -> float:
+    """OkLab distance between two items' main colours (infinite when either has none)."""
+    if not a.colors or not b.colors:
+        return float("inf")
+    mains = srgb_to_oklab(np.array([hex_to_rgb(a.colors[0]), hex_to_rgb(b.colors[0])], np.uint8))
+    return float(np.linalg.norm(mains[0] - mains[1]))
+
+
 def find_duplicates(
     wardrobe: Wardrobe, item: WardrobeItem, descriptor: np.ndarray, *, exclude: Sequence[str] = ()
 ) -> list[DuplicateCandidate]:
@@ -138,15 +153,11 @@ def find_duplicates(
     least :data:`DUPLICATE_APPEARANCE`; most similar first."""
     if not item.colors:
         return []
-    main = srgb_to_oklab(np.array([hex_to_rgb(item.colors[0])], np.uint8))[0]
     found = []
     for other in wardrobe.items(category_id=item.category_id):
         if other.id == item.id or other.id in exclude:
             continue
-        if not other.colors:
-            continue
-        other_main = srgb_to_oklab(np.array([hex_to_rgb(other.colors[0])], np.uint8))[0]
-        distance = float(np.linalg.norm(main - other_main))
+        distance = main_colour_distance(item, other)
         if distance > DUPLICATE_COLOR_DISTANCE:
             continue
         path = wardrobe.cutout_path(other.id)
@@ -317,6 +328,7 @@ def ingest_photos(
     min_score: float = 0.5,
     embedder=None,
     max_items: int | None = None,
+    duplicates: Callable[[Wardrobe, list[str]], list[DuplicateCandidate] | None] | None = None,
 ) -> IngestReport:
     """Detect items in photo files and add them to ``wardrobe``.
 
@@ -328,6 +340,9 @@ def ingest_photos(
     so that later photos can recognise it. ``max_items``: the most items the wardrobe may
     hold; a photo whose items would take it past that is not stored, nor any of its items,
     and raises :class:`~fashionkit.errors.LimitError` (photos before it stay added).
+    ``duplicates``: called with the wardrobe and the ids of each photo's new items once they
+    are stored, the likely duplicates among the wardrobe's other items, or ``None`` where it
+    cannot tell; then, and without it, :func:`find_duplicates` says.
     """
     report = IngestReport()
     predictions = predictor([str(p) for p in paths], on_error="skip")
@@ -347,6 +362,10 @@ def ingest_photos(
                            max_items=max_items)
         ids = [d.item.id for d, _ in found]
         report.added.extend(ids)
+        told = duplicates(wardrobe, ids) if duplicates is not None and ids else None
+        if told is not None:
+            report.duplicates.extend(told)
+            continue
         for detected, rgba in found:
             report.duplicates.extend(
                 find_duplicates(wardrobe, detected.item, appearance_descriptor(rgba), exclude=ids)
