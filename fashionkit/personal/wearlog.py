@@ -35,7 +35,7 @@ import numpy as np
 
 from fashionkit.errors import InvalidDataError, Problem
 from fashionkit.ontology import PAIR_IDS
-from fashionkit.wardrobe.database import ItemInPhoto, Wardrobe
+from fashionkit.wardrobe.database import ItemInPhoto, RecognitionSamples, Wardrobe
 from fashionkit.wardrobe.image_files import file_digest
 from fashionkit.wardrobe.ingest import (
     DuplicateCandidate,
@@ -110,16 +110,18 @@ class ReindexReport:
     missing: list[str] = field(default_factory=list)
 
 
-def gallery_for(wardrobe: Wardrobe, embedder_key: str, *, leave_out: Collection[str] = ()):
+def gallery_for(wardrobe: Wardrobe, embedder_key: str, *, leave_out: Collection[str] = (),
+                samples: RecognitionSamples | None = None):
     """A :class:`~fashionkit.personal.recognition.Gallery` over the person's items that have an
     embedding of ``embedder_key`` (items of one wardrobe photo grouped, for its calibration),
     each under its category, but those of ``leave_out``: match detections with their detected
-    categories. :class:`InvalidDataError` when none has: the wardrobe must be reindexed (or
-    its items added from photos) with this model first."""
+    categories. ``samples``: the wardrobe's ``recognition_samples(embedder_key)`` when the
+    caller has them. :class:`InvalidDataError` when none has: the wardrobe must be reindexed
+    (or its items added from photos) with this model first."""
     from fashionkit.personal.recognition import Gallery
     from fashionkit.personal.tag_suggestions import blocks_of
 
-    samples = wardrobe.recognition_samples(embedder_key)
+    samples = samples or wardrobe.recognition_samples(embedder_key)
     kept = [i for i, k in enumerate(samples.keys) if k not in leave_out]
     keys = [samples.keys[i] for i in kept]
     sources = [samples.sources[i] for i in kept]
@@ -169,24 +171,22 @@ def recognised_duplicates(wardrobe: Wardrobe, embedder_key: str, keys: Sequence[
     was seen in two photos yet, so the "new item" threshold is a guess (the colour-histogram
     rule, more cautious, is then the better judge). For ``ingest_photos(duplicates=)``."""
     new = set(keys)
+    samples = wardrobe.recognition_samples(embedder_key)
     try:
-        gallery = gallery_for(wardrobe, embedder_key, leave_out=new)
+        gallery = gallery_for(wardrobe, embedder_key, leave_out=new, samples=samples)
     except InvalidDataError:
         return None
     if not gallery.calibrated:
         return None
-    own, vectors = wardrobe.embeddings(embedder_key)
-    rows = [k for k in own if k in new]
+    # Each new item by its own picture (the other of a pair is a view of it).
+    rows = [i for i, (k, s) in enumerate(zip(samples.keys, samples.sources, strict=True))
+            if k in new and not s]  # fmt: skip
     if not rows:
         return []
-    index = {k: i for i, k in enumerate(own)}
-    samples = wardrobe.recognition_samples(embedder_key)
-    seen_as = {k: c for k, s, c in zip(samples.keys, samples.sources, samples.seen_as,
-                                        strict=True) if not s}  # fmt: skip
-    matches = gallery.match(vectors[[index[k] for k in rows]], exclusive=True, paired=PAIR_IDS,
-                            categories=[seen_as[k] for k in rows])
+    matches = gallery.match(samples.vectors[rows], exclusive=True, paired=PAIR_IDS,
+                            categories=[samples.seen_as[i] for i in rows])
     found = []
-    for key, match in zip(rows, matches, strict=True):
+    for key, match in zip([samples.keys[i] for i in rows], matches, strict=True):
         if match.item_id is None or match.is_new:
             continue
         distance = main_colour_distance(wardrobe.get(key), wardrobe.get(match.item_id))

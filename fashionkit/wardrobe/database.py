@@ -76,11 +76,12 @@ _DAYS_WORN = func.count(func.distinct(WearRow.worn_on))
 _LAST_WORN = func.max(WearRow.worn_on)
 
 
-def _part_json(part: ItemPart) -> dict:
-    """An :class:`ItemPart` as the JSON an appearance keeps its parts in."""
+def _part_json(part: ItemPart | ItemDetailRow) -> dict:
+    """A part (found, or stored as an item's detail) as the JSON an appearance keeps its parts
+    in."""
     return {
         "category_id": part.category_id,
-        "attribute_ids": list(part.attribute_ids),
+        "attribute_ids": list(part.attribute_ids or ()),
         "box": [float(v) for v in part.box] if part.box is not None else None,
         "mask": dict(part.mask) if part.mask is not None else None,
         "score": part.score,
@@ -879,10 +880,9 @@ class Wardrobe:
             by_photo: dict[int, list[tuple[tuple[int, int], ItemRow, list, dict, list, bool]]] = {}
             for row in rows:
                 if row.mask is not None and row.box is not None:
-                    parts = [{"category_id": d.category_id, "attribute_ids": d.attribute_ids,
-                              "box": d.box, "mask": d.mask} for d in row.details]  # fmt: skip
                     by_photo.setdefault(row.photo_id, []).append(
-                        ((row.id, 0), row, row.box, row.mask, parts, False))
+                        ((row.id, 0), row, row.box, row.mask,
+                         [_part_json(d) for d in row.details], False))
             for appearance, row in seen_again:
                 by_photo.setdefault(appearance.photo_id, []).append(
                     ((row.id, appearance.id), row, appearance.box, appearance.mask,
@@ -981,9 +981,7 @@ class Wardrobe:
                 kept.appearances.append(ItemAppearanceRow(
                     photo_id=dropped.photo_id, box=dropped.box, mask=dropped.mask,
                     score=dropped.score,
-                    details=[{"category_id": d.category_id, "attribute_ids": d.attribute_ids,
-                              "box": d.box, "mask": d.mask, "score": d.score}
-                             for d in dropped.details if d.box is not None]))  # fmt: skip
+                    details=[_part_json(d) for d in dropped.details if d.box is not None]))
             for appearance in list(dropped.appearances):
                 dropped.appearances.remove(appearance)
                 kept.appearances.append(ItemAppearanceRow(
