@@ -47,23 +47,11 @@ def _digest(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _merge_as_the_person_says(wardrobe, truth_of: dict[str, str], first: set[str]) -> dict:
-    """Merge the items that are one closet item into the one added first; closet item → the
-    wardrobe item it is."""
-    groups: dict[str, list[str]] = {}
-    for key in sorted(wardrobe.existing_keys(truth_of), key=lambda k: (k not in first, k)):
-        groups.setdefault(truth_of[key], []).append(key)
-    for keys in groups.values():
-        for key in keys[1:]:
-            wardrobe.merge(keys[0], key)
-    return {item: keys[0] for item, keys in groups.items()}
-
-
 def measure_closet(closet, embedder, root: Path, counts: Counter) -> None:
     from fashionkit.personal.wearlog import log_outfit_photos, recognised_duplicates
     from fashionkit.wardrobe import Wardrobe
     from fashionkit.wardrobe.ingest import ingest_photos
-    from tests.synth_truth import truth_prediction
+    from tests.synth_truth import merge_as_the_person_says, truth_prediction
 
     photos = {_digest(p.path): p for s in (closet.labelled, closet.new) for p in s.photos}
 
@@ -93,7 +81,7 @@ def measure_closet(closet, embedder, root: Path, counts: Counter) -> None:
                                                  for d in named.values())  # fmt: skip
                 counts[f"{finder} by recognition"] += sum(d.found_by == "recognition"
                                                           for d in named.values())  # fmt: skip
-                kept = _merge_as_the_person_says(wardrobe, truth_of, before)
+                kept = merge_as_the_person_says(wardrobe, truth_of, before)
             print(f"  {finder:>11}: {len(closet.labelled.photos)} photos added one at a time, "
                   f"{len(wardrobe)} items after merging ({time.perf_counter() - t0:.0f} s)")
             if finder != "recognition":

@@ -1,5 +1,6 @@
 """The synthetic world's ground truth as real :class:`~fashionkit.inference.Prediction`s, for
-tests of what consumes detections (ingest, the service) without a trained model."""
+tests of what consumes detections (ingest, the service) without a trained model, and the
+person's own word on which of their items are one (merging by the ground truth)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,16 @@ def truth_prediction(path, annotations: list[dict]) -> Prediction:
         )
     return Prediction(name=str(path), image_size=(h, w), items=items,
                       photo=Photo(photo.pixels, str(path)))
+
+
+def merge_as_the_person_says(wardrobe, truth_of: dict[str, str], first=frozenset()) -> dict:
+    """Merge the wardrobe's items that are one item of the ground truth (``truth_of``: item id
+    → its closet item), as the person who owns them would, into the one of ``first`` (added
+    earlier) or else the first by id; closet item → the wardrobe item it is."""
+    groups: dict[str, list[str]] = {}
+    for key in sorted(wardrobe.existing_keys(truth_of), key=lambda k: (k not in first, k)):
+        groups.setdefault(truth_of[key], []).append(key)
+    for keys in groups.values():
+        for key in keys[1:]:
+            wardrobe.merge(keys[0], key)
+    return {item: keys[0] for item, keys in groups.items()}

@@ -141,8 +141,13 @@ def main_colour_distance(a: WardrobeItem, b: WardrobeItem) -> float:
     """OkLab distance between two items' main colours (infinite when either has none)."""
     if not a.colors or not b.colors:
         return float("inf")
-    mains = srgb_to_oklab(np.array([hex_to_rgb(a.colors[0]), hex_to_rgb(b.colors[0])], np.uint8))
-    return float(np.linalg.norm(mains[0] - mains[1]))
+    return _colour_distance(a.colors[0], b.colors[0])
+
+
+def _colour_distance(a: str, b: str) -> float:
+    """OkLab distance between two ``#rrggbb`` colours."""
+    both = srgb_to_oklab(np.array([hex_to_rgb(a), hex_to_rgb(b)], np.uint8))
+    return float(np.linalg.norm(both[0] - both[1]))
 
 
 def find_duplicates(
@@ -288,9 +293,7 @@ def _pairs(seen: Sequence[_Seen]) -> dict[int, int]:
             b = seen[j]
             if b.det.category_id != a.det.category_id or not b.colours:
                 continue
-            main = srgb_to_oklab(np.array([hex_to_rgb(c.hex) for c in (a.colours[0],
-                                                                      b.colours[0])], np.uint8))
-            if float(np.linalg.norm(main[0] - main[1])) > DUPLICATE_COLOR_DISTANCE:
+            if _colour_distance(a.colours[0].hex, b.colours[0].hex) > DUPLICATE_COLOR_DISTANCE:
                 continue
             overlap = float(np.minimum(appearance_descriptor(a.rgba),
                                        appearance_descriptor(b.rgba)).sum())

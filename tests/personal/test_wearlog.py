@@ -22,6 +22,7 @@ from fashionkit.personal.wearlog import log_outfit_photos, reindex
 from fashionkit.wardrobe import Wardrobe, WardrobeItem
 from fashionkit.wardrobe.ingest import ingest_photos
 from tests.service.fakes import TruthPredictor
+from tests.synth_truth import merge_as_the_person_says
 
 DAY = dt.date(2026, 11, 20)
 
@@ -250,18 +251,6 @@ def person(tmp_path_factory):
     return closet, predictor, truth_of
 
 
-def _merge_as_the_person_says(wardrobe, truth_of, first: set[str]) -> dict[str, str]:
-    """Merge the items that are one closet item (the person knows), into the one added
-    first; closet item → the wardrobe item it is."""
-    groups: dict[str, list[str]] = {}
-    for key in sorted(wardrobe.existing_keys(truth_of), key=lambda k: (k not in first, k)):
-        groups.setdefault(truth_of[key], []).append(key)
-    for keys in groups.values():
-        for key in keys[1:]:
-            wardrobe.merge(keys[0], key)
-    return {item: keys[0] for item, keys in groups.items()}
-
-
 def test_a_closet_set_up_from_photos_knows_every_item_in_new_photos(person, tmp_path):
     """Add the labelled photos, merge what the person says is the same item, then log the new
     photos. Every garment of the labelled photos stays annotated (the two shoes of a pair and
@@ -276,7 +265,7 @@ def test_a_closet_set_up_from_photos_knows_every_item_in_new_photos(person, tmp_
     with Wardrobe(f"sqlite:///{tmp_path / 'w.sqlite'}") as wardrobe:
         ingest_photos(wardrobe, predictor, [p.path for p in closet.labelled.photos],
                       embedder=embedder)  # fmt: skip
-        kept = _merge_as_the_person_says(wardrobe, truth_of, set())
+        kept = merge_as_the_person_says(wardrobe, truth_of, set())
         assert len(wardrobe) == len(kept)
         assert any(sum(o.category_id in PAIR_IDS for o in garments(p)) == 2
                    for p in closet.new.photos)  # fmt: skip
@@ -319,7 +308,7 @@ def test_recognition_finds_the_duplicates_that_colours_miss(person, tmp_path):
                 proposed += len(best)
                 right += sum(truth_of[d.existing] == truth_of[d.new] for d in best.values())
                 by_recognition += sum(d.found_by == "recognition" for d in best.values())
-                _merge_as_the_person_says(wardrobe, truth_of, before)
+                merge_as_the_person_says(wardrobe, truth_of, before)
         counts[finder] = (should, proposed, right, by_recognition)
     (should, _, colour_right, _), (_, proposed, right, by_recognition) = \
         counts["colour"], counts["recognition"]

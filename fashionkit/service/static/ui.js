@@ -319,16 +319,21 @@ async function showJob(job) {
 
 // "X looks like Y", and a button to say it is Y photographed again: X is merged into Y (its
 // place in this photo and its picture stay Y's, for recognition and for teaching the model).
+// X may look like several items: once merged, its other notes say where it went.
 function duplicateNote(d) {
   const note = element('li',
     `${d.new} looks like ${d.existing} (similarity ${d.appearance.toFixed(2)}) `,
-    { 'data-duplicate': d.new });
+    { 'data-duplicate': d.new, 'data-existing': d.existing });
   const same = element('button', 'Same item', { type: 'button' });
   same.addEventListener('click', async () => {
     try {
       await api(`/api/items/${encodeURIComponent(d.existing)}/merge`,
         { method: 'POST', json: { drop: d.new } });
-      note.replaceChildren(`${d.new} merged into ${d.existing}`);
+      for (const other of $('photo-notes').querySelectorAll('li')) {
+        if (other.dataset.duplicate === d.new) {
+          other.replaceChildren(`${d.new} merged into ${d.existing}`);
+        }
+      }
       await loadItems();
     } catch (err) {
       showError(err.message);
