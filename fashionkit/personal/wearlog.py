@@ -167,8 +167,8 @@ def recognised_duplicates(wardrobe: Wardrobe, embedder_key: str, keys: Sequence[
     """Likely duplicates of the items ``keys``, just added from one photo, among the person's
     other items: those recognition takes them for (:func:`gallery_for` of the other items,
     matched as one photo's items, each by its own picture), with their similarity. ``None``
-    when it cannot tell: no other item has an embedding of ``embedder_key``, or none of them
-    was seen in two photos yet, so the "new item" threshold is a guess (the colour-histogram
+    when it cannot tell: the new items or all the others have no embedding of
+    ``embedder_key``, or none of the others was seen in two photos yet, so the "new item" threshold is a guess (the colour-histogram
     rule, more cautious, is then the better judge). For ``ingest_photos(duplicates=)``."""
     new = set(keys)
     samples = wardrobe.recognition_samples(embedder_key)
@@ -181,8 +181,8 @@ def recognised_duplicates(wardrobe: Wardrobe, embedder_key: str, keys: Sequence[
     # Each new item by its own picture (the other of a pair is a view of it).
     rows = [i for i, (k, s) in enumerate(zip(samples.keys, samples.sources, strict=True))
             if k in new and not s]  # fmt: skip
-    if not rows:
-        return []
+    if not rows:  # the new items have no embedding of this model
+        return None
     matches = gallery.match(samples.vectors[rows], exclusive=True, paired=PAIR_IDS,
                             categories=[samples.seen_as[i] for i in rows])
     found = []
