@@ -125,7 +125,7 @@ def gallery_for(wardrobe: Wardrobe, embedder_key: str, *, leave_out: Collection[
     kept = [i for i, k in enumerate(samples.keys) if k not in leave_out]
     keys = [samples.keys[i] for i in kept]
     sources = [samples.sources[i] for i in kept]
-    vectors = samples.vectors[kept] if kept else samples.vectors
+    vectors = samples.vectors[kept]
     seen_as = [samples.seen_as[i] for i in kept]
     if not keys:
         others = wardrobe.embedders()

@@ -24,6 +24,7 @@ layer's recognition of the person's items, which finds about twice as many).
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -273,6 +274,11 @@ class _Seen:
     rgba: np.ndarray
     details: tuple[ItemPart, ...]
 
+    @functools.cached_property
+    def descriptor(self) -> np.ndarray:
+        """:func:`appearance_descriptor` of the cut-out, once however often it is compared."""
+        return appearance_descriptor(self.rgba)
+
 
 def _keyed(embedder, vector: np.ndarray | None) -> tuple[str, np.ndarray] | None:
     return (embedder.key, vector) if embedder is not None and vector is not None else None
@@ -295,8 +301,7 @@ def _pairs(seen: Sequence[_Seen]) -> dict[int, int]:
                 continue
             if _colour_distance(a.colours[0].hex, b.colours[0].hex) > DUPLICATE_COLOR_DISTANCE:
                 continue
-            overlap = float(np.minimum(appearance_descriptor(a.rgba),
-                                       appearance_descriptor(b.rgba)).sum())
+            overlap = float(np.minimum(a.descriptor, b.descriptor).sum())
             if overlap >= DUPLICATE_APPEARANCE:
                 candidates.append((-overlap, i, j))
     twin_of: dict[int, int] = {}
